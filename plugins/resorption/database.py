@@ -1,0 +1,119 @@
+"""How we talk to PostGIS: one pool per process, one transaction per request.
+
+`transaction()` opens a transaction that first sets the request's context into
+PostgreSQL (`set_config(..., true)`, local to the transaction) so that the
+database itself can enforce what the caller may see. This module receives
+plain values; it knows nothing of principals or policies.
+"""
+
+import os
+import threading
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+
+import psycopg
+from psycopg import errors as pg_errors
+from psycopg import sql
+from psycopg_pool import ConnectionPool
+
+from resorption.errors import DatabaseUnavailable, InvalidParameter, ResorptionError
+from resorption.settings import Settings
+
+_lock = threading.Lock()
+_pool: ConnectionPool | None = None
+_pool_pid: int | None = None
+
+
+def sqlalchemy_url(url: str) -> str:
+    """The same URL for SQLAlchemy, which needs the psycopg 3 driver named."""
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def get_pool(settings: Settings) -> ConnectionPool:
+    """The process-wide pool, created on first use (after gunicorn forks its workers)."""
+    global _pool, _pool_pid
+    pid = os.getpid()
+    if _pool is not None and _pool_pid == pid:
+        return _pool
+    with _lock:
+        if _pool is None or _pool_pid != pid:
+            _pool = ConnectionPool(
+                settings.database_url,
+                min_size=settings.pool_min_size,
+                max_size=settings.pool_max_size,
+                kwargs={"autocommit": False, "application_name": "resorption"},
+                open=True,
+                name="resorption",
+            )
+            _pool_pid = pid
+    return _pool
+
+
+def close_pool() -> None:
+    """Close the pool (tests and shutdown)."""
+    global _pool, _pool_pid
+    with _lock:
+        if _pool is not None:
+            _pool.close()
+        _pool, _pool_pid = None, None
+
+
+@contextmanager
+def transaction(
+    settings: Settings,
+    context: Mapping[str, str] | None = None,
+    role: str | None = None,
+    read_only: bool = True,
+) -> Iterator[psycopg.Connection]:
+    """A connection inside one transaction, with `context` set as local settings."""
+    pool = get_pool(settings)
+    try:
+        with pool.connection(timeout=10) as conn, translate_errors(), conn.transaction():
+            prelude = [
+                sql.SQL(
+                    "SET TRANSACTION READ ONLY" if read_only else "SET TRANSACTION READ WRITE"
+                ),
+                sql.SQL("SET LOCAL statement_timeout = {}").format(
+                    sql.Literal(settings.statement_timeout_ms)
+                ),
+            ]
+            if role:
+                prelude.append(sql.SQL("SET LOCAL ROLE {}").format(sql.Identifier(role)))
+            with conn.cursor() as cur:
+                for stmt in prelude:
+                    cur.execute(stmt)
+                for key, value in (context or {}).items():
+                    cur.execute("SELECT set_config(%s, %s, true)", (key, value))
+            yield conn
+    except psycopg.OperationalError as exc:
+        raise DatabaseUnavailable() from exc
+    except TimeoutError as exc:  # the pool had no free connection in time
+        raise DatabaseUnavailable() from exc
+
+
+@contextmanager
+def translate_errors() -> Iterator[None]:
+    """Turn the SQLSTATEs a client can cause into our errors, by class, never by text."""
+    try:
+        yield
+    except ResorptionError:
+        raise
+    except pg_errors.QueryCanceled as exc:
+        raise DatabaseUnavailable(
+            "La requête a pris trop de temps : restreignez-la (bbox, filtre, limit)."
+        ) from exc
+    except (
+        pg_errors.InvalidTextRepresentation,
+        pg_errors.InvalidDatetimeFormat,
+        pg_errors.DatetimeFieldOverflow,
+        pg_errors.NumericValueOutOfRange,
+        pg_errors.InvalidRegularExpression,
+        pg_errors.InvalidEscapeSequence,
+        pg_errors.InvalidParameterValue,
+    ) as exc:
+        raise InvalidParameter(
+            "Une valeur de la requête n'a pas le type attendu par la propriété interrogée."
+        ) from exc

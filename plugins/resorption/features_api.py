@@ -1,0 +1,184 @@
+"""The features face: items and single items of our catalog's collections.
+
+We answer these routes ourselves, in front of pygeoapi's blueprint, because
+pygeoapi parses `filter` with pygeofilter before any provider sees it
+(refusing standard CQL2), transforms a `bbox-crs` box by its two corners
+only, and answers mistakes in English without saying which value was
+wrong. Each request goes parse → authorize → build → run → render; HTML
+still comes from pygeoapi's own templates.
+"""
+
+from __future__ import annotations
+
+import urllib.parse
+from datetime import UTC, datetime
+from http import HTTPStatus
+from typing import Any
+
+import orjson
+from flask import Request, Response
+from pygeoapi import l10n
+from pygeoapi.api import API, APIRequest
+from pygeoapi.formats import F_HTML, F_JSON
+from pygeoapi.util import render_j2_template
+
+from resorption.catalog import Collection
+from resorption.crs import Crs
+from resorption.errors import InvalidParameter
+from resorption.params import parse_item, parse_items
+from resorption.providers.features import FeatureProvider
+
+GEOJSON = "application/geo+json"
+SUPPORTED_FORMATS = (None, F_JSON, F_HTML)
+
+
+def _provider(api: API, collection: Collection) -> FeatureProvider:
+    definition = next(
+        p for p in api.config["resources"][collection.id]["providers"] if p["type"] == "feature"
+    )
+    return FeatureProvider(definition)
+
+
+def _api_request(api: API, request: Request) -> APIRequest:
+    api_request = APIRequest.from_flask(request, api.locales)
+    if api_request.format not in SUPPORTED_FORMATS:
+        raise InvalidParameter(
+            f"Format « {api_request.format} » non pris en charge ici : utilisez f=json ou f=html."
+        )
+    return api_request
+
+
+def _content_crs(headers: dict[str, str], crs: Crs) -> None:
+    headers["Content-Crs"] = f"<{crs.uri}>"
+
+
+def _response(content: Any, status: int, headers: dict[str, str]) -> Response:
+    return Response(content, status=status, headers=headers)
+
+
+def items(api: API, request: Request, collection: Collection) -> Response:
+    """GET /collections/{id}/items."""
+    api_request = _api_request(api, request)
+    provider = _provider(api, collection)
+    fq = parse_items(collection, provider.readable, request.args)
+    page = provider.features(fq)
+
+    uri = f"{api.get_collections_url()}/{collection.id}/items"
+    query = [(k, v) for k, v in request.args.items(multi=True) if k not in ("f", "offset")]
+    page["links"] = _page_links(api_request, uri, query, fq.offset, fq.limit, page)
+    page["timeStamp"] = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+    headers = api_request.get_response_headers(**api.api_headers)
+    _content_crs(headers, fq.crs)
+    if api_request.format == F_HTML:
+        content = render_j2_template(
+            api.tpl_config,
+            api.get_dataset_templates(collection.id),
+            "collections/items/index.html",
+            {
+                **page,
+                "itemtype": "feature",
+                "items_path": uri,
+                "dataset_path": uri.rsplit("/", 1)[0],
+                "collections_path": api.get_collections_url(),
+                "offset": fq.offset,
+                "id_field": collection.title_field or collection.id_field,
+                "title_field": collection.title_field,
+            },
+            api_request.locale,
+        )
+        return _response(content, HTTPStatus.OK, headers)
+    headers["Content-Type"] = GEOJSON
+    return _response(orjson.dumps(page), HTTPStatus.OK, headers)
+
+
+def item(api: API, request: Request, collection: Collection, identifier: str) -> Response:
+    """GET /collections/{id}/items/{itemId}."""
+    api_request = _api_request(api, request)
+    provider = _provider(api, collection)
+    fq = parse_item(collection, provider.readable, request.args)
+    feature = provider.feature(fq, identifier)
+
+    base = f"{api.get_collections_url()}/{collection.id}"
+    uri = f"{base}/items/{urllib.parse.quote(identifier, safe='')}"
+    title = l10n.translate(api.config["resources"][collection.id]["title"], api_request.locale)
+    feature["links"] = [
+        _link(
+            "self" if api_request.format != F_HTML else "alternate",
+            GEOJSON,
+            "Cet élément en GeoJSON",
+            f"{uri}?f=json",
+        ),
+        _link(
+            "alternate" if api_request.format != F_HTML else "self",
+            "text/html",
+            "Cet élément en HTML",
+            f"{uri}?f=html",
+        ),
+        _link("collection", "application/json", title, base),
+    ]
+    headers = api_request.get_response_headers(**api.api_headers)
+    _content_crs(headers, fq.crs)
+    if api_request.format == F_HTML:
+        content = render_j2_template(
+            api.tpl_config,
+            api.get_dataset_templates(collection.id),
+            "collections/items/item.html",
+            {
+                **feature,
+                "title": title,
+                "id_field": collection.id_field,
+                "title_field": collection.title_field,
+                "collections_path": api.get_collections_url(),
+            },
+            api_request.locale,
+        )
+        return _response(content, HTTPStatus.OK, headers)
+    headers["Content-Type"] = GEOJSON
+    return _response(orjson.dumps(feature), HTTPStatus.OK, headers)
+
+
+def _link(rel: str, media_type: str, title: str, href: str) -> dict[str, str]:
+    return {"rel": rel, "type": media_type, "title": title, "href": href}
+
+
+def _page_links(
+    api_request: APIRequest,
+    uri: str,
+    query: list[tuple[str, str]],
+    offset: int,
+    limit: int,
+    page: dict[str, Any],
+) -> list[dict[str, str]]:
+    """self/alternate, and next/prev built from the public base URL with every parameter kept."""
+
+    def href(fmt: str, new_offset: int | None) -> str:
+        params = [("f", fmt), *query]
+        if new_offset:
+            params.append(("offset", str(new_offset)))
+        return f"{uri}?{urllib.parse.urlencode(params)}"
+
+    is_html = api_request.format == F_HTML
+    links = [
+        _link(
+            "alternate" if is_html else "self",
+            GEOJSON,
+            "Cette page en GeoJSON",
+            href("json", offset),
+        ),
+        _link(
+            "self" if is_html else "alternate",
+            "text/html",
+            "Cette page en HTML",
+            href("html", offset),
+        ),
+    ]
+    fmt, media = ("html", "text/html") if is_html else ("json", GEOJSON)
+    returned = len(page["features"])
+    matched = page.get("numberMatched")
+    has_next = offset + returned < matched if matched is not None else returned == limit
+    if has_next and returned:
+        links.append(_link("next", media, "Page suivante", href(fmt, offset + limit)))
+    if offset > 0:
+        links.append(_link("prev", media, "Page précédente", href(fmt, max(0, offset - limit))))
+    return links

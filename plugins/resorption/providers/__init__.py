@@ -1,0 +1,1 @@
+"""pygeoapi plugins: our feature provider (and later tiles)."""

@@ -1,0 +1,193 @@
+"""Our pygeoapi feature provider: catalog × policy × request → one SQL statement.
+
+pygeoapi builds a provider per request (`load_plugin`), so `__init__` only
+looks things up: the catalog and the pool are process-wide. The principal
+comes from the request's ContextVar and decides, once, which fields exist
+for this provider; nothing else is ever named in SQL.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from pygeoapi.provider.base import (
+    BaseProvider,
+    ProviderGenericError,
+    ProviderInvalidQueryError,
+    ProviderItemNotFoundError,
+    ProviderQueryError,
+    SchemaType,
+)
+from pygeofilter.backends.cql2_json import to_cql2
+
+from resorption import settings as app_settings
+from resorption.catalog import Collection, load_catalog
+from resorption.crs import parse_crs
+from resorption.database import transaction
+from resorption.errors import InvalidParameter, NotFound, ResorptionError
+from resorption.identity import current_principal
+from resorption.params import parse_datetime
+from resorption.policy import readable_fields
+from resorption.query import (
+    Bbox,
+    FeatureQuery,
+    count_statement,
+    item_statement,
+    items_statement,
+)
+
+
+class FeatureProvider(BaseProvider):
+    """Sites, actions and territories from PostGIS, limited to what the caller may read."""
+
+    def __init__(self, provider_def: dict[str, Any]) -> None:
+        super().__init__(provider_def)
+        self.settings = app_settings.current()
+        catalog = load_catalog(self.settings.collections_dir)
+        if self.data not in catalog:
+            raise ProviderGenericError(f"collection {self.data} absente du catalogue")
+        self.collection: Collection = catalog[self.data]
+        self.principal = current_principal()
+        self.readable = readable_fields(self.principal, self.collection)
+        self.id_field = self.collection.id_field
+        self.title_field = self.collection.title_field
+        self._fields = {f.name: f.json_schema() for f in self.readable}
+
+    # -- pygeoapi's contract ---------------------------------------------------
+
+    def get_fields(self) -> dict[str, Any]:
+        """The readable fields as JSON Schema properties (feeds /schema and queryables)."""
+        return self._fields
+
+    def get_schema(self, schema_type: SchemaType = SchemaType.item) -> tuple[str, dict[str, Any]]:
+        """The item schema: geometry plus readable properties."""
+        return "application/geo+json", {
+            "type": "object",
+            "properties": {
+                "geometry": {"$ref": "https://geojson.org/schema/Geometry.json"},
+                **self._fields,
+            },
+        }
+
+    def query(
+        self,
+        offset: int = 0,
+        limit: int = 10,
+        resulttype: str = "results",
+        bbox: list[float] | None = None,
+        datetime_: str | None = None,
+        properties: list[tuple[str, Any]] | None = None,
+        sortby: list[dict[str, str]] | None = None,
+        select_properties: list[str] | None = None,
+        skip_geometry: bool = False,
+        q: str | None = None,
+        filterq: Any = None,
+        crs_transform_spec: Any = None,
+        **kwargs: Any,
+    ) -> dict[str, Any]:
+        """pygeoapi's entry point, for callers other than our own items route."""
+        by_name = {f.name: f for f in self.readable}
+        try:
+            unknown = [
+                n
+                for n in [
+                    *(select_properties or []),
+                    *(s["property"] for s in sortby or []),
+                    *(k for k, _ in properties or []),
+                ]
+                if n not in by_name
+            ]
+            if unknown:
+                raise InvalidParameter(f"Propriété inconnue : {unknown[0]}.")
+            fq = FeatureQuery(
+                collection=self.collection,
+                readable=self.readable,
+                limit=limit,
+                offset=offset,
+                select=tuple(by_name[n] for n in select_properties) if select_properties else None,
+                skip_geometry=skip_geometry,
+                bbox=Bbox(*bbox[:2], *bbox[-2:]) if bbox else None,
+                interval=parse_datetime(datetime_),
+                equals=tuple((by_name[k], v) for k, v in properties or []),
+                sortby=tuple((by_name[s["property"]], s["order"] == "-") for s in sortby or []),
+                terms=tuple(t for t in (q or "").split(",") if t.strip()),
+                filter_tree=orjson.loads(to_cql2(filterq)) if filterq is not None else None,
+                crs=parse_crs(getattr(crs_transform_spec, "target_crs_uri", None), "crs"),
+                hits_only=resulttype == "hits",
+            )
+            return self.features(fq)
+        except ResorptionError as exc:
+            raise _provider_error(exc) from exc
+
+    def get(self, identifier: str, **kwargs: Any) -> dict[str, Any]:
+        """One feature by id (pygeoapi's contract)."""
+        crs_spec = kwargs.get("crs_transform_spec")
+        fq = FeatureQuery(
+            collection=self.collection,
+            readable=self.readable,
+            crs=parse_crs(getattr(crs_spec, "target_crs_uri", None), "crs"),
+        )
+        try:
+            return self.feature(fq, identifier)
+        except ResorptionError as exc:
+            raise _provider_error(exc) from exc
+
+    # -- our own entry points (raise our errors) -------------------------------
+
+    def features(self, fq: FeatureQuery) -> dict[str, Any]:
+        """A FeatureCollection page, with numberMatched when it is cheap or asked for."""
+        with transaction(self.settings) as conn:
+            if fq.hits_only:
+                matched = self._count(conn, fq, cap=None)
+                return {
+                    "type": "FeatureCollection",
+                    "features": [],
+                    "numberMatched": matched,
+                    "numberReturned": 0,
+                }
+            statement, params = items_statement(fq)
+            features = orjson.loads(conn.execute(statement, params).fetchone()[0])
+            if fq.offset == 0 and len(features) < fq.limit:
+                matched: int | None = len(features)
+            else:
+                cap = self.settings.count_limit
+                counted = self._count(conn, fq, cap=cap)
+                matched = counted if counted <= cap else None
+        page: dict[str, Any] = {"type": "FeatureCollection", "features": features}
+        if matched is not None:
+            page["numberMatched"] = matched
+        page["numberReturned"] = len(features)
+        return page
+
+    def feature(self, fq: FeatureQuery, identifier: str) -> dict[str, Any]:
+        """One feature, or NotFound (also for ids outside the caller's scope)."""
+        key: Any = identifier
+        if self.collection.id_is_integer:
+            if not identifier.isdigit() or len(identifier) > 18:
+                raise NotFound(self._not_found(identifier))
+            key = int(identifier)
+        statement, params = item_statement(fq, key)
+        with transaction(self.settings) as conn:
+            row = conn.execute(statement, params).fetchone()
+        if row is None:
+            raise NotFound(self._not_found(identifier))
+        return orjson.loads(row[0])
+
+    def _count(self, conn: Any, fq: FeatureQuery, cap: int | None) -> int:
+        statement, params = count_statement(fq, cap)
+        return conn.execute(statement, params).fetchone()[0]
+
+    def _not_found(self, identifier: str) -> str:
+        return (
+            f"L'élément « {identifier} » n'existe pas dans la collection « {self.collection.id} »."
+        )
+
+
+def _provider_error(exc: ResorptionError) -> ProviderGenericError:
+    """Our errors at pygeoapi's boundary, keeping the French message for the client."""
+    if isinstance(exc, NotFound):
+        return ProviderItemNotFoundError(exc.message, user_msg=exc.message)
+    if isinstance(exc, InvalidParameter):
+        return ProviderInvalidQueryError(exc.message, user_msg=exc.message)
+    return ProviderQueryError(exc.message, user_msg=exc.message)

