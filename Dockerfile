@@ -25,8 +25,8 @@ RUN useradd --system --no-create-home --home-dir /app resorption \
 USER resorption
 
 # DATABASE_URL and RESORPTION_PUBLIC_URL have no safe default: docker-compose.yml sets them.
-ENV PYGEOAPI_CONFIG=/app/pygeoapi-config.yml \
-    PYGEOAPI_OPENAPI=/app/.local/openapi.yml \
+# The app writes pygeoapi's generated configuration and OpenAPI document there at start.
+ENV RESORPTION_RUNTIME_DIR=/app/.local/run \
     WEB_CONCURRENCY=2
 
 EXPOSE 5000
@@ -37,4 +37,4 @@ HEALTHCHECK --interval=30s --timeout=5s --start-period=20s \
 # gunicorn reads its worker count from WEB_CONCURRENCY by itself.
 # The schema is applied by the `migrate` service of docker-compose.yml (resorption db setup).
 CMD ["gunicorn", "--bind", "0.0.0.0:5000", "--access-logfile", "-", "--forwarded-allow-ips", "*", \
-     "resorption.app:create_app()"]
+     "resorption.app:wsgi()"]

@@ -6,7 +6,15 @@ from pathlib import Path
 
 from resorption.errors import ConfigurationError
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+
+def _project_root() -> Path:
+    """The checkout holding collections/ (editable install), else the working directory (image)."""
+    source_tree = Path(__file__).resolve().parents[2]
+    return source_tree if (source_tree / "collections").is_dir() else Path.cwd()
+
+
+PROJECT_ROOT = _project_root()
 
 
 def _int(name: str, default: int, minimum: int = 0) -> int:

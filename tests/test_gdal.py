@@ -1,0 +1,6 @@
+"""placeholder"""
+
+
+def test_boot(base_url: str) -> None:
+    print(base_url)
+    assert base_url
