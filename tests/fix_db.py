@@ -13,15 +13,14 @@ import hashlib
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 import pytest
 from psycopg import sql
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 PACKAGE = Path(__file__).resolve().parents[1] / "plugins" / "resorption"
 TEMPLATE_DB = "resorption_test_template"
-TEST_DB = "resorption_test"
 DEMO_SEED = 2019
 DEMO_SITES = 800
 
@@ -40,7 +39,8 @@ def _fingerprint() -> str:
 
 
 def _with_db(url: str, dbname: str) -> str:
-    return make_conninfo(url, dbname=dbname)
+    """The same server URL, naming another database."""
+    return urlunsplit(urlsplit(url)._replace(path="/" + dbname))
 
 
 def pytest_report_header(config: pytest.Config) -> str:
@@ -77,20 +77,27 @@ def database_url(server_url: str) -> Iterator[str]:
     """A fresh copy of the template database for this session."""
     fingerprint = _fingerprint()
     admin_url = _with_db(server_url, "postgres")
+    # One database per session, so that concurrent runs never drop each other's.
+    test_db = f"resorption_test_{os.getpid()}"
     with psycopg.connect(admin_url, autocommit=True) as admin:
+        # Concurrent sessions wait for the one building the template.
+        admin.execute("SELECT pg_advisory_lock(hashtext('resorption_test_template'))")
         current = admin.execute(
             "SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = %s",
             (TEMPLATE_DB,),
         ).fetchone()
         if current is None or current[0] != fingerprint:
             _build_template(admin, server_url, fingerprint)
-        admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(TEST_DB)))
+        admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(test_db)))
         admin.execute(
             sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
-                sql.Identifier(TEST_DB), sql.Identifier(TEMPLATE_DB)
+                sql.Identifier(test_db), sql.Identifier(TEMPLATE_DB)
             )
         )
-    yield _with_db(server_url, TEST_DB)
+        admin.execute("SELECT pg_advisory_unlock(hashtext('resorption_test_template'))")
+    yield _with_db(server_url, test_db)
+    with psycopg.connect(admin_url, autocommit=True) as admin:
+        admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(test_db)))
 
 
 @pytest.fixture(scope="session")
@@ -99,7 +106,3 @@ def db(database_url: str) -> Iterator[psycopg.Connection]:
     with psycopg.connect(database_url, autocommit=True) as conn:
         yield conn
 
-
-def dbname_of(url: str) -> str:
-    """The database name of a connection URL."""
-    return conninfo_to_dict(url)["dbname"]

@@ -44,9 +44,9 @@ def base_url(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Ite
     deadline = time.monotonic() + 60
     while True:
         try:
-            if requests.get(f"{url}/conformance", timeout=2).status_code == 200:
+            if requests.get(f"{url}/conformance", timeout=10).status_code == 200:
                 break
-        except requests.ConnectionError:
+        except requests.RequestException:
             pass
         if process.poll() is not None or time.monotonic() > deadline:
             process.kill()

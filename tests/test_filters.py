@@ -13,7 +13,7 @@ TEXT_CASES = [
     ("status = 'open'", "status = 'open'"),
     ("status <> 'open'", "status <> 'open'"),
     ("population_total > 100", "population_total > 100"),
-    ("population_total >= 20 AND population_minors < 5", "population_total >= 20 AND population_minors < 5"),
+    ("population_total >= 20 AND population_minors < 10", "population_total >= 20 AND population_minors < 10"),
     ("status = 'open' OR population_total <= 10", "status = 'open' OR population_total <= 10"),
     ("NOT (status = 'open')", "NOT (status = 'open')"),
     ("status IN ('closed_by_justice', 'resorbed')", "status IN ('closed_by_justice', 'resorbed')"),

@@ -1,6 +1,319 @@
-"""placeholder"""
+"""GDAL's OAPIF driver (Debian's GDAL 3.6 command-line tools) reads and copies our collections.
+
+`ogrinfo` must list and describe our layers; `ogr2ogr` must copy every feature to a
+GeoPackage, paging through our `next` links (PAGE_SIZE is kept small so that it
+pages), keep our ids as feature ids, our coordinates and our attributes, and honour
+a spatial filter the way our `bbox` does. With CPL_DEBUG on, GDAL logs every URL it
+fetches on stderr: that is how the tests see the paging from the client's side. A
+machine without GDAL fails here: it never skips.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import shutil
+import sqlite3
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import psycopg
+import pytest
+import requests
+from shapely import wkb
+from shapely.geometry import shape
+from shapely.geometry.base import BaseGeometry
+
+LAMBERT_93 = "http://www.opengis.net/def/crs/EPSG/0/2154"
+PAGE_SIZE = 100
+TOLERANCE_M = 0.05
+# GeoPackage geometry header: flags bits 1-3 give the envelope's size in bytes.
+ENVELOPE_BYTES = {0: 0, 1: 32, 2: 48, 3: 48, 4: 64}
 
 
-def test_boot(base_url: str) -> None:
-    print(base_url)
-    assert base_url
+@dataclass(frozen=True)
+class Expected:
+    """What GDAL should see in one collection."""
+
+    table: str
+    ogrinfo_geometry: str
+    gpkg_geometry: str
+    # Scalar properties GDAL must copy exactly as our API serves them.
+    compared: tuple[str, ...]
+
+
+EXPECTED = {
+    "sites": Expected(
+        table="resorption.sites",
+        ogrinfo_geometry="Point",
+        gpkg_geometry="POINT",
+        compared=("name", "external_ref", "commune_code", "commune_name", "status", "declared_at",
+                  "population_total", "population_minors"),
+    ),
+    "actions": Expected(
+        table="resorption.actions",
+        ogrinfo_geometry="Multi Polygon",
+        gpkg_geometry="MULTIPOLYGON",
+        compared=("name", "reference", "started_at", "ended_at", "place_type", "people_followed"),
+    ),
+}
+
+
+@dataclass(frozen=True)
+class Copy:
+    """A GeoPackage written by ogr2ogr from one of our collections, and the URLs GDAL fetched."""
+
+    path: Path
+    layer: str
+    fetched: list[str]
+
+    def rows(self, columns: tuple[str, ...] = ()) -> dict[int, dict[str, Any]]:
+        """fid → {geometry, column…} for every row of the copied layer."""
+        with sqlite3.connect(self.path) as conn:
+            conn.row_factory = sqlite3.Row
+            names = ", ".join(f'"{c}"' for c in ("fid", "geom", *columns))
+            return {
+                row["fid"]: {"geometry": gpkg_geometry(row["geom"]), **{c: row[c] for c in columns}}
+                for row in conn.execute(f'SELECT {names} FROM "{self.layer}"')
+            }
+
+    def geometry_column(self) -> tuple[str, int]:
+        """Geometry type name and SRID the GeoPackage declares for the layer."""
+        with sqlite3.connect(self.path) as conn:
+            return conn.execute(
+                "SELECT geometry_type_name, srs_id FROM gpkg_geometry_columns WHERE table_name = ?",
+                (self.layer,),
+            ).fetchone()
+
+
+def gpkg_geometry(blob: bytes | None) -> BaseGeometry | None:
+    """A GeoPackage geometry blob (header, optional envelope, then WKB) as a shapely geometry."""
+    if blob is None:
+        return None
+    assert blob[:2] == b"GP", blob[:8]
+    envelope = ENVELOPE_BYTES[(blob[3] >> 1) & 0b111]
+    return wkb.loads(bytes(blob[8 + envelope :]))
+
+
+def tool(name: str) -> str:
+    """Path of a GDAL command-line tool; the test fails when GDAL is not installed."""
+    path = shutil.which(name)
+    if path is None:
+        pytest.fail(f"{name} est introuvable : installez gdal-bin (GDAL ≥ 3.6, pilote OAPIF).")
+    return path
+
+
+def run(*args: str) -> subprocess.CompletedProcess[str]:
+    """Run a GDAL tool with HTTP debugging on; fail with its output when it fails."""
+    env = {**os.environ, "CPL_DEBUG": "ON", "GDAL_HTTP_TIMEOUT": "120"}
+    done = subprocess.run(
+        [tool(args[0]), *args[1:]], env=env, capture_output=True, text=True, timeout=300, check=False
+    )
+    if done.returncode != 0:
+        pytest.fail(
+            f"{' '.join(args)} a échoué (code {done.returncode}).\n"
+            f"--- stderr ---\n{done.stderr[-5000:]}\n--- stdout ---\n{done.stdout[-2000:]}"
+        )
+    return done
+
+
+def fetched_urls(stderr: str) -> list[str]:
+    """The URLs GDAL fetched, from its `HTTP: Fetch(…)` debug lines."""
+    return re.findall(r"^HTTP: Fetch\((.+)\)$", stderr, flags=re.MULTILINE)
+
+
+def item_pages(fetched: list[str], collection: str, limit: int) -> set[int]:
+    """Offsets of the items pages of `limit` features GDAL fetched from a collection."""
+    offsets = set()
+    for url in fetched:
+        parts = urlsplit(url)
+        query = parse_qs(parts.query)
+        if parts.path.endswith(f"/collections/{collection}/items") and query.get("limit") == [str(limit)]:
+            offsets.add(int(query.get("offset", ["0"])[0]))
+    return offsets
+
+
+def ogr2ogr(base_url: str, out: Path, collection: str, page_size: int, *options: str) -> Copy:
+    """Copy a collection to a GeoPackage with ogr2ogr, keeping our ids as fids."""
+    done = run(
+        "ogr2ogr", "-f", "GPKG", "-preserve_fid", *options,
+        "-oo", f"PAGE_SIZE={page_size}", str(out), f"OAPIF:{base_url}", collection,
+    )
+    return Copy(out, collection, fetched_urls(done.stderr))
+
+
+def all_features(http: requests.Session, collection: str, params: dict[str, Any]) -> dict[int, dict[str, Any]]:
+    """id → feature for a whole query of our API, following `next` links, 1000 at a time."""
+    features: dict[int, dict[str, Any]] = {}
+    url: str | None = f"/collections/{collection}/items"
+    query: dict[str, Any] | None = {"limit": 1000, **params}
+    while url:
+        r = http.get(url, params=query)
+        assert r.status_code == 200, r.text
+        body = r.json()
+        features.update((f["id"], f) for f in body["features"])
+        url = next((link["href"] for link in body["links"] if link["rel"] == "next"), None)
+        query = None
+    return features
+
+
+def number_matched(http: requests.Session, collection: str, params: dict[str, Any] | None = None) -> int:
+    """numberMatched of `resulttype=hits` for a query of our API."""
+    r = http.get(f"/collections/{collection}/items", params={"resulttype": "hits", **(params or {})})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert isinstance(body.get("numberMatched"), int), body
+    return body["numberMatched"]
+
+
+def ogrinfo_fields(stdout: str) -> list[str]:
+    """Field names listed by `ogrinfo -so` (the lines after the axis mapping line)."""
+    lines = stdout.split("Data axis to CRS axis mapping:", 1)[1].splitlines()[1:]
+    return [m.group(1) for line in lines if (m := re.match(r"^(\w+): \w+", line))]
+
+
+@pytest.fixture(scope="module")
+def copies(base_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Copy]]:
+    """Each collection copied whole by ogr2ogr, PAGE_SIZE features per request."""
+    out = tmp_path_factory.mktemp("gdal")
+    yield {c: ogr2ogr(base_url, out / f"{c}.gpkg", c, PAGE_SIZE) for c in EXPECTED}
+
+
+@pytest.fixture(scope="module")
+def api(http: requests.Session) -> dict[str, dict[int, dict[str, Any]]]:
+    """Our API's features per collection, in CRS84, by id."""
+    return {c: all_features(http, c, {}) for c in EXPECTED}
+
+
+def test_ogrinfo_lists_our_layers_with_geometry_types(base_url: str) -> None:
+    """`ogrinfo OAPIF:<landing page>` lists every collection, with its title and geometry type."""
+    stdout = run("ogrinfo", "-ro", f"OAPIF:{base_url}").stdout
+    layers = dict(re.findall(r"^\d+: (\w+) \(title: .+\) \(([\w ]+)\)$", stdout, flags=re.MULTILINE))
+    assert layers == {
+        "sites": "Point",
+        "actions": "Multi Polygon",
+        "regions": "Multi Polygon",
+        "departements": "Multi Polygon",
+        "communes": "Multi Polygon",
+    }, stdout
+
+
+@pytest.mark.parametrize("collection", EXPECTED)
+def test_ogrinfo_describes_a_layer(
+    base_url: str, http: requests.Session, db: psycopg.Connection, collection: str
+) -> None:
+    """`ogrinfo -so` gives the geometry type, the count and every readable property as a field."""
+    stdout = run("ogrinfo", "-ro", "-so", f"OAPIF:{base_url}", collection).stdout
+    assert f"Geometry: {EXPECTED[collection].ogrinfo_geometry}\n" in stdout, stdout
+    in_db = db.execute(f"SELECT count(*) FROM {EXPECTED[collection].table}").fetchone()[0]
+    assert f"Feature Count: {in_db}\n" in stdout, stdout
+    assert 'ID["EPSG",4326]' in stdout and "Data axis to CRS axis mapping: 2,1" in stdout
+    schema = http.get(f"/collections/{collection}/schema", params={"f": "json"}).json()
+    readable = [name for name in schema["properties"] if name != "geometry"]
+    assert ogrinfo_fields(stdout) == readable
+
+
+@pytest.mark.parametrize("collection", EXPECTED)
+def test_ogr2ogr_pages_through_next_links(
+    copies: dict[str, Copy], http: requests.Session, collection: str
+) -> None:
+    """ogr2ogr asks for pages of PAGE_SIZE and follows our `next` links to the last page."""
+    matched = number_matched(http, collection)
+    assert matched > PAGE_SIZE
+    fetched = copies[collection].fetched
+    assert item_pages(fetched, collection, PAGE_SIZE) == set(range(0, matched, PAGE_SIZE)), fetched
+
+
+@pytest.mark.parametrize("collection", EXPECTED)
+def test_ogr2ogr_copies_every_feature_once(
+    copies: dict[str, Copy], http: requests.Session, db: psycopg.Connection, collection: str
+) -> None:
+    """The GeoPackage holds as many rows as numberMatched and the database, with our ids as fids."""
+    rows = copies[collection].rows()
+    table = EXPECTED[collection].table
+    ids = sorted(r[0] for r in db.execute(f"SELECT id FROM {table}"))
+    assert len(rows) == number_matched(http, collection) == len(ids)
+    assert sorted(rows) == ids
+    assert copies[collection].geometry_column() == (EXPECTED[collection].gpkg_geometry, 4326)
+
+
+@pytest.mark.parametrize("collection", EXPECTED)
+def test_ogr2ogr_keeps_geometries_and_attributes(
+    copies: dict[str, Copy], api: dict[str, dict[int, dict[str, Any]]], collection: str
+) -> None:
+    """Coordinates (longitude first) and scalar properties arrive unchanged in the GeoPackage."""
+    compared = EXPECTED[collection].compared
+    rows = copies[collection].rows(compared)
+    assert sorted(rows) == sorted(api[collection])
+    differences = []
+    for fid, row in rows.items():
+        served = api[collection][fid]
+        geometry = shape(served["geometry"])
+        assert row["geometry"].geom_type == geometry.geom_type, (fid, row["geometry"].geom_type)
+        if not row["geometry"].equals_exact(geometry, 1e-9):
+            differences.append((fid, "geometry", geometry.wkt[:80], row["geometry"].wkt[:80]))
+        differences.extend(
+            (fid, name, served["properties"][name], row[name])
+            for name in compared
+            if _gpkg_value(served["properties"][name]) != row[name]
+        )
+    assert not differences, f"{len(differences)} différences (id, quoi, API, GDAL) : {differences[:10]}"
+
+
+def _gpkg_value(value: Any) -> Any:
+    """How a GeoJSON property value is stored in a GeoPackage column (booleans are integers)."""
+    return int(value) if isinstance(value, bool) else value
+
+
+def test_ogr2ogr_reprojects_sites_where_our_api_puts_them(
+    base_url: str, http: requests.Session, tmp_path: Path
+) -> None:
+    """GDAL's own reprojection to Lambert-93 (-t_srs EPSG:2154) matches our crs=EPSG:2154."""
+    copy = ogr2ogr(base_url, tmp_path / "sites-l93.gpkg", "sites", PAGE_SIZE, "-t_srs", "EPSG:2154")
+    assert copy.geometry_column() == ("POINT", 2154)
+    rows = copy.rows()
+    served = {fid: f["geometry"]["coordinates"] for fid, f in all_features(http, "sites", {"crs": LAMBERT_93}).items()}
+    assert sorted(rows) == sorted(served)
+    far = [
+        (fid, [row["geometry"].x, row["geometry"].y], served[fid])
+        for fid, row in rows.items()
+        if math.hypot(row["geometry"].x - served[fid][0], row["geometry"].y - served[fid][1]) > TOLERANCE_M
+    ]
+    assert not far, f"{len(far)} sites à plus de {TOLERANCE_M} m (id, GDAL, API) : {far[:10]}"
+
+
+def test_ogr2ogr_spatial_filter_matches_our_bbox(
+    base_url: str, http: requests.Session, db: psycopg.Connection, tmp_path: Path
+) -> None:
+    """`ogr2ogr -spat` on Gironde's bounding box copies exactly the sites our `bbox` returns."""
+    box = db.execute(
+        "SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM "
+        "(SELECT ST_Extent(geom) AS e FROM resorption.departements WHERE code = '33') gironde"
+    ).fetchone()
+    page_size = 10
+    copy = ogr2ogr(
+        base_url, tmp_path / "gironde.gpkg", "sites", page_size, "-spat", *(repr(v) for v in box)
+    )
+    in_db = [
+        r[0]
+        for r in db.execute(
+            "SELECT id FROM resorption.sites WHERE ST_Intersects(location, ST_MakeEnvelope(%s, %s, %s, %s, 4326))"
+            " ORDER BY id",
+            box,
+        )
+    ]
+    bbox = ",".join(repr(v) for v in box)
+    matched = number_matched(http, "sites", {"bbox": bbox})
+    served = sorted(all_features(http, "sites", {"bbox": bbox}))
+    assert sorted(copy.rows()) == served == in_db
+    assert len(in_db) == matched > page_size
+    # GDAL passed the box to our server and paged through the filtered result (its first,
+    # unfiltered request of one page only probes the layer's schema when it opens it).
+    filtered = [u for u in copy.fetched if "bbox=" in u]
+    assert item_pages(filtered, "sites", page_size) == set(range(0, matched, page_size)), copy.fetched
+    assert item_pages(copy.fetched, "sites", page_size) == {0, *range(0, matched, page_size)}

@@ -20,7 +20,7 @@ import yaml
 from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException
 
-from resorption import features_api
+from resorption import features_api, queryables
 from resorption import settings as app_settings
 from resorption.catalog import Collection, load_catalog
 from resorption.errors import ConfigurationError, NotFound, ResorptionError
@@ -58,6 +58,9 @@ def create_app(settings: app_settings.Settings | None = None) -> Flask:
     @app.before_request
     def authenticate_and_route() -> Response | None:
         set_principal(ANONYMOUS)
+        if request.endpoint == "pygeoapi.collection_queryables" and request.method == "GET":
+            collection_id = (request.view_args or {}).get("collection_id", "")
+            return queryables.queryables(api, request, catalog, collection_id)
         collection = _our_collection(catalog)
         if collection is None or request.method != "GET":
             return None

@@ -7,18 +7,18 @@ that they are written once.
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import orjson
-from pygeoapi.openapi import get_oas
 from pygeoapi.util import yaml_load
 
-from resorption.catalog import Collection
+from resorption import settings as app_settings
+from resorption.catalog import Collection, load_catalog
 from resorption.crs import CRS84, URIS
 from resorption.errors import ConfigurationError
+from resorption.openapi import build_openapi
 from resorption.settings import Settings
 
 # Metropolitan France and the overseas départements, in CRS84.
@@ -67,7 +67,7 @@ def _complete(resource: dict[str, Any], provider: dict[str, Any], c: Collection)
 
 
 def write_openapi(config: dict[str, Any], path: Path) -> Path:
-    """Generate the OpenAPI document for `config` and write it as JSON."""
-    document = get_oas(copy.deepcopy(config), fail_on_invalid_collection=True)
-    path.write_bytes(orjson.dumps(document))
+    """Generate the self-contained OpenAPI document for `config` and write it as JSON."""
+    catalog = load_catalog(app_settings.current().collections_dir)
+    path.write_bytes(orjson.dumps(build_openapi(config, catalog)))
     return path

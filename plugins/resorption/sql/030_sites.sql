@@ -207,7 +207,7 @@ CREATE TABLE resorption.sites (
     CONSTRAINT closed_after_declared CHECK (closed_at >= declared_at),
     CONSTRAINT closed_not_future CHECK (closed_at <= current_date),
     CONSTRAINT closing_context_for_other CHECK (
-        status <> 'other' OR length(trim(closing_context)) > 0),
+        status <> 'other' OR coalesce(length(trim(closing_context)), 0) > 0),
     CONSTRAINT closed_with_solutions_only_closed CHECK (
         closed_with_solutions IS NULL OR closed_at IS NOT NULL),
     CONSTRAINT census_done_has_date CHECK (census_status <> 'done' OR census_at IS NOT NULL),

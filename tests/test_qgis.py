@@ -1,0 +1,265 @@
+"""QGIS's own OAPIF provider (Debian's QGIS 3.22) reads our sites and actions completely and correctly.
+
+python3-qgis is importable only from Debian's Python, not from the project's venv,
+so the client runs as a subprocess (`tests/clients/qgis_load.py`) with
+`/usr/bin/python3`, offscreen, with a throw-away HOME. Its JSON report is compared
+with our API and with the database. A machine without QGIS fails here: it never skips.
+
+QGIS does not show the GeoJSON `id` of an integer-keyed feature as an attribute (its
+GeoJSON reader makes it the feature id, and QGIS's feature cache renumbers features),
+so each QGIS feature is matched to its API feature through a property unique in the
+data (asserted), then compared on coordinates and attributes.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+import requests
+from shapely.geometry import shape
+
+QGIS_PYTHON = "/usr/bin/python3"
+SCRIPT = Path(__file__).parent / "clients" / "qgis_load.py"
+LAMBERT_93 = "http://www.opengis.net/def/crs/EPSG/0/2154"
+# Small enough that QGIS fetches several pages of each collection.
+PAGE_SIZE = 50
+TOLERANCE_M = 0.05
+
+
+@dataclass(frozen=True)
+class Expected:
+    """What QGIS should see in one collection."""
+
+    table: str
+    wkb_type: str
+    # A property unique in the demo data, to recognise each QGIS feature.
+    key: str
+    # Scalar properties QGIS must read exactly as our API serves them.
+    compared: tuple[str, ...]
+
+
+EXPECTED = {
+    "sites": Expected(
+        table="resorption.sites",
+        wkb_type="Point",
+        key="external_ref",
+        compared=("name", "commune_code", "commune_name", "departement_name", "status", "declared_at",
+                  "population_total", "population_minors", "is_reinstallation"),
+    ),
+    "actions": Expected(
+        table="resorption.actions",
+        wkb_type="MultiPolygon",
+        key="reference",
+        compared=("name", "started_at", "ended_at", "place_type", "departement_code", "people_followed"),
+    ),
+}
+
+
+def all_features(http: requests.Session, collection: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every feature of a collection from our API, following `next` links, 1000 at a time."""
+    features: list[dict[str, Any]] = []
+    url: str | None = f"/collections/{collection}/items"
+    query: dict[str, Any] | None = {"limit": 1000, **params}
+    while url:
+        r = http.get(url, params=query)
+        assert r.status_code == 200, r.text
+        body = r.json()
+        features.extend(body["features"])
+        url = next((link["href"] for link in body["links"] if link["rel"] == "next"), None)
+        query = None
+    return features
+
+
+def number_matched(http: requests.Session, collection: str) -> int:
+    """numberMatched of `resulttype=hits` on a whole collection."""
+    r = http.get(f"/collections/{collection}/items", params={"resulttype": "hits"})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert isinstance(body.get("numberMatched"), int), body
+    return body["numberMatched"]
+
+
+def _run_qgis(base_url: str, home: Path) -> dict[str, Any]:
+    """Run the QGIS client script; fail with its stderr when it does not produce a report."""
+    home.mkdir(mode=0o700, exist_ok=True)
+    env = {
+        **os.environ,
+        "QT_QPA_PLATFORM": "offscreen",
+        "HOME": str(home),
+        "XDG_RUNTIME_DIR": str(home),
+        "XDG_CONFIG_HOME": str(home / ".config"),
+        "XDG_DATA_HOME": str(home / ".local" / "share"),
+        "XDG_CACHE_HOME": str(home / ".cache"),
+    }
+    # Debian's Python must not pick up the venv's packages.
+    for name in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV"):
+        env.pop(name, None)
+    command = [QGIS_PYTHON, str(SCRIPT), base_url, str(PAGE_SIZE), *EXPECTED]
+    try:
+        done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300, check=False)
+    except FileNotFoundError:
+        pytest.fail(f"{QGIS_PYTHON} est introuvable : installez python3 et python3-qgis (Debian).")
+    if done.returncode != 0:
+        pytest.fail(
+            f"le client QGIS a échoué (code {done.returncode}).\n"
+            f"commande : {' '.join(command)}\n--- stderr ---\n{done.stderr}\n--- stdout ---\n{done.stdout[:2000]}"
+        )
+    try:
+        return json.loads(done.stdout)
+    except json.JSONDecodeError:
+        pytest.fail(f"rapport QGIS illisible :\n{done.stdout[:2000]}\n--- stderr ---\n{done.stderr}")
+
+
+@pytest.fixture(scope="module")
+def qgis(base_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    """What QGIS read from each collection (one QGIS process for the module)."""
+    report = _run_qgis(base_url, tmp_path_factory.mktemp("qgis-home"))
+    assert report["qgis_version"].startswith("3."), report["qgis_version"]
+    yield report["collections"]
+
+
+@pytest.fixture(scope="module")
+def api_features(http: requests.Session) -> dict[str, dict[str, list[dict[str, Any]]]]:
+    """Our API's features per collection, in CRS84 and in Lambert-93."""
+    return {
+        c: {
+            "crs84": all_features(http, c, {}),
+            "l93": all_features(http, c, {"crs": LAMBERT_93}),
+        }
+        for c in EXPECTED
+    }
+
+
+def _layer(qgis: dict[str, Any], collection: str) -> dict[str, Any]:
+    layer = qgis[collection]
+    assert layer["valid"], f"QGIS n'a pas pu ouvrir {layer['uri']} : {layer.get('error')}"
+    assert layer["errors"] == [], layer["errors"]
+    return layer
+
+
+def _by_key(
+    collection: str, layer: dict[str, Any], features: list[dict[str, Any]]
+) -> dict[Any, tuple[dict[str, Any], dict[str, Any]]]:
+    """Each API feature id → (API feature, the QGIS feature with the same key property)."""
+    key = EXPECTED[collection].key
+    api_keys = [f["properties"][key] for f in features]
+    assert None not in api_keys and len(set(api_keys)) == len(api_keys), f"{key} n'identifie pas les {collection}"
+    qgis_by_key: dict[Any, dict[str, Any]] = {}
+    for feature in layer["features"]:
+        value = feature["attributes"][key]
+        assert value not in qgis_by_key, f"QGIS a lu deux fois {key} = {value}"
+        qgis_by_key[value] = feature
+    missing = [f["id"] for f in features if f["properties"][key] not in qgis_by_key]
+    assert not missing, f"{len(missing)} {collection} absents de QGIS, par exemple {missing[:10]}"
+    return {f["id"]: (f, qgis_by_key[f["properties"][key]]) for f in features}
+
+
+@pytest.mark.parametrize("collection", EXPECTED)
+def test_qgis_opens_the_layer_with_its_schema(
+    qgis: dict[str, Any], http: requests.Session, collection: str
+) -> None:
+    """The layer is valid, in WGS 84, of the right geometry type, with every readable property."""
+    layer = _layer(qgis, collection)
+    assert layer["crs"] == "EPSG:4326"
+    assert layer["wkb_type"] == EXPECTED[collection].wkb_type
+    schema = http.get(f"/collections/{collection}/schema", params={"f": "json"}).json()
+    readable = [name for name in schema["properties"] if name != "geometry"]
+    assert [f["name"] for f in layer["fields"]] == readable
+
+
+def test_qgis_sees_readable_site_properties(qgis: dict[str, Any]) -> None:
+    """A few properties a QGIS user relies on, with usable types."""
+    fields = {f["name"]: f["type"] for f in _layer(qgis, "sites")["fields"]}
+    assert fields["population_total"] == "Integer"
+    assert fields["status"] == "String"
+    assert fields["commune_name"] == "String"
+    assert fields["declared_at"] == "Date"
+    assert "owner_name" not in fields  # sensitive: not for anonymous callers
+
+
+@pytest.mark.parametrize("collection", EXPECTED)
+def test_qgis_pages_through_next_links(
+    qgis: dict[str, Any], http: requests.Session, collection: str
+) -> None:
+    """QGIS asks for pages of PAGE_SIZE and follows our `next` links to the last one."""
+    layer = _layer(qgis, collection)
+    matched = number_matched(http, collection)
+    assert matched > PAGE_SIZE
+    pages = [u for u in layer["requests"] if f"/collections/{collection}/items?" in u and f"limit={PAGE_SIZE}" in u]
+    assert len(pages) == math.ceil(matched / PAGE_SIZE), layer["requests"]
+    followed = sorted(int(u.split("offset=")[1].split("&")[0]) for u in pages if "offset=" in u)
+    assert followed == list(range(PAGE_SIZE, matched, PAGE_SIZE)), layer["requests"]
+
+
+@pytest.mark.parametrize("collection", EXPECTED)
+def test_qgis_reads_every_feature(
+    qgis: dict[str, Any],
+    api_features: dict[str, dict[str, list[dict[str, Any]]]],
+    http: requests.Session,
+    db: psycopg.Connection,
+    collection: str,
+) -> None:
+    """QGIS counts and reads as many features as numberMatched and the database, each one once."""
+    layer = _layer(qgis, collection)
+    in_db = db.execute(f"SELECT count(*) FROM {EXPECTED[collection].table}").fetchone()[0]
+    matched = number_matched(http, collection)
+    assert len(layer["features"]) == layer["provider_feature_count"] == matched == in_db
+    pairs = _by_key(collection, layer, api_features[collection]["crs84"])
+    assert sorted(pairs) == sorted(r[0] for r in db.execute(f"SELECT id FROM {EXPECTED[collection].table}"))
+
+
+@pytest.mark.parametrize("collection", EXPECTED)
+def test_qgis_reads_attributes_as_served(
+    qgis: dict[str, Any], api_features: dict[str, dict[str, list[dict[str, Any]]]], collection: str
+) -> None:
+    """Names, codes, dates, numbers and booleans arrive in QGIS unchanged."""
+    pairs = _by_key(collection, _layer(qgis, collection), api_features[collection]["crs84"])
+    differences = [
+        (fid, name, api["properties"][name], seen["attributes"][name])
+        for fid, (api, seen) in pairs.items()
+        for name in EXPECTED[collection].compared
+        if api["properties"][name] != seen["attributes"][name]
+    ]
+    assert not differences, f"{len(differences)} valeurs diffèrent (id, propriété, API, QGIS) : {differences[:10]}"
+
+
+def test_qgis_places_sites_where_our_api_does_in_lambert93(
+    qgis: dict[str, Any], api_features: dict[str, dict[str, list[dict[str, Any]]]]
+) -> None:
+    """QGIS's own reprojection of our CRS84 points matches what we serve with crs=EPSG:2154."""
+    pairs = _by_key("sites", _layer(qgis, "sites"), api_features["sites"]["crs84"])
+    l93 = {f["id"]: f["geometry"]["coordinates"] for f in api_features["sites"]["l93"]}
+    assert sorted(l93) == sorted(pairs)
+    far = []
+    for fid, (_, seen) in pairs.items():
+        assert seen["geometry"]["type"] == "Point", (fid, seen["geometry"])
+        (x, y), (ex, ey) = seen["geometry"]["xy"], l93[fid]
+        if math.hypot(x - ex, y - ey) > TOLERANCE_M:
+            far.append((fid, [x, y], [ex, ey]))
+    assert not far, f"{len(far)} sites à plus de {TOLERANCE_M} m (id, QGIS, API) : {far[:10]}"
+
+
+def test_qgis_reads_action_footprints_as_polygons(
+    qgis: dict[str, Any], api_features: dict[str, dict[str, list[dict[str, Any]]]]
+) -> None:
+    """Every footprint is a non-empty MultiPolygon whose Lambert-93 area and bounds match our API's."""
+    pairs = _by_key("actions", _layer(qgis, "actions"), api_features["actions"]["crs84"])
+    l93 = {f["id"]: shape(f["geometry"]) for f in api_features["actions"]["l93"]}
+    assert sorted(l93) == sorted(pairs)
+    for fid, (_, seen) in pairs.items():
+        geometry = seen["geometry"]
+        assert geometry["type"] == "MultiPolygon", (fid, geometry)
+        assert geometry["area"] > 0, (fid, geometry)
+        served = l93[fid]
+        assert served.geom_type == "MultiPolygon" and len(served.geoms) == geometry["parts"], fid
+        assert geometry["area"] == pytest.approx(served.area, rel=1e-4), fid
+        assert geometry["bounds"] == pytest.approx(list(served.bounds), abs=TOLERANCE_M), fid
