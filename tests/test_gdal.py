@@ -16,7 +16,6 @@ import re
 import shutil
 import sqlite3
 import subprocess
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -147,7 +146,9 @@ def ogr2ogr(base_url: str, out: Path, collection: str, page_size: int, *options:
     return Copy(out, collection, fetched_urls(done.stderr))
 
 
-def all_features(http: requests.Session, collection: str, params: dict[str, Any]) -> dict[int, dict[str, Any]]:
+def all_features(
+    http: requests.Session, collection: str, params: dict[str, Any]
+) -> dict[int, dict[str, Any]]:
     """id → feature for a whole query of our API, following `next` links, 1000 at a time."""
     features: dict[int, dict[str, Any]] = {}
     url: str | None = f"/collections/{collection}/items"
@@ -178,10 +179,10 @@ def ogrinfo_fields(stdout: str) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def copies(base_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Copy]]:
+def copies(base_url: str, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Copy]:
     """Each collection copied whole by ogr2ogr, PAGE_SIZE features per request."""
     out = tmp_path_factory.mktemp("gdal")
-    yield {c: ogr2ogr(base_url, out / f"{c}.gpkg", c, PAGE_SIZE) for c in EXPECTED}
+    return {c: ogr2ogr(base_url, out / f"{c}.gpkg", c, PAGE_SIZE) for c in EXPECTED}
 
 
 @pytest.fixture(scope="module")
@@ -277,7 +278,8 @@ def test_ogr2ogr_reprojects_sites_where_our_api_puts_them(
     copy = ogr2ogr(base_url, tmp_path / "sites-l93.gpkg", "sites", PAGE_SIZE, "-t_srs", "EPSG:2154")
     assert copy.geometry_column() == ("POINT", 2154)
     rows = copy.rows()
-    served = {fid: f["geometry"]["coordinates"] for fid, f in all_features(http, "sites", {"crs": LAMBERT_93}).items()}
+    l93 = all_features(http, "sites", {"crs": LAMBERT_93})
+    served = {fid: f["geometry"]["coordinates"] for fid, f in l93.items()}
     assert sorted(rows) == sorted(served)
     far = [
         (fid, [row["geometry"].x, row["geometry"].y], served[fid])
@@ -302,8 +304,8 @@ def test_ogr2ogr_spatial_filter_matches_our_bbox(
     in_db = [
         r[0]
         for r in db.execute(
-            "SELECT id FROM resorption.sites WHERE ST_Intersects(location, ST_MakeEnvelope(%s, %s, %s, %s, 4326))"
-            " ORDER BY id",
+            "SELECT id FROM resorption.sites"
+            " WHERE ST_Intersects(location, ST_MakeEnvelope(%s, %s, %s, %s, 4326)) ORDER BY id",
             box,
         )
     ]
@@ -317,3 +319,28 @@ def test_ogr2ogr_spatial_filter_matches_our_bbox(
     filtered = [u for u in copy.fetched if "bbox=" in u]
     assert item_pages(filtered, "sites", page_size) == set(range(0, matched, page_size)), copy.fetched
     assert item_pages(copy.fetched, "sites", page_size) == {0, *range(0, matched, page_size)}
+
+
+def test_ogr2ogr_attribute_filter_is_sent_as_query_parameters(
+    base_url: str, db: psycopg.Connection, tmp_path: Path
+) -> None:
+    """`ogr2ogr -where` on two properties becomes `?status=…&departement_code=…` and selects the same rows."""
+    departement = db.execute(
+        "SELECT departement_code FROM resorption.sites WHERE status = 'open'"
+        " GROUP BY departement_code ORDER BY count(*) DESC, departement_code LIMIT 1"
+    ).fetchone()[0]
+    page_size = 10
+    where = f"status = 'open' AND departement_code = '{departement}'"
+    copy = ogr2ogr(base_url, tmp_path / "open.gpkg", "sites", page_size, "-where", where)
+    in_db = [
+        r[0]
+        for r in db.execute(
+            "SELECT id FROM resorption.sites WHERE status = 'open' AND departement_code = %s ORDER BY id",
+            (departement,),
+        )
+    ]
+    assert sorted(copy.rows()) == in_db
+    assert len(in_db) > page_size
+    # The filter ran on our server, page after page, not in GDAL over the whole collection.
+    filtered = [u for u in copy.fetched if "status=open" in u and f"departement_code={departement}" in u]
+    assert item_pages(filtered, "sites", page_size) == set(range(0, len(in_db), page_size)), copy.fetched

@@ -54,7 +54,9 @@ def test_items_page_is_geojson(http: requests.Session, collection: str) -> None:
     for feature in body["features"]:
         assert feature["type"] == "Feature"
         assert feature["geometry"]["type"] in ("Point", "MultiPolygon")
-        assert "id" not in feature["properties"]
+        # QGIS shows properties, not the GeoJSON id: the identifier is both
+        key = "id" if collection in ("sites", "actions") else "code"
+        assert feature["properties"][key] == feature["id"]
 
 
 def test_accept_any_gives_json(http: requests.Session) -> None:
@@ -300,3 +302,25 @@ def test_q_terms_are_alternatives(http: requests.Session, db: psycopg.Connection
     one = http.get("/collections/communes/items", params={"q": "Bordeaux", "resulttype": "hits"}).json()
     two = http.get("/collections/communes/items", params={"q": "Bordeaux,Toulouse", "resulttype": "hits"}).json()
     assert two["numberMatched"] > one["numberMatched"] >= 1
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonld"])
+def test_every_advertised_format_answers(http: requests.Session, fmt: str) -> None:
+    collection = http.get("/collections/sites", params={"f": "json"}).json()
+    hrefs = [link["href"] for link in collection["links"] if f"f={fmt}" in link["href"]]
+    assert hrefs, f"no f={fmt} link advertised"
+    for href in hrefs:
+        r = http.get(href)
+        assert r.status_code == 200, (href, r.text[:300])
+    r = http.get("/collections/sites/items", params={"f": fmt, "limit": 5, "filter": "T_AFTER(declared_at, DATE('2019-01-01'))"})
+    assert r.status_code == 200
+    if fmt == "csv":
+        assert r.headers["Content-Type"].startswith("text/csv")
+        assert r.text.splitlines()[0].startswith("id,name")
+        assert len(r.text.splitlines()) == 6
+
+
+def test_html_items_page_has_a_title(http: requests.Session) -> None:
+    page = http.get("/collections/sites/items", params={"f": "html"}).text
+    assert "<h1>" in page.replace(" ", "").lower() or "<h1" in page
+    assert "Sites (bidonvilles et grands squats)" in page

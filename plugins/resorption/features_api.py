@@ -19,8 +19,9 @@ import orjson
 from flask import Request, Response
 from pygeoapi import l10n
 from pygeoapi.api import API, APIRequest
-from pygeoapi.formats import F_HTML, F_JSON
-from pygeoapi.util import render_j2_template
+from pygeoapi.formats import F_HTML, F_JSON, F_JSONLD, FORMAT_TYPES
+from pygeoapi.linked_data import geojson2jsonld
+from pygeoapi.util import get_dataset_formatters, render_j2_template
 
 from resorption.catalog import Collection
 from resorption.crs import Crs
@@ -29,7 +30,6 @@ from resorption.params import parse_item, parse_items
 from resorption.providers.features import FeatureProvider
 
 GEOJSON = "application/geo+json"
-SUPPORTED_FORMATS = (None, F_JSON, F_HTML)
 
 
 def _provider(api: API, collection: Collection) -> FeatureProvider:
@@ -39,13 +39,19 @@ def _provider(api: API, collection: Collection) -> FeatureProvider:
     return FeatureProvider(definition)
 
 
-def _api_request(api: API, request: Request) -> APIRequest:
+def _api_request(api: API, request: Request, collection: Collection) -> APIRequest:
     api_request = APIRequest.from_flask(request, api.locales)
-    if api_request.format not in SUPPORTED_FORMATS:
+    formats = [F_JSON, F_HTML, F_JSONLD, *_formatters(api, collection)]
+    if api_request.format not in (None, *formats):
         raise InvalidParameter(
-            f"Format « {api_request.format} » non pris en charge ici : utilisez f=json ou f=html."
+            f"Format « {api_request.format} » non pris en charge : utilisez f={', f='.join(formats)}."
         )
     return api_request
+
+
+def _formatters(api: API, collection: Collection) -> dict[str, Any]:
+    """pygeoapi's extra formats for this collection (CSV), by their `f` value."""
+    return {fmt.f: fmt for fmt in get_dataset_formatters(api.config["resources"][collection.id]).values()}
 
 
 def _content_crs(headers: dict[str, str], crs: Crs) -> None:
@@ -58,7 +64,7 @@ def _response(content: Any, status: int, headers: dict[str, str]) -> Response:
 
 def items(api: API, request: Request, collection: Collection) -> Response:
     """GET /collections/{id}/items."""
-    api_request = _api_request(api, request)
+    api_request = _api_request(api, request, collection)
     provider = _provider(api, collection)
     fq = parse_items(collection, provider.readable, request.args)
     page = provider.features(fq)
@@ -70,31 +76,22 @@ def items(api: API, request: Request, collection: Collection) -> Response:
 
     headers = api_request.get_response_headers(**api.api_headers)
     _content_crs(headers, fq.crs)
-    if api_request.format == F_HTML:
-        content = render_j2_template(
-            api.tpl_config,
-            api.get_dataset_templates(collection.id),
-            "collections/items/index.html",
-            {
-                **page,
-                "itemtype": "feature",
-                "items_path": uri,
-                "dataset_path": uri.rsplit("/", 1)[0],
-                "collections_path": api.get_collections_url(),
-                "offset": fq.offset,
-                "id_field": collection.title_field or collection.id_field,
-                "title_field": collection.title_field,
-            },
-            api_request.locale,
-        )
-        return _response(content, HTTPStatus.OK, headers)
-    headers["Content-Type"] = GEOJSON
-    return _response(orjson.dumps(page), HTTPStatus.OK, headers)
+    html = {
+        "title": l10n.translate(api.config["resources"][collection.id]["title"], api_request.locale),
+        "itemtype": "feature",
+        "items_path": uri,
+        "dataset_path": uri.rsplit("/", 1)[0],
+        "collections_path": api.get_collections_url(),
+        "offset": fq.offset,
+        "id_field": collection.title_field or collection.id_field,
+        "title_field": collection.title_field,
+    }
+    return _render(api, api_request, collection, page, headers, "collections/items/index.html", html, fq.crs)
 
 
 def item(api: API, request: Request, collection: Collection, identifier: str) -> Response:
     """GET /collections/{id}/items/{itemId}."""
-    api_request = _api_request(api, request)
+    api_request = _api_request(api, request, collection)
     provider = _provider(api, collection)
     fq = parse_item(collection, provider.readable, request.args)
     feature = provider.feature(fq, identifier)
@@ -119,23 +116,45 @@ def item(api: API, request: Request, collection: Collection, identifier: str) ->
     ]
     headers = api_request.get_response_headers(**api.api_headers)
     _content_crs(headers, fq.crs)
-    if api_request.format == F_HTML:
-        content = render_j2_template(
-            api.tpl_config,
-            api.get_dataset_templates(collection.id),
-            "collections/items/item.html",
-            {
-                **feature,
-                "title": title,
-                "id_field": collection.id_field,
-                "title_field": collection.title_field,
-                "collections_path": api.get_collections_url(),
-            },
+    html = {
+        "title": title,
+        "id_field": collection.id_field,
+        "title_field": collection.title_field,
+        "collections_path": api.get_collections_url(),
+    }
+    return _render(api, api_request, collection, feature, headers, "collections/items/item.html", html, fq.crs)
+
+
+def _render(
+    api: API,
+    api_request: APIRequest,
+    collection: Collection,
+    content: dict[str, Any],
+    headers: dict[str, str],
+    template: str,
+    html: dict[str, Any],
+    crs: Crs,
+) -> Response:
+    """The response in the negotiated format: GeoJSON, HTML, JSON-LD or a pygeoapi formatter (CSV)."""
+    fmt = api_request.format
+    if fmt == F_HTML:
+        page = render_j2_template(
+            api.tpl_config, api.get_dataset_templates(collection.id), template, {**content, **html},
             api_request.locale,
         )
-        return _response(content, HTTPStatus.OK, headers)
+        return _response(page, HTTPStatus.OK, headers)
+    if fmt == F_JSONLD:
+        headers["Content-Type"] = FORMAT_TYPES[F_JSONLD]
+        body = geojson2jsonld(api, content, collection.id, id_field="id")
+        return _response(body, HTTPStatus.OK, headers)
+    formatter = _formatters(api, collection).get(fmt)
+    if formatter is not None:
+        headers["Content-Type"] = formatter.mimetype
+        headers["Content-Disposition"] = f'attachment; filename="{collection.id}.{formatter.extension}"'
+        options = {"content_crs": crs.uri, "provider_def": {}}
+        return _response(formatter.write(data=content, options=options), HTTPStatus.OK, headers)
     headers["Content-Type"] = GEOJSON
-    return _response(orjson.dumps(feature), HTTPStatus.OK, headers)
+    return _response(orjson.dumps(content), HTTPStatus.OK, headers)
 
 
 def _link(rel: str, media_type: str, title: str, href: str) -> dict[str, str]:
@@ -173,6 +192,7 @@ def _page_links(
             href("html", offset),
         ),
     ]
+    links.append(_link("collection", "application/json", "La collection", uri.rsplit("/", 1)[0]))
     fmt, media = ("html", "text/html") if is_html else ("json", GEOJSON)
     returned = len(page["features"])
     matched = page.get("numberMatched")

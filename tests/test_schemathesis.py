@@ -1,0 +1,88 @@
+"""Every operation of our OpenAPI document, fuzzed by schemathesis: no request may get a 5xx.
+
+schemathesis reads the document the server serves (self-contained, so it needs
+no network), generates valid and invalid requests for every operation and
+checks that none is answered with a server error. It runs as its own process,
+with a few workers, a fixed seed and a bounded number of examples per
+operation, so the run is reproducible and stays within a couple of minutes.
+When it fails, the message carries schemathesis' summary (with a `curl` line
+to replay each failure) and the tracebacks the server logged meanwhile.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+MAX_EXAMPLES = 15
+WORKERS = 4
+SEED = 2019
+TIMEOUT_S = 600
+
+
+def _server_log(tmp_path_factory: pytest.TempPathFactory) -> Path | None:
+    """The gunicorn log of the session's server (see tests/fix_server.py)."""
+    logs = sorted(tmp_path_factory.getbasetemp().glob("runtime*/gunicorn.log"))
+    return logs[0] if logs else None
+
+
+def _tracebacks(text: str, limit: int = 6) -> str:
+    """The last distinct tracebacks of a server log excerpt."""
+    blocks, current = [], []
+    for line in text.splitlines():
+        if line.startswith("Traceback"):
+            current = [line]
+        elif current:
+            current.append(line)
+            if not line.startswith((" ", "Traceback", "During handling")) and len(current) > 1:
+                blocks.append("\n".join(current))
+                current = []
+    unique = list(dict.fromkeys(blocks))
+    return "\n\n".join(unique[-limit:])
+
+
+def test_no_operation_answers_a_server_error(
+    base_url: str, tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    log = _server_log(tmp_path_factory)
+    log_start = log.stat().st_size if log else 0
+    command = [
+        str(Path(sys.executable).parent / "schemathesis"),
+        "run",
+        f"{base_url}/openapi?f=json",
+        "--url",
+        base_url,
+        "--checks",
+        "not_a_server_error",
+        "--max-examples",
+        str(MAX_EXAMPLES),
+        "--workers",
+        str(WORKERS),
+        "--seed",
+        str(SEED),
+        "--generation-database",
+        "none",
+        "--request-timeout",
+        "60",
+        "--no-color",
+    ]
+    # Its working directory is ours: schemathesis leaves nothing in the repository.
+    result = subprocess.run(
+        command, cwd=tmp_path, capture_output=True, text=True, timeout=TIMEOUT_S, check=False
+    )
+    if result.returncode != 0:
+        logged = ""
+        if log:
+            with log.open(encoding="utf-8", errors="replace") as fh:
+                fh.seek(log_start)
+                logged = _tracebacks(fh.read())
+        pytest.fail(
+            f"schemathesis a trouvé des erreurs serveur (code {result.returncode}) :\n"
+            f"{result.stdout[-12000:]}\n{result.stderr[-3000:]}\n"
+            f"--- tracebacks du serveur ---\n{logged}",
+            pytrace=False,
+        )
+    assert "Tested:" in result.stdout, result.stdout[-3000:]
