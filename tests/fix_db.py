@@ -28,8 +28,12 @@ DEMO_SITES = 800
 def _fingerprint() -> str:
     digest = hashlib.sha256()
     files = sorted(
-        [*PACKAGE.glob("sql/*.sql"), *PACKAGE.glob("migrations/versions/*.py"),
-         PACKAGE / "territories.py", PACKAGE / "demo.py"]
+        [
+            *PACKAGE.glob("sql/*.sql"),
+            *PACKAGE.glob("migrations/versions/*.py"),
+            PACKAGE / "territories.py",
+            PACKAGE / "demo.py",
+        ]
     )
     for path in files:
         digest.update(path.name.encode())
@@ -105,4 +109,3 @@ def db(database_url: str) -> Iterator[psycopg.Connection]:
     """A direct connection to the test database, to compute what the API should answer."""
     with psycopg.connect(database_url, autocommit=True) as conn:
         yield conn
-

@@ -7,7 +7,6 @@ from collections.abc import Iterator
 import psycopg
 import pytest
 from psycopg import errors
-
 from resorption.catalog import load_catalog
 from resorption.settings import PROJECT_ROOT
 
@@ -40,7 +39,8 @@ def test_catalog_columns_exist_and_enums_match_the_database(collection, db: psyc
         udt_schema, udt = columns[f.name]
         if udt_schema == "resorption":  # one of our enum types (arrays are named _type)
             values = [
-                row[0] for row in db.execute(
+                row[0]
+                for row in db.execute(
                     "SELECT enumlabel FROM pg_enum e JOIN pg_type t ON t.oid = e.enumtypid "
                     "JOIN pg_namespace n ON n.oid = t.typnamespace "
                     "WHERE n.nspname = 'resorption' AND t.typname = %s ORDER BY e.enumsortorder",
@@ -82,10 +82,13 @@ def test_departement_follows_commune(tx: psycopg.Connection) -> None:
     ).fetchone()
     assert (dep, region) == ("33", "75")
     assert epci is not None
-    tx.execute("UPDATE resorption.sites SET commune_code = '31555', departement_code = '33' WHERE id = %s", (site,))
-    assert tx.execute(
-        "SELECT departement_code FROM resorption.sites WHERE id = %s", (site,)
-    ).fetchone()[0] == "31"
+    tx.execute(
+        "UPDATE resorption.sites SET commune_code = '31555', departement_code = '33' WHERE id = %s", (site,)
+    )
+    assert (
+        tx.execute("SELECT departement_code FROM resorption.sites WHERE id = %s", (site,)).fetchone()[0]
+        == "31"
+    )
 
 
 @pytest.mark.parametrize(
@@ -123,20 +126,32 @@ def test_territory_codes_are_foreign_keys(tx: psycopg.Connection) -> None:
 
 def test_a_valid_closed_site_is_accepted(tx: psycopg.Connection) -> None:
     insert_site(
-        tx, status="other", closed_at="2023-03-01", closing_context="Incendie",
-        closed_with_solutions="yes", population_minors=5, minors_0_3=2, minors_in_school=3,
+        tx,
+        status="other",
+        closed_at="2023-03-01",
+        closing_context="Incendie",
+        closed_with_solutions="yes",
+        population_minors=5,
+        minors_0_3=2,
+        minors_in_school=3,
     )
 
 
 def test_living_condition_roll_up(tx: psycopg.Connection) -> None:
     good = insert_site(
-        tx, water_access_type="network_tap", water_is_continuous=True, water_is_on_site=True,
-        water_is_unequal=False, water_is_close=True,
+        tx,
+        water_access_type="network_tap",
+        water_is_continuous=True,
+        water_is_on_site=True,
+        water_is_unequal=False,
+        water_is_close=True,
     )
     bad = insert_site(tx, water_access_type="bought_bottles", water_is_close=False)
-    ratings = dict(tx.execute(
-        "SELECT id, water_rating::text FROM resorption.sites WHERE id IN (%s, %s)", (good, bad)
-    ).fetchall())
+    ratings = dict(
+        tx.execute(
+            "SELECT id, water_rating::text FROM resorption.sites WHERE id IN (%s, %s)", (good, bad)
+        ).fetchall()
+    )
     assert ratings == {good: "good", bad: "bad"}
 
 
@@ -149,9 +164,12 @@ def test_territories_are_real_and_complete(db: psycopg.Connection) -> None:
     assert departements == 101
     assert communes > 34000
     # Overseas boundaries are there, and every département has one
-    assert db.execute(
-        "SELECT count(*) FROM resorption.departements WHERE geom IS NULL OR ST_IsEmpty(geom)"
-    ).fetchone()[0] == 0
+    assert (
+        db.execute(
+            "SELECT count(*) FROM resorption.departements WHERE geom IS NULL OR ST_IsEmpty(geom)"
+        ).fetchone()[0]
+        == 0
+    )
     inside = db.execute(
         "SELECT ST_Contains(geom, ST_SetSRID(ST_MakePoint(45.2279, -12.7806), 4326)) "
         "FROM resorption.departements WHERE code = '976'"

@@ -42,7 +42,7 @@ BAD_REQUESTS = [
     ({"filter": "S_INTERSECTS(population_total, BBOX(0,0,1,1))"}, ["géométrie"]),
     ({"filter": "name LIKE 3"}, ["LIKE"]),
     ({"filter": "population_total"}, ["condition"]),
-    ({"filter": "{\"op\": \"=\", \"args\": [{\"property\": \"status\"}]}", "filter-lang": "cql2-json"}, ["="]),
+    ({"filter": '{"op": "=", "args": [{"property": "status"}]}', "filter-lang": "cql2-json"}, ["="]),
     ({"filter": "{not json", "filter-lang": "cql2-json"}, ["CQL2"]),
     ({"filter": "status = 'open'", "filter-lang": "cql-text"}, ["filter-lang", "cql-text"]),
     ({"filter": "FOO(name) = 1"}, ["FOO"]),
@@ -84,3 +84,69 @@ def test_unknown_route_is_a_french_ogc_404(http: requests.Session) -> None:
     r = http.get("/collections/sites/nothing-here")
     assert r.status_code == 404
     assert r.json()["code"] == "NotFound"
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/collections/sites/items?name=a%00",
+        "/collections/sites/items?q=a%00b",
+        "/collections/sites/items?filter=name%3D%27a%00b%27",
+        "/collections/regions/items/1%00",
+    ],
+)
+def test_nul_bytes_are_refused(http: requests.Session, path: str) -> None:
+    r = http.get(path)
+    assert r.status_code == 400
+    assert "nuls" in r.json()["description"]
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"bbox": "-1e16,-1e16,1e16,1e16", "bbox-crs": "http://www.opengis.net/def/crs/EPSG/0/2975"},
+        {
+            "filter-crs": "http://www.opengis.net/def/crs/EPSG/0/2975",
+            "filter": "S_INTERSECTS(location, POINT(10000000000000000 10000000000000000))",
+        },
+        {
+            "filter-crs": "http://www.opengis.net/def/crs/EPSG/0/2972",
+            "filter": "S_INTERSECTS(geometry, BBOX(0, 0, 90000000, 90000000))",
+        },
+    ],
+)
+def test_coordinates_outside_a_projection_are_400(http: requests.Session, params: dict) -> None:
+    r = http.get("/collections/sites/items", params=params)
+    assert r.status_code == 400, r.text
+    assert "sort du domaine" in r.json()["description"]
+
+
+def test_post_cql2_json_filter(http: requests.Session) -> None:
+    body = {"op": "=", "args": [{"property": "status"}, "open"]}
+    r = http.post("/collections/sites/items?resulttype=hits", json=body)
+    assert r.status_code == 200, r.text
+    get = http.get("/collections/sites/items", params={"resulttype": "hits", "status": "open"}).json()
+    assert r.json()["numberMatched"] == get["numberMatched"]
+
+
+@pytest.mark.parametrize(
+    ("headers", "data"),
+    [({}, b""), ({"Content-Type": "application/json"}, b"\xff\xfe"), ({"Content-Type": "text/plain"}, b"x")],
+)
+def test_post_without_a_cql2_body_is_a_client_error(http: requests.Session, headers: dict, data: bytes) -> None:
+    r = http.post("/collections/sites/items", headers=headers, data=data)
+    assert 400 <= r.status_code < 500, r.text
+    assert r.json()["description"]
+
+
+@pytest.mark.parametrize("method", ["PUT", "DELETE", "PATCH"])
+def test_writes_are_refused_for_now(http: requests.Session, method: str) -> None:
+    r = http.request(method, "/collections/sites/items/1", json={})
+    assert r.status_code == 405
+    assert "GET" in r.headers["Allow"]
+
+
+def test_options_lists_the_methods(http: requests.Session) -> None:
+    r = http.options("/collections/sites/items")
+    assert r.status_code == 204
+    assert r.headers["Allow"] == "GET, HEAD, POST"

@@ -13,15 +13,20 @@ TEXT_CASES = [
     ("status = 'open'", "status = 'open'"),
     ("status <> 'open'", "status <> 'open'"),
     ("population_total > 100", "population_total > 100"),
-    ("population_total >= 20 AND population_minors < 10", "population_total >= 20 AND population_minors < 10"),
+    (
+        "population_total >= 20 AND population_minors < 10",
+        "population_total >= 20 AND population_minors < 10",
+    ),
     ("status = 'open' OR population_total <= 10", "status = 'open' OR population_total <= 10"),
     ("NOT (status = 'open')", "NOT (status = 'open')"),
     ("status IN ('closed_by_justice', 'resorbed')", "status IN ('closed_by_justice', 'resorbed')"),
     ("status NOT IN ('open')", "status NOT IN ('open')"),
     ("name LIKE 'Camp%'", "name LIKE 'Camp%'"),
     ("CASEI(name) LIKE CASEI('%CHEMIN%')", "lower(name) LIKE lower('%CHEMIN%')"),
-    ("ACCENTI(CASEI(commune_name)) = ACCENTI(CASEI('Bègles'))",
-     "commune_code IN (SELECT code FROM resorption.communes WHERE unaccent(lower(name)) = 'begles')"),
+    (
+        "ACCENTI(CASEI(commune_name)) = ACCENTI(CASEI('Bègles'))",
+        "commune_code IN (SELECT code FROM resorption.communes WHERE unaccent(lower(name)) = 'begles')",
+    ),
     ("population_total BETWEEN 10 AND 50", "population_total BETWEEN 10 AND 50"),
     ("population_total NOT BETWEEN 10 AND 50", "NOT (population_total BETWEEN 10 AND 50)"),
     ("closed_at IS NULL", "closed_at IS NULL"),
@@ -29,9 +34,14 @@ TEXT_CASES = [
     ("declared_at > DATE('2021-06-01')", "declared_at > DATE '2021-06-01'"),
     ("declared_at >= '2021-06-01'", "declared_at >= DATE '2021-06-01'"),
     ("T_BEFORE(declared_at, DATE('2020-01-01'))", "declared_at < DATE '2020-01-01'"),
-    ("T_AFTER(declared_at, TIMESTAMP('2023-01-01T00:00:00Z'))", "declared_at > TIMESTAMPTZ '2023-01-01T00:00:00Z'"),
-    ("T_DURING(declared_at, INTERVAL('2020-01-01', '2021-01-01'))",
-     "declared_at > DATE '2020-01-01' AND declared_at < DATE '2021-01-01'"),
+    (
+        "T_AFTER(declared_at, TIMESTAMP('2023-01-01T00:00:00Z'))",
+        "declared_at > TIMESTAMPTZ '2023-01-01T00:00:00Z'",
+    ),
+    (
+        "T_DURING(declared_at, INTERVAL('2020-01-01', '2021-01-01'))",
+        "declared_at > DATE '2020-01-01' AND declared_at < DATE '2021-01-01'",
+    ),
     ("T_INTERSECTS(closed_at, INTERVAL('2022-01-01', '..'))", "closed_at >= DATE '2022-01-01'"),
     ("water_is_on_site = TRUE", "water_is_on_site"),
     ("electricity_access = false", "NOT electricity_access"),
@@ -39,13 +49,22 @@ TEXT_CASES = [
     ("A_OVERLAPS(social_origins, ('french', 'other'))", "social_origins && '{french,other}'"),
     ("A_CONTAINEDBY(social_origins, ('european'))", "social_origins <@ '{european}'"),
     ("population_minors * 2 > population_total", "population_minors * 2 > population_total"),
-    ("S_INTERSECTS(geometry, BBOX(-1.3, 44.2, 0.35, 45.6))",
-     "ST_Intersects(location, ST_MakeEnvelope(-1.3, 44.2, 0.35, 45.6, 4326))"),
-    ("S_WITHIN(location, POLYGON((2.2 48.8, 2.5 48.8, 2.5 49.0, 2.2 49.0, 2.2 48.8)))",
-     "ST_Within(location, ST_GeomFromText('POLYGON((2.2 48.8, 2.5 48.8, 2.5 49.0, 2.2 49.0, 2.2 48.8))', 4326))"),
-    ("S_DISJOINT(geometry, BBOX(-5, 41, 10, 52))",
-     "ST_Disjoint(location, ST_MakeEnvelope(-5, 41, 10, 52, 4326))"),
-    ("departement_code = '976' AND population_total > 50", "departement_code = '976' AND population_total > 50"),
+    (
+        "S_INTERSECTS(geometry, BBOX(-1.3, 44.2, 0.35, 45.6))",
+        "ST_Intersects(location, ST_MakeEnvelope(-1.3, 44.2, 0.35, 45.6, 4326))",
+    ),
+    (
+        "S_WITHIN(location, POLYGON((2.2 48.8, 2.5 48.8, 2.5 49.0, 2.2 49.0, 2.2 48.8)))",
+        "ST_Within(location, ST_GeomFromText('POLYGON((2.2 48.8, 2.5 48.8, 2.5 49.0, 2.2 49.0, 2.2 48.8))', 4326))",
+    ),
+    (
+        "S_DISJOINT(geometry, BBOX(-5, 41, 10, 52))",
+        "ST_Disjoint(location, ST_MakeEnvelope(-5, 41, 10, 52, 4326))",
+    ),
+    (
+        "departement_code = '976' AND population_total > 50",
+        "departement_code = '976' AND population_total > 50",
+    ),
 ]
 
 
@@ -76,20 +95,36 @@ def test_every_text_case_selects_something_and_not_everything(db: psycopg.Connec
     ("tree", "condition"),
     [
         ({"op": "=", "args": [{"property": "status"}, "open"]}, "status = 'open'"),
-        ({"op": "and", "args": [
-            {"op": ">", "args": [{"property": "population_total"}, 30]},
-            {"op": "not", "args": [{"op": "isNull", "args": [{"property": "name"}]}]},
-        ]}, "population_total > 30 AND name IS NOT NULL"),
-        ({"op": "between", "args": [{"property": "population_total"}, 10, 50]},
-         "population_total BETWEEN 10 AND 50"),
-        ({"op": "s_intersects", "args": [{"property": "geometry"}, {"bbox": [-1.3, 44.2, 0.35, 45.6]}]},
-         "ST_Intersects(location, ST_MakeEnvelope(-1.3, 44.2, 0.35, 45.6, 4326))"),
-        ({"op": "t_after", "args": [{"property": "declared_at"}, {"date": "2022-03-01"}]},
-         "declared_at > DATE '2022-03-01'"),
-        ({"op": "in", "args": [{"property": "field_type"}, ["land", "building"]]},
-         "field_type IN ('land', 'building')"),
-        ({"op": "a_contains", "args": [{"property": "social_origins"}, ["european"]]},
-         "'european' = ANY(social_origins)"),
+        (
+            {
+                "op": "and",
+                "args": [
+                    {"op": ">", "args": [{"property": "population_total"}, 30]},
+                    {"op": "not", "args": [{"op": "isNull", "args": [{"property": "name"}]}]},
+                ],
+            },
+            "population_total > 30 AND name IS NOT NULL",
+        ),
+        (
+            {"op": "between", "args": [{"property": "population_total"}, 10, 50]},
+            "population_total BETWEEN 10 AND 50",
+        ),
+        (
+            {"op": "s_intersects", "args": [{"property": "geometry"}, {"bbox": [-1.3, 44.2, 0.35, 45.6]}]},
+            "ST_Intersects(location, ST_MakeEnvelope(-1.3, 44.2, 0.35, 45.6, 4326))",
+        ),
+        (
+            {"op": "t_after", "args": [{"property": "declared_at"}, {"date": "2022-03-01"}]},
+            "declared_at > DATE '2022-03-01'",
+        ),
+        (
+            {"op": "in", "args": [{"property": "field_type"}, ["land", "building"]]},
+            "field_type IN ('land', 'building')",
+        ),
+        (
+            {"op": "a_contains", "args": [{"property": "social_origins"}, ["european"]]},
+            "'european' = ANY(social_origins)",
+        ),
     ],
 )
 def test_cql2_json(http: requests.Session, db: psycopg.Connection, tree: dict, condition: str) -> None:
@@ -101,19 +136,23 @@ def test_cql2_json(http: requests.Session, db: psycopg.Connection, tree: dict, c
 def test_filter_crs_lambert93(http: requests.Session, db: psycopg.Connection) -> None:
     box = "BBOX(350000, 6400000, 480000, 6500000)"
     r = matched(
-        http, filter=f"S_INTERSECTS(geometry, {box})",
+        http,
+        filter=f"S_INTERSECTS(geometry, {box})",
         **{"filter-crs": "http://www.opengis.net/def/crs/EPSG/0/2154"},
     )
     assert r.status_code == 200, r.text
     assert r.json()["numberMatched"] == expected(
-        db, "ST_Intersects(ST_Transform(location, 2154), ST_MakeEnvelope(350000, 6400000, 480000, 6500000, 2154))"
+        db,
+        "ST_Intersects(ST_Transform(location, 2154), ST_MakeEnvelope(350000, 6400000, 480000, 6500000, 2154))",
     )
 
 
 def test_filter_combines_with_bbox_q_and_paging(http: requests.Session, db: psycopg.Connection) -> None:
     params = {"filter": "population_total > 15", "bbox": "-5,41,10,52", "limit": 7}
     first = http.get("/collections/sites/items", params=params).json()
-    n = expected(db, "population_total > 15 AND ST_Intersects(location, ST_MakeEnvelope(-5, 41, 10, 52, 4326))")
+    n = expected(
+        db, "population_total > 15 AND ST_Intersects(location, ST_MakeEnvelope(-5, 41, 10, 52, 4326))"
+    )
     assert first["numberMatched"] == n
     nxt = next(link["href"] for link in first["links"] if link["rel"] == "next")
     assert "filter=population_total" in nxt and "bbox=" in nxt

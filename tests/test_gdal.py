@@ -51,8 +51,16 @@ EXPECTED = {
         table="resorption.sites",
         ogrinfo_geometry="Point",
         gpkg_geometry="POINT",
-        compared=("name", "external_ref", "commune_code", "commune_name", "status", "declared_at",
-                  "population_total", "population_minors"),
+        compared=(
+            "name",
+            "external_ref",
+            "commune_code",
+            "commune_name",
+            "status",
+            "declared_at",
+            "population_total",
+            "population_minors",
+        ),
     ),
     "actions": Expected(
         table="resorption.actions",
@@ -140,8 +148,16 @@ def item_pages(fetched: list[str], collection: str, limit: int) -> set[int]:
 def ogr2ogr(base_url: str, out: Path, collection: str, page_size: int, *options: str) -> Copy:
     """Copy a collection to a GeoPackage with ogr2ogr, keeping our ids as fids."""
     done = run(
-        "ogr2ogr", "-f", "GPKG", "-preserve_fid", *options,
-        "-oo", f"PAGE_SIZE={page_size}", str(out), f"OAPIF:{base_url}", collection,
+        "ogr2ogr",
+        "-f",
+        "GPKG",
+        "-preserve_fid",
+        *options,
+        "-oo",
+        f"PAGE_SIZE={page_size}",
+        str(out),
+        f"OAPIF:{base_url}",
+        collection,
     )
     return Copy(out, collection, fetched_urls(done.stderr))
 
@@ -298,9 +314,7 @@ def test_ogr2ogr_spatial_filter_matches_our_bbox(
         "(SELECT ST_Extent(geom) AS e FROM resorption.departements WHERE code = '33') gironde"
     ).fetchone()
     page_size = 10
-    copy = ogr2ogr(
-        base_url, tmp_path / "gironde.gpkg", "sites", page_size, "-spat", *(repr(v) for v in box)
-    )
+    copy = ogr2ogr(base_url, tmp_path / "gironde.gpkg", "sites", page_size, "-spat", *(repr(v) for v in box))
     in_db = [
         r[0]
         for r in db.execute(

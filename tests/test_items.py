@@ -156,7 +156,8 @@ def test_properties_and_skip_geometry(http: requests.Session) -> None:
 
 def test_sortby_descending_then_id(http: requests.Session, db: psycopg.Connection) -> None:
     expected = [
-        row[0] for row in db.execute(
+        row[0]
+        for row in db.execute(
             "SELECT id FROM resorption.sites ORDER BY population_total DESC NULLS FIRST, id LIMIT 20"
         )
     ]
@@ -166,7 +167,8 @@ def test_sortby_descending_then_id(http: requests.Session, db: psycopg.Connectio
 
 def test_sortby_several_keys(http: requests.Session, db: psycopg.Connection) -> None:
     expected = [
-        row[0] for row in db.execute(
+        row[0]
+        for row in db.execute(
             "SELECT id FROM resorption.sites ORDER BY departement_code, declared_at DESC, id LIMIT 30"
         )
     ]
@@ -215,15 +217,21 @@ def test_bbox_in_epsg4326_is_lat_lon(http: requests.Session, db: psycopg.Connect
     expected = count(db, "ST_Intersects(location, ST_MakeEnvelope(-1.3, 44.2, 0.35, 45.6, 4326))")
     body = http.get(
         "/collections/sites/items",
-        params={"bbox": "44.2,-1.3,45.6,0.35", "bbox-crs": "http://www.opengis.net/def/crs/EPSG/0/4326",
-                "resulttype": "hits"},
+        params={
+            "bbox": "44.2,-1.3,45.6,0.35",
+            "bbox-crs": "http://www.opengis.net/def/crs/EPSG/0/4326",
+            "resulttype": "hits",
+        },
     ).json()
     assert body["numberMatched"] == expected
 
 
 @pytest.mark.parametrize(
     ("crs", "srid"),
-    [("http://www.opengis.net/def/crs/EPSG/0/2154", 2154), ("http://www.opengis.net/def/crs/EPSG/0/3857", 3857)],
+    [
+        ("http://www.opengis.net/def/crs/EPSG/0/2154", 2154),
+        ("http://www.opengis.net/def/crs/EPSG/0/3857", 3857),
+    ],
 )
 def test_output_crs_projected(http: requests.Session, crs: str, srid: int) -> None:
     plain = http.get("/collections/sites/items", params={"limit": 5, "departement_code": "33"}).json()
@@ -264,15 +272,20 @@ def test_output_crs_overseas(
 def test_output_epsg4326_is_lat_lon(http: requests.Session) -> None:
     plain = http.get("/collections/sites/items", params={"limit": 1}).json()["features"][0]
     swapped = http.get(
-        f"/collections/sites/items/{plain['id']}", params={"crs": "http://www.opengis.net/def/crs/EPSG/0/4326"}
+        f"/collections/sites/items/{plain['id']}",
+        params={"crs": "http://www.opengis.net/def/crs/EPSG/0/4326"},
     ).json()
     lon, lat = plain["geometry"]["coordinates"]
     assert swapped["geometry"]["coordinates"] == [lat, lon]
 
 
 def test_datetime_instant_returns_sites_existing_then(http: requests.Session, db: psycopg.Connection) -> None:
-    expected = count(db, "declared_at <= DATE '2022-01-01' AND (closed_at IS NULL OR closed_at >= DATE '2022-01-01')")
-    body = http.get("/collections/sites/items", params={"datetime": "2022-01-01", "resulttype": "hits"}).json()
+    expected = count(
+        db, "declared_at <= DATE '2022-01-01' AND (closed_at IS NULL OR closed_at >= DATE '2022-01-01')"
+    )
+    body = http.get(
+        "/collections/sites/items", params={"datetime": "2022-01-01", "resulttype": "hits"}
+    ).json()
     assert body["numberMatched"] == expected > 0
 
 
@@ -290,9 +303,7 @@ def test_q_is_accent_insensitive_over_commune_names(http: requests.Session, db: 
         "WHERE c.name ~ '[éèê]' GROUP BY c.name ORDER BY count(*) DESC LIMIT 1"
     ).fetchone()[0]
     unaccented = db.execute("SELECT public.unaccent(%s)", (commune,)).fetchone()[0]
-    expected = count(
-        db, "search @@ plainto_tsquery('resorption.fr_unaccent', %s)", (commune,)
-    )
+    expected = count(db, "search @@ plainto_tsquery('resorption.fr_unaccent', %s)", (commune,))
     for term in (commune, unaccented.lower()):
         body = http.get("/collections/sites/items", params={"q": term, "resulttype": "hits"}).json()
         assert body["numberMatched"] == expected > 0
@@ -300,7 +311,9 @@ def test_q_is_accent_insensitive_over_commune_names(http: requests.Session, db: 
 
 def test_q_terms_are_alternatives(http: requests.Session, db: psycopg.Connection) -> None:
     one = http.get("/collections/communes/items", params={"q": "Bordeaux", "resulttype": "hits"}).json()
-    two = http.get("/collections/communes/items", params={"q": "Bordeaux,Toulouse", "resulttype": "hits"}).json()
+    two = http.get(
+        "/collections/communes/items", params={"q": "Bordeaux,Toulouse", "resulttype": "hits"}
+    ).json()
     assert two["numberMatched"] > one["numberMatched"] >= 1
 
 
@@ -312,7 +325,10 @@ def test_every_advertised_format_answers(http: requests.Session, fmt: str) -> No
     for href in hrefs:
         r = http.get(href)
         assert r.status_code == 200, (href, r.text[:300])
-    r = http.get("/collections/sites/items", params={"f": fmt, "limit": 5, "filter": "T_AFTER(declared_at, DATE('2019-01-01'))"})
+    r = http.get(
+        "/collections/sites/items",
+        params={"f": fmt, "limit": 5, "filter": "T_AFTER(declared_at, DATE('2019-01-01'))"},
+    )
     assert r.status_code == 200
     if fmt == "csv":
         assert r.headers["Content-Type"].startswith("text/csv")

@@ -52,8 +52,17 @@ EXPECTED = {
         table="resorption.sites",
         wkb_type="Point",
         key="external_ref",
-        compared=("name", "commune_code", "commune_name", "departement_name", "status", "declared_at",
-                  "population_total", "population_minors", "is_reinstallation"),
+        compared=(
+            "name",
+            "commune_code",
+            "commune_name",
+            "departement_name",
+            "status",
+            "declared_at",
+            "population_total",
+            "population_minors",
+            "is_reinstallation",
+        ),
     ),
     "actions": Expected(
         table="resorption.actions",
@@ -189,9 +198,7 @@ def test_qgis_sees_readable_site_properties(qgis: dict[str, Any]) -> None:
 
 
 @pytest.mark.parametrize("collection", EXPECTED)
-def test_qgis_pages_through_next_links(
-    qgis: dict[str, Any], http: requests.Session, collection: str
-) -> None:
+def test_qgis_pages_through_next_links(qgis: dict[str, Any], http: requests.Session, collection: str) -> None:
     """QGIS asks for pages of PAGE_SIZE and follows our `next` links to the last one."""
     layer = _layer(qgis, collection)
     matched = number_matched(http, collection)

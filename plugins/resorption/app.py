@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import tempfile
+from collections.abc import Mapping
 from http import HTTPStatus
 from pathlib import Path
 from typing import Any
@@ -18,16 +19,17 @@ from typing import Any
 import orjson
 import yaml
 from flask import Flask, Response, request
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from resorption import features_api, queryables
 from resorption import settings as app_settings
 from resorption.catalog import Collection, load_catalog
-from resorption.errors import ConfigurationError, NotFound, ResorptionError
+from resorption.errors import ConfigurationError, InvalidParameter, NotFound, ResorptionError
 from resorption.identity import ANONYMOUS, set_principal
 from resorption.pygeoapi_config import build_config, write_openapi
 
 LOGGER = logging.getLogger(__name__)
+INTERNAL_ERROR = "Erreur interne du serveur : l'équipe technique a été prévenue."
 
 
 def create_app(settings: app_settings.Settings | None = None) -> Flask:
@@ -36,9 +38,7 @@ def create_app(settings: app_settings.Settings | None = None) -> Flask:
     app_settings.configure(settings)
     catalog = load_catalog(settings.collections_dir)
 
-    runtime = Path(
-        os.environ.get("RESORPTION_RUNTIME_DIR") or tempfile.mkdtemp(prefix="resorption-")
-    )
+    runtime = Path(os.environ.get("RESORPTION_RUNTIME_DIR") or tempfile.mkdtemp(prefix="resorption-"))
     runtime.mkdir(parents=True, exist_ok=True)
     config = build_config(settings, catalog)
     config_path = runtime / "pygeoapi-config.yml"
@@ -57,19 +57,9 @@ def create_app(settings: app_settings.Settings | None = None) -> Flask:
 
     @app.before_request
     def authenticate_and_route() -> Response | None:
+        _reject_nul_bytes()
         set_principal(ANONYMOUS)
-        if request.endpoint == "pygeoapi.collection_queryables" and request.method == "GET":
-            collection_id = (request.view_args or {}).get("collection_id", "")
-            return queryables.queryables(api, request, catalog, collection_id)
-        collection = _our_collection(catalog)
-        if collection is None or request.method != "GET":
-            return None
-        if request.endpoint != "pygeoapi.collection_items":
-            return None
-        item_id = (request.view_args or {}).get("item_id")
-        if item_id is None:
-            return features_api.items(api, request, collection)
-        return features_api.item(api, request, collection, item_id)
+        return _route(api, catalog)
 
     @app.errorhandler(ResorptionError)
     def ogc_error(exc: ResorptionError) -> Response:
@@ -81,34 +71,68 @@ def create_app(settings: app_settings.Settings | None = None) -> Flask:
     def http_error(exc: HTTPException) -> Response:
         if exc.code == HTTPStatus.NOT_FOUND:
             return ogc_exception(HTTPStatus.NOT_FOUND, "NotFound", "Cette adresse n'existe pas.")
-        if exc.code == HTTPStatus.METHOD_NOT_ALLOWED:
-            return ogc_exception(exc.code, "InvalidRequest", "Méthode HTTP non permise ici.")
-        return ogc_exception(
-            exc.code or 500, "InvalidRequest", exc.description or "Requête invalide."
-        )
+        if isinstance(exc, MethodNotAllowed):
+            response = ogc_exception(exc.code, "InvalidRequest", "Méthode HTTP non permise ici.")
+            response.headers["Allow"] = ", ".join(exc.valid_methods or [])
+            return response
+        if (exc.code or 500) >= 500:
+            LOGGER.error("HTTP %s on %s %s: %s", exc.code, request.method, request.path, exc.description)
+            return ogc_exception(exc.code or 500, "NoApplicableCode", INTERNAL_ERROR)
+        return ogc_exception(exc.code or 400, "InvalidRequest", exc.description or "Requête invalide.")
 
     @app.errorhandler(Exception)
     def unexpected(exc: Exception) -> Response:
         LOGGER.exception("unexpected error on %s %s", request.method, request.path)
-        return ogc_exception(
-            HTTPStatus.INTERNAL_SERVER_ERROR,
-            "NoApplicableCode",
-            "Erreur interne du serveur : l'équipe technique a été prévenue.",
-        )
+        return ogc_exception(HTTPStatus.INTERNAL_SERVER_ERROR, "NoApplicableCode", INTERNAL_ERROR)
 
     app.config["RESORPTION_SETTINGS"] = settings
     return app
 
 
-def _our_collection(catalog: dict[str, Collection] | Any) -> Collection | None:
-    """The catalog collection named in the request path, if any."""
-    collection_id = (request.view_args or {}).get("collection_id")
-    if collection_id is None:
+# pygeoapi endpoints that we answer ourselves for the collections of our catalog.
+OUR_ENDPOINTS = {"pygeoapi.collection_items", "pygeoapi.collection_queryables"}
+CQL2_JSON_TYPES = {"application/query-cql-json", "application/cql2+json", "application/json"}
+
+
+def _route(api: Any, catalog: Mapping[str, Collection]) -> Response | None:
+    """Answer the requests of OUR_ENDPOINTS; let pygeoapi answer everything else."""
+    if request.endpoint not in OUR_ENDPOINTS:
         return None
-    collection = catalog.get(collection_id)
-    if collection is None and request.endpoint == "pygeoapi.collection_items":
-        raise NotFound(f"La collection « {collection_id} » n'existe pas.")
-    return collection
+    args = request.view_args or {}
+    collection = catalog.get(args.get("collection_id", ""))
+    if collection is None:
+        raise NotFound(f"La collection « {args.get('collection_id')} » n'existe pas.")
+    method = "GET" if request.method == "HEAD" else request.method
+    if request.endpoint == "pygeoapi.collection_queryables":
+        return queryables.queryables(api, request, catalog, collection.id) if method == "GET" else None
+    item_id = args.get("item_id")
+    if method == "GET":
+        if item_id is None:
+            return features_api.items(api, request, collection)
+        return features_api.item(api, request, collection, item_id)
+    if method == "POST" and item_id is None and request.mimetype in CQL2_JSON_TYPES:
+        try:
+            body = request.get_data().decode("utf-8")
+        except UnicodeDecodeError:
+            raise InvalidParameter("Le corps de la requête doit être du JSON en UTF-8.") from None
+        return features_api.items(api, request, collection, body=body)
+    allowed = "GET, HEAD, POST" if item_id is None else "GET, HEAD"
+    if method == "OPTIONS":
+        return Response(status=HTTPStatus.NO_CONTENT, headers={"Allow": allowed})
+    response = ogc_exception(
+        HTTPStatus.METHOD_NOT_ALLOWED,
+        "InvalidRequest",
+        f"La collection « {collection.id} » n'est pas modifiable par cette méthode ({request.method}) ; "
+        f"méthodes permises : {allowed} (POST seulement pour un filtre CQL2 JSON).",
+    )
+    response.headers["Allow"] = allowed
+    return response
+
+
+def _reject_nul_bytes() -> None:
+    """PostgreSQL text cannot hold NUL: refuse it up front, wherever it hides."""
+    if "\x00" in request.path or any("\x00" in k or "\x00" in v for k, v in request.args.items(multi=True)):
+        raise InvalidParameter("Les caractères nuls (%00) ne sont pas permis dans une requête.")
 
 
 def ogc_exception(status: int, code: str, description: str) -> Response:

@@ -159,13 +159,9 @@ def _field(name: str, raw: Mapping[str, Any], groups: Mapping[str, Group], where
     where = f"{where}, champ « {name} »"
     ftype = raw.get("type")
     if ftype not in FIELD_TYPES:
-        raise ConfigurationError(
-            f"{where} : type « {ftype} » inconnu ({', '.join(sorted(FIELD_TYPES))})."
-        )
+        raise ConfigurationError(f"{where} : type « {ftype} » inconnu ({', '.join(sorted(FIELD_TYPES))}).")
     if raw.get("group") not in groups:
-        raise ConfigurationError(
-            f"{where} : groupe « {raw.get('group')} » non déclaré dans `groups`."
-        )
+        raise ConfigurationError(f"{where} : groupe « {raw.get('group')} » non déclaré dans `groups`.")
     if raw.get("format") not in STRING_FORMATS:
         raise ConfigurationError(f"{where} : format « {raw.get('format')} » inconnu.")
     if not raw.get("fr"):
@@ -222,9 +218,7 @@ def load_collection(path: Path) -> Collection:
     temporal = raw.get("temporal") or {}
     for key in ("start", "end"):
         if temporal.get(key) and temporal[key] not in fields:
-            raise ConfigurationError(
-                f"{where} : temporal.{key} « {temporal[key]} » n'est pas un champ."
-            )
+            raise ConfigurationError(f"{where} : temporal.{key} « {temporal[key]} » n'est pas un champ.")
     default_sort = tuple(raw.get("default_sort") or [raw["id_field"]])
     return Collection(
         id=raw["id"],
@@ -254,8 +248,6 @@ def load_catalog(directory: Path) -> Mapping[str, Collection]:
     for path in sorted(directory.glob("*.yml")):
         collection = load_collection(path)
         if collection.id in catalog:
-            raise ConfigurationError(
-                f"{path.name} : la collection « {collection.id} » existe déjà."
-            )
+            raise ConfigurationError(f"{path.name} : la collection « {collection.id} » existe déjà.")
         catalog[collection.id] = collection
     return catalog

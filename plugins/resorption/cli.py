@@ -53,12 +53,8 @@ def db_territories() -> None:
 
 
 @db.command("demo")
-@click.option(
-    "--sites", default=800, show_default=True, help="Nombre total de sites (ouverts et fermés)."
-)
-@click.option(
-    "--seed", default=2019, show_default=True, help="Graine : même graine, mêmes données."
-)
+@click.option("--sites", default=800, show_default=True, help="Nombre total de sites (ouverts et fermés).")
+@click.option("--seed", default=2019, show_default=True, help="Graine : même graine, mêmes données.")
 def db_demo(sites: int, seed: int) -> None:
     """Génère des données de démonstration FICTIVES (sites, actions, organisations)."""
     from resorption.demo import generate_demo
@@ -67,9 +63,7 @@ def db_demo(sites: int, seed: int) -> None:
 
 
 @db.command("setup")
-@click.option(
-    "--sites", default=800, show_default=True, help="Nombre total de sites de démonstration."
-)
+@click.option("--sites", default=800, show_default=True, help="Nombre total de sites de démonstration.")
 @click.option("--seed", default=2019, show_default=True)
 @click.option("--no-demo", is_flag=True, help="Sans données de démonstration.")
 def db_setup(sites: int, seed: int, no_demo: bool) -> None:

@@ -24,6 +24,7 @@ import cql2
 from psycopg import sql
 
 from resorption.catalog import Field
+from resorption.crs import DEFAULT, Crs, check_in_domain
 from resorption.errors import InvalidParameter
 
 # Kinds of expressions, to refuse comparisons that make no sense with a clear message.
@@ -60,13 +61,20 @@ class Compiled:
 
 @dataclass(frozen=True, slots=True)
 class GeometryContext:
-    """How geometry literals of a filter are read (`filter-crs`)."""
+    """The geometry column, and how geometry literals of a filter are read (`filter-crs`)."""
 
     column: sql.Composable
     name: str
-    srid: int = 4326
-    # EPSG:4326 given by URI is latitude first; PostGIS works longitude first.
-    swap_axes: bool = False
+    crs: Crs = DEFAULT
+
+    @property
+    def srid(self) -> int:
+        return self.crs.srid
+
+    @property
+    def swap_axes(self) -> bool:
+        # EPSG:4326 given by URI is latitude first; PostGIS works longitude first.
+        return self.crs.lat_first
 
 
 def parse_filter(text: str | None, body: Any, lang: str | None) -> dict[str, Any] | bool | None:
@@ -111,8 +119,7 @@ class FilterCompiler:
         result = self._node(tree)
         if result.kind != BOOLEAN:
             raise InvalidParameter(
-                "Le filtre doit être une condition (vraie ou fausse), "
-                f"pas une valeur de type {result.kind}."
+                f"Le filtre doit être une condition (vraie ou fausse), pas une valeur de type {result.kind}."
             )
         return result.sql
 
@@ -208,10 +215,12 @@ class FilterCompiler:
             xmin, ymin, xmax, ymax = (box[0], box[1], box[3], box[4]) if len(box) == 6 else box
             if g.swap_axes:
                 xmin, ymin, xmax, ymax = ymin, xmin, ymax, xmax
+            check_in_domain(g.crs, [(xmin, ymin), (xmax, ymax)], "filter")
             shape = sql.SQL("ST_MakeEnvelope({}, {}, {}, {}, {})").format(
                 *(self.params.add(float(v)) for v in (xmin, ymin, xmax, ymax)), sql.Literal(g.srid)
             )
         else:
+            check_in_domain(g.crs, _positions(node), "filter")
             shape = sql.SQL("ST_SetSRID(ST_GeomFromGeoJSON({}), {})").format(
                 self.params.add(json.dumps(node)), sql.Literal(g.srid)
             )
@@ -278,9 +287,7 @@ class FilterCompiler:
         low, high = self._operand(args[1], args[0]), self._operand(args[2], args[0])
         for bound in (low, high):
             _same_kind("BETWEEN", value, bound, allowed=(NUMBER, TEMPORAL))
-        return Compiled(
-            sql.SQL("({} BETWEEN {} AND {})").format(value.sql, low.sql, high.sql), BOOLEAN
-        )
+        return Compiled(sql.SQL("({} BETWEEN {} AND {})").format(value.sql, low.sql, high.sql), BOOLEAN)
 
     def _in(self, op: str, args: list[Any]) -> Compiled:
         _arity(op, args, 2)
@@ -319,9 +326,7 @@ class FilterCompiler:
                 )
         if op == "/":
             # Division by zero would be a database error; NULLIF makes it an unknown value.
-            return Compiled(
-                sql.SQL("({}::numeric / NULLIF({}, 0))").format(lhs.sql, rhs.sql), NUMBER
-            )
+            return Compiled(sql.SQL("({}::numeric / NULLIF({}, 0))").format(lhs.sql, rhs.sql), NUMBER)
         return Compiled(sql.SQL("({} {} {})").format(lhs.sql, sql.SQL(op), rhs.sql), NUMBER)
 
     # -- spatial, temporal, arrays ---------------------------------------------
@@ -334,9 +339,7 @@ class FilterCompiler:
                 raise InvalidParameter(
                     f"{op.upper()} compare des géométries, pas une valeur de type {c.kind}."
                 )
-        return Compiled(
-            sql.SQL("{}({}, {})").format(sql.SQL(SPATIAL[op]), lhs.sql, rhs.sql), BOOLEAN
-        )
+        return Compiled(sql.SQL("{}({}, {})").format(sql.SQL(SPATIAL[op]), lhs.sql, rhs.sql), BOOLEAN)
 
     def _temporal(self, op: str, args: list[Any]) -> Compiled:
         _arity(op.upper(), args, 2)
@@ -375,9 +378,7 @@ class FilterCompiler:
         if isinstance(bound, dict):
             bound = bound.get("date") or bound.get("timestamp")
         if not isinstance(bound, str):
-            raise InvalidParameter(
-                "Une borne d'intervalle doit être une date, un horodatage ou « .. »."
-            )
+            raise InvalidParameter("Une borne d'intervalle doit être une date, un horodatage ou « .. ».")
         value = _timestamp(bound) if "T" in bound else _date(bound)
         return sql.SQL("{}::timestamptz").format(self.params.add(value))
 
@@ -389,9 +390,7 @@ class FilterCompiler:
                 peer = self._peer_field(other)
                 for v in node:
                     if not isinstance(v, str | int | float) or isinstance(v, bool):
-                        raise InvalidParameter(
-                            f"{op.upper()} attend une liste de textes ou de nombres."
-                        )
+                        raise InvalidParameter(f"{op.upper()} attend une liste de textes ou de nombres.")
                     if peer is not None:
                         check_enum(peer, str(v))
                 is_text = peer is None or peer.enum or peer.item_type == "string"
@@ -453,6 +452,25 @@ def unknown_property_message(name: str, collection_id: str, fields: Mapping[str,
         f"La propriété « {name} » n'existe pas dans la collection « {collection_id} ». "
         f"Propriétés disponibles : {known}."
     )
+
+
+def _positions(node: Any) -> list[tuple[float, float]]:
+    """Every (x, y) of a GeoJSON geometry, however deeply nested."""
+    found: list[tuple[float, float]] = []
+
+    def walk(value: Any) -> None:
+        if isinstance(value, list | tuple) and len(value) >= 2 and all(
+            isinstance(v, int | float) for v in value[:2]
+        ):
+            found.append((float(value[0]), float(value[1])))
+        elif isinstance(value, list | tuple):
+            for v in value:
+                walk(v)
+
+    walk(node.get("coordinates", []))
+    for geometry in node.get("geometries", []):
+        found.extend(_positions(geometry))
+    return found
 
 
 def _arity(op: str, args: list[Any], n: int) -> None:

@@ -1,6 +1,10 @@
 """The coordinate reference systems we serve, by OGC URI, with their axis order."""
 
+import functools
+from collections.abc import Iterable
 from dataclasses import dataclass
+
+from pyproj import CRS, Transformer
 
 from resorption.errors import InvalidParameter
 
@@ -54,3 +58,35 @@ def parse_crs(value: str | None, parameter: str) -> Crs:
         f"Le système de coordonnées « {value} » ({parameter}) n'est pas pris en charge. "
         f"Systèmes disponibles : {', '.join(URIS)}."
     )
+
+
+@functools.cache
+def domain(srid: int) -> tuple[float, float, float, float] | None:
+    """Where coordinates of a projected CRS make sense: its area of use, widened generously.
+
+    PROJ refuses to invert a UTM coordinate far outside its zone ("outside of projection
+    domain"); we check first, to answer a 400 that says so instead of a database error.
+    """
+    if srid == 4326:
+        return None
+    west, south, east, north = CRS.from_epsg(srid).area_of_use.bounds
+    west, south = max(west - 20, -180.0), max(south - 20, -85.0)
+    east, north = min(east + 20, 180.0), min(north + 20, 85.0)
+    to_crs = Transformer.from_crs("EPSG:4326", f"EPSG:{srid}", always_xy=True)
+    xmin, ymin, xmax, ymax = to_crs.transform_bounds(west, south, east, north, densify_pts=21)
+    dx, dy = (xmax - xmin) * 0.1, (ymax - ymin) * 0.1
+    return xmin - dx, ymin - dy, xmax + dx, ymax + dy
+
+
+def check_in_domain(crs: Crs, points: Iterable[tuple[float, float]], parameter: str) -> None:
+    """Refuse coordinates that `crs` cannot turn back into longitudes and latitudes."""
+    box = domain(crs.srid)
+    if box is None:
+        return
+    xmin, ymin, xmax, ymax = box
+    for x, y in points:
+        if not (xmin <= x <= xmax and ymin <= y <= ymax):
+            raise InvalidParameter(
+                f"{parameter} : le point ({x:g}, {y:g}) sort du domaine de {crs.label} "
+                f"(x de {xmin:.0f} à {xmax:.0f}, y de {ymin:.0f} à {ymax:.0f})."
+            )

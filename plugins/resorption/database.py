@@ -73,9 +73,7 @@ def transaction(
     try:
         with pool.connection(timeout=10) as conn, translate_errors(), conn.transaction():
             prelude = [
-                sql.SQL(
-                    "SET TRANSACTION READ ONLY" if read_only else "SET TRANSACTION READ WRITE"
-                ),
+                sql.SQL("SET TRANSACTION READ ONLY" if read_only else "SET TRANSACTION READ WRITE"),
                 sql.SQL("SET LOCAL statement_timeout = {}").format(
                     sql.Literal(settings.statement_timeout_ms)
                 ),

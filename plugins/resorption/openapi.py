@@ -68,7 +68,7 @@ def build_openapi(config: dict[str, Any], catalog: Mapping[str, Collection]) -> 
     """pygeoapi's OpenAPI document for `config`, self-contained and completed from `catalog`."""
     document = get_oas(copy.deepcopy(config), fail_on_invalid_collection=True)
     components = document.setdefault("components", {})
-    for kind, definitions in _our_components(config).items():
+    for kind, definitions in _our_components().items():
         components.setdefault(kind, {}).update(definitions)
 
     for name, resource in config.get("resources", {}).items():
@@ -89,11 +89,10 @@ def external_refs(document: Any) -> list[str]:
 # -- components of our own -----------------------------------------------------
 
 
-def _our_components(config: dict[str, Any]) -> dict[str, dict[str, Any]]:
+def _our_components() -> dict[str, dict[str, Any]]:
     """Parameters, schemas and responses we define ourselves, in French."""
-    limits = config.get("server", {}).get("limits", {})
-    maximum = int(limits.get("max_items", MAX_LIMIT))
-    default = int(limits.get("default_items", DEFAULT_LIMIT))
+    # Our items route applies these bounds (resorption.params), whatever pygeoapi's configuration says.
+    maximum, default = MAX_LIMIT, DEFAULT_LIMIT
     crs_list = ", ".join(URIS)
     parameters = {
         # QGIS (3.22 and later) reads its page size from this very component.
@@ -457,8 +456,7 @@ def _bundle(document: dict[str, Any]) -> None:
         for kind, name in missing:
             if name not in source.get(kind, {}):
                 raise ConfigurationError(
-                    f"OpenAPI : #/components/{kind}/{name} n'est défini ni par nous ni dans "
-                    f"{OGC_FEATURES_1}."
+                    f"OpenAPI : #/components/{kind}/{name} n'est défini ni par nous ni dans {OGC_FEATURES_1}."
                 )
             # Inside the vendored file, references are already local to its components.
             components.setdefault(kind, {})[name] = copy.deepcopy(source[kind][name])

@@ -15,7 +15,7 @@ from typing import Any
 
 from resorption.catalog import Collection, Field
 from resorption.cql import check_enum, parse_filter, unknown_property_message
-from resorption.crs import parse_crs
+from resorption.crs import check_in_domain, parse_crs
 from resorption.errors import InvalidParameter
 from resorption.query import Bbox, FeatureQuery, Interval
 
@@ -76,9 +76,7 @@ def parse_items(
     )
 
 
-def parse_item(
-    collection: Collection, readable: tuple[Field, ...], args: Mapping[str, str]
-) -> FeatureQuery:
+def parse_item(collection: Collection, readable: tuple[Field, ...], args: Mapping[str, str]) -> FeatureQuery:
     """Validate the query string of a single-item request (crs, properties, skipGeometry)."""
     by_name = {f.name: f for f in readable}
     return FeatureQuery(
@@ -111,9 +109,7 @@ def _non_negative_int(raw: str | None, name: str, default: int) -> int:
     try:
         value = int(raw)
     except ValueError:
-        raise InvalidParameter(
-            f"{name} doit être un nombre entier positif, reçu « {raw} »."
-        ) from None
+        raise InvalidParameter(f"{name} doit être un nombre entier positif, reçu « {raw} ».") from None
     if value < 0:
         raise InvalidParameter(f"{name} doit être positif ou nul, reçu {value}.")
     return value
@@ -163,18 +159,15 @@ def _bbox(raw: str | None, raw_crs: str | None) -> Bbox | None:
         xmin, ymin, xmax, ymax = ymin, xmin, ymax, xmax  # check in lon/lat terms
     if crs.srid == 4326:
         if not (-180 <= xmin <= 180 and -180 <= xmax <= 180):
-            raise InvalidParameter(
-                f"bbox : une longitude doit être comprise entre -180 et 180 (« {raw} »)."
-            )
+            raise InvalidParameter(f"bbox : une longitude doit être comprise entre -180 et 180 (« {raw} »).")
         if not (-90 <= ymin <= 90 and -90 <= ymax <= 90):
-            raise InvalidParameter(
-                f"bbox : une latitude doit être comprise entre -90 et 90 (« {raw} »)."
-            )
+            raise InvalidParameter(f"bbox : une latitude doit être comprise entre -90 et 90 (« {raw} »).")
     if xmin > xmax or ymin > ymax:
         raise InvalidParameter(
             f"bbox : le coin inférieur gauche doit précéder le coin supérieur droit "
             f"(xmin ≤ xmax et ymin ≤ ymax), reçu « {raw} »."
         )
+    check_in_domain(crs, [(values[0], values[1]), (values[2], values[3])], "bbox")
     return Bbox(*values, crs=crs)
 
 
@@ -216,9 +209,7 @@ def _instant(text: str, raw: str, is_end: bool) -> dt.datetime | None:
     return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
 
 
-def _properties(
-    raw: str | None, by_name: Mapping[str, Field], c: Collection
-) -> tuple[Field, ...] | None:
+def _properties(raw: str | None, by_name: Mapping[str, Field], c: Collection) -> tuple[Field, ...] | None:
     if raw is None:
         return None
     names = [n.strip() for n in raw.split(",") if n.strip()]
@@ -228,9 +219,7 @@ def _properties(
     return tuple(by_name[n] for n in dict.fromkeys(names))
 
 
-def _sortby(
-    raw: str | None, by_name: Mapping[str, Field], c: Collection
-) -> tuple[tuple[Field, bool], ...]:
+def _sortby(raw: str | None, by_name: Mapping[str, Field], c: Collection) -> tuple[tuple[Field, bool], ...]:
     if raw is None or raw.strip() == "":
         return ()
     keys = []
@@ -256,9 +245,7 @@ def _typed(f: Field, raw: str) -> Any:
         try:
             return int(raw)
         except ValueError:
-            raise InvalidParameter(
-                f"« {f.name} » attend un nombre entier, reçu « {raw} »."
-            ) from None
+            raise InvalidParameter(f"« {f.name} » attend un nombre entier, reçu « {raw} ».") from None
     if f.type == "number":
         try:
             return float(raw)
@@ -270,14 +257,10 @@ def _typed(f: Field, raw: str) -> Any:
         try:
             return dt.date.fromisoformat(raw)
         except ValueError:
-            raise InvalidParameter(
-                f"« {f.name} » attend une date AAAA-MM-JJ, reçu « {raw} »."
-            ) from None
+            raise InvalidParameter(f"« {f.name} » attend une date AAAA-MM-JJ, reçu « {raw} ».") from None
     if f.format == "date-time":
         try:
             return dt.datetime.fromisoformat(raw)
         except ValueError:
-            raise InvalidParameter(
-                f"« {f.name} » attend un horodatage ISO 8601, reçu « {raw} »."
-            ) from None
+            raise InvalidParameter(f"« {f.name} » attend un horodatage ISO 8601, reçu « {raw} ».") from None
     return raw

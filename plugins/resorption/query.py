@@ -162,14 +162,9 @@ def where_clause(q: FeatureQuery, params: Params) -> sql.Composable:
     ]
     if q.filter_tree is not None:
         geometry = GeometryContext(
-            column=q.collection.geometry_expression,
-            name=q.collection.geometry_column,
-            srid=q.filter_crs.srid,
-            swap_axes=q.filter_crs.lat_first,
+            column=q.collection.geometry_expression, name=q.collection.geometry_column, crs=q.filter_crs
         )
-        compiler = FilterCompiler(
-            {f.name: f for f in q.readable}, geometry, params, q.collection.id
-        )
+        compiler = FilterCompiler({f.name: f for f in q.readable}, geometry, params, q.collection.id)
         conditions.append(compiler.compile(q.filter_tree))
     present = [c for c in conditions if c is not None]
     if not present:
@@ -179,10 +174,7 @@ def where_clause(q: FeatureQuery, params: Params) -> sql.Composable:
 
 def order_clause(q: FeatureQuery) -> sql.Composable:
     """ORDER BY the requested fields, then the id so that pages never overlap."""
-    keys = [
-        sql.SQL("{} {}").format(f.expression, sql.SQL("DESC" if desc else "ASC"))
-        for f, desc in q.sortby
-    ]
+    keys = [sql.SQL("{} {}").format(f.expression, sql.SQL("DESC" if desc else "ASC")) for f, desc in q.sortby]
     keys.append(q.collection.id_expression)
     return sql.SQL(" ORDER BY ") + sql.SQL(", ").join(keys)
 
@@ -210,9 +202,7 @@ def count_statement(q: FeatureQuery, cap: int | None) -> tuple[sql.Composed, Par
     """How many features match, counting at most `cap` + 1 rows when a cap is given."""
     params = Params()
     where = where_clause(q, params)
-    inner = sql.SQL("SELECT 1 FROM {table} t{where}").format(
-        table=q.collection.table_sql, where=where
-    )
+    inner = sql.SQL("SELECT 1 FROM {table} t{where}").format(table=q.collection.table_sql, where=where)
     if cap is not None:
         inner = sql.SQL("{} LIMIT {}").format(inner, params.add(cap + 1))
     return sql.SQL("SELECT count(*) FROM ({}) matched").format(inner), params

