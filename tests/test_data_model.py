@@ -7,6 +7,7 @@ from collections.abc import Iterator
 import psycopg
 import pytest
 from psycopg import errors
+
 from resorption.catalog import load_catalog
 from resorption.settings import PROJECT_ROOT
 

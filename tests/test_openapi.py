@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 import requests
 from pygeoapi.openapi import validate_openapi_document
+
 from resorption.catalog import load_catalog
 from resorption.identity import ANONYMOUS
 from resorption.openapi import external_refs

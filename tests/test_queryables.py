@@ -7,6 +7,7 @@ from typing import Any
 import jsonschema
 import pytest
 import requests
+
 from resorption.catalog import Collection, load_catalog
 from resorption.identity import ANONYMOUS
 from resorption.policy import readable_fields
