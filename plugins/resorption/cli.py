@@ -115,7 +115,8 @@ def serve(host: str, port: int, workers: int) -> None:
 
 def _print_welcome(public: str, database_url: str) -> None:
     safe_db = database_url.split("@")[-1]
-    console.print(f"""
+    # soft_wrap: long URLs must stay whole to remain clickable in a terminal.
+    welcome = f"""
 [bold]Résorption est prêt[/bold] (base : {safe_db}) — données de démonstration FICTIVES.
 
   Page d'accueil      {public}/
@@ -127,9 +128,10 @@ def _print_welcome(public: str, database_url: str) -> None:
 
 [bold]Dans QGIS[/bold] : Couche › Ajouter une couche › Ajouter une couche WFS / OGC API - Features,
   « Nouveau », URL {public} , puis « Connexion » : choisissez sites, actions,
-  departements… et « Ajouter ».
+  departements… et « Ajouter ». QGIS demande les pages suivantes tout seul.
 [bold]Avec GDAL[/bold] : ogrinfo OAPIF:{public} sites -so
-""")
+"""
+    console.print(welcome, soft_wrap=True, highlight=False)
 
 
 def run() -> None:

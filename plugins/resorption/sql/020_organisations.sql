@@ -8,5 +8,6 @@ CREATE TABLE resorption.organisations (
     abbreviation     text,
     kind             resorption.organisation_kind NOT NULL,
     departement_code text REFERENCES resorption.departements (code),
-    UNIQUE (name, departement_code)
+    -- NULLS NOT DISTINCT: two national organisations (no département) may not share a name
+    UNIQUE NULLS NOT DISTINCT (name, departement_code)
 );

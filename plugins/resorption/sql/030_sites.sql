@@ -191,7 +191,8 @@ CREATE TABLE resorption.sites (
     -- full text over name, address and commune name, kept by the trigger below
     search                   tsvector,
 
-    -- business rules
+    -- business rules (the "not in the future" ones compare with current_date: a row valid
+    -- when written stays valid, since the bound only moves forward)
     CONSTRAINT declared_after_built CHECK (declared_at >= built_at),
     CONSTRAINT declared_not_future CHECK (declared_at <= current_date),
     CONSTRAINT households_le_total CHECK (population_households <= population_total),

@@ -95,6 +95,11 @@ CREATE TABLE resorption.action_indicators (
     CHECK (people_health_care <= people),
     CHECK (people_shelter <= people),
     CHECK (people_housing <= people),
+    CHECK (people_work_contract <= people),
+    CHECK (households_shelter <= people_shelter),
+    CHECK (households_housing <= people_housing),
+    CHECK (minors_mediation <= minors_identified),
+    CHECK (minors_school_start <= minors_identified),
     CHECK (coalesce(minors_nursery, 0) + coalesce(minors_primary, 0)
            + coalesce(minors_middle, 0) + coalesce(minors_high, 0) <= minors_identified)
 );
