@@ -31,8 +31,8 @@ def _fingerprint() -> str:
         [
             *PACKAGE.glob("sql/*.sql"),
             *PACKAGE.glob("migrations/versions/*.py"),
+            *PACKAGE.glob("demo/*.py"),
             PACKAGE / "territories.py",
-            PACKAGE / "demo.py",
         ]
     )
     for path in files:
