@@ -61,6 +61,13 @@ def create_app(settings: app_settings.Settings | None = None) -> Flask:
         set_principal(ANONYMOUS)
         return _route(api, catalog)
 
+    @app.after_request
+    def declare_charset(response: Response) -> Response:
+        # pygeoapi's HTML pages say text/html without a charset; non-browser clients then misread French.
+        if response.mimetype == "text/html" and "charset" not in response.headers.get("Content-Type", ""):
+            response.headers["Content-Type"] = "text/html; charset=utf-8"
+        return response
+
     @app.errorhandler(ResorptionError)
     def ogc_error(exc: ResorptionError) -> Response:
         if exc.status >= 500:

@@ -127,6 +127,9 @@ class Collection:
     default_sort: tuple[str, ...]
     groups: Mapping[str, Group]
     fields: Mapping[str, Field]
+    # What one item is called in page titles ("Site n°12"), and the columns of HTML item lists.
+    item_noun: Label | None = None
+    list_columns: tuple[str, ...] = ()
 
     @property
     def table_sql(self) -> sql.Composable:
@@ -220,6 +223,10 @@ def load_collection(path: Path) -> Collection:
         if temporal.get(key) and temporal[key] not in fields:
             raise ConfigurationError(f"{where} : temporal.{key} « {temporal[key]} » n'est pas un champ.")
     default_sort = tuple(raw.get("default_sort") or [raw["id_field"]])
+    list_columns = tuple(raw.get("list_columns") or ())
+    for name in list_columns:
+        if name not in fields:
+            raise ConfigurationError(f"{where} : list_columns cite « {name} », qui n'est pas un champ.")
     return Collection(
         id=raw["id"],
         table=raw["table"],
@@ -236,6 +243,8 @@ def load_collection(path: Path) -> Collection:
         default_sort=default_sort,
         groups=groups,
         fields=fields,
+        item_noun=_label(raw["item_noun"], where) if raw.get("item_noun") else None,
+        list_columns=list_columns,
     )
 
 

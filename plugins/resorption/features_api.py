@@ -23,11 +23,12 @@ from pygeoapi.formats import F_HTML, F_JSON, F_JSONLD, FORMAT_TYPES
 from pygeoapi.linked_data import geojson2jsonld
 from pygeoapi.util import get_dataset_formatters, render_j2_template
 
-from resorption.catalog import Collection
+from resorption.catalog import Collection, Field
 from resorption.crs import Crs
 from resorption.errors import InvalidParameter
 from resorption.params import parse_item, parse_items
 from resorption.providers.features import FeatureProvider
+from resorption.web import display
 
 GEOJSON = "application/geo+json"
 
@@ -85,6 +86,7 @@ def items(api: API, request: Request, collection: Collection, body: str | None =
         "offset": fq.offset,
         "id_field": collection.title_field or collection.id_field,
         "title_field": collection.title_field,
+        **_items_display(api_request, collection, page, fq.select, uri),
     }
     return _render(api, api_request, collection, page, headers, "collections/items/index.html", html, fq.crs)
 
@@ -121,10 +123,41 @@ def item(api: API, request: Request, collection: Collection, identifier: str) ->
         "id_field": collection.id_field,
         "title_field": collection.title_field,
         "collections_path": api.get_collections_url(),
+        **_item_display(api_request, collection, feature, f"{base}/items"),
     }
     return _render(
         api, api_request, collection, feature, headers, "collections/items/item.html", html, fq.crs
     )
+
+
+def _items_display(
+    api_request: APIRequest,
+    collection: Collection,
+    page: dict[str, Any],
+    select: tuple[Field, ...] | None,
+    items_path: str,
+) -> dict[str, Any]:
+    """The items page's extra context: the labelled table and the map's light features."""
+    language = api_request.locale.language
+    features = page["features"]
+    selected = [f.name for f in select] if select is not None else None
+    return {
+        "table": display.table(collection, features, selected, items_path, language),
+        "map_features": [display.map_feature(collection, f, items_path, language) for f in features],
+    }
+
+
+def _item_display(
+    api_request: APIRequest, collection: Collection, feature: dict[str, Any], items_path: str
+) -> dict[str, Any]:
+    """The item page's extra context: its title, its properties grouped and labelled, its map feature."""
+    language = api_request.locale.language
+    return {
+        "item_title": display.item_title(collection, feature, language),
+        "sections": display.sections(collection, feature.get("properties") or {}, language),
+        "map_feature": display.map_feature(collection, feature, items_path, language),
+        "items_path": items_path,
+    }
 
 
 def _render(
@@ -147,6 +180,8 @@ def _render(
             {**content, **html},
             api_request.locale,
         )
+        # pygeoapi says `text/html` without a charset; clients other than browsers then guess Latin-1.
+        headers["Content-Type"] = "text/html; charset=utf-8"
         return _response(page, HTTPStatus.OK, headers)
     if fmt == F_JSONLD:
         headers["Content-Type"] = FORMAT_TYPES[F_JSONLD]

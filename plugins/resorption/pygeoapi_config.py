@@ -20,6 +20,7 @@ from resorption.crs import CRS84, URIS
 from resorption.errors import ConfigurationError
 from resorption.openapi import build_openapi
 from resorption.settings import Settings
+from resorption.web import STATIC_DIR, TEMPLATES_DIR
 
 # Metropolitan France and the overseas départements, in CRS84.
 FRANCE_BBOX = [-61.81, -21.39, 55.84, 51.09]
@@ -33,6 +34,8 @@ def build_config(settings: Settings, catalog: Mapping[str, Collection]) -> dict[
     except OSError as exc:
         raise ConfigurationError(f"{settings.pygeoapi_config} est illisible ({exc}).") from exc
     config["server"]["url"] = settings.public_url
+    # Our templates first (French, labelled, no CDN), pygeoapi's for the rest; /static serves ours.
+    config["server"].setdefault("templates", {"path": str(TEMPLATES_DIR), "static": str(STATIC_DIR)})
     for name, resource in config.get("resources", {}).items():
         for provider in resource.get("providers", []):
             if provider.get("name") != "resorption.providers.features.FeatureProvider":

@@ -1,0 +1,321 @@
+"""The HTML pages: catalog labels in French, no CDN, every asset served by us, maps that load offline.
+
+The pages are read as HTML by a small parser, and the item and items pages
+are also opened in a real headless Chromium (Debian's), offline: Leaflet must
+have built its map from our vendored copy. Screenshots land in tests/output/.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from html.parser import HTMLParser
+from pathlib import Path
+from urllib.parse import parse_qs, urljoin, urlsplit
+
+import psycopg
+import pytest
+import requests
+
+from resorption.catalog import Collection, load_catalog
+from resorption.web.display import display_value, sections
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = Path("/usr/bin/chromium")
+OUTPUT = ROOT / "tests" / "output"
+CDN_HOSTS = ("unpkg.com", "cdnjs", "jsdelivr", "tile.openstreetmap", "googleapis")
+PAGES = [
+    "/",
+    "/collections",
+    "/collections/sites",
+    "/collections/sites/items",
+    "/collections/sites/items/{site}",
+    "/collections/sites/queryables",
+    "/collections/actions/items",
+    "/collections/actions/items/1",
+    "/collections/departements/items",
+    "/conformance",
+    "/openapi",
+]
+
+
+class Page(HTMLParser):
+    """What the tests read in a page: assets, row labels and values, headers, paging links."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self.assets: list[str] = []
+        self.rows: dict[str, str] = {}
+        self.groups: list[str] = []
+        self.columns: list[str] = []
+        self.paging: dict[str, str] = {}
+        self.title = ""
+        self._cell: str | None = None  # "label", "value", "group", "column" or "title"
+        self._text = ""
+        self._label = ""
+        self.feed(text)
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = {k: v or "" for k, v in attrs}
+        if tag in ("script", "img") and a.get("src"):
+            self.assets.append(a["src"])
+        elif tag == "link" and a.get("rel") in ("stylesheet", "icon", "shortcut icon"):
+            self.assets.append(a["href"])
+        elif tag == "a" and a.get("rel") in ("next", "prev"):
+            self.paging[a["rel"]] = a["href"]
+        elif tag == "th" and a.get("scope") in ("row", "colgroup", "col"):
+            self._cell = {"row": "label", "colgroup": "group", "col": "column"}[a["scope"]]
+            self._text = ""
+        elif tag == "td" and self._label:
+            self._cell, self._text = "value", ""
+        elif tag == "title":
+            self._cell, self._text = "title", ""
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag not in ("th", "td", "title") or self._cell is None:
+            return
+        text = " ".join(self._text.split())
+        if self._cell == "label":
+            self._label = text
+        elif self._cell == "value":
+            self.rows[self._label] = text
+            self._label = ""
+        elif self._cell == "group":
+            self.groups.append(text)
+        elif self._cell == "column":
+            self.columns.append(text)
+        elif self._cell == "title":
+            self.title = text
+        self._cell = None
+
+    def handle_data(self, data: str) -> None:
+        if self._cell is not None:
+            self._text += data
+
+
+@pytest.fixture(scope="module")
+def sites() -> Collection:
+    """The catalog's sites collection."""
+    return load_catalog(ROOT / "collections")["sites"]
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "language", "text"),
+    [
+        ("status", "open", "fr", "Existant"),
+        ("status", "not_a_status", "fr", "not_a_status"),
+        ("is_reinstallation", True, "fr", "Oui"),
+        ("is_reinstallation", False, "en", "No"),
+        ("declared_at", "2022-05-21", "fr", "21/05/2022"),
+        # Stored in UTC, read in French local time (summer: UTC+2).
+        ("created_at", "2022-05-24T11:46:00+00:00", "fr", "24/05/2022 13:46"),
+        ("population_total", 19, "fr", "19"),
+        ("resorption_target", 2027, "fr", "2027"),
+        ("access_details", None, "fr", "—"),
+        ("social_origins", [], "fr", "—"),
+        ("sanitation_toilet_types", ["chemical", "dry"], "fr", "Toilettes chimiques, Toilettes sèches"),
+        (
+            "closing_solutions",
+            [{"solution": "eti", "people": 4}, {"solution": "social_housing", "people": None}],
+            "fr",
+            "solution : eti, people : 4\nsolution : social_housing, people : —",
+        ),
+    ],
+)
+def test_display_value(sites: Collection, field: str, value: object, language: str, text: str) -> None:
+    assert display_value(sites.fields[field], value, language) == text
+
+
+def test_display_sections_keep_only_present_properties(sites: Collection) -> None:
+    shown = sections(sites, {"population_total": 3, "name": None, "status": "open"}, "fr")
+    assert [(s.title, [(r.label, r.text) for r in s.rows]) for s in shown] == [
+        ("Identification et localisation", [("Nom du site", "—")]),
+        ("Cycle de vie", [("Statut", "Existant")]),
+        ("Habitants", [("Nombre de personnes", "3")]),
+    ]
+
+
+def html(http: requests.Session, path: str, **params: str) -> str:
+    """A page in HTML, asked for as a browser would, decoded as its <meta charset> says."""
+    r = http.get(path, params={"f": "html", **params})
+    assert r.status_code == 200, r.text
+    assert r.headers["Content-Type"].startswith("text/html")
+    text = r.content.decode("utf-8")
+    assert '<meta charset="utf-8">' in text.lower()
+    return text
+
+
+@pytest.fixture(scope="module")
+def open_site(db: psycopg.Connection) -> dict:
+    """An open, named site with a declaration date, not a reinstallation, without access details."""
+    row = db.execute(
+        """SELECT id, name, population_total, declared_at FROM resorption.sites
+           WHERE status = 'open' AND name IS NOT NULL AND declared_at IS NOT NULL
+             AND is_reinstallation = false AND access_details IS NULL
+           ORDER BY id LIMIT 1"""
+    ).fetchone()
+    assert row is not None, "la base de test n'a pas de site ouvert nommé"
+    return {"id": row[0], "name": row[1], "population_total": row[2], "declared_at": row[3]}
+
+
+def test_item_page_labels_values_and_groups_in_french(http: requests.Session, open_site: dict) -> None:
+    page = Page(html(http, f"/collections/sites/items/{open_site['id']}"))
+    assert page.title == open_site["name"]
+    assert page.rows["Nombre de personnes"] == str(open_site["population_total"])
+    assert page.rows["Statut"] == "Existant"
+    assert page.rows["Date de signalement"] == open_site["declared_at"].strftime("%d/%m/%Y")
+    assert page.rows["Réinstallation"] == "Non"
+    assert page.rows["Informations d'accès"] == "—"
+    # Groups in catalog order, each a section of the one table.
+    assert page.groups[:3] == [
+        "Identification et localisation",
+        "Caractéristiques du terrain",
+        "Cycle de vie",
+    ]
+    assert "Habitants" in page.groups
+    assert page.columns == ["Propriété", "Valeur"]
+
+
+def test_item_page_shows_no_raw_property_name(http: requests.Session, open_site: dict) -> None:
+    path = f"/collections/sites/items/{open_site['id']}"
+    names = set(http.get(path, params={"f": "json"}).json()["properties"])
+    page_text = html(http, path)
+    labels = set(Page(page_text).rows)
+    assert len(labels) == len(names), "one labelled row per property the caller may read"
+    assert not labels & names
+    # Not even in the map's data: the page embeds only what the map needs.
+    assert "population_total" not in page_text
+    assert "declared_at" not in page_text
+
+
+def test_item_page_in_english(http: requests.Session, open_site: dict) -> None:
+    page = Page(html(http, f"/collections/sites/items/{open_site['id']}", lang="en"))
+    assert page.rows["People"] == str(open_site["population_total"])
+    assert page.rows["Is a reinstallation"] == "No"
+    assert "Population" in page.groups
+    # Enum values only have French labels.
+    assert page.rows["Status"] == "Existant"
+
+
+def test_item_title_without_a_name(http: requests.Session, db: psycopg.Connection) -> None:
+    site = db.execute("SELECT min(id) FROM resorption.sites WHERE name IS NULL").fetchone()[0]
+    assert site is not None
+    page = Page(html(http, f"/collections/sites/items/{site}"))
+    assert page.title == f"Site n°{site}"
+    assert page.rows["Nom du site"] == "—"
+
+
+def test_items_page_columns_are_labelled(http: requests.Session) -> None:
+    page = Page(html(http, "/collections/sites/items"))
+    assert page.columns == [
+        "Nom du site",
+        "Commune",
+        "Département",
+        "Statut",
+        "Nombre de personnes",
+        "Date de signalement",
+    ]
+    chosen = Page(html(http, "/collections/sites/items", properties="name,population_total,status"))
+    assert chosen.columns == ["Nom du site", "Nombre de personnes", "Statut"]
+
+
+def test_items_page_values_are_formatted(http: requests.Session) -> None:
+    text = html(http, "/collections/sites/items", filter="status='open'", sortby="id", limit="5")
+    assert "Existant" in text
+    assert re.search(r"<td>\d{2}/\d{2}/\d{4}</td>", text)
+    assert ">open<" not in text
+
+
+def test_items_page_paging_keeps_the_query(http: requests.Session, db: psycopg.Connection) -> None:
+    total = db.execute("SELECT count(*) FROM resorption.sites WHERE status = 'open'").fetchone()[0]
+    first = Page(html(http, "/collections/sites/items", filter="status='open'", limit="5"))
+    assert "prev" not in first.paging
+    query = parse_qs(urlsplit(first.paging["next"]).query)
+    assert query["offset"] == ["5"] and query["f"] == ["html"] and query["filter"] == ["status='open'"]
+    second = http.get(first.paging["next"])
+    assert second.status_code == 200
+    # Our own pages say their charset.
+    assert second.headers["Content-Type"] == "text/html; charset=utf-8"
+    assert f"Éléments 6 à 10 sur {total}" in " ".join(second.text.split())
+    assert parse_qs(urlsplit(Page(second.text).paging["prev"]).query).get("offset") is None
+
+
+@pytest.mark.parametrize("path", PAGES)
+def test_pages_load_nothing_from_a_cdn(
+    http: requests.Session, base_url: str, open_site: dict, path: str
+) -> None:
+    text = html(http, path.format(site=open_site["id"]))
+    for host in CDN_HOSTS:
+        assert host not in text, f"{path} cite {host}"
+    assets = Page(text).assets
+    assert assets, f"{path} ne charge aucune ressource"
+    for asset in assets:
+        url = urljoin(base_url + path, asset)
+        assert url.startswith(f"{base_url}/static/"), f"{path} charge {asset} hors de /static"
+        r = http.get(url)
+        assert r.status_code == 200, f"{path} : {asset} répond {r.status_code}"
+        assert r.content
+        if url.endswith(".css"):
+            # What a stylesheet loads itself (Leaflet's marker and layer images) is served too.
+            for ref in re.findall(r"url\(['\"]?([^'\")]+)", r.text):
+                if not ref.startswith(("data:", "#")):
+                    assert http.get(urljoin(url, ref)).status_code == 200, f"{asset} : {ref} absent"
+
+
+def _chromium(url: str, screenshot: Path, tmp_path: Path) -> tuple[str, str]:
+    """The DOM after the page's scripts ran, and the browser's log; a screenshot is saved too."""
+    assert CHROMIUM.exists(), "Chromium est requis (paquet Debian chromium, voir `make system-deps`)."
+    flags = [
+        str(CHROMIUM),
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--no-first-run",
+        f"--user-data-dir={tmp_path / 'chromium'}",
+        "--accept-lang=fr-FR",
+        "--window-size=1400,1400",
+        "--virtual-time-budget=10000",
+        "--enable-logging=stderr",
+        "--v=0",
+    ]
+    OUTPUT.mkdir(exist_ok=True)
+    shot = subprocess.run(
+        [*flags, f"--screenshot={screenshot}", url], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert screenshot.exists(), shot.stderr
+    dom = subprocess.run(
+        [*flags, "--dump-dom", url], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert dom.returncode == 0, dom.stderr
+    return dom.stdout, dom.stderr
+
+
+def _console_errors(log: str) -> list[str]:
+    return [
+        line for line in log.splitlines() if "CONSOLE" in line and ("Uncaught" in line or "Failed" in line)
+    ]
+
+
+def test_item_map_draws_offline_in_a_browser(base_url: str, open_site: dict, tmp_path: Path) -> None:
+    dom, log = _chromium(
+        f"{base_url}/collections/sites/items/{open_site['id']}?f=html", OUTPUT / "html_item.png", tmp_path
+    )
+    assert not _console_errors(log)
+    assert re.search(r'id="items-map"[^>]*class="[^"]*leaflet-container', dom) or re.search(
+        r'class="[^"]*leaflet-container[^"]*"[^>]*id="items-map"', dom
+    )
+    assert "leaflet-marker-icon" in dom
+    # No base map is configured: Leaflet asked for no tile.
+    assert not re.search(r'<img[^>]*class="[^"]*leaflet-tile[ "]', dom)
+
+
+def test_items_map_clusters_offline_in_a_browser(base_url: str, tmp_path: Path) -> None:
+    dom, log = _chromium(
+        f"{base_url}/collections/sites/items?f=html&limit=100", OUTPUT / "html_items.png", tmp_path
+    )
+    assert not _console_errors(log)
+    assert "leaflet-container" in dom
+    assert "marker-cluster" in dom or "leaflet-marker-icon" in dom
+    assert "Nombre de personnes" in dom
