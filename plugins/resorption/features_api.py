@@ -11,6 +11,7 @@ still comes from pygeoapi's own templates.
 from __future__ import annotations
 
 import urllib.parse
+from collections.abc import Callable
 from datetime import UTC, datetime
 from http import HTTPStatus
 from typing import Any
@@ -77,17 +78,20 @@ def items(api: API, request: Request, collection: Collection, body: str | None =
 
     headers = api_request.get_response_headers(**api.api_headers)
     _content_crs(headers, fq.crs)
-    html = {
-        "title": l10n.translate(api.config["resources"][collection.id]["title"], api_request.locale),
-        "itemtype": "feature",
-        "items_path": uri,
-        "dataset_path": uri.rsplit("/", 1)[0],
-        "collections_path": api.get_collections_url(),
-        "offset": fq.offset,
-        "id_field": collection.title_field or collection.id_field,
-        "title_field": collection.title_field,
-        **_items_display(api_request, collection, page, fq.select, uri),
-    }
+
+    def html() -> dict[str, Any]:
+        return {
+            "title": l10n.translate(api.config["resources"][collection.id]["title"], api_request.locale),
+            "itemtype": "feature",
+            "items_path": uri,
+            "dataset_path": uri.rsplit("/", 1)[0],
+            "collections_path": api.get_collections_url(),
+            "offset": fq.offset,
+            "id_field": collection.title_field or collection.id_field,
+            "title_field": collection.title_field,
+            **_items_display(api_request, collection, page, fq.select, uri),
+        }
+
     return _render(api, api_request, collection, page, headers, "collections/items/index.html", html, fq.crs)
 
 
@@ -118,13 +122,16 @@ def item(api: API, request: Request, collection: Collection, identifier: str) ->
     ]
     headers = api_request.get_response_headers(**api.api_headers)
     _content_crs(headers, fq.crs)
-    html = {
-        "title": title,
-        "id_field": collection.id_field,
-        "title_field": collection.title_field,
-        "collections_path": api.get_collections_url(),
-        **_item_display(api_request, collection, feature, f"{base}/items"),
-    }
+
+    def html() -> dict[str, Any]:
+        return {
+            "title": title,
+            "id_field": collection.id_field,
+            "title_field": collection.title_field,
+            "collections_path": api.get_collections_url(),
+            **_item_display(api_request, collection, feature, f"{base}/items"),
+        }
+
     return _render(
         api, api_request, collection, feature, headers, "collections/items/item.html", html, fq.crs
     )
@@ -167,17 +174,20 @@ def _render(
     content: dict[str, Any],
     headers: dict[str, str],
     template: str,
-    html: dict[str, Any],
+    html: Callable[[], dict[str, Any]],
     crs: Crs,
 ) -> Response:
-    """The response in the negotiated format: GeoJSON, HTML, JSON-LD or a pygeoapi formatter (CSV)."""
+    """The response in the negotiated format: GeoJSON, HTML, JSON-LD or a pygeoapi formatter (CSV).
+
+    `html` builds the page context only when HTML is asked for, to keep JSON requests lean.
+    """
     fmt = api_request.format
     if fmt == F_HTML:
         page = render_j2_template(
             api.tpl_config,
             api.get_dataset_templates(collection.id),
             template,
-            {**content, **html},
+            {**content, **html()},
             api_request.locale,
         )
         # pygeoapi says `text/html` without a charset; clients other than browsers then guess Latin-1.
