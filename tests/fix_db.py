@@ -19,7 +19,10 @@ import psycopg
 import pytest
 from psycopg import sql
 
-PACKAGE = Path(__file__).resolve().parents[1] / "plugins" / "resorption"
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGE = ROOT / "plugins" / "resorption"
+COLLECTIONS = ROOT / "collections"
+POLICY = ROOT / "config" / "access-policy.yml"
 TEMPLATE_DB = "resorption_test_template"
 DEMO_SEED = 2019
 DEMO_SITES = 800
@@ -32,7 +35,10 @@ def _fingerprint() -> str:
             *PACKAGE.glob("sql/*.sql"),
             *PACKAGE.glob("migrations/versions/*.py"),
             *PACKAGE.glob("demo/*.py"),
+            *COLLECTIONS.glob("*.yml"),
             PACKAGE / "territories.py",
+            PACKAGE / "privileges.py",
+            POLICY,
         ]
     )
     for path in files:
@@ -61,8 +67,11 @@ def server_url() -> str:
 
 
 def _build_template(admin: psycopg.Connection, server: str, fingerprint: str) -> None:
+    from resorption.catalog import load_catalog
     from resorption.demo import generate_demo
     from resorption.migrate import upgrade
+    from resorption.policy import load_policy
+    from resorption.privileges import sync_privileges
     from resorption.territories import load_territories
 
     admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(TEMPLATE_DB)))
@@ -70,6 +79,7 @@ def _build_template(admin: psycopg.Connection, server: str, fingerprint: str) ->
     url = _with_db(server, TEMPLATE_DB)
     upgrade(url)
     load_territories(url)
+    sync_privileges(url, load_catalog(COLLECTIONS), load_policy(POLICY, COLLECTIONS))
     generate_demo(url, sites=DEMO_SITES, seed=DEMO_SEED)
     admin.execute(
         sql.SQL("COMMENT ON DATABASE {} IS {}").format(sql.Identifier(TEMPLATE_DB), sql.Literal(fingerprint))

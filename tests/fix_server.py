@@ -71,16 +71,31 @@ def base_url(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Ite
     log.close()
 
 
-@pytest.fixture(scope="session")
-def http(base_url: str) -> Iterator[requests.Session]:
+class _Session(requests.Session):
     """A requests session whose paths are relative to the test server."""
 
-    class Session(requests.Session):
-        def request(self, method: str, url: str, *args, **kwargs):  # type: ignore[override]
-            if url.startswith("/"):
-                url = base_url + url
-            kwargs.setdefault("timeout", 60)
-            return super().request(method, url, *args, **kwargs)
+    def __init__(self, base_url: str, token: str | None) -> None:
+        super().__init__()
+        self.base_url = base_url
+        if token:
+            self.headers["Authorization"] = f"Bearer {token}"
 
-    with Session() as session:
+    def request(self, method: str, url: str, *args, **kwargs):  # type: ignore[override]
+        if url.startswith("/"):
+            url = self.base_url + url
+        kwargs.setdefault("timeout", 60)
+        return super().request(method, url, *args, **kwargs)
+
+
+@pytest.fixture(scope="session")
+def http(base_url: str, users: dict) -> Iterator[requests.Session]:
+    """A session signed in as a national administrator, who reads every row and field."""
+    with _Session(base_url, users["national-admin-nation"].token) as session:
+        yield session
+
+
+@pytest.fixture(scope="session")
+def anonymous(base_url: str) -> Iterator[requests.Session]:
+    """A session without credentials."""
+    with _Session(base_url, None) as session:
         yield session

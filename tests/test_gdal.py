@@ -6,6 +6,12 @@ pages), keep our ids as feature ids, our coordinates and our attributes, and hon
 a spatial filter the way our `bbox` does. With CPL_DEBUG on, GDAL logs every URL it
 fetches on stderr: that is how the tests see the paging from the client's side. A
 machine without GDAL fails here: it never skips.
+
+GDAL signs in the way its users do: HTTP Basic with a username and an API token, from
+the GDAL_HTTP_AUTH and GDAL_HTTP_USERPWD configuration options (environment variables,
+so that the token stays off the command line). Most tests run as the national
+administrator, who reads every row and field; a user of one département must copy only
+that département's sites, and GDAL without credentials must see only public layers.
 """
 
 from __future__ import annotations
@@ -28,11 +34,20 @@ from shapely import wkb
 from shapely.geometry import shape
 from shapely.geometry.base import BaseGeometry
 
+from tests.fix_users import AREA
+from tests.fix_users import TestUser as User  # pytest would collect a `Test…` name
+
 LAMBERT_93 = "http://www.opengis.net/def/crs/EPSG/0/2154"
 PAGE_SIZE = 100
 TOLERANCE_M = 0.05
 # GeoPackage geometry header: flags bits 1-3 give the envelope's size in bytes.
 ENVELOPE_BYTES = {0: 0, 1: 32, 2: 48, 3: 48, 4: 64}
+ADMIN = "national-admin-nation"
+# Reads the sites of its département only, and no owner.
+OPERATOR = f"operator-departement-{AREA}"
+# The collections anyone may read: the reference layers and the open data, if any.
+REFERENCE_LAYERS = {"regions", "departements", "communes"}
+PUBLIC_LAYERS = REFERENCE_LAYERS | {"stats_departements", "stats_regions"}
 
 
 @dataclass(frozen=True)
@@ -89,6 +104,11 @@ class Copy:
                 for row in conn.execute(f'SELECT {names} FROM "{self.layer}"')
             }
 
+    def columns(self) -> list[str]:
+        """The copied layer's columns, in order."""
+        with sqlite3.connect(self.path) as conn:
+            return [row[1] for row in conn.execute(f'PRAGMA table_info("{self.layer}")')]
+
     def geometry_column(self) -> tuple[str, int]:
         """Geometry type name and SRID the GeoPackage declares for the layer."""
         with sqlite3.connect(self.path) as conn:
@@ -115,13 +135,18 @@ def tool(name: str) -> str:
     return path
 
 
-def run(*args: str) -> subprocess.CompletedProcess[str]:
-    """Run a GDAL tool with HTTP debugging on; fail with its output when it fails."""
+def run(*args: str, user: User | None, check: bool = True) -> subprocess.CompletedProcess[str]:
+    """Run a GDAL tool with HTTP debugging on, signed in as `user` (Basic: username and API
+    token) or without credentials; fail with its output when it fails, if `check`."""
     env = {**os.environ, "CPL_DEBUG": "ON", "GDAL_HTTP_TIMEOUT": "120"}
+    env.pop("GDAL_HTTP_AUTH", None)
+    env.pop("GDAL_HTTP_USERPWD", None)
+    if user is not None:
+        env.update(GDAL_HTTP_AUTH="BASIC", GDAL_HTTP_USERPWD=f"{user.username}:{user.token}")
     done = subprocess.run(
         [tool(args[0]), *args[1:]], env=env, capture_output=True, text=True, timeout=300, check=False
     )
-    if done.returncode != 0:
+    if check and done.returncode != 0:
         pytest.fail(
             f"{' '.join(args)} a échoué (code {done.returncode}).\n"
             f"--- stderr ---\n{done.stderr[-5000:]}\n--- stdout ---\n{done.stdout[-2000:]}"
@@ -145,8 +170,8 @@ def item_pages(fetched: list[str], collection: str, limit: int) -> set[int]:
     return offsets
 
 
-def ogr2ogr(base_url: str, out: Path, collection: str, page_size: int, *options: str) -> Copy:
-    """Copy a collection to a GeoPackage with ogr2ogr, keeping our ids as fids."""
+def ogr2ogr(base_url: str, user: User, out: Path, collection: str, page_size: int, *options: str) -> Copy:
+    """Copy a collection to a GeoPackage with ogr2ogr as `user`, keeping our ids as fids."""
     done = run(
         "ogr2ogr",
         "-f",
@@ -158,6 +183,7 @@ def ogr2ogr(base_url: str, out: Path, collection: str, page_size: int, *options:
         str(out),
         f"OAPIF:{base_url}",
         collection,
+        user=user,
     )
     return Copy(out, collection, fetched_urls(done.stderr))
 
@@ -188,6 +214,11 @@ def number_matched(http: requests.Session, collection: str, params: dict[str, An
     return body["numberMatched"]
 
 
+def ogrinfo_layers(stdout: str) -> dict[str, str]:
+    """Layer name → geometry type, as `ogrinfo <datasource>` lists them."""
+    return dict(re.findall(r"^\d+: (\w+) \(title: .+\) \(([\w ]+)\)$", stdout, flags=re.MULTILINE))
+
+
 def ogrinfo_fields(stdout: str) -> list[str]:
     """Field names listed by `ogrinfo -so` (the lines after the axis mapping line)."""
     lines = stdout.split("Data axis to CRS axis mapping:", 1)[1].splitlines()[1:]
@@ -195,10 +226,16 @@ def ogrinfo_fields(stdout: str) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def copies(base_url: str, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Copy]:
+def admin(users: dict[str, User]) -> User:
+    """The national administrator, who reads every row and field."""
+    return users[ADMIN]
+
+
+@pytest.fixture(scope="module")
+def copies(base_url: str, admin: User, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Copy]:
     """Each collection copied whole by ogr2ogr, PAGE_SIZE features per request."""
     out = tmp_path_factory.mktemp("gdal")
-    return {c: ogr2ogr(base_url, out / f"{c}.gpkg", c, PAGE_SIZE) for c in EXPECTED}
+    return {c: ogr2ogr(base_url, admin, out / f"{c}.gpkg", c, PAGE_SIZE) for c in EXPECTED}
 
 
 @pytest.fixture(scope="module")
@@ -207,25 +244,26 @@ def api(http: requests.Session) -> dict[str, dict[int, dict[str, Any]]]:
     return {c: all_features(http, c, {}) for c in EXPECTED}
 
 
-def test_ogrinfo_lists_our_layers_with_geometry_types(base_url: str) -> None:
+def test_ogrinfo_lists_our_layers_with_geometry_types(base_url: str, admin: User) -> None:
     """`ogrinfo OAPIF:<landing page>` lists every collection, with its title and geometry type."""
-    stdout = run("ogrinfo", "-ro", f"OAPIF:{base_url}").stdout
-    layers = dict(re.findall(r"^\d+: (\w+) \(title: .+\) \(([\w ]+)\)$", stdout, flags=re.MULTILINE))
-    assert layers == {
+    stdout = run("ogrinfo", "-ro", f"OAPIF:{base_url}", user=admin).stdout
+    assert ogrinfo_layers(stdout) == {
         "sites": "Point",
         "actions": "Multi Polygon",
         "regions": "Multi Polygon",
         "departements": "Multi Polygon",
         "communes": "Multi Polygon",
+        "stats_departements": "Multi Polygon",
+        "stats_regions": "Multi Polygon",
     }, stdout
 
 
 @pytest.mark.parametrize("collection", EXPECTED)
 def test_ogrinfo_describes_a_layer(
-    base_url: str, http: requests.Session, db: psycopg.Connection, collection: str
+    base_url: str, admin: User, http: requests.Session, db: psycopg.Connection, collection: str
 ) -> None:
     """`ogrinfo -so` gives the geometry type, the count and every readable property as a field."""
-    stdout = run("ogrinfo", "-ro", "-so", f"OAPIF:{base_url}", collection).stdout
+    stdout = run("ogrinfo", "-ro", "-so", f"OAPIF:{base_url}", collection, user=admin).stdout
     assert f"Geometry: {EXPECTED[collection].ogrinfo_geometry}\n" in stdout, stdout
     in_db = db.execute(f"SELECT count(*) FROM {EXPECTED[collection].table}").fetchone()[0]
     assert f"Feature Count: {in_db}\n" in stdout, stdout
@@ -288,10 +326,10 @@ def _gpkg_value(value: Any) -> Any:
 
 
 def test_ogr2ogr_reprojects_sites_where_our_api_puts_them(
-    base_url: str, http: requests.Session, tmp_path: Path
+    base_url: str, admin: User, http: requests.Session, tmp_path: Path
 ) -> None:
     """GDAL's own reprojection to Lambert-93 (-t_srs EPSG:2154) matches our crs=EPSG:2154."""
-    copy = ogr2ogr(base_url, tmp_path / "sites-l93.gpkg", "sites", PAGE_SIZE, "-t_srs", "EPSG:2154")
+    copy = ogr2ogr(base_url, admin, tmp_path / "sites-l93.gpkg", "sites", PAGE_SIZE, "-t_srs", "EPSG:2154")
     assert copy.geometry_column() == ("POINT", 2154)
     rows = copy.rows()
     l93 = all_features(http, "sites", {"crs": LAMBERT_93})
@@ -306,7 +344,7 @@ def test_ogr2ogr_reprojects_sites_where_our_api_puts_them(
 
 
 def test_ogr2ogr_spatial_filter_matches_our_bbox(
-    base_url: str, http: requests.Session, db: psycopg.Connection, tmp_path: Path
+    base_url: str, admin: User, http: requests.Session, db: psycopg.Connection, tmp_path: Path
 ) -> None:
     """`ogr2ogr -spat` on Gironde's bounding box copies exactly the sites our `bbox` returns."""
     box = db.execute(
@@ -314,7 +352,9 @@ def test_ogr2ogr_spatial_filter_matches_our_bbox(
         "(SELECT ST_Extent(geom) AS e FROM resorption.departements WHERE code = '33') gironde"
     ).fetchone()
     page_size = 10
-    copy = ogr2ogr(base_url, tmp_path / "gironde.gpkg", "sites", page_size, "-spat", *(repr(v) for v in box))
+    copy = ogr2ogr(
+        base_url, admin, tmp_path / "gironde.gpkg", "sites", page_size, "-spat", *(repr(v) for v in box)
+    )
     in_db = [
         r[0]
         for r in db.execute(
@@ -336,7 +376,7 @@ def test_ogr2ogr_spatial_filter_matches_our_bbox(
 
 
 def test_ogr2ogr_attribute_filter_is_sent_as_query_parameters(
-    base_url: str, db: psycopg.Connection, tmp_path: Path
+    base_url: str, admin: User, db: psycopg.Connection, tmp_path: Path
 ) -> None:
     """`ogr2ogr -where` on two properties becomes `?status=…&departement_code=…` and selects the same rows."""
     departement = db.execute(
@@ -345,7 +385,7 @@ def test_ogr2ogr_attribute_filter_is_sent_as_query_parameters(
     ).fetchone()[0]
     page_size = 10
     where = f"status = 'open' AND departement_code = '{departement}'"
-    copy = ogr2ogr(base_url, tmp_path / "open.gpkg", "sites", page_size, "-where", where)
+    copy = ogr2ogr(base_url, admin, tmp_path / "open.gpkg", "sites", page_size, "-where", where)
     in_db = [
         r[0]
         for r in db.execute(
@@ -358,3 +398,50 @@ def test_ogr2ogr_attribute_filter_is_sent_as_query_parameters(
     # The filter ran on our server, page after page, not in GDAL over the whole collection.
     filtered = [u for u in copy.fetched if "status=open" in u and f"departement_code={departement}" in u]
     assert item_pages(filtered, "sites", page_size) == set(range(0, len(in_db), page_size)), copy.fetched
+
+
+def test_ogr2ogr_copies_only_the_departement_of_its_user(
+    base_url: str, users: dict[str, User], db: psycopg.Connection, tmp_path: Path
+) -> None:
+    """An operator of Gironde, signed in with Basic credentials, copies exactly Gironde's sites,
+    page after page, and no owner: what the database holds for that département, nothing else."""
+    page_size = 10
+    copy = ogr2ogr(base_url, users[OPERATOR], tmp_path / "operator.gpkg", "sites", page_size)
+    in_db = [
+        r[0]
+        for r in db.execute(
+            "SELECT id FROM resorption.sites WHERE departement_code = %s ORDER BY id", (AREA,)
+        )
+    ]
+    assert len(in_db) > page_size
+    rows = copy.rows(("departement_code",))
+    assert sorted(rows) == in_db
+    assert {row["departement_code"] for row in rows.values()} == {AREA}
+    assert "owner_name" not in copy.columns()
+    # The credentials went with our `next` links too: every page arrived.
+    assert item_pages(copy.fetched, "sites", page_size) == set(range(0, len(in_db), page_size)), copy.fetched
+
+
+def test_ogrinfo_without_credentials_lists_only_public_layers(
+    base_url: str, anonymous: requests.Session
+) -> None:
+    """Without credentials GDAL lists the public collections our /collections shows anonymous
+    callers (reference layers, open data), and neither sites nor actions."""
+    stdout = run("ogrinfo", "-ro", f"OAPIF:{base_url}", user=None).stdout
+    layers = set(ogrinfo_layers(stdout))
+    public = {c["id"] for c in anonymous.get("/collections", params={"f": "json"}).json()["collections"]}
+    assert layers == public, stdout
+    assert REFERENCE_LAYERS <= layers <= PUBLIC_LAYERS, stdout
+
+
+def test_ogrinfo_without_credentials_cannot_open_sites(base_url: str) -> None:
+    """Without credentials GDAL cannot open `sites`: as a layer of the landing page it does not
+    exist, and its own URL answers 401; GDAL fails either way and never fetches a site."""
+    by_name = run("ogrinfo", "-ro", "-so", f"OAPIF:{base_url}", "sites", user=None, check=False)
+    assert by_name.returncode != 0, by_name.stdout
+    assert "Couldn't fetch requested layer sites" in by_name.stdout + by_name.stderr
+    by_url = run("ogrinfo", "-ro", "-so", f"OAPIF:{base_url}/collections/sites", user=None, check=False)
+    assert by_url.returncode != 0, by_url.stdout
+    assert "HTTP error code : 401" in by_url.stderr, by_url.stderr
+    fetched = fetched_urls(by_name.stderr) + fetched_urls(by_url.stderr)
+    assert not [u for u in fetched if "/collections/sites/items" in u], fetched

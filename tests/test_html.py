@@ -167,9 +167,10 @@ def test_item_page_labels_values_and_groups_in_french(http: requests.Session, op
     assert page.rows["Réinstallation"] == "Non"
     assert page.rows["Informations d'accès"] == "—"
     # Groups in catalog order, each a section of the one table.
-    assert page.groups[:3] == [
+    assert page.groups[:4] == [
         "Identification et localisation",
         "Caractéristiques du terrain",
+        "Propriétaire",  # the national administrator reads owners
         "Cycle de vie",
     ]
     assert "Habitants" in page.groups
@@ -298,9 +299,18 @@ def _console_errors(log: str) -> list[str]:
     ]
 
 
-def test_item_map_draws_offline_in_a_browser(base_url: str, open_site: dict, tmp_path: Path) -> None:
+def signed_in(base_url: str, user) -> str:
+    """The server's URL with Basic credentials in it, as a browser's address bar accepts them."""
+    return base_url.replace("://", f"://{user.username}:{user.token}@", 1)
+
+
+def test_item_map_draws_offline_in_a_browser(
+    base_url: str, open_site: dict, tmp_path: Path, users: dict
+) -> None:
     dom, log = _chromium(
-        f"{base_url}/collections/sites/items/{open_site['id']}?f=html", OUTPUT / "html_item.png", tmp_path
+        f"{signed_in(base_url, users['national-admin-nation'])}/collections/sites/items/{open_site['id']}?f=html",
+        OUTPUT / "html_item.png",
+        tmp_path,
     )
     assert not _console_errors(log)
     assert re.search(r'id="items-map"[^>]*class="[^"]*leaflet-container', dom) or re.search(
@@ -311,9 +321,11 @@ def test_item_map_draws_offline_in_a_browser(base_url: str, open_site: dict, tmp
     assert not re.search(r'<img[^>]*class="[^"]*leaflet-tile[ "]', dom)
 
 
-def test_items_map_clusters_offline_in_a_browser(base_url: str, tmp_path: Path) -> None:
+def test_items_map_clusters_offline_in_a_browser(base_url: str, tmp_path: Path, users: dict) -> None:
     dom, log = _chromium(
-        f"{base_url}/collections/sites/items?f=html&limit=100", OUTPUT / "html_items.png", tmp_path
+        f"{signed_in(base_url, users['national-admin-nation'])}/collections/sites/items?f=html&limit=100",
+        OUTPUT / "html_items.png",
+        tmp_path,
     )
     assert not _console_errors(log)
     assert "leaflet-container" in dom

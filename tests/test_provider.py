@@ -11,16 +11,31 @@ from pygeofilter.parsers.ecql import parse as parse_ecql
 
 from resorption import database
 from resorption import settings as app_settings
+from resorption.identity import Principal, reset_principal, set_principal
 from resorption.providers.features import FeatureProvider
 
 
 @pytest.fixture(scope="module")
 def provider(database_url: str) -> Iterator[FeatureProvider]:
     app_settings.configure(app_settings.Settings.from_env(database_url))
+    # pygeoapi builds providers inside a request, after we have set its principal.
+    token = set_principal(Principal(username="admin", user_id=1, role="national_admin"))
     yield FeatureProvider(
         {"name": "resorption.providers.features.FeatureProvider", "type": "feature", "data": "sites"}
     )
+    reset_principal(token)
     database.close_pool()
+
+
+def test_anonymous_provider_reads_nothing(database_url: str) -> None:
+    """Built for an anonymous caller, the provider has no field and refuses to query."""
+    app_settings.configure(app_settings.Settings.from_env(database_url))
+    anonymous = FeatureProvider(
+        {"name": "resorption.providers.features.FeatureProvider", "type": "feature", "data": "sites"}
+    )
+    assert anonymous.fields == {}
+    with pytest.raises(ProviderItemNotFoundError):
+        anonymous.get("1")
 
 
 def test_fields_are_json_schema_with_french_titles(provider: FeatureProvider) -> None:

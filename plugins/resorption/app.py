@@ -8,6 +8,7 @@ exception in French. Nothing happens at import time.
 
 from __future__ import annotations
 
+import copy
 import logging
 import os
 import tempfile
@@ -17,15 +18,26 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import pygeoapi.api as core_api
 import yaml
 from flask import Flask, Response, request
+from pygeoapi.api import APIRequest, apply_gzip
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
+from werkzeug.middleware.proxy_fix import ProxyFix
 
-from resorption import features_api, queryables
+from resorption import audit, features_api, queryables
 from resorption import settings as app_settings
+from resorption.authentication import authenticate
 from resorption.catalog import Collection, load_catalog
-from resorption.errors import ConfigurationError, InvalidParameter, NotFound, ResorptionError
-from resorption.identity import ANONYMOUS, set_principal
+from resorption.errors import (
+    ConfigurationError,
+    InvalidParameter,
+    NotFound,
+    ResorptionError,
+    Unauthorized,
+)
+from resorption.identity import Principal, set_principal
+from resorption.policy import Policy, load_policy
 from resorption.pygeoapi_config import build_config, write_openapi
 
 LOGGER = logging.getLogger(__name__)
@@ -37,6 +49,7 @@ def create_app(settings: app_settings.Settings | None = None) -> Flask:
     settings = settings or app_settings.Settings.from_env()
     app_settings.configure(settings)
     catalog = load_catalog(settings.collections_dir)
+    policy = load_policy(settings.policy_path, settings.collections_dir)
 
     runtime = Path(os.environ.get("RESORPTION_RUNTIME_DIR") or tempfile.mkdtemp(prefix="resorption-"))
     runtime.mkdir(parents=True, exist_ok=True)
@@ -54,11 +67,20 @@ def create_app(settings: app_settings.Settings | None = None) -> Flask:
     app.url_map.strict_slashes = False
     app.register_blueprint(pygeoapi_flask.BLUEPRINT)
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
+    if settings.proxy_count:
+        n = settings.proxy_count
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)  # type: ignore[method-assign]
 
     @app.before_request
     def authenticate_and_route() -> Response | None:
         _reject_nul_bytes()
-        set_principal(ANONYMOUS)
+        client = request.remote_addr or "inconnu"
+        audit.set_request(audit.RequestInfo(request.method, request.full_path.rstrip("?"), client))
+        principal = authenticate(request.headers.get("Authorization"), client, settings)
+        set_principal(principal)
+        _guard(policy, catalog, principal)
+        if request.endpoint == "pygeoapi.collections" and not (request.view_args or {}).get("collection_id"):
+            return _collections_list(api, policy, catalog, principal)
         return _route(api, catalog)
 
     @app.after_request
@@ -72,7 +94,10 @@ def create_app(settings: app_settings.Settings | None = None) -> Flask:
     def ogc_error(exc: ResorptionError) -> Response:
         if exc.status >= 500:
             LOGGER.error("%s", exc.message, exc_info=exc)
-        return ogc_exception(exc.status, exc.ogc_code, exc.message)
+        response = ogc_exception(exc.status, exc.ogc_code, exc.message)
+        # A 401 carries the Basic challenge (QGIS and GDAL then ask for credentials), a 429 Retry-After.
+        response.headers.update(exc.headers)
+        return response
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException) -> Response:
@@ -133,6 +158,33 @@ def _route(api: Any, catalog: Mapping[str, Collection]) -> Response | None:
         f"méthodes permises : {allowed} (POST seulement pour un filtre CQL2 JSON).",
     )
     response.headers["Allow"] = allowed
+    return response
+
+
+def _guard(policy: Policy, catalog: Mapping[str, Collection], principal: Principal) -> None:
+    """A collection the caller may not read: 401 for anonymous callers, else it does not exist."""
+    collection = catalog.get((request.view_args or {}).get("collection_id", ""))
+    if collection is None or policy.may_read(principal, collection):
+        return
+    if principal.is_anonymous:
+        raise Unauthorized("Authentification requise pour accéder à cette collection.")
+    raise NotFound(f"La collection « {collection.id} » n'existe pas.")
+
+
+def _collections_list(
+    api: Any, policy: Policy, catalog: Mapping[str, Collection], principal: Principal
+) -> Response:
+    """/collections listing only what the caller may read (pygeoapi lists its whole config)."""
+    hidden = {c for c, col in catalog.items() if not policy.may_read(principal, col)}
+    visible = copy.copy(api)
+    visible.config = {
+        **api.config,
+        "resources": {k: v for k, v in api.config["resources"].items() if k not in hidden},
+    }
+    api_request = APIRequest.from_flask(request, api.locales)
+    headers, status, content = core_api.describe_collections(visible, api_request)
+    response = Response(apply_gzip(headers, content), status=status)
+    response.headers.update(headers)
     return response
 
 

@@ -5,13 +5,23 @@ from __future__ import annotations
 import os
 import shutil
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
 
-from resorption.errors import ResorptionError
+from resorption.errors import InvalidParameter, ResorptionError
 from resorption.settings import PROJECT_ROOT
+
+if TYPE_CHECKING:
+    from resorption.accounts import User
+    from resorption.policy import Policy
 
 console = Console(stderr=True)
 
@@ -35,13 +45,26 @@ def db() -> None:
     """Base de données : migrations, territoires, données de démonstration."""
 
 
+def _migrate(url: str) -> None:
+    """Migrations, then the roles and privileges that the catalog and the policy call for."""
+    from resorption.catalog import load_catalog
+    from resorption.migrate import upgrade
+    from resorption.policy import load_policy
+    from resorption.privileges import sync_privileges
+    from resorption.settings import Settings
+
+    upgrade(url)
+    settings = Settings.from_env(url)
+    catalog = load_catalog(settings.collections_dir)
+    policy = load_policy(settings.policy_path, settings.collections_dir)
+    sync_privileges(url, catalog, policy, os.environ.get("RESORPTION_APP_DB_PASSWORD"))
+    console.print("[green]Schéma et droits à jour.[/green]")
+
+
 @db.command("migrate")
 def db_migrate() -> None:
-    """Applique les migrations (alembic) jusqu'à la dernière version."""
-    from resorption.migrate import upgrade
-
-    upgrade(_database_url())
-    console.print("[green]Schéma à jour.[/green]")
+    """Applique les migrations (alembic) et les droits de la politique d'accès."""
+    _migrate(_database_url())
 
 
 @db.command("territories")
@@ -69,15 +92,348 @@ def db_demo(sites: int, seed: int) -> None:
 def db_setup(sites: int, seed: int, no_demo: bool) -> None:
     """Tout en une fois : base, migrations, territoires et démonstration (idempotent)."""
     from resorption.demo import generate_demo
-    from resorption.migrate import upgrade
     from resorption.territories import load_territories
 
     url = _database_url()
-    upgrade(url)
-    console.print("[green]Schéma à jour.[/green]")
+    _migrate(url)
     load_territories(url, console=console)
     if not no_demo:
         generate_demo(url, sites=sites, seed=seed, console=console)
+
+
+# -- accounts: organisations, users, API tokens --------------------------------------------
+# Run as the owner of the tables (DATABASE_URL). Tables go to stdout, messages to stderr,
+# so that `TOKEN=$(resorption tokens issue alice)` captures the token alone.
+
+out = Console()
+
+
+@contextmanager
+def _french_errors() -> Iterator[None]:
+    """Print our errors in French and exit with status 1 (also under click's test runner)."""
+    try:
+        yield
+    except ResorptionError as exc:
+        console.print(f"[red]Erreur :[/red] {escape(exc.message)}", highlight=False)
+        raise click.exceptions.Exit(1) from None
+
+
+def _required(value: str | None, option: str, hint: str) -> str:
+    if value is None or not value.strip():
+        raise InvalidParameter(f"L'option {option} est obligatoire : {hint}.")
+    return value
+
+
+def _when(moment: datetime | None) -> str:
+    return moment.astimezone().strftime("%Y-%m-%d %H:%M") if moment else "—"
+
+
+def _policy() -> Policy:
+    from resorption.policy import load_policy
+    from resorption.settings import Settings
+
+    settings = Settings.from_env(_database_url())
+    return load_policy(settings.policy_path, settings.collections_dir)
+
+
+def _ask_password() -> str:
+    return click.prompt(
+        "Mot de passe", hide_input=True, confirmation_prompt="Confirmez le mot de passe", err=True
+    )
+
+
+@main.group()
+def organisations() -> None:
+    """Organisations : services de l'État, collectivités, associations."""
+
+
+@organisations.command("create")
+@click.argument("name")
+@click.option(
+    "--kind", help="state_service, local_authority, association ou other (service de l'État, collectivité…)."
+)
+@click.option("--departement", help="Code du département de rattachement (aucun : organisation nationale).")
+@click.option("--abbreviation", help="Sigle, par exemple DDETS.")
+def organisations_create(
+    name: str, kind: str | None, departement: str | None, abbreviation: str | None
+) -> None:
+    """Crée une organisation NAME."""
+    from resorption.accounts import ORGANISATION_KINDS, create_organisation
+
+    with _french_errors():
+        kind = _required(kind, "--kind", "l'un de " + ", ".join(ORGANISATION_KINDS))
+        org = create_organisation(_database_url(), name, kind, departement, abbreviation)
+        console.print(
+            f"[green]Organisation n°{org.id} « {escape(org.name)} » créée.[/green]", highlight=False
+        )
+
+
+@organisations.command("list")
+def organisations_list() -> None:
+    """Liste les organisations et leur nombre d'utilisateurs actifs."""
+    from resorption.accounts import list_organisations
+
+    with _french_errors():
+        found = list_organisations(_database_url())
+    table = Table("n°", "nom", "sigle", "type", "département", "utilisateurs actifs", title="Organisations")
+    for org in found:
+        table.add_row(
+            str(org.id),
+            org.name,
+            org.abbreviation or "",
+            org.kind_label,
+            org.departement_code or "national",
+            str(org.users),
+        )
+    out.print(table)
+
+
+@main.group()
+def users() -> None:
+    """Utilisateurs : création, liste, désactivation, mot de passe."""
+
+
+@users.command("create")
+@click.argument("username")
+@click.option("--organisation", help="Numéro ou nom exact de l'organisation.")
+@click.option("--role", help="Rôle de la politique d'accès (config/access-policy.yml).")
+@click.option(
+    "--area", help="Zone d'intervention : nation, region:75, departement:33, epci:…, commune:33063."
+)
+@click.option("--email", help="Adresse électronique (sert aussi à reconnaître un compte OIDC).")
+@click.option("--full-name", help="Prénom et nom.")
+@click.option(
+    "--option",
+    "options",
+    multiple=True,
+    help="Option accordée (répétable, ou séparées par des virgules) : create_site, close_site…",
+)
+@click.option("--password", "with_password", is_flag=True, help="Demande un mot de passe (saisie masquée).")
+@click.option("--oidc-subject", help="Identifiant (sub) de l'utilisateur chez le fournisseur OIDC.")
+def users_create(
+    username: str,
+    organisation: str | None,
+    role: str | None,
+    area: str | None,
+    email: str | None,
+    full_name: str | None,
+    options: tuple[str, ...],
+    with_password: bool,
+    oidc_subject: str | None,
+) -> None:
+    """Crée l'utilisateur USERNAME."""
+    from resorption.accounts import check_password, create_user
+
+    with _french_errors():
+        policy = _policy()
+        organisation = _required(organisation, "--organisation", "numéro ou nom exact de l'organisation")
+        role = _required(role, "--role", "l'un de " + ", ".join(policy.roles))
+        area = _required(area, "--area", "nation, region:75, departement:33, epci:243300316 ou commune:33063")
+        password = None
+        if with_password:
+            password = _ask_password()
+            check_password(password)
+        user = create_user(
+            _database_url(),
+            policy,
+            username=username,
+            organisation=organisation,
+            role=role,
+            area=area,
+            email=email,
+            full_name=full_name,
+            options=[o for given in options for o in given.split(",")],
+            password=password,
+            oidc_subject=oidc_subject,
+        )
+        console.print(
+            f"[green]Utilisateur « {escape(user.username)} » créé "
+            f"({escape(policy.roles[user.role].label.fr)}, {escape(_area_text(user))}).[/green]",
+            highlight=False,
+        )
+
+
+def _area_text(user: User) -> str:
+    return str(user.area) + (f" ({user.area_name})" if user.area_name else "")
+
+
+@users.command("list")
+@click.option("--active-only", is_flag=True, help="Seulement les utilisateurs actifs.")
+def users_list(active_only: bool) -> None:
+    """Liste les utilisateurs : rôle, zone, options, organisation, état."""
+    from resorption.accounts import list_users
+
+    with _french_errors():
+        found = list_users(_database_url(), include_inactive=not active_only)
+    table = Table("identifiant", "rôle", "zone", "options", "organisation", "actif", title="Utilisateurs")
+    for user in found:
+        table.add_row(
+            user.username,
+            user.role,
+            _area_text(user),
+            ", ".join(user.options) or "—",
+            user.organisation_name,
+            "oui" if user.active else f"non (depuis le {_when(user.deactivated_at)})",
+        )
+    out.print(table)
+
+
+@users.command("deactivate")
+@click.argument("username")
+def users_deactivate(username: str) -> None:
+    """Désactive l'utilisateur USERNAME et révoque ses jetons."""
+    from resorption.accounts import deactivate_user
+
+    with _french_errors():
+        revoked = deactivate_user(_database_url(), username)
+    console.print(
+        f"[green]Utilisateur « {escape(username.lower())} » désactivé ; jetons révoqués : {revoked}.[/green]",
+        highlight=False,
+    )
+
+
+@users.command("password")
+@click.argument("username")
+@click.option(
+    "--remove", is_flag=True, help="Retire le mot de passe (connexion par jeton ou OIDC seulement)."
+)
+def users_password(username: str, remove: bool) -> None:
+    """Définit (saisie masquée) ou retire le mot de passe de USERNAME."""
+    from resorption.accounts import check_password, get_user, set_password
+
+    with _french_errors():
+        url = _database_url()
+        get_user(url, username)  # an unknown user is said before the password is typed
+        password = None
+        if not remove:
+            password = _ask_password()
+            check_password(password)
+        set_password(url, username, password)
+    console.print(
+        f"[green]Mot de passe de « {escape(username.lower())} » "
+        f"{'retiré' if remove else 'enregistré'}.[/green]",
+        highlight=False,
+    )
+
+
+@main.group()
+def tokens() -> None:
+    """Jetons d'API : émission (affichés une seule fois), liste, révocation."""
+
+
+@tokens.command("issue")
+@click.argument("username")
+@click.option("--label", help="À quoi sert le jeton, par exemple « QGIS poste de Marie ».")
+@click.option("--expires", default="90d", show_default=True, help="Durée de validité : 30d, 12h, 4w…")
+def tokens_issue(username: str, label: str | None, expires: str) -> None:
+    """Émet un jeton pour USERNAME et l'affiche (sur la sortie standard) une seule fois."""
+    from resorption.accounts import issue_token, parse_duration
+
+    with _french_errors():
+        issued = issue_token(_database_url(), username, label, parse_duration(expires))
+    console.print(
+        f"[green]Jeton n°{issued.info.id} ({issued.info.prefix}…) émis pour "
+        f"« {escape(issued.info.username)} », valable jusqu'au {_when(issued.info.expires_at)}.[/green]\n"
+        "Copiez-le maintenant : il ne sera plus jamais affiché. En HTTP : « Authorization: Bearer <jeton> », "
+        "ou dans QGIS et GDAL, l'identifiant et le jeton comme mot de passe.",
+        highlight=False,
+    )
+    click.echo(issued.token)
+
+
+@tokens.command("list")
+@click.option("--user", "username", help="Seulement les jetons de cet utilisateur.")
+def tokens_list(username: str | None) -> None:
+    """Liste les jetons (jamais leur valeur) : début, libellé, dates, état."""
+    from resorption.accounts import list_tokens
+
+    with _french_errors():
+        found = list_tokens(_database_url(), username)
+    now = datetime.now(UTC)
+    table = Table(
+        "n°",
+        "début",
+        "utilisateur",
+        "libellé",
+        "créé le",
+        "expire le",
+        "révoqué le",
+        "dernier usage",
+        "état",
+        title="Jetons d'API",
+    )
+    for token in found:
+        table.add_row(
+            str(token.id),
+            token.prefix + "…",
+            token.username,
+            token.label or "",
+            _when(token.created_at),
+            _when(token.expires_at),
+            _when(token.revoked_at),
+            _when(token.last_used_at),
+            token.state(now),
+        )
+    out.print(table)
+
+
+@tokens.command("revoke")
+@click.argument("reference")
+def tokens_revoke(reference: str) -> None:
+    """Révoque un jeton, désigné par son numéro, son début (rsp_…) ou sa valeur entière."""
+    from resorption.accounts import revoke_token
+
+    with _french_errors():
+        token, now = revoke_token(_database_url(), reference)
+    if now:
+        console.print(
+            f"[green]Jeton n°{token.id} de « {escape(token.username)} » révoqué.[/green]", highlight=False
+        )
+    else:
+        console.print(
+            f"Jeton n°{token.id} de « {escape(token.username)} » déjà révoqué le {_when(token.revoked_at)}.",
+            highlight=False,
+        )
+
+
+@main.command("audit")
+@click.option("--user", "username", help="Seulement cet utilisateur.")
+@click.option("--since", help="Depuis une durée, par exemple 7d ou 12h.")
+@click.option("--group", type=click.Choice(["owner", "justice", "finances"]), help="Lectures de ce groupe.")
+@click.option("--limit", default=100, show_default=True)
+def audit_log(username: str | None, since: str | None, group: str | None, limit: int) -> None:
+    """Journal d'audit : qui a lu des données sensibles ou écrit, quand, quoi, d'où."""
+    from resorption.accounts import list_audit, parse_duration
+
+    with _french_errors():
+        entries = list_audit(
+            _database_url(), username, parse_duration(since) if since else None, group, limit
+        )
+    table = Table(
+        "quand",
+        "qui",
+        "rôle",
+        "action",
+        "collection",
+        "élément",
+        "groupes",
+        "requête",
+        "client",
+        title="Journal d'audit",
+    )
+    for e in entries:
+        table.add_row(
+            _when(e.at),
+            e.username,
+            e.role or "",
+            e.action,
+            e.collection or "",
+            e.item_id or "",
+            ", ".join(e.groups),
+            f"{e.method or ''} {e.path or ''}".strip(),
+            e.client or "",
+        )
+    out.print(table)
 
 
 @main.command()

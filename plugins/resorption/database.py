@@ -33,7 +33,7 @@ def sqlalchemy_url(url: str) -> str:
 
 
 def get_pool(settings: Settings) -> ConnectionPool:
-    """The process-wide pool, created on first use (after gunicorn forks its workers)."""
+    """The process-wide pool of the application's login role, created on first use (after fork)."""
     global _pool, _pool_pid
     pid = os.getpid()
     if _pool is not None and _pool_pid == pid:
@@ -41,7 +41,7 @@ def get_pool(settings: Settings) -> ConnectionPool:
     with _lock:
         if _pool is None or _pool_pid != pid:
             _pool = ConnectionPool(
-                settings.database_url,
+                settings.app_database_url,
                 min_size=settings.pool_min_size,
                 max_size=settings.pool_max_size,
                 kwargs={"autocommit": False, "application_name": "resorption"},

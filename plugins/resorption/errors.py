@@ -19,6 +19,11 @@ class ResorptionError(Exception):
         self.message = message or self.default_message
         super().__init__(self.message)
 
+    @property
+    def headers(self) -> dict[str, str]:
+        """Extra response headers this error asks for (none by default)."""
+        return {}
+
 
 class InvalidParameter(ResorptionError):
     """A request parameter is malformed or names something that does not exist."""
@@ -47,3 +52,59 @@ class DatabaseUnavailable(ResorptionError):
 
     status = HTTPStatus.SERVICE_UNAVAILABLE
     default_message = "La base de données est momentanément indisponible."
+
+
+# The challenge a 401 carries, so that QGIS, GDAL and browsers ask for credentials. The realm
+# is ASCII: HTTP headers are Latin-1 on the wire and clients would garble an accent.
+BASIC_CHALLENGE = 'Basic realm="Resorption", charset="UTF-8"'
+
+
+class Unauthorized(ResorptionError):
+    """The credentials sent are not valid; one message whatever was wrong (no oracle)."""
+
+    status = HTTPStatus.UNAUTHORIZED
+    ogc_code = "Unauthorized"
+    default_message = (
+        "Identification refusée : identifiant, mot de passe ou jeton invalide, expiré ou révoqué."
+    )
+
+    def __init__(self, message: str | None = None, challenge: bool = True) -> None:
+        super().__init__(message)
+        # Whether the response carries `WWW-Authenticate` (it always should for a 401).
+        self.challenge = challenge
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """Response headers the app adds: the Basic challenge."""
+        return {"WWW-Authenticate": BASIC_CHALLENGE} if self.challenge else {}
+
+
+class TooManyAttempts(ResorptionError):
+    """Too many failed sign-ins from this client: further attempts wait `retry_after` seconds."""
+
+    status = HTTPStatus.TOO_MANY_REQUESTS
+    ogc_code = "TooManyRequests"
+    default_message = "Trop de tentatives d'identification échouées : réessayez plus tard."
+
+    def __init__(self, retry_after: int, message: str | None = None) -> None:
+        minutes = max(1, round(retry_after / 60))
+        super().__init__(
+            message
+            or f"Trop de tentatives d'identification échouées : réessayez dans {minutes} minute"
+            + ("s." if minutes > 1 else ".")
+        )
+        self.retry_after = retry_after
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """Response headers the app adds: Retry-After, in seconds."""
+        return {"Retry-After": str(self.retry_after)}
+
+
+class IdentityProviderUnavailable(ResorptionError):
+    """The OIDC provider's keys (JWKS) could not be fetched: the server's problem, not the caller's."""
+
+    status = HTTPStatus.SERVICE_UNAVAILABLE
+    default_message = (
+        "Le fournisseur d'identité est momentanément injoignable : réessayez dans quelques instants."
+    )

@@ -29,9 +29,7 @@ from pygeoapi.openapi import get_oas
 from resorption.catalog import Collection, Field
 from resorption.crs import CRS84, URIS
 from resorption.errors import ConfigurationError
-from resorption.identity import ANONYMOUS
 from resorption.params import DEFAULT_LIMIT, MAX_LIMIT, RESERVED
-from resorption.policy import readable_fields
 
 OGC_SCHEMAS = files("resorption") / "ogc_schemas"
 OGC_FEATURES_1 = "ogcapi-features-1.yaml"
@@ -288,7 +286,8 @@ def _rewrite_collection(document: dict[str, Any], name: str, c: Collection) -> N
     paths = document["paths"]
     base = f"/collections/{name}"
     title = c.title.fr
-    readable = readable_fields(ANONYMOUS, c)
+    # One document for everyone: it describes the fields no sensitive group hides.
+    readable = tuple(f for f in c.fields.values() if not f.group.sensitive)
     errors = {
         "400": _ref("responses", "InvalidParameter"),
         "404": _ref("responses", "NotFound"),

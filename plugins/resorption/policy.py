@@ -1,19 +1,271 @@
-"""What a principal may read: the fields of a collection, filtered by sensitivity.
+"""What a principal may read and do, from `config/access-policy.yml`.
 
-A field belongs to a group; a group marked `sensitive` (owner, justice,
-finances) is readable only by principals granted it. Everything that reads
-data asks here first, so that a forbidden property is treated exactly like
-one that does not exist.
+The policy is data, validated once at start-up. Everything that reads data asks
+here which fields exist for the caller (a forbidden property is treated exactly
+like one that does not exist), which database role the transaction takes
+(column privileges) and which scopes it sets (row-level security). PostgreSQL
+enforces the last two, so a bug in Python fails closed.
 """
 
-from resorption.catalog import Collection, Field
+from __future__ import annotations
+
+import functools
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from resorption.catalog import Collection, Field, Label
+from resorption.errors import ConfigurationError
 from resorption.identity import Principal
 
+SCOPES = ("nation", "area", "none")
+GRANTS = ("always", "never")
+SITE_ACTIONS = ("read", "write", "close", "delete")
+ACTION_ACTIONS = ("read", "write")
+# The collections whose rows and fields the roles govern; every other one is public.
+PROTECTED = ("sites", "actions")
 
-def readable_fields(principal: Principal, collection: Collection) -> tuple[Field, ...]:
-    """The fields of `collection` this principal may see, in catalog order."""
-    return tuple(
-        f
-        for f in collection.fields.values()
-        if f.group.sensitive is None or f.group.sensitive in principal.sensitive_groups
+ANONYMOUS_DB_ROLE = "resorption_anonymous"
+READER_DB_ROLE = "resorption_read"
+
+
+@dataclass(frozen=True, slots=True)
+class Scope:
+    """Where a principal may act: the nation, some départements, or nowhere."""
+
+    nation: bool
+    departements: frozenset[str] = frozenset()
+
+    @property
+    def is_empty(self) -> bool:
+        """Nowhere at all."""
+        return not self.nation and not self.departements
+
+    def as_setting(self) -> str:
+        """The value row-level security reads: '*' for the nation, else a list of codes."""
+        return "*" if self.nation else ",".join(sorted(self.departements))
+
+
+NOWHERE = Scope(nation=False)
+NATION = Scope(nation=True)
+
+
+@dataclass(frozen=True, slots=True)
+class Role:
+    """One application role: scopes per collection and action, grants per sensitive group."""
+
+    name: str
+    label: Label
+    rules: Mapping[str, Mapping[str, str]]  # collection → action → scope or option:…
+    groups: Mapping[str, str]  # sensitive group → always / never / option:…
+    export: str
+    manage_users: str
+    grantable_roles: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    """The whole access policy."""
+
+    sensitive_groups: Mapping[str, Label]
+    sensitive_tables: Mapping[str, tuple[str, ...]]
+    options: Mapping[str, Label]
+    roles: Mapping[str, Role]
+
+    # -- reading ---------------------------------------------------------------
+
+    def readable_groups(self, principal: Principal) -> frozenset[str]:
+        """The sensitive groups this principal may read."""
+        role = self.roles.get(principal.role or "")
+        if role is None:
+            return frozenset()
+        return frozenset(g for g, grant in role.groups.items() if self._granted(grant, principal))
+
+    def scope(self, principal: Principal, collection: str, action: str = "read") -> Scope:
+        """Where `principal` may do `action` on `collection` (sites or actions)."""
+        role = self.roles.get(principal.role or "")
+        if role is None:
+            return NOWHERE
+        rule = role.rules.get(collection, {}).get(action, "none")
+        if rule.startswith("option:"):
+            rule = "area" if rule.removeprefix("option:") in principal.options else "none"
+        if rule == "nation":
+            return NATION
+        if rule == "area":
+            if principal.area_departements is None:  # a national area
+                return NATION
+            return Scope(nation=False, departements=principal.area_departements)
+        return NOWHERE
+
+    def may_read(self, principal: Principal, collection: Collection) -> bool:
+        """Whether the collection exists at all for this principal."""
+        if collection.id not in PROTECTED:
+            return True
+        return not self.scope(principal, collection.id).is_empty
+
+    def readable_fields(self, principal: Principal, collection: Collection) -> tuple[Field, ...]:
+        """The fields of `collection` this principal may see, in catalog order."""
+        groups = self.readable_groups(principal)
+        return tuple(
+            f for f in collection.fields.values() if f.group.sensitive is None or f.group.sensitive in groups
+        )
+
+    # -- what the database is told ---------------------------------------------
+
+    def db_role(self, principal: Principal) -> str:
+        """The database role of the transaction: its column privileges are the readable groups."""
+        if principal.is_anonymous:
+            return ANONYMOUS_DB_ROLE
+        return reader_role(self.readable_groups(principal))
+
+    def db_settings(self, principal: Principal) -> dict[str, str]:
+        """Transaction settings for row-level security and the audit log."""
+        return {
+            "resorption.sites_scope": self.scope(principal, "sites").as_setting(),
+            "resorption.actions_scope": self.scope(principal, "actions").as_setting(),
+            "resorption.user_id": str(principal.user_id or ""),
+            "resorption.username": principal.username,
+            "resorption.role": principal.role or "",
+        }
+
+    def _granted(self, grant: str, principal: Principal) -> bool:
+        if grant == "always":
+            return True
+        if grant.startswith("option:"):
+            return grant.removeprefix("option:") in principal.options
+        return False
+
+
+def reader_role(groups: frozenset[str] | set[str]) -> str:
+    """The database role reading the non-sensitive columns plus those of `groups`."""
+    return "_".join([READER_DB_ROLE, *sorted(groups)])
+
+
+# -- loading and validation ------------------------------------------------------
+
+
+def _label(raw: Any, where: str) -> Label:
+    if not isinstance(raw, Mapping) or not raw.get("fr"):
+        raise ConfigurationError(f"access-policy.yml, {where} : un libellé français (fr) est obligatoire.")
+    return Label(raw["fr"], raw.get("en") or raw["fr"])
+
+
+def _check_grant(value: Any, allowed: tuple[str, ...], options: Mapping[str, Label], where: str) -> str:
+    if isinstance(value, str) and value.startswith("option:"):
+        if value.removeprefix("option:") not in options:
+            raise ConfigurationError(
+                f"access-policy.yml, {where} : option « {value.removeprefix('option:')} » inconnue "
+                f"(options : {', '.join(options)})."
+            )
+        return value
+    if value not in allowed:
+        raise ConfigurationError(
+            f"access-policy.yml, {where} : « {value} » n'est pas permis "
+            f"({', '.join(allowed)} ou option:<nom>)."
+        )
+    return value
+
+
+def _role(name: str, raw: Any, groups: Mapping[str, Label], options: Mapping[str, Label]) -> Role:
+    where = f"rôle « {name} »"
+    if not isinstance(raw, Mapping):
+        raise ConfigurationError(f"access-policy.yml, {where} : une table de règles est attendue.")
+    rules: dict[str, dict[str, str]] = {}
+    for collection, actions in (("sites", SITE_ACTIONS), ("actions", ACTION_ACTIONS)):
+        given = raw.get(collection)
+        if not isinstance(given, Mapping):
+            raise ConfigurationError(f"access-policy.yml, {where} : la clé « {collection} » manque.")
+        unknown = set(given) - set(actions)
+        if unknown:
+            raise ConfigurationError(
+                f"access-policy.yml, {where}, {collection} : action « {unknown.pop()} » inconnue "
+                f"({', '.join(actions)})."
+            )
+        rules[collection] = {
+            a: _check_grant(given.get(a, "none"), SCOPES, options, f"{where}, {collection}.{a}")
+            for a in actions
+        }
+    given_groups = raw.get("groups") or {}
+    if set(given_groups) != set(groups):
+        missing = sorted(set(groups) ^ set(given_groups))
+        raise ConfigurationError(
+            f"access-policy.yml, {where} : « groups » doit dire always, never ou option:… pour chaque "
+            f"groupe sensible ({', '.join(groups)}) ; en trop ou manquant : {', '.join(missing)}."
+        )
+    return Role(
+        name=name,
+        label=_label(raw.get("label"), where),
+        rules=rules,
+        groups={g: _check_grant(v, GRANTS, options, f"{where}, groups.{g}") for g, v in given_groups.items()},
+        export=_check_grant(raw.get("export", "none"), SCOPES, options, f"{where}, export"),
+        manage_users=_check_grant(raw.get("manage_users", "none"), SCOPES, options, f"{where}, manage_users"),
+        grantable_roles=tuple(raw.get("grantable_roles") or ()),
     )
+
+
+def parse_policy(raw: Any, catalog: Mapping[str, Collection]) -> Policy:
+    """Validate the policy document against the catalog; errors say where and what is wrong."""
+    if not isinstance(raw, Mapping):
+        raise ConfigurationError("access-policy.yml : le document doit être une table.")
+    for key in ("sensitive_groups", "options", "roles"):
+        if not isinstance(raw.get(key), Mapping) or not raw[key]:
+            raise ConfigurationError(f"access-policy.yml : la clé « {key} » est obligatoire.")
+    groups = {name: _label(v, f"groupe « {name} »") for name, v in raw["sensitive_groups"].items()}
+    declared = {g.sensitive for c in catalog.values() for g in c.groups.values() if g.sensitive}
+    undeclared = sorted(declared - set(groups))
+    if undeclared:
+        raise ConfigurationError(
+            f"access-policy.yml : le catalogue marque sensible le groupe « {undeclared[0]} », "
+            "absent de sensitive_groups."
+        )
+    options = {name: _label(v, f"option « {name} »") for name, v in raw["options"].items()}
+    roles = {name: _role(name, v, groups, options) for name, v in raw["roles"].items()}
+    for role in roles.values():
+        for grantable in role.grantable_roles:
+            if grantable not in roles:
+                raise ConfigurationError(
+                    f"access-policy.yml, rôle « {role.name} » : "
+                    f"grantable_roles cite « {grantable} », inconnu."
+                )
+    tables = raw.get("sensitive_tables") or {}
+    for group in tables:
+        if group not in groups:
+            raise ConfigurationError(
+                f"access-policy.yml : sensitive_tables cite le groupe « {group} », inconnu."
+            )
+    for collection in PROTECTED:
+        if collection not in catalog:
+            raise ConfigurationError(
+                f"access-policy.yml : la collection protégée « {collection} » manque au catalogue."
+            )
+    return Policy(
+        sensitive_groups=groups,
+        sensitive_tables={g: tuple(t) for g, t in tables.items()},
+        options=options,
+        roles=roles,
+    )
+
+
+def current_policy() -> Policy:
+    """The policy of the running process, per its settings."""
+    from resorption import settings as app_settings
+
+    s = app_settings.current()
+    return load_policy(s.policy_path, s.collections_dir)
+
+
+@functools.cache
+def load_policy(path: Path, catalog_dir: Path) -> Policy:
+    """Read and validate the policy file once per process."""
+    from resorption.catalog import load_catalog
+
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigurationError(f"{path} est illisible ({exc.strerror}).") from exc
+    except yaml.YAMLError as exc:
+        raise ConfigurationError(f"{path.name} : YAML invalide ({exc}).") from exc
+    return parse_policy(raw, load_catalog(catalog_dir))

@@ -21,6 +21,7 @@ from pygeoapi.provider.base import (
 )
 from pygeofilter.backends.cql2_json import to_cql2
 
+from resorption import audit
 from resorption import settings as app_settings
 from resorption.catalog import Collection, load_catalog
 from resorption.crs import parse_crs
@@ -28,7 +29,7 @@ from resorption.database import transaction
 from resorption.errors import InvalidParameter, NotFound, ResorptionError
 from resorption.identity import current_principal
 from resorption.params import parse_datetime
-from resorption.policy import readable_fields
+from resorption.policy import current_policy
 from resorption.query import (
     Bbox,
     FeatureQuery,
@@ -49,7 +50,14 @@ class FeatureProvider(BaseProvider):
             raise ProviderGenericError(f"collection {self.data} absente du catalogue")
         self.collection: Collection = catalog[self.data]
         self.principal = current_principal()
-        self.readable = readable_fields(self.principal, self.collection)
+        self.policy = current_policy()
+        # A collection the caller may not read has no fields: every query names none and
+        # finds nothing, and the app answers 401/404 before it gets here.
+        self.readable = (
+            self.policy.readable_fields(self.principal, self.collection)
+            if self.policy.may_read(self.principal, self.collection)
+            else ()
+        )
         self.id_field = self.collection.id_field
         self.title_field = self.collection.title_field
         self._fields = {f.name: f.json_schema() for f in self.readable}
@@ -137,7 +145,7 @@ class FeatureProvider(BaseProvider):
 
     def features(self, fq: FeatureQuery) -> dict[str, Any]:
         """A FeatureCollection page, with numberMatched when it is cheap or asked for."""
-        with transaction(self.settings) as conn:
+        with self._transaction() as conn:
             if fq.hits_only:
                 matched = self._count(conn, fq, cap=None)
                 return {
@@ -154,6 +162,7 @@ class FeatureProvider(BaseProvider):
                 cap = self.settings.count_limit
                 counted = self._count(conn, fq, cap=cap)
                 matched = counted if counted <= cap else None
+        self._audit_read(fq, None, len(features))
         page: dict[str, Any] = {"type": "FeatureCollection", "features": features}
         if matched is not None:
             page["numberMatched"] = matched
@@ -168,11 +177,30 @@ class FeatureProvider(BaseProvider):
                 raise NotFound(self._not_found(identifier))
             key = int(identifier)
         statement, params = item_statement(fq, key)
-        with transaction(self.settings) as conn:
+        with self._transaction() as conn:
             row = conn.execute(statement, params).fetchone()
         if row is None:
             raise NotFound(self._not_found(identifier))
+        self._audit_read(fq, identifier, 1)
         return orjson.loads(row[0])
+
+    def _transaction(self) -> Any:
+        """A read-only transaction as the principal: its database role and its scopes."""
+        if not self.policy.may_read(self.principal, self.collection):
+            raise NotFound(f"La collection « {self.collection.id} » n'existe pas.")
+        return transaction(
+            self.settings,
+            context=self.policy.db_settings(self.principal),
+            role=self.policy.db_role(self.principal),
+        )
+
+    def _audit_read(self, fq: FeatureQuery, identifier: str | None, count: int) -> None:
+        """Log reads that returned sensitive fields (owner, justice, finances)."""
+        groups = {f.group.sensitive for f in fq.properties if f.group.sensitive}
+        if groups and count:
+            audit.record(
+                self.principal, "read", self.collection.id, identifier, groups, {"features": count}
+            )
 
     def _count(self, conn: Any, fq: FeatureQuery, cap: int | None) -> int:
         statement, params = count_statement(fq, cap)

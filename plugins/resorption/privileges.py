@@ -1,0 +1,162 @@
+"""Database roles and privileges, derived from the catalog and the access policy.
+
+- `resorption_app` is the application's login role. NOINHERIT: on its own it can
+  read nothing; each transaction takes one of the roles below with SET LOCAL ROLE.
+- `resorption_anonymous` reads the territories and the open data only.
+- `resorption_read[_<group>…]` reads every non-sensitive column of sites and
+  actions, plus the columns (and tables) of its sensitive groups: one role per
+  combination of groups, so that a query naming a forbidden column is refused
+  by PostgreSQL itself.
+
+Run by the owner after every migration (`resorption db migrate` / `db setup`):
+it revokes everything, then grants exactly what the policy says.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterable, Mapping
+
+import psycopg
+from psycopg import sql
+
+from resorption.catalog import Collection
+from resorption.policy import ANONYMOUS_DB_ROLE, PROTECTED, Policy, reader_role
+from resorption.settings import APP_DB_USER
+
+SCHEMA = "resorption"
+# SECURITY DEFINER functions the application calls as itself, to authenticate and audit.
+APP_FUNCTIONS = (
+    "user_by_username(text)",
+    "user_by_oidc(text, text)",
+    "user_by_token(bytea)",
+    "record_auth_failure(text, integer)",
+    "recent_auth_failures(text, integer)",
+    "clear_auth_failures(text)",
+    "audit(text, text, text, text[], text, text, text, jsonb)",
+)
+# Never readable by the application's roles: only through the functions above.
+PRIVATE_TABLES = ("users", "api_tokens", "audit_log", "auth_failures")
+
+
+def reader_roles(policy: Policy) -> dict[str, frozenset[str]]:
+    """Every reader role, by name, with the sensitive groups it reads."""
+    groups = sorted(policy.sensitive_groups)
+    combos = (frozenset(c) for n in range(len(groups) + 1) for c in itertools.combinations(groups, n))
+    return {reader_role(c): c for c in combos}
+
+
+def sensitive_columns(catalog: Mapping[str, Collection]) -> dict[str, dict[str, str]]:
+    """For each table, its sensitive columns and their group (from the catalog)."""
+    found: dict[str, dict[str, str]] = {}
+    for c in catalog.values():
+        table = c.table.split(".")[-1]
+        for f in c.fields.values():
+            if f.group.sensitive and not f.sql_text:
+                found.setdefault(table, {})[f.name] = f.group.sensitive
+    return found
+
+
+def _create_role(name: str, login: bool, password: str | None) -> sql.Composable:
+    options = sql.SQL(
+        "LOGIN NOINHERIT NOSUPERUSER NOCREATEDB NOCREATEROLE NOBYPASSRLS" if login else "NOLOGIN"
+    )
+    create = sql.SQL("CREATE ROLE {} {}").format(sql.Identifier(name), options)
+    # Roles belong to the cluster: another database may have created it meanwhile.
+    block = sql.SQL(
+        "DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = {name}) THEN {create}; END IF; "
+        "EXCEPTION WHEN duplicate_object THEN NULL; END $$"
+    ).format(name=sql.Literal(name), create=create)
+    statements = [block]
+    if login:
+        statements.append(
+            sql.SQL("ALTER ROLE {} {} {}").format(
+                sql.Identifier(name),
+                options,
+                sql.SQL("PASSWORD {}").format(sql.Literal(password)) if password else sql.SQL(""),
+            )
+        )
+    return sql.SQL("; ").join(statements)
+
+
+def _columns(conn: psycopg.Connection, table: str) -> list[str]:
+    rows = conn.execute(
+        "SELECT column_name FROM information_schema.columns WHERE table_schema = %s AND table_name = %s "
+        "ORDER BY ordinal_position",
+        (SCHEMA, table),
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
+def _tables(conn: psycopg.Connection, kinds: Iterable[str]) -> list[str]:
+    rows = conn.execute(
+        "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE n.nspname = %s AND c.relkind = ANY(%s) ORDER BY 1",
+        (SCHEMA, list(kinds)),
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
+def privilege_statements(
+    conn: psycopg.Connection, catalog: Mapping[str, Collection], policy: Policy, app_password: str | None
+) -> list[sql.Composable]:
+    """The statements that make the database's privileges match the policy."""
+    readers = reader_roles(policy)
+    everyone = [ANONYMOUS_DB_ROLE, *readers]
+    statements: list[sql.Composable] = [_create_role(APP_DB_USER, True, app_password)]
+    statements += [_create_role(name, False, None) for name in everyone]
+    schema = sql.Identifier(SCHEMA)
+    ids = {name: sql.Identifier(name) for name in [APP_DB_USER, *everyone]}
+    for name in everyone:
+        statements.append(sql.SQL("GRANT {} TO {}").format(ids[name], ids[APP_DB_USER]))
+    tables = _tables(conn, ["r", "v", "m", "p"])
+    for name in [APP_DB_USER, *everyone, "public"]:
+        grantee = sql.SQL("PUBLIC") if name == "public" else ids[name]
+        statements.append(sql.SQL("REVOKE ALL ON ALL TABLES IN SCHEMA {} FROM {}").format(schema, grantee))
+        if name != "public":
+            statements.append(sql.SQL("GRANT USAGE ON SCHEMA {} TO {}").format(schema, grantee))
+    for function in APP_FUNCTIONS:
+        statements.append(
+            sql.SQL("GRANT EXECUTE ON FUNCTION {}.{} TO {}").format(
+                schema, sql.SQL(function), ids[APP_DB_USER]
+            )
+        )
+
+    protected_tables = {catalog[c].table.split(".")[-1] for c in PROTECTED}
+    by_table = sensitive_columns(catalog)
+    group_tables = {t: g for g, ts in policy.sensitive_tables.items() for t in ts}
+    public_tables = {c.table.split(".")[-1] for c in catalog.values() if c.id not in PROTECTED}
+    public_tables.add("organisations")
+    for table in tables:
+        if table in PRIVATE_TABLES:
+            continue
+        qualified = sql.Identifier(SCHEMA, table)
+        if table in public_tables:
+            grantees = sql.SQL(", ").join(ids[n] for n in everyone)
+            statements.append(sql.SQL("GRANT SELECT ON {} TO {}").format(qualified, grantees))
+            continue
+        for role, groups in readers.items():
+            if table in group_tables and group_tables[table] not in groups:
+                continue
+            hidden = {col for col, g in by_table.get(table, {}).items() if g not in groups}
+            if table in protected_tables or hidden:
+                columns = [c for c in _columns(conn, table) if c not in hidden]
+                statements.append(
+                    sql.SQL("GRANT SELECT ({}) ON {} TO {}").format(
+                        sql.SQL(", ").join(map(sql.Identifier, columns)), qualified, ids[role]
+                    )
+                )
+            else:
+                statements.append(sql.SQL("GRANT SELECT ON {} TO {}").format(qualified, ids[role]))
+    return statements
+
+
+def sync_privileges(
+    database_url: str, catalog: Mapping[str, Collection], policy: Policy, app_password: str | None = None
+) -> None:
+    """Apply the policy's roles and privileges, as the owner, in one transaction."""
+    with psycopg.connect(database_url) as conn:
+        # Concurrent syncs (parallel test sessions) would race on the cluster-wide roles.
+        conn.execute("SELECT pg_advisory_xact_lock(hashtext('resorption.sync_privileges'))")
+        for statement in privilege_statements(conn, catalog, policy, app_password):
+            conn.execute(statement)

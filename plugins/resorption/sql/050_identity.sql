@@ -1,0 +1,190 @@
+-- Users, API tokens and the audit log. Only the owner and SECURITY DEFINER functions
+-- touch these tables: the application's database role has no privilege on them.
+CREATE TYPE resorption.app_role AS ENUM (
+    'national_admin', 'local_admin', 'national_actor', 'correspondent',
+    'institutional_partner', 'operator', 'intervener', 'external_observer');
+CREATE TYPE resorption.user_option AS ENUM (
+    'create_site', 'close_site', 'access_justice', 'access_finances');
+CREATE TYPE resorption.area_level AS ENUM ('nation', 'region', 'departement', 'epci', 'commune');
+
+CREATE TABLE resorption.users (
+    id              bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    username        text NOT NULL UNIQUE CHECK (username ~ '^[a-z0-9][a-z0-9._@-]{2,63}$'),
+    email           text UNIQUE CHECK (email ~ '^[^@\s]+@[^@\s]+$'),
+    full_name       text,
+    organisation_id bigint NOT NULL REFERENCES resorption.organisations (id),
+    role            resorption.app_role NOT NULL,
+    options         resorption.user_option[] NOT NULL DEFAULT '{}'
+                    CHECK (resorption.has_no_duplicates(options)),
+    area_level      resorption.area_level NOT NULL,
+    area_code       text,
+    -- argon2id hash; NULL for users who sign in only with tokens or OIDC
+    password_hash   text,
+    oidc_subject    text UNIQUE,
+    active          boolean NOT NULL DEFAULT true,
+    created_at      timestamptz NOT NULL DEFAULT now(),
+    deactivated_at  timestamptz,
+    CONSTRAINT area_code_iff_not_nation CHECK ((area_level = 'nation') = (area_code IS NULL)),
+    CONSTRAINT deactivated_when_inactive CHECK (active OR deactivated_at IS NOT NULL)
+);
+
+-- An area names a real territory of its level.
+CREATE FUNCTION resorption.check_user_area() RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+    known boolean;
+BEGIN
+    known := CASE NEW.area_level
+        WHEN 'nation' THEN true
+        WHEN 'region' THEN EXISTS (SELECT 1 FROM resorption.regions WHERE code = NEW.area_code)
+        WHEN 'departement' THEN EXISTS (SELECT 1 FROM resorption.departements WHERE code = NEW.area_code)
+        WHEN 'epci' THEN EXISTS (SELECT 1 FROM resorption.epci WHERE code = NEW.area_code)
+        WHEN 'commune' THEN EXISTS (SELECT 1 FROM resorption.communes WHERE code = NEW.area_code)
+    END;
+    IF NOT known THEN
+        RAISE foreign_key_violation USING
+            MESSAGE = format('territoire %s %s inconnu', NEW.area_level, NEW.area_code),
+            COLUMN = 'area_code';
+    END IF;
+    RETURN NEW;
+END $$;
+CREATE TRIGGER users_check_area BEFORE INSERT OR UPDATE OF area_level, area_code
+    ON resorption.users FOR EACH ROW EXECUTE FUNCTION resorption.check_user_area();
+
+CREATE TABLE resorption.api_tokens (
+    id           bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    user_id      bigint NOT NULL REFERENCES resorption.users (id) ON DELETE CASCADE,
+    -- SHA-256 of the token: tokens are long random strings, a plain hash is enough
+    token_hash   bytea NOT NULL UNIQUE CHECK (length(token_hash) = 32),
+    -- the first characters, to recognise a token in lists without revealing it
+    prefix       text NOT NULL,
+    label        text,
+    created_at   timestamptz NOT NULL DEFAULT now(),
+    expires_at   timestamptz NOT NULL,
+    revoked_at   timestamptz,
+    last_used_at timestamptz,
+    CHECK (expires_at > created_at)
+);
+CREATE INDEX ON resorption.api_tokens (user_id);
+
+CREATE TABLE resorption.audit_log (
+    id         bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    at         timestamptz NOT NULL DEFAULT now(),
+    user_id    bigint REFERENCES resorption.users (id),
+    username   text NOT NULL,
+    role       text,
+    action     text NOT NULL,
+    collection text,
+    item_id    text,
+    groups     text[] NOT NULL DEFAULT '{}',
+    method     text,
+    path       text,
+    client     text,
+    detail     jsonb
+);
+CREATE INDEX ON resorption.audit_log (at);
+CREATE INDEX ON resorption.audit_log (user_id, at);
+
+-- Failed sign-ins per client, to slow down guessing.
+CREATE TABLE resorption.auth_failures (
+    client     text PRIMARY KEY,
+    failures   integer NOT NULL,
+    first_at   timestamptz NOT NULL,
+    last_at    timestamptz NOT NULL
+);
+
+-- The départements an intervention area reads: a commune or an EPCI widens to its
+-- whole département(s), a region to its départements; NULL means the nation.
+CREATE FUNCTION resorption.area_departements(p_level resorption.area_level, p_code text)
+RETURNS text[]
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = resorption, pg_temp AS $$
+    SELECT CASE p_level
+        WHEN 'nation' THEN NULL
+        WHEN 'region' THEN ARRAY(SELECT d.code FROM departements d WHERE d.region_code = p_code ORDER BY 1)
+        WHEN 'departement' THEN ARRAY[p_code]
+        WHEN 'epci' THEN ARRAY(SELECT DISTINCT c.departement_code FROM communes c
+                               WHERE c.epci_code = p_code ORDER BY 1)
+        WHEN 'commune' THEN ARRAY(SELECT c.departement_code FROM communes c WHERE c.code = p_code)
+    END
+$$;
+
+-- What the application needs to know of an active user, for one of the ways in.
+CREATE TYPE resorption.principal_row AS (
+    user_id bigint, username text, role text, options text[], area_level text, area_code text,
+    area_departements text[], organisation_id bigint, password_hash text);
+
+CREATE FUNCTION resorption.principal_of(u resorption.users) RETURNS resorption.principal_row
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = resorption, pg_temp AS $$
+    SELECT u.id, u.username, u.role::text, u.options::text[], u.area_level::text, u.area_code,
+           area_departements(u.area_level, u.area_code), u.organisation_id, u.password_hash
+$$;
+
+CREATE FUNCTION resorption.user_by_username(name text) RETURNS SETOF resorption.principal_row
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = resorption, pg_temp AS $$
+    SELECT (principal_of(u)).* FROM users u WHERE u.username = lower(name) AND u.active
+$$;
+
+CREATE FUNCTION resorption.user_by_oidc(subject text, mail text) RETURNS SETOF resorption.principal_row
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = resorption, pg_temp AS $$
+    SELECT (principal_of(u)).* FROM users u
+    WHERE u.active AND (u.oidc_subject = subject OR (u.oidc_subject IS NULL AND u.email = lower(mail)))
+    ORDER BY u.oidc_subject IS NULL LIMIT 1
+$$;
+
+-- A valid token's user (and the token is marked used); nothing for an unknown,
+-- expired or revoked token, or an inactive user.
+CREATE FUNCTION resorption.user_by_token(hash bytea) RETURNS SETOF resorption.principal_row
+LANGUAGE sql VOLATILE SECURITY DEFINER SET search_path = resorption, pg_temp AS $$
+    WITH used AS (
+        UPDATE api_tokens t SET last_used_at = now()
+        WHERE t.token_hash = hash AND t.revoked_at IS NULL AND t.expires_at > now()
+        RETURNING t.user_id
+    )
+    SELECT (principal_of(u)).* FROM users u JOIN used ON used.user_id = u.id WHERE u.active
+$$;
+
+-- Sign-in failures: record one and say how many this client has in the window.
+CREATE FUNCTION resorption.record_auth_failure(who text, window_seconds integer) RETURNS integer
+LANGUAGE sql VOLATILE SECURITY DEFINER SET search_path = resorption, pg_temp AS $$
+    -- old counters of other clients go, so the table stays small
+    DELETE FROM auth_failures WHERE last_at < now() - interval '1 day' AND client <> who;
+    INSERT INTO auth_failures AS f (client, failures, first_at, last_at)
+    VALUES (who, 1, now(), now())
+    ON CONFLICT (client) DO UPDATE SET
+        failures = CASE WHEN f.first_at < now() - make_interval(secs => window_seconds)
+                        THEN 1 ELSE f.failures + 1 END,
+        first_at = CASE WHEN f.first_at < now() - make_interval(secs => window_seconds)
+                        THEN now() ELSE f.first_at END,
+        last_at = now()
+    RETURNING failures
+$$;
+
+CREATE FUNCTION resorption.recent_auth_failures(who text, window_seconds integer) RETURNS integer
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = resorption, pg_temp AS $$
+    SELECT coalesce((SELECT failures FROM auth_failures
+                     WHERE client = who AND first_at >= now() - make_interval(secs => window_seconds)), 0)
+$$;
+
+CREATE FUNCTION resorption.clear_auth_failures(who text) RETURNS void
+LANGUAGE sql VOLATILE SECURITY DEFINER SET search_path = resorption, pg_temp AS $$
+    DELETE FROM auth_failures WHERE client = who
+$$;
+
+-- The audit log is written only through this function, by the user set in the transaction.
+CREATE FUNCTION resorption.audit(
+    action text, collection text, item_id text, groups text[], method text, path text,
+    client text, detail jsonb)
+RETURNS void
+LANGUAGE sql VOLATILE SECURITY DEFINER SET search_path = resorption, pg_temp AS $$
+    INSERT INTO audit_log (user_id, username, role, action, collection, item_id, groups, method,
+                           path, client, detail)
+    VALUES (nullif(current_setting('resorption.user_id', true), '')::bigint,
+            coalesce(nullif(current_setting('resorption.username', true), ''), 'anonyme'),
+            nullif(current_setting('resorption.role', true), ''),
+            action, collection, item_id, groups, method, path, client, detail)
+$$;
+
+REVOKE ALL ON FUNCTION resorption.area_departements, resorption.principal_of,
+    resorption.user_by_username, resorption.user_by_oidc, resorption.user_by_token,
+    resorption.record_auth_failure, resorption.recent_auth_failures,
+    resorption.clear_auth_failures, resorption.audit FROM PUBLIC;

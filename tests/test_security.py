@@ -1,0 +1,196 @@
+"""Attacks that must fail, and the database as the last line: a bug in Python fails closed."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import psycopg
+import pytest
+import requests
+from psycopg import errors
+
+from resorption import database
+from resorption import settings as app_settings
+from resorption.errors import ResorptionError
+from resorption.identity import Principal, reset_principal, set_principal
+from resorption.providers.features import FeatureProvider
+from resorption.query import FeatureQuery
+from resorption.settings import app_url
+from tests.fix_users import AREA, CATALOG, TestUser
+
+OPERATOR = "operator-departement-33"
+
+
+@pytest.fixture
+def operator(users: dict[str, TestUser]) -> TestUser:
+    return users[OPERATOR]
+
+
+def test_a_bbox_across_the_border_returns_only_the_scope(
+    http: requests.Session, db: psycopg.Connection, operator: TestUser
+) -> None:
+    """A box over Gironde and its neighbours: the operator of Gironde sees Gironde only."""
+    box = "-2,43.5,1.5,46"
+    inside = db.execute(
+        "SELECT count(*) FILTER (WHERE departement_code = %s), count(*) FROM resorption.sites "
+        "WHERE ST_Intersects(location, ST_MakeEnvelope(-2, 43.5, 1.5, 46, 4326))",
+        (AREA,),
+    ).fetchone()
+    assert inside[1] > inside[0] > 0, "the box must reach sites of other départements"
+    body = http.get(
+        "/collections/sites/items",
+        params={"bbox": box, "limit": 1000, "properties": "departement_code"},
+        headers=operator.headers,
+    ).json()
+    assert body["numberMatched"] == inside[0]
+    assert {f["properties"]["departement_code"] for f in body["features"]} == {AREA}
+
+
+INJECTIONS = [
+    "' OR 1=1 --",
+    "1; DROP TABLE resorption.sites; --",
+    "\\' OR ''='",
+    "33' OR 'x'='x",
+    ")) OR TRUE --",
+]
+PARAMETERS = [
+    "departement_code",
+    "q",
+    "sortby",
+    "properties",
+    "bbox",
+    "datetime",
+    "crs",
+    "limit",
+    "offset",
+    "filter",
+    "filter-lang",
+    "filter-crs",
+    "bbox-crs",
+    "resulttype",
+    "skipGeometry",
+    "f",
+]
+
+
+@pytest.mark.parametrize("parameter", PARAMETERS)
+@pytest.mark.parametrize("value", INJECTIONS)
+def test_sql_injection_in_every_parameter(
+    http: requests.Session, db: psycopg.Connection, operator: TestUser, parameter: str, value: str
+) -> None:
+    r = http.get(
+        "/collections/sites/items",
+        params={parameter: value, "properties": "departement_code"}
+        if parameter != "properties"
+        else {parameter: value},
+        headers=operator.headers,
+    )
+    assert r.status_code in (200, 400), r.text
+    if r.status_code == 200:
+        assert {f["properties"].get("departement_code", AREA) for f in r.json()["features"]} <= {AREA}
+    assert db.execute("SELECT count(*) FROM resorption.sites").fetchone()[0] > 0
+
+
+def test_an_injection_in_the_item_id_is_a_404(http: requests.Session, operator: TestUser) -> None:
+    for value in ["1 OR 1=1", "1'; --", "1)--"]:
+        assert http.get(f"/collections/sites/items/{value}", headers=operator.headers).status_code == 404
+
+
+@pytest.fixture
+def app_connection(database_url: str) -> Iterator[psycopg.Connection]:
+    """A connection as the application's login role, as the server has."""
+    with psycopg.connect(app_url(database_url, None)) as conn:
+        yield conn
+        conn.rollback()
+
+
+def test_the_application_role_reads_nothing_by_itself(app_connection: psycopg.Connection) -> None:
+    for table in ("sites", "actions", "users", "api_tokens", "audit_log"):
+        with pytest.raises(errors.InsufficientPrivilege):
+            app_connection.execute(f"SELECT 1 FROM resorption.{table} LIMIT 1")
+        app_connection.rollback()
+    owner, bypass, superuser = app_connection.execute(
+        "SELECT (SELECT count(*) FROM pg_tables WHERE schemaname = 'resorption' AND tableowner = current_user), "
+        "rolbypassrls, rolsuper FROM pg_roles WHERE rolname = current_user"
+    ).fetchone()
+    assert (owner, bypass, superuser) == (0, False, False)
+
+
+def test_row_security_without_a_scope_shows_nothing(app_connection: psycopg.Connection) -> None:
+    app_connection.execute("SET ROLE resorption_read_finances_justice_owner")
+    assert app_connection.execute("SELECT count(*) FROM resorption.sites").fetchone()[0] == 0
+    assert app_connection.execute("SELECT count(*) FROM resorption.actions").fetchone()[0] == 0
+    assert app_connection.execute("SELECT count(*) FROM resorption.site_closing_solutions").fetchone()[0] == 0
+
+
+def test_a_forbidden_column_is_refused_by_postgresql(app_connection: psycopg.Connection) -> None:
+    app_connection.execute("SET ROLE resorption_read")
+    app_connection.execute("SELECT set_config('resorption.sites_scope', '*', false)")
+    with pytest.raises(errors.InsufficientPrivilege):
+        app_connection.execute("SELECT owner_name FROM resorption.sites LIMIT 1")
+    app_connection.rollback()
+    app_connection.execute("SET ROLE resorption_read")
+    with pytest.raises(errors.InsufficientPrivilege):
+        app_connection.execute("SELECT count(*) FROM resorption.action_finances")
+
+
+def test_a_provider_bug_naming_a_forbidden_field_yields_an_error_not_data(database_url: str) -> None:
+    """Even if Python wrongly believed the operator may read owners, PostgreSQL refuses."""
+    app_settings.configure(app_settings.Settings.from_env(database_url))
+    token = set_principal(
+        Principal(
+            username=OPERATOR,
+            user_id=1,
+            role="operator",
+            area_level="departement",
+            area_code=AREA,
+            area_departements=frozenset({AREA}),
+        )
+    )
+    try:
+        provider = FeatureProvider(
+            {"name": "resorption.providers.features.FeatureProvider", "type": "feature", "data": "sites"}
+        )
+        assert "owner_name" not in {f.name for f in provider.readable}
+        sites = CATALOG["sites"]
+        buggy = FeatureQuery(collection=sites, readable=(sites.fields["owner_name"],), limit=5)
+        with pytest.raises((ResorptionError, psycopg.Error)):
+            provider.features(buggy)
+    finally:
+        reset_principal(token)
+        database.close_pool()
+
+
+def test_sensitive_reads_are_audited(http: requests.Session, db: psycopg.Connection, users: dict) -> None:
+    admin = users["national-admin-nation"]
+    observer = users["external-observer-departement-33"]
+    before = db.execute("SELECT coalesce(max(id), 0) FROM resorption.audit_log").fetchone()[0]
+    site = http.get("/collections/sites/items", params={"limit": 1}, headers=admin.headers).json()[
+        "features"
+    ][0]
+    http.get(f"/collections/sites/items/{site['id']}", headers=admin.headers)
+    http.get("/collections/sites/items", params={"limit": 1}, headers=observer.headers)
+    rows = db.execute(
+        "SELECT username, action, collection, item_id, groups, method, path FROM resorption.audit_log "
+        "WHERE id > %s ORDER BY id",
+        (before,),
+    ).fetchall()
+    assert [r[0] for r in rows] == [admin.username, admin.username]  # the observer read nothing sensitive
+    assert rows[1][1:5] == ("read", "sites", str(site["id"]), ["justice", "owner"])
+    assert rows[1][5] == "GET" and rows[1][6].startswith(f"/collections/sites/items/{site['id']}")
+
+
+def test_admins_query_the_audit_log_from_the_command_line(
+    http: requests.Session, database_url: str, users: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from click.testing import CliRunner
+
+    from resorption.cli import main
+
+    admin = users["national-admin-nation"]
+    http.get("/collections/sites/items", params={"limit": 1}, headers=admin.headers)
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    monkeypatch.setenv("COLUMNS", "400")  # rich would otherwise truncate the table's cells
+    result = CliRunner().invoke(main, ["audit", "--user", admin.username, "--group", "owner", "--limit", "5"])
+    assert result.exit_code == 0, result.output
+    assert admin.username in result.output and "sites" in result.output
