@@ -105,7 +105,8 @@ def db_setup(sites: int, seed: int, no_demo: bool) -> None:
 # Run as the owner of the tables (DATABASE_URL). Tables go to stdout, messages to stderr,
 # so that `TOKEN=$(resorption tokens issue alice)` captures the token alone.
 
-out = Console()
+# When stdout is a pipe or a file, a table must not be cut to a terminal's width.
+out = Console(width=None if sys.stdout.isatty() else 250)
 
 
 @contextmanager
