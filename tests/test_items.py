@@ -340,3 +340,11 @@ def test_html_items_page_has_a_title(http: requests.Session) -> None:
     page = http.get("/collections/sites/items", params={"f": "html"}).text
     assert "<h1>" in page.replace(" ", "").lower() or "<h1" in page
     assert "Sites (bidonvilles et grands squats)" in page
+
+
+def test_one_item_as_json_ld(http: requests.Session) -> None:
+    first = http.get("/collections/sites/items", params={"limit": 1}).json()["features"][0]
+    r = http.get(f"/collections/sites/items/{first['id']}", params={"f": "jsonld"})
+    assert r.status_code == 200, r.text
+    assert r.headers["Content-Type"].startswith("application/ld+json")
+    assert "@context" in r.json()

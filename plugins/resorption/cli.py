@@ -82,7 +82,9 @@ def db_demo(sites: int, seed: int) -> None:
     """Génère des données de démonstration FICTIVES (sites, actions, organisations)."""
     from resorption.demo import generate_demo
 
-    generate_demo(_database_url(), sites=sites, seed=seed, console=console)
+    url = _database_url()
+    generate_demo(url, sites=sites, seed=seed, console=console)
+    _demo_accounts(url)
 
 
 @db.command("setup")
@@ -99,6 +101,20 @@ def db_setup(sites: int, seed: int, no_demo: bool) -> None:
     load_territories(url, console=console)
     if not no_demo:
         generate_demo(url, sites=sites, seed=seed, console=console)
+        _demo_accounts(url)
+
+
+def _demo_accounts(url: str) -> None:
+    """Create the demonstration accounts and say how to sign in with them."""
+    from resorption.demo.accounts import DEMO_PASSWORD, ensure_demo_accounts
+
+    accounts = ensure_demo_accounts(url, _policy())
+    lines = "\n".join(f"  {a.username:<22} {a.shows}" for a in accounts)
+    console.print(
+        f"Comptes de démonstration (mot de passe « {DEMO_PASSWORD} », données fictives) :\n{lines}",
+        highlight=False,
+        soft_wrap=True,
+    )
 
 
 # -- accounts: organisations, users, API tokens --------------------------------------------
@@ -471,6 +487,8 @@ def serve(host: str, port: int, workers: int) -> None:
 
 
 def _print_welcome(public: str, database_url: str) -> None:
+    from resorption.demo.accounts import DEMO_PASSWORD
+
     safe_db = database_url.split("@")[-1]
     # soft_wrap: long URLs must stay whole to remain clickable in a terminal.
     welcome = f"""
@@ -483,10 +501,15 @@ def _print_welcome(public: str, database_url: str) -> None:
   Filtrer en CQL2     {public}/collections/sites/items?filter=population_total%20%3E%20100
   OpenAPI             {public}/openapi?f=json
 
+Sites et actions demandent une identification ; comptes de démonstration (données fictives) :
+  demo-national (tout), demo-gironde (opérateur en Gironde), demo-observateur-93,
+  mot de passe « {DEMO_PASSWORD} ». Statistiques ouvertes sans compte : stats_departements.
+
 [bold]Dans QGIS[/bold] : Couche › Ajouter une couche › Ajouter une couche WFS / OGC API - Features,
-  « Nouveau », URL {public} , puis « Connexion » : choisissez sites, actions,
-  departements… et « Ajouter ». QGIS demande les pages suivantes tout seul.
-[bold]Avec GDAL[/bold] : ogrinfo OAPIF:{public} sites -so
+  « Nouveau », URL {public} , « Authentification › De base » : identifiant et mot de passe
+  ci-dessus, puis « Connexion » : choisissez sites, actions, departements… et « Ajouter ».
+[bold]Avec GDAL[/bold] : GDAL_HTTP_AUTH=BASIC GDAL_HTTP_USERPWD=demo-national:{DEMO_PASSWORD} \\
+  ogrinfo OAPIF:{public} sites -so
 """
     console.print(welcome, soft_wrap=True, highlight=False)
 

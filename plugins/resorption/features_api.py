@@ -133,7 +133,7 @@ def item(api: API, request: Request, collection: Collection, identifier: str) ->
         }
 
     return _render(
-        api, api_request, collection, feature, headers, "collections/items/item.html", html, fq.crs
+        api, api_request, collection, feature, headers, "collections/items/item.html", html, fq.crs, uri
     )
 
 
@@ -176,6 +176,7 @@ def _render(
     template: str,
     html: Callable[[], dict[str, Any]],
     crs: Crs,
+    item_uri: str | None = None,
 ) -> Response:
     """The response in the negotiated format: GeoJSON, HTML, JSON-LD or a pygeoapi formatter (CSV).
 
@@ -195,7 +196,8 @@ def _render(
         return _response(page, HTTPStatus.OK, headers)
     if fmt == F_JSONLD:
         headers["Content-Type"] = FORMAT_TYPES[F_JSONLD]
-        body = geojson2jsonld(api, content, collection.id, id_field="id")
+        # pygeoapi reads a single feature (not a collection) when it is given the item's URI.
+        body = geojson2jsonld(api, content, collection.id, item_uri, id_field="id")
         return _response(body, HTTPStatus.OK, headers)
     formatter = _formatters(api, collection).get(fmt)
     if formatter is not None:
