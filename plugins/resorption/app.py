@@ -25,10 +25,11 @@ from pygeoapi.api import APIRequest, apply_gzip
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from resorption import audit, features_api, queryables
+from resorption import audit, features_api, features_write, queryables
 from resorption import settings as app_settings
 from resorption.authentication import authenticate
 from resorption.catalog import Collection, load_catalog
+from resorption.editing import Mode
 from resorption.errors import (
     ConfigurationError,
     InvalidParameter,
@@ -66,6 +67,12 @@ def create_app(settings: app_settings.Settings | None = None) -> Flask:
     app = Flask(__name__, static_folder=None)
     app.url_map.strict_slashes = False
     app.register_blueprint(pygeoapi_flask.BLUEPRINT)
+    # pygeoapi routes no PATCH on items; before_request answers it (the view is never reached).
+    app.add_url_rule(
+        "/collections/<path:collection_id>/items/<path:item_id>",
+        endpoint="pygeoapi.collection_items",
+        methods=["PATCH"],
+    )
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
     if settings.proxy_count:
         n = settings.proxy_count
@@ -74,6 +81,10 @@ def create_app(settings: app_settings.Settings | None = None) -> Flask:
     @app.before_request
     def authenticate_and_route() -> Response | None:
         _reject_nul_bytes()
+        if request.endpoint and request.endpoint.endswith("static"):
+            # Stylesheets and scripts are public: a browser re-sends its Basic credentials with
+            # each of them, and checking a password (argon2) for every asset would be wasted time.
+            return None
         client = request.remote_addr or "inconnu"
         audit.set_request(audit.RequestInfo(request.method, request.full_path.rstrip("?"), client))
         principal = authenticate(request.headers.get("Authorization"), client, settings)
@@ -94,7 +105,7 @@ def create_app(settings: app_settings.Settings | None = None) -> Flask:
     def ogc_error(exc: ResorptionError) -> Response:
         if exc.status >= 500:
             LOGGER.error("%s", exc.message, exc_info=exc)
-        response = ogc_exception(exc.status, exc.ogc_code, exc.message)
+        response = ogc_exception(exc.status, exc.ogc_code, exc.message, exc.body)
         # A 401 carries the Basic challenge (QGIS and GDAL then ask for credentials), a 429 Retry-After.
         response.headers.update(exc.headers)
         return response
@@ -123,7 +134,8 @@ def create_app(settings: app_settings.Settings | None = None) -> Flask:
 
 # pygeoapi endpoints that we answer ourselves for the collections of our catalog.
 OUR_ENDPOINTS = {"pygeoapi.collection_items", "pygeoapi.collection_queryables"}
-CQL2_JSON_TYPES = {"application/query-cql-json", "application/cql2+json", "application/json"}
+# A POST on items with one of these types is a CQL2 JSON query (see `_is_cql2_query`).
+CQL2_QUERY_TYPES = {"application/query-cql-json", "application/cql2+json"}
 
 
 def _route(api: Any, catalog: Mapping[str, Collection]) -> Response | None:
@@ -141,24 +153,66 @@ def _route(api: Any, catalog: Mapping[str, Collection]) -> Response | None:
     if method == "GET":
         if item_id is None:
             return features_api.items(api, request, collection)
-        return features_api.item(api, request, collection, item_id)
-    if method == "POST" and item_id is None and request.mimetype in CQL2_JSON_TYPES:
-        try:
-            body = request.get_data().decode("utf-8")
-        except UnicodeDecodeError:
-            raise InvalidParameter("Le corps de la requête doit être du JSON en UTF-8.") from None
-        return features_api.items(api, request, collection, body=body)
-    allowed = "GET, HEAD, POST" if item_id is None else "GET, HEAD"
+        response = features_api.item(api, request, collection, item_id)
+        version = features_write.item_version(collection, item_id)
+        if version:
+            response.headers["ETag"] = version
+        return response
+    if method == "POST" and item_id is None and _is_cql2_query(collection):
+        return _cql2_query(api, collection)
     if method == "OPTIONS":
-        return Response(status=HTTPStatus.NO_CONTENT, headers={"Allow": allowed})
+        allowed = ", ".join(features_write.allowed_methods(collection, item_id))
+        headers = {"Allow": allowed}
+        if "PATCH" in allowed:
+            headers["Accept-Patch"] = "application/merge-patch+json, application/geo+json"
+        return Response(status=HTTPStatus.NO_CONTENT, headers=headers)
+    if collection.id in features_write.WRITABLE:
+        base = api.config["server"]["url"].rstrip("/")
+        if method == "POST" and item_id is None:
+            return features_write.create(request, collection, base)
+        if method == "PUT" and item_id is not None:
+            return features_write.update(request, collection, item_id, Mode.REPLACE)
+        if method == "PATCH" and item_id is not None:
+            return features_write.update(request, collection, item_id, Mode.PATCH)
+        if method == "DELETE" and item_id is not None:
+            return features_write.delete(request, collection, item_id)
+    allowed = ", ".join(features_write.allowed_methods(collection, item_id))
     response = ogc_exception(
         HTTPStatus.METHOD_NOT_ALLOWED,
         "InvalidRequest",
-        f"La collection « {collection.id} » n'est pas modifiable par cette méthode ({request.method}) ; "
-        f"méthodes permises : {allowed} (POST seulement pour un filtre CQL2 JSON).",
+        f"La collection « {collection.id} » n'accepte pas cette méthode ({request.method}) ici ; "
+        f"méthodes permises : {allowed}.",
     )
     response.headers["Allow"] = allowed
     return response
+
+
+def _is_cql2_query(collection: Collection) -> bool:
+    """Whether a POST on items is a CQL2 JSON query rather than a feature to create.
+
+    The CQL2 types always query; `application/json` queries unless its body is a GeoJSON
+    Feature (a CQL2 expression never is), or for collections nobody writes.
+    """
+    if request.mimetype in CQL2_QUERY_TYPES:
+        return True
+    if request.mimetype != "application/json":
+        return False
+    if collection.id not in features_write.WRITABLE:
+        return True
+    try:
+        body = orjson.loads(request.get_data())
+    except orjson.JSONDecodeError:
+        return True
+    return not (isinstance(body, dict) and body.get("type") == "Feature")
+
+
+def _cql2_query(api: Any, collection: Collection) -> Response:
+    """POST of a CQL2 JSON filter on the items: a query, not a write."""
+    try:
+        body = request.get_data().decode("utf-8")
+    except UnicodeDecodeError:
+        raise InvalidParameter("Le corps de la requête doit être du JSON en UTF-8.") from None
+    return features_api.items(api, request, collection, body=body)
 
 
 def _guard(policy: Policy, catalog: Mapping[str, Collection], principal: Principal) -> None:
@@ -194,9 +248,11 @@ def _reject_nul_bytes() -> None:
         raise InvalidParameter("Les caractères nuls (%00) ne sont pas permis dans une requête.")
 
 
-def ogc_exception(status: int, code: str, description: str) -> Response:
-    """An OGC API exception document (JSON) with the given status."""
-    body = orjson.dumps({"code": code, "type": code, "description": description})
+def ogc_exception(
+    status: int, code: str, description: str, extra: Mapping[str, object] | None = None
+) -> Response:
+    """An OGC API exception document (JSON) with the given status (and extra members)."""
+    body = orjson.dumps({"code": code, "type": code, "description": description, **(extra or {})})
     return Response(body, status=status, content_type="application/json")
 
 
