@@ -34,6 +34,7 @@ from shapely import wkb
 from shapely.geometry import shape
 from shapely.geometry.base import BaseGeometry
 
+from tests.api import all_features, number_matched
 from tests.fix_users import AREA
 from tests.fix_users import TestUser as User  # pytest would collect a `Test…` name
 
@@ -188,30 +189,11 @@ def ogr2ogr(base_url: str, user: User, out: Path, collection: str, page_size: in
     return Copy(out, collection, fetched_urls(done.stderr))
 
 
-def all_features(
-    http: requests.Session, collection: str, params: dict[str, Any]
+def features_by_id(
+    http: requests.Session, collection: str, params: dict[str, Any] | None = None
 ) -> dict[int, dict[str, Any]]:
-    """id → feature for a whole query of our API, following `next` links, 1000 at a time."""
-    features: dict[int, dict[str, Any]] = {}
-    url: str | None = f"/collections/{collection}/items"
-    query: dict[str, Any] | None = {"limit": 1000, **params}
-    while url:
-        r = http.get(url, params=query)
-        assert r.status_code == 200, r.text
-        body = r.json()
-        features.update((f["id"], f) for f in body["features"])
-        url = next((link["href"] for link in body["links"] if link["rel"] == "next"), None)
-        query = None
-    return features
-
-
-def number_matched(http: requests.Session, collection: str, params: dict[str, Any] | None = None) -> int:
-    """numberMatched of `resulttype=hits` for a query of our API."""
-    r = http.get(f"/collections/{collection}/items", params={"resulttype": "hits", **(params or {})})
-    assert r.status_code == 200, r.text
-    body = r.json()
-    assert isinstance(body.get("numberMatched"), int), body
-    return body["numberMatched"]
+    """id → feature for a whole query of our API."""
+    return {f["id"]: f for f in all_features(http, f"/collections/{collection}/items", params)}
 
 
 def ogrinfo_layers(stdout: str) -> dict[str, str]:
@@ -241,7 +223,7 @@ def copies(base_url: str, admin: User, tmp_path_factory: pytest.TempPathFactory)
 @pytest.fixture(scope="module")
 def api(http: requests.Session) -> dict[str, dict[int, dict[str, Any]]]:
     """Our API's features per collection, in CRS84, by id."""
-    return {c: all_features(http, c, {}) for c in EXPECTED}
+    return {c: features_by_id(http, c) for c in EXPECTED}
 
 
 def test_ogrinfo_lists_our_layers_with_geometry_types(base_url: str, admin: User) -> None:
@@ -332,7 +314,7 @@ def test_ogr2ogr_reprojects_sites_where_our_api_puts_them(
     copy = ogr2ogr(base_url, admin, tmp_path / "sites-l93.gpkg", "sites", PAGE_SIZE, "-t_srs", "EPSG:2154")
     assert copy.geometry_column() == ("POINT", 2154)
     rows = copy.rows()
-    l93 = all_features(http, "sites", {"crs": LAMBERT_93})
+    l93 = features_by_id(http, "sites", {"crs": LAMBERT_93})
     served = {fid: f["geometry"]["coordinates"] for fid, f in l93.items()}
     assert sorted(rows) == sorted(served)
     far = [
@@ -365,7 +347,7 @@ def test_ogr2ogr_spatial_filter_matches_our_bbox(
     ]
     bbox = ",".join(repr(v) for v in box)
     matched = number_matched(http, "sites", {"bbox": bbox})
-    served = sorted(all_features(http, "sites", {"bbox": bbox}))
+    served = sorted(features_by_id(http, "sites", {"bbox": bbox}))
     assert sorted(copy.rows()) == served == in_db
     assert len(in_db) == matched > page_size
     # GDAL passed the box to our server and paged through the filtered result (its first,

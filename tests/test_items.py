@@ -7,27 +7,14 @@ import pytest
 import requests
 from pyproj import Transformer
 
+from tests.api import all_features
+
 COLLECTIONS = ["sites", "actions", "regions", "departements", "communes"]
 
 
 def count(db: psycopg.Connection, where: str = "TRUE", params: tuple = (), table: str = "sites") -> int:
     """Rows of a table matching a condition, straight from PostgreSQL."""
     return db.execute(f"SELECT count(*) FROM resorption.{table} t WHERE {where}", params).fetchone()[0]
-
-
-def all_features(http: requests.Session, path: str, params: dict | None = None) -> list[dict]:
-    """Every feature of a query, following `next` links like a client does."""
-    features: list[dict] = []
-    url: str | None = path
-    query = {"limit": 1000, **(params or {})}
-    while url:
-        r = http.get(url, params=query)
-        assert r.status_code == 200, r.text
-        body = r.json()
-        features.extend(body["features"])
-        url = next((link["href"] for link in body["links"] if link["rel"] == "next"), None)
-        query = None
-    return features
 
 
 @pytest.mark.parametrize("collection", COLLECTIONS)

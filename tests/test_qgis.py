@@ -34,6 +34,7 @@ import pytest
 import requests
 from shapely.geometry import shape
 
+from tests.api import all_features, number_matched
 from tests.fix_users import AREA
 from tests.fix_users import TestUser as User  # pytest would collect a `Test…` name
 
@@ -87,30 +88,6 @@ EXPECTED = {
         compared=("name", "started_at", "ended_at", "place_type", "departement_code", "people_followed"),
     ),
 }
-
-
-def all_features(http: requests.Session, collection: str, params: dict[str, Any]) -> list[dict[str, Any]]:
-    """Every feature of a collection from our API, following `next` links, 1000 at a time."""
-    features: list[dict[str, Any]] = []
-    url: str | None = f"/collections/{collection}/items"
-    query: dict[str, Any] | None = {"limit": 1000, **params}
-    while url:
-        r = http.get(url, params=query)
-        assert r.status_code == 200, r.text
-        body = r.json()
-        features.extend(body["features"])
-        url = next((link["href"] for link in body["links"] if link["rel"] == "next"), None)
-        query = None
-    return features
-
-
-def number_matched(http: requests.Session, collection: str) -> int:
-    """numberMatched of `resulttype=hits` on a whole collection."""
-    r = http.get(f"/collections/{collection}/items", params={"resulttype": "hits"})
-    assert r.status_code == 200, r.text
-    body = r.json()
-    assert isinstance(body.get("numberMatched"), int), body
-    return body["numberMatched"]
 
 
 def _run_qgis(
@@ -180,8 +157,8 @@ def api_features(http: requests.Session) -> dict[str, dict[str, list[dict[str, A
     """Our API's features per collection, in CRS84 and in Lambert-93."""
     return {
         c: {
-            "crs84": all_features(http, c, {}),
-            "l93": all_features(http, c, {"crs": LAMBERT_93}),
+            "crs84": all_features(http, f"/collections/{c}/items"),
+            "l93": all_features(http, f"/collections/{c}/items", {"crs": LAMBERT_93}),
         }
         for c in EXPECTED
     }
