@@ -140,8 +140,8 @@ def test_post_without_a_cql2_body_is_a_client_error(http: requests.Session, head
 
 
 @pytest.mark.parametrize("method", ["PUT", "DELETE", "PATCH"])
-def test_writes_are_refused_for_now(http: requests.Session, method: str) -> None:
-    r = http.request(method, "/collections/sites/items/1", json={})
+def test_territories_are_not_writable(http: requests.Session, method: str) -> None:
+    r = http.request(method, "/collections/departements/items/33", json={})
     assert r.status_code == 405
     assert "GET" in r.headers["Allow"]
 
@@ -149,4 +149,4 @@ def test_writes_are_refused_for_now(http: requests.Session, method: str) -> None
 def test_options_lists_the_methods(http: requests.Session) -> None:
     r = http.options("/collections/sites/items")
     assert r.status_code == 204
-    assert r.headers["Allow"] == "GET, HEAD, POST"
+    assert r.headers["Allow"] == "GET, HEAD, OPTIONS, POST"

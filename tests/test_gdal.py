@@ -232,6 +232,7 @@ def test_ogrinfo_lists_our_layers_with_geometry_types(base_url: str, admin: User
     assert ogrinfo_layers(stdout) == {
         "sites": "Point",
         "actions": "Multi Polygon",
+        "site_changes": "Point",
         "regions": "Multi Polygon",
         "departements": "Multi Polygon",
         "communes": "Multi Polygon",

@@ -267,8 +267,12 @@ def test_output_epsg4326_is_lat_lon(http: requests.Session) -> None:
 
 
 def test_datetime_instant_returns_sites_existing_then(http: requests.Session, db: psycopg.Connection) -> None:
+    """An instant reads the versions recorded by then (time travel, tests/test_history.py)."""
     expected = count(
-        db, "declared_at <= DATE '2022-01-01' AND (closed_at IS NULL OR closed_at >= DATE '2022-01-01')"
+        db,
+        "valid @> TIMESTAMPTZ '2022-01-01T23:59:59.999999Z' AND operation <> 'delete' "
+        "AND declared_at <= DATE '2022-01-01' AND (closed_at IS NULL OR closed_at >= DATE '2022-01-01')",
+        table="sites_history",
     )
     body = http.get(
         "/collections/sites/items", params={"datetime": "2022-01-01", "resulttype": "hits"}

@@ -130,11 +130,19 @@ class Collection:
     # What one item is called in page titles ("Site n°12"), and the columns of HTML item lists.
     item_noun: Label | None = None
     list_columns: tuple[str, ...] = ()
+    # The table of every version of the rows (`history:`), with the same columns plus
+    # `valid` and `operation`: `datetime=<instant>` reads it (time travel).
+    history_table: str | None = None
 
     @property
     def table_sql(self) -> sql.Composable:
         """The qualified table name as an identifier."""
         return sql.Identifier(*self.table.split("."))
+
+    @property
+    def history_sql(self) -> sql.Composable | None:
+        """The qualified history table name as an identifier, when the collection keeps one."""
+        return sql.Identifier(*self.history_table.split(".")) if self.history_table else None
 
     @property
     def id_expression(self) -> sql.Composable:
@@ -245,6 +253,7 @@ def load_collection(path: Path) -> Collection:
         fields=fields,
         item_noun=_label(raw["item_noun"], where) if raw.get("item_noun") else None,
         list_columns=list_columns,
+        history_table=raw.get("history"),
     )
 
 

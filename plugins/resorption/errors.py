@@ -24,6 +24,11 @@ class ResorptionError(Exception):
         """Extra response headers this error asks for (none by default)."""
         return {}
 
+    @property
+    def body(self) -> dict[str, object]:
+        """Extra members of the exception document (none by default)."""
+        return {}
+
 
 class InvalidParameter(ResorptionError):
     """A request parameter is malformed or names something that does not exist."""
@@ -108,3 +113,43 @@ class IdentityProviderUnavailable(ResorptionError):
     default_message = (
         "Le fournisseur d'identité est momentanément injoignable : réessayez dans quelques instants."
     )
+
+
+class Forbidden(ResorptionError):
+    """The caller may read this data but not do what it asked (write outside its scope…)."""
+
+    status = HTTPStatus.FORBIDDEN
+    ogc_code = "Forbidden"
+    default_message = "Vous n'avez pas le droit de faire cette opération."
+
+
+class PreconditionFailed(ResorptionError):
+    """`If-Match` names a version that is no longer the current one: someone wrote meanwhile."""
+
+    status = HTTPStatus.PRECONDITION_FAILED
+    ogc_code = "PreconditionFailed"
+    default_message = (
+        "L'élément a été modifié depuis que vous l'avez lu : relisez-le, puis refaites votre modification."
+    )
+
+
+class UnsupportedMediaType(ResorptionError):
+    """The body of a write is not in a format we read."""
+
+    status = HTTPStatus.UNSUPPORTED_MEDIA_TYPE
+    ogc_code = "InvalidRequest"
+    default_message = "Format du corps de la requête non pris en charge."
+
+
+class ValidationFailed(InvalidParameter):
+    """A written feature breaks the catalog or the business rules: every problem, by property."""
+
+    def __init__(self, errors: list[dict[str, str]], message: str | None = None) -> None:
+        self.errors = errors
+        listed = " ; ".join(f"{e['property']} : {e['message']}" for e in errors)
+        super().__init__(message or f"L'élément envoyé n'est pas valide : {listed}")
+
+    @property
+    def body(self) -> dict[str, object]:
+        """Members added to the exception document: the problems, one per property."""
+        return {"errors": self.errors}

@@ -32,6 +32,8 @@ from resorption.providers.features import FeatureProvider
 from resorption.web import display
 
 GEOJSON = "application/geo+json"
+# The changelog collection of a collection's items, linked from each item (rel version-history).
+CHANGELOGS = {"sites": "site_changes"}
 
 
 def _provider(api: API, collection: Collection) -> FeatureProvider:
@@ -120,6 +122,12 @@ def item(api: API, request: Request, collection: Collection, identifier: str) ->
         ),
         _link("collection", "application/json", title, base),
     ]
+    if collection.id in CHANGELOGS:
+        changes = f"{api.get_collections_url()}/{CHANGELOGS[collection.id]}/items"
+        query = urllib.parse.urlencode({"site_id": identifier, "sortby": "valid_from"})
+        feature["links"].append(
+            _link("version-history", GEOJSON, "Historique des versions", f"{changes}?{query}")
+        )
     headers = api_request.get_response_headers(**api.api_headers)
     _content_crs(headers, fq.crs)
 

@@ -172,7 +172,11 @@ def _bbox(raw: str | None, raw_crs: str | None) -> Bbox | None:
 
 
 def parse_datetime(raw: str | None) -> Interval | None:
-    """`datetime`: an instant, or an interval `start/end` with `..` for an open end."""
+    """`datetime`: an instant, or an interval `start/end` with `..` for an open end.
+
+    A single value (an instant, or a whole day) is marked `single`: on a collection with
+    a history it asks for the rows as they stood then (time travel, see `query.py`).
+    """
     if raw is None or raw == "":
         return None
     if "/" in raw:
@@ -187,7 +191,7 @@ def parse_datetime(raw: str | None) -> Interval | None:
     if start is None:
         raise InvalidParameter("datetime : « .. » n'est permis que comme borne d'un intervalle.")
     end = _instant(raw, raw, is_end=True)
-    return Interval(start, end)
+    return Interval(start, end, single=True)
 
 
 def _instant(text: str, raw: str, is_end: bool) -> dt.datetime | None:

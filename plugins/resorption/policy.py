@@ -25,11 +25,14 @@ SCOPES = ("nation", "area", "none")
 GRANTS = ("always", "never")
 SITE_ACTIONS = ("read", "write", "close", "delete")
 ACTION_ACTIONS = ("read", "write")
-# The collections whose rows and fields the roles govern; every other one is public.
-PROTECTED = ("sites", "actions")
+# The collections whose rows and fields the roles govern, each with the collection whose
+# rules of the policy apply to it (a site's changelog follows the sites); every other
+# collection is public.
+PROTECTED: Mapping[str, str] = {"sites": "sites", "actions": "actions", "site_changes": "sites"}
 
 ANONYMOUS_DB_ROLE = "resorption_anonymous"
 READER_DB_ROLE = "resorption_read"
+WRITER_DB_ROLE = "resorption_write"
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +46,10 @@ class Scope:
     def is_empty(self) -> bool:
         """Nowhere at all."""
         return not self.nation and not self.departements
+
+    def contains(self, departement: str | None) -> bool:
+        """Whether the scope covers `departement`."""
+        return self.nation or (departement is not None and departement in self.departements)
 
     def as_setting(self) -> str:
         """The value row-level security reads: '*' for the nation, else a list of codes."""
@@ -85,11 +92,11 @@ class Policy:
         return frozenset(g for g, grant in role.groups.items() if self._granted(grant, principal))
 
     def scope(self, principal: Principal, collection: str, action: str = "read") -> Scope:
-        """Where `principal` may do `action` on `collection` (sites or actions)."""
+        """Where `principal` may do `action` on `collection` (sites or actions, or one governed by them)."""
         role = self.roles.get(principal.role or "")
         if role is None:
             return NOWHERE
-        rule = role.rules.get(collection, {}).get(action, "none")
+        rule = role.rules.get(PROTECTED.get(collection, collection), {}).get(action, "none")
         if rule.startswith("option:"):
             rule = "area" if rule.removeprefix("option:") in principal.options else "none"
         if rule == "nation":
@@ -99,6 +106,18 @@ class Policy:
                 return NATION
             return Scope(nation=False, departements=principal.area_departements)
         return NOWHERE
+
+    def write_scope(self, principal: Principal, collection: str, action: str = "write") -> Scope:
+        """Where `principal` may `write`, `close` or `delete` items of `collection`.
+
+        The policy has no rule for deleting actions: only those who may delete sites
+        (national administrators) may delete them.
+        """
+        if collection == "actions" and action == "delete":
+            return self.scope(principal, "sites", "delete")
+        if collection == "actions" and action == "close":
+            return self.scope(principal, "actions", "write")
+        return self.scope(principal, collection, action)
 
     def may_read(self, principal: Principal, collection: Collection) -> bool:
         """Whether the collection exists at all for this principal."""
@@ -121,11 +140,20 @@ class Policy:
             return ANONYMOUS_DB_ROLE
         return reader_role(self.readable_groups(principal))
 
+    def db_write_role(self, principal: Principal) -> str:
+        """The database role of a write: it writes the non-sensitive columns plus the readable groups'."""
+        return writer_role(self.readable_groups(principal))
+
     def db_settings(self, principal: Principal) -> dict[str, str]:
         """Transaction settings for row-level security and the audit log."""
         return {
             "resorption.sites_scope": self.scope(principal, "sites").as_setting(),
             "resorption.actions_scope": self.scope(principal, "actions").as_setting(),
+            "resorption.sites_write_scope": self.write_scope(principal, "sites").as_setting(),
+            "resorption.sites_close_scope": self.write_scope(principal, "sites", "close").as_setting(),
+            "resorption.sites_delete_scope": self.write_scope(principal, "sites", "delete").as_setting(),
+            "resorption.actions_write_scope": self.write_scope(principal, "actions").as_setting(),
+            "resorption.actions_delete_scope": self.write_scope(principal, "actions", "delete").as_setting(),
             "resorption.user_id": str(principal.user_id or ""),
             "resorption.username": principal.username,
             "resorption.role": principal.role or "",
@@ -142,6 +170,11 @@ class Policy:
 def reader_role(groups: frozenset[str] | set[str]) -> str:
     """The database role reading the non-sensitive columns plus those of `groups`."""
     return "_".join([READER_DB_ROLE, *sorted(groups)])
+
+
+def writer_role(groups: frozenset[str] | set[str]) -> str:
+    """The database role writing the non-sensitive columns plus those of `groups` (and reading them)."""
+    return "_".join([WRITER_DB_ROLE, *sorted(groups)])
 
 
 # -- loading and validation ------------------------------------------------------
@@ -236,7 +269,7 @@ def parse_policy(raw: Any, catalog: Mapping[str, Collection]) -> Policy:
             raise ConfigurationError(
                 f"access-policy.yml : sensitive_tables cite le groupe « {group} », inconnu."
             )
-    for collection in PROTECTED:
+    for collection in sorted(set(PROTECTED.values())):
         if collection not in catalog:
             raise ConfigurationError(
                 f"access-policy.yml : la collection protégée « {collection} » manque au catalogue."

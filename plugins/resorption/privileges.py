@@ -21,7 +21,7 @@ import psycopg
 from psycopg import sql
 
 from resorption.catalog import Collection
-from resorption.policy import ANONYMOUS_DB_ROLE, PROTECTED, Policy, reader_role
+from resorption.policy import ANONYMOUS_DB_ROLE, PROTECTED, Policy, reader_role, writer_role
 from resorption.settings import APP_DB_USER
 
 SCHEMA = "resorption"
@@ -47,14 +47,22 @@ def reader_roles(policy: Policy) -> dict[str, frozenset[str]]:
 
 
 def sensitive_columns(catalog: Mapping[str, Collection]) -> dict[str, dict[str, str]]:
-    """For each table, its sensitive columns and their group (from the catalog)."""
+    """For each table, its sensitive columns and their group (from the catalog).
+
+    A history table has the columns of its live table, hidden the same way.
+    """
     found: dict[str, dict[str, str]] = {}
     for c in catalog.values():
-        table = c.table.split(".")[-1]
-        for f in c.fields.values():
-            if f.group.sensitive and not f.sql_text:
-                found.setdefault(table, {})[f.name] = f.group.sensitive
+        for table in _table_names(c):
+            for f in c.fields.values():
+                if f.group.sensitive and not f.sql_text:
+                    found.setdefault(table, {})[f.name] = f.group.sensitive
     return found
+
+
+def _table_names(collection: Collection) -> list[str]:
+    """The unqualified tables of a collection: its own, and its history table if it keeps one."""
+    return [t.split(".")[-1] for t in (collection.table, collection.history_table) if t]
 
 
 def _create_role(name: str, login: bool, password: str | None) -> sql.Composable:
@@ -122,7 +130,7 @@ def privilege_statements(
             )
         )
 
-    protected_tables = {catalog[c].table.split(".")[-1] for c in PROTECTED}
+    protected_tables = {t for c in PROTECTED if c in catalog for t in _table_names(catalog[c])}
     by_table = sensitive_columns(catalog)
     group_tables = {t: g for g, ts in policy.sensitive_tables.items() for t in ts}
     public_tables = {c.table.split(".")[-1] for c in catalog.values() if c.id not in PROTECTED}
@@ -151,6 +159,55 @@ def privilege_statements(
     return statements
 
 
+def writable_columns(collection: Collection, groups: frozenset[str]) -> list[str]:
+    """The columns of `collection` a writer reading `groups` may set (from the catalog)."""
+    columns = [
+        f.name
+        for f in collection.fields.values()
+        if not f.read_only
+        and not f.sql_text
+        and f.name != collection.id_field
+        and (f.group.sensitive is None or f.group.sensitive in groups)
+    ]
+    return [*columns, collection.geometry_column]
+
+
+def write_privilege_statements(catalog: Mapping[str, Collection], policy: Policy) -> list[sql.Composable]:
+    """The write roles: one per set of readable sensitive groups, as the reader roles.
+
+    `resorption_write[_<group>…]` reads what `resorption_read[_<group>…]` reads (it is a
+    member), inserts and updates the catalog's writable columns of sites and actions that
+    are not sensitive or belong to its groups, and deletes rows; row-level security
+    (sql/090_editing.sql) decides where.
+    """
+    statements: list[sql.Composable] = []
+    schema = sql.Identifier(SCHEMA)
+    app = sql.Identifier(APP_DB_USER)
+    for groups in reader_roles(policy).values():
+        role = sql.Identifier(writer_role(groups))
+        statements += [
+            _create_role(writer_role(groups), False, None),
+            sql.SQL("GRANT {} TO {}").format(sql.Identifier(reader_role(groups)), role),
+            sql.SQL("GRANT {} TO {}").format(role, app),
+            sql.SQL("REVOKE ALL ON ALL TABLES IN SCHEMA {} FROM {}").format(schema, role),
+            sql.SQL("GRANT USAGE ON SCHEMA {} TO {}").format(schema, role),
+        ]
+        for collection_id in sorted(set(PROTECTED.values())):  # sites and actions, not their changelog
+            collection = catalog[collection_id]
+            table = sql.Identifier(*collection.table.split("."))
+            columns = sql.SQL(", ").join(map(sql.Identifier, writable_columns(collection, groups)))
+            statements += [
+                sql.SQL("GRANT INSERT ({}) ON {} TO {}").format(columns, table, role),
+                sql.SQL("GRANT UPDATE ({}, updated_at) ON {} TO {}").format(columns, table, role),
+                sql.SQL("GRANT DELETE ON {} TO {}").format(table, role),
+            ]
+        # The trigger copying an action's main département runs as the writer.
+        statements.append(
+            sql.SQL("GRANT INSERT ON {} TO {}").format(sql.Identifier(SCHEMA, "action_departements"), role)
+        )
+    return statements
+
+
 def sync_privileges(
     database_url: str, catalog: Mapping[str, Collection], policy: Policy, app_password: str | None = None
 ) -> None:
@@ -159,4 +216,6 @@ def sync_privileges(
         # Concurrent syncs (parallel test sessions) would race on the cluster-wide roles.
         conn.execute("SELECT pg_advisory_xact_lock(hashtext('resorption.sync_privileges'))")
         for statement in privilege_statements(conn, catalog, policy, app_password):
+            conn.execute(statement)
+        for statement in write_privilege_statements(catalog, policy):
             conn.execute(statement)

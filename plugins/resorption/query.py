@@ -4,6 +4,22 @@ All SQL text for reading features lives here, built one clause at a time
 (projection, where, order, limit) with psycopg's composition objects: names
 are identifiers or trusted catalog expressions, values are always named
 parameters. PostgreSQL assembles the GeoJSON; Python passes it on.
+
+Time travel. `datetime` keeps the meaning of OGC API Features: the features whose own
+time span (a site's declared_at to closed_at) meets the instant or the interval. On a
+collection that keeps a history (`history:` in its catalog file), a single `datetime`
+value also chooses *which version* of each row is read: the statement reads the
+history table instead of the live one, keeping the version valid at that instant
+(`valid @> instant`; for a whole day, its last instant, so that the day's changes
+count). A site shows the population and the status recorded then, a site closed
+since shows open, a site deleted since comes back, a site not yet recorded is
+absent; every other clause (filters, bbox, q, sortby, paging) and the access control
+(row-level security and column privileges on the history table, mirroring the live
+one) apply unchanged, because the history table has the same columns. An interval
+(`start/end`) reads the live table: "the sites present at some time during the
+interval", as they are now. Details kept in other tables (a site's closing solutions
+and reinstallation origins, an action's partners and indicators) are not versioned
+and show as they are now.
 """
 
 from __future__ import annotations
@@ -38,6 +54,8 @@ class Interval:
 
     start: dt.datetime | None
     end: dt.datetime | None
+    # One `datetime` value (an instant or a whole day), not a `start/end` interval.
+    single: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +83,26 @@ class FeatureQuery:
     def properties(self) -> tuple[Field, ...]:
         """The fields to return."""
         return self.select if self.select is not None else self.readable
+
+    @property
+    def as_of(self) -> dt.datetime | None:
+        """The instant to travel to: a single `datetime` on a collection with a history."""
+        if self.interval is None or not self.interval.single or not self.collection.history_table:
+            return None
+        return self.interval.end
+
+
+def _source(q: FeatureQuery) -> sql.Composable:
+    """The table read under the alias `t`: the live rows, or every version when travelling."""
+    history = q.collection.history_sql
+    return history if q.as_of is not None and history is not None else q.collection.table_sql
+
+
+def _version_condition(q: FeatureQuery, params: Params) -> sql.Composable | None:
+    """When travelling: the version of each row valid at that instant (deletions excluded)."""
+    if q.as_of is None:
+        return None
+    return sql.SQL("(t.valid @> {}::timestamptz AND t.operation <> 'delete')").format(params.add(q.as_of))
 
 
 def _geometry_json(q: FeatureQuery) -> sql.Composable:
@@ -155,6 +193,7 @@ def _search_condition(q: FeatureQuery, params: Params) -> sql.Composable | None:
 def where_clause(q: FeatureQuery, params: Params) -> sql.Composable:
     """WHERE for every condition of the request (or nothing)."""
     conditions = [
+        _version_condition(q, params),
         _bbox_condition(q, params),
         _interval_condition(q, params),
         *(_equals_condition(f, v, params) for f, v in q.equals),
@@ -189,7 +228,7 @@ def items_statement(q: FeatureQuery) -> tuple[sql.Composed, Params]:
         ") page"
     ).format(
         feature=_feature_json(q),
-        table=q.collection.table_sql,
+        table=_source(q),
         where=where,
         order=order_clause(q),
         limit=params.add(q.limit),
@@ -202,7 +241,7 @@ def count_statement(q: FeatureQuery, cap: int | None) -> tuple[sql.Composed, Par
     """How many features match, counting at most `cap` + 1 rows when a cap is given."""
     params = Params()
     where = where_clause(q, params)
-    inner = sql.SQL("SELECT 1 FROM {table} t{where}").format(table=q.collection.table_sql, where=where)
+    inner = sql.SQL("SELECT 1 FROM {table} t{where}").format(table=_source(q), where=where)
     if cap is not None:
         inner = sql.SQL("{} LIMIT {}").format(inner, params.add(cap + 1))
     return sql.SQL("SELECT count(*) FROM ({}) matched").format(inner), params

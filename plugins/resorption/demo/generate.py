@@ -8,6 +8,7 @@ from rich.console import Console
 
 from resorption.demo.actions import write_actions
 from resorption.demo.dates import AS_OF
+from resorption.demo.history import pause_history, resume_history, write_history
 from resorption.demo.organisations import write_organisations
 from resorption.demo.placement import allocate, draw_points
 from resorption.demo.previous import delete_previous
@@ -40,6 +41,7 @@ def generate_demo(
     ):
         with conn.transaction():
             departements = load_departements(conn)
+            pause_history(conn)
             delete_previous(conn)
             allocation = allocate(rng, departements, sites)
             points = draw_points(conn, rng, allocation, progress)
@@ -47,6 +49,8 @@ def generate_demo(
             organisations = write_organisations(conn, rng, generated)
             write_site_children(conn, rng, generated)
             write_actions(conn, rng, generated, organisations, departements, as_of, progress)
+            write_history(conn, seed)
+            resume_history(conn)
         counts = count_rows(conn)
     if console:
         print_summary(console, counts, seed, as_of)

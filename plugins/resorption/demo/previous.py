@@ -7,6 +7,8 @@ from psycopg import sql
 from resorption.demo.words import PREFIX
 
 DEMO_TABLES = (
+    "actions_history",
+    "sites_history",
     "action_indicators",
     "action_finances",
     "action_sites",
@@ -26,6 +28,10 @@ def delete_previous(conn: psycopg.Connection) -> None:
         "SELECT (SELECT count(*) FROM resorption.sites WHERE external_ref NOT LIKE %(p)s"
         "        OR external_ref IS NULL)"
         " + (SELECT count(*) FROM resorption.actions WHERE reference NOT LIKE %(p)s"
+        "        OR reference IS NULL)"
+        " + (SELECT count(*) FROM resorption.sites_history WHERE external_ref NOT LIKE %(p)s"
+        "        OR external_ref IS NULL)"
+        " + (SELECT count(*) FROM resorption.actions_history WHERE reference NOT LIKE %(p)s"
         "        OR reference IS NULL)",
         {"p": like},
     ).fetchone()
@@ -45,6 +51,9 @@ def delete_previous(conn: psycopg.Connection) -> None:
             pass
     conn.execute("DELETE FROM resorption.actions WHERE reference LIKE %s", (like,))
     conn.execute("DELETE FROM resorption.sites WHERE external_ref LIKE %s", (like,))
+    # Their versions too (the generator runs with the history triggers paused).
+    conn.execute("DELETE FROM resorption.actions_history WHERE reference LIKE %s", (like,))
+    conn.execute("DELETE FROM resorption.sites_history WHERE external_ref LIKE %s", (like,))
     for table in ("sites", "actions"):
         # Emptied tables number from 1 again, as after a truncation.
         conn.execute(

@@ -1,0 +1,267 @@
+"""A plausible history for the demonstration: every version of every site since it was entered.
+
+The history tables are written by triggers in real use, stamped with the clock. The
+generator cannot use them (its dates hang on `AS_OF`, and a rerun must give the same
+rows), so it pauses them for its transaction and writes the versions itself:
+
+- a site is created (`created_at`) with an earlier population; its population changes
+  at a few counts, the last one on the day of its live `population_updated_at`;
+- a census done shows as none before its date, then done;
+- a closed site was open until its closing (on its live `updated_at`);
+- a "still accurate" confirmation comes last, changing only `confirmed_at`.
+
+Versions chain without gaps or overlaps, the last one is open and equals the live row,
+column for column. A small plan per version (when, which population factor, which
+parts reverted) is drawn in Python and streamed with COPY; one INSERT … SELECT then
+builds the rows from the live sites, so that 100,000 sites stay quick.
+"""
+
+import random
+from collections.abc import Iterator, Sequence
+from datetime import UTC, date, datetime, timedelta
+
+import psycopg
+from psycopg import sql
+
+from resorption.demo import bulk, draws
+from resorption.demo.site_row import PHASES
+from resorption.demo.words import AUTHOR, PREFIX
+
+HISTORY_TRIGGERS = (("sites", "sites_history"), ("actions", "actions_history"))
+
+PLAN_STAGE = """
+    CREATE TEMPORARY TABLE demo_versions (
+        site_id bigint, seq integer, valid_from timestamptz, valid_to timestamptz,
+        factor double precision, counted_on date, census_reset boolean, reopened boolean,
+        unconfirmed boolean) ON COMMIT DROP
+"""
+PLAN_COLUMNS = (
+    "site_id",
+    "seq",
+    "valid_from",
+    "valid_to",
+    "factor",
+    "counted_on",
+    "census_reset",
+    "reopened",
+    "unconfirmed",
+)
+
+# Counts scaled by a version's factor (floors keep every "part ≤ whole" check true).
+SCALED = (
+    "population_women",
+    "population_minors",
+    "population_girls",
+    "minors_0_3",
+    "minors_3_6",
+    "minors_6_12",
+    "minors_12_16",
+    "minors_16_18",
+    "minors_in_school",
+    "dwellings_caravans",
+    "dwellings_huts",
+    "dwellings_tents",
+    "dwellings_cars",
+    "dwellings_mattresses",
+)
+TOTAL = "greatest(1, round(s.population_total * v.factor))::integer"
+CENSUS = {"census_status": "'none'::resorption.census_status", "census_at": "NULL", "census_by": "NULL"}
+REOPENED = {
+    "status": "'open'::resorption.site_status",
+    "closed_at": "NULL",
+    "closed_with_solutions": "NULL",
+    "closing_context": "NULL",
+}
+
+
+def pause_history(conn: psycopg.Connection) -> None:
+    """Disable the history triggers for the generator's transaction (they come back with it)."""
+    for table, trigger in HISTORY_TRIGGERS:
+        conn.execute(
+            sql.SQL("ALTER TABLE {} DISABLE TRIGGER {}").format(
+                sql.Identifier("resorption", table), sql.Identifier(trigger)
+            )
+        )
+
+
+def resume_history(conn: psycopg.Connection) -> None:
+    """Enable the history triggers again."""
+    for table, trigger in HISTORY_TRIGGERS:
+        conn.execute(
+            sql.SQL("ALTER TABLE {} ENABLE TRIGGER {}").format(
+                sql.Identifier("resorption", table), sql.Identifier(trigger)
+            )
+        )
+
+
+def write_history(conn: psycopg.Connection, seed: int) -> None:
+    """Every version of the demonstration's sites, and the first version of its actions."""
+    # A generator of its own: the history never shifts the draws of the other steps.
+    rng = random.Random(f"{seed}:history")
+    sites = conn.execute(
+        "SELECT id, created_at, updated_at, confirmed_at, closed_at, census_status = 'done', census_at,"
+        " population_total IS NOT NULL, population_updated_at"
+        " FROM resorption.sites WHERE external_ref LIKE %s ORDER BY id",
+        (PREFIX + "%",),
+    ).fetchall()
+    conn.execute(PLAN_STAGE)
+    bulk.copy_rows(conn, "demo_versions", PLAN_COLUMNS, _plans(rng, sites), schema=None)
+    columns = _columns(conn, "sites_history")
+    # One long statement: compiling it just in time costs more than it saves.
+    conn.execute("SET LOCAL jit = off")
+    conn.execute(_insert_sites(columns))
+    action_columns = sql.SQL(", ").join(map(sql.Identifier, _columns(conn, "actions_history")))
+    conn.execute(
+        sql.SQL(
+            "INSERT INTO resorption.actions_history ({c}, valid, operation, changed_by)"
+            " SELECT {c}, tstzrange(created_at, NULL), 'insert', created_by FROM resorption.actions"
+            " WHERE reference LIKE %s ORDER BY id"
+        ).format(c=action_columns),
+        (PREFIX + "%",),
+    )
+
+
+def _plans(rng: random.Random, sites: Sequence[tuple]) -> Iterator[tuple]:
+    """The plan of every version of every site, in site then time order."""
+    for site in sites:
+        yield from _site_plan(rng, *site)
+
+
+def _site_plan(
+    rng: random.Random,
+    site_id: int,
+    created: datetime,
+    updated: datetime,
+    confirmed: datetime | None,
+    closed_at: date | None,
+    census_done: bool,
+    census_at: date | None,
+    counted: bool,
+    counted_on: date | None,
+) -> Iterator[tuple]:
+    """One site's versions: (site, seq, from, to, factor, counted on, census reset, reopened, unconfirmed)."""
+
+    def moment(day: date | None) -> datetime | None:
+        """When an event of that day was recorded: the last update on its day, else office hours."""
+        if day is None:
+            return None
+        stamp = updated if day == updated.date() else draws.stamp(rng, day)
+        return stamp if created < stamp <= updated else None
+
+    closing = updated if closed_at is not None and updated > created else None
+    census = moment(census_at) if census_done else None
+    # The counts before the last one: the population moved by up to a third between them.
+    counts: list[datetime] = []
+    last_count = moment(counted_on) if counted else None
+    if last_count is not None and last_count - created > timedelta(days=45):
+        span = (last_count - created).total_seconds()
+        earlier = draws.weighted(rng, ((0, 45), (1, 35), (2, 20)))
+        counts = sorted(created + timedelta(seconds=rng.uniform(0.1, 0.9) * span) for _ in range(earlier))
+        counts.append(last_count)
+    factors = [1.0]
+    for _ in counts:
+        factors.insert(0, factors[0] * rng.choice((rng.uniform(0.6, 0.92), rng.uniform(1.08, 1.35))))
+    confirmation = confirmed if confirmed is not None and confirmed > created else None
+
+    starts = sorted({created, *counts, *(s for s in (census, closing, confirmation) if s is not None)})
+    for seq, start in enumerate(starts):
+        stage = sum(1 for c in counts if c <= start)
+        end = starts[seq + 1] if seq + 1 < len(starts) else None
+        factor = factors[stage]
+        yield (
+            site_id,
+            seq,
+            start,
+            end,
+            factor,
+            (counts[stage - 1] if stage else created).astimezone(UTC).date(),
+            census is not None and start < census,
+            closing is not None and start < closing,
+            confirmation is not None and start < confirmation,
+        )
+
+
+def _columns(conn: psycopg.Connection, history: str) -> list[str]:
+    """The columns a history table shares with its live table, in table order."""
+    row = conn.execute(
+        "SELECT resorption.history_columns(%s::regclass, %s::regclass)",
+        (f"resorption.{history.removesuffix('_history')}", f"resorption.{history}"),
+    ).fetchone()
+    return [name.strip().strip('"') for name in row[0].split(",")]
+
+
+def _insert_sites(columns: list[str]) -> sql.Composed:
+    """The INSERT building each version from its live site and its plan."""
+    overrides: dict[str, str] = {
+        "population_total": TOTAL,
+        "population_households": (
+            f"least({TOTAL}, greatest(1, floor(s.population_households * v.factor)))::integer"
+        ),
+        "population_updated_at": "v.counted_on",
+        **{c: f"floor(s.{c} * v.factor)::integer" for c in SCALED},
+    }
+    expressions = []
+    for column in columns:
+        expression = sql.SQL("s.{}").format(sql.Identifier(column))
+        if column in overrides:
+            # Only the versions before the last count differ from the live population.
+            expression = sql.SQL(
+                "CASE WHEN v.factor = 1 OR s.population_total IS NULL THEN {} ELSE {} END"
+            ).format(expression, sql.SQL(overrides[column]))
+        elif column in CENSUS:
+            expression = sql.SQL("CASE WHEN v.census_reset THEN {} ELSE {} END").format(
+                sql.SQL(CENSUS[column]), expression
+            )
+        elif column in REOPENED:
+            expression = sql.SQL("CASE WHEN v.reopened THEN {} ELSE {} END").format(
+                sql.SQL(REOPENED[column]), expression
+            )
+        elif column == "confirmed_at":
+            expression = sql.SQL("CASE WHEN v.unconfirmed THEN NULL ELSE s.confirmed_at END")
+        elif column == "updated_at":
+            expression = sql.SQL(
+                "CASE WHEN v.valid_to IS NULL THEN s.updated_at ELSE least(v.valid_from, s.updated_at) END"
+            )
+        elif column in PHASES:
+            # A phase done later was not done yet in a past version.
+            expression = sql.SQL(
+                "CASE WHEN v.valid_to IS NULL OR {e} <= v.valid_from::date THEN {e} END"
+            ).format(e=expression)
+        expressions.append(sql.SQL("{} AS {}").format(expression, sql.Identifier(column)))
+    tracked = [c for c in columns if c in overrides or c in CENSUS or c in REOPENED or c in PHASES]
+    tracked.append("confirmed_at")
+    tracked = [c for c in columns if c in tracked]
+    names = sql.SQL(", ").join(map(sql.Identifier, columns))
+    return sql.SQL(
+        """
+        WITH versions AS (
+            SELECT {expressions}, v.seq, v.valid_from, v.valid_to
+            FROM demo_versions v JOIN resorption.sites s ON s.id = v.site_id
+        ), imaged AS (
+            SELECT versions.*, jsonb_build_object({tracked}) AS image FROM versions
+        ), compared AS (
+            SELECT imaged.*, lag(image) OVER (PARTITION BY id ORDER BY seq) AS before FROM imaged
+        )
+        INSERT INTO resorption.sites_history ({names}, valid, operation, changed_by, changed_fields)
+        SELECT {names}, tstzrange(valid_from, valid_to),
+               (CASE WHEN seq = 0 THEN 'insert' WHEN f.fields = '{{confirmed_at}}' THEN 'confirm'
+                     ELSE 'update' END)::resorption.history_operation,
+               {author}, f.fields
+        -- OFFSET 0 keeps the comparison a subquery, computed once per version.
+        FROM compared, LATERAL (
+            SELECT CASE WHEN seq = 0 THEN '{{}}'::text[] ELSE ARRAY(
+                SELECT n FROM unnest({names_array}::text[]) WITH ORDINALITY AS u (n, i)
+                WHERE image -> n IS DISTINCT FROM before -> n ORDER BY i) END AS fields
+            OFFSET 0
+        ) f
+        ORDER BY id, seq
+        """
+    ).format(
+        expressions=sql.SQL(", ").join(expressions),
+        tracked=sql.SQL(", ").join(
+            sql.SQL("{}, {}").format(sql.Literal(c), sql.Identifier(c)) for c in tracked
+        ),
+        names_array=sql.Literal(tracked),
+        names=names,
+        author=sql.Literal(AUTHOR),
+    )
