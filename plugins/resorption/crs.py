@@ -61,17 +61,28 @@ def parse_crs(value: str | None, parameter: str) -> Crs:
 
 
 @functools.cache
-def domain(srid: int) -> tuple[float, float, float, float] | None:
-    """Where coordinates of a projected CRS make sense: its area of use, widened generously.
+def lonlat_domain(srid: int) -> tuple[float, float, float, float] | None:
+    """Where a projected CRS is usable, in longitude and latitude: its area of use, widened.
 
-    PROJ refuses to invert a UTM coordinate far outside its zone ("outside of projection
-    domain"); we check first, to answer a 400 that says so instead of a database error.
+    PROJ cannot project far outside a UTM zone ("outside of projection domain"): Guyane does
+    not exist in Mayotte's CRS. Inside this box, projecting and inverting always work.
     """
     if srid == 4326:
         return None
     west, south, east, north = CRS.from_epsg(srid).area_of_use.bounds
-    west, south = max(west - 20, -180.0), max(south - 20, -85.0)
-    east, north = min(east + 20, 180.0), min(north + 20, 85.0)
+    return max(west - 20, -180.0), max(south - 20, -85.0), min(east + 20, 180.0), min(north + 20, 85.0)
+
+
+@functools.cache
+def domain(srid: int) -> tuple[float, float, float, float] | None:
+    """Where coordinates of a projected CRS make sense, in that CRS (`lonlat_domain` projected).
+
+    Coordinates outside are refused with a 400 that says so, instead of a database error.
+    """
+    box = lonlat_domain(srid)
+    if box is None:
+        return None
+    west, south, east, north = box
     to_crs = Transformer.from_crs("EPSG:4326", f"EPSG:{srid}", always_xy=True)
     xmin, ymin, xmax, ymax = to_crs.transform_bounds(west, south, east, north, densify_pts=21)
     dx, dy = (xmax - xmin) * 0.1, (ymax - ymin) * 0.1

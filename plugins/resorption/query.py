@@ -32,7 +32,7 @@ from psycopg import sql
 
 from resorption.catalog import Collection, Field
 from resorption.cql import FilterCompiler, GeometryContext, Params
-from resorption.crs import DEFAULT, Crs
+from resorption.crs import DEFAULT, Crs, lonlat_domain
 
 SEARCH_CONFIG = "resorption.fr_unaccent"
 
@@ -108,13 +108,22 @@ def _version_condition(q: FeatureQuery, params: Params) -> sql.Composable | None
 def _geometry_json(q: FeatureQuery) -> sql.Composable:
     if q.skip_geometry:
         return sql.SQL("NULL::json")
-    geom = q.collection.geometry_expression
+    stored = q.collection.geometry_expression
+    geom = stored
     if q.crs.srid != 4326:
-        geom = sql.SQL("ST_Transform({}, {})").format(geom, sql.Literal(q.crs.srid))
+        geom = sql.SQL("ST_Transform({}, {})").format(stored, sql.Literal(q.crs.srid))
     elif q.crs.lat_first:
-        geom = sql.SQL("ST_FlipCoordinates({})").format(geom)
+        geom = sql.SQL("ST_FlipCoordinates({})").format(stored)
     # Option 0: no "crs" member, which RFC 7946 removed and clients trip on.
-    return sql.SQL("ST_AsGeoJSON({}, {}, 0)::json").format(geom, sql.Literal(q.crs.decimals))
+    output = sql.SQL("ST_AsGeoJSON({}, {}, 0)::json").format(geom, sql.Literal(q.crs.decimals))
+    box = lonlat_domain(q.crs.srid)
+    if box is None:
+        return output
+    # A feature the CRS cannot express (Guyane in Mayotte's UTM zone) gets a null geometry
+    # rather than failing the whole page; `@` compares bounding boxes, which is cheap.
+    return sql.SQL("CASE WHEN {} @ ST_MakeEnvelope({}, {}, {}, {}, 4326) THEN {} END").format(
+        stored, *(sql.Literal(v) for v in box), output
+    )
 
 
 def _feature_json(q: FeatureQuery) -> sql.Composable:
