@@ -62,27 +62,30 @@ def parse_crs(value: str | None, parameter: str) -> Crs:
 
 @functools.cache
 def lonlat_domain(srid: int) -> tuple[float, float, float, float] | None:
-    """Where a projected CRS is usable, in longitude and latitude: its area of use, widened.
+    """Where features can be projected to a transverse Mercator (UTM) CRS, in longitude/latitude.
 
-    PROJ cannot project far outside a UTM zone ("outside of projection domain"): Guyane does
-    not exist in Mayotte's CRS. Inside this box, projecting and inverting always work.
+    PROJ's transverse Mercator fails some 95° away from its central meridian ("outside of
+    projection domain"), and is meaningless long before: Guyane has no place in Mayotte's UTM
+    zone. Conic and Mercator CRSs (Lambert-93, Pseudo-Mercator) project everything we hold.
     """
-    if srid == 4326:
+    operation = CRS.from_epsg(srid).coordinate_operation
+    if operation is None or operation.method_name != "Transverse Mercator":
         return None
-    west, south, east, north = CRS.from_epsg(srid).area_of_use.bounds
-    return max(west - 20, -180.0), max(south - 20, -85.0), min(east + 20, 180.0), min(north + 20, 85.0)
+    meridian = next(p.value for p in operation.params if p.name == "Longitude of natural origin")
+    return max(meridian - 90, -180.0), -85.0, min(meridian + 90, 180.0), 85.0
 
 
 @functools.cache
 def domain(srid: int) -> tuple[float, float, float, float] | None:
-    """Where coordinates of a projected CRS make sense, in that CRS (`lonlat_domain` projected).
+    """Where coordinates given in a projected CRS make sense: its area of use, widened generously.
 
     Coordinates outside are refused with a 400 that says so, instead of a database error.
     """
-    box = lonlat_domain(srid)
-    if box is None:
+    if srid == 4326:
         return None
-    west, south, east, north = box
+    west, south, east, north = CRS.from_epsg(srid).area_of_use.bounds
+    west, south = max(west - 20, -180.0), max(south - 20, -85.0)
+    east, north = min(east + 20, 180.0), min(north + 20, 85.0)
     to_crs = Transformer.from_crs("EPSG:4326", f"EPSG:{srid}", always_xy=True)
     xmin, ymin, xmax, ymax = to_crs.transform_bounds(west, south, east, north, densify_pts=21)
     dx, dy = (xmax - xmin) * 0.1, (ymax - ymin) * 0.1

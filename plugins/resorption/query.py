@@ -119,8 +119,8 @@ def _geometry_json(q: FeatureQuery) -> sql.Composable:
     box = lonlat_domain(q.crs.srid)
     if box is None:
         return output
-    # A feature the CRS cannot express (Guyane in Mayotte's UTM zone) gets a null geometry
-    # rather than failing the whole page; `@` compares bounding boxes, which is cheap.
+    # A feature a UTM zone cannot express (Guyane in Mayotte's) gets a null geometry rather
+    # than failing the whole page; `@` compares bounding boxes, which is cheap.
     return sql.SQL("CASE WHEN {} @ ST_MakeEnvelope({}, {}, {}, {}, 4326) THEN {} END").format(
         stored, *(sql.Literal(v) for v in box), output
     )
