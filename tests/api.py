@@ -7,7 +7,9 @@ from typing import Any
 import requests
 
 
-def all_features(http: requests.Session, path: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+def all_features(
+    http: requests.Session, path: str, params: dict[str, Any] | None = None
+) -> list[dict[str, Any]]:
     """Every feature of a query, following `next` links, 1000 at a time."""
     features: list[dict[str, Any]] = []
     url: str | None = path

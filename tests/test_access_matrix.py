@@ -26,7 +26,8 @@ IDS = [_username(*case) for case in CASES]
 def expected_groups(role: str, options: frozenset[str]) -> set[str]:
     grants = RAW["roles"][role]["groups"]
     return {
-        g for g, grant in grants.items()
+        g
+        for g, grant in grants.items()
         if grant == "always" or (grant.startswith("option:") and grant.split(":", 1)[1] in options)
     }
 
@@ -43,7 +44,8 @@ def expected_scope(role: str, options: frozenset[str], level: str, collection: s
 
 def visible_fields(collection: str, groups: set[str]) -> set[str]:
     return {
-        name for name, f in CATALOG[collection].fields.items()
+        name
+        for name, f in CATALOG[collection].fields.items()
         if f.group.sensitive is None or f.group.sensitive in groups
     }
 
@@ -55,7 +57,9 @@ def hidden_fields(collection: str, groups: set[str]) -> set[str]:
 @cache
 def departements_with(db_dsn: str, table: str) -> frozenset[str]:
     with psycopg.connect(db_dsn) as conn:
-        return frozenset(r[0] for r in conn.execute(f"SELECT DISTINCT departement_code FROM resorption.{table}"))
+        return frozenset(
+            r[0] for r in conn.execute(f"SELECT DISTINCT departement_code FROM resorption.{table}")
+        )
 
 
 def count_in(db: psycopg.Connection, table: str, scope: str) -> int:
@@ -66,7 +70,9 @@ def count_in(db: psycopg.Connection, table: str, scope: str) -> int:
             "SELECT count(DISTINCT action_id) FROM resorption.action_departements WHERE departement_code = %s",
             (AREA,),
         ).fetchone()[0]
-    return db.execute(f"SELECT count(*) FROM resorption.{table} WHERE departement_code = %s", (AREA,)).fetchone()[0]
+    return db.execute(
+        f"SELECT count(*) FROM resorption.{table} WHERE departement_code = %s", (AREA,)
+    ).fetchone()[0]
 
 
 def get(http: requests.Session, user: TestUser, path: str, **params: str) -> requests.Response:
@@ -83,8 +89,14 @@ def test_rows_are_limited_to_the_scope(
     http: requests.Session, db: psycopg.Connection, user: TestUser, collection: str
 ) -> None:
     scope = expected_scope(user.role, user.options, user.area_level, collection)
-    r = get(http, user, f"/collections/{collection}/items", limit="10000", skipGeometry="true",
-            properties="departement_code")
+    r = get(
+        http,
+        user,
+        f"/collections/{collection}/items",
+        limit="10000",
+        skipGeometry="true",
+        properties="departement_code",
+    )
     if scope == "none":
         assert r.status_code == 404
         return
@@ -123,8 +135,11 @@ def test_hidden_fields_are_like_unknown_ones(http: requests.Session, user: TestU
     """Filtering, sorting or selecting a hidden field answers exactly as for a field that does not exist."""
     if expected_scope(user.role, user.options, user.area_level, collection) == "none":
         return
-    hidden = sorted(f for f in hidden_fields(collection, expected_groups(user.role, user.options))
-                    if CATALOG[collection].fields[f].filterable)
+    hidden = sorted(
+        f
+        for f in hidden_fields(collection, expected_groups(user.role, user.options))
+        if CATALOG[collection].fields[f].filterable
+    )
     for name in hidden:
         for param, value, fake_value in (
             ("filter", f"{name} IS NULL", "nexistepas IS NULL"),
@@ -173,9 +188,14 @@ def test_html_pages_show_no_hidden_field(http: requests.Session, user: TestUser)
 @pytest.mark.parametrize(
     "path",
     [
-        "/collections/sites", "/collections/sites/items", "/collections/sites/items/1",
-        "/collections/sites/queryables", "/collections/sites/schema",
-        "/collections/actions/items", "/collections/actions/items/1", "/collections/actions/queryables",
+        "/collections/sites",
+        "/collections/sites/items",
+        "/collections/sites/items/1",
+        "/collections/sites/queryables",
+        "/collections/sites/schema",
+        "/collections/actions/items",
+        "/collections/actions/items/1",
+        "/collections/actions/queryables",
     ],
 )
 def test_anonymous_callers_are_asked_to_sign_in(anonymous: requests.Session, path: str) -> None:
@@ -193,5 +213,8 @@ def test_anonymous_collection_list_shows_only_public_layers(anonymous: requests.
 
 def test_signed_in_collection_list_shows_sites(http: requests.Session, users: dict[str, TestUser]) -> None:
     user = users[_username("correspondent", frozenset(), "departement", AREA)]
-    listed = {c["id"] for c in http.get("/collections", params={"f": "json"}, headers=user.headers).json()["collections"]}
+    listed = {
+        c["id"]
+        for c in http.get("/collections", params={"f": "json"}, headers=user.headers).json()["collections"]
+    }
     assert {"sites", "actions", "departements"} <= listed

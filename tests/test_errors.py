@@ -133,7 +133,9 @@ def test_post_cql2_json_filter(http: requests.Session) -> None:
     ("headers", "data"),
     [({}, b""), ({"Content-Type": "application/json"}, b"\xff\xfe"), ({"Content-Type": "text/plain"}, b"x")],
 )
-def test_post_without_a_cql2_body_is_a_client_error(http: requests.Session, headers: dict, data: bytes) -> None:
+def test_post_without_a_cql2_body_is_a_client_error(
+    http: requests.Session, headers: dict, data: bytes
+) -> None:
     r = http.post("/collections/sites/items", headers=headers, data=data)
     assert 400 <= r.status_code < 500, r.text
     assert r.json()["description"]

@@ -349,11 +349,16 @@ def test_one_item_as_json_ld(http: requests.Session) -> None:
         ("/collections/communes/items/97611", 2972),  # Mamoudzou in Guyane's UTM zone
     ],
 )
-def test_a_feature_outside_the_crs_domain_has_no_geometry(http: requests.Session, path: str, crs: int) -> None:
+def test_a_feature_outside_the_crs_domain_has_no_geometry(
+    http: requests.Session, path: str, crs: int
+) -> None:
     r = http.get(path, params={"crs": f"http://www.opengis.net/def/crs/EPSG/0/{crs}"})
     assert r.status_code == 200, r.text
     assert r.json()["geometry"] is None
-    page = http.get("/collections/departements/items", params={"crs": f"http://www.opengis.net/def/crs/EPSG/0/{crs}", "limit": 200})
+    page = http.get(
+        "/collections/departements/items",
+        params={"crs": f"http://www.opengis.net/def/crs/EPSG/0/{crs}", "limit": 200},
+    )
     assert page.status_code == 200
     geometries = [f["geometry"] for f in page.json()["features"]]
     assert any(g is None for g in geometries) and any(g is not None for g in geometries)

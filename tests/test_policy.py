@@ -25,8 +25,14 @@ def broken(change) -> dict:
 @pytest.mark.parametrize(
     ("change", "words"),
     [
-        (lambda r: r["roles"]["operator"]["sites"].update(read="département"), ["operator", "sites.read", "département"]),
-        (lambda r: r["roles"]["operator"]["groups"].update(justice="option:voir_tout"), ["voir_tout", "inconnue"]),
+        (
+            lambda r: r["roles"]["operator"]["sites"].update(read="département"),
+            ["operator", "sites.read", "département"],
+        ),
+        (
+            lambda r: r["roles"]["operator"]["groups"].update(justice="option:voir_tout"),
+            ["voir_tout", "inconnue"],
+        ),
         (lambda r: r["roles"]["intervener"]["groups"].pop("owner"), ["intervener", "owner"]),
         (lambda r: r["roles"]["intervener"].pop("actions"), ["intervener", "actions"]),
         (lambda r: r["roles"]["operator"]["sites"].update(export="nation"), ["export", "inconnue"]),

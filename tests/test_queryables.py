@@ -109,15 +109,15 @@ def test_sites_are_a_period_from_declaration_to_closing(http: requests.Session) 
     assert properties["closed_at"]["x-ogc-role"] == "primary-interval-end"
 
 
-def test_only_filterable_and_readable_fields(
-    http: requests.Session, base_url: str, users: dict
-) -> None:
+def test_only_filterable_and_readable_fields(http: requests.Session, base_url: str, users: dict) -> None:
     sites = CATALOG["sites"]
     properties = queryables(http, sites)["properties"]
     assert "closing_solutions" not in properties  # not filterable
     assert "owner_name" in properties  # the national administrator reads owners
     operator = requests.get(
-        f"{base_url}/collections/sites/queryables", headers=users["operator-departement-33"].headers, timeout=30
+        f"{base_url}/collections/sites/queryables",
+        headers=users["operator-departement-33"].headers,
+        timeout=30,
     ).json()["properties"]
     for f in sites.fields.values():
         if not f.filterable or f.group.sensitive:

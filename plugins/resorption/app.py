@@ -215,14 +215,51 @@ def _cql2_query(api: Any, collection: Collection) -> Response:
     return features_api.items(api, request, collection, body=body)
 
 
+# pygeoapi's endpoints that run processes or show jobs: for signed-in callers only (a job is
+# shown to its owner and to admins only: resorption.processes.jobs.JobManager).
+PROCESS_ENDPOINTS = {"pygeoapi.execute_process_jobs", "pygeoapi.get_jobs", "pygeoapi.get_job_result"}
+
+
 def _guard(policy: Policy, catalog: Mapping[str, Collection], principal: Principal) -> None:
-    """A collection the caller may not read: 401 for anonymous callers, else it does not exist."""
+    """A collection the caller may not read: 401 for anonymous callers, else it does not exist.
+
+    Running a process and reading jobs need a signed-in caller too.
+    """
+    if request.endpoint in PROCESS_ENDPOINTS and principal.is_anonymous:
+        raise Unauthorized("Authentification requise pour exécuter un processus ou consulter ses tâches.")
+    if request.endpoint == "pygeoapi.execute_process_jobs":
+        _check_execution_body()
     collection = catalog.get((request.view_args or {}).get("collection_id", ""))
     if collection is None or policy.may_read(principal, collection):
         return
     if principal.is_anonymous:
         raise Unauthorized("Authentification requise pour accéder à cette collection.")
     raise NotFound(f"La collection « {collection.id} » n'existe pas.")
+
+
+def _check_execution_body() -> None:
+    """A process execution request is a JSON object without NUL characters (pygeoapi assumes so)."""
+    try:
+        body = orjson.loads(request.get_data() or b"{}")
+    except orjson.JSONDecodeError:
+        raise InvalidParameter("Le corps de la requête n'est pas du JSON valide (UTF-8).") from None
+    if not isinstance(body, dict) or not isinstance(body.get("inputs", {}), dict):
+        raise InvalidParameter(
+            'Le corps d\'une exécution doit être un objet JSON : {"inputs": {nom: valeur, …}}.'
+        )
+    if _has_nul(body):
+        raise InvalidParameter("Les caractères nuls ne sont pas permis dans les entrées d'un processus.")
+
+
+def _has_nul(value: Any) -> bool:
+    """Whether a NUL character hides in a JSON value (keys included)."""
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    return False
 
 
 def _collections_list(

@@ -459,8 +459,10 @@ def _positions(node: Any) -> list[tuple[float, float]]:
     found: list[tuple[float, float]] = []
 
     def walk(value: Any) -> None:
-        if isinstance(value, list | tuple) and len(value) >= 2 and all(
-            isinstance(v, int | float) for v in value[:2]
+        if (
+            isinstance(value, list | tuple)
+            and len(value) >= 2
+            and all(isinstance(v, int | float) for v in value[:2])
         ):
             found.append((float(value[0]), float(value[1])))
         elif isinstance(value, list | tuple):

@@ -133,6 +133,14 @@ class PreconditionFailed(ResorptionError):
     )
 
 
+class Conflict(ResorptionError):
+    """The request does not fit the item's current state (closing a site already closed…)."""
+
+    status = HTTPStatus.CONFLICT
+    ogc_code = "Conflict"
+    default_message = "L'opération ne correspond pas à l'état actuel de l'élément."
+
+
 class UnsupportedMediaType(ResorptionError):
     """The body of a write is not in a format we read."""
 

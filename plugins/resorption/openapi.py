@@ -44,6 +44,12 @@ LOCAL_EQUIVALENTS = {
     # errors carry code and description, as the Features exception says.
     "ogcapi/processes/part1/1.0/openapi/schemas/exception.yaml": "#/components/schemas/exception",
     "ogcapi-tiles-1.yaml#/components/schemas/link": "#/components/schemas/link",
+    # OGC API Processes (our resorption workflow): the vendored Features responses, or ours.
+    "ogcapi/processes/part1/1.0/openapi/responses/NotFound.yaml": "#/components/responses/NotFound",
+    "ogcapi/processes/part1/1.0/openapi/responses/ServerError.yaml": "#/components/responses/ServerError",
+    "ogcapi/processes/part1/1.0/openapi/responses/ProcessList.yaml": "#/components/responses/ProcessList",
+    "ogcapi/processes/part1/1.0/openapi/responses/ExecuteAsync.yaml": "#/components/responses/ExecuteAsync",
+    "ogcapi/processes/part1/1.0/openapi/schemas/execute.yaml": "#/components/schemas/execute",
     "cql2/1.0/cql2.json": "#/components/schemas/cql2Expression",
     "core/openapi/parameters/sortby.yaml": "#/components/parameters/sortby",
     "core/openapi/parameters/q.yaml": "#/components/parameters/q",
@@ -236,7 +242,24 @@ def _our_components() -> dict[str, dict[str, Any]]:
             },
         },
     }
+    schemas["execute"] = {
+        "type": "object",
+        "description": "Demande d'exécution d'un processus : ses entrées (nom → valeur).",
+        "properties": {
+            "inputs": {"type": "object", "additionalProperties": True},
+            "outputs": {"type": "object", "additionalProperties": True},
+            "response": {"type": "string", "enum": ["raw", "document"]},
+        },
+    }
     responses = {
+        "ProcessList": {
+            "description": "Les processus de l'API (flux de travail de la résorption).",
+            "content": {"application/json": {"schema": {"type": "object"}}},
+        },
+        "ExecuteAsync": {
+            "description": "Tâche créée (exécution en tâche de fond) : son état est à l'adresse `Location`.",
+            "content": {"application/json": {"schema": {"type": "object"}}},
+        },
         "JsonSchema": {
             "description": "Le schéma JSON des propriétés de la collection, avec leurs libellés "
             "en français (en anglais avec `lang=en`).",

@@ -25,6 +25,7 @@ from resorption.policy import ANONYMOUS_DB_ROLE, PROTECTED, Policy, reader_role,
 from resorption.settings import APP_DB_USER
 
 SCHEMA = "resorption"
+JOBS_SCHEMA = "resorption_jobs"
 # SECURITY DEFINER functions the application calls as itself, to authenticate and audit.
 APP_FUNCTIONS = (
     "user_by_username(text)",
@@ -130,6 +131,16 @@ def privilege_statements(
             )
         )
 
+    # The jobs of OGC API Processes: the login role itself keeps them (resorption.processes.jobs).
+    if conn.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s", (JOBS_SCHEMA,)).fetchone():
+        jobs = sql.Identifier(JOBS_SCHEMA)
+        statements += [
+            sql.SQL("GRANT USAGE ON SCHEMA {} TO {}").format(jobs, ids[APP_DB_USER]),
+            sql.SQL("GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA {} TO {}").format(
+                jobs, ids[APP_DB_USER]
+            ),
+        ]
+
     protected_tables = {t for c in PROTECTED if c in catalog for t in _table_names(catalog[c])}
     by_table = sensitive_columns(catalog)
     group_tables = {t: g for g, ts in policy.sensitive_tables.items() for t in ts}
@@ -201,6 +212,12 @@ def write_privilege_statements(catalog: Mapping[str, Collection], policy: Policy
                 sql.SQL("GRANT UPDATE ({}, updated_at) ON {} TO {}").format(columns, table, role),
                 sql.SQL("GRANT DELETE ON {} TO {}").format(table, role),
             ]
+        # Closing a site (process close-site) writes its solutions; row-level security says where.
+        statements.append(
+            sql.SQL("GRANT INSERT, DELETE ON {} TO {}").format(
+                sql.Identifier(SCHEMA, "site_closing_solutions"), role
+            )
+        )
         # The trigger copying an action's main département runs as the writer.
         statements.append(
             sql.SQL("GRANT INSERT ON {} TO {}").format(sql.Identifier(SCHEMA, "action_departements"), role)

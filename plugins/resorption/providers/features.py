@@ -198,9 +198,7 @@ class FeatureProvider(BaseProvider):
         """Log reads that returned sensitive fields (owner, justice, finances)."""
         groups = {f.group.sensitive for f in fq.properties if f.group.sensitive}
         if groups and count:
-            audit.record(
-                self.principal, "read", self.collection.id, identifier, groups, {"features": count}
-            )
+            audit.record(self.principal, "read", self.collection.id, identifier, groups, {"features": count})
 
     def _count(self, conn: Any, fq: FeatureQuery, cap: int | None) -> int:
         statement, params = count_statement(fq, cap)

@@ -1,0 +1,276 @@
+"""What every process of ours shares: the caller, its inputs, the site it works on.
+
+`ResorptionProcessor.execute` refuses anonymous callers (401), parses the inputs with
+`Inputs` (every problem, by input, in one 400) and runs `run()`. Our errors
+(`ResorptionError`, French messages) are turned into HTTP answers or job failures by
+`processes.jobs.JobManager`; nothing of the internals reaches the client.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import psycopg
+from pygeoapi.process.base import BaseProcessor
+
+from resorption import audit
+from resorption import settings as app_settings
+from resorption.catalog import Collection, load_catalog
+from resorption.database import transaction
+from resorption.errors import Forbidden, InvalidParameter, NotFound, Unauthorized, ValidationFailed
+from resorption.identity import Principal, current_principal
+from resorption.policy import Policy, current_policy
+
+JSON = "application/json"
+# The dates of the workflow are French dates: a date is in the future when it is in Paris.
+PARIS = ZoneInfo("Europe/Paris")
+
+
+def today() -> dt.date:
+    """Today's date in Paris."""
+    return dt.datetime.now(PARIS).date()
+
+
+SITE_INPUT: dict[str, Any] = {
+    "title": "Site",
+    "description": "Identifiant du site (propriété `id` de la collection « sites »).",
+    "schema": {"type": "integer", "minimum": 1},
+    "minOccurs": 1,
+    "maxOccurs": 1,
+}
+# Every write process answers with the site it changed and its new version (ETag).
+SITE_OUTPUT: dict[str, Any] = {
+    "result": {
+        "title": "Résultat",
+        "description": "Le site modifié et sa nouvelle version (ETag).",
+        "schema": {"type": "object", "contentMediaType": JSON},
+    }
+}
+
+
+def date_input(title: str, description: str, required: bool = True) -> dict[str, Any]:
+    """The description of a date input."""
+    return {
+        "title": title,
+        "description": description,
+        "schema": {"type": "string", "format": "date"},
+        "minOccurs": 1 if required else 0,
+        "maxOccurs": 1,
+    }
+
+
+def count_input(title: str, description: str, required: bool = False, minimum: int = 0) -> dict[str, Any]:
+    """The description of a count (an integer ≥ `minimum`)."""
+    return {
+        "title": title,
+        "description": description,
+        "schema": {"type": "integer", "minimum": minimum},
+        "minOccurs": 1 if required else 0,
+        "maxOccurs": 1,
+    }
+
+
+@dataclass(slots=True)
+class Inputs:
+    """The inputs of one execution, and every problem found in them."""
+
+    data: Mapping[str, Any]
+    errors: list[dict[str, str]] = field(default_factory=list)
+
+    @classmethod
+    def of(cls, data: Any, allowed: Sequence[str]) -> Inputs:
+        """Wrap `data`; an input not in `allowed` is a problem."""
+        if not isinstance(data, Mapping):
+            raise InvalidParameter("Les entrées (« inputs ») doivent être un objet JSON (nom → valeur).")
+        inputs = cls(data)
+        for name in data:
+            if name not in allowed:
+                inputs.error(name, f"entrée inconnue ; entrées permises : {', '.join(allowed)}.")
+        return inputs
+
+    def error(self, name: str, message: str) -> None:
+        """Note one problem with input `name`."""
+        self.errors.append({"property": name, "message": message})
+
+    def given(self, name: str) -> bool:
+        """Whether the input is present (and not null)."""
+        return self.data.get(name) is not None
+
+    def integer(self, name: str, required: bool = False, minimum: int = 0) -> int | None:
+        """An integer ≥ `minimum`."""
+        value = self.data.get(name)
+        if value is None:
+            if required:
+                self.error(name, "valeur obligatoire.")
+            return None
+        if isinstance(value, bool) or not isinstance(value, int) or abs(value) > 2**31 - 1:
+            self.error(name, "nombre entier attendu.")
+            return None
+        if value < minimum:
+            self.error(name, f"doit être supérieur ou égal à {minimum}.")
+            return None
+        return value
+
+    def date(self, name: str, required: bool = False, value: Any = None) -> dt.date | None:
+        """A date (AAAA-MM-JJ), not in the future."""
+        value = self.data.get(name) if value is None else value
+        if value is None:
+            if required:
+                self.error(name, "valeur obligatoire.")
+            return None
+        try:
+            if not isinstance(value, str) or len(value) != 10:
+                raise ValueError
+            day = dt.date.fromisoformat(value)
+        except ValueError:
+            self.error(name, f"date attendue au format AAAA-MM-JJ, reçu « {str(value)[:20]} ».")
+            return None
+        if day > today():
+            self.error(name, "la date est dans le futur.")
+            return None
+        return day
+
+    def choice(self, name: str, values: Sequence[str], required: bool = False) -> str | None:
+        """One of `values`."""
+        value = self.data.get(name)
+        if value is None:
+            if required:
+                self.error(name, f"valeur obligatoire ({', '.join(values)}).")
+            return None
+        if value not in values:
+            self.error(
+                name, f"valeur « {str(value)[:40]} » inconnue ; valeurs permises : {', '.join(values)}."
+            )
+            return None
+        return str(value)
+
+    def text(self, name: str, max_length: int = 2000) -> str | None:
+        """A non-empty text of at most `max_length` characters."""
+        value = self.data.get(name)
+        if value is None:
+            return None
+        if not isinstance(value, str) or not value.strip() or "\x00" in value:
+            self.error(name, "texte non vide attendu.")
+            return None
+        if len(value) > max_length:
+            self.error(name, f"{max_length} caractères au plus.")
+            return None
+        return value.strip()
+
+    def fail_if_invalid(self) -> None:
+        """Raise every problem noted so far, as one 400."""
+        if self.errors:
+            listed = " ; ".join(f"{e['property']} : {e['message']}" for e in self.errors)
+            raise ValidationFailed(self.errors, f"Les entrées du processus ne sont pas valides : {listed}")
+
+
+class Caller:
+    """The principal of an execution, what the policy lets it do, and its database sessions."""
+
+    def __init__(self, principal: Principal) -> None:
+        self.principal = principal
+        self.policy: Policy = current_policy()
+        self.settings = app_settings.current()
+
+    @property
+    def sites(self) -> Collection:
+        """The catalog's `sites` collection."""
+        return load_catalog(self.settings.collections_dir)["sites"]
+
+    def writing(self) -> Any:
+        """A read-write transaction as the caller's write role (row-level security applies)."""
+        return transaction(
+            self.settings,
+            context=self.policy.db_settings(self.principal),
+            role=self.policy.db_write_role(self.principal),
+            read_only=False,
+        )
+
+    def reading(self) -> Any:
+        """A read-only transaction as the caller's read role, as the Features API reads."""
+        return transaction(
+            self.settings,
+            context=self.policy.db_settings(self.principal),
+            role=self.policy.db_role(self.principal),
+        )
+
+    def require(self, action: str) -> None:
+        """403 when the caller may not `write` or `close` sites anywhere."""
+        if self.policy.write_scope(self.principal, "sites", action).is_empty:
+            verb = {"write": "modifier", "close": "fermer"}[action]
+            raise Forbidden(f"Votre rôle ne vous permet pas de {verb} des sites.")
+
+    def check_place(self, departement: str, action: str) -> None:
+        """403 when the site lies outside the caller's scope for `action`."""
+        if not self.policy.write_scope(self.principal, "sites", action).contains(departement):
+            verb = {"write": "modifier", "close": "fermer"}[action]
+            raise Forbidden(
+                f"Vous n'avez pas le droit de {verb} un site dans le département {departement} : "
+                "il est hors de votre territoire d'intervention."
+            )
+
+    def audit(self, action: str, site_id: int, detail: dict[str, Any]) -> None:
+        """One row of the audit log for this caller."""
+        audit.record(self.principal, action, "sites", str(site_id), frozenset(), detail)
+
+
+@dataclass(frozen=True, slots=True)
+class SiteHead:
+    """What a process needs to know of the site it changes, read under a row lock."""
+
+    id: int
+    departement: str
+    status: str
+    values: Mapping[str, Any]
+
+
+@contextmanager
+def locked_site(
+    caller: Caller, conn: psycopg.Connection, site_id: int, action: str, columns: Sequence[str] = ()
+) -> Iterator[SiteHead]:
+    """The site, locked for update: 404 when the caller cannot read it, 403 outside its scope."""
+    row = conn.execute("SELECT departement_code FROM resorption.sites WHERE id = %s", (site_id,)).fetchone()
+    if row is None:
+        raise NotFound(f"Le site « {site_id} » n'existe pas.")
+    caller.check_place(row[0], action)
+    if action == "close":
+        # Closing needs the write scope too (the database checks both).
+        caller.check_place(row[0], "write")
+    names = ", ".join(["departement_code", "status::text", *columns])  # catalog names only
+    locked = conn.execute(
+        f"SELECT {names} FROM resorption.sites WHERE id = %s FOR UPDATE",
+        (site_id,),
+    ).fetchone()
+    if locked is None:  # row-level security: not writable by this caller
+        raise Forbidden("Vous n'avez pas le droit de modifier ce site.")
+    yield SiteHead(site_id, locked[0], locked[1], dict(zip(columns, locked[2:], strict=True)))
+
+
+class ResorptionProcessor(BaseProcessor):
+    """A process of ours: authenticated callers only, inputs checked, French errors."""
+
+    inputs_allowed: tuple[str, ...] = ()
+
+    def __init__(self, processor_def: dict, metadata: dict) -> None:
+        """Keep pygeoapi's definition and our metadata."""
+        super().__init__(processor_def, metadata)
+
+    def execute(self, data: dict, outputs: dict | None = None) -> tuple[str, Any]:
+        """Run the process for the principal of the request (or of the job)."""
+        principal = current_principal()
+        if principal.is_anonymous:
+            raise Unauthorized("Authentification requise pour exécuter ce processus.")
+        inputs = Inputs.of(data, tuple(self.metadata["inputs"]))
+        return JSON, self.run(Caller(principal), inputs)
+
+    def run(self, caller: Caller, inputs: Inputs) -> dict[str, Any]:
+        """The work of the process; returns its JSON output."""
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__}> {self.name}"
