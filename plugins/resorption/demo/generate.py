@@ -12,9 +12,10 @@ from resorption.demo.history import pause_history, resume_history, write_history
 from resorption.demo.organisations import write_organisations
 from resorption.demo.placement import allocate, draw_points
 from resorption.demo.previous import delete_previous
-from resorption.demo.report import count_rows, print_summary, progress_bars
+from resorption.demo.report import count_rows, print_summary
 from resorption.demo.site_tables import write_site_children, write_sites
 from resorption.demo.territory import load_departements
+from resorption.progress import progress_bars
 
 
 def generate_demo(

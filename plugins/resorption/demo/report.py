@@ -5,23 +5,9 @@ from datetime import date
 import psycopg
 from psycopg import sql
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from resorption.demo.words import ORG_SUFFIX, PREFIX
-
-
-def progress_bars(console: Console | None) -> Progress:
-    """A rich progress display on `console`; silent when there is no console."""
-    return Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-        disable=console is None,
-    )
-
 
 COUNTS = sql.SQL("""
     SELECT
