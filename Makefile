@@ -14,7 +14,7 @@ PYTEST_ARGS ?=
 # Debian packages the test suite drives (PostGIS server, ogrinfo, QGIS, headless browser).
 SYSTEM_PACKAGES := postgresql-15-postgis-3 gdal-bin python3-qgis qgis-providers chromium chromium-driver
 
-.PHONY: help venv db demo test system-deps lint clean-db
+.PHONY: help venv db demo test system-deps lint clean-db bench
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -62,6 +62,11 @@ system-deps: ## install the Debian packages the tests need, when missing
 
 lint: venv ## ruff
 	$(BIN)/ruff check .
+
+# Extra arguments: make bench BENCH_ARGS='--sizes 100k --duration 5 --only ours,tipg'
+BENCH_ARGS ?=
+bench: venv ## measure against tipg, stock pygeoapi and the SQL floor (bench/RESULTS.md)
+	bench/run $(BENCH_ARGS)
 
 clean-db: ## stop the embedded PostgreSQL and delete its data (.local/postgres)
 	@if [ -x $(BIN)/python ]; then $(BIN)/python -m resorption.embedded destroy; fi

@@ -54,6 +54,10 @@ def user_cases(policy: Policy) -> list[tuple[str, frozenset[str], str, str | Non
     return cases
 
 
+# Users outside the access matrix: an operator of another département, who must see nothing of 33.
+NEIGHBOURS = [("operator", frozenset[str](), "departement", OTHER_AREA)]
+
+
 def _username(role: str, options: frozenset[str], level: str, code: str | None) -> str:
     suffix = "-opts" if options else ""
     return f"{role.replace('_', '-')}{suffix}-{level}{'-' + code if code else ''}".lower()
@@ -68,7 +72,7 @@ def users(database_url: str) -> dict[str, TestUser]:
             "INSERT INTO resorption.organisations (name, kind) VALUES ('Organisation des tests', 'other') "
             "ON CONFLICT (name, departement_code) DO UPDATE SET kind = EXCLUDED.kind RETURNING id"
         ).fetchone()[0]
-        for role, options, level, code in user_cases(POLICY):
+        for role, options, level, code in [*user_cases(POLICY), *NEIGHBOURS]:
             username = _username(role, options, level, code)
             user_id = conn.execute(
                 "INSERT INTO resorption.users (username, organisation_id, role, options, area_level, area_code) "

@@ -211,6 +211,32 @@ def test_bearer_token(people: Accounts, settings: Settings, db: psycopg.Connecti
     assert last_used is not None
 
 
+def test_token_use_noted_once_a_minute(people: Accounts, settings: Settings, db: psycopg.Connection) -> None:
+    """A token's use is written when its last note is a minute old or more, not on every request."""
+    token = accounts.issue_token(people.url, "auth-alice", "note d'usage").token
+    digest = hashlib.sha256(token.encode()).digest()
+
+    def last_used() -> Any:
+        return db.execute(
+            "SELECT last_used_at FROM resorption.api_tokens WHERE token_hash = %s", (digest,)
+        ).fetchone()[0]
+
+    assert last_used() is None
+    assert authenticate(bearer(token), _client(), settings).username == "auth-alice"
+    first = last_used()
+    assert first is not None
+    assert authenticate(bearer(token), _client(), settings).username == "auth-alice"
+    assert last_used() == first  # within the minute: no write
+    db.execute(
+        "UPDATE resorption.api_tokens SET last_used_at = last_used_at - interval '61 seconds' "
+        "WHERE token_hash = %s",
+        (digest,),
+    )
+    stale = last_used()
+    assert authenticate(bearer(token), _client(), settings).username == "auth-alice"
+    assert last_used() > stale
+
+
 def test_areas(people: Accounts, settings: Settings) -> None:
     national = authenticate(bearer(people.national_token), _client(), settings)
     assert (national.area_level, national.area_code, national.area_departements) == ("nation", None, None)

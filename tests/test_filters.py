@@ -168,3 +168,17 @@ def test_filter_values_are_parameters_not_sql(http: requests.Session, db: psycop
         assert r.status_code == 200, r.text
         assert r.json()["numberMatched"] == 0
     assert expected(db, "TRUE") > 0
+
+
+def test_array_of_ids_filters_actions_by_linked_site(http: requests.Session, db: psycopg.Connection) -> None:
+    """site_ids is a bigint[]: A_CONTAINS with a site id finds the actions of that site."""
+    site_id, expected = db.execute(
+        "SELECT site_id, array_agg(action_id ORDER BY action_id) FROM resorption.action_sites"
+        " GROUP BY site_id ORDER BY count(*) DESC, site_id LIMIT 1"
+    ).fetchone()
+    r = http.get("/collections/actions/items", params={"filter": f"A_CONTAINS(site_ids, ({site_id}))"})
+    assert r.status_code == 200, r.text
+    assert sorted(f["id"] for f in r.json()["features"]) == expected
+    r = http.get("/collections/actions/items", params={"filter": "A_CONTAINS(site_ids, (1.5))"})
+    assert r.status_code == 400
+    assert "entiers" in r.json()["description"]

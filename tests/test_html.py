@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import subprocess
+import time
 from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import parse_qs, urljoin, urlsplit
@@ -36,6 +37,10 @@ PAGES = [
     "/collections/departements/items",
     "/conformance",
     "/openapi",
+    "/processes",
+    "/processes/territory-statistics",
+    "/jobs",
+    "/tableau-de-bord/departement-33",
 ]
 
 
@@ -331,3 +336,134 @@ def test_items_map_clusters_offline_in_a_browser(base_url: str, tmp_path: Path, 
     assert "leaflet-container" in dom
     assert "marker-cluster" in dom or "leaflet-marker-icon" in dom
     assert "Nombre de personnes" in dom
+
+
+# -- pygeoapi's own pages, in French ---------------------------------------------------------------
+
+# Words of pygeoapi's English templates that our French ones replace (visible text only); the
+# standards keep their names (« OGC API – Processes »).
+ENGLISH = re.compile(
+    r"\b(Home|Terms of service|License|View the|API Definition|Conformance|Provider|Contact point|"
+    r"Address|Email|Telephone|Data collections|Record collections|Name|(?<!API – )Processes|Jobs?|Job ID|"
+    r"Process ID|Start|Duration|Progress|Status|Limit|default|Prev|Next|Inputs|Outputs|Title|"
+    r"Data Type|Execution modes|Synchronous|Asynchronous|Links|Browse jobs|Job status|"
+    r"Started processing|Finished processing|Parameters|Results|This document|Powered by)\b"
+)
+NAVIGATION = ["Accueil", "Carte", "Tableau de bord", "Collections", "Processus", "API"]
+
+
+class Text(HTMLParser):
+    """The visible text of a page (no script, style or title), and the navigation bar's links."""
+
+    def __init__(self, page: str) -> None:
+        super().__init__()
+        self.parts: list[str] = []
+        self.navigation: list[str] = []
+        self._skip = 0
+        self._in_nav = False
+        self._nav_text = ""
+        self.feed(page)
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in ("script", "style", "title"):
+            self._skip += 1
+        if tag == "a" and "nav-link" in (dict(attrs).get("class") or ""):
+            self._in_nav, self._nav_text = True, ""
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("script", "style", "title"):
+            self._skip -= 1
+        if tag == "a" and self._in_nav:
+            self.navigation.append(" ".join(self._nav_text.split()))
+            self._in_nav = False
+
+    def handle_data(self, data: str) -> None:
+        if not self._skip:
+            self.parts.append(data)
+        if self._in_nav:
+            self._nav_text += data
+
+    @property
+    def text(self) -> str:
+        return " ".join(" ".join(self.parts).split())
+
+
+@pytest.fixture(scope="module")
+def job_id(http: requests.Session) -> str:
+    """A finished background job of the national administrator."""
+    r = http.post(
+        "/processes/territory-statistics/execution",
+        json={
+            "inputs": {
+                "level": "departement",
+                "code": "33",
+                "start": "2022-01-01",
+                "end": "2023-01-01",
+                "step": "year",
+            }
+        },
+        headers={"Prefer": "respond-async"},
+    )
+    assert r.status_code == 201, r.text
+    job = r.headers["Location"].rstrip("/").rsplit("/", 1)[-1]
+    for _ in range(120):
+        if http.get(f"/jobs/{job}", params={"f": "json"}).json()["status"] in ("successful", "failed"):
+            return job
+        time.sleep(0.5)
+    raise AssertionError("la tâche ne s'est pas terminée")
+
+
+@pytest.mark.parametrize(
+    ("path", "expected"),
+    [
+        ("/", ["Voir les collections de ce service", "Définition de l'API", "Conformité", "Licence"]),
+        ("/collections", ["Collections de données", "Nom", "Sites"]),
+        (
+            "/conformance",
+            ["Classes de conformité", "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core"],
+        ),
+        ("/processes", ["Processus de ce service", "Statistiques d'un territoire dans le temps"]),
+        (
+            "/processes/territory-statistics",
+            ["Entrées", "Sorties", "Modes d'exécution", "Obligatoire", "Exécuter ce processus (POST, JSON)"],
+        ),
+        ("/jobs", ["Tâches de fond", "territory-statistics", "Terminée"]),
+        ("/jobs/{job}", ["État de la tâche", "Terminée", "Avancement", "Liens"]),
+    ],
+)
+def test_pygeoapi_pages_are_french(
+    http: requests.Session, job_id: str, path: str, expected: list[str]
+) -> None:
+    page = Text(html(http, path.format(job=job_id)))
+    for words in expected:
+        assert words in page.text, f"{path} : « {words} » manque"
+    leftover = ENGLISH.findall(page.text)
+    assert not leftover, f"{path} garde de l'anglais : {leftover}"
+    assert page.navigation == NAVIGATION
+    assert "Se déconnecter" in page.text and "national-admin-nation" in page.text
+
+
+def test_anonymous_navigation_offers_to_sign_in(anonymous: requests.Session) -> None:
+    page = Text(html(anonymous, "/"))
+    assert page.navigation == NAVIGATION
+    assert "Se connecter" in page.text and "Se déconnecter" not in page.text
+    assert not ENGLISH.findall(page.text)
+
+
+def test_french_pages_in_a_browser(pages, screenshot, users: dict, job_id: str) -> None:
+    admin = users["national-admin-nation"]
+    page = pages.open(admin.username, admin.token)
+    # Chromium sends Basic credentials once challenged: /jobs challenges anonymous visitors.
+    for path in (
+        "/jobs?f=html",
+        "/?f=html",
+        "/collections?f=html",
+        "/processes/territory-statistics?f=html",
+        f"/jobs/{job_id}?f=html",
+    ):
+        response = page.goto(path)
+        assert response is not None and response.status == 200, path
+        assert page.locator("header .nav-link.active").count() <= 1
+        name = path.split("?")[0].replace(job_id, "tache").strip("/").replace("/", "-")
+        screenshot(page, name or "accueil")
+    assert not pages.console_errors

@@ -25,10 +25,10 @@ from pygeoapi.api import APIRequest, apply_gzip
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from resorption import audit, features_api, features_write, queryables
+from resorption import audit, features_api, features_write, queryables, sessions, tiles, webmap
 from resorption import settings as app_settings
-from resorption.authentication import authenticate
 from resorption.catalog import Collection, load_catalog
+from resorption.dashboard import blueprint as dashboard_blueprint
 from resorption.editing import Mode
 from resorption.errors import (
     ConfigurationError,
@@ -39,7 +39,10 @@ from resorption.errors import (
 )
 from resorption.identity import Principal, set_principal
 from resorption.policy import Policy, load_policy
+from resorption.processes import downloads
 from resorption.pygeoapi_config import build_config, write_openapi
+from resorption.qgis_download import blueprint as qgis_blueprint
+from resorption.web.navigation import install as install_navigation
 
 LOGGER = logging.getLogger(__name__)
 INTERNAL_ERROR = "Erreur interne du serveur : l'équipe technique a été prévenue."
@@ -66,7 +69,13 @@ def create_app(settings: app_settings.Settings | None = None) -> Flask:
     api = pygeoapi_flask.api_
     app = Flask(__name__, static_folder=None)
     app.url_map.strict_slashes = False
+    tiles.register(app)  # before pygeoapi's blueprint: our tile routes win the URL match
     app.register_blueprint(pygeoapi_flask.BLUEPRINT)
+    app.register_blueprint(dashboard_blueprint(api))
+    install_navigation()  # the navigation bar of every page knows who is signed in
+    app.register_blueprint(sessions.blueprint)
+    app.register_blueprint(webmap.blueprint)
+    app.register_blueprint(qgis_blueprint)  # GET /qgis/projet.qgz
     # pygeoapi routes no PATCH on items; before_request answers it (the view is never reached).
     app.add_url_rule(
         "/collections/<path:collection_id>/items/<path:item_id>",
@@ -87,7 +96,8 @@ def create_app(settings: app_settings.Settings | None = None) -> Flask:
             return None
         client = request.remote_addr or "inconnu"
         audit.set_request(audit.RequestInfo(request.method, request.full_path.rstrip("?"), client))
-        principal = authenticate(request.headers.get("Authorization"), client, settings)
+        # The Authorization header, else the browser session cookie (CSRF-checked for writes).
+        principal = sessions.principal_of_request(request, client, settings)
         set_principal(principal)
         _guard(policy, catalog, principal)
         if request.endpoint == "pygeoapi.collections" and not (request.view_args or {}).get("collection_id"):
@@ -100,6 +110,9 @@ def create_app(settings: app_settings.Settings | None = None) -> Flask:
         if response.mimetype == "text/html" and "charset" not in response.headers.get("Content-Type", ""):
             response.headers["Content-Type"] = "text/html; charset=utf-8"
         return response
+
+    # A file made by a process (an export) is downloaded under its name.
+    app.after_request(downloads.as_attachment)
 
     @app.errorhandler(ResorptionError)
     def ogc_error(exc: ResorptionError) -> Response:
@@ -153,11 +166,8 @@ def _route(api: Any, catalog: Mapping[str, Collection]) -> Response | None:
     if method == "GET":
         if item_id is None:
             return features_api.items(api, request, collection)
-        response = features_api.item(api, request, collection, item_id)
-        version = features_write.item_version(collection, item_id)
-        if version:
-            response.headers["ETag"] = version
-        return response
+        # The item's ETag comes from the same statement as the item (features_api.item).
+        return features_api.item(api, request, collection, item_id)
     if method == "POST" and item_id is None and _is_cql2_query(collection):
         return _cql2_query(api, collection)
     if method == "OPTIONS":

@@ -187,6 +187,11 @@ def _succeeded(client: str, failures: int, settings: Settings, row: dict[str, An
     """The principal of a found user; forgets the client's past failures if it had any."""
     if failures:
         _execute(settings, "SELECT resorption.clear_auth_failures(%s)", (client,))
+    return principal_from_row(row, method)
+
+
+def principal_from_row(row: dict[str, Any], method: str) -> Principal:
+    """The principal of a `principal_row` of sql/050_identity.sql (also what a web session gives)."""
     departements = row.get("area_departements")
     return Principal(
         username=row["username"],

@@ -453,6 +453,80 @@ def audit_log(username: str | None, since: str | None, group: str | None, limit:
     out.print(table)
 
 
+@main.command("moissonner")
+@click.argument("noms", nargs=-1)
+@click.option("--simulation", is_flag=True, help="Tout vérifier et rendre compte, sans rien écrire.")
+@click.option("--planifie", is_flag=True, help="Reste actif et moissonne chaque source à sa fréquence.")
+@click.option("--complet", is_flag=True, help="Relit toute la source, même si elle est incrémentale.")
+@click.option(
+    "--ecraser-conflits", is_flag=True, help="En cas de conflit, la version de la source remplace la nôtre."
+)
+def harvest_command(
+    noms: tuple[str, ...], simulation: bool, planifie: bool, complet: bool, ecraser_conflits: bool
+) -> None:
+    """Moissonne les sources NOMS (toutes par défaut) de config/harvest-sources.yml."""
+    from resorption.harvest.commands import harvest_sources
+
+    with _french_errors():
+        harvest_sources(_database_url(), noms, simulation, planifie, complet, ecraser_conflits, console, out)
+
+
+@main.command("moissonnages")
+@click.option("--source", help="Seulement cette source.")
+@click.option("--limit", default=20, show_default=True, help="Nombre de moissonnages listés.")
+@click.option("--details", type=int, help="Le compte rendu élément par élément de ce moissonnage (n°).")
+def harvest_runs_command(source: str | None, limit: int, details: int | None) -> None:
+    """Liste les derniers moissonnages et leurs comptes (ou le détail de l'un d'eux)."""
+    from resorption.harvest.commands import show_runs
+
+    with _french_errors():
+        show_runs(_database_url(), source, limit, details, out)
+
+
+@main.group("import")
+def import_group() -> None:
+    """Importer des données depuis un tableur (XLSX ou CSV)."""
+
+
+@import_group.command("sites")
+@click.argument("fichier", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--dry-run", is_flag=True, help="Vérifie chaque ligne sans rien enregistrer.")
+@click.option("--garder-valides", is_flag=True, help="Garde les lignes valides malgré les refus.")
+@click.option("--utilisateur", envvar="RESORPTION_USER", help="Ses droits s'appliquent (ou RESORPTION_USER).")
+def import_sites_command(fichier: Path, dry_run: bool, garder_valides: bool, utilisateur: str | None) -> None:
+    """Crée ou modifie des sites depuis FICHIER (colonnes de l'export) ; code 1 si une ligne est refusée."""
+    from resorption.spreadsheets.command import run_import
+
+    with _french_errors():
+        login = _required(utilisateur, "--utilisateur", "l'import s'exécute avec les droits d'un utilisateur")
+        report = run_import(_database_url(), fichier, dry_run, garder_valides, login, console, out)
+    if report.count("rejected"):
+        raise click.exceptions.Exit(1)
+
+
+@main.command("qgis-project")
+@click.option("--url", required=True, help="Adresse publique du serveur, celle que QGIS interrogera.")
+@click.option("--utilisateur", help="Identifiant : seules les couches et les champs qu'il peut lire.")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, writable=True, path_type=Path),
+    default=Path("projet.qgz"),
+    show_default=True,
+    help="Fichier .qgz à écrire.",
+)
+def qgis_project_command(url: str, utilisateur: str | None, output: Path) -> None:
+    """Écrit un projet QGIS prêt à l'emploi : couches OGC API – Features stylées comme la carte web."""
+    from resorption.qgis_project import project_of_user
+
+    with _french_errors():
+        output.write_bytes(project_of_user(_database_url(), url, utilisateur))
+    console.print(
+        f"[green]Projet QGIS écrit dans {escape(str(output))}.[/green] Dans QGIS, associez à ses "
+        "couches une configuration d'authentification (identifiant et jeton d'API)."
+    )
+
+
 @main.command()
 @click.option("--host", default="0.0.0.0", show_default=True)
 @click.option("--port", default=5000, show_default=True)

@@ -396,6 +396,11 @@ class FilterCompiler:
                 is_text = peer is None or peer.enum or peer.item_type == "string"
                 values = [str(v) for v in node] if is_text else node
                 cast = "text[]" if is_text else "numeric[]"
+                if peer is not None and peer.item_type == "integer":
+                    # bigint[] columns (an action's site_ids) do not compare with numeric[].
+                    if any(isinstance(v, str) or v != int(v) for v in node):
+                        raise InvalidParameter(f"{op.upper()} attend une liste de nombres entiers ici.")
+                    values, cast = [int(v) for v in node], "bigint[]"
                 sides.append(sql.SQL("{}::{}").format(self.params.add(values), sql.SQL(cast)))
             else:
                 c = self._node(node)

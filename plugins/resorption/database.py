@@ -13,7 +13,6 @@ from contextlib import contextmanager
 
 import psycopg
 from psycopg import errors as pg_errors
-from psycopg import sql
 from psycopg_pool import ConnectionPool
 
 from resorption.errors import DatabaseUnavailable, InvalidParameter, ResorptionError
@@ -70,26 +69,39 @@ def transaction(
 ) -> Iterator[psycopg.Connection]:
     """A connection inside one transaction, with `context` set as local settings."""
     pool = get_pool(settings)
+    statement, params = prelude(settings, context, role, read_only)
     try:
         with pool.connection(timeout=10) as conn, translate_errors(), conn.transaction():
-            prelude = [
-                sql.SQL("SET TRANSACTION READ ONLY" if read_only else "SET TRANSACTION READ WRITE"),
-                sql.SQL("SET LOCAL statement_timeout = {}").format(
-                    sql.Literal(settings.statement_timeout_ms)
-                ),
-            ]
-            if role:
-                prelude.append(sql.SQL("SET LOCAL ROLE {}").format(sql.Identifier(role)))
-            with conn.cursor() as cur:
-                for stmt in prelude:
-                    cur.execute(stmt)
-                for key, value in (context or {}).items():
-                    cur.execute("SELECT set_config(%s, %s, true)", (key, value))
+            # One round trip for the whole prelude (it used to take one per setting). Pipeline
+            # mode would also fold BEGIN in, but it forbids the server-side cursors of exports.
+            conn.execute(statement, params)
             yield conn
     except psycopg.OperationalError as exc:
         raise DatabaseUnavailable() from exc
     except TimeoutError as exc:  # the pool had no free connection in time
         raise DatabaseUnavailable() from exc
+
+
+def prelude(
+    settings: Settings,
+    context: Mapping[str, str] | None = None,
+    role: str | None = None,
+    read_only: bool = True,
+) -> tuple[str, list[str]]:
+    """The one statement that opens a request's transaction: timeout, read-only, role, context.
+
+    `set_config(..., true)` is `SET LOCAL`: `role` is `SET LOCAL ROLE` (same membership check),
+    `transaction_read_only` is `SET TRANSACTION READ ONLY`. A transaction is read-write by
+    default. The text only depends on how many settings there are, so psycopg prepares it.
+    """
+    pairs: list[tuple[str, str]] = [("statement_timeout", str(settings.statement_timeout_ms))]
+    if read_only:
+        pairs.append(("transaction_read_only", "on"))
+    if role:
+        pairs.append(("role", role))
+    pairs.extend((context or {}).items())
+    calls = ", ".join("set_config(%s, %s, true)" for _ in pairs)
+    return f"SELECT {calls}", [v for pair in pairs for v in pair]
 
 
 @contextmanager

@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import urllib.parse
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 from http import HTTPStatus
 from typing import Any
 
 import orjson
 from flask import Request, Response
+from psycopg import sql
 from pygeoapi import l10n
 from pygeoapi.api import API, APIRequest
 from pygeoapi.formats import F_HTML, F_JSON, F_JSONLD, FORMAT_TYPES
@@ -26,7 +28,9 @@ from pygeoapi.util import get_dataset_formatters, render_j2_template
 
 from resorption.catalog import Collection, Field
 from resorption.crs import Crs
+from resorption.editing import VERSION_SQL
 from resorption.errors import InvalidParameter
+from resorption.features_write import WRITABLE
 from resorption.params import parse_item, parse_items
 from resorption.providers.features import FeatureProvider
 from resorption.web import display
@@ -34,6 +38,8 @@ from resorption.web import display
 GEOJSON = "application/geo+json"
 # The changelog collection of a collection's items, linked from each item (rel version-history).
 CHANGELOGS = {"sites": "site_changes"}
+# The query parameter of keyset `next` links: the id of the previous page's last feature.
+AFTER = "after"
 
 
 def _provider(api: API, collection: Collection) -> FeatureProvider:
@@ -71,15 +77,34 @@ def items(api: API, request: Request, collection: Collection, body: str | None =
     api_request = _api_request(api, request, collection)
     provider = _provider(api, collection)
     fq = parse_items(collection, provider.readable, request.args, body=body)
-    page = provider.features(fq)
+    after = request.args.get(AFTER)
+    if after is not None:
+        fq = replace(fq, after=_after(collection, after))
 
     uri = f"{api.get_collections_url()}/{collection.id}/items"
-    query = [(k, v) for k, v in request.args.items(multi=True) if k not in ("f", "offset")]
-    page["links"] = _page_links(api_request, uri, query, fq.offset, fq.limit, page)
-    page["timeStamp"] = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
+    query = [(k, v) for k, v in request.args.items(multi=True) if k not in ("f", "offset", AFTER)]
     headers = api_request.get_response_headers(**api.api_headers)
     _content_crs(headers, fq.crs)
+    if _is_geojson(api, api_request, collection):
+        # The fast path: PostgreSQL's JSON array goes out as it came, never parsed in Python.
+        fast = provider.page(fq)
+        next_after = fast.last_id if not fq.sortby and fast.returned else None
+        links = _page_links(
+            api_request, uri, query, fq.offset, fq.limit, fast.returned, fast.matched, next_after
+        )
+        tail: dict[str, Any] = {} if fast.matched is None else {"numberMatched": fast.matched}
+        tail |= {"numberReturned": fast.returned, "links": links, "timeStamp": _timestamp()}
+        content = b"".join(
+            (b'{"type":"FeatureCollection","features":', fast.features, b",", orjson.dumps(tail)[1:])
+        )
+        headers["Content-Type"] = GEOJSON
+        return _response(content, HTTPStatus.OK, headers)
+
+    page = provider.features(fq)
+    page["links"] = _page_links(
+        api_request, uri, query, fq.offset, fq.limit, len(page["features"]), page.get("numberMatched"), None
+    )
+    page["timeStamp"] = _timestamp()
 
     def html() -> dict[str, Any]:
         return {
@@ -98,16 +123,17 @@ def items(api: API, request: Request, collection: Collection, body: str | None =
 
 
 def item(api: API, request: Request, collection: Collection, identifier: str) -> Response:
-    """GET /collections/{id}/items/{itemId}."""
+    """GET /collections/{id}/items/{itemId}, with the item's version as ETag when it has one."""
     api_request = _api_request(api, request, collection)
     provider = _provider(api, collection)
     fq = parse_item(collection, provider.readable, request.args)
-    feature = provider.feature(fq, identifier)
+    version_sql = sql.SQL(VERSION_SQL) if collection.id in WRITABLE else None
+    raw, version = provider.feature_json(fq, identifier, version_sql)
 
     base = f"{api.get_collections_url()}/{collection.id}"
     uri = f"{base}/items/{urllib.parse.quote(identifier, safe='')}"
     title = l10n.translate(api.config["resources"][collection.id]["title"], api_request.locale)
-    feature["links"] = [
+    links = [
         _link(
             "self" if api_request.format != F_HTML else "alternate",
             GEOJSON,
@@ -125,11 +151,20 @@ def item(api: API, request: Request, collection: Collection, identifier: str) ->
     if collection.id in CHANGELOGS:
         changes = f"{api.get_collections_url()}/{CHANGELOGS[collection.id]}/items"
         query = urllib.parse.urlencode({"site_id": identifier, "sortby": "valid_from"})
-        feature["links"].append(
-            _link("version-history", GEOJSON, "Historique des versions", f"{changes}?{query}")
-        )
+        links.append(_link("version-history", GEOJSON, "Historique des versions", f"{changes}?{query}"))
     headers = api_request.get_response_headers(**api.api_headers)
     _content_crs(headers, fq.crs)
+    if version:
+        headers["ETag"] = version
+    if _is_geojson(api, api_request, collection):
+        if version and _not_modified(request, version):
+            return _response(b"", HTTPStatus.NOT_MODIFIED, {"ETag": version})
+        # PostgreSQL's Feature object ends with "}": the links go in before it, nothing is parsed.
+        content = b"".join((raw[:-1], b',"links":', orjson.dumps(links), b"}"))
+        headers["Content-Type"] = GEOJSON
+        return _response(content, HTTPStatus.OK, headers)
+    feature = orjson.loads(raw)
+    feature["links"] = links
 
     def html() -> dict[str, Any]:
         return {
@@ -143,6 +178,34 @@ def item(api: API, request: Request, collection: Collection, identifier: str) ->
     return _render(
         api, api_request, collection, feature, headers, "collections/items/item.html", html, fq.crs, uri
     )
+
+
+def _timestamp() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _is_geojson(api: API, api_request: APIRequest, collection: Collection) -> bool:
+    """Whether the negotiated format is plain GeoJSON (not HTML, JSON-LD or a formatter)."""
+    fmt = api_request.format
+    return fmt != F_HTML and fmt != F_JSONLD and fmt not in _formatters(api, collection)
+
+
+def _not_modified(request: Request, version: str) -> bool:
+    """Whether the client's If-None-Match already names `version` (weak comparison)."""
+    header = request.headers.get("If-None-Match")
+    if not header:
+        return False
+    tags = [t.strip().removeprefix("W/") for t in header.split(",")]
+    return "*" in tags or version in tags
+
+
+def _after(collection: Collection, raw: str) -> Any:
+    """The keyset bound of a `next` link: an id of the collection."""
+    if not collection.id_is_integer:
+        return raw
+    if not raw.isdigit() or len(raw) > 18:
+        raise InvalidParameter(f"{AFTER} doit être l'identifiant d'un élément, reçu « {raw} ».")
+    return int(raw)
 
 
 def _items_display(
@@ -227,14 +290,22 @@ def _page_links(
     query: list[tuple[str, str]],
     offset: int,
     limit: int,
-    page: dict[str, Any],
+    returned: int,
+    matched: int | None,
+    next_after: Any,
 ) -> list[dict[str, str]]:
-    """self/alternate, and next/prev built from the public base URL with every parameter kept."""
+    """self/alternate, and next/prev built from the public base URL with every parameter kept.
 
-    def href(fmt: str, new_offset: int | None) -> str:
+    With `next_after` (a page sorted by id only), `next` also names the page's last id: the
+    next page then starts right after it (keyset) instead of skipping `offset` rows again.
+    """
+
+    def href(fmt: str, new_offset: int | None, after: Any = None) -> str:
         params = [("f", fmt), *query]
         if new_offset:
             params.append(("offset", str(new_offset)))
+        if after is not None:
+            params.append((AFTER, str(after)))
         return f"{uri}?{urllib.parse.urlencode(params)}"
 
     is_html = api_request.format == F_HTML
@@ -254,11 +325,9 @@ def _page_links(
     ]
     links.append(_link("collection", "application/json", "La collection", uri.rsplit("/", 1)[0]))
     fmt, media = ("html", "text/html") if is_html else ("json", GEOJSON)
-    returned = len(page["features"])
-    matched = page.get("numberMatched")
     has_next = offset + returned < matched if matched is not None else returned == limit
     if has_next and returned:
-        links.append(_link("next", media, "Page suivante", href(fmt, offset + limit)))
+        links.append(_link("next", media, "Page suivante", href(fmt, offset + limit, next_after)))
     if offset > 0:
         links.append(_link("prev", media, "Page précédente", href(fmt, max(0, offset - limit))))
     return links

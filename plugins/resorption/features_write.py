@@ -226,7 +226,10 @@ def allowed_methods(collection: Collection, identifier: str | None) -> list[str]
 
 
 def item_version(collection: Collection, identifier: str) -> str | None:
-    """The ETag of one readable item of a writable collection (None otherwise)."""
+    """The ETag of one readable item of a writable collection (None otherwise).
+
+    The items route reads it in the item's own statement; this is for other faces (web map).
+    """
     if collection.id not in WRITABLE or not identifier.isdigit() or len(identifier) > 18:
         return None
     principal, policy = current_principal(), current_policy()

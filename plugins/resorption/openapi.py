@@ -26,6 +26,7 @@ from typing import Any
 import yaml
 from pygeoapi.openapi import get_oas
 
+from resorption import tiles
 from resorption.catalog import Collection, Field
 from resorption.crs import CRS84, URIS
 from resorption.errors import ConfigurationError
@@ -80,6 +81,8 @@ def build_openapi(config: dict[str, Any], catalog: Mapping[str, Collection]) -> 
             if provider.get("name") == FEATURE_PROVIDER and provider.get("data") in catalog:
                 _rewrite_collection(document, name, catalog[provider["data"]])
 
+    # Vector tiles (OGC API Tiles): our own routes, unknown to pygeoapi's generator.
+    document["paths"].update(tiles.openapi_paths())
     _server_operations(document)
     _bundle(document)
     return document

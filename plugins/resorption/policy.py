@@ -119,6 +119,18 @@ class Policy:
             return self.scope(principal, "actions", "write")
         return self.scope(principal, collection, action)
 
+    def export_scope(self, principal: Principal) -> Scope:
+        """Where `principal` may export data (the role's `export`: nation, its area or nowhere)."""
+        role = self.roles.get(principal.role or "")
+        rule = role.export if role is not None else "none"
+        if rule.startswith("option:"):
+            rule = "area" if rule.removeprefix("option:") in principal.options else "none"
+        if rule == "nation" or (rule == "area" and principal.area_departements is None):
+            return NATION
+        if rule == "area":
+            return Scope(nation=False, departements=principal.area_departements)
+        return NOWHERE
+
     def may_read(self, principal: Principal, collection: Collection) -> bool:
         """Whether the collection exists at all for this principal."""
         if collection.id not in PROTECTED:

@@ -35,9 +35,16 @@ APP_FUNCTIONS = (
     "recent_auth_failures(text, integer)",
     "clear_auth_failures(text)",
     "audit(text, text, text, text[], text, text, text, jsonb)",
+    # browser sessions (sql/110_web_sessions.sql)
+    "open_web_session(bigint, bytea, text, integer, integer, text)",
+    "user_by_session(bytea)",
+    "close_web_session(bytea)",
 )
 # Never readable by the application's roles: only through the functions above.
-PRIVATE_TABLES = ("users", "api_tokens", "audit_log", "auth_failures")
+PRIVATE_TABLES = ("users", "api_tokens", "audit_log", "auth_failures", "web_sessions")
+# The harvester's bookkeeping (sql/140_harvest.sql): only the owner reads it, since it
+# names sites of every département.
+PRIVATE_TABLES += ("site_provenance", "harvest_runs", "harvest_run_rows")
 
 
 def reader_roles(policy: Policy) -> dict[str, frozenset[str]]:
@@ -146,6 +153,9 @@ def privilege_statements(
     group_tables = {t: g for g, ts in policy.sensitive_tables.items() for t in ts}
     public_tables = {c.table.split(".")[-1] for c in catalog.values() if c.id not in PROTECTED}
     public_tables.add("organisations")
+    # Versions of the vector tiles (sql/120_tiles.sql): its row-level security hides those of
+    # sites and actions from callers who may not read them.
+    public_tables.add("collection_changes")
     for table in tables:
         if table in PRIVATE_TABLES:
             continue

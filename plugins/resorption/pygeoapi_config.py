@@ -15,6 +15,7 @@ import orjson
 from pygeoapi.util import yaml_load
 
 from resorption import settings as app_settings
+from resorption import tiles
 from resorption.catalog import Collection, load_catalog
 from resorption.crs import CRS84, URIS
 from resorption.database import sqlalchemy_url
@@ -52,6 +53,8 @@ def build_config(settings: Settings, catalog: Mapping[str, Collection]) -> dict[
                     f"absente de collections/ ({', '.join(sorted(catalog))})."
                 )
             _complete(resource, provider, collection)
+            if collection.id in tiles.LAYERS:  # its vector tiles (OGC API Tiles)
+                resource["links"].append(tiles.tilesets_link(settings.public_url, collection.id))
     return config
 
 

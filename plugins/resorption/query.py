@@ -78,6 +78,14 @@ class FeatureQuery:
     filter_crs: Crs = DEFAULT
     crs: Crs = DEFAULT
     hits_only: bool = False
+    # Keyset paging: the id of the previous page's last feature (`next` links, sorted by id only);
+    # the page then starts after it instead of skipping `offset` rows, so deep pages cost as much
+    # as the first one.
+    after: Any = None
+    # The départements row-level security limits the rows to (None: the nation, or a collection
+    # whose policy is not by its own departement_code). Repeated as a plain condition because
+    # the policy's predicate (a setting read per row, ORed with '*') cannot use an index.
+    departements: tuple[str, ...] | None = None
 
     @property
     def properties(self) -> tuple[Field, ...]:
@@ -126,7 +134,26 @@ def _geometry_json(q: FeatureQuery) -> sql.Composable:
     )
 
 
+# The Feature expression of each (collection, properties, geometry, CRS) seen, composed once and
+# kept as flat SQL text: composing ~100 columns cost more Python time than running the page.
+# The collection object itself is kept in the value, so that its id() is never reused.
+_FEATURE_SQL: dict[tuple[int, tuple[str, ...], bool, Crs], tuple[Collection, sql.SQL]] = {}
+_FEATURE_SQL_MAX = 4096
+
+
 def _feature_json(q: FeatureQuery) -> sql.Composable:
+    """The Feature expression of the request, from the cache when it was composed before."""
+    key = (id(q.collection), tuple(f.name for f in q.properties), q.skip_geometry, q.crs)
+    hit = _FEATURE_SQL.get(key)
+    if hit is not None and hit[0] is q.collection:
+        return hit[1]
+    flat = sql.SQL(_compose_feature_json(q).as_string())
+    if len(_FEATURE_SQL) < _FEATURE_SQL_MAX:
+        _FEATURE_SQL[key] = (q.collection, flat)
+    return flat
+
+
+def _compose_feature_json(q: FeatureQuery) -> sql.Composable:
     """One Feature per row; properties go through to_json of a row to keep catalog order."""
     columns = sql.SQL(", ").join(
         sql.SQL("{} AS {}").format(f.expression, sql.Identifier(f.name)) for f in q.properties
@@ -199,9 +226,34 @@ def _search_condition(q: FeatureQuery, params: Params) -> sql.Composable | None:
     return sql.SQL("({} @@ ({}))").format(sql.SQL(q.collection.search_sql), query)
 
 
-def where_clause(q: FeatureQuery, params: Params) -> sql.Composable:
-    """WHERE for every condition of the request (or nothing)."""
+def _after_condition(q: FeatureQuery, params: Params) -> sql.Composable | None:
+    if q.after is None:
+        return None
+    return sql.SQL("{} > {}").format(q.collection.id_expression, params.add(q.after))
+
+
+# Row-level security by département, written plainly for the collections whose policy is
+# `in_scope(<collection>_scope, departement_code)` (sql/060_row_security.sql). The policy still
+# applies; this only lets the planner start from the départements' index. (Actions are not
+# here: their policy reads action_departements, whose own policy scans the actions again.)
+SCOPE_COLUMNS = {"sites": "t.departement_code"}
+
+
+def _scope_condition(q: FeatureQuery, params: Params) -> sql.Composable | None:
+    column = SCOPE_COLUMNS.get(q.collection.id)
+    if q.departements is None or column is None:
+        return None
+    if len(q.departements) == 1:
+        # `=` lets PostgreSQL read the (departement_code, id) index in id order; `= ANY` cannot.
+        return sql.SQL("{} = {}").format(sql.SQL(column), params.add(q.departements[0]))
+    return sql.SQL("{} = ANY({}::text[])").format(sql.SQL(column), params.add(list(q.departements)))
+
+
+def where_clause(q: FeatureQuery, params: Params, paging: bool = False) -> sql.Composable:
+    """WHERE for every condition of the request (or nothing); `paging` adds the keyset bound."""
     conditions = [
+        _scope_condition(q, params),
+        _after_condition(q, params) if paging else None,
         _version_condition(q, params),
         _bbox_condition(q, params),
         _interval_condition(q, params),
@@ -227,22 +279,35 @@ def order_clause(q: FeatureQuery) -> sql.Composable:
     return sql.SQL(" ORDER BY ") + sql.SQL(", ").join(keys)
 
 
-def items_statement(q: FeatureQuery) -> tuple[sql.Composed, Params]:
-    """One page of features as a JSON array of GeoJSON Features, built by PostgreSQL."""
+def items_statement(q: FeatureQuery, count_cap: int | None = None) -> tuple[sql.Composed, Params]:
+    """One page of features as a JSON array of GeoJSON Features, built by PostgreSQL.
+
+    The row also holds how many features the page has and its last id, so that Python passes
+    the array on without parsing it, and, with `count_cap`, how many features match, counting
+    at most `count_cap` + 1 rows (one statement, one round trip; NULL without a cap).
+    """
     params = Params()
-    where = where_clause(q, params)
-    statement = sql.SQL(
-        "SELECT coalesce(json_agg(page.feature), '[]'::json)::text FROM ("
-        "SELECT {feature} AS feature FROM {table} t{where}{order} LIMIT {limit} OFFSET {offset}"
-        ") page"
+    where = where_clause(q, params, paging=True)
+    page = sql.SQL(
+        "SELECT {feature} AS feature, {id} AS id FROM {table} t{where}{order} LIMIT {limit} OFFSET {offset}"
     ).format(
         feature=_feature_json(q),
+        id=q.collection.id_expression,
         table=_source(q),
         where=where,
         order=order_clause(q),
         limit=params.add(q.limit),
-        offset=params.add(q.offset),
+        offset=params.add(0 if q.after is not None else q.offset),
     )
+    count: sql.Composable = sql.SQL("NULL::int")
+    if count_cap is not None:
+        count = sql.SQL(
+            "(SELECT count(*)::int FROM (SELECT 1 FROM {table} t{where} LIMIT {cap}) matched)"
+        ).format(table=_source(q), where=where_clause(q, params), cap=params.add(count_cap + 1))
+    statement = sql.SQL(
+        "SELECT coalesce(json_agg(page.feature), '[]'::json)::text, count(*)::int, max(page.id), {count} "
+        "FROM ({page}) page"
+    ).format(count=count, page=page)
     return statement, params
 
 
@@ -256,11 +321,18 @@ def count_statement(q: FeatureQuery, cap: int | None) -> tuple[sql.Composed, Par
     return sql.SQL("SELECT count(*) FROM ({}) matched").format(inner), params
 
 
-def item_statement(q: FeatureQuery, identifier: Any) -> tuple[sql.Composed, Params]:
-    """One feature by id, as GeoJSON text (no row when it does not exist)."""
+def item_statement(
+    q: FeatureQuery, identifier: Any, version: sql.Composable | None = None
+) -> tuple[sql.Composed, Params]:
+    """One feature by id, as GeoJSON text (no row when it does not exist).
+
+    With `version` (an expression over `t`), the row also holds the item's ETag, read in the
+    same statement rather than in a second transaction.
+    """
     params = Params()
-    statement = sql.SQL("SELECT {feature}::text FROM {table} t WHERE {id} = {value}").format(
+    statement = sql.SQL("SELECT {feature}::text, {version} FROM {table} t WHERE {id} = {value}").format(
         feature=_feature_json(q),
+        version=version if version is not None else sql.SQL("NULL::text"),
         table=q.collection.table_sql,
         id=q.collection.id_expression,
         value=params.add(identifier),

@@ -19,6 +19,7 @@ differences:
 
 from __future__ import annotations
 
+import base64
 import contextvars
 import logging
 import threading
@@ -204,7 +205,12 @@ class JobManager(BaseManager):
 
         def guarded(data: dict, **kwargs: Any) -> tuple[str, Any]:
             try:
-                return execute(data, **kwargs)
+                mimetype, outputs = execute(data, **kwargs)
+                if requested_response == RequestedResponse.document.value and isinstance(outputs, bytes):
+                    # A file in a JSON document (pygeoapi would try to serialise the bytes).
+                    encoded = base64.b64encode(outputs).decode("ascii")
+                    return "application/json", {"mediaType": mimetype, "encoding": "base64", "value": encoded}
+                return mimetype, outputs
             except ResorptionError as exc:
                 failure.append(exc)
                 self._failures[job_id] = exc.message

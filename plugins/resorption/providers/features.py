@@ -8,9 +8,13 @@ for this provider; nothing else is ever named in SQL.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
 from typing import Any
 
 import orjson
+from psycopg import sql
+from psycopg.abc import Buffer
+from psycopg.adapt import Loader
 from pygeoapi.provider.base import (
     BaseProvider,
     ProviderGenericError,
@@ -31,6 +35,7 @@ from resorption.identity import current_principal
 from resorption.params import parse_datetime
 from resorption.policy import current_policy
 from resorption.query import (
+    SCOPE_COLUMNS,
     Bbox,
     FeatureQuery,
     count_statement,
@@ -60,13 +65,24 @@ class FeatureProvider(BaseProvider):
         )
         self.id_field = self.collection.id_field
         self.title_field = self.collection.title_field
-        self._fields = {f.name: f.json_schema() for f in self.readable}
+        self._schema: dict[str, Any] | None = None
+
+    @property
+    def fields(self) -> dict[str, Any]:
+        """pygeoapi's view of the fields (its base class would read an empty `_fields`)."""
+        return self._readable_schema()
+
+    def _readable_schema(self) -> dict[str, Any]:
+        # Built on first use only: the items route never needs it, and it costs more than a page.
+        if self._schema is None:
+            self._schema = {f.name: f.json_schema() for f in self.readable}
+        return self._schema
 
     # -- pygeoapi's contract ---------------------------------------------------
 
     def get_fields(self) -> dict[str, Any]:
         """The readable fields as JSON Schema properties (feeds /schema and queryables)."""
-        return self._fields
+        return self._readable_schema()
 
     def get_schema(self, schema_type: SchemaType = SchemaType.item) -> tuple[str, dict[str, Any]]:
         """The item schema: geometry plus readable properties."""
@@ -74,7 +90,7 @@ class FeatureProvider(BaseProvider):
             "type": "object",
             "properties": {
                 "geometry": {"$ref": "https://geojson.org/schema/Geometry.json"},
-                **self._fields,
+                **self._readable_schema(),
             },
         }
 
@@ -145,54 +161,79 @@ class FeatureProvider(BaseProvider):
 
     def features(self, fq: FeatureQuery) -> dict[str, Any]:
         """A FeatureCollection page, with numberMatched when it is cheap or asked for."""
-        with self._transaction() as conn:
+        page = self.page(fq)
+        result: dict[str, Any] = {"type": "FeatureCollection", "features": orjson.loads(page.features)}
+        if page.matched is not None:
+            result["numberMatched"] = page.matched
+        result["numberReturned"] = page.returned
+        return result
+
+    def page(self, fq: FeatureQuery) -> Page:
+        """A page as PostgreSQL wrote it: the features' JSON array as bytes, never parsed here.
+
+        numberMatched is exact when it costs nothing (a short first page), or when asked for
+        (`resulttype=hits`), or when counting stops within `count_limit` rows; otherwise it is
+        left out, as the standard allows: counting a million rows for every page of a layer
+        would cost more than the page.
+        """
+        fq = self._scoped(fq)
+        with self._transaction(_planner(fq)) as conn:
             if fq.hits_only:
-                matched = self._count(conn, fq, cap=None)
-                return {
-                    "type": "FeatureCollection",
-                    "features": [],
-                    "numberMatched": matched,
-                    "numberReturned": 0,
-                }
-            statement, params = items_statement(fq)
-            features = orjson.loads(conn.execute(statement, params).fetchone()[0])
-            if fq.offset == 0 and len(features) < fq.limit:
-                matched: int | None = len(features)
+                return Page(b"[]", 0, self._count(conn, fq, cap=None), None)
+            cap = self.settings.count_limit
+            statement, params = items_statement(fq, count_cap=cap or None)
+            cur = conn.cursor()
+            cur.adapters.register_loader("text", _Utf8Bytes)
+            features, returned, last, counted = cur.execute(statement, params).fetchone()
+            if fq.offset == 0 and fq.after is None and returned < fq.limit:
+                matched: int | None = returned
             else:
-                cap = self.settings.count_limit
-                counted = self._count(conn, fq, cap=cap)
-                matched = counted if counted <= cap else None
-        self._audit_read(fq, None, len(features))
-        page: dict[str, Any] = {"type": "FeatureCollection", "features": features}
-        if matched is not None:
-            page["numberMatched"] = matched
-        page["numberReturned"] = len(features)
-        return page
+                matched = counted if counted is not None and counted <= cap else None
+        self._audit_read(fq, None, returned)
+        if isinstance(last, bytes):  # a text id (territory codes), loaded as bytes like the page
+            last = last.decode()
+        return Page(features, returned, matched, last)
 
     def feature(self, fq: FeatureQuery, identifier: str) -> dict[str, Any]:
         """One feature, or NotFound (also for ids outside the caller's scope)."""
+        return orjson.loads(self.feature_json(fq, identifier)[0])
+
+    def feature_json(
+        self, fq: FeatureQuery, identifier: str, version: sql.Composable | None = None
+    ) -> tuple[bytes, str | None]:
+        """One feature as PostgreSQL wrote it, and its version (ETag) when `version` says how.
+
+        Raises NotFound, also for ids outside the caller's scope.
+        """
         key: Any = identifier
         if self.collection.id_is_integer:
             if not identifier.isdigit() or len(identifier) > 18:
                 raise NotFound(self._not_found(identifier))
             key = int(identifier)
-        statement, params = item_statement(fq, key)
-        with self._transaction() as conn:
+        statement, params = item_statement(fq, key, version)
+        with self._transaction(PAGE_PLANNER) as conn:
             row = conn.execute(statement, params).fetchone()
         if row is None:
             raise NotFound(self._not_found(identifier))
         self._audit_read(fq, identifier, 1)
-        return orjson.loads(row[0])
+        return row[0].encode(), row[1]
 
-    def _transaction(self) -> Any:
+    def _transaction(self, planner: dict[str, str] | None = None) -> Any:
         """A read-only transaction as the principal: its database role and its scopes."""
         if not self.policy.may_read(self.principal, self.collection):
             raise NotFound(f"La collection « {self.collection.id} » n'existe pas.")
         return transaction(
             self.settings,
-            context=self.policy.db_settings(self.principal),
+            context={**self.policy.db_settings(self.principal), **(planner or {})},
             role=self.policy.db_role(self.principal),
         )
+
+    def _scoped(self, fq: FeatureQuery) -> FeatureQuery:
+        """The query with the caller's départements as a plain condition, where RLS is by département."""
+        if self.collection.id not in SCOPE_COLUMNS:
+            return fq
+        scope = self.policy.scope(self.principal, self.collection.id)
+        return fq if scope.nation else replace(fq, departements=tuple(sorted(scope.departements)))
 
     def _audit_read(self, fq: FeatureQuery, identifier: str | None, count: int) -> None:
         """Log reads that returned sensitive fields (owner, justice, finances)."""
@@ -206,6 +247,49 @@ class FeatureProvider(BaseProvider):
 
     def _not_found(self, identifier: str) -> str:
         return f"L'élément « {identifier} » n'existe pas dans la collection « {self.collection.id} »."
+
+
+# Planner settings of a request's transaction. A page reads a few rows: JIT compilation and
+# parallel workers cost more to start (10–50 ms) than the whole page. A full count may use them.
+PAGE_PLANNER = {"jit": "off", "max_parallel_workers_per_gather": "0"}
+COUNT_PLANNER = {"jit": "off"}
+
+
+def _planner(fq: FeatureQuery) -> dict[str, str]:
+    """The planner settings of a request.
+
+    Row-level security's predicate reads a setting, so PostgreSQL cannot estimate it and
+    guesses that it keeps ~1 % of the rows: a plain page in id order then looks cheaper as a
+    full scan and a sort than as the primary key read in order (100,000 rows scanned for 10).
+    For a caller who sees the nation and a page with no condition of its own, the id order
+    is always right: sorting is ruled out. With conditions (bbox, filter…) or a département
+    scope, the planner keeps its choice.
+    """
+    if fq.hits_only:
+        return COUNT_PLANNER
+    # A single `datetime` instant only chooses versions: the history's id index serves it too.
+    interval = fq.interval is not None and not fq.interval.single
+    plain = not (fq.bbox or interval or fq.equals or fq.terms or fq.sortby or fq.filter_tree is not None)
+    if plain and fq.departements is None:
+        return {**PAGE_PLANNER, "enable_sort": "off"}
+    return PAGE_PLANNER
+
+
+class _Utf8Bytes(Loader):
+    """Loads a text column as its UTF-8 bytes: JSON built by PostgreSQL goes out undecoded."""
+
+    def load(self, data: Buffer) -> bytes:
+        return bytes(data)
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """One page of features as PostgreSQL built it."""
+
+    features: bytes  # a JSON array of GeoJSON Features
+    returned: int
+    matched: int | None
+    last_id: Any  # the id of its last feature (keyset paging)
 
 
 def _provider_error(exc: ResorptionError) -> ProviderGenericError:

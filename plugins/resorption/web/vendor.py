@@ -27,6 +27,7 @@ VENDOR_DIR = STATIC_DIR / "vendor"
 # npm package → the files taken from it, relative to the package folder.
 VENDORED: Mapping[str, tuple[str, ...]] = {
     "bootstrap": ("dist/css/bootstrap.min.css", "LICENSE"),
+    "chart.js": ("dist/chart.umd.min.js", "LICENSE.md"),
     "leaflet": (
         "dist/leaflet.css",
         "dist/leaflet.js",
@@ -43,6 +44,8 @@ VENDORED: Mapping[str, tuple[str, ...]] = {
         "dist/leaflet.markercluster.js",
         "MIT-LICENCE.txt",
     ),
+    # The package ships no LICENSE file: its package.json states the licence (Beerware).
+    "leaflet.vectorgrid": ("dist/Leaflet.VectorGrid.bundled.min.js", "package.json"),
     "swagger-ui-dist": (
         "swagger-ui.css",
         "swagger-ui-bundle.js",

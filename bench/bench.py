@@ -1,0 +1,483 @@
+"""Résorption side by side with tipg and stock pygeoapi, and with PostgreSQL alone.
+
+For each dataset size: generate (once) the demo data, start the three servers on the same
+database, check that they return the same features for each request of the mix, then
+measure each request on each server one after another with wrk, at each concurrency, and
+PostgreSQL alone running the statements our provider issues (pgbench). Writes a Markdown
+table to bench/results/<timestamp>.md and bench/RESULTS.md. Run it with `bench/run`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime as dt
+import json
+import math
+import platform
+import subprocess
+import sys
+import tempfile
+import urllib.parse
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import floor
+import psycopg
+import requests
+import servers
+from measure import Result, pgbench, wrk
+
+SIZES = {"100k": 100_000, "1m": 1_000_000}
+# Gironde: the département of the département-scoped user (demo-gironde), of the bbox and tiles.
+GIRONDE = "33"
+BBOX = (-1.27, 44.19, 0.32, 45.58)
+BORDEAUX = (-0.5792, 44.8378)
+PAST = "2022-01-01T00:00:00Z"
+FILTER = "population_total > 50"
+
+
+@dataclass(frozen=True)
+class Variant:
+    """A server as one kind of caller: ours as a national or a département user, or an anchor."""
+
+    name: str
+    kind: str  # ours | tipg | pygeoapi
+    user: str | None = None  # our demo account
+    scope: str | None = None  # the département this variant is limited to
+
+
+VARIANTS = (
+    Variant("résorption · national", "ours", "demo-national"),
+    Variant("résorption · Gironde", "ours", "demo-gironde", GIRONDE),
+    Variant("tipg", "tipg"),
+    Variant("pygeoapi", "pygeoapi"),
+)
+REQUESTS = (
+    "items10",
+    "items100",
+    "items1000",
+    "bbox",
+    "filter",
+    "item",
+    "hits",
+    "deep",
+    "actions",
+    "tile6",
+    "tile10",
+    "tile14",
+    "past",
+)
+LABELS = {
+    "items10": "items limit=10",
+    "items100": "items limit=100",
+    "items1000": "items limit=1000",
+    "bbox": "bbox département (limit=100)",
+    "filter": f"CQL2 `{FILTER}` (limit=100)",
+    "item": "un élément par id",
+    "hits": "resulttype=hits",
+    "deep": "page profonde (offset 50 000 / next)",
+    "actions": "actions, emprises (limit=100)",
+    "tile6": "tuile MVT z6",
+    "tile10": "tuile MVT z10",
+    "tile14": "tuile MVT z14",
+    "past": f"datetime={PAST[:10]} (historique, limit=100)",
+}
+# The requests whose SQL floor is measured (item pages: one statement of ours each).
+FLOORED = ("items10", "items100", "items1000", "bbox", "filter", "item", "hits", "deep", "actions", "past")
+
+
+def tile(z: int, lon: float, lat: float) -> tuple[int, int, int]:
+    """The WebMercatorQuad tile (z, x, y) holding a point."""
+    n = 2**z
+    x = int((lon + 180) / 360 * n)
+    y = int((1 - math.asinh(math.tan(math.radians(lat))) / math.pi) / 2 * n)
+    return z, x, y
+
+
+@dataclass
+class Context:
+    """What the mix needs from the dataset: ids, a deep offset, our `next` link for it."""
+
+    item_id: int
+    deep_offset: int
+    next_path: str | None = None  # our keyset `next` link reaching deep_offset
+
+
+def paths(kind: str, ctx: Context, scope: str | None) -> dict[str, str | None]:
+    """Each request of the mix for one kind of server (None: not available there)."""
+    if kind == "ours":
+        items, actions, sort = "/collections/sites/items", "/collections/actions/items", ""
+    elif kind == "tipg":
+        items, actions, sort = (
+            "/collections/bench.sites/items",
+            "/collections/bench.actions/items",
+            "&sortby=id",
+        )
+    else:
+        items, actions, sort = "/collections/sites/items", "/collections/actions/items", "&sortby=%2Bid"
+    # The anchors have no access control: a département user's requests get its filter.
+    only = f"&departement_code={scope}" if scope and kind != "ours" else ""
+    fmt = "&f=json" if kind == "pygeoapi" else ""
+
+    def page(query: str) -> str:
+        return f"{items}?{query}{sort}{only}{fmt}"
+
+    tiles: dict[str, str | None] = {}
+    for z in (6, 10, 14):
+        z, x, y = tile(z, *BORDEAUX)
+        tiles[f"tile{z}"] = {
+            "ours": f"/collections/sites/tiles/WebMercatorQuad/{z}/{y}/{x}",
+            "tipg": f"/collections/bench.sites/tiles/WebMercatorQuad/{z}/{x}/{y}",
+        }.get(kind)
+    bbox = ",".join(str(v) for v in BBOX)
+    return {
+        "items10": page("limit=10"),
+        "items100": page("limit=100"),
+        "items1000": page("limit=1000"),
+        "bbox": page(f"bbox={bbox}&limit=100"),
+        "filter": page(f"filter={urllib.parse.quote(FILTER)}&filter-lang=cql2-text&limit=100"),
+        "item": f"{items}/{ctx.item_id}" + ("?f=json" if kind == "pygeoapi" else ""),
+        # tipg has no resulttype=hits (limit=0 means its default): one feature and the count.
+        "hits": page("limit=1" if kind == "tipg" else "resulttype=hits"),
+        "deep": ctx.next_path
+        if kind == "ours" and ctx.next_path
+        else page(f"offset={ctx.deep_offset}&limit=100"),
+        "actions": f"{actions}?limit=100{sort}{fmt}",
+        **tiles,
+        "past": page(f"datetime={PAST}&limit=100") if kind == "ours" else None,
+    }
+
+
+def _contexts(url: str) -> dict[str | None, Context]:
+    """Per scope (None: the nation), an item id in it and a deep offset within its sites."""
+    out: dict[str | None, Context] = {}
+    with psycopg.connect(url) as conn:
+        for scope in (None, GIRONDE):
+            where = "WHERE departement_code = %s" if scope else ""
+            args = (scope,) if scope else ()
+            n = conn.execute(f"SELECT count(*) FROM resorption.sites {where}", args).fetchone()[0]
+            offset = min(50_000, n // 2 // 100 * 100)
+            item = conn.execute(
+                f"SELECT id FROM resorption.sites {where} ORDER BY id OFFSET %s LIMIT 1", (*args, n // 3)
+            ).fetchone()[0]
+            out[scope] = Context(item_id=item, deep_offset=offset)
+    return out
+
+
+def _keyset_next(base: str, headers: dict[str, str], deep_offset: int) -> str | None:
+    """Our `next` link that leads to the deep page (from the page just before it)."""
+    r = requests.get(
+        f"{base}/collections/sites/items?limit=100&offset={deep_offset - 100}", headers=headers, timeout=60
+    )
+    r.raise_for_status()
+    href = next((link["href"] for link in r.json()["links"] if link["rel"] == "next"), None)
+    if href is None:
+        return None
+    parts = urllib.parse.urlsplit(href)
+    return f"{parts.path}?{parts.query}"
+
+
+def _signature(key: str, body: bytes, content_type: str) -> Any:
+    """What must agree across servers: the ordered feature ids (the count for hits)."""
+    if "json" not in content_type:
+        return ("bytes", len(body) > 0)
+    doc = json.loads(body)
+    if key == "hits":
+        return ("count", doc.get("numberMatched"))
+    if doc.get("type") == "Feature":
+        return ("feature", str(doc["id"]))
+    return ("page", [str(f["id"]) for f in doc.get("features", [])])
+
+
+def check(targets: list[tuple[Variant, servers.Server, dict[str, str | None]]]) -> dict[tuple[str, str], str]:
+    """Each request on each server once; the anchors must return the same features as ours.
+
+    Returns the availability of each (variant, request): "ok", "n/a — …" or an error text.
+    """
+    status: dict[tuple[str, str], str] = {}
+    reference: dict[tuple[str | None, str], Any] = {}
+    for variant, server, mix in targets:
+        for key in REQUESTS:
+            path = mix.get(key)
+            if path is None:
+                status[(variant.name, key)] = "n/a — non disponible"
+                continue
+            r = requests.get(server.base + path, headers=server.headers, timeout=120)
+            if r.status_code in (404, 405, 501) and key.startswith("tile"):
+                status[(variant.name, key)] = "n/a — non disponible"
+                continue
+            if r.status_code != 200:
+                status[(variant.name, key)] = f"HTTP {r.status_code}"
+                print(f"  ✗ {variant.name} {key}: HTTP {r.status_code} {r.text[:300]}", flush=True)
+                continue
+            sig = _signature(key, r.content, r.headers.get("Content-Type", ""))
+            ref = reference.setdefault((variant.scope, key), sig)
+            same = sig == ref or key.startswith("tile")
+            status[(variant.name, key)] = "ok" if same else "différent"
+            if not same:
+                print(f"  ✗ {variant.name} {key}: résultat différent de résorption", flush=True)
+    return status
+
+
+def run_size(label: str, sites: int, args: argparse.Namespace, workdir: Path) -> list[str]:
+    """Everything for one dataset size; returns its Markdown lines."""
+    server = servers.server_url()
+    url = servers.ensure_dataset(server, sites, workdir / f"generate-{label}.log")
+    tokens = servers.issue_tokens(url)
+    contexts = _contexts(url)
+    started: list[servers.Server] = []
+    lines = [f"## {sites:,} sites".replace(",", " "), ""]
+    try:
+        print(f"[{label}] démarrage des serveurs…", flush=True)
+        by_kind: dict[str, servers.Server] = {}
+        for kind, start in (
+            ("ours", servers.start_ours),
+            ("tipg", servers.start_tipg),
+            ("pygeoapi", servers.start_pygeoapi),
+        ):
+            by_kind[kind] = start(url, workdir)
+            started.append(by_kind[kind])  # stopped in `finally`, even if a later one fails
+        targets = []
+        for variant in VARIANTS:
+            if args.only and variant.kind not in args.only:
+                continue
+            base = by_kind[variant.kind]
+            srv = servers.Server(base.kind, base.base, base.process, base.log)
+            if variant.user:
+                srv.headers = {"Authorization": f"Bearer {tokens[variant.user]}"}
+            ctx = contexts[variant.scope]
+            if variant.kind == "ours" and ctx.deep_offset >= 100:
+                ctx = Context(
+                    ctx.item_id, ctx.deep_offset, _keyset_next(srv.base, srv.headers, ctx.deep_offset)
+                )
+            targets.append((variant, srv, paths(variant.kind, ctx, variant.scope)))
+        print(f"[{label}] vérification : mêmes éléments partout…", flush=True)
+        status = check(targets)
+        db_pids = lambda: servers.backend_pids(url)  # noqa: E731
+        results: dict[tuple[str, str, int], Result] = {}
+        for connections in args.connections:
+            for variant, srv, mix in targets:
+                pids = srv.pids()
+                for key in REQUESTS:
+                    if status.get((variant.name, key)) != "ok" or (
+                        args.requests and key not in args.requests
+                    ):
+                        continue
+                    # A short warm-up fills the pools and psycopg's prepared statements.
+                    wrk(srv.base + mix[key], srv.headers, connections, 1, pids, db_pids)
+                    res = wrk(srv.base + mix[key], srv.headers, connections, args.duration, pids, db_pids)
+                    results[(variant.name, key, connections)] = res
+                    servers.settle(url)
+                    print(
+                        f"[{label}] c={connections} {variant.name:<24} {key:<10} {res.rps:8.1f} req/s",
+                        flush=True,
+                    )
+        floors: dict[tuple[str, str, int], Result] = {}
+        if not args.only or "floor" in args.only:
+            for variant, _srv, mix in targets:
+                if variant.kind != "ours":
+                    continue
+                scripts = floor.scripts(url, tokens[variant.user], {k: mix[k] for k in FLOORED if mix.get(k)})
+                for key, script in scripts.items():
+                    if args.requests and key not in args.requests:
+                        continue
+                    for connections in args.connections:
+                        try:
+                            res = pgbench(url, script, connections, args.duration, db_pids)
+                        except RuntimeError as exc:  # e.g. over the statement timeout
+                            print(f"[{label}] plancher {key} : {str(exc)[-300:]}", flush=True)
+                            continue
+                        floors[(variant.name, key, connections)] = res
+                        print(
+                            f"[{label}] c={connections} plancher {variant.name} {key} {res.rps:.1f} tx/s",
+                            flush=True,
+                        )
+        lines += report(status, results, floors, args.connections)
+    finally:
+        for s in started:
+            s.stop()
+    return lines
+
+
+def _fmt(res: Result | None) -> list[str]:
+    if res is None:
+        return ["", "", "", "", "", "", ""]
+    cpu = "" if res.server_cpu_ms is None else f"{res.server_cpu_ms:.2f}"
+    return [
+        f"{res.rps:.0f}",
+        f"{res.p50_ms:.1f}",
+        f"{res.p99_ms:.1f}",
+        str(res.errors),
+        f"{res.bytes_per_response:,.0f}".replace(",", " ") if res.bytes_per_response else "",
+        cpu,
+        f"{res.db_cpu_ms:.2f}" if res.db_cpu_ms is not None else "",
+    ]
+
+
+def report(
+    status: dict[tuple[str, str], str],
+    results: dict[tuple[str, str, int], Result],
+    floors: dict[tuple[str, str, int], Result],
+    concurrencies: list[int],
+) -> list[str]:
+    """The Markdown of one dataset: one table per concurrency, then the targets at the highest."""
+    lines: list[str] = []
+    head = (
+        "| requête | serveur | req/s | p50 ms | p99 ms | erreurs | octets/réponse "
+        "| CPU serveur ms/req | CPU PostgreSQL ms/req |"
+    )
+    for c in concurrencies:
+        lines += [
+            f"### {c} connexion{'s' if c > 1 else ''}",
+            "",
+            head,
+            "|---|---|---:|---:|---:|---:|---:|---:|---:|",
+        ]
+        for key in REQUESTS:
+            for variant in VARIANTS:
+                st = status.get((variant.name, key))
+                if st is None:
+                    continue
+                res = results.get((variant.name, key, c))
+                cells = _fmt(res) if res else [st if st != "ok" else "non mesuré", "", "", "", "", "", ""]
+                lines.append(f"| {LABELS[key]} | {variant.name} | " + " | ".join(cells) + " |")
+                fl = floors.get((variant.name, key, c))
+                if fl:
+                    lines.append(
+                        f"| {LABELS[key]} | plancher SQL ({variant.name.split(' · ')[1]}) | "
+                        + " | ".join(_fmt(fl))
+                        + " |"
+                    )
+        lines.append("")
+    c = max(concurrencies)
+    lines += [f"### Objectifs à {c} connexions", ""]
+    lines += targets_table(results, floors, c)
+    return lines
+
+
+def targets_table(
+    results: dict[tuple[str, str, int], Result], floors: dict[tuple[str, str, int], Result], c: int
+) -> list[str]:
+    """Ours ÷ tipg per request (≥ 1 wanted, geometric mean ≥ 2) and ours ÷ SQL floor (≥ 1/1.5)."""
+    lines = [
+        "| requête | utilisateur | résorption req/s | ÷ tipg | ÷ pygeoapi | ÷ plancher SQL |",
+        "|---|---|---:|---:|---:|---:|",
+    ]
+    ratios: dict[str, list[float]] = {}
+    for variant in VARIANTS:
+        if variant.kind != "ours":
+            continue
+        for key in REQUESTS:
+            ours = results.get((variant.name, key, c))
+            if ours is None:
+                continue
+            cells = []
+            for anchor in ("tipg", "pygeoapi"):
+                other = results.get((anchor, key, c))
+                if other and other.rps:
+                    ratio = ours.rps / other.rps
+                    if anchor == "tipg":
+                        ratios.setdefault(variant.name, []).append(ratio)
+                    cells.append(f"{ratio:.2f}×" + (" ✗" if anchor == "tipg" and ratio < 1 else ""))
+                else:
+                    cells.append("n/a")
+            fl = floors.get((variant.name, key, c))
+            if fl and fl.rps:
+                r = ours.rps / fl.rps
+                cells.append(f"{r:.2f}" + (" ✗" if r < 1 / 1.5 else ""))
+            else:
+                cells.append("")
+            lines.append(f"| {LABELS[key]} | {variant.name} | {ours.rps:.0f} | " + " | ".join(cells) + " |")
+    lines.append("")
+    for name, values in ratios.items():
+        gm = math.exp(sum(math.log(v) for v in values) / len(values))
+        lines.append(
+            f"- {name} : moyenne géométrique ÷ tipg = **{gm:.2f}×** "
+            f"sur {len(values)} requêtes (objectif ≥ 2×)."
+        )
+    lines += [
+        "",
+        "✗ : objectif manqué (÷ tipg < 1, ou ÷ plancher SQL < 0,67, soit plus de 1,5× le plancher).",
+        "",
+    ]
+    return lines
+
+
+def machine() -> str:
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor(),
+    )
+    mem = (
+        int(
+            next(
+                x for x in Path("/proc/meminfo").read_text().splitlines() if x.startswith("MemTotal")
+            ).split()[1]
+        )
+        // 1024**2
+    )
+    pg = subprocess.run(["pgbench", "--version"], capture_output=True, text=True).stdout.strip()
+    load = Path("/proc/loadavg").read_text().split()[:3]
+    return (
+        f"{servers.WORKERS} cœurs ({cpu}), {mem} Go, {platform.platform()}, {pg}; "
+        f"charge au départ : {' '.join(load)}"
+    )
+
+
+@contextlib.contextmanager
+def _workdir() -> Iterator[Path]:
+    with tempfile.TemporaryDirectory(prefix="resorption-bench-") as tmp:
+        yield Path(tmp)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", default="100k,1m", help="jeux à mesurer : 100k, 1m (défaut : les deux)")
+    parser.add_argument("--duration", type=int, default=10, help="secondes par mesure (défaut 10)")
+    parser.add_argument("--connections", default="1,4", help="connexions simultanées (défaut 1,4)")
+    parser.add_argument(
+        "--only", default="", help="serveurs à mesurer : ours,tipg,pygeoapi,floor (défaut : tous)"
+    )
+    parser.add_argument(
+        "--requests", default="", help=f"requêtes à mesurer parmi {','.join(REQUESTS)} (défaut : toutes)"
+    )
+    args = parser.parse_args(argv)
+    args.connections = [int(c) for c in args.connections.split(",")]
+    args.only = [o for o in args.only.split(",") if o]
+    args.requests = [r for r in args.requests.split(",") if r]
+    servers.require_tools()
+    started = dt.datetime.now()
+    lines = [
+        "# Résorption face à tipg et pygeoapi",
+        "",
+        f"Mesuré le {started:%Y-%m-%d %H:%M} sur : {machine()}.",
+        f"Commande : `bench/run {' '.join(sys.argv[1:] if argv is None else argv)}`; "
+        f"{args.duration} s par mesure, wrk, serveurs à {servers.WORKERS} processus.",
+        "",
+    ]
+    out = Path(__file__).parent / "results" / f"{started:%Y%m%d-%H%M%S}.md"
+    out.parent.mkdir(exist_ok=True)
+    analysis = Path(__file__).parent / "ANALYSIS.md"
+    with _workdir() as workdir:
+        for label in args.sizes.split(","):
+            lines += run_size(label, SIZES[label], args, workdir)
+            out.write_text("\n".join(lines) + "\n")  # each size as soon as it is measured
+    if analysis.exists():  # the closing note: where the time goes (written from profiles)
+        lines += ["", analysis.read_text()]
+    text = "\n".join(lines) + "\n"
+    out.write_text(text)
+    (Path(__file__).parent / "RESULTS.md").write_text(text)
+    print(text)
+    print(f"écrit : {out} et bench/RESULTS.md")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

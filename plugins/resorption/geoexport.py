@@ -1,0 +1,203 @@
+"""Geographic files (GeoPackage, FlatGeobuf, GeoJSON) of a collection, as the caller reads it.
+
+The rows come from ONE statement built like the items endpoint's (`query.where_clause`:
+bbox, datetime and its time travel, CQL2 filter, q; the caller's readable fields only), run
+in the caller's transaction, so that row-level security and column privileges apply as for
+`/items`. PostgreSQL projects the geometries (`ST_Transform`) and hands them over as WKB;
+pyogrio (GDAL) writes them with typed columns, each field's type taken from the catalog.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import psycopg
+from psycopg import sql
+from pyogrio import raw
+
+from resorption.catalog import Field
+from resorption.cql import Params
+from resorption.crs import Crs, lonlat_domain
+from resorption.query import FeatureQuery, count_statement, order_clause, where_clause
+
+# Rows fetched at a time from the server-side cursor (and between two progress reports).
+BATCH = 2000
+# GDAL's time zone flag for UTC (pyogrio's `gdal_tz_offsets`: 100 + quarter hours).
+GDAL_UTC = 100
+
+Progress = Callable[[int, int], None]
+
+
+@dataclass(frozen=True, slots=True)
+class Format:
+    """A file format of the exports: its GDAL driver, media type and file extension."""
+
+    key: str
+    driver: str
+    media_type: str
+    extension: str
+    label: str
+
+
+FORMATS: dict[str, Format] = {
+    f.key: f
+    for f in (
+        Format("gpkg", "GPKG", "application/geopackage+sqlite3", "gpkg", "GeoPackage (QGIS, hors ligne)"),
+        Format("flatgeobuf", "FlatGeobuf", "application/flatgeobuf", "fgb", "FlatGeobuf"),
+        Format("geojson", "GeoJSON", "application/geo+json", "geojson", "GeoJSON"),
+    )
+}
+
+
+@dataclass(frozen=True, slots=True)
+class GeoFile:
+    """A written file: its bytes and how many features it holds."""
+
+    content: bytes
+    features: int
+
+
+def _geometry_wkb(fq: FeatureQuery, crs: Crs) -> sql.Composable:
+    """The geometry as WKB in the output CRS (longitude first in EPSG:4326, as GDAL stores it)."""
+    stored = fq.collection.geometry_expression
+    geom = (
+        stored if crs.srid == 4326 else sql.SQL("ST_Transform({}, {})").format(stored, sql.Literal(crs.srid))
+    )
+    wkb = sql.SQL("ST_AsBinary({})").format(geom)
+    box = lonlat_domain(crs.srid)
+    if box is None:
+        return wkb
+    # A feature a UTM zone cannot express gets no geometry, as on /items (see query.py).
+    return sql.SQL("CASE WHEN {} @ ST_MakeEnvelope({}, {}, {}, {}, 4326) THEN {} END").format(
+        stored, *(sql.Literal(v) for v in box), wkb
+    )
+
+
+def rows_statement(fq: FeatureQuery, crs: Crs) -> tuple[sql.Composed, Params]:
+    """Every matching row: the geometry as WKB, then the readable fields in catalog order."""
+    params = Params()
+    where = where_clause(fq, params)
+    history = fq.collection.history_sql
+    table = history if fq.as_of is not None and history is not None else fq.collection.table_sql
+    columns = [_geometry_wkb(fq, crs), *(f.expression for f in fq.properties)]
+    statement = sql.SQL("SELECT {columns} FROM {table} t{where}{order}").format(
+        columns=sql.SQL(", ").join(columns), table=table, where=where, order=order_clause(fq)
+    )
+    return statement, params
+
+
+def read_rows(
+    conn: psycopg.Connection, fq: FeatureQuery, crs: Crs, progress: Progress | None = None
+) -> tuple[list[bytes | None], list[tuple[Any, ...]]]:
+    """The WKB geometries and the values of every matching row, reporting progress by batch."""
+    statement, params = count_statement(fq, None)
+    total = conn.execute(statement, params).fetchone()[0]
+    statement, params = rows_statement(fq, crs)
+    geometries: list[bytes | None] = []
+    values: list[tuple[Any, ...]] = []
+    # A server-side cursor: rows arrive by batch, not all at once.
+    with conn.cursor(name="resorption_export") as cursor:
+        cursor.execute(statement, params)
+        while batch := cursor.fetchmany(BATCH):
+            for row in batch:
+                geometries.append(bytes(row[0]) if row[0] is not None else None)
+                values.append(row[1:])
+            if progress is not None:
+                progress(len(values), total)
+    return geometries, values
+
+
+def _text(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, list | dict):
+        return json.dumps(value, ensure_ascii=False, default=str)
+    return str(value)
+
+
+def column(f: Field, values: Sequence[Any]) -> tuple[np.ndarray, np.ndarray | None]:
+    """One field as a typed array and its null mask (None when nulls need none).
+
+    Integers, booleans: int64 / bool with a mask; numbers: float64 (NaN is null); dates:
+    datetime64[D]; timestamps: datetime64[ms] in UTC; lists and objects: JSON text (neither
+    GeoPackage nor FlatGeobuf has list types); everything else: text.
+    """
+    missing = np.array([v is None for v in values], dtype=bool)
+    if f.type == "integer":
+        return np.array([0 if v is None else int(v) for v in values], dtype="int64"), missing
+    if f.type == "boolean":
+        return np.array([bool(v) for v in values], dtype=bool), missing
+    if f.type == "number":
+        floats = [np.nan if v is None else float(v) for v in values]
+        return np.array(floats, dtype="float64"), None
+    if f.format == "date":
+        days = [np.datetime64("NaT") if v is None else np.datetime64(_date(v), "D") for v in values]
+        return np.array(days, dtype="datetime64[D]"), None
+    if f.format == "date-time":
+        instants = [np.datetime64("NaT") if v is None else np.datetime64(_utc(v), "ms") for v in values]
+        return np.array(instants, dtype="datetime64[ms]"), None
+    return np.array([_text(v) for v in values], dtype=object), None
+
+
+def _date(value: Any) -> dt.date:
+    return value if isinstance(value, dt.date) else dt.date.fromisoformat(str(value))
+
+
+def _utc(value: Any) -> dt.datetime:
+    moment = value if isinstance(value, dt.datetime) else dt.datetime.fromisoformat(str(value))
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(dt.UTC).replace(tzinfo=None)
+    return moment
+
+
+def write_file(
+    fq: FeatureQuery,
+    fmt: Format,
+    crs: Crs,
+    geometries: list[bytes | None],
+    values: list[tuple[Any, ...]],
+) -> GeoFile:
+    """Write the rows with GDAL into a temporary file and return its bytes."""
+    fields = list(fq.properties)
+    arrays: list[np.ndarray] = []
+    masks: list[np.ndarray | None] = []
+    for i, f in enumerate(fields):
+        array, mask = column(f, [row[i] for row in values])
+        arrays.append(array)
+        masks.append(mask)
+    offsets = {
+        f.name: np.full(len(values), GDAL_UTC, dtype="int32") for f in fields if f.format == "date-time"
+    }
+    layer_options: dict[str, str] = {}
+    if fmt.driver == "GeoJSON" and crs.srid == 4326:
+        layer_options["RFC7946"] = "YES"  # no "crs" member, longitude first
+    if fmt.driver == "FlatGeobuf" and any(g is None for g in geometries):
+        # FlatGeobuf's spatial index cannot hold a feature without geometry (out of a UTM zone).
+        layer_options["SPATIAL_INDEX"] = "NO"
+    collection = fq.collection
+    with tempfile.TemporaryDirectory(prefix="resorption-export-") as directory:
+        path = Path(directory) / f"{collection.id}.{fmt.extension}"
+        raw.write(
+            str(path),
+            np.array(geometries, dtype=object),
+            arrays,
+            [f.name for f in fields],
+            field_mask=masks,
+            layer=collection.id,
+            driver=fmt.driver,
+            geometry_type=collection.geometry_type,
+            crs=f"EPSG:{crs.srid}",
+            encoding="UTF-8" if fmt.driver != "GPKG" else None,
+            layer_options=layer_options or None,
+            layer_metadata={"DESCRIPTION": collection.title.fr} if fmt.driver == "GPKG" else None,
+            gdal_tz_offsets=offsets or None,
+        )
+        content = path.read_bytes()
+    return GeoFile(content, len(values))

@@ -1,0 +1,104 @@
+"""What the export processes share: the export right, its scope, progress and the file's name.
+
+An export reads exactly as the Features API reads (the caller's database role, so column
+privileges; the caller's scopes, so row-level security), with the scopes narrowed to where
+the caller may export (`Policy.export_scope`: the nation, its area, or nowhere, 403). Its
+output is a file: `ExportProcessor.execute` returns its bytes with their media type, which
+carries the name to download it under (`processes.downloads`). A job reports its progress
+as it goes (`ExportProcessor.report`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import unicodedata
+from dataclasses import dataclass
+from typing import Any
+
+from resorption import audit
+from resorption.database import transaction
+from resorption.errors import Forbidden, Unauthorized
+from resorption.identity import current_principal
+from resorption.policy import Scope
+from resorption.processes import downloads
+from resorption.processes.base import PARIS, Caller, Inputs, ResorptionProcessor
+
+
+@dataclass(frozen=True, slots=True)
+class ExportFile:
+    """What an export produced: the file's bytes, media type and download name."""
+
+    content: bytes
+    media_type: str
+    filename: str
+
+
+def intersect(a: Scope, b: Scope) -> Scope:
+    """Where both scopes reach."""
+    if a.nation:
+        return b
+    if b.nation:
+        return a
+    return Scope(nation=False, departements=a.departements & b.departements)
+
+
+def export_scope(caller: Caller) -> Scope:
+    """Where the caller may export; 403 when nowhere."""
+    scope = caller.policy.export_scope(caller.principal)
+    if scope.is_empty:
+        raise Forbidden(
+            "Votre rôle ne vous permet pas d'exporter des données : demandez à l'administrateur "
+            "de votre territoire un rôle qui le permet, ou consultez les données en ligne."
+        )
+    return scope
+
+
+def export_reading(caller: Caller, scope: Scope) -> Any:
+    """A read-only transaction as the caller, its read scopes narrowed to the export scope."""
+    context = dict(caller.policy.db_settings(caller.principal))
+    for collection in ("sites", "actions"):
+        read = caller.policy.scope(caller.principal, collection)
+        context[f"resorption.{collection}_scope"] = intersect(read, scope).as_setting()
+    return transaction(caller.settings, context=context, role=caller.policy.db_role(caller.principal))
+
+
+def filename(stem: str, extension: str) -> str:
+    """A download name of plain ASCII letters: `stem-AAAA-MM-JJ.extension`."""
+    ascii_stem = unicodedata.normalize("NFKD", stem).encode("ascii", "ignore").decode()
+    ascii_stem = re.sub(r"[^A-Za-z0-9_-]+", "-", ascii_stem).strip("-")[:80] or "export"
+    return f"{ascii_stem}-{dt.datetime.now(PARIS).date().isoformat()}.{extension}"
+
+
+class ExportProcessor(ResorptionProcessor):
+    """A process whose output is a file; subclasses implement `export`."""
+
+    def execute(self, data: dict, outputs: dict | None = None) -> tuple[str, Any]:
+        """Export for the principal of the request (or of the job); returns the file's bytes."""
+        principal = current_principal()
+        if principal.is_anonymous:
+            raise Unauthorized("Authentification requise pour exporter des données.")
+        inputs = Inputs.of(data, tuple(self.metadata["inputs"]))
+        result = self.export(Caller(principal), inputs)
+        return downloads.media_type(result.media_type, result.filename), result.content
+
+    def export(self, caller: Caller, inputs: Inputs) -> ExportFile:
+        """The work of the export."""
+        raise NotImplementedError
+
+    def report(self, caller: Caller, percent: int, message: str) -> None:
+        """Tell the job's owner how far the export has gone (its progress and message)."""
+        job_id = getattr(self, "job_id", None)
+        if not job_id:
+            return
+        with transaction(caller.settings, read_only=False) as conn:
+            conn.execute(
+                "UPDATE resorption_jobs.jobs SET progress = %s, message = %s, "
+                "updated = now() AT TIME ZONE 'UTC' "
+                "WHERE identifier = %s AND status IN ('accepted', 'running')",
+                (max(0, min(percent, 94)), message, job_id),
+            )
+
+    def audit(self, caller: Caller, collection: str, groups: set[str], detail: dict[str, Any]) -> None:
+        """One audit row for the export (with the sensitive groups it holds)."""
+        audit.record(caller.principal, "export", collection, None, groups, detail)

@@ -1,0 +1,122 @@
+"""`import-sites`: sites from an XLSX or CSV file, created, updated or refused row by row.
+
+The same code as `resorption import sites` (`spreadsheets.load`): the file's columns are
+those of `export-sites` (or the properties' names); each row is written through the
+editing routes' checks, as the caller, in its own savepoint. The JSON report gives each
+row's outcome, site and reason. A file with a refused row changes nothing unless
+`keep_valid` is true; `dry_run` only checks.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import Any
+
+from resorption.processes.base import Caller, Inputs, ResorptionProcessor
+from resorption.processes.export_sites import job_progress
+from resorption.spreadsheets.load import import_sites
+from resorption.spreadsheets.readers import FORMATS
+
+MAX_BYTES = 20 * 1024 * 1024
+
+
+def _flag(title: str, description: str) -> dict[str, Any]:
+    return {
+        "title": title,
+        "description": description,
+        "schema": {"type": "boolean", "default": False},
+        "minOccurs": 0,
+        "maxOccurs": 1,
+    }
+
+
+PROCESS_METADATA: dict[str, Any] = {
+    "version": "1.0.0",
+    "id": "import-sites",
+    "title": "Importer des sites (tableur)",
+    "description": (
+        "Crée ou met à jour des sites depuis un classeur XLSX ou un CSV aux colonnes de l'export "
+        "« export-sites » (ou aux noms des propriétés). Une ligne avec un identifiant (ou une "
+        "référence externe connue) met à jour son site, une ligne sans identifiant en crée un "
+        "(latitude et longitude obligatoires). Chaque ligne est vérifiée comme une modification de "
+        "la collection, avec vos droits. Par défaut, un fichier dont une ligne est refusée "
+        "n'enregistre rien ; « keep_valid » garde les lignes valides, « dry_run » vérifie sans "
+        "enregistrer. Le compte rendu donne, ligne par ligne, le résultat et la raison d'un refus."
+    ),
+    "jobControlOptions": ["sync-execute", "async-execute"],
+    "keywords": ["import", "tableur", "xlsx", "csv", "sites"],
+    "links": [],
+    "inputs": {
+        "file": {
+            "title": "Fichier",
+            "description": "Le contenu du fichier, encodé en base64 (20 Mo au plus).",
+            "schema": {"type": "string", "format": "byte"},
+            "minOccurs": 1,
+            "maxOccurs": 1,
+        },
+        "format": {
+            "title": "Format",
+            "description": "xlsx (classeur Excel, par défaut) ou csv (séparateur « ; » ou « , »).",
+            "schema": {"type": "string", "enum": list(FORMATS), "default": "xlsx"},
+            "minOccurs": 0,
+            "maxOccurs": 1,
+        },
+        "dry_run": _flag("Essai à blanc", "Vérifie chaque ligne sans rien enregistrer."),
+        "keep_valid": _flag(
+            "Garder les lignes valides", "Enregistre les lignes valides même si d'autres sont refusées."
+        ),
+    },
+    "outputs": {
+        "report": {
+            "title": "Compte rendu",
+            "description": "Message, décompte par résultat et, pour chaque ligne : résultat, site, raison.",
+            "schema": {"type": "object", "contentMediaType": "application/json"},
+        }
+    },
+    "example": {"inputs": {"file": "<base64>", "format": "csv", "dry_run": True}},
+}
+
+
+def _boolean(inputs: Inputs, name: str) -> bool:
+    value = inputs.data.get(name)
+    if value is None:
+        return False
+    if not isinstance(value, bool):
+        inputs.error(name, "true ou false attendu.")
+        return False
+    return value
+
+
+class Processor(ResorptionProcessor):
+    """Import sites from a spreadsheet."""
+
+    def __init__(self, processor_def: dict) -> None:
+        """pygeoapi's constructor."""
+        super().__init__(processor_def, PROCESS_METADATA)
+
+    def run(self, caller: Caller, inputs: Inputs) -> dict[str, Any]:
+        """Decode the file, import it as the caller, report."""
+        fmt = inputs.choice("format", FORMATS) or "xlsx"
+        dry_run = _boolean(inputs, "dry_run")
+        keep_valid = _boolean(inputs, "keep_valid")
+        raw = inputs.data.get("file")
+        content = b""
+        if not isinstance(raw, str) or not raw:
+            inputs.error("file", "le contenu du fichier, encodé en base64, est obligatoire.")
+        elif len(raw) > MAX_BYTES * 4 // 3 + 4:
+            inputs.error("file", "20 Mo au plus : découpez le fichier.")
+        else:
+            try:
+                content = base64.b64decode(raw, validate=True)
+            except (binascii.Error, ValueError):
+                inputs.error("file", "le contenu n'est pas du base64 valide.")
+        inputs.fail_if_invalid()
+        report_progress = job_progress(self)
+
+        def progress(done: int, total: int) -> None:
+            if done % 50 == 0 or done == total:
+                report_progress(5 + 90 * done // total, f"{done} lignes traitées sur {total}")
+
+        report = import_sites(caller.principal, content, fmt, dry_run, keep_valid, progress)
+        return report.as_json()

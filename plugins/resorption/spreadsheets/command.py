@@ -1,0 +1,63 @@
+"""`resorption import sites`: the import of `load`, run from the command line as a named user."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from resorption import settings as app_settings
+from resorption.authentication import principal_from_row
+from resorption.database import get_pool
+from resorption.errors import InvalidParameter, NotFound
+from resorption.identity import Principal
+from resorption.progress import progress_bars
+from resorption.spreadsheets.load import OUTCOMES, ImportReport, import_sites
+
+STYLES = {"created": "green", "updated": "cyan", "unchanged": "dim", "rejected": "red"}
+
+
+def user_principal(username: str) -> Principal:
+    """The principal of an active user, as if they had signed in."""
+    with get_pool(app_settings.current()).connection(timeout=10) as conn:
+        cur = conn.execute("SELECT to_json(r) FROM resorption.user_by_username(%s) r", (username,))
+        row = cur.fetchone()
+    if row is None:
+        raise NotFound(
+            f"Utilisateur « {username} » inconnu ou désactivé : vérifiez avec `resorption users list`."
+        )
+    return principal_from_row(row[0], "cli")
+
+
+def run_import(
+    database_url: str,
+    path: Path,
+    dry_run: bool,
+    keep_valid: bool,
+    username: str,
+    console: Console,
+    out: Console,
+) -> ImportReport:
+    """Import `path` with the rights of `username`, showing progress on `console` and the report on `out`."""
+    fmt = path.suffix.lower().removeprefix(".")
+    if fmt not in ("xlsx", "csv"):
+        raise InvalidParameter(f"{path.name} : seuls les fichiers .xlsx et .csv s'importent.")
+    app_settings.configure(app_settings.Settings.from_env(database_url))
+    principal = user_principal(username)
+    with progress_bars(console) as bars:
+        task = bars.add_task(f"Import de {path.name}", total=None)
+
+        def advance(done: int, total: int) -> None:
+            bars.update(task, completed=done, total=total)
+
+        report = import_sites(principal, path.read_bytes(), fmt, dry_run, keep_valid, advance)
+    table = Table("ligne", "résultat", "site", "raison", title=f"Import de {path.name}")
+    for r in report.rows:
+        style = STYLES[r.outcome]
+        table.add_row(
+            str(r.row), f"[{style}]{OUTCOMES[r.outcome]}[/{style}]", str(r.site or ""), r.reason or ""
+        )
+    out.print(table)
+    console.print(report.message, highlight=False)
+    return report

@@ -1,0 +1,217 @@
+"""Export the sites a caller may read as an XLSX or CSV file.
+
+The rows are read exactly as the items endpoint reads them: `params.parse_items` turns
+`filter`, `bbox` and `datetime` into a `FeatureQuery` (a single `datetime` reads the
+history: the sites as they stood then) and `FeatureProvider` runs it as the caller's
+database role with the caller's scopes (row-level security, column privileges). The
+policy's `export` right narrows the rows further (`area`: the caller's own area, even
+when it may read more) and `territoire` narrows them to a département or a region.
+Every export is written to the audit log with the sensitive groups it contains.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from resorption import audit
+from resorption import settings as app_settings
+from resorption.catalog import load_catalog
+from resorption.database import transaction
+from resorption.errors import Forbidden, InvalidParameter
+from resorption.identity import Principal
+from resorption.params import parse_items
+from resorption.policy import Policy, Scope, current_policy
+from resorption.providers.features import FeatureProvider
+from resorption.query import FeatureQuery
+from resorption.spreadsheets.columns import Column, cell, site_columns
+from resorption.spreadsheets.writers import MEDIA_TYPES, write_csv, write_xlsx
+
+PAGE = 1000
+PARIS = ZoneInfo("Europe/Paris")
+Progress = Callable[[int, str], None]
+
+
+@dataclass(frozen=True, slots=True)
+class ExportRequest:
+    """What the caller asks for; the texts are those of the items endpoint's parameters."""
+
+    fmt: str = "xlsx"
+    filter: str | None = None
+    bbox: str | None = None
+    territoire: str | None = None
+    datetime: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ExportFile:
+    """The file made, and what it holds."""
+
+    content: bytes
+    media_type: str
+    filename: str
+    rows: int
+    groups: frozenset[str]
+
+
+def export_sites(
+    principal: Principal, request: ExportRequest, progress: Progress | None = None
+) -> ExportFile:
+    """The caller's sites as a spreadsheet; Forbidden without the export right."""
+    policy = current_policy()
+    settings = app_settings.current()
+    sites = load_catalog(settings.collections_dir)["sites"]
+    scope = policy.export_scope(principal)
+    if scope.is_empty or not policy.may_read(principal, sites):
+        raise Forbidden(
+            "Votre rôle ne vous permet pas d'exporter des sites : demandez l'export à votre "
+            "correspondant départemental ou à un administrateur."
+        )
+    if request.fmt not in MEDIA_TYPES:
+        raise InvalidParameter(f"format « {request.fmt} » inconnu : choisissez xlsx ou csv.")
+    provider = FeatureProvider({"name": "spreadsheet", "type": "feature", "data": "sites"})
+    args = {k: v for k, v in (("filter", request.filter), ("bbox", request.bbox)) if v}
+    if request.datetime:
+        args["datetime"] = request.datetime
+    fq = parse_items(sites, provider.readable, args)
+    departements = _departements(principal, policy, scope, request.territoire)
+    features = list(_features(provider, fq, departements, progress))
+    columns = site_columns(provider.readable)
+    extras = _extras(principal, policy, features)
+    rows = (_row(columns, feature, extras) for feature in features)
+
+    def written(count: int) -> None:
+        if progress and (count % 200 == 0 or count == len(features)):
+            progress(50 + 45 * count // max(len(features), 1), f"{count} lignes écrites sur {len(features)}")
+
+    if request.fmt == "xlsx":
+        content = write_xlsx(columns, rows, "Sites", written)
+    else:
+        content = write_csv(columns, rows, lambda c: c.header, written)
+    groups = frozenset(f.group.sensitive for f in provider.readable if f.group.sensitive)
+    detail = {
+        "process": "export-sites",
+        "format": request.fmt,
+        "rows": len(features),
+        **{k: v for k, v in dataclasses.asdict(request).items() if v and k != "fmt"},
+    }
+    audit.record(principal, "export", "sites", None, groups, detail)
+    return ExportFile(content, MEDIA_TYPES[request.fmt], _filename(fq, request.fmt), len(features), groups)
+
+
+def _departements(
+    principal: Principal, policy: Policy, scope: Scope, territoire: str | None
+) -> list[str] | None:
+    """The départements the export is limited to (None: wherever the caller may read)."""
+    if territoire is None:
+        return None if scope.nation else sorted(scope.departements)
+    level, _, code = territoire.strip().rpartition(":")
+    level = level or "departement"
+    if level not in ("departement", "region") or not code:
+        raise InvalidParameter(
+            f"territoire « {territoire} » : donnez un code de département (33, 2A, 974), "
+            "ou region:<code> pour une région (region:75)."
+        )
+    column = "code" if level == "departement" else "region_code"
+    with transaction(
+        app_settings.current(), context=policy.db_settings(principal), role=policy.db_role(principal)
+    ) as conn:
+        rows = conn.execute(
+            f"SELECT code FROM resorption.departements WHERE {column} = %s ORDER BY code",  # column: ours
+            (code.upper(),),
+        ).fetchall()
+    noun = "Département" if level == "departement" else "Région"
+    if not rows:
+        raise InvalidParameter(f"territoire : {noun.lower()} « {code} » inconnu(e).")
+    inside = [r[0] for r in rows if scope.contains(r[0])]
+    if not inside:
+        raise Forbidden(
+            f"{noun} {code} : hors de votre territoire d'intervention, vous ne pouvez pas l'exporter."
+        )
+    return inside
+
+
+def _features(
+    provider: FeatureProvider, fq: FeatureQuery, departements: list[str] | None, progress: Progress | None
+) -> Iterator[dict[str, Any]]:
+    """Every matching feature, by pages in id order (each page after the last id seen)."""
+    base = fq.filter_tree
+    if departements is not None:
+        inside = {"op": "in", "args": [{"property": "departement_code"}, departements]}
+        base = inside if base is None else {"op": "and", "args": [base, inside]}
+    last: int | None = None
+    seen = 0
+    while True:
+        tree = base
+        if last is not None:
+            after = {"op": ">", "args": [{"property": "id"}, last]}
+            tree = after if tree is None else {"op": "and", "args": [tree, after]}
+        page = provider.features(
+            dataclasses.replace(fq, filter_tree=tree, limit=PAGE, offset=0, sortby=(), select=None)
+        )["features"]
+        yield from page
+        seen += len(page)
+        if progress:
+            progress(min(50, 5 + seen // 100), f"{seen} sites lus")
+        if len(page) < PAGE:
+            return
+        last = page[-1]["id"]
+
+
+def _extras(principal: Principal, policy: Policy, features: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """What the rows show beyond the features: EPCI names, and the actions the caller may read."""
+    ids = [f["id"] for f in features]
+    epci = sorted({f["properties"].get("epci_code") for f in features} - {None})
+    actions: dict[int, list[tuple[int, str]]] = defaultdict(list)
+    with transaction(
+        app_settings.current(), context=policy.db_settings(principal), role=policy.db_role(principal)
+    ) as conn:
+        names = dict(conn.execute("SELECT code, name FROM resorption.epci WHERE code = ANY(%s)", (epci,)))
+        # Row-level security leaves out the actions (and links) the caller may not read.
+        for site_id, action_id, name in conn.execute(
+            "SELECT s.site_id, a.id, a.name FROM resorption.action_sites s "
+            "JOIN resorption.actions a ON a.id = s.action_id WHERE s.site_id = ANY(%s) ORDER BY a.id",
+            (ids,),
+        ):
+            actions[site_id].append((action_id, name))
+    return {"epci": names, "actions": actions}
+
+
+def _row(columns: Sequence[Column], feature: Mapping[str, Any], extras: Mapping[str, Any]) -> list[Any]:
+    props = feature["properties"]
+    geometry = feature.get("geometry") or {}
+    lon, lat = (geometry.get("coordinates") or [None, None])[:2]
+    solutions = {s["solution"]: s for s in props.get("closing_solutions") or []}
+    actions = extras["actions"].get(feature["id"], [])
+    values: list[Any] = []
+    for c in columns:
+        if c.field is not None:
+            values.append(cell(c, props.get(c.key)))
+        elif c.key == "latitude":
+            values.append(lat)
+        elif c.key == "longitude":
+            values.append(lon)
+        elif c.key == "epci_name":
+            values.append(extras["epci"].get(props.get("epci_code")))
+        elif c.key.startswith("solution:"):
+            _, code, part = c.key.split(":")
+            values.append((solutions.get(code) or {}).get(part))
+        elif c.key == "action_ids":
+            values.append(", ".join(str(i) for i, _ in actions) or None)
+        elif c.key == "action_names":
+            values.append(" ; ".join(name for _, name in actions) or None)
+        else:
+            values.append(None)
+    return values
+
+
+def _filename(fq: FeatureQuery, fmt: str) -> str:
+    """`sites-2026-11-27.xlsx`, or `sites-au-2022-01-01-…` for the sites as they stood then."""
+    as_of = fq.as_of
+    past = f"au-{as_of.date().isoformat()}-" if as_of is not None else ""
+    return f"sites-{past}{dt.datetime.now(PARIS).date().isoformat()}.{fmt}"

@@ -1,0 +1,354 @@
+"""Import sites from a spreadsheet (the export's columns, or the fields' names).
+
+Each row becomes a site created, updated (found by `id`, else by `external_ref`),
+unchanged, or rejected with its reason in French. Rows are written through the editing
+routes' own path (`editing.validate`, `features_write` checks, the caller's write role
+and scopes, so row-level security and column privileges), each in a savepoint: one bad
+row never stops the others. By default a file with a rejected row changes nothing;
+with `keep_valid` the good rows are kept; `dry_run` writes nothing at all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+import psycopg
+
+from resorption import audit, editing
+from resorption import settings as app_settings
+from resorption.catalog import Field, load_catalog
+from resorption.crs import DEFAULT
+from resorption.editing import Mode
+from resorption.errors import InvalidParameter, ResorptionError, ValidationFailed
+from resorption.features_write import _check_close, _departement, _Writer
+from resorption.identity import Principal, reset_principal, set_principal
+from resorption.query import FeatureQuery, item_statement
+from resorption.spreadsheets.columns import CellError, Column, header_lookup, normalise, parse, site_columns
+from resorption.spreadsheets.readers import FORMATS, read_rows
+
+OUTCOMES = {"created": "créé", "updated": "modifié", "unchanged": "inchangé", "rejected": "refusé"}
+MAX_ROWS = 20_000
+Progress = Callable[[int, int], None]
+
+
+@dataclass(slots=True)
+class RowResult:
+    """What became of one row of the file (numbered as the spreadsheet numbers it)."""
+
+    row: int
+    outcome: str = "rejected"
+    site: int | None = None
+    reason: str | None = None
+    groups: frozenset[str] = frozenset()  # the sensitive groups written (for the audit log)
+
+    def as_json(self) -> dict[str, Any]:
+        """The row in the process's report."""
+        return {
+            "row": self.row,
+            "outcome": self.outcome,
+            "outcome_label": OUTCOMES[self.outcome],
+            "site": self.site,
+            "reason": self.reason,
+        }
+
+
+@dataclass(slots=True)
+class ImportReport:
+    """Every row's outcome, and whether the changes were kept."""
+
+    rows: list[RowResult] = field(default_factory=list)
+    dry_run: bool = False
+    keep_valid: bool = False
+    committed: bool = False
+
+    def count(self, outcome: str) -> int:
+        """How many rows had `outcome`."""
+        return sum(1 for r in self.rows if r.outcome == outcome)
+
+    @property
+    def message(self) -> str:
+        """What happened, in one French sentence."""
+        counts = (
+            f"{self.count('created')} créé(s), {self.count('updated')} modifié(s), "
+            f"{self.count('unchanged')} inchangé(s), {self.count('rejected')} refusé(s)"
+        )
+        if self.dry_run:
+            return f"Essai à blanc, rien n'a été enregistré : {counts}."
+        if not self.committed:
+            return (
+                f"Rien n'a été enregistré car {self.count('rejected')} ligne(s) sont refusées : "
+                f"corrigez-les, ou importez avec l'option « garder les lignes valides ». ({counts})"
+            )
+        return f"Import enregistré : {counts}."
+
+    def as_json(self) -> dict[str, Any]:
+        """The process's JSON output."""
+        return {
+            "message": self.message,
+            "dry_run": self.dry_run,
+            "keep_valid": self.keep_valid,
+            "committed": self.committed,
+            "summary": {k: self.count(k) for k in OUTCOMES},
+            "rows": [r.as_json() for r in self.rows],
+        }
+
+
+class _Rejected(Exception):
+    """A row that cannot be written; the message is French."""
+
+
+def import_sites(
+    principal: Principal,
+    content: bytes,
+    fmt: str,
+    dry_run: bool = False,
+    keep_valid: bool = False,
+    progress: Progress | None = None,
+) -> ImportReport:
+    """Import the file as `principal`; the report says what became of each row."""
+    if fmt not in FORMATS:
+        raise InvalidParameter(f"format « {fmt} » inconnu : choisissez xlsx ou csv.")
+    token = set_principal(principal)  # the editing path reads the caller from the context
+    try:
+        return _import(content, fmt, dry_run, keep_valid, progress)
+    finally:
+        reset_principal(token)
+
+
+def _import(
+    content: bytes, fmt: str, dry_run: bool, keep_valid: bool, progress: Progress | None
+) -> ImportReport:
+    sites = load_catalog(app_settings.current().collections_dir)["sites"]
+    w = _Writer(sites)
+    w.require("write")
+    rows = read_rows(content, fmt)
+    header_at, columns = _header(rows, w.readable, tuple(sites.fields.values()))
+    data = [(i + 1, r) for i, r in enumerate(rows) if i > header_at and any(v not in (None, "") for v in r)]
+    if not data:
+        raise InvalidParameter("Le fichier ne contient aucune ligne de site sous ses en-têtes.")
+    if len(data) > MAX_ROWS:
+        raise InvalidParameter(f"{MAX_ROWS} lignes au plus par import : découpez le fichier.")
+    report = ImportReport(dry_run=dry_run, keep_valid=keep_valid)
+    with w.transaction() as conn:
+        row_writer = _RowWriter(conn, w, columns)
+        with conn.transaction() as batch:
+            for done, (number, cells) in enumerate(data, start=1):
+                result = RowResult(number)
+                try:
+                    with conn.transaction():  # a savepoint: a refused row leaves nothing behind
+                        row_writer.write(cells, result)
+                except _Rejected as exc:
+                    result.outcome, result.reason = "rejected", str(exc)
+                except ValidationFailed as exc:
+                    result.outcome, result.reason = "rejected", _reasons(exc.errors, sites.fields)
+                except ResorptionError as exc:
+                    result.outcome, result.reason = "rejected", exc.message
+                report.rows.append(result)
+                if progress:
+                    progress(done, len(data))
+            report.committed = not dry_run and (keep_valid or report.count("rejected") == 0)
+            if not report.committed:
+                raise psycopg.Rollback(batch)
+    for r in report.rows:
+        if r.outcome in ("created", "updated"):
+            action = "create" if r.outcome == "created" else "update"
+            audit.record(
+                w.principal, action, "sites", str(r.site), r.groups, {"source": "import", "row": r.row}
+            )
+    return report
+
+
+def _header(
+    rows: Sequence[Sequence[Any]], readable: Sequence[Field], every: Sequence[Field]
+) -> tuple[int, list[Column | None]]:
+    """The row of column headers (a row of sections above it is skipped) and each column's meaning.
+
+    Columns the caller reads but cannot write (computed ones: commune name, ratings…) are
+    ignored; a column nobody knows, or one of a group the caller may not read, refuses the file.
+    """
+    known = header_lookup(site_columns(readable))
+    for index, row in enumerate(rows[:5]):  # noqa: B007 (the header row's index is returned)
+        names = [normalise(str(v)) for v in row if v not in (None, "")]
+        matched = sum(1 for n in names if n in known)
+        if matched and matched * 2 >= len(names):
+            break
+    else:
+        raise InvalidParameter(
+            "Aucune ligne d'en-têtes reconnue dans les 5 premières lignes : gardez les en-têtes de "
+            "l'export (« Statut », « Habitants – Nombre de personnes ») ou les noms des propriétés "
+            "(status, population_total)."
+        )
+    hidden = header_lookup(site_columns(every))
+    unknown, forbidden = [], []
+    meaning: list[Column | None] = []
+    for value in row:
+        name = normalise(str(value)) if value not in (None, "") else ""
+        column = known.get(name)
+        if name and column is None:
+            (forbidden if name in hidden else unknown).append(str(value))
+        meaning.append(column)
+    problems = []
+    if unknown:
+        problems.append(f"colonnes inconnues : {', '.join(unknown)}")
+    if forbidden:
+        problems.append(
+            f"colonnes que vos droits ne permettent pas de lire ni d'écrire : {', '.join(forbidden)}"
+        )
+    if problems:
+        raise InvalidParameter(
+            f"En-têtes refusés ({' ; '.join(problems)}). Supprimez ou renommez ces colonnes, puis réimportez."
+        )
+    return index, meaning
+
+
+class _RowWriter:
+    """Writes rows as the caller, through the editing routes' checks."""
+
+    def __init__(self, conn: psycopg.Connection, w: _Writer, columns: list[Column | None]) -> None:
+        self.conn = conn
+        self.w = w
+        self.sites = w.collection
+        self.columns = columns
+        self.db_columns = editing.table_columns(conn, self.sites.table)
+        self.writable = editing.writable_fields(self.sites, w.readable, self.db_columns)
+        self.seen: dict[tuple[str, Any], int] = {}
+
+    def write(self, cells: Sequence[Any], result: RowResult) -> None:
+        """Create, update or leave the row's site; raise to refuse it."""
+        values, geometry, ident = self._values(cells)
+        ref = values.get("external_ref")
+        for key in (("id", ident), ("ref", ref)):
+            if key[1] is not None:
+                if key in self.seen:
+                    raise _Rejected(f"le même site figure déjà à la ligne {self.seen[key]} du fichier.")
+                self.seen[key] = result.row
+        target = ident
+        if ident is not None:
+            if self.conn.execute(editing.head_statement(self.sites, lock=False), (ident,)).fetchone() is None:
+                raise _Rejected(f"le site n° {ident} n'existe pas ou est hors de votre territoire.")
+        elif ref is not None:
+            found = self.conn.execute(
+                "SELECT id FROM resorption.sites WHERE external_ref = %s", (ref,)
+            ).fetchone()
+            target = found[0] if found else None
+        if target is None:
+            self._create(values, geometry, result)
+        else:
+            self._update(target, values, geometry, result)
+
+    def _values(self, cells: Sequence[Any]) -> tuple[dict[str, Any], dict[str, Any] | None, int | None]:
+        values: dict[str, Any] = {}
+        problems: list[str] = []
+        point: dict[str, float | None] = {"latitude": None, "longitude": None}
+        ident = None
+        for column, raw in zip(self.columns, cells, strict=False):
+            if column is None:
+                continue
+            try:
+                value = parse(column, raw)
+            except CellError as exc:
+                problems.append(f"{column.label} : {exc}")
+                continue
+            if column.key in point:
+                point[column.key] = value
+            elif column.key == self.sites.id_field:
+                ident = value
+            elif column.key in self.writable:
+                values[column.key] = value
+        if problems:
+            raise _Rejected(" ; ".join(problems))
+        lat, lon = point["latitude"], point["longitude"]
+        if (lat is None) != (lon is None):
+            raise _Rejected("Latitude et Longitude vont ensemble : donnez les deux, ou aucune.")
+        geometry = {"type": "Point", "coordinates": [lon, lat]} if lat is not None else None
+        return values, geometry, ident
+
+    def _create(self, values: dict[str, Any], geometry: dict[str, Any] | None, result: RowResult) -> None:
+        if geometry is None:
+            raise _Rejected("Latitude et Longitude sont obligatoires pour créer un site.")
+        body = {
+            "type": "Feature",
+            "geometry": geometry,
+            "properties": {k: v for k, v in values.items() if v is not None},
+        }
+        change = editing.validate(self.sites, self.w.readable, self.db_columns, body, Mode.CREATE, DEFAULT)
+        departement = _departement(self.conn, self.w, change, None)
+        change.fail_if_invalid()
+        self.w.check_place(departement)
+        _check_close(self.w, change, departement, None)
+        statement, params = editing.insert_statement(self.sites, self.db_columns, change)
+        with editing.write_errors(self.sites):
+            identifier, _ = self.conn.execute(statement, params).fetchone()
+        result.outcome, result.site, result.groups = "created", identifier, change.groups(self.sites)
+
+    def _update(
+        self, target: int, values: dict[str, Any], geometry: dict[str, Any] | None, result: RowResult
+    ) -> None:
+        result.site = target
+        head = self.conn.execute(editing.head_statement(self.sites, lock=False), (target,)).fetchone()
+        self.w.check_place(head[0])
+        current_dep, old_status, _ = self.conn.execute(
+            editing.head_statement(self.sites, lock=True), (target,)
+        ).fetchone()
+        statement, params = item_statement(
+            FeatureQuery(collection=self.sites, readable=self.w.readable), target
+        )
+        current = orjson.loads(self.conn.execute(statement, params).fetchone()[0])
+        props = current.get("properties") or {}
+        body: dict[str, Any] = {
+            "type": "Feature",
+            # An empty cell of a column that cannot be empty (status, field type…) keeps its value.
+            "properties": {
+                k: v
+                for k, v in values.items()
+                if not _same(v, props.get(k)) and not (v is None and self.db_columns[k].not_null)
+            },
+        }
+        if geometry is not None and not _same_point(geometry, current.get("geometry")):
+            body["geometry"] = geometry
+        if not body["properties"] and "geometry" not in body:
+            result.outcome = "unchanged"
+            return
+        change = editing.validate(
+            self.sites, self.w.readable, self.db_columns, body, Mode.PATCH, DEFAULT, current
+        )
+        departement = _departement(self.conn, self.w, change, current_dep)
+        change.fail_if_invalid()
+        self.w.check_place(departement)
+        _check_close(self.w, change, departement, old_status)
+        statement, params = editing.update_statement(self.sites, self.db_columns, change, target)
+        with editing.write_errors(self.sites):
+            self.conn.execute(statement, params)
+        result.outcome, result.groups = "updated", change.groups(self.sites)
+
+
+def _same(new: Any, old: Any) -> bool:
+    """Whether a cell's value is the stored one (an empty cell is an empty list or nothing)."""
+    if new in (None, [], "") and old in (None, [], ""):
+        return True
+    if isinstance(new, str) and isinstance(old, str):
+        return new.strip() == old.strip()
+    return bool(new == old)
+
+
+def _same_point(geometry: Mapping[str, Any], current: Mapping[str, Any] | None) -> bool:
+    """Whether two points are the same to the precision of a spreadsheet (about 10 cm)."""
+    if not current or current.get("type") != "Point":
+        return False
+    return all(
+        abs(a - b) < 2e-6 for a, b in zip(geometry["coordinates"], current["coordinates"], strict=False)
+    )
+
+
+def _reasons(errors: Sequence[Mapping[str, str]], fields: Mapping[str, Field]) -> str:
+    """Every problem of a refused row, by column label."""
+
+    def label(prop: str) -> str:
+        if prop == "geometry":
+            return "Latitude et Longitude"
+        return fields[prop].label.fr if prop in fields else prop
+
+    return " ; ".join(f"{label(e['property'])} : {e['message']}" for e in errors)

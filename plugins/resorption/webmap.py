@@ -1,0 +1,195 @@
+"""The web map `/carte`: sites by status and population, filters, and a site sheet.
+
+The page itself holds no data: its script reads the OGC API as the signed-in user (the
+session cookie, CSRF token on writes), so the map shows exactly what the API gives that
+user. This module serves the page, the shared styles (`styles.py`), what the user may do
+(`/carte/moi`, computed by the policy; the API still refuses what it must) and the site
+sheet, rendered from the API's feature with the catalog's groups and labels.
+"""
+
+from __future__ import annotations
+
+import json
+from http import HTTPStatus
+from typing import Any
+
+from flask import Blueprint, Response, current_app, jsonify, redirect, render_template
+
+from resorption import styles
+from resorption.catalog import Collection, Field, load_catalog
+from resorption.errors import Unauthorized
+from resorption.features_write import item_version
+from resorption.identity import Principal, current_principal
+from resorption.policy import Policy, Scope, current_policy
+from resorption.processes.close_site import CLOSING_STATUSES
+from resorption.providers.features import FeatureProvider
+from resorption.query import FeatureQuery
+from resorption.sessions import current_session, root_path
+from resorption.settings import Settings
+from resorption.tiles_sql import LAYERS
+from resorption.web import display
+
+blueprint = Blueprint("webmap", __name__)
+
+AREA_LEVELS = {
+    "nation": "France entière",
+    "region": "Région",
+    "departement": "Département",
+    "epci": "EPCI",
+    "commune": "Commune",
+}
+# The catalog's rolled-up living conditions: one filter each.
+LIVING_CONDITIONS = (
+    "water_rating",
+    "sanitation_rating",
+    "electricity_rating",
+    "waste_rating",
+    "pests_rating",
+    "fire_prevention_rating",
+)
+# Field types the sheet's edit form offers (arrays and aggregates are edited elsewhere).
+EDITABLE_TYPES = ("string", "integer", "number", "boolean")
+# Collections whose vector tiles the map uses when the server publishes them.
+TILED = ("departements", "regions", "actions")
+# Without tiles, territories and footprints come as GeoJSON in the view, at most this many.
+GEOJSON_LIMIT = 500
+
+
+def _settings() -> Settings:
+    return current_app.config["RESORPTION_SETTINGS"]
+
+
+def _sites() -> Collection:
+    return load_catalog(_settings().collections_dir)["sites"]
+
+
+def _signed_in() -> Principal:
+    principal = current_principal()
+    if principal.is_anonymous:
+        raise Unauthorized("Connectez-vous pour consulter la carte : /connexion.", challenge=False)
+    return principal
+
+
+def _scope_json(scope: Scope) -> str | list[str]:
+    """'*' for the nation, else the sorted codes of the départements (empty: nowhere)."""
+    return "*" if scope.nation else sorted(scope.departements)
+
+
+def _tiled() -> dict[str, bool]:
+    """Which of TILED the server publishes as vector tiles (the layer of a tile is its collection id)."""
+    return {cid: cid in LAYERS for cid in TILED}
+
+
+def me(principal: Principal, policy: Policy) -> dict[str, Any]:
+    """Who the user is and what the policy lets them do (the map shows buttons accordingly)."""
+    role = policy.roles.get(principal.role or "")
+    level = principal.area_level or "nation"
+    area = AREA_LEVELS.get(level, level) + (f" {principal.area_code}" if principal.area_code else "")
+    departements = principal.area_departements
+    return {
+        "username": principal.username,
+        "role": principal.role,
+        "roleLabel": role.label.fr if role else "",
+        "area": area,
+        "areaDepartements": None if departements is None else sorted(departements),
+        "sensitiveGroups": sorted(policy.readable_groups(principal)),
+        "may": {
+            "readSites": _scope_json(policy.scope(principal, "sites")),
+            "readActions": _scope_json(policy.scope(principal, "actions")),
+            "write": _scope_json(policy.write_scope(principal, "sites", "write")),
+            "close": _scope_json(policy.write_scope(principal, "sites", "close")),
+        },
+    }
+
+
+@blueprint.get("/carte")
+def page() -> Response | Any:
+    """The map page; anonymous visitors are sent to the sign-in form first."""
+    principal = current_principal()
+    if principal.is_anonymous:
+        return redirect(f"{root_path()}/connexion?suivant=/carte", code=HTTPStatus.SEE_OTHER)
+    session = current_session()
+    policy = current_policy()
+    sites = _sites()
+    config = {
+        "root": root_path(),
+        "styles": styles.as_json(sites),
+        "me": me(principal, policy),
+        "tiles": _tiled(),
+        "geojsonLimit": GEOJSON_LIMIT,
+        "livingConditions": list(LIVING_CONDITIONS),
+    }
+    html = render_template(
+        "carte/page.html",
+        csrf_token=session.csrf_token if session else "",
+        config_json=json.dumps(config, ensure_ascii=False).replace("</", "<\\/"),
+        me=config["me"],
+        signed_by_session=session is not None,
+    )
+    return Response(html, content_type="text/html; charset=utf-8", headers={"Cache-Control": "no-store"})
+
+
+@blueprint.get("/carte/styles.json")
+def styles_json() -> Response:
+    """Status colours and population classes (no data: public, like the stylesheets)."""
+    return jsonify(styles.as_json(_sites()))
+
+
+@blueprint.get("/carte/moi")
+def whoami() -> Response:
+    """The signed-in user and their capabilities, as JSON."""
+    return jsonify(me(_signed_in(), current_policy()))
+
+
+def _editable(field: Field, collection: Collection) -> bool:
+    return (
+        not field.read_only
+        and not field.sql_text
+        and field.name != collection.id_field
+        and field.type in EDITABLE_TYPES
+    )
+
+
+@blueprint.get("/carte/sites/<site_id>/fiche")
+def sheet(site_id: str) -> Response:
+    """The site sheet as an HTML fragment: the fields the user may read, by catalog group.
+
+    The feature is read by the same provider as `/collections/sites/items/{id}`, as the
+    user: a site outside their scope is a 404, a field they may not read is absent.
+    """
+    principal = _signed_in()
+    policy = current_policy()
+    sites = _sites()
+    provider = FeatureProvider(
+        {"name": "resorption.providers.features.FeatureProvider", "type": "feature", "data": sites.id}
+    )
+    feature = provider.feature(FeatureQuery(collection=sites, readable=provider.readable), site_id)
+    properties = feature.get("properties") or {}
+    departement = properties.get("departement_code")
+    may_write = policy.write_scope(principal, "sites", "write").contains(departement)
+    may_close = (
+        policy.write_scope(principal, "sites", "close").contains(departement)
+        and properties.get("status") == "open"
+    )
+    readable = {f.name for f in provider.readable}
+    edit_groups: list[tuple[str, list[Field]]] = []
+    if may_write:
+        by_group: dict[str, list[Field]] = {}
+        for field in sites.fields.values():
+            if field.name in readable and _editable(field, sites):
+                by_group.setdefault(field.group.name, []).append(field)
+        edit_groups = [(sites.groups[g].label.fr, fs) for g, fs in by_group.items()]
+    status_labels = sites.fields["status"].enum or {}
+    html = render_template(
+        "carte/fiche.html",
+        site_id=feature.get("id"),
+        title=display.item_title(sites, feature, "fr"),
+        sections=display.sections(sites, properties, "fr"),
+        properties=properties,
+        version=item_version(sites, str(feature.get("id"))) if may_write else None,
+        may_write=may_write,
+        may_close=may_close,
+        edit_groups=edit_groups,
+        closing_statuses=[(s, status_labels.get(s, s)) for s in CLOSING_STATUSES],
+    )
+    return Response(html, content_type="text/html; charset=utf-8", headers={"Cache-Control": "no-store"})

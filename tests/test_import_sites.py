@@ -1,0 +1,191 @@
+"""Importing sites from spreadsheets (`import-sites` and `resorption import sites`), through the HTTP API.
+
+A round trip of the export changes nothing; edited cells update; new rows create; bad rows
+are refused with French reasons and, by default, nothing of the file is written; rows
+outside the caller's territory are refused by the same checks as the editing routes.
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import io
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+import requests
+
+from tests.fix_users import TestUser
+
+REF = "IMPORT-TEST-"
+POP = "Habitants – Nombre de personnes"
+LAT, LON = "Identification et localisation – Latitude", "Identification et localisation – Longitude"
+REF_COL = "Identification et localisation – Référence externe"
+
+
+@pytest.fixture
+def cleanup(database_url: str) -> Iterator[None]:
+    yield
+    with psycopg.connect(database_url) as conn:
+        conn.execute("DELETE FROM resorption.sites WHERE external_ref LIKE %s", (REF + "%",))
+
+
+def run(base_url: str, user: TestUser, process: str, **inputs: Any) -> requests.Response:
+    return requests.post(
+        f"{base_url}/processes/{process}/execution",
+        json={"inputs": inputs},
+        headers=user.headers,
+        timeout=300,
+    )
+
+
+def export_csv(base_url: str, user: TestUser, filter: str) -> tuple[list[str], list[dict[str, str]]]:
+    r = run(base_url, user, "export-sites", format="csv", filter=filter)
+    assert r.status_code == 200, r.text
+    reader = csv.DictReader(io.StringIO(r.content.decode("utf-8-sig")), delimiter=";")
+    return list(reader.fieldnames or []), list(reader)
+
+
+def to_csv(header: list[str], rows: list[dict[str, str]]) -> bytes:
+    out = io.StringIO()
+    writer = csv.DictWriter(out, header, delimiter=";")
+    writer.writeheader()
+    writer.writerows(rows)
+    return ("\ufeff" + out.getvalue()).encode()
+
+
+def import_(base_url: str, user: TestUser, content: bytes, **options: Any) -> dict[str, Any]:
+    r = run(base_url, user, "import-sites", file=base64.b64encode(content).decode(), format="csv", **options)
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def test_round_trip_changes_nothing_then_edits_update(
+    base_url: str, users: dict, db: psycopg.Connection
+) -> None:
+    user = users["correspondent-departement-33"]
+    header, rows = export_csv(base_url, user, "departement_code = '33' AND status = 'open'")
+    assert rows
+    dry = import_(base_url, user, to_csv(header, rows), dry_run=True)
+    assert dry["summary"]["unchanged"] == len(rows), [r for r in dry["rows"] if r["outcome"] != "unchanged"]
+    site = int(rows[0]["Identification et localisation – Identifiant"])
+    before = db.execute("SELECT population_total FROM resorption.sites WHERE id = %s", (site,)).fetchone()[0]
+    rows[0][POP] = str(before + 7)
+    report = import_(base_url, user, to_csv(header, rows))
+    assert report["committed"] and report["summary"]["updated"] == 1
+    assert report["rows"][0] == {
+        "row": 2,
+        "outcome": "updated",
+        "outcome_label": "modifié",
+        "site": site,
+        "reason": None,
+    }
+    after = db.execute("SELECT population_total FROM resorption.sites WHERE id = %s", (site,)).fetchone()[0]
+    assert after == before + 7
+
+
+def _new_row(header: list[str], ref: str, **cells: str) -> dict[str, str]:
+    row = dict.fromkeys(header, "")
+    row.update(
+        {
+            REF_COL: REF + ref,
+            LAT: "44,8378",
+            LON: "-0,5792",
+            POP: "12",
+            "Cycle de vie – Date de signalement": "01/03/2024",
+            "Cycle de vie – Statut": "Existant",
+        }
+    )
+    row.update(cells)
+    return row
+
+
+def test_new_and_bad_rows(base_url: str, users: dict, db: psycopg.Connection, cleanup: None) -> None:
+    user = users["correspondent-departement-33"]
+    header, _ = export_csv(base_url, user, "id = 0")
+    rows = [
+        _new_row(header, "NEW"),
+        _new_row(header, "BADENUM", **{"Cycle de vie – Statut": "Ouvert"}),
+        _new_row(header, "BADPOP", **{"Habitants – Nombre de ménages": "40"}),
+        _new_row(
+            header, "BADCOMMUNE", **{"Identification et localisation – Code INSEE de la commune": "99999"}
+        ),
+        _new_row(header, "OUTSIDE", **{LAT: "48,9362", LON: "2,3574"}),  # Seine-Saint-Denis
+    ]
+    report = import_(base_url, user, to_csv(header, rows))
+    outcomes = {r["row"]: r for r in report["rows"]}
+    assert outcomes[2]["outcome"] == "created" and not report["committed"]
+    assert "Existant" in outcomes[3]["reason"] and "Statut" in outcomes[3]["reason"]
+    assert "ménages" in outcomes[4]["reason"]
+    assert "99999" in outcomes[5]["reason"] and "inconnue" in outcomes[5]["reason"]
+    assert "hors de votre territoire" in outcomes[6]["reason"]
+    assert "Rien n'a été enregistré" in report["message"]
+    count = "SELECT count(*) FROM resorption.sites WHERE external_ref LIKE %s"
+    assert db.execute(count, (REF + "%",)).fetchone()[0] == 0
+
+    kept = import_(base_url, user, to_csv(header, rows), keep_valid=True)
+    assert kept["committed"] and kept["summary"] == {
+        "created": 1,
+        "updated": 0,
+        "unchanged": 0,
+        "rejected": 4,
+    }
+    assert db.execute(count, (REF + "%",)).fetchone()[0] == 1
+    # Matched by its external reference, the same row is now unchanged.
+    again = import_(base_url, user, to_csv(header, rows[:1]))
+    assert again["rows"][0]["outcome"] == "unchanged"
+
+
+def test_without_write_right_the_import_is_refused(base_url: str, users: dict) -> None:
+    r = run(
+        base_url,
+        users["intervener-departement-33"],
+        "import-sites",
+        file=base64.b64encode(b"id;status\n1;open\n").decode(),
+        format="csv",
+    )
+    assert r.status_code == 403 and "modifier" in r.json()["description"]
+
+
+def test_unknown_columns_refuse_the_file(base_url: str, users: dict) -> None:
+    r = run(
+        base_url,
+        users["correspondent-departement-33"],
+        "import-sites",
+        file=base64.b64encode(b"id;Commentaire\n1;x\n").decode(),
+        format="csv",
+    )
+    assert r.status_code == 400 and "Commentaire" in r.json()["description"]
+
+
+def test_command_line(database_url: str, users: dict, tmp_path: Path, base_url: str, cleanup: None) -> None:
+    user = users["correspondent-departement-33"]
+    header, _ = export_csv(base_url, user, "id = 0")
+    path = tmp_path / "sites.csv"
+    path.write_bytes(to_csv(header, [_new_row(header, "CLI")]))
+    command = [str(Path(sys.executable).parent / "resorption"), "import", "sites", str(path)]
+    env = {**os.environ, "DATABASE_URL": database_url}
+    done = subprocess.run(
+        [*command, "--dry-run", "--utilisateur", user.username],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "créé" in done.stdout and "Essai à blanc" in done.stderr
+    done = subprocess.run(
+        [*command, "--utilisateur", user.username], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    with psycopg.connect(database_url) as conn:
+        row = conn.execute(
+            "SELECT departement_code FROM resorption.sites WHERE external_ref = %s", (REF + "CLI",)
+        ).fetchone()
+    assert row == ("33",)
