@@ -9,7 +9,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -274,3 +274,21 @@ class ResorptionProcessor(BaseProcessor):
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__}> {self.name}"
+
+
+def job_progress(processor: BaseProcessor) -> Callable[[int, str], None]:
+    """What tells the owner of the processor's job how far it got (its progress and message)."""
+
+    def report(percent: int, message: str) -> None:
+        job_id = getattr(processor, "job_id", None)  # set by pygeoapi's manager before running
+        if not job_id:
+            return
+        with transaction(app_settings.current(), read_only=False) as conn:
+            conn.execute(
+                "UPDATE resorption_jobs.jobs SET progress = %s, message = %s, "
+                "updated = now() AT TIME ZONE 'UTC' "
+                "WHERE identifier = %s AND status IN ('accepted', 'running')",
+                (max(0, min(percent, 94)), message, job_id),
+            )
+
+    return report

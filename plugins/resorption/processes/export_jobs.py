@@ -22,7 +22,7 @@ from resorption.errors import Forbidden, Unauthorized
 from resorption.identity import current_principal
 from resorption.policy import Scope
 from resorption.processes import downloads
-from resorption.processes.base import PARIS, Caller, Inputs, ResorptionProcessor
+from resorption.processes.base import PARIS, Caller, Inputs, ResorptionProcessor, job_progress
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,16 +88,7 @@ class ExportProcessor(ResorptionProcessor):
 
     def report(self, caller: Caller, percent: int, message: str) -> None:
         """Tell the job's owner how far the export has gone (its progress and message)."""
-        job_id = getattr(self, "job_id", None)
-        if not job_id:
-            return
-        with transaction(caller.settings, read_only=False) as conn:
-            conn.execute(
-                "UPDATE resorption_jobs.jobs SET progress = %s, message = %s, "
-                "updated = now() AT TIME ZONE 'UTC' "
-                "WHERE identifier = %s AND status IN ('accepted', 'running')",
-                (max(0, min(percent, 94)), message, job_id),
-            )
+        job_progress(self)(percent, message)
 
     def audit(self, caller: Caller, collection: str, groups: set[str], detail: dict[str, Any]) -> None:
         """One audit row for the export (with the sensitive groups it holds)."""

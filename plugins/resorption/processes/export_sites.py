@@ -8,17 +8,12 @@ the file itself, named `sites-AAAA-MM-JJ.xlsx` (`processes.downloads`); as a job
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
-from pygeoapi.process.base import BaseProcessor
-
-from resorption import settings as app_settings
-from resorption.database import transaction
 from resorption.errors import Unauthorized
 from resorption.identity import current_principal
 from resorption.processes import downloads
-from resorption.processes.base import Inputs, ResorptionProcessor
+from resorption.processes.base import Inputs, ResorptionProcessor, job_progress
 from resorption.spreadsheets.export import ExportRequest, export_sites
 from resorption.spreadsheets.writers import XLSX
 
@@ -96,23 +91,6 @@ PROCESS_METADATA: dict[str, Any] = {
     },
     "example": {"inputs": {"format": "xlsx", "territoire": "33", "filter": "status = 'open'"}},
 }
-
-
-def job_progress(processor: BaseProcessor) -> Callable[[int, str], None]:
-    """What tells the owner of the processor's job how far it got (its progress and message)."""
-
-    def report(percent: int, message: str) -> None:
-        job_id = getattr(processor, "job_id", None)  # set by pygeoapi's manager before running
-        if not job_id:
-            return
-        with transaction(app_settings.current(), read_only=False) as conn:
-            conn.execute(
-                "UPDATE resorption_jobs.jobs SET progress = %s, message = %s, "
-                "updated = now() AT TIME ZONE 'UTC' WHERE identifier = %s AND status = 'running'",
-                (max(0, min(percent, 94)), message, job_id),
-            )
-
-    return report
 
 
 def _bbox(inputs: Inputs) -> str | None:

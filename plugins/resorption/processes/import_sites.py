@@ -13,8 +13,7 @@ import base64
 import binascii
 from typing import Any
 
-from resorption.processes.base import Caller, Inputs, ResorptionProcessor
-from resorption.processes.export_sites import job_progress
+from resorption.processes.base import Caller, Inputs, ResorptionProcessor, job_progress
 from resorption.spreadsheets.load import import_sites
 from resorption.spreadsheets.readers import FORMATS
 
