@@ -58,9 +58,9 @@ def make_user(db: psycopg.Connection, username: str, role: str, area: str) -> Us
 
 
 @pytest.fixture(scope="module")
-def operator_93(users: dict[str, User], db: psycopg.Connection) -> User:
+def operator_93(users: dict[str, User]) -> User:
     """An operator of Seine-Saint-Denis."""
-    return users.get(OPERATOR_93) or make_user(db, "export-operator-departement-93", "operator", "93")
+    return users[OPERATOR_93]
 
 
 def execute(

@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import base64
 import csv
-import hashlib
 import io
-import secrets
 import time
 from typing import Any
 
@@ -45,22 +43,9 @@ def xlsx_rows(content: bytes) -> tuple[list[str], list[str], list[dict[str, Any]
 
 
 @pytest.fixture(scope="module")
-def operator_93(database_url: str) -> TestUser:
+def operator_93(users: dict[str, TestUser]) -> TestUser:
     """An operator of Seine-Saint-Denis, without options."""
-    token = "rsp_" + secrets.token_urlsafe(32)
-    with psycopg.connect(database_url) as conn:
-        org = conn.execute("SELECT id FROM resorption.organisations ORDER BY id LIMIT 1").fetchone()[0]
-        user_id = conn.execute(
-            "INSERT INTO resorption.users (username, organisation_id, role, area_level, area_code) "
-            "VALUES ('export-operator-93', %s, 'operator', 'departement', '93') RETURNING id",
-            (org,),
-        ).fetchone()[0]
-        conn.execute(
-            "INSERT INTO resorption.api_tokens (user_id, token_hash, prefix, label, expires_at) "
-            "VALUES (%s, %s, %s, 'tests', now() + interval '1 day')",
-            (user_id, hashlib.sha256(token.encode()).digest(), token[:8]),
-        )
-    return TestUser("export-operator-93", "operator", frozenset(), "departement", "93", token)
+    return users["operator-departement-93"]
 
 
 def test_national_admin_gets_every_site_with_sensitive_sections(

@@ -8,10 +8,8 @@ a sensitive group.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
-import secrets
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -76,24 +74,9 @@ def sites_in_tile(
 
 
 @pytest.fixture(scope="module")
-def operator_93(users: dict[str, TestUser], db: psycopg.Connection) -> TestUser:
-    """An operator of Seine-Saint-Denis (the suite's users are of Gironde or national)."""
-    if "operator-departement-93" in users:
-        return users["operator-departement-93"]
-    username = "tiles-operator-departement-93"
-    organisation = db.execute("SELECT id FROM resorption.organisations ORDER BY id LIMIT 1").fetchone()[0]
-    user_id = db.execute(
-        "INSERT INTO resorption.users (username, organisation_id, role, options, area_level, area_code) "
-        "VALUES (%s, %s, 'operator', '{}', 'departement', '93') RETURNING id",
-        (username, organisation),
-    ).fetchone()[0]
-    token = "rsp_" + secrets.token_urlsafe(32)
-    db.execute(
-        "INSERT INTO resorption.api_tokens (user_id, token_hash, prefix, label, expires_at) "
-        "VALUES (%s, %s, %s, 'tests', now() + interval '1 day')",
-        (user_id, hashlib.sha256(token.encode()).digest(), token[:8]),
-    )
-    return TestUser(username, "operator", frozenset(), "departement", "93", token)
+def operator_93(users: dict[str, TestUser]) -> TestUser:
+    """An operator of Seine-Saint-Denis: a neighbour who must see nothing of Gironde."""
+    return users["operator-departement-93"]
 
 
 @pytest.fixture(scope="module")

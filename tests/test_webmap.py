@@ -8,9 +8,7 @@ fields and buttons their rights allow.
 
 from __future__ import annotations
 
-import hashlib
 import re
-import secrets
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -39,33 +37,6 @@ class As(requests.Session):
     def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> requests.Response:  # type: ignore[override]
         kwargs.setdefault("timeout", 60)
         return super().request(method, self.base_url + url if url.startswith("/") else url, *args, **kwargs)
-
-
-@pytest.fixture
-def area_users(users: dict[str, TestUser], database_url: str) -> Iterator[dict[str, TestUser]]:
-    """The test users, plus an operator of Seine-Saint-Denis (93) when the shared fixture has none."""
-    if "operator-departement-93" in users:
-        yield users
-        return
-    token = "rsp_" + secrets.token_urlsafe(32)
-    with psycopg.connect(database_url) as conn:
-        org = conn.execute(
-            "SELECT id FROM resorption.organisations WHERE name = 'Organisation des tests'"
-        ).fetchone()[0]
-        user_id = conn.execute(
-            "INSERT INTO resorption.users (username, organisation_id, role, area_level, area_code) "
-            "VALUES ('carte-operator-93', %s, 'operator', 'departement', '93') RETURNING id",
-            (org,),
-        ).fetchone()[0]
-        conn.execute(
-            "INSERT INTO resorption.api_tokens (user_id, token_hash, prefix, label, expires_at) "
-            "VALUES (%s, %s, %s, 'tests', now() + interval '1 day')",
-            (user_id, hashlib.sha256(token.encode()).digest(), token[:8]),
-        )
-    operator = TestUser("carte-operator-93", "operator", frozenset(), "departement", "93", token)
-    yield {**users, "operator-departement-93": operator}
-    with psycopg.connect(database_url) as conn:
-        conn.execute("DELETE FROM resorption.users WHERE id = %s", (user_id,))
 
 
 def sign_in(pages: Pages, user: TestUser) -> Page:
@@ -122,12 +93,12 @@ def matched(api: As, params: dict[str, Any] | None = None) -> int:
 def test_each_user_sees_their_sites_only(
     pages: Pages,
     base_url: str,
-    area_users: dict[str, TestUser],
+    users: dict[str, TestUser],
     screenshot: Screenshot,
     username: str,
     other: str,
 ) -> None:
-    user = area_users[username]
+    user = users[username]
     api = As(base_url, user)
     page = sign_in(pages, user)
     screenshot(page, "carte-defaut")
