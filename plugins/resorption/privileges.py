@@ -26,16 +26,25 @@ from resorption.settings import APP_DB_USER
 
 SCHEMA = "resorption"
 JOBS_SCHEMA = "resorption_jobs"
-# SECURITY DEFINER functions the application calls as itself, to authenticate and audit.
+# The only SECURITY DEFINER functions reachable from a request: the application's login role
+# calls them as itself, before any SET ROLE, to authenticate and audit. Each reads or writes
+# private tables (users, tokens, sessions, failures, audit log) that no role of a request can
+# touch, and returns only what its caller already proves to hold (a password's hash for the
+# argon2 check in Python, a token's or a session's user) or nothing at all. The reader,
+# writer and anonymous roles run none of them, nor any other (tests/test_side_paths.py).
 APP_FUNCTIONS = (
+    # the user of a username (its hash, checked in Python), of an OIDC subject or verified
+    # e-mail, of an API token's hash
     "user_by_username(text)",
     "user_by_oidc(text, text)",
     "user_by_token(bytea)",
+    # the sign-in failure counters (sql/050_identity.sql)
     "record_auth_failure(text, integer)",
     "recent_auth_failures(text, integer)",
     "clear_auth_failures(text)",
+    # one audit row, written as the user set in the transaction
     "audit(text, text, text, text[], text, text, text, jsonb)",
-    # browser sessions (sql/110_web_sessions.sql)
+    # browser sessions (sql/110_web_sessions.sql): open, find by the cookie's hash, close
     "open_web_session(bigint, bytea, text, integer, integer, text)",
     "user_by_session(bytea)",
     "close_web_session(bytea)",

@@ -9,7 +9,8 @@ differences:
   `output` column (no files to share between workers);
 - `get_jobs` and `get_job` show a job only to its owner and to national administrators;
   anyone else gets pygeoapi's 404 (the job does not exist for them), for the job, its
-  results and its deletion alike;
+  results and its deletion alike. Row-level security says the same in the database
+  (sql/180_side_paths.sql): each transaction names whose jobs it may read;
 - a background job runs in a copy of the request's context, so the process sees the
   principal (and the audit's request) of the caller that started it;
 - the errors of a process never reach the client as text of ours or pygeoapi's: a
@@ -23,6 +24,8 @@ import base64
 import contextvars
 import logging
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import orjson
@@ -41,6 +44,7 @@ from sqlalchemy import (
     delete,
     insert,
     select,
+    text,
     update,
 )
 from sqlalchemy.orm import Session
@@ -105,6 +109,21 @@ class JobManager(BaseManager):
 
     # -- who sees what ---------------------------------------------------------
 
+    @contextmanager
+    def _session(self) -> Iterator[Session]:
+        """A transaction that may read the caller's jobs (all of them for an administrator)."""
+        principal = current_principal()
+        every = "on" if principal.role in JOB_ADMIN_ROLES and not principal.is_anonymous else "off"
+        with Session(self._engine) as session, session.begin():
+            session.execute(
+                text(
+                    "SELECT set_config('resorption.jobs_owner', :owner, true), "
+                    "set_config('resorption.jobs_all', :every, true)"
+                ),
+                {"owner": principal.username, "every": every},
+            )
+            yield session
+
     def get_jobs(
         self, status: JobStatus | None = None, limit: int | None = None, offset: int | None = None
     ) -> dict:
@@ -115,7 +134,7 @@ class JobManager(BaseManager):
             query = query.where(JOBS.c.owner == principal.username)
         if status is not None:
             query = query.where(JOBS.c.status == status.value)
-        with Session(self._engine) as session:
+        with self._session() as session:
             jobs = [dict(r._mapping) for r in session.execute(query)]
         matched = len(jobs)
         if offset:
@@ -125,7 +144,7 @@ class JobManager(BaseManager):
         return {"jobs": jobs, "numberMatched": matched}
 
     def _row(self, job_id: str) -> dict[str, Any]:
-        with Session(self._engine) as session:
+        with self._session() as session:
             row = session.execute(select(JOBS).where(JOBS.c.identifier == job_id)).first()
         if row is None or not may_see(current_principal(), row.owner):
             raise JobNotFoundError()
@@ -150,12 +169,12 @@ class JobManager(BaseManager):
     def delete_job(self, job_id: str) -> bool:
         """Delete a job the caller may see."""
         self._row(job_id)
-        with Session(self._engine) as session, session.begin():
+        with self._session() as session:
             return session.execute(delete(JOBS).where(JOBS.c.identifier == job_id)).rowcount == 1
 
     def add_job(self, job_metadata: dict) -> str:
         """Record a new job with its owner."""
-        with Session(self._engine) as session, session.begin():
+        with self._session() as session:
             session.execute(insert(JOBS).values(**job_metadata, owner=current_principal().username))
         return job_metadata["identifier"]
 
@@ -163,7 +182,7 @@ class JobManager(BaseManager):
         """Change some columns of a job; a failure keeps only the process's French message."""
         if update_dict.get("status") == JobStatus.failed.value:
             update_dict = {**update_dict, "message": self._failures.pop(job_id, INTERNAL)}
-        with Session(self._engine) as session, session.begin():
+        with self._session() as session:
             result = session.execute(update(JOBS).where(JOBS.c.identifier == job_id).values(**update_dict))
         return result.rowcount == 1
 

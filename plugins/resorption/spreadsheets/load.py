@@ -230,10 +230,17 @@ class _RowWriter:
             if self.conn.execute(editing.head_statement(self.sites, lock=False), (ident,)).fetchone() is None:
                 raise _Rejected(f"le site n° {ident} n'existe pas ou est hors de votre territoire.")
         elif ref is not None:
+            # References are unique per département: the caller may see several (row-level
+            # security shows only those it may read).
             found = self.conn.execute(
-                "SELECT id FROM resorption.sites WHERE external_ref = %s", (ref,)
-            ).fetchone()
-            target = found[0] if found else None
+                "SELECT id FROM resorption.sites WHERE external_ref = %s LIMIT 2", (ref,)
+            ).fetchall()
+            if len(found) > 1:
+                raise _Rejected(
+                    f"la référence « {ref} » désigne plusieurs sites (dans plusieurs départements) : "
+                    "donnez l'identifiant du site."
+                )
+            target = found[0][0] if found else None
         if target is None:
             self._create(values, geometry, result)
         else:
