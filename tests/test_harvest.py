@@ -407,8 +407,8 @@ def test_a_source_that_fails_is_recorded(db: psycopg.Connection, database_url: s
             {"champs": {"name": "nom"}, "authentification": {"type": "bearer", "jeton_env": "JETON"}},
             "l'url doit commencer par https://",
         ),
-        ({"champs": {"name": "nom"}, "taille_max": 0}, "taille_max"),
-        ({"champs": {"name": "nom"}, "pages_max": "beaucoup"}, "pages_max"),
+        ({"champs": {"name": "nom"}, "taille_max": 0}, "taille_max (mégaoctets"),
+        ({"champs": {"name": "nom"}, "pages_max": "beaucoup"}, "pages_max (pages lues"),
     ],
 )
 def test_bad_sources_are_explained(database_url: str, tmp_path: Path, spec: dict, message: str) -> None:
