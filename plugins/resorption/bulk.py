@@ -25,9 +25,9 @@ from resorption.settings import Settings
 READ_SCOPES = ("sites", "actions")
 
 NO_EXPORT = (
-    "Votre rôle ne vous permet pas d'exporter des données (exports, fichiers, pages de plus de "
-    "{threshold} éléments) : consultez-les en ligne page par page, ou demandez à l'administrateur "
-    "de votre territoire un rôle qui permet d'exporter."
+    "Votre rôle ne vous permet pas d'exporter des données (processus d'export, fichiers comme "
+    "f=csv) : consultez-les en ligne (f=json ou f=html), page par page, ou demandez à "
+    "l'administrateur de votre territoire un rôle qui permet d'exporter."
 )
 
 
@@ -45,11 +45,11 @@ def may_export(policy: Policy, principal: Principal) -> bool:
     return not policy.export_scope(principal).is_empty
 
 
-def export_scope(policy: Policy, principal: Principal, settings: Settings, within: Scope = NATION) -> Scope:
+def export_scope(policy: Policy, principal: Principal, within: Scope = NATION) -> Scope:
     """Where the caller may export, within `within` (a territory it chose); 403 when nowhere at all."""
     scope = policy.export_scope(principal)
     if scope.is_empty:
-        raise Forbidden(NO_EXPORT.format(threshold=f"{settings.bulk_threshold:,}".replace(",", "\u202f")))
+        raise Forbidden(NO_EXPORT)
     return narrow(scope, within)
 
 

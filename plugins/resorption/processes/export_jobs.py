@@ -35,7 +35,7 @@ class ExportFile:
 
 def export_scope(caller: Caller) -> Scope:
     """Where the caller may export; 403 when nowhere (`bulk.export_scope`)."""
-    return bulk.export_scope(caller.policy, caller.principal, caller.settings)
+    return bulk.export_scope(caller.policy, caller.principal)
 
 
 def export_reading(caller: Caller, scope: Scope) -> Any:

@@ -75,7 +75,7 @@ class FeatureProvider(BaseProvider):
         The rows are limited by row-level security with the read scopes narrowed to the export
         scope (and to `within`, a territory the caller chose): see `resorption.bulk`.
         """
-        self.export = bulk.export_scope(self.policy, self.principal, self.settings, within)
+        self.export = bulk.export_scope(self.policy, self.principal, within)
         return self
 
     @property

@@ -67,7 +67,7 @@ def export_sites(
     policy = current_policy()
     settings = app_settings.current()
     sites = load_catalog(settings.collections_dir)["sites"]
-    export = bulk.export_scope(policy, principal, settings)
+    export = bulk.export_scope(policy, principal)
     if not policy.may_read(principal, sites):
         raise Forbidden("Votre rôle ne vous permet pas de lire les sites : il n'y a rien à exporter.")
     if request.fmt not in MEDIA_TYPES:
@@ -81,7 +81,7 @@ def export_sites(
     fq = parse_items(sites, provider.readable, args)
     features = list(_features(provider, fq, progress))
     columns = site_columns(provider.readable)
-    extras = _extras(principal, policy, features)
+    extras = _extras(principal, policy, bulk.narrow(export, within), features)
     rows = (_row(columns, feature, extras) for feature in features)
 
     def written(count: int) -> None:
@@ -151,16 +151,16 @@ def _features(
         last = page[-1]["id"]
 
 
-def _extras(principal: Principal, policy: Policy, features: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """What the rows show beyond the features: EPCI names, and the actions the caller may read."""
+def _extras(
+    principal: Principal, policy: Policy, export: Scope, features: Sequence[dict[str, Any]]
+) -> dict[str, Any]:
+    """What the rows show beyond the features: EPCI names, and the actions the caller may export."""
     ids = [f["id"] for f in features]
     epci = sorted({f["properties"].get("epci_code") for f in features} - {None})
     actions: dict[int, list[tuple[int, str]]] = defaultdict(list)
-    with transaction(
-        app_settings.current(), context=policy.db_settings(principal), role=policy.db_role(principal)
-    ) as conn:
+    with bulk.reading(app_settings.current(), policy, principal, export) as conn:
         names = dict(conn.execute("SELECT code, name FROM resorption.epci WHERE code = ANY(%s)", (epci,)))
-        # Row-level security leaves out the actions (and links) the caller may not read.
+        # Row-level security leaves out the actions (and links) outside the caller's export.
         for site_id, action_id, name in conn.execute(
             "SELECT s.site_id, a.id, a.name FROM resorption.action_sites s "
             "JOIN resorption.actions a ON a.id = s.action_id WHERE s.site_id = ANY(%s) ORDER BY a.id",
