@@ -1,24 +1,37 @@
-"""More real servers for the federation tests: a second Résorption and a stock pygeoapi.
+"""More real servers for the federation tests: a second Résorption, a stock pygeoapi, and
+servers whose answers a test writes (a source that misbehaves, a callback's receiver).
 
 `second_database` copies the test template into a database of its own (dropped at the
-end); `start_gunicorn` serves any WSGI app on a free port and waits until it answers.
+end); `start_gunicorn` serves any WSGI app on a free port (over https with `local_tls`'s
+certificate) and waits until it answers; `scripted_server` answers each request with a
+function of the test and records every request it gets.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
+import ipaddress
 import os
 import secrets
 import socket
+import ssl
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import psycopg
 import requests
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 from psycopg import sql
 
 from tests.fix_db import TEMPLATE_DB, _with_db
@@ -77,16 +90,67 @@ def add_user(database_url: str, username: str, role: str, level: str, code: str 
     return token
 
 
+@dataclass(frozen=True)
+class Tls:
+    """A certificate for 127.0.0.1 and localhost, and the authority that signed it."""
+
+    certificate: Path
+    key: Path
+    authority: Path  # what clients trust: REQUESTS_CA_BUNDLE, or requests' `verify`
+
+
+def local_tls(directory: Path) -> Tls:
+    """A certificate authority of the tests, and a server certificate it signs (valid a day)."""
+    now = dt.datetime.now(dt.UTC)
+
+    def certificate(subject: str, key: ec.EllipticCurvePrivateKey, issuer: x509.Name, signer, ca: bool):
+        builder = (
+            x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)]))
+            .issuer_name(issuer)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - dt.timedelta(minutes=5))
+            .not_valid_after(now + dt.timedelta(days=1))
+            .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+        )
+        if not ca:
+            names = [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+            builder = builder.add_extension(x509.SubjectAlternativeName(names), critical=False)
+        return builder.sign(signer, hashes.SHA256())
+
+    authority_key = ec.generate_private_key(ec.SECP256R1())
+    authority_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Autorité des tests")])
+    authority = certificate("Autorité des tests", authority_key, authority_name, authority_key, True)
+    server_key = ec.generate_private_key(ec.SECP256R1())
+    server = certificate("127.0.0.1", server_key, authority_name, authority_key, False)
+    tls = Tls(directory / "serveur.pem", directory / "serveur.key", directory / "autorite.pem")
+    tls.authority.write_bytes(authority.public_bytes(serialization.Encoding.PEM))
+    tls.certificate.write_bytes(server.public_bytes(serialization.Encoding.PEM))
+    tls.key.write_bytes(
+        server_key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    return tls
+
+
 @contextmanager
 def start_gunicorn(
-    app: str, env: Mapping[str, str], log: Path, port: int, probe: str = "/conformance"
+    app: str,
+    env: Mapping[str, str],
+    log: Path,
+    port: int,
+    probe: str = "/conformance",
+    tls: Tls | None = None,
 ) -> Iterator[str]:
     """Serve the WSGI `app` on `port` with one gunicorn worker; yields its URL once it answers."""
-    url = f"http://127.0.0.1:{port}"
+    url = f"{'https' if tls else 'http'}://127.0.0.1:{port}"
     gunicorn = Path(sys.executable).parent / "gunicorn"
+    https = ["--certfile", str(tls.certificate), "--keyfile", str(tls.key)] if tls else []
     with log.open("w") as out:
         process = subprocess.Popen(
-            [str(gunicorn), "--bind", f"127.0.0.1:{port}", "--workers", "1", "--timeout", "120", app],
+            [str(gunicorn), "--bind", f"127.0.0.1:{port}", "--workers", "1", "--timeout", "120", *https, app],
             cwd=ROOT,
             env={**os.environ, **env},
             stdout=out,
@@ -96,7 +160,8 @@ def start_gunicorn(
             deadline = time.monotonic() + 60
             while True:
                 try:
-                    if requests.get(url + probe, timeout=10).status_code == 200:
+                    verify = str(tls.authority) if tls else True
+                    if requests.get(url + probe, timeout=10, verify=verify).status_code == 200:
                         break
                 except requests.RequestException:
                     pass
@@ -110,3 +175,64 @@ def start_gunicorn(
                 process.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 process.kill()
+
+
+@dataclass
+class Request:
+    """A request a scripted server received."""
+
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+
+@dataclass
+class ScriptedServer:
+    """A local server that answers with the test's function, and the requests it received."""
+
+    url: str
+    requests: list[Request] = field(default_factory=list)
+
+
+Answer = Callable[[BaseHTTPRequestHandler, Request], None]
+
+
+@contextmanager
+def scripted_server(answer: Answer, tls: Tls | None = None) -> Iterator[ScriptedServer]:
+    """Serve `answer` on a free port of 127.0.0.1 (https with `tls`), recording every request."""
+    port = free_port()
+    served = ScriptedServer(f"{'https' if tls else 'http'}://127.0.0.1:{port}")
+
+    class Handler(BaseHTTPRequestHandler):
+        def handle_one_request(self) -> None:
+            try:
+                super().handle_one_request()
+            except (BrokenPipeError, ConnectionResetError, ssl.SSLError):
+                self.close_connection = True
+
+        def _any(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            request = Request(self.command, self.path, dict(self.headers), self.rfile.read(length))
+            served.requests.append(request)
+            answer(self, request)
+
+        do_GET = do_POST = _any
+
+        def log_message(self, format: str, *args: object) -> None:  # quiet
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+    server.daemon_threads = True
+    server.block_on_close = False  # a handler still dripping bytes does not hold the test
+    if tls:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(tls.certificate, tls.key)
+        server.socket = context.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield served
+    finally:
+        server.shutdown()
+        server.server_close()

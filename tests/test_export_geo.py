@@ -22,9 +22,9 @@ from openpyxl import load_workbook
 from pyogrio import raw
 from shapely import from_wkb
 
+from resorption.bulk import narrow
 from resorption.identity import Principal
 from resorption.policy import Scope
-from resorption.processes.export_jobs import intersect
 from tests.api import all_features
 from tests.fix_users import POLICY
 from tests.fix_users import TestUser as User  # pytest would collect a `Test…` name
@@ -406,7 +406,7 @@ def test_export_scope_follows_the_policy(role: str, area: str | None, expected: 
     scope = POLICY.export_scope(principal)
     assert scope == expected
     read = POLICY.scope(principal, "sites")
-    narrowed = intersect(read, scope)
+    narrowed = narrow(read, scope)
     assert narrowed.departements <= (read.departements | scope.departements)
     assert narrowed.nation == (read.nation and scope.nation)
 

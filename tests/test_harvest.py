@@ -27,7 +27,16 @@ from psycopg.rows import dict_row
 
 from resorption.settings import app_url
 from tests.api import all_features
-from tests.fix_second_server import add_user, free_port, second_database, start_gunicorn
+from tests.fix_second_server import (
+    Request,
+    Tls,
+    add_user,
+    free_port,
+    local_tls,
+    scripted_server,
+    second_database,
+    start_gunicorn,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -108,26 +117,39 @@ def remote_token(remote_db: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def remote_url(remote_db: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def tls(tmp_path_factory: pytest.TempPathFactory) -> Tls:
+    """The certificate of the tests' https sources (credentials travel over https only)."""
+    return local_tls(tmp_path_factory.mktemp("tls"))
+
+
+@pytest.fixture(scope="module")
+def remote_url(remote_db: str, tls: Tls, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     runtime = tmp_path_factory.mktemp("remote")
     port = free_port()
     env = {
         "DATABASE_URL": remote_db,
-        "RESORPTION_PUBLIC_URL": f"http://127.0.0.1:{port}",
+        "RESORPTION_PUBLIC_URL": f"https://127.0.0.1:{port}",
         "RESORPTION_RUNTIME_DIR": str(runtime),
     }
-    with start_gunicorn("resorption.app:wsgi()", env, runtime / "gunicorn.log", port) as url:
+    with start_gunicorn("resorption.app:wsgi()", env, runtime / "gunicorn.log", port, tls=tls) as url:
         yield url
 
 
-def remote_session(remote_url: str, token: str) -> requests.Session:
+def trusting(tls: Tls, **env: str) -> dict[str, str]:
+    """The harvester's environment: it trusts the tests' certificate authority."""
+    return {"REQUESTS_CA_BUNDLE": str(tls.authority), **env}
+
+
+def remote_session(token: str, tls: Tls) -> requests.Session:
     session = requests.Session()
     session.headers["Authorization"] = f"Bearer {token}"
+    session.trust_env = False  # REQUESTS_CA_BUNDLE of the environment would replace `verify`
+    session.verify = str(tls.authority)
     return session
 
 
-def patch_remote(remote_url: str, token: str, site_id: int, properties: dict[str, Any]) -> None:
-    r = remote_session(remote_url, token).patch(
+def patch_remote(remote_url: str, token: str, tls: Tls, site_id: int, properties: dict[str, Any]) -> None:
+    r = remote_session(token, tls).patch(
         f"{remote_url}/collections/sites/items/{site_id}",
         json={"properties": properties},
         headers={"Content-Type": "application/merge-patch+json"},
@@ -145,6 +167,7 @@ def test_harvest_from_another_resorption(
     tmp_path: Path,
     forget_harvests: None,
     http: requests.Session,
+    tls: Tls,
 ) -> None:
     with psycopg.connect(remote_db) as remote:
         expected = [
@@ -172,7 +195,7 @@ def test_harvest_from_another_resorption(
             }
         },
     )
-    env = {"JETON_GIRONDE": remote_token}
+    env = trusting(tls, JETON_GIRONDE=remote_token)
 
     # A simulation checks everything and writes no site.
     result = run_cli(database_url, config, "moissonner", "gironde", "--simulation", env=env)
@@ -195,7 +218,7 @@ def test_harvest_from_another_resorption(
     assert sorted(int(k) for k in links) == expected
     # The copies carry the remote values, the harvester as author, and their provenance.
     remote_site = (
-        remote_session(remote_url, remote_token)
+        remote_session(remote_token, tls)
         .get(f"{remote_url}/collections/sites/items/{expected[0]}", timeout=60)
         .json()
     )
@@ -236,7 +259,11 @@ def test_harvest_from_another_resorption(
     # A change at the source is applied here.
     first, second, third = expected[:3]
     patch_remote(
-        remote_url, remote_token, first, {"access_details": "Par le chemin", "name": "Changé à la source"}
+        remote_url,
+        remote_token,
+        tls,
+        first,
+        {"access_details": "Par le chemin", "name": "Changé à la source"},
     )
     # Edited here and at the source: a conflict, the local value stays.
     r = http.patch(
@@ -245,7 +272,7 @@ def test_harvest_from_another_resorption(
         headers={"Content-Type": "application/merge-patch+json"},
     )
     assert r.status_code == 204, r.text
-    patch_remote(remote_url, remote_token, second, {"name": "Changé là-bas"})
+    patch_remote(remote_url, remote_token, tls, second, {"name": "Changé là-bas"})
     # Edited here only: kept, not a conflict.
     r = http.patch(
         f"/collections/sites/items/{links[str(third)]}",
@@ -326,7 +353,7 @@ def test_harvest_from_another_resorption(
         # The edits above are older than the margin now (the triggers would stamp now()).
         remote.execute("SET session_replication_role = replica")
         remote.execute("UPDATE resorption.sites SET updated_at = now() - interval '1 hour'")
-    patch_remote(remote_url, remote_token, third, {"access_details": "Entrée au nord"})
+    patch_remote(remote_url, remote_token, tls, third, {"access_details": "Entrée au nord"})
     assert run_cli(database_url, inc, "moissonner", env=env).returncode == 0
     run = last_run(db, "gironde-inc")
     assert run["since"] is not None and (run["fetched"], run["updated"]) == (1, 1), run
@@ -376,6 +403,12 @@ def test_a_source_that_fails_is_recorded(db: psycopg.Connection, database_url: s
             "aucun secret",
         ),
         ({"champs": {"name": "nom"}, "planification": {"toutes": "souvent"}}, "durée « souvent » invalide"),
+        (
+            {"champs": {"name": "nom"}, "authentification": {"type": "bearer", "jeton_env": "JETON"}},
+            "l'url doit commencer par https://",
+        ),
+        ({"champs": {"name": "nom"}, "taille_max": 0}, "taille_max (mégaoctets"),
+        ({"champs": {"name": "nom"}, "pages_max": "beaucoup"}, "pages_max (pages lues"),
     ],
 )
 def test_bad_sources_are_explained(database_url: str, tmp_path: Path, spec: dict, message: str) -> None:
@@ -775,3 +808,132 @@ def test_schedule_says_which_sources_are_due(tmp_path: Path) -> None:
     assert next_wake(sources, recent, now) == now + timedelta(seconds=30)
     recent["six-heures"] = now - timedelta(hours=6)
     assert len(due(sources, recent, now)) == 2
+
+
+# -- a source that sends the harvester elsewhere, or too much, or too slowly ----------------------
+
+CAMP = {
+    "type": "Feature",
+    "id": "camp-1",
+    "geometry": {"type": "Point", "coordinates": [-0.5792, 44.8378]},
+    "properties": {"nom": "Camp du pont"},
+}
+TOKEN = "jeton-de-la-source"
+
+
+def page(next_href: str | None = None, padding: int = 0) -> bytes:
+    links = [{"rel": "next", "href": next_href, "type": "application/geo+json"}] if next_href else []
+    body = {"type": "FeatureCollection", "features": [CAMP], "links": links, "pad": "x" * padding}
+    return json.dumps(body).encode()
+
+
+def send(handler: Any, status: int, body: bytes = b"", length: bool = True, **headers: str) -> None:
+    handler.send_response(status)
+    handler.send_header("Content-Type", "application/geo+json")
+    if length:
+        handler.send_header("Content-Length", str(len(body)))
+    for name, value in headers.items():
+        handler.send_header(name, value)
+    handler.end_headers()
+    handler.wfile.write(body)
+
+
+def harvest_from(
+    database_url: str, tmp_path: Path, tls: Tls, url: str, **spec: Any
+) -> subprocess.CompletedProcess:
+    """`resorption moissonner source --simulation` on a source at `url` with a bearer token."""
+    config = write_sources(
+        tmp_path / "sources.yml",
+        {
+            "source": {
+                "url": url,
+                "collection": "sites",
+                "departement": "33",
+                "authentification": {"type": "bearer", "jeton_env": "JETON_SOURCE"},
+                "champs": {"name": "nom"},
+                **spec,
+            }
+        },
+    )
+    env = trusting(tls, JETON_SOURCE=TOKEN)
+    return run_cli(database_url, config, "moissonner", "source", "--simulation", env=env)
+
+
+@pytest.mark.parametrize("how", ["next", "redirect"])
+def test_the_harvest_never_leaves_its_source(
+    database_url: str, db: psycopg.Connection, tmp_path: Path, tls: Tls, how: str
+) -> None:
+    """A `next` link or a redirect to another origin (another port of the same host here) stops the
+    harvest: that origin receives nothing, and the token went to the source alone."""
+    with scripted_server(lambda h, r: send(h, 200, page()), tls) as elsewhere:
+        target = f"{elsewhere.url}/collections/sites/items?page=2"
+
+        def source_answer(handler: Any, request: Request) -> None:
+            if request.path.startswith("/collections/sites/items?limit"):
+                if how == "next":
+                    # A relative link within the source is followed; the one after leaves it.
+                    send(handler, 200, page("items?page=2&limit=100"))
+                else:
+                    send(handler, 302, Location="/ailleurs/collections/sites/items")
+            elif request.path.startswith("/collections/sites/items?page=2"):
+                send(handler, 200, page(target))
+            elif request.path.startswith("/ailleurs/"):
+                send(handler, 307, Location=target)
+
+        with scripted_server(source_answer, tls) as source:
+            result = harvest_from(database_url, tmp_path, tls, source.url)
+        assert result.returncode == 1
+        message = " ".join(result.stderr.split())
+        assert "une autre adresse" in message and "sans l'appeler" in message, message
+        assert elsewhere.requests == [], "nothing is sent to another origin"
+        assert len(source.requests) == 2
+        assert all(r.headers.get("Authorization") == f"Bearer {TOKEN}" for r in source.requests)
+        assert "autre adresse" in last_run(db, "source")["message"]
+
+
+def test_a_response_past_the_size_cap_stops_the_harvest(database_url: str, tmp_path: Path, tls: Tls) -> None:
+    big = page(padding=1_500_000)  # 1.5 MB, past a cap of 1 MB
+    for declared in (True, False):  # said up front (Content-Length), or found while reading
+        with scripted_server(lambda h, r, d=declared: send(h, 200, big, length=d), tls) as source:
+            result = harvest_from(database_url, tmp_path, tls, source.url, taille_max=1)
+        assert result.returncode == 1
+        assert "dépasse 1 Mo (taille_max)" in " ".join(result.stderr.split())
+    # Under the cap, the same page is read.
+    with scripted_server(lambda h, r: send(h, 200, big), tls) as source:
+        assert harvest_from(database_url, tmp_path, tls, source.url, taille_max=2).returncode == 0
+
+
+def test_a_source_that_drips_is_cut_off_by_the_time_cap(database_url: str, tmp_path: Path, tls: Tls) -> None:
+    """A byte every 0.2 s keeps every socket read under its timeout; the cap is on the whole response."""
+
+    def drip(handler: Any, request: Request) -> None:
+        body = page()
+        handler.send_response(200)
+        handler.send_header("Content-Length", str(len(body)))
+        handler.end_headers()
+        for byte in body[:100]:  # 20 s at most, then the server gives up too
+            handler.wfile.write(bytes([byte]))
+            handler.wfile.flush()
+            time.sleep(0.2)
+
+    with scripted_server(drip, tls) as source:
+        started = time.monotonic()
+        result = harvest_from(database_url, tmp_path, tls, source.url, delai=2)
+        elapsed = time.monotonic() - started
+    assert result.returncode == 1
+    assert "dépasse le délai de 2 secondes" in " ".join(result.stderr.split())
+    assert elapsed < 15
+
+
+def test_a_harvest_reads_at_most_pages_max_pages(database_url: str, tmp_path: Path, tls: Tls) -> None:
+    """A source whose `next` links never end (each a new page) is read up to pages_max pages."""
+
+    def endless(handler: Any, request: Request) -> None:
+        number = len(source.requests)
+        send(handler, 200, page(f"/collections/sites/items?page={number + 1}"))
+
+    with scripted_server(endless, tls) as source:
+        result = harvest_from(database_url, tmp_path, tls, source.url, pages_max=3)
+    assert result.returncode == 1
+    assert "plus de 3 pages" in " ".join(result.stderr.split())
+    assert len(source.requests) == 3

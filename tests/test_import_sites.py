@@ -189,3 +189,44 @@ def test_command_line(database_url: str, users: dict, tmp_path: Path, base_url: 
             "SELECT departement_code FROM resorption.sites WHERE external_ref = %s", (REF + "CLI",)
         ).fetchone()
     assert row == ("33",)
+
+
+@pytest.mark.parametrize(
+    ("hidden", "fake"),
+    [
+        ("Propriétaire – Propriétaire", "Propriétaire – Locataire"),  # « Section – Colonne »
+        ("owner_name", "owner_nickname"),  # a field's name
+    ],
+)
+def test_a_column_the_caller_may_not_read_is_told_like_an_unknown_one(
+    base_url: str, users: dict, database_url: str, tmp_path: Path, hidden: str, fake: str
+) -> None:
+    """The owner's column, for a partner who may not read owners: the same answer as a column that
+    does not exist, saying nothing of the schema nor of the caller's rights."""
+    user = users["institutional-partner-departement-33"]
+
+    def refusal(column: str) -> str:
+        content = f"id;Statut;{column}\n1;Existant;x\n".encode()
+        r = run(base_url, user, "import-sites", file=base64.b64encode(content).decode(), format="csv")
+        assert r.status_code == 400, r.text
+        return r.json()["description"]
+
+    told = refusal(hidden)
+    assert told.replace(hidden, "X") == refusal(fake).replace(fake, "X")
+    assert "colonnes inconnues" in told and "droits" not in told
+    # The command line says the same.
+    path = tmp_path / "sites.csv"
+    command = [str(Path(sys.executable).parent / "resorption"), "import", "sites", str(path), "--dry-run"]
+    answers = []
+    for column in (hidden, fake):
+        path.write_text(f"id;Statut;{column}\n1;Existant;x\n", encoding="utf-8")
+        done = subprocess.run(
+            [*command, "--utilisateur", user.username],
+            env={**os.environ, "DATABASE_URL": database_url},
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert done.returncode != 0
+        answers.append(" ".join(done.stderr.split()).replace(column, "X"))  # lines wrap by width
+    assert answers[0] == answers[1] and "colonnes inconnues" in answers[0]

@@ -39,7 +39,7 @@ from resorption.errors import (
 )
 from resorption.identity import Principal, set_principal
 from resorption.policy import Policy, load_policy
-from resorption.processes import downloads
+from resorption.processes import callbacks, downloads
 from resorption.pygeoapi_config import build_config, write_openapi
 from resorption.qgis_download import blueprint as qgis_blueprint
 from resorption.web.navigation import install as install_navigation
@@ -259,6 +259,8 @@ def _check_execution_body() -> None:
         )
     if _has_nul(body):
         raise InvalidParameter("Les caractères nuls ne sont pas permis dans les entrées d'un processus.")
+    # Callbacks only to the URLs the configuration allows, refused before any job exists.
+    callbacks.check(body.get("subscriber"), app_settings.current().callback_urls)
 
 
 def _has_nul(value: Any) -> bool:

@@ -9,9 +9,7 @@ may read whole; any other territory answers 404, exactly as one that does not ex
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import io
 import urllib.parse
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -27,6 +25,7 @@ from resorption.errors import InvalidParameter, NotFound, Unauthorized
 from resorption.identity import Principal, current_principal
 from resorption.processes import territory_statistics as stats
 from resorption.processes.base import Caller, Inputs, today
+from resorption.spreadsheets.writers import write_csv
 
 PATH = "/tableau-de-bord"
 SIGN_IN = "/connexion"
@@ -256,15 +255,6 @@ def _share(topic: str, rating: str) -> Callable[[Mapping[str, Any]], float | Non
     return read
 
 
-def french_number(value: int | float | str | None) -> str:
-    """A figure as French Excel reads it: decimal comma, nothing for no value."""
-    if value is None:
-        return ""
-    if isinstance(value, float):
-        return f"{value:.2f}".replace(".", ",")
-    return str(value)
-
-
 def french_date(iso: str) -> str:
     """2024-01-31 → 31/01/2024."""
     return dt.date.fromisoformat(iso).strftime("%d/%m/%Y")
@@ -287,15 +277,10 @@ TABLE_COLUMNS = (
 )
 
 
-def csv_text(series: list[Mapping[str, Any]]) -> str:
-    """The series as CSV for French Excel: `;` between values, decimal comma, a header line."""
+def csv_file(series: list[Mapping[str, Any]]) -> bytes:
+    """The series as CSV for French Excel (the exports' writer: BOM, `;`, decimal comma)."""
     cols = columns()
-    out = io.StringIO()
-    writer = csv.writer(out, delimiter=";", lineterminator="\r\n")
-    writer.writerow([c.header for c in cols])
-    for point in series:
-        writer.writerow([french_number(c.read(point)) for c in cols])
-    return out.getvalue()
+    return write_csv(cols, ([c.read(point) for c in cols] for point in series), lambda c: c.header)
 
 
 def chart_data(series: list[Mapping[str, Any]]) -> dict[str, Any]:
@@ -399,11 +384,10 @@ def _base(api: Any) -> str:
 
 
 def _csv(place: Territory, period: Period, series: list[Mapping[str, Any]]) -> Response:
-    # The BOM makes Excel read UTF-8; the name says what and when.
+    # The name says what and when.
     name = f"tableau-de-bord-{place.slug}-{period.start.isoformat()}-{period.end.isoformat()}.csv"
-    body = "\ufeff" + csv_text(series)
     return Response(
-        body.encode("utf-8"),
+        csv_file(series),
         content_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="{name}"'},
     )

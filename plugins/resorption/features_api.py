@@ -5,13 +5,15 @@ pygeoapi parses `filter` with pygeofilter before any provider sees it
 (refusing standard CQL2), transforms a `bbox-crs` box by its two corners
 only, and answers mistakes in English without saying which value was
 wrong. Each request goes parse → authorize → build → run → render; HTML
-still comes from pygeoapi's own templates.
+still comes from pygeoapi's own templates, CSV (`f=csv`) from our own writer
+(formula-like text made inert). A file format, or a page above the bulk
+threshold, is a bulk read governed by the export right (`resorption.bulk`).
 """
 
 from __future__ import annotations
 
 import urllib.parse
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from http import HTTPStatus
@@ -24,8 +26,9 @@ from pygeoapi import l10n
 from pygeoapi.api import API, APIRequest
 from pygeoapi.formats import F_HTML, F_JSON, F_JSONLD, FORMAT_TYPES
 from pygeoapi.linked_data import geojson2jsonld
-from pygeoapi.util import get_dataset_formatters, render_j2_template
+from pygeoapi.util import render_j2_template
 
+from resorption import audit, bulk
 from resorption.catalog import Collection, Field
 from resorption.crs import Crs
 from resorption.editing import VERSION_SQL
@@ -33,6 +36,8 @@ from resorption.errors import InvalidParameter
 from resorption.features_write import WRITABLE
 from resorption.params import parse_item, parse_items
 from resorption.providers.features import FeatureProvider
+from resorption.query import FeatureQuery
+from resorption.spreadsheets.writers import CSV, write_plain_csv
 from resorption.web import display
 
 GEOJSON = "application/geo+json"
@@ -40,6 +45,8 @@ GEOJSON = "application/geo+json"
 CHANGELOGS = {"sites": "site_changes"}
 # The query parameter of keyset `next` links: the id of the previous page's last feature.
 AFTER = "after"
+# Formats that make a file of the items (`f=`): their media types. Each is a bulk read.
+FILE_FORMATS = {"csv": CSV}
 
 
 def _provider(api: API, collection: Collection) -> FeatureProvider:
@@ -51,7 +58,7 @@ def _provider(api: API, collection: Collection) -> FeatureProvider:
 
 def _api_request(api: API, request: Request, collection: Collection) -> APIRequest:
     api_request = APIRequest.from_flask(request, api.locales)
-    formats = [F_JSON, F_HTML, F_JSONLD, *_formatters(api, collection)]
+    formats = [F_JSON, F_HTML, F_JSONLD, *FILE_FORMATS]
     if api_request.format not in (None, *formats):
         raise InvalidParameter(
             f"Format « {api_request.format} » non pris en charge : utilisez f={', f='.join(formats)}."
@@ -59,9 +66,29 @@ def _api_request(api: API, request: Request, collection: Collection) -> APIReque
     return api_request
 
 
-def _formatters(api: API, collection: Collection) -> dict[str, Any]:
-    """pygeoapi's extra formats for this collection (CSV), by their `f` value."""
-    return {fmt.f: fmt for fmt in get_dataset_formatters(api.config["resources"][collection.id]).values()}
+def _bulk(api_request: APIRequest, provider: FeatureProvider, fq: FeatureQuery) -> FeatureQuery:
+    """A file, or a page above the bulk threshold, of a collection the policy governs: an export.
+
+    A file format is read within the export scope (403 without the export right). A page of
+    more than `bulk_threshold` items is read within the export scope by those who may
+    export, and reduced to `bulk_threshold` items for the others, rather than refused: the
+    standard lets a server return fewer items than `limit` asks, and every client (QGIS,
+    GDAL, the web map) then follows the `next` link, so those who may not export still read
+    all they may read, one page at a time, never the whole table in one answer. The QGIS
+    project asks for pages of the size the caller's right allows (`qgis_project.page_size`).
+    """
+    if not bulk.governs(provider.collection.id):
+        return fq
+    if api_request.format in FILE_FORMATS:
+        provider.exporting()
+        return fq
+    threshold = provider.settings.bulk_threshold
+    if fq.hits_only or fq.limit <= threshold:
+        return fq
+    if bulk.may_export(provider.policy, provider.principal):
+        provider.exporting()
+        return fq
+    return replace(fq, limit=threshold)
 
 
 def _content_crs(headers: dict[str, str], crs: Crs) -> None:
@@ -80,12 +107,13 @@ def items(api: API, request: Request, collection: Collection, body: str | None =
     after = request.args.get(AFTER)
     if after is not None:
         fq = replace(fq, after=_after(collection, after))
+    fq = _bulk(api_request, provider, fq)
 
     uri = f"{api.get_collections_url()}/{collection.id}/items"
     query = [(k, v) for k, v in request.args.items(multi=True) if k not in ("f", "offset", AFTER)]
     headers = api_request.get_response_headers(**api.api_headers)
     _content_crs(headers, fq.crs)
-    if _is_geojson(api, api_request, collection):
+    if _is_geojson(api_request):
         # The fast path: PostgreSQL's JSON array goes out as it came, never parsed in Python.
         fast = provider.page(fq)
         next_after = fast.last_id if not fq.sortby and fast.returned else None
@@ -119,7 +147,7 @@ def items(api: API, request: Request, collection: Collection, body: str | None =
             **_items_display(api_request, collection, page, fq.select, uri),
         }
 
-    return _render(api, api_request, collection, page, headers, "collections/items/index.html", html, fq.crs)
+    return _render(api, api_request, provider, fq, page, headers, "collections/items/index.html", html)
 
 
 def item(api: API, request: Request, collection: Collection, identifier: str) -> Response:
@@ -127,6 +155,7 @@ def item(api: API, request: Request, collection: Collection, identifier: str) ->
     api_request = _api_request(api, request, collection)
     provider = _provider(api, collection)
     fq = parse_item(collection, provider.readable, request.args)
+    fq = _bulk(api_request, provider, fq)
     version_sql = sql.SQL(VERSION_SQL) if collection.id in WRITABLE else None
     raw, version = provider.feature_json(fq, identifier, version_sql)
 
@@ -156,7 +185,7 @@ def item(api: API, request: Request, collection: Collection, identifier: str) ->
     _content_crs(headers, fq.crs)
     if version:
         headers["ETag"] = version
-    if _is_geojson(api, api_request, collection):
+    if _is_geojson(api_request):
         if version and _not_modified(request, version):
             return _response(b"", HTTPStatus.NOT_MODIFIED, {"ETag": version})
         # PostgreSQL's Feature object ends with "}": the links go in before it, nothing is parsed.
@@ -175,19 +204,17 @@ def item(api: API, request: Request, collection: Collection, identifier: str) ->
             **_item_display(api_request, collection, feature, f"{base}/items"),
         }
 
-    return _render(
-        api, api_request, collection, feature, headers, "collections/items/item.html", html, fq.crs, uri
-    )
+    return _render(api, api_request, provider, fq, feature, headers, "collections/items/item.html", html, uri)
 
 
 def _timestamp() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def _is_geojson(api: API, api_request: APIRequest, collection: Collection) -> bool:
-    """Whether the negotiated format is plain GeoJSON (not HTML, JSON-LD or a formatter)."""
+def _is_geojson(api_request: APIRequest) -> bool:
+    """Whether the negotiated format is plain GeoJSON (not HTML, JSON-LD or a file)."""
     fmt = api_request.format
-    return fmt != F_HTML and fmt != F_JSONLD and fmt not in _formatters(api, collection)
+    return fmt != F_HTML and fmt != F_JSONLD and fmt not in FILE_FORMATS
 
 
 def _not_modified(request: Request, version: str) -> bool:
@@ -241,18 +268,19 @@ def _item_display(
 def _render(
     api: API,
     api_request: APIRequest,
-    collection: Collection,
+    provider: FeatureProvider,
+    fq: FeatureQuery,
     content: dict[str, Any],
     headers: dict[str, str],
     template: str,
     html: Callable[[], dict[str, Any]],
-    crs: Crs,
     item_uri: str | None = None,
 ) -> Response:
-    """The response in the negotiated format: GeoJSON, HTML, JSON-LD or a pygeoapi formatter (CSV).
+    """The response in the negotiated format: GeoJSON, HTML, JSON-LD or a file (CSV).
 
     `html` builds the page context only when HTML is asked for, to keep JSON requests lean.
     """
+    collection = provider.collection
     fmt = api_request.format
     if fmt == F_HTML:
         page = render_j2_template(
@@ -270,14 +298,28 @@ def _render(
         # pygeoapi reads a single feature (not a collection) when it is given the item's URI.
         body = geojson2jsonld(api, content, collection.id, item_uri, id_field="id")
         return _response(body, HTTPStatus.OK, headers)
-    formatter = _formatters(api, collection).get(fmt)
-    if formatter is not None:
-        headers["Content-Type"] = formatter.mimetype
-        headers["Content-Disposition"] = f'attachment; filename="{collection.id}.{formatter.extension}"'
-        options = {"content_crs": crs.uri, "provider_def": {}}
-        return _response(formatter.write(data=content, options=options), HTTPStatus.OK, headers)
+    if fmt in FILE_FORMATS:
+        features = content.get("features", [content])
+        headers["Content-Type"] = FILE_FORMATS[fmt]
+        headers["Content-Disposition"] = f'attachment; filename="{collection.id}.{fmt}"'
+        file = _csv(collection, [f.name for f in fq.properties], features)
+        if bulk.governs(collection.id):
+            groups = {f.group.sensitive for f in fq.properties if f.group.sensitive}
+            detail = {"format": fmt, "features": len(features)}
+            audit.record(provider.principal, "export", collection.id, None, groups, detail)
+        return _response(file, HTTPStatus.OK, headers)
     headers["Content-Type"] = GEOJSON
     return _response(orjson.dumps(content), HTTPStatus.OK, headers)
+
+
+def _csv(collection: Collection, names: Sequence[str], features: Sequence[dict[str, Any]]) -> bytes:
+    """Features as CSV for programs: the id (unless it is a property), then each property asked for."""
+    lead = [] if collection.id_field in names else ["id"]
+    rows = (
+        [*([f.get("id")] if lead else []), *((f.get("properties") or {}).get(n) for n in names)]
+        for f in features
+    )
+    return write_plain_csv([*lead, *names], rows)
 
 
 def _link(rel: str, media_type: str, title: str, href: str) -> dict[str, str]:

@@ -35,9 +35,8 @@ def qgis_project() -> Response:
     policy = current_policy()
     with transaction(settings, context=policy.db_settings(principal), role=policy.db_role(principal)) as conn:
         extent = area_extent(conn, principal, project_srid(principal))
-    content = project_for(
-        settings.public_url, principal, policy, load_catalog(settings.collections_dir), extent
-    )
+    catalog = load_catalog(settings.collections_dir)
+    content = project_for(settings.public_url, principal, policy, catalog, extent, settings.bulk_threshold)
     return Response(
         content,
         mimetype=QGZ,

@@ -22,6 +22,7 @@ from xml.etree import ElementTree as ET
 
 from pyproj import CRS
 
+from resorption import bulk
 from resorption.catalog import Collection, Field
 from resorption.identity import Principal
 from resorption.policy import Policy
@@ -46,7 +47,12 @@ LAYER_ORDER: tuple[tuple[str, bool, float], ...] = (
 )
 # Not map layers: the changelog of the sites is a list of changes, read in the web pages.
 NOT_LAYERS = frozenset({"site_changes"})
-PAGE_SIZE = 1000
+# The page size of the layers follows the caller's export right (`page_size`): a page above
+# the bulk threshold is an export (resorption.bulk). Whoever may export all it reads asks for
+# big pages (the server reads them as exports: the same rows, fewer requests); anyone else
+# asks for pages of the threshold, which the server serves as they are, neither reduced nor
+# narrowed to an export area.
+EXPORT_PAGE_SIZE = 5_000
 ACTION_OUTLINE = "#6a3d9a"
 BOUNDARY_COLOURS = {"communes": "#bdbdbd", "departements": "#757575", "regions": "#424242"}
 BOUNDARY_WIDTHS = {"communes": 0.2, "departements": 0.4, "regions": 0.8}
@@ -69,6 +75,13 @@ def project_srid(principal: Principal) -> int:
         return LAMBERT_93
     srids = {OVERSEAS_CRS.get(code, LAMBERT_93) for code in departements}
     return srids.pop() if len(srids) == 1 else LAMBERT_93
+
+
+def page_size(policy: Policy, principal: Principal, bulk_threshold: int) -> int:
+    """How many features QGIS asks for at a time: as many as the caller's export right allows."""
+    if bulk.exports_all_it_reads(policy, principal):
+        return max(bulk_threshold, EXPORT_PAGE_SIZE)
+    return bulk_threshold
 
 
 def readable_layers(policy: Policy, principal: Principal, catalog: Mapping[str, Collection]) -> list[Layer]:
@@ -231,16 +244,16 @@ def layer_id(collection: Collection) -> str:
     return f"resorption_{collection.id}"
 
 
-def datasource(base_url: str, collection: Collection) -> str:
+def datasource(base_url: str, collection: Collection, size: int) -> str:
     """The OAPIF provider's data source: this server, the collection, paged requests by extent."""
     url = base_url.rstrip("/").replace("\\", "\\\\").replace("'", "\\'")
     return (
         f"url='{url}' typename='{collection.id}' restrictToRequestBBOX='1' "
-        f"pagingEnabled='true' pageSize='{PAGE_SIZE}' authcfg=''"
+        f"pagingEnabled='true' pageSize='{size}' authcfg=''"
     )
 
 
-def _maplayer(parent: ET.Element, base_url: str, layer: Layer) -> None:
+def _maplayer(parent: ET.Element, base_url: str, layer: Layer, size: int) -> None:
     collection = layer.collection
     geometry = "Point" if collection.geometry_type.endswith("Point") else "Polygon"
     element = _sub(
@@ -257,7 +270,7 @@ def _maplayer(parent: ET.Element, base_url: str, layer: Layer) -> None:
         labelsEnabled="0",
     )
     _sub(element, "id", layer_id(collection))
-    _sub(element, "datasource", datasource(base_url, collection))
+    _sub(element, "datasource", datasource(base_url, collection, size))
     _sub(element, "layername", collection.title.fr)
     spatialrefsys(_sub(element, "srs"), 4326)
     metadata = _sub(element, "resourceMetadata")
@@ -271,7 +284,7 @@ def _maplayer(parent: ET.Element, base_url: str, layer: Layer) -> None:
 
 
 def build_qgs(
-    base_url: str, layers: Sequence[Layer], srid: int, extent: Sequence[float], title: str
+    base_url: str, layers: Sequence[Layer], srid: int, extent: Sequence[float], title: str, size: int
 ) -> bytes:
     """The project's XML (.qgs)."""
     root = ET.Element("qgis", {"version": QGIS_VERSION, "projectname": title})
@@ -287,13 +300,13 @@ def build_qgs(
             id=layer_id(layer.collection),
             name=layer.collection.title.fr,
             providerKey="OAPIF",
-            source=datasource(base_url, layer.collection),
+            source=datasource(base_url, layer.collection, size),
             checked="Qt::Checked" if layer.visible else "Qt::Unchecked",
             expanded="1" if layer.collection.id == "sites" else "0",
         )
     project_layers = _sub(root, "projectlayers")
     for layer in layers:
-        _maplayer(project_layers, base_url, layer)
+        _maplayer(project_layers, base_url, layer, size)
     # QGIS reads <projectCrs> only when the project says it reprojects on the fly.
     properties = _sub(_sub(root, "properties"), "SpatialRefSys")
     _sub(properties, "ProjectionsEnabled", "1", type="int")
@@ -352,11 +365,13 @@ def project_for(
     policy: Policy,
     catalog: Mapping[str, Collection],
     extent: Iterable[float],
+    bulk_threshold: int,
 ) -> bytes:
     """The .qgz of `principal`: their readable collections, their CRS, their area in view."""
     srid = project_srid(principal)
     layers = readable_layers(policy, principal, catalog)
-    qgs = build_qgs(base_url, layers, srid, tuple(extent), project_title(principal))
+    size = page_size(policy, principal, bulk_threshold)
+    qgs = build_qgs(base_url, layers, srid, tuple(extent), project_title(principal), size)
     return build_qgz(qgs)
 
 
@@ -393,4 +408,4 @@ def project_of_user(database_url: str, base_url: str, username: str | None) -> b
             principal = principal_from_row(row, "cli")
         with conn.cursor(row_factory=tuple_row) as cursor:
             extent = area_extent(cursor, principal, project_srid(principal))
-    return project_for(base_url, principal, policy, catalog, extent)
+    return project_for(base_url, principal, policy, catalog, extent, settings.bulk_threshold)

@@ -57,6 +57,11 @@ class Settings:
     oidc_audience: str | None = None
     oidc_jwks_url: str | None = None
     oidc_jwks_file: Path | None = None
+    # A page of more items than this is a bulk read, governed by the export right (bulk.py):
+    # read within the export scope for those who may export, reduced to this size for others.
+    bulk_threshold: int = 1_000
+    # URL prefixes that OGC API Processes job callbacks (`subscriber`) may name; none: no callbacks.
+    callback_urls: tuple[str, ...] = ()
 
     @property
     def oidc_enabled(self) -> bool:
@@ -94,6 +99,8 @@ class Settings:
             count_limit=_int("RESORPTION_COUNT_LIMIT", defaults.count_limit),
             proxy_count=_int("RESORPTION_PROXY_COUNT", defaults.proxy_count),
             **_oidc_from_env(),
+            bulk_threshold=_int("RESORPTION_BULK_THRESHOLD", defaults.bulk_threshold, minimum=1),
+            callback_urls=_callback_urls(os.environ.get("RESORPTION_CALLBACK_URLS", "")),
         )
         if settings.pool_min_size > settings.pool_max_size:
             raise ConfigurationError("RESORPTION_POOL_MIN ne peut dépasser RESORPTION_POOL_MAX.")
@@ -137,6 +144,24 @@ def _oidc_from_env() -> dict[str, str | Path | None]:
         "oidc_jwks_url": jwks_url,
         "oidc_jwks_file": jwks_file,
     }
+
+
+def _callback_urls(raw: str) -> tuple[str, ...]:
+    """The allowed callback URL prefixes: absolute http(s) URLs, separated by spaces or commas."""
+    prefixes = tuple(p for p in raw.replace(",", " ").split() if p)
+    for prefix in prefixes:
+        parts = urlsplit(prefix)
+        if parts.scheme not in ("http", "https") or not parts.hostname or parts.username or parts.password:
+            raise ConfigurationError(
+                f"RESORPTION_CALLBACK_URLS : « {prefix} » n'est pas une adresse http:// ou https:// "
+                "complète (sans identifiant ni mot de passe), par exemple https://suivi.example.gouv.fr/rappels/."
+            )
+        if parts.query or parts.fragment:
+            raise ConfigurationError(
+                f"RESORPTION_CALLBACK_URLS : « {prefix} » ne doit avoir ni paramètres (?) ni ancre (#) : "
+                "donnez le début des adresses permises."
+            )
+    return prefixes
 
 
 APP_DB_USER = "resorption_app"

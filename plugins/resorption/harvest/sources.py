@@ -16,12 +16,14 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import yaml
 
 from resorption.catalog import Collection
 from resorption.errors import ConfigurationError
 from resorption.settings import PROJECT_ROOT
+from resorption.urls import origin
 
 ENV_PATH = "RESORPTION_HARVEST_SOURCES"
 DEFAULT_PATH = PROJECT_ROOT / "config" / "harvest-sources.yml"
@@ -52,8 +54,14 @@ SOURCE_KEYS = frozenset(
         "recopier_memes_noms",
         "champs",
         "delai",
+        "taille_max",
+        "pages_max",
     }
 )
+# What one harvest may take from a source, unless its description says otherwise: megabytes
+# per response (a page of 10,000 sites with outlines is a few megabytes) and pages per run.
+DEFAULT_MAX_MEGABYTES = 20
+DEFAULT_MAX_PAGES = 1_000
 
 
 def parse_duration(text: Any, where: str) -> timedelta:
@@ -143,12 +151,19 @@ class Source:
     incremental: Incremental | None
     static_filter: str | None
     rules: tuple[FieldRule, ...]
-    timeout: float = 60.0
+    timeout: float = 60.0  # seconds for one response, from the request to its last byte
+    max_bytes: int = DEFAULT_MAX_MEGABYTES * 1_000_000  # per response
+    max_pages: int = DEFAULT_MAX_PAGES  # per harvest
 
     @property
     def writer(self) -> str:
         """Who the audit columns and the history name as the author of harvested writes."""
         return f"moissonnage:{self.name}"
+
+    @property
+    def origin(self) -> tuple[str, str, int]:
+        """Where the source lives: scheme, host and port of its url (the only place we send requests)."""
+        return origin(self.url)
 
     @property
     def items_url(self) -> str:
@@ -205,8 +220,22 @@ def _source(name: str, spec: Any, sites: Collection, writable: frozenset[str]) -
         if not isinstance(spec.get(key), str | int) or not str(spec[key]).strip():
             raise ConfigurationError(f"{where} : la clé « {key} » est obligatoire.")
     url = str(spec["url"]).strip()
-    if not url.startswith(("http://", "https://")):
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ConfigurationError(f"{where} : l'url doit commencer par http:// ou https://, reçu « {url} ».")
+    if parts.username or parts.password:
+        raise ConfigurationError(
+            f"{where} : l'url ne doit contenir ni identifiant ni mot de passe ; "
+            "donnez-les par « authentification »."
+        )
+    credentials = _credentials(where, spec.get("authentification"))
+    # Credentials never travel in clear, not even to a local address: a test server or a
+    # proxy on the same machine serves https as well (the tests' own servers do).
+    if credentials is not None and parts.scheme != "https":
+        raise ConfigurationError(
+            f"{where} : avec une authentification, l'url doit commencer par https:// (reçu « {url} ») : "
+            "en http://, l'identifiant, le mot de passe ou le jeton circuleraient en clair."
+        )
     page_size = spec.get("taille_page", 100)
     if isinstance(page_size, bool) or not isinstance(page_size, int) or not 1 <= page_size <= 10_000:
         raise ConfigurationError(f"{where} : taille_page doit être un entier de 1 à 10 000.")
@@ -215,12 +244,22 @@ def _source(name: str, spec: Any, sites: Collection, writable: frozenset[str]) -
         raise ConfigurationError(
             f"{where} : delai (secondes d'attente d'une page) doit être un nombre positif."
         )
+    megabytes = spec.get("taille_max", DEFAULT_MAX_MEGABYTES)
+    if isinstance(megabytes, bool) or not isinstance(megabytes, int | float) or not 0 < megabytes <= 1000:
+        raise ConfigurationError(
+            f"{where} : taille_max (mégaoctets d'une réponse au plus) doit être un nombre de 0 à 1000."
+        )
+    max_pages = spec.get("pages_max", DEFAULT_MAX_PAGES)
+    if isinstance(max_pages, bool) or not isinstance(max_pages, int) or not 1 <= max_pages <= 1_000_000:
+        raise ConfigurationError(
+            f"{where} : pages_max (pages lues au plus) doit être un entier de 1 à 1 000 000."
+        )
     return Source(
         name=name,
         url=url,
         collection=str(spec["collection"]).strip(),
         departement=str(spec["departement"]).strip(),
-        credentials=_credentials(where, spec.get("authentification")),
+        credentials=credentials,
         id_property=str(spec["identifiant"]) if spec.get("identifiant") else None,
         page_size=page_size,
         every=_schedule(where, spec.get("planification")),
@@ -228,6 +267,8 @@ def _source(name: str, spec: Any, sites: Collection, writable: frozenset[str]) -
         static_filter=str(spec["filtre"]) if spec.get("filtre") else None,
         rules=_rules(where, spec, sites, writable),
         timeout=float(timeout),
+        max_bytes=int(megabytes * 1_000_000),
+        max_pages=max_pages,
     )
 
 

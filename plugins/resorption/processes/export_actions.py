@@ -18,7 +18,6 @@ from collections.abc import Sequence
 from typing import Any
 
 from openpyxl import Workbook
-from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
@@ -34,8 +33,8 @@ from resorption.processes.export_jobs import (
     export_scope,
     filename,
 )
+from resorption.spreadsheets.writers import XLSX, xlsx_cell
 
-XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 NATIONAL_SHEET = "National"
 FINANCES_SHEET = "Financements"
 # The finances of each action, shown on a sheet of their own rather than in a cell.
@@ -82,7 +81,7 @@ def cell_value(f: Field, value: Any) -> Any:
     if value is None:
         return None
     if isinstance(value, list):
-        return ILLEGAL_CHARACTERS_RE.sub("", ", ".join(str(f.enum.get(str(v), v)) for v in value))
+        return ", ".join(str(f.enum.get(str(v), v)) for v in value)
     if f.enum:
         return f.enum.get(str(value), str(value))
     if isinstance(value, dt.datetime):
@@ -90,8 +89,6 @@ def cell_value(f: Field, value: Any) -> Any:
         return value.astimezone(PARIS).replace(tzinfo=None) if value.tzinfo else value
     if f.type == "number":
         return float(value)
-    if isinstance(value, str):
-        return ILLEGAL_CHARACTERS_RE.sub("", value)  # control characters Excel refuses
     return value
 
 
@@ -108,17 +105,14 @@ def _fill(
     sheet: Worksheet, headers: Sequence[str], rows: Sequence[Sequence[Any]], formats: Sequence[str]
 ) -> None:
     """Headers in bold, frozen, filterable; values; reasonable column widths."""
-    sheet.append(list(headers))
+    sheet.append([xlsx_cell(h) for h in headers])
     for cell in sheet[1]:
         cell.font = Font(bold=True)
         cell.fill = HEADER_FILL
         cell.alignment = Alignment(wrap_text=True, vertical="top")
     for row in rows:
-        sheet.append(list(row))
-        for cell in sheet[sheet.max_row]:
-            # Text typed by users is never a formula ("=HYPERLINK(…)" stays text).
-            if cell.data_type == "f":
-                cell.data_type = "s"
+        # Text typed by users is never a formula ("=HYPERLINK(…)" stays text).
+        sheet.append([xlsx_cell(v) for v in row])
     for index, number_format in enumerate(formats, start=1):
         letter = get_column_letter(index)
         width = max([len(str(headers[index - 1]))] + [len(str(r[index - 1] or "")) for r in rows[:200]])

@@ -2,10 +2,10 @@
 
 An export reads exactly as the Features API reads (the caller's database role, so column
 privileges; the caller's scopes, so row-level security), with the scopes narrowed to where
-the caller may export (`Policy.export_scope`: the nation, its area, or nowhere, 403). Its
-output is a file: `ExportProcessor.execute` returns its bytes with their media type, which
-carries the name to download it under (`processes.downloads`). A job reports its progress
-as it goes (`ExportProcessor.report`).
+the caller may export (`resorption.bulk`, the one way every bulk read goes: the nation,
+its area, or nowhere, 403). Its output is a file: `ExportProcessor.execute` returns its
+bytes with their media type, which carries the name to download it under
+(`processes.downloads`). A job reports its progress as it goes (`ExportProcessor.report`).
 """
 
 from __future__ import annotations
@@ -16,9 +16,8 @@ import unicodedata
 from dataclasses import dataclass
 from typing import Any
 
-from resorption import audit
-from resorption.database import transaction
-from resorption.errors import Forbidden, Unauthorized
+from resorption import audit, bulk
+from resorption.errors import Unauthorized
 from resorption.identity import current_principal
 from resorption.policy import Scope
 from resorption.processes import downloads
@@ -34,33 +33,14 @@ class ExportFile:
     filename: str
 
 
-def intersect(a: Scope, b: Scope) -> Scope:
-    """Where both scopes reach."""
-    if a.nation:
-        return b
-    if b.nation:
-        return a
-    return Scope(nation=False, departements=a.departements & b.departements)
-
-
 def export_scope(caller: Caller) -> Scope:
-    """Where the caller may export; 403 when nowhere."""
-    scope = caller.policy.export_scope(caller.principal)
-    if scope.is_empty:
-        raise Forbidden(
-            "Votre rôle ne vous permet pas d'exporter des données : demandez à l'administrateur "
-            "de votre territoire un rôle qui le permet, ou consultez les données en ligne."
-        )
-    return scope
+    """Where the caller may export; 403 when nowhere (`bulk.export_scope`)."""
+    return bulk.export_scope(caller.policy, caller.principal)
 
 
 def export_reading(caller: Caller, scope: Scope) -> Any:
-    """A read-only transaction as the caller, its read scopes narrowed to the export scope."""
-    context = dict(caller.policy.db_settings(caller.principal))
-    for collection in ("sites", "actions"):
-        read = caller.policy.scope(caller.principal, collection)
-        context[f"resorption.{collection}_scope"] = intersect(read, scope).as_setting()
-    return transaction(caller.settings, context=context, role=caller.policy.db_role(caller.principal))
+    """A read-only transaction as the caller, its read scopes narrowed to `scope` (`bulk.reading`)."""
+    return bulk.reading(caller.settings, caller.policy, caller.principal, scope)
 
 
 def filename(stem: str, extension: str) -> str:

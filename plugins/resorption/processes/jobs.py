@@ -15,7 +15,9 @@ differences:
   principal (and the audit's request) of the caller that started it;
 - the errors of a process never reach the client as text of ours or pygeoapi's: a
   synchronous run raises our `ResorptionError` (the app renders it, with its status and
-  its French message); a job that fails keeps only that French message.
+  its French message); a job that fails keeps only that French message;
+- callbacks (`subscriber`) go only to the URLs the configuration allows, and carry the
+  job's status, never its results (`processes.callbacks`).
 """
 
 from __future__ import annotations
@@ -49,8 +51,10 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
+from resorption import settings as app_settings
 from resorption.errors import ResorptionError
 from resorption.identity import Principal, current_principal
+from resorption.processes import callbacks
 
 LOGGER = logging.getLogger(__name__)
 SCHEMA = "resorption_jobs"
@@ -219,6 +223,7 @@ class JobManager(BaseManager):
         requested_response: str | None = RequestedResponse.raw.value,
     ) -> tuple[str, Any, JobStatus]:
         """Run the process; store its output, or only a French message when it fails."""
+        subscriber = callbacks.of(subscriber, job_id, p.metadata["id"])
         failure: list[BaseException] = []
         execute = p.execute
 
@@ -261,6 +266,25 @@ class JobManager(BaseManager):
             )
         self.update_job(job_id, {"location": None, "output": _encode(outputs)})
         return mimetype, outputs, status
+
+    # -- callbacks: ours, in place of pygeoapi's (which would POST the results anywhere) -------
+
+    def _send_in_progress_notification(self, subscriber: callbacks.Callbacks | None) -> None:
+        if subscriber is not None:
+            self._notify(subscriber.in_progress_uri, subscriber, JobStatus.running)
+
+    def _send_success_notification(self, subscriber: callbacks.Callbacks | None, outputs: Any) -> None:
+        if subscriber is not None:
+            self._notify(subscriber.success_uri, subscriber, JobStatus.successful)
+
+    def _send_failed_notification(self, subscriber: callbacks.Callbacks | None) -> None:
+        if subscriber is not None:
+            self._notify(subscriber.failed_uri, subscriber, JobStatus.failed)
+
+    @staticmethod
+    def _notify(url: str | None, subscriber: callbacks.Callbacks, status: JobStatus) -> None:
+        settings = app_settings.current()
+        callbacks.notify(url, subscriber, status.value, settings.public_url, settings.callback_urls)
 
     def __repr__(self) -> str:
         return f"<JobManager> {self.name}"

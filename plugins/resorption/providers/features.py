@@ -25,7 +25,7 @@ from pygeoapi.provider.base import (
 )
 from pygeofilter.backends.cql2_json import to_cql2
 
-from resorption import audit
+from resorption import audit, bulk
 from resorption import settings as app_settings
 from resorption.catalog import Collection, load_catalog
 from resorption.crs import parse_crs
@@ -33,7 +33,7 @@ from resorption.database import transaction
 from resorption.errors import InvalidParameter, NotFound, ResorptionError
 from resorption.identity import current_principal
 from resorption.params import parse_datetime
-from resorption.policy import current_policy
+from resorption.policy import NATION, Scope, current_policy
 from resorption.query import (
     SCOPE_COLUMNS,
     Bbox,
@@ -66,6 +66,17 @@ class FeatureProvider(BaseProvider):
         self.id_field = self.collection.id_field
         self.title_field = self.collection.title_field
         self._schema: dict[str, Any] | None = None
+        # Where this provider exports (`exporting`); None: it reads as the Features API reads.
+        self.export: Scope | None = None
+
+    def exporting(self, within: Scope = NATION) -> FeatureProvider:
+        """This provider reading as an export: 403 without the export right, rows within its scope.
+
+        The rows are limited by row-level security with the read scopes narrowed to the export
+        scope (and to `within`, a territory the caller chose): see `resorption.bulk`.
+        """
+        self.export = bulk.export_scope(self.policy, self.principal, within)
+        return self
 
     @property
     def fields(self) -> dict[str, Any]:
@@ -222,10 +233,13 @@ class FeatureProvider(BaseProvider):
         """A read-only transaction as the principal: its database role and its scopes."""
         if not self.policy.may_read(self.principal, self.collection):
             raise NotFound(f"La collection « {self.collection.id} » n'existe pas.")
+        context = (
+            self.policy.db_settings(self.principal)
+            if self.export is None
+            else bulk.context(self.policy, self.principal, self.export)
+        )
         return transaction(
-            self.settings,
-            context={**self.policy.db_settings(self.principal), **(planner or {})},
-            role=self.policy.db_role(self.principal),
+            self.settings, context={**context, **(planner or {})}, role=self.policy.db_role(self.principal)
         )
 
     def _scoped(self, fq: FeatureQuery) -> FeatureQuery:
@@ -233,6 +247,8 @@ class FeatureProvider(BaseProvider):
         if self.collection.id not in SCOPE_COLUMNS:
             return fq
         scope = self.policy.scope(self.principal, self.collection.id)
+        if self.export is not None:
+            scope = bulk.narrow(scope, self.export)
         return fq if scope.nation else replace(fq, departements=tuple(sorted(scope.departements)))
 
     def _audit_read(self, fq: FeatureQuery, identifier: str | None, count: int) -> None:

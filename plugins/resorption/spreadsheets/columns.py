@@ -19,6 +19,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from resorption.catalog import Field
+from resorption.spreadsheets.formulas import revert
 
 PARIS = ZoneInfo("Europe/Paris")
 SEPARATOR = " – "  # between a section and a column in one header ("Habitants – Nombre de mineurs")
@@ -202,7 +203,7 @@ def parse(column: Column, raw: Any) -> Any:
         return str(int(raw))  # a code typed as a number (33063)
     if isinstance(raw, dt.datetime | dt.date):
         return raw.isoformat()
-    return str(raw)
+    return revert(str(raw))  # our exports quote formula-like text: the import unquotes it
 
 
 def _enum_code(column: Column, f: Field, text: str) -> str:

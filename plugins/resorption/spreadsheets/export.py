@@ -3,9 +3,10 @@
 The rows are read exactly as the items endpoint reads them: `params.parse_items` turns
 `filter`, `bbox` and `datetime` into a `FeatureQuery` (a single `datetime` reads the
 history: the sites as they stood then) and `FeatureProvider` runs it as the caller's
-database role with the caller's scopes (row-level security, column privileges). The
-policy's `export` right narrows the rows further (`area`: the caller's own area, even
-when it may read more) and `territoire` narrows them to a département or a region.
+database role with the caller's scopes (row-level security, column privileges), narrowed
+by `bulk` to where the policy's `export` right reaches (`area`: the caller's own area,
+even when it may read more) and to the `territoire` asked for (a département or a
+region): PostgreSQL keeps the rows within them, as for every export.
 Every export is written to the audit log with the sensitive groups it contains.
 """
 
@@ -19,14 +20,14 @@ from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from resorption import audit
+from resorption import audit, bulk
 from resorption import settings as app_settings
 from resorption.catalog import load_catalog
 from resorption.database import transaction
 from resorption.errors import Forbidden, InvalidParameter
 from resorption.identity import Principal
 from resorption.params import parse_items
-from resorption.policy import Policy, Scope, current_policy
+from resorption.policy import NATION, Policy, Scope, current_policy
 from resorption.providers.features import FeatureProvider
 from resorption.query import FeatureQuery
 from resorption.spreadsheets.columns import Column, cell, site_columns
@@ -66,23 +67,21 @@ def export_sites(
     policy = current_policy()
     settings = app_settings.current()
     sites = load_catalog(settings.collections_dir)["sites"]
-    scope = policy.export_scope(principal)
-    if scope.is_empty or not policy.may_read(principal, sites):
-        raise Forbidden(
-            "Votre rôle ne vous permet pas d'exporter des sites : demandez l'export à votre "
-            "correspondant départemental ou à un administrateur."
-        )
+    export = bulk.export_scope(policy, principal)
+    if not policy.may_read(principal, sites):
+        raise Forbidden("Votre rôle ne vous permet pas de lire les sites : il n'y a rien à exporter.")
     if request.fmt not in MEDIA_TYPES:
         raise InvalidParameter(f"format « {request.fmt} » inconnu : choisissez xlsx ou csv.")
-    provider = FeatureProvider({"name": "spreadsheet", "type": "feature", "data": "sites"})
+    within = _territory(policy, principal, export, request.territoire)
+    # Row-level security keeps the rows within the export scope (and the territory): bulk.py.
+    provider = FeatureProvider({"name": "spreadsheet", "type": "feature", "data": "sites"}).exporting(within)
     args = {k: v for k, v in (("filter", request.filter), ("bbox", request.bbox)) if v}
     if request.datetime:
         args["datetime"] = request.datetime
     fq = parse_items(sites, provider.readable, args)
-    departements = _departements(principal, policy, scope, request.territoire)
-    features = list(_features(provider, fq, departements, progress))
+    features = list(_features(provider, fq, progress))
     columns = site_columns(provider.readable)
-    extras = _extras(principal, policy, features)
+    extras = _extras(principal, policy, bulk.narrow(export, within), features)
     rows = (_row(columns, feature, extras) for feature in features)
 
     def written(count: int) -> None:
@@ -104,12 +103,10 @@ def export_sites(
     return ExportFile(content, MEDIA_TYPES[request.fmt], _filename(fq, request.fmt), len(features), groups)
 
 
-def _departements(
-    principal: Principal, policy: Policy, scope: Scope, territoire: str | None
-) -> list[str] | None:
-    """The départements the export is limited to (None: wherever the caller may read)."""
+def _territory(policy: Policy, principal: Principal, export: Scope, territoire: str | None) -> Scope:
+    """The départements of the territory the caller chose (the nation when none); 403 outside its export."""
     if territoire is None:
-        return None if scope.nation else sorted(scope.departements)
+        return NATION
     level, _, code = territoire.strip().rpartition(":")
     level = level or "departement"
     if level not in ("departement", "region") or not code:
@@ -128,31 +125,22 @@ def _departements(
     noun = "Département" if level == "departement" else "Région"
     if not rows:
         raise InvalidParameter(f"territoire : {noun.lower()} « {code} » inconnu(e).")
-    inside = [r[0] for r in rows if scope.contains(r[0])]
-    if not inside:
+    if not any(export.contains(r[0]) for r in rows):
         raise Forbidden(
             f"{noun} {code} : hors de votre territoire d'intervention, vous ne pouvez pas l'exporter."
         )
-    return inside
+    return Scope(nation=False, departements=frozenset(r[0] for r in rows))
 
 
 def _features(
-    provider: FeatureProvider, fq: FeatureQuery, departements: list[str] | None, progress: Progress | None
+    provider: FeatureProvider, fq: FeatureQuery, progress: Progress | None
 ) -> Iterator[dict[str, Any]]:
     """Every matching feature, by pages in id order (each page after the last id seen)."""
-    base = fq.filter_tree
-    if departements is not None:
-        inside = {"op": "in", "args": [{"property": "departement_code"}, departements]}
-        base = inside if base is None else {"op": "and", "args": [base, inside]}
     last: int | None = None
     seen = 0
     while True:
-        tree = base
-        if last is not None:
-            after = {"op": ">", "args": [{"property": "id"}, last]}
-            tree = after if tree is None else {"op": "and", "args": [tree, after]}
         page = provider.features(
-            dataclasses.replace(fq, filter_tree=tree, limit=PAGE, offset=0, sortby=(), select=None)
+            dataclasses.replace(fq, after=last, limit=PAGE, offset=0, sortby=(), select=None)
         )["features"]
         yield from page
         seen += len(page)
@@ -163,16 +151,16 @@ def _features(
         last = page[-1]["id"]
 
 
-def _extras(principal: Principal, policy: Policy, features: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """What the rows show beyond the features: EPCI names, and the actions the caller may read."""
+def _extras(
+    principal: Principal, policy: Policy, export: Scope, features: Sequence[dict[str, Any]]
+) -> dict[str, Any]:
+    """What the rows show beyond the features: EPCI names, and the actions the caller may export."""
     ids = [f["id"] for f in features]
     epci = sorted({f["properties"].get("epci_code") for f in features} - {None})
     actions: dict[int, list[tuple[int, str]]] = defaultdict(list)
-    with transaction(
-        app_settings.current(), context=policy.db_settings(principal), role=policy.db_role(principal)
-    ) as conn:
+    with bulk.reading(app_settings.current(), policy, principal, export) as conn:
         names = dict(conn.execute("SELECT code, name FROM resorption.epci WHERE code = ANY(%s)", (epci,)))
-        # Row-level security leaves out the actions (and links) the caller may not read.
+        # Row-level security leaves out the actions (and links) outside the caller's export.
         for site_id, action_id, name in conn.execute(
             "SELECT s.site_id, a.id, a.name FROM resorption.action_sites s "
             "JOIN resorption.actions a ON a.id = s.action_id WHERE s.site_id = ANY(%s) ORDER BY a.id",

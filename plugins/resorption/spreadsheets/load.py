@@ -125,7 +125,7 @@ def _import(
     w = _Writer(sites)
     w.require("write")
     rows = read_rows(content, fmt)
-    header_at, columns = _header(rows, w.readable, tuple(sites.fields.values()))
+    header_at, columns = _header(rows, w.readable)
     data = [(i + 1, r) for i, r in enumerate(rows) if i > header_at and any(v not in (None, "") for v in r)]
     if not data:
         raise InvalidParameter("Le fichier ne contient aucune ligne de site sous ses en-têtes.")
@@ -161,13 +161,13 @@ def _import(
     return report
 
 
-def _header(
-    rows: Sequence[Sequence[Any]], readable: Sequence[Field], every: Sequence[Field]
-) -> tuple[int, list[Column | None]]:
+def _header(rows: Sequence[Sequence[Any]], readable: Sequence[Field]) -> tuple[int, list[Column | None]]:
     """The row of column headers (a row of sections above it is skipped) and each column's meaning.
 
     Columns the caller reads but cannot write (computed ones: commune name, ratings…) are
-    ignored; a column nobody knows, or one of a group the caller may not read, refuses the file.
+    ignored. Any other column refuses the file as unknown: one of a group the caller may not
+    read is told exactly like one that does not exist, so that the answer says nothing of the
+    fields hidden from the caller, nor of its rights.
     """
     known = header_lookup(site_columns(readable))
     for index, row in enumerate(rows[:5]):  # noqa: B007 (the header row's index is returned)
@@ -181,25 +181,18 @@ def _header(
             "l'export (« Statut », « Habitants – Nombre de personnes ») ou les noms des propriétés "
             "(status, population_total)."
         )
-    hidden = header_lookup(site_columns(every))
-    unknown, forbidden = [], []
+    unknown: list[str] = []
     meaning: list[Column | None] = []
     for value in row:
         name = normalise(str(value)) if value not in (None, "") else ""
         column = known.get(name)
         if name and column is None:
-            (forbidden if name in hidden else unknown).append(str(value))
+            unknown.append(str(value))
         meaning.append(column)
-    problems = []
     if unknown:
-        problems.append(f"colonnes inconnues : {', '.join(unknown)}")
-    if forbidden:
-        problems.append(
-            f"colonnes que vos droits ne permettent pas de lire ni d'écrire : {', '.join(forbidden)}"
-        )
-    if problems:
         raise InvalidParameter(
-            f"En-têtes refusés ({' ; '.join(problems)}). Supprimez ou renommez ces colonnes, puis réimportez."
+            f"En-têtes refusés (colonnes inconnues : {', '.join(unknown)}). Gardez les en-têtes d'un "
+            "export ou les noms des propriétés ; supprimez ou renommez ces colonnes, puis réimportez."
         )
     return index, meaning
 

@@ -4,7 +4,9 @@ XLSX: a row of section names (merged over their columns) above the column labels
 panes, an auto-filter, column widths and date formats. CSV: UTF-8 with a BOM and `;`
 separators (what a French spreadsheet opens without asking), one « Section – Colonne »
 header, decimal commas. Both only need `section`, `label`, `kind` and `width` of a
-column, so other exports can reuse them.
+column, so other exports can reuse them. `write_plain_csv` writes the CSV programs read
+(the items' `f=csv`: commas, decimal points, JSON for lists). Every text cell of every
+writer goes through `formulas.inert`: no cell we write is ever a formula.
 """
 
 from __future__ import annotations
@@ -15,9 +17,13 @@ import io
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Protocol
 
+import orjson
 from openpyxl import Workbook
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
+
+from resorption.spreadsheets.formulas import inert
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 CSV = "text/csv; charset=utf-8"
@@ -58,7 +64,7 @@ def write_xlsx(
     sheet.title = title[:31]  # Excel's limit
     start = 1
     for section, count in _runs(columns):
-        sheet.cell(row=1, column=start, value=section)
+        sheet.cell(row=1, column=start, value=xlsx_cell(section))
         if count > 1:
             sheet.merge_cells(start_row=1, start_column=start, end_row=1, end_column=start + count - 1)
         start += count
@@ -66,14 +72,14 @@ def write_xlsx(
         top = sheet.cell(row=1, column=index)
         top.font, top.fill = Font(bold=True), SECTION_FILL
         top.alignment = Alignment(horizontal="center")
-        header = sheet.cell(row=2, column=index, value=column.label)
+        header = sheet.cell(row=2, column=index, value=xlsx_cell(column.label))
         header.font, header.fill = Font(bold=True), HEADER_FILL
         header.alignment = Alignment(wrap_text=True, vertical="top")
         sheet.column_dimensions[get_column_letter(index)].width = column.width
     formats = {i: FORMATS[c.kind] for i, c in enumerate(columns, start=1) if c.kind in FORMATS}
     count = 0
     for count, row in enumerate(rows, start=1):
-        sheet.append(list(row))
+        sheet.append([xlsx_cell(v) for v in row])
         for index, number_format in formats.items():
             sheet.cell(row=count + 2, column=index).number_format = number_format
         if progress:
@@ -86,16 +92,23 @@ def write_xlsx(
     return output.getvalue()
 
 
-def write_csv(
-    columns: Sequence[SheetColumn],
+def xlsx_cell(value: Any) -> Any:
+    """A value as an XLSX cell: formula-like text made inert, characters Excel refuses removed."""
+    value = inert(value)
+    # openpyxl writes any text starting with "=" as a formula: after `inert`, none does.
+    return ILLEGAL_CHARACTERS_RE.sub("", value) if isinstance(value, str) else value
+
+
+def write_csv[C](
+    columns: Sequence[C],
     rows: Iterable[Sequence[Any]],
-    header: Callable[[SheetColumn], str],
+    header: Callable[[C], str],
     progress: Progress | None = None,
 ) -> bytes:
     """A CSV file for French spreadsheets: BOM, `;`, decimal commas, ISO dates."""
     output = io.StringIO()
     writer = csv.writer(output, delimiter=";", lineterminator="\r\n")
-    writer.writerow([header(c) for c in columns])
+    writer.writerow([_csv_text(header(c)) for c in columns])
     for count, row in enumerate(rows, start=1):
         writer.writerow([_csv_text(v) for v in row])
         if progress:
@@ -103,7 +116,28 @@ def write_csv(
     return ("\ufeff" + output.getvalue()).encode("utf-8")
 
 
+def write_plain_csv(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> bytes:
+    """A CSV file for programs (RFC 4180): commas, UTF-8 without BOM, decimal points, JSON lists."""
+    output = io.StringIO()
+    writer = csv.writer(output, lineterminator="\r\n")
+    writer.writerow([_plain_text(h) for h in header])
+    for row in rows:
+        writer.writerow([_plain_text(v) for v in row])
+    return output.getvalue().encode("utf-8")
+
+
+def _plain_text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list | dict):
+        return inert(orjson.dumps(value).decode())
+    return str(inert(value))
+
+
 def _csv_text(value: Any) -> str:
+    value = inert(value)
     if value is None:
         return ""
     if isinstance(value, float):
