@@ -9,11 +9,14 @@ test whose pages report any CSP violation.
 
 from __future__ import annotations
 
+import base64
+import http.server
 import json
 import re
+import threading
 from collections.abc import Iterator
 from html.parser import HTMLParser
-from pathlib import Path
+from typing import Any
 
 import psycopg
 import pygeoapi
@@ -25,6 +28,7 @@ from playwright.sync_api import Page, expect
 from resorption.response_headers import content_security_policy, tile_source
 from resorption.web import TEMPLATES_DIR
 from tests.fix_browser import Pages
+from tests.fix_second_server import free_port, start_gunicorn
 from tests.fix_users import TestUser
 
 ADMIN = "national-admin-nation"
@@ -377,7 +381,68 @@ def test_dashboard_and_map_under_the_policy(pages: Pages, screenshot, users: dic
     assert not pages.console_errors
 
 
-def test_the_policy_refuses_what_it_should(pages: Pages, base_url: str, tmp_path: Path) -> None:
+# A 1×1 transparent PNG: every tile of the test base map.
+PNG = base64.b64decode(
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR4nGNgYGBgAAAABQABXvMqGgAAAABJRU5ErkJggg=="
+)
+
+
+class _Tiles(http.server.BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        self.server.asked.append(self.path)  # type: ignore[attr-defined]
+        self.send_response(200)
+        self.send_header("Content-Type", "image/png")
+        self.end_headers()
+        self.wfile.write(PNG)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def with_base_map(
+    database_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[str, list[str]]]:
+    """A second server of the app whose pages draw over a base map (a local tile server)."""
+    tiles = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Tiles)
+    tiles.asked = []  # type: ignore[attr-defined]
+    threading.Thread(target=tiles.serve_forever, daemon=True).start()
+    port = free_port()
+    runtime = tmp_path_factory.mktemp("fond-de-carte")
+    env = {
+        "DATABASE_URL": database_url,
+        "RESORPTION_PUBLIC_URL": f"http://127.0.0.1:{port}",
+        "RESORPTION_RUNTIME_DIR": str(runtime),
+        "RESORPTION_MAP_TILES_URL": f"http://localhost:{tiles.server_address[1]}/{{z}}/{{x}}/{{y}}.png",
+        "RESORPTION_MAP_ATTRIBUTION": "Fond de carte des tests",
+    }
+    try:
+        with start_gunicorn("resorption.app:wsgi()", env, runtime / "gunicorn.log", port) as url:
+            yield url, tiles.asked  # type: ignore[attr-defined]
+    finally:
+        tiles.shutdown()
+        tiles.server_close()
+
+
+def test_maps_over_a_base_map_under_the_policy(
+    pages: Pages, users: dict[str, TestUser], with_base_map: tuple[str, list[str]], site: int
+) -> None:
+    """The base map's host is the one other image source the policy allows; the extent map draws."""
+    url, asked = with_base_map
+    r = requests.get(f"{url}/", timeout=60)
+    assert "img-src 'self' data: http://localhost:" in r.headers["Content-Security-Policy"]
+    page = _signed_in_page(pages, users)
+    _go(page, f"{url}/collections/sites?f=html")
+    page.wait_for_selector("#collection-map .leaflet-interactive")  # the extent's rectangle
+    page.wait_for_selector("#collection-map img.leaflet-tile-loaded")
+    _go(page, f"{url}/collections/sites/items/{site}?f=html")
+    page.wait_for_selector("#items-map img.leaflet-tile-loaded")
+    expect(page.locator("#items-map .leaflet-control-attribution")).to_contain_text("Fond de carte des tests")
+    assert asked, "aucune tuile du fond de carte n'a été demandée"
+    assert not pages.console_errors
+
+
+def test_the_policy_refuses_what_it_should(pages: Pages) -> None:
     """The check itself: an inline script in one of our pages is reported, and does not run."""
     page = pages.open()
     _go(page, "/connexion")

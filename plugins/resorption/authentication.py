@@ -9,8 +9,9 @@
 
 Every failure gives the same `Unauthorized` error, whatever was wrong, and is counted:
 a password against its username and the client's address, a bad token, JWT or malformed
-header against the address. Whoever is throttled gets `TooManyAttempts` (429, Retry-After)
-before any credential is looked at; `throttle` says how, and why so.
+header against the address. A throttled password attempt gets `TooManyAttempts` (429,
+Retry-After) before its account is looked at; a bad token from a throttled address gets it
+instead of a 401, while valid tokens always pass. `throttle` says how, and why so.
 
 The database is reached as the application's login role, which has no privilege on the
 users, tokens and counters: it only calls the SECURITY DEFINER functions of
