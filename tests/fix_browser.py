@@ -3,6 +3,8 @@
 Playwright never downloads a browser here: it drives `/usr/bin/chromium` (package `chromium`,
 installed by `make test`). Every page runs in a context that lets requests reach the test
 server only; any other request is aborted and recorded, and the test that caused it fails.
+Every page also reports what its Content-Security-Policy blocked (the `securitypolicyviolation`
+events and the console's "Content Security Policy" errors): a test whose pages hit the policy fails.
 Screenshots land in `tests/output/screenshots/` (kept by CI as part of the test output).
 """
 
@@ -18,12 +20,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, Route, sync_playwright
+from playwright.sync_api import Browser, ConsoleMessage, Page, Route, sync_playwright
 
 ROOT = Path(__file__).resolve().parents[1]
 SCREENSHOTS = Path(os.environ.get("RESORPTION_TEST_OUTPUT", ROOT / "tests" / "output")) / "screenshots"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 LOCAL_HOSTS = {"127.0.0.1", "localhost"}
+# Run in every page before its own scripts: reports each violation of the page's CSP.
+CSP_LISTENER = """
+document.addEventListener("securitypolicyviolation", (e) =>
+  window.reportCspViolation(`${e.violatedDirective} ${e.blockedURI} (${e.sourceFile}:${e.lineNumber})`));
+"""
 
 
 @pytest.fixture(scope="session")
@@ -47,6 +54,7 @@ class Pages:
     base_url: str
     blocked: list[str] = field(default_factory=list)
     console_errors: list[str] = field(default_factory=list)
+    csp_violations: list[str] = field(default_factory=list)
     _contexts: list = field(default_factory=list)
 
     def open(self, username: str | None = None, secret: str | None = None, locale: str = "fr-FR") -> Page:
@@ -63,11 +71,19 @@ class Pages:
             viewport={"width": 1400, "height": 900},
         )
         context.route("**/*", self._only_localhost)
+        context.expose_binding("reportCspViolation", lambda _source, text: self.csp_violations.append(text))
+        context.add_init_script(CSP_LISTENER)
         self._contexts.append(context)
         page = context.new_page()
-        page.on("console", lambda m: m.type == "error" and self.console_errors.append(m.text))
+        page.on("console", self._console)
         page.on("pageerror", lambda e: self.console_errors.append(str(e)))
         return page
+
+    def _console(self, message: ConsoleMessage) -> None:
+        if message.type == "error":
+            self.console_errors.append(message.text)
+        if "Content Security Policy" in message.text:
+            self.csp_violations.append(message.text)
 
     def _only_localhost(self, route: Route) -> None:
         url = route.request.url
@@ -90,6 +106,7 @@ def pages(browser: Browser, base_url: str) -> Iterator[Pages]:
     yield opened
     opened.close()
     assert not opened.blocked, f"requêtes hors de localhost : {opened.blocked}"
+    assert not opened.csp_violations, f"bloqué par la Content-Security-Policy : {opened.csp_violations}"
 
 
 @pytest.fixture

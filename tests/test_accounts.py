@@ -9,6 +9,7 @@ from itertools import count
 
 import psycopg
 import pytest
+import requests
 from click.testing import CliRunner, Result
 
 from resorption import accounts
@@ -17,6 +18,9 @@ from resorption.cli import main
 from resorption.errors import InvalidParameter, NotFound
 from resorption.policy import Policy, load_policy
 from resorption.settings import Settings
+from tests.test_sessions import sign_in
+
+PASSWORD = "un mot de passe assez long"
 
 _serial = count(1)
 
@@ -207,14 +211,14 @@ def test_deactivate_revokes_tokens(
     first = accounts.issue_token(database_url, user.username, "QGIS")
     accounts.issue_token(database_url, user.username, "GDAL")
     accounts.revoke_token(database_url, str(first.info.id))
-    assert accounts.deactivate_user(database_url, user.username) == 1  # the one still valid
+    assert accounts.deactivate_user(database_url, user.username).tokens == 1  # the one still valid
     again = accounts.get_user(database_url, user.username)
     assert not again.active and again.deactivated_at is not None
     assert all(t.revoked_at is not None for t in accounts.list_tokens(database_url, user.username))
     assert user.username not in {
         u.username for u in accounts.list_users(database_url, include_inactive=False)
     }
-    assert accounts.deactivate_user(database_url, user.username) == 0
+    assert accounts.deactivate_user(database_url, user.username) == accounts.Ended(sessions=0, tokens=0)
     with pytest.raises(InvalidParameter, match="est désactivé"):
         accounts.issue_token(database_url, user.username)
 
@@ -234,6 +238,69 @@ def test_set_and_remove_password(
     assert accounts.get_user(database_url, user.username).has_password
     accounts.set_password(database_url, user.username, None)
     assert not accounts.get_user(database_url, user.username).has_password
+
+
+def _signed_in_everywhere(base_url: str, username: str, password: str, token: str) -> requests.Session:
+    """A browser session opened with the password; both it and the token read /carte/moi."""
+    browser, answer = sign_in(base_url, username, password)
+    assert answer.status_code == 303, answer.text
+    assert browser.get(f"{base_url}/carte/moi", timeout=60).json()["username"] == username
+    bearer = {"Authorization": f"Bearer {token}"}
+    assert requests.get(f"{base_url}/carte/moi", headers=bearer, timeout=60).status_code == 200
+    return browser
+
+
+def _locked_out(base_url: str, browser: requests.Session, token: str) -> None:
+    """Neither the old session nor the old token opens anything any more."""
+    assert browser.get(f"{base_url}/carte/moi", timeout=60).status_code == 401
+    bearer = {"Authorization": f"Bearer {token}"}
+    assert requests.get(f"{base_url}/carte/moi", headers=bearer, timeout=60).status_code == 401
+
+
+@pytest.mark.parametrize("new_password", ["un tout nouveau mot de passe", None])
+def test_a_password_change_ends_every_session_and_token(
+    base_url: str,
+    database_url: str,
+    db: psycopg.Connection,
+    policy: Policy,
+    organisation: accounts.Organisation,
+    new_password: str | None,
+) -> None:
+    """A password is changed or removed because it leaked: what was opened with it goes too."""
+    user = _create(database_url, policy, organisation, password=PASSWORD)
+    token = accounts.issue_token(database_url, user.username, "QGIS").token
+    browser = _signed_in_everywhere(base_url, user.username, PASSWORD, token)
+    ended = accounts.set_password(database_url, user.username, new_password)
+    assert ended == accounts.Ended(sessions=1, tokens=1)
+    _locked_out(base_url, browser, token)
+    assert (
+        db.execute(
+            "SELECT count(*) FROM resorption.web_sessions s JOIN resorption.users u ON u.id = s.user_id "
+            "WHERE u.username = %s",
+            (user.username,),
+        ).fetchone()[0]
+        == 0
+    )
+    if new_password:
+        _, answer = sign_in(base_url, user.username, new_password)
+        assert answer.status_code == 303
+        fresh = accounts.issue_token(database_url, user.username, "nouveau").token
+        assert (
+            requests.get(
+                f"{base_url}/carte/moi", headers={"Authorization": f"Bearer {fresh}"}, timeout=60
+            ).status_code
+            == 200
+        )
+
+
+def test_deactivation_ends_every_session_and_token(
+    base_url: str, database_url: str, policy: Policy, organisation: accounts.Organisation
+) -> None:
+    user = _create(database_url, policy, organisation, password=PASSWORD)
+    token = accounts.issue_token(database_url, user.username, "QGIS").token
+    browser = _signed_in_everywhere(base_url, user.username, PASSWORD, token)
+    assert accounts.deactivate_user(database_url, user.username) == accounts.Ended(sessions=1, tokens=1)
+    _locked_out(base_url, browser, token)
 
 
 # -- tokens -------------------------------------------------------------------------------------
@@ -360,9 +427,12 @@ def test_cli_full_cycle(cli, db: psycopg.Connection) -> None:
     assert revoked.exit_code == 0 and "révoqué" in revoked.stderr
     assert "révoqué" in cli("tokens", "list", "--user", username).stdout
 
+    cli("tokens", "issue", username)
     result = cli("users", "password", username, input="un autre mot de passe\nun autre mot de passe\n")
     assert result.exit_code == 0, result.output
     assert "Mot de passe de" in result.stderr
+    assert "sessions fermées : 0 ; jetons révoqués : 1" in result.stderr
+    assert f"resorption tokens issue {username}" in result.stderr
 
     cli("tokens", "issue", username)
     result = cli("users", "deactivate", username)

@@ -1,8 +1,9 @@
-"""Authentication: API tokens, HTTP Basic, OIDC JWTs and the slowing down of guessers.
+"""Authentication: API tokens, HTTP Basic and OIDC JWTs, and what their failures count.
 
 At the function level (`authenticate(header, client, settings)`), against the real
 database as the application's role. The JWTs are signed by keys generated here; their
-public halves are served from a JWKS file, or from a small local HTTP server.
+public halves are served from a JWKS file, or from a small local HTTP server. The
+throttle itself (backoff, accounts, addresses) has its own tests: test_sign_in_throttle.py.
 """
 
 from __future__ import annotations
@@ -26,14 +27,13 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from resorption import accounts
-from resorption.authentication import FAILURE_WINDOW, MAX_FAILURES, authenticate
+from resorption import accounts, throttle
+from resorption.authentication import authenticate
 from resorption.database import get_pool
 from resorption.errors import (
     BASIC_CHALLENGE,
     ConfigurationError,
     IdentityProviderUnavailable,
-    TooManyAttempts,
     Unauthorized,
 )
 from resorption.identity import ANONYMOUS, Principal
@@ -47,8 +47,8 @@ _clients = count(1)
 
 
 def _client() -> str:
-    """A client address of its own, so that failures of one test never block another."""
-    return f"2001:db8::{next(_clients):x}"
+    """A client address of its own (its own /64), so that failures of one test never block another."""
+    return f"2001:db8:{next(_clients):x}::1"
 
 
 def bearer(token: str) -> str:
@@ -163,10 +163,13 @@ def oidc_settings(database_url: str, keys: Keys, tmp_path_factory: pytest.TempPa
         return Settings.from_env(database_url)
 
 
-def failures(db: psycopg.Connection, client: str) -> int:
-    """The client's failures in the current window."""
-    row = db.execute("SELECT resorption.recent_auth_failures(%s, %s)", (client, FAILURE_WINDOW)).fetchone()
-    return row[0]
+def failures(db: psycopg.Connection, client: str, kind: str = "token") -> int:
+    """The failures counted against the client's address: of tokens and headers, or of passwords."""
+    row = db.execute(
+        "SELECT failures FROM resorption.sign_in_counters WHERE kind = %s AND username = '' AND address = %s",
+        (kind, throttle.address_key(client)),
+    ).fetchone()
+    return row[0] if row else 0
 
 
 def refused(header: str, settings: Settings, client: str | None = None) -> Unauthorized:
@@ -335,50 +338,18 @@ def test_one_message_for_every_failure(people: Accounts, settings: Settings, db:
     }
     assert len(messages) == 1
     assert "Identification refusée" in messages.pop()
-    assert failures(db, client) == 5
+    # Passwords count against the address (and the username), tokens and headers apart.
+    assert failures(db, client, "address") == 2
+    assert failures(db, client, "token") == 3
 
 
-def test_success_clears_failures(people: Accounts, settings: Settings, db: psycopg.Connection) -> None:
+def test_a_success_clears_no_failure(people: Accounts, settings: Settings, db: psycopg.Connection) -> None:
     client = _client()
     for _ in range(3):
         refused(basic("auth-alice", "pas le bon mot de passe"), settings, client)
-    assert failures(db, client) == 3
+    assert failures(db, client, "address") == 3
     authenticate(basic("auth-alice", PASSWORD), client, settings)
-    assert failures(db, client) == 0
-
-
-# -- brute force --------------------------------------------------------------------------------------
-
-
-def test_brute_force_is_slowed_down(people: Accounts, settings: Settings, db: psycopg.Connection) -> None:
-    client = _client()
-    for _ in range(MAX_FAILURES):
-        refused(basic("auth-alice", "devine"), settings, client)
-    fresh = accounts.issue_token(people.url, "auth-alice", "jamais regardé")
-    # Over the limit, even right credentials are refused, before being looked at.
-    for header in (
-        bearer(fresh.token),
-        basic("auth-alice", PASSWORD),
-        basic("auth-alice", fresh.token),
-        "Basic ???",
-    ):
-        with pytest.raises(TooManyAttempts) as caught:
-            authenticate(header, client, settings)
-        assert caught.value.status == 429
-        assert caught.value.retry_after == FAILURE_WINDOW
-        assert caught.value.headers == {"Retry-After": str(FAILURE_WINDOW)}
-        assert "réessayez dans 15 minutes" in caught.value.message
-    listed = {t.id: t for t in accounts.list_tokens(people.url, "auth-alice")}
-    assert listed[fresh.info.id].last_used_at is None
-    # Another client is not affected.
-    assert authenticate(bearer(fresh.token), _client(), settings).username == "auth-alice"
-    # Once the window has passed, the client may try again.
-    db.execute(
-        "UPDATE resorption.auth_failures SET first_at = now() - make_interval(secs => %s + 1) WHERE client = %s",
-        (FAILURE_WINDOW, client),
-    )
-    assert authenticate(basic("auth-alice", PASSWORD), client, settings).username == "auth-alice"
-    assert failures(db, client) == 0
+    assert failures(db, client, "address") == 3
 
 
 # -- OIDC ------------------------------------------------------------------------------------------------
@@ -401,6 +372,15 @@ def test_jwt_by_email(people: Accounts, keys: Keys, oidc_settings: Settings) -> 
     assert authenticate(bearer(token), _client(), oidc_settings).username == "auth-mail"
     unverified = keys.sign(claims(sub="autre-sujet", email="claire.martin@example.org", email_verified=False))
     refused(bearer(unverified), oidc_settings)
+
+
+@pytest.mark.parametrize("verified", [None, "true", 1], ids=["absent", "string", "number"])
+def test_jwt_by_email_needs_email_verified_true(
+    people: Accounts, keys: Keys, oidc_settings: Settings, verified: Any
+) -> None:
+    """A provider may let anyone type any address: only `email_verified: true` links an account."""
+    token = keys.sign(claims(sub="autre-sujet", email="claire.martin@example.org", email_verified=verified))
+    refused(bearer(token), oidc_settings)
 
 
 def test_jwt_never_takes_an_email_over_a_subject(

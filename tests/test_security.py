@@ -198,8 +198,8 @@ def test_admins_query_the_audit_log_from_the_command_line(
 
 def test_static_assets_do_not_check_credentials(anonymous: requests.Session, db: psycopg.Connection) -> None:
     """Even with wrong credentials, a stylesheet is served, and no sign-in failure is counted."""
-    before = db.execute("SELECT coalesce(sum(failures), 0) FROM resorption.auth_failures").fetchone()[0]
+    before = db.execute("SELECT coalesce(sum(failures), 0) FROM resorption.sign_in_counters").fetchone()[0]
     r = anonymous.get("/static/css/resorption.css", auth=("personne", "mauvais-mot-de-passe"))
     assert r.status_code == 200
-    after = db.execute("SELECT coalesce(sum(failures), 0) FROM resorption.auth_failures").fetchone()[0]
+    after = db.execute("SELECT coalesce(sum(failures), 0) FROM resorption.sign_in_counters").fetchone()[0]
     assert after == before

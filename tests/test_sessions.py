@@ -15,8 +15,9 @@ import psycopg
 import pytest
 import requests
 
-from resorption.authentication import MAX_FAILURES, hash_password
+from resorption.authentication import hash_password
 from resorption.sessions import SESSION_COOKIE, cookie_options, safe_next
+from resorption.throttle import PAIR
 from tests.api import number_matched
 from tests.fix_users import TestUser
 
@@ -77,9 +78,9 @@ def password_user(db: psycopg.Connection, users: dict[str, TestUser]) -> Iterato
 @pytest.fixture
 def no_failures(db: psycopg.Connection) -> Iterator[None]:
     """Forget the sign-in failures of the test client before and after (they would throttle others)."""
-    db.execute("DELETE FROM resorption.auth_failures")
+    db.execute("DELETE FROM resorption.sign_in_counters")
     yield
-    db.execute("DELETE FROM resorption.auth_failures")
+    db.execute("DELETE FROM resorption.sign_in_counters")
 
 
 def test_cookie_flags(base_url: str, users: dict[str, TestUser]) -> None:
@@ -127,7 +128,7 @@ def test_wrong_password_message(base_url: str, password_user: str, no_failures: 
 
 
 def test_same_throttle_as_the_api(base_url: str, password_user: str, no_failures: None) -> None:
-    for _ in range(MAX_FAILURES):
+    for _ in range(PAIR.free + 1):
         _, answer = sign_in(base_url, password_user, "pas le bon")
         assert answer.status_code == 401
     _, answer = sign_in(base_url, password_user, PASSWORD)

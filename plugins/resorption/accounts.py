@@ -126,6 +126,14 @@ class Token:
 
 
 @dataclass(frozen=True, slots=True)
+class Ended:
+    """What a deactivation or a password change ended: browser sessions closed, tokens revoked."""
+
+    sessions: int
+    tokens: int
+
+
+@dataclass(frozen=True, slots=True)
 class IssuedToken:
     """A token just issued: the only moment its value exists outside the caller's hands."""
 
@@ -447,10 +455,20 @@ def _user(conn: psycopg.Connection[Any], username: str) -> User:
     return found[0]
 
 
-def deactivate_user(database_url: str, username: str) -> int:
-    """Deactivate a user and revoke their tokens; returns how many tokens were revoked.
+def _end_credentials(conn: psycopg.Connection[Any], user_id: int) -> Ended:
+    """Close every browser session of a user and revoke every token still valid."""
+    sessions = conn.execute("DELETE FROM resorption.web_sessions WHERE user_id = %s", (user_id,))
+    tokens = conn.execute(
+        "UPDATE resorption.api_tokens SET revoked_at = now() WHERE user_id = %s AND revoked_at IS NULL",
+        (user_id,),
+    )
+    return Ended(sessions=sessions.rowcount, tokens=tokens.rowcount)
 
-    Deactivating an inactive user changes nothing (and revokes any token left).
+
+def deactivate_user(database_url: str, username: str) -> Ended:
+    """Deactivate a user, close their browser sessions and revoke their tokens.
+
+    Deactivating an inactive user changes nothing (and ends anything left).
     """
     with _connect(database_url) as conn:
         user = _user(conn, username)
@@ -459,15 +477,15 @@ def deactivate_user(database_url: str, username: str) -> int:
             "WHERE id = %s",
             (user.id,),
         )
-        revoked = conn.execute(
-            "UPDATE resorption.api_tokens SET revoked_at = now() WHERE user_id = %s AND revoked_at IS NULL",
-            (user.id,),
-        )
-        return revoked.rowcount
+        return _end_credentials(conn, user.id)
 
 
-def set_password(database_url: str, username: str, password: str | None) -> None:
-    """Set (argon2id) or, with None, remove a user's password."""
+def set_password(database_url: str, username: str, password: str | None) -> Ended:
+    """Set (argon2id) or, with None, remove a user's password; ends every session and token.
+
+    A password is changed or reset because it leaked, or may have: whatever was opened with it
+    (a browser session) or issued while it was in other hands goes too, in the same transaction.
+    """
     if password is not None:
         check_password(password)
     with _connect(database_url) as conn:
@@ -476,6 +494,7 @@ def set_password(database_url: str, username: str, password: str | None) -> None
             "UPDATE resorption.users SET password_hash = %s WHERE id = %s",
             (hash_password(password) if password is not None else None, user.id),
         )
+        return _end_credentials(conn, user.id)
 
 
 # -- API tokens -------------------------------------------------------------------------------

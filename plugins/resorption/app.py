@@ -25,7 +25,17 @@ from pygeoapi.api import APIRequest, apply_gzip
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from resorption import audit, features_api, features_write, queryables, sessions, tiles, webmap
+from resorption import (
+    audit,
+    features_api,
+    features_write,
+    forgery,
+    queryables,
+    response_headers,
+    sessions,
+    tiles,
+    webmap,
+)
 from resorption import settings as app_settings
 from resorption.catalog import Collection, load_catalog
 from resorption.dashboard import blueprint as dashboard_blueprint
@@ -37,7 +47,7 @@ from resorption.errors import (
     ResorptionError,
     Unauthorized,
 )
-from resorption.identity import Principal, set_principal
+from resorption.identity import ANONYMOUS, Principal, current_principal, set_principal
 from resorption.policy import Policy, load_policy
 from resorption.processes import callbacks, downloads
 from resorption.pygeoapi_config import build_config, write_openapi
@@ -87,15 +97,22 @@ def create_app(settings: app_settings.Settings | None = None) -> Flask:
         n = settings.proxy_count
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)  # type: ignore[method-assign]
 
+    base_map = config["server"].get("map", {}).get("url")
+    headers = response_headers.ResponseHeaders(settings.public_url, base_map)
+
     @app.before_request
     def authenticate_and_route() -> Response | None:
+        # A worker's thread keeps its context between requests: nobody is signed in until proven.
+        set_principal(ANONYMOUS)
         _reject_nul_bytes()
-        if request.endpoint and request.endpoint.endswith("static"):
+        if _is_static():
             # Stylesheets and scripts are public: a browser re-sends its Basic credentials with
             # each of them, and checking a password (argon2) for every asset would be wasted time.
             return None
         client = request.remote_addr or "inconnu"
         audit.set_request(audit.RequestInfo(request.method, request.full_path.rstrip("?"), client))
+        # Writes from another site's pages, and JSON bodies sent as forms, before any credential.
+        forgery.check(request, settings)
         # The Authorization header, else the browser session cookie (CSRF-checked for writes).
         principal = sessions.principal_of_request(request, client, settings)
         set_principal(principal)
@@ -114,10 +131,19 @@ def create_app(settings: app_settings.Settings | None = None) -> Flask:
     # A file made by a process (an export) is downloaded under its name.
     app.after_request(downloads.as_attachment)
 
+    @app.after_request
+    def secure(response: Response) -> Response:
+        # CSP, nosniff, frame-ancestors, Referrer-Policy; private, no-store for a signed-in caller.
+        return headers.apply(response, current_principal(), _is_static())
+
     @app.errorhandler(ResorptionError)
     def ogc_error(exc: ResorptionError) -> Response:
         if exc.status >= 500:
             LOGGER.error("%s", exc.message, exc_info=exc)
+        if isinstance(exc, Unauthorized) and sessions.wants_html(request):
+            # A browser goes to the sign-in form: a Basic challenge would make it keep credentials
+            # that it then sends with any other site's requests.
+            return sessions.sign_in_redirect(request)
         response = ogc_exception(exc.status, exc.ogc_code, exc.message, exc.body)
         # A 401 carries the Basic challenge (QGIS and GDAL then ask for credentials), a 429 Retry-After.
         response.headers.update(exc.headers)
@@ -289,6 +315,11 @@ def _collections_list(
     response = Response(apply_gzip(headers, content), status=status)
     response.headers.update(headers)
     return response
+
+
+def _is_static() -> bool:
+    """Whether the request is for a static asset (stylesheet, script, image)."""
+    return bool(request.endpoint and request.endpoint.endswith("static"))
 
 
 def _reject_nul_bytes() -> None:

@@ -7,17 +7,19 @@
   of their API tokens: what QGIS and GDAL send;
 - no header at all: the anonymous principal.
 
-Every failure gives the same `Unauthorized` error, whatever was wrong, and counts against
-the client (its IP address): after `MAX_FAILURES` failures in `FAILURE_WINDOW` seconds,
-further attempts get `TooManyAttempts` before any credential is looked at. A success
-clears the client's count.
+Every failure gives the same `Unauthorized` error, whatever was wrong, and is counted:
+a password against its username and the client's address, a bad token, JWT or malformed
+header against the address. A throttled password attempt gets `TooManyAttempts` (429,
+Retry-After) before its account is looked at; a bad token from a throttled address gets it
+instead of a 401, while valid tokens always pass. `throttle` says how, and why so.
 
 The database is reached as the application's login role, which has no privilege on the
-users and tokens: it only calls the SECURITY DEFINER functions of `sql/050_identity.sql`.
-A token or Basic sign-in costs one round trip (the failure count and the user together);
-nothing about users is cached across requests, so a revoked token or a deactivated user is refused
-on the very next request. This module knows nothing of Flask: the app passes the header,
-the client address and the settings, and turns our errors into responses.
+users, tokens and counters: it only calls the SECURITY DEFINER functions of
+`sql/050_identity.sql` and `sql/185_sign_in_throttle.sql`. A sign-in costs one round trip
+(the throttle and the user together), one more to record a failure (or, now and then, a
+success); nothing about users is cached across requests, so a revoked token or a deactivated
+user is refused on the very next request. This module knows nothing of Flask: the app passes
+the header, the client address and the settings, and turns our errors into responses.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ import psycopg
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
+from resorption import throttle
 from resorption.database import get_pool
 from resorption.errors import DatabaseUnavailable, IdentityProviderUnavailable, TooManyAttempts, Unauthorized
 from resorption.identity import ANONYMOUS, Principal
@@ -52,9 +55,6 @@ TOKEN_DISPLAY_LENGTH = 8
 JWT_ALGORITHMS = ("RS256", "ES256")
 # Clock skew tolerated on exp, nbf and iat, in seconds.
 JWT_LEEWAY = 30
-# Failed sign-ins tolerated per client and window; the next attempt is refused.
-MAX_FAILURES = 10
-FAILURE_WINDOW = 900
 # Longer headers are refused before any decoding (a JWT is a few kilobytes at most).
 MAX_HEADER_LENGTH = 8192
 
@@ -99,13 +99,14 @@ def verify_password(password_hash: str | None, password: str) -> bool:
 def authenticate(authorization: str | None, client: str, settings: Settings) -> Principal:
     """The principal of a request from its `Authorization` header and its client address.
 
-    Returns `ANONYMOUS` when there is no header. Raises `TooManyAttempts` when `client`
-    failed too often recently, `Unauthorized` (one generic message) for any bad
+    Returns `ANONYMOUS` when there is no header. Raises `TooManyAttempts` when the
+    attempt is throttled (`throttle`), `Unauthorized` (one generic message) for any bad
     credential, `DatabaseUnavailable` or `IdentityProviderUnavailable` when a service
     the check needs is down.
     """
     if authorization is None or not authorization.strip():
         return ANONYMOUS
+    address = throttle.address_key(client)
     try:
         scheme, _, credentials = authorization.strip().partition(" ")
         credentials = credentials.strip()
@@ -113,24 +114,25 @@ def authenticate(authorization: str | None, client: str, settings: Settings) -> 
             raise _Refused
         scheme = scheme.lower()
         if scheme == "bearer" and credentials.startswith(TOKEN_PREFIX):
-            return _by_token(credentials, None, client, settings)
+            return _by_token(credentials, None, settings)
         if scheme == "bearer":
-            return _by_jwt(credentials, client, settings)
+            return _by_jwt(credentials, settings)
         if scheme == "basic":
             username, secret = _basic_credentials(credentials)
-            if secret.startswith(TOKEN_PREFIX):
-                return _by_token(secret, username, client, settings)
-            return _by_password(username, secret, client, settings)
+            if secret.startswith(TOKEN_PREFIX):  # never a password (accounts.check_password)
+                return _by_token(secret, username, settings)
+            return _by_password(username, secret, address, settings)
         raise _Refused
     except _Refused:
-        # A client already over the limit (a malformed header skips the lookup) stays refused.
-        if _record_failure(client, settings) > MAX_FAILURES:
-            raise TooManyAttempts(retry_after=FAILURE_WINDOW) from None
+        # A bad token, JWT or header: counted against the address, 429 while it waits.
+        wait = _execute(settings, "SELECT resorption.record_token_failure(%s, %s)", (address, _RULES))
+        if wait:
+            raise TooManyAttempts(retry_after=int(wait)) from None
         raise Unauthorized() from None
 
 
 class _Refused(Exception):
-    """Internal: the credentials are not valid (the caller records and answers 401)."""
+    """Internal: the token or header is not valid (the caller counts it and answers 401)."""
 
 
 def _basic_credentials(encoded: str) -> tuple[str, str]:
@@ -146,48 +148,29 @@ def _basic_credentials(encoded: str) -> tuple[str, str]:
 
 # -- the database side: one round trip per sign-in ----------------------------------------
 
-# The failure count and the user in one statement. The user's subquery is uncorrelated,
-# so PostgreSQL runs it as an InitPlan, only when the CASE needs it: a client over the
-# limit never gets its credentials looked up (nor a token marked as used).
-_LOOKUP = """
-SELECT f.failures,
-       CASE WHEN f.failures < %(limit)s
-            THEN (SELECT to_jsonb(u) FROM resorption.{function} u LIMIT 1) END AS principal
-FROM (SELECT resorption.recent_auth_failures(%(client)s, %(window)s) AS failures) AS f
+_RULES = throttle.RULES_JSON
+# The throttle and the user in one statement. The user's subquery is uncorrelated, so
+# PostgreSQL runs it as an InitPlan, only when the CASE needs it: a throttled attempt never
+# gets its account looked up.
+_PASSWORD_GATE = """
+SELECT g.wait_seconds, g.held, g.note_success,
+       CASE WHEN g.wait_seconds = 0
+            THEN (SELECT to_jsonb(u) FROM resorption.user_by_username(%(username)s) u LIMIT 1) END
+FROM resorption.password_sign_in_gate(%(username)s, %(address)s, %(rules)s) AS g
 """
-_BY_TOKEN = _LOOKUP.format(function="user_by_token(%(key)s)")
-_BY_USERNAME = _LOOKUP.format(function="user_by_username(%(key)s)")
-_BY_OIDC = _LOOKUP.format(function="user_by_oidc(%(key)s, %(mail)s)")
+# Tokens and JWTs are looked up whatever the address's count: nobody guesses them, and a
+# valid one must never wait for someone else's failures (throttle, "Bad tokens").
+_BY_TOKEN = "SELECT to_jsonb(u) FROM resorption.user_by_token(%s) u LIMIT 1"
+_BY_OIDC = "SELECT to_jsonb(u) FROM resorption.user_by_oidc(%s, %s) u LIMIT 1"
 
 
-def _lookup(
-    settings: Settings, statement: str, client: str, **params: Any
-) -> tuple[int, dict[str, Any] | None]:
-    """Run one lookup; refuse with `TooManyAttempts` when the client is over the limit."""
+def _one(settings: Settings, statement: str, params: Any) -> tuple[Any, ...] | None:
+    """Run one statement on the pool in its own transaction; its first row."""
     try:
         with get_pool(settings).connection(timeout=10) as conn:
-            row = conn.execute(
-                statement, {"limit": MAX_FAILURES, "client": client, "window": FAILURE_WINDOW, **params}
-            ).fetchone()
+            return conn.execute(statement, params).fetchone()
     except (psycopg.OperationalError, TimeoutError) as exc:
         raise DatabaseUnavailable() from exc
-    failures, principal = (row[0], row[1]) if row else (0, None)
-    if failures >= MAX_FAILURES:
-        raise TooManyAttempts(retry_after=FAILURE_WINDOW)
-    return failures, principal
-
-
-def _record_failure(client: str, settings: Settings) -> int:
-    """Count one more failure for `client`; returns its failures in the window."""
-    failures = _execute(settings, "SELECT resorption.record_auth_failure(%s, %s)", (client, FAILURE_WINDOW))
-    return int(failures or 0)
-
-
-def _succeeded(client: str, failures: int, settings: Settings, row: dict[str, Any], method: str) -> Principal:
-    """The principal of a found user; forgets the client's past failures if it had any."""
-    if failures:
-        _execute(settings, "SELECT resorption.clear_auth_failures(%s)", (client,))
-    return principal_from_row(row, method)
 
 
 def principal_from_row(row: dict[str, Any], method: str) -> Principal:
@@ -206,45 +189,60 @@ def principal_from_row(row: dict[str, Any], method: str) -> Principal:
     )
 
 
-def _execute(settings: Settings, statement: str, params: tuple[Any, ...]) -> Any:
+def _execute(settings: Settings, statement: str, params: Any) -> Any:
     """Run one statement on the pool in its own transaction; returns the first column."""
-    try:
-        with get_pool(settings).connection(timeout=10) as conn:
-            row = conn.execute(statement, params).fetchone()
-            return row[0] if row else None
-    except (psycopg.OperationalError, TimeoutError) as exc:
-        raise DatabaseUnavailable() from exc
+    row = _one(settings, statement, params)
+    return row[0] if row else None
 
 
 # -- the ways in --------------------------------------------------------------------------
 
 
-def _by_token(token: str, username: str | None, client: str, settings: Settings) -> Principal:
+def _by_token(token: str, username: str | None, settings: Settings) -> Principal:
     """An API token, alone (Bearer) or with its owner's username (Basic)."""
-    failures, row = _lookup(settings, _BY_TOKEN, client, key=token_hash(token))
+    row = _execute(settings, _BY_TOKEN, (token_hash(token),))
     if row is None:
         raise _Refused
     if username is not None and not hmac.compare_digest(
         row["username"].encode("utf-8"), username.strip().lower().encode("utf-8")
     ):
         raise _Refused
-    return _succeeded(client, failures, settings, row, "token")
+    return principal_from_row(row, "token")
 
 
-def _by_password(username: str, password: str, client: str, settings: Settings) -> Principal:
-    """A username and password (Basic); an unknown user costs the same argon2 verification."""
-    failures, row = _lookup(settings, _BY_USERNAME, client, key=username.strip())
-    if not verify_password(row.get("password_hash") if row else None, password) or row is None:
-        raise _Refused
-    return _succeeded(client, failures, settings, row, "basic")
+def _by_password(username: str, password: str, address: str, settings: Settings) -> Principal:
+    """A username and password (Basic or the sign-in form), throttled per account and address.
+
+    An unknown or inactive user costs the same argon2 verification and counts the same
+    failure as a wrong password: the answers never tell whether the account exists.
+    """
+    key = throttle.username_key(username)
+    params = {"username": key, "address": address, "rules": _RULES}
+    row = _one(settings, _PASSWORD_GATE, params)
+    wait, held, note, user = row if row else (0, [], False, None)
+    if wait:
+        raise TooManyAttempts(retry_after=int(wait))
+    if not verify_password(user.get("password_hash") if user else None, password) or user is None:
+        _execute(
+            settings,
+            "SELECT resorption.record_password_failure(%(username)s, %(address)s, %(rules)s)",
+            params,
+        )
+        raise Unauthorized()
+    if held or note:
+        _execute(
+            settings,
+            "SELECT resorption.record_password_success(%(username)s, %(address)s, %(held)s, %(rules)s)",
+            {**params, "held": held},
+        )
+    return principal_from_row(user, "basic")
 
 
-def _by_jwt(token: str, client: str, settings: Settings) -> Principal:
+def _by_jwt(token: str, settings: Settings) -> Principal:
     """An OIDC bearer JWT: signature, issuer, audience and expiry checked, then mapped to a user.
 
-    The user is looked up with the claims as sent, in the same round trip as the failure
-    count (so that a client over the limit gets no signature check), and the row is used
-    only once the very same token has passed every check.
+    The row found with the claims as sent is used only once the very same token has passed
+    every check.
     """
     if not settings.oidc_enabled or token.count(".") != 2:
         raise _Refused
@@ -255,17 +253,23 @@ def _by_jwt(token: str, client: str, settings: Settings) -> Principal:
     subject = unverified.get("sub")
     if not isinstance(subject, str) or not subject:
         raise _Refused
-    failures, row = _lookup(settings, _BY_OIDC, client, key=subject, mail=_email(unverified))
     claims = _verified_claims(token, settings)
-    if row is None or claims.get("sub") != subject:
+    if claims.get("sub") != subject:
         raise _Refused
-    return _succeeded(client, failures, settings, row, "oidc")
+    row = _execute(settings, _BY_OIDC, (subject, _email(claims)))
+    if row is None:
+        raise _Refused
+    return principal_from_row(row, "oidc")
 
 
 def _email(claims: dict[str, Any]) -> str | None:
-    """The e-mail a user without an OIDC subject is recognised by, unless the provider says unverified."""
+    """The e-mail a user without an OIDC subject is recognised by: only one the provider verified.
+
+    A provider may let anyone write any address in their profile; without `email_verified:
+    true` (absent, false, or the string "true" alike), an address proves nothing.
+    """
     email = claims.get("email")
-    if not isinstance(email, str) or claims.get("email_verified") is False:
+    if not isinstance(email, str) or claims.get("email_verified") is not True:
         return None
     return email
 

@@ -298,13 +298,14 @@ def users_list(active_only: bool) -> None:
 @users.command("deactivate")
 @click.argument("username")
 def users_deactivate(username: str) -> None:
-    """Désactive l'utilisateur USERNAME et révoque ses jetons."""
+    """Désactive l'utilisateur USERNAME, ferme ses sessions et révoque ses jetons."""
     from resorption.accounts import deactivate_user
 
     with _french_errors():
-        revoked = deactivate_user(_database_url(), username)
+        ended = deactivate_user(_database_url(), username)
     console.print(
-        f"[green]Utilisateur « {escape(username.lower())} » désactivé ; jetons révoqués : {revoked}.[/green]",
+        f"[green]Utilisateur « {escape(username.lower())} » désactivé ; sessions fermées : "
+        f"{ended.sessions} ; jetons révoqués : {ended.tokens}.[/green]",
         highlight=False,
     )
 
@@ -315,7 +316,10 @@ def users_deactivate(username: str) -> None:
     "--remove", is_flag=True, help="Retire le mot de passe (connexion par jeton ou OIDC seulement)."
 )
 def users_password(username: str, remove: bool) -> None:
-    """Définit (saisie masquée) ou retire le mot de passe de USERNAME."""
+    """Définit (saisie masquée) ou retire le mot de passe de USERNAME.
+
+    Ferme aussi toutes ses sessions et révoque tous ses jetons.
+    """
     from resorption.accounts import check_password, get_user, set_password
 
     with _french_errors():
@@ -325,12 +329,19 @@ def users_password(username: str, remove: bool) -> None:
         if not remove:
             password = _ask_password()
             check_password(password)
-        set_password(url, username, password)
+        ended = set_password(url, username, password)
     console.print(
         f"[green]Mot de passe de « {escape(username.lower())} » "
-        f"{'retiré' if remove else 'enregistré'}.[/green]",
+        f"{'retiré' if remove else 'enregistré'} ; sessions fermées : {ended.sessions} ; "
+        f"jetons révoqués : {ended.tokens}.[/green]",
         highlight=False,
     )
+    if ended.tokens:
+        console.print(
+            "Les jetons révoqués ne servent plus : émettez-en de nouveaux avec "
+            f"`resorption tokens issue {escape(username.lower())}`.",
+            highlight=False,
+        )
 
 
 @main.group()

@@ -85,18 +85,18 @@ class Unauthorized(ResorptionError):
 
 
 class TooManyAttempts(ResorptionError):
-    """Too many failed sign-ins from this client: further attempts wait `retry_after` seconds."""
+    """Too many failed sign-ins (resorption.throttle): the next attempt waits `retry_after` seconds."""
 
     status = HTTPStatus.TOO_MANY_REQUESTS
     ogc_code = "TooManyRequests"
     default_message = "Trop de tentatives d'identification échouées : réessayez plus tard."
 
     def __init__(self, retry_after: int, message: str | None = None) -> None:
-        minutes = max(1, round(retry_after / 60))
+        retry_after = max(1, retry_after)
         super().__init__(
             message
-            or f"Trop de tentatives d'identification échouées : réessayez dans {minutes} minute"
-            + ("s." if minutes > 1 else ".")
+            or "Trop de tentatives d'identification échouées : pour votre sécurité, la prochaine "
+            f"tentative n'est possible que dans {_duration(retry_after)}."
         )
         self.retry_after = retry_after
 
@@ -104,6 +104,14 @@ class TooManyAttempts(ResorptionError):
     def headers(self) -> dict[str, str]:
         """Response headers the app adds: Retry-After, in seconds."""
         return {"Retry-After": str(self.retry_after)}
+
+
+def _duration(seconds: int) -> str:
+    """« 45 secondes », « 1 minute », « 16 minutes » (rounded up: never shorter than the wait)."""
+    if seconds < 60:
+        return f"{seconds} seconde" + ("s" if seconds > 1 else "")
+    minutes = -(-seconds // 60)
+    return f"{minutes} minute" + ("s" if minutes > 1 else "")
 
 
 class IdentityProviderUnavailable(ResorptionError):

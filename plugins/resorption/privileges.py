@@ -38,10 +38,12 @@ APP_FUNCTIONS = (
     "user_by_username(text)",
     "user_by_oidc(text, text)",
     "user_by_token(bytea)",
-    # the sign-in failure counters (sql/050_identity.sql)
-    "record_auth_failure(text, integer)",
-    "recent_auth_failures(text, integer)",
-    "clear_auth_failures(text)",
+    # sign-in throttling (sql/185_sign_in_throttle.sql): the counters of an attempt, the
+    # failures and successes they record
+    "password_sign_in_gate(text, text, jsonb)",
+    "record_password_failure(text, text, jsonb)",
+    "record_password_success(text, text, text[], jsonb)",
+    "record_token_failure(text, jsonb)",
     # one audit row, written as the user set in the transaction
     "audit(text, text, text, text[], text, text, text, jsonb)",
     # browser sessions (sql/110_web_sessions.sql): open, find by the cookie's hash, close
@@ -50,7 +52,7 @@ APP_FUNCTIONS = (
     "close_web_session(bytea)",
 )
 # Never readable by the application's roles: only through the functions above.
-PRIVATE_TABLES = ("users", "api_tokens", "audit_log", "auth_failures", "web_sessions")
+PRIVATE_TABLES = ("users", "api_tokens", "audit_log", "sign_in_counters", "web_sessions")
 # The harvester's bookkeeping (sql/140_harvest.sql): only the owner reads it, since it
 # names sites of every département.
 PRIVATE_TABLES += ("site_provenance", "harvest_runs", "harvest_run_rows")

@@ -10,7 +10,13 @@ Basic does (same argon2 check, same failure throttle), opens a session and sets 
 A request carrying the cookie (and no Authorization header) is the session's user. With
 an unsafe method it must also carry the session's CSRF token (header `X-CSRF-Token`, or
 form field `csrf` for our HTML forms): a cookie is sent by the browser whatever page asks,
-the token only by our pages (they read it from `<meta name="csrf-token">`).
+the token only by our pages (they read it from `<meta name="csrf-token">`). Writes from
+another site are refused before this, whatever the credentials (`forgery`).
+
+A browser that must sign in (it asks for HTML: `f=html`, or an `Accept` that prefers
+`text/html`) is sent to the form (`sign_in_redirect`), never given a Basic challenge: a
+browser keeps Basic credentials and sends them with every later request, whichever site
+makes it. API clients (QGIS, GDAL, scripts) keep the 401 and its challenge.
 """
 
 from __future__ import annotations
@@ -44,6 +50,10 @@ UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 DEFAULT_NEXT = "/carte"
 # Longer credentials are refused before any check (the Authorization header allows 8 KiB).
 MAX_CREDENTIAL_LENGTH = 4096
+# The endpoints of the sign-in and sign-out pages (this module's blueprint).
+OWN_ENDPOINTS = frozenset(
+    {"sessions.login_form", "sessions.login", "sessions.logout_form", "sessions.logout"}
+)
 
 CSRF_REFUSED = (
     "Requête refusée : le jeton anti-falsification (en-tête X-CSRF-Token) manque ou ne correspond pas "
@@ -117,7 +127,10 @@ def principal_of_request(req: Request, client: str, settings: Settings) -> Princ
     A stale cookie is an anonymous caller (the map then sends to /connexion). With a live
     session, an unsafe method without the session's CSRF token is refused (403).
     """
-    authorization = req.headers.get("Authorization")
+    # The sign-in and sign-out pages are about the cookie: credentials a browser may still send
+    # in a header (stale Basic ones) must not stand between it and the form.
+    own_page = req.endpoint in OWN_ENDPOINTS
+    authorization = None if own_page else req.headers.get("Authorization")
     session_id = req.cookies.get(SESSION_COOKIE)
     if (authorization and authorization.strip()) or not session_id:
         return authenticate(authorization, client, settings)
@@ -130,6 +143,22 @@ def principal_of_request(req: Request, client: str, settings: Settings) -> Princ
     if req.method in UNSAFE_METHODS and not signing_in and not _csrf_matches(req, session.csrf_token):
         raise Forbidden(CSRF_REFUSED)
     return session.principal
+
+
+def wants_html(req: Request) -> bool:
+    """Whether a browser asks: `f=html`, or an `Accept` that prefers `text/html` to JSON."""
+    if req.args.get("f") == "html":
+        return True
+    accept = req.accept_mimetypes
+    html = accept["text/html"]
+    return html > 0 and html > max(accept["application/json"], accept["application/geo+json"])
+
+
+def sign_in_redirect(req: Request) -> Response:
+    """303 to the sign-in form, which comes back to the page asked for once signed in."""
+    back = safe_next(req.full_path.rstrip("?"))
+    query = urllib.parse.urlencode({"suivant": back})
+    return redirect(f"{root_path()}/connexion?{query}", code=HTTPStatus.SEE_OTHER)
 
 
 def current_session() -> WebSession | None:
@@ -201,7 +230,7 @@ def _login_page(status: int = HTTPStatus.OK, error: str | None = None, username:
     response.set_cookie(
         LOGIN_COOKIE, token, max_age=1800, path="/connexion", secure=_secure(), httponly=True, samesite="Lax"
     )
-    response.headers["Cache-Control"] = "no-store"
+    response.headers["Cache-Control"] = "private, no-store"
     return response
 
 

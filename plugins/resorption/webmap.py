@@ -9,7 +9,6 @@ sheet, rendered from the API's feature with the catalog's groups and labels.
 
 from __future__ import annotations
 
-import json
 from http import HTTPStatus
 from typing import Any
 
@@ -122,7 +121,7 @@ def page() -> Response | Any:
     html = render_template(
         "carte/page.html",
         csrf_token=session.csrf_token if session else "",
-        config_json=json.dumps(config, ensure_ascii=False).replace("</", "<\\/"),
+        config=config,
         me=config["me"],
         signed_by_session=session is not None,
     )

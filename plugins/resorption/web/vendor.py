@@ -49,7 +49,6 @@ VENDORED: Mapping[str, tuple[str, ...]] = {
     "swagger-ui-dist": (
         "swagger-ui.css",
         "swagger-ui-bundle.js",
-        "swagger-ui-standalone-preset.js",
         "favicon-16x16.png",
         "favicon-32x32.png",
         "LICENSE",
@@ -58,7 +57,7 @@ VENDORED: Mapping[str, tuple[str, ...]] = {
 }
 
 # pygeoapi's own static files, still referenced by its templates and ours.
-PYGEOAPI_STATIC = ("css/default.css", "js/default.js", "img/favicon.ico", "img/logo.png", "img/pygeoapi.png")
+PYGEOAPI_STATIC = ("css/default.css", "img/favicon.ico", "img/logo.png", "img/pygeoapi.png")
 
 
 def _destination(package: str, relative: str) -> Path:

@@ -254,7 +254,7 @@
         ([code, label, swatch]) => `
         <div class="form-check">
           <input class="form-check-input" type="checkbox" name="${name}" value="${escapeHtml(code)}" id="${id(code)}"${checked.includes(code) ? " checked" : ""}>
-          <label class="form-check-label" for="${id(code)}">${swatch ? `<span class="pastille" style="background:${swatch}"></span>` : ""}${escapeHtml(label)}</label>
+          <label class="form-check-label" for="${id(code)}">${swatch ? `<span class="pastille" data-couleur="${escapeHtml(swatch)}"></span>` : ""}${escapeHtml(label)}</label>
         </div>`,
       )
       .join("");
@@ -295,6 +295,8 @@
     if (queryables.closed_at) html.push(number("closed_year", "Année de fermeture", "ex. 2023"));
     if (queryables.resorption_target) html.push(number("resorption_target", "Objectif de résorption (année)", "ex. 2026"));
     fields.innerHTML = html.join("");
+    // Colours are set through the DOM: the CSP refuses style attributes written in HTML.
+    for (const swatch of fields.querySelectorAll("[data-couleur]")) swatch.style.background = swatch.dataset.couleur;
   }
 
   /* The filters as ONE CQL2 text expression (null: no filter). */
