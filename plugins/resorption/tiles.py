@@ -19,12 +19,14 @@ with `count`, the summed `population` and the dominant `status`. From zoom 9, ea
 a point with its id, name, status and population. Territories are simplified to about half
 a pixel of their zoom; communes appear from zoom 8 (an empty tile, 204, below).
 
-Caching. Each tile has an ETag derived from the collection's version (a count kept by
-triggers, sql/120_tiles.sql: any write to the collection changes it), the caller's database
-role and scopes (two callers share a tile only if they see the same rows and columns), and
-the tile's address. `If-None-Match` with the current ETag is answered 304 without building
-the tile. `Cache-Control: private` keeps shared caches from serving one user's tile to
-another; a short max-age makes an edit show within a minute even without revalidation.
+Caching. Each tile has an ETag derived from the collection's version as the caller sees it
+(a count of writes kept by triggers, sql/180_side_paths.sql, one row per département a
+write touched, under row-level security: a caller's version moves only when something in
+its scope changes, so nobody learns of edits elsewhere by polling it), the caller's
+database role and scopes (two callers share a tile only if they see the same rows and
+columns), and the tile's address. `If-None-Match` with the current ETag is answered 304
+without building the tile. Anonymous tiles (territories) are `private, max-age=60`; a
+signed-in caller's are `private, no-store` like all their data (resorption.response_headers).
 """
 
 from __future__ import annotations
