@@ -21,6 +21,7 @@ import psycopg
 import requests
 from psycopg import sql
 
+from resorption.serving import GUNICORN_CONFIG
 from tests.fix_db import TEMPLATE_DB, _with_db
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -86,7 +87,10 @@ def start_gunicorn(
     gunicorn = Path(sys.executable).parent / "gunicorn"
     with log.open("w") as out:
         process = subprocess.Popen(
-            [str(gunicorn), "--bind", f"127.0.0.1:{port}", "--workers", "1", "--timeout", "120", app],
+            [
+                *(str(gunicorn), "--config", str(GUNICORN_CONFIG), "--bind", f"127.0.0.1:{port}"),
+                *("--workers", "1", "--timeout", "120", app),
+            ],
             cwd=ROOT,
             env={**os.environ, **env},
             stdout=out,
