@@ -1,7 +1,7 @@
 """Limits on what a client sends, checked before any parser runs.
 
-Each check is linear and cheap (a regular expression, a count) and works on the raw
-bytes or text; it refuses with a French message that names the limit and its value.
+Each check is linear and cheap (bytes methods, a regular expression, a count) and works on
+the raw bytes or text; it refuses with a French message that names the limit and its value.
 The parsers behind (orjson, the CQL2 library written in Rust, pygeoapi's `json.loads`)
 are then only given input they handle without overflowing a stack or the memory:
 `cql2.parse_text` recurses natively and kills the worker (SIGSEGV) past ~1,500 nested
@@ -13,21 +13,22 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from itertools import accumulate
 from typing import Any
+
+import numpy as np
 
 from resorption.errors import InvalidParameter, PayloadTooLarge
 from resorption.settings import Limits, french_count, french_size
 
-# A JSON string, escapes included: brackets inside it do not nest. The closing quote is
-# optional so that an unterminated string ends the scan instead of restarting it at every
-# later quote (quadratic time); such a document is not JSON anyway.
-_JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"?')
-_JSON_STEP = {ord("{"): 1, ord("["): 1, ord("}"): -1, ord("]"): -1}
-_NOT_JSON_BRACKETS = bytes(b for b in range(256) if b not in _JSON_STEP)
+# Quotes and brackets, all that matters of a JSON document for its depth, as steps:
+# a quote 2 (it toggles "inside a string"), an opening bracket +1, a closing one -1.
+_NOT_QUOTES_OR_BRACKETS = bytes(b for b in range(256) if b not in b'"{}[]()')
+_STEPS = bytes.maketrans(b'"{[(}])', b"\x02\x01\x01\x01\xff\xff\xff")
+_CHUNK = 1024 * 1024  # steps summed at a time: a few MB of numpy arrays, whatever the body
 
-# CQL2 text: string literals ('it''s') and quoted identifiers ("a b") hold no syntax
-# (closing quote optional, as above).
+# CQL2 text: string literals ('it''s') and quoted identifiers ("a b") hold no syntax. The
+# closing quote is optional: an unterminated literal ends the scan instead of restarting it
+# at every later quote (quadratic time); such a filter does not parse anyway.
 _CQL2_QUOTED = re.compile(r"'[^']*(?:''[^']*)*'?|\"[^\"]*\"?")
 # Numbers are not terms (a WKT polygon lists many; lists do not make the parser recurse);
 # they are removed first so that the exponent of 1e308 is not read as a name.
@@ -44,20 +45,53 @@ def body_too_large(limits: Limits) -> PayloadTooLarge:
     )
 
 
-def json_depth(data: bytes | str) -> int:
-    """How deep objects and lists nest in a JSON document, strings skipped; linear time."""
+def json_depth(data: bytes | str, maximum: int) -> int:
+    """How deep objects and lists nest in a JSON document (strings skipped), counted until it
+    passes `maximum`; linear and vectorised (at worst ~20 ns a byte: 32 MB of brackets, 0.7 s).
+
+    A document that is not JSON gets at least the depth a parser reaches before it fails:
+    scanning and parsing agree up to the first error.
+    """
     raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data
-    brackets = _JSON_STRING.sub(b"", raw).translate(None, _NOT_JSON_BRACKETS)
-    return max(accumulate(map(_JSON_STEP.__getitem__, brackets)), default=0)
+    if raw.count(b"[") + raw.count(b"{") <= maximum:
+        return 0  # too few brackets to go deeper: most bodies stop here
+    if b"\\" in raw:
+        # Escapes (a run of backslashes pairs up from the left): then no quote is left inside
+        # a string, and quotes alternate, opening and closing.
+        raw = raw.replace(b"\\\\", b"").replace(b'\\"', b"")
+    return _deepest(raw, maximum, strings=True)
+
+
+def nesting(text: str, maximum: int) -> int:
+    """How deep parentheses nest in `text` (strings already removed), counted until it passes
+    `maximum`."""
+    return _deepest(text.encode("utf-8", "surrogatepass"), maximum, strings=False)
+
+
+def _deepest(raw: bytes, maximum: int, strings: bool) -> int:
+    """The highest running sum of the steps of `raw`, skipping what quotes enclose."""
+    steps = np.frombuffer(raw.translate(None, _NOT_QUOTES_OR_BRACKETS).translate(_STEPS), dtype=np.int8)
+    depth = deepest = inside = 0
+    for start in range(0, len(steps), _CHUNK):
+        chunk = steps[start : start + _CHUNK]
+        if strings:
+            quotes = chunk == 2
+            parity = (np.cumsum(quotes, dtype=np.int32) + inside) & 1  # 1 from a quote opening
+            inside = int(parity[-1])
+            chunk = np.where(quotes | (parity == 1), 0, chunk)
+        sums = np.cumsum(chunk, dtype=np.int32)
+        sums += depth
+        deepest, depth = max(deepest, int(sums.max())), int(sums[-1])
+        if deepest > maximum:
+            break
+    return max(deepest, 0)
 
 
 def check_json_depth(data: bytes | str, maximum: int, what: str) -> None:
     """400 when `data` nests objects and lists more than `maximum` levels deep."""
-    depth = json_depth(data)
-    if depth > maximum:
+    if json_depth(data, maximum) > maximum:
         raise InvalidParameter(
-            f"{what} imbrique {french_count(depth)} niveaux d'objets ou de listes JSON ; "
-            f"{maximum} au plus : aplatissez la structure."
+            f"{what} imbrique plus de {maximum} niveaux d'objets ou de listes JSON : aplatissez-le."
         )
 
 
@@ -65,11 +99,10 @@ def check_cql2_text(text: str, limits: Limits) -> None:
     """Length, NUL characters, bracket depth and terms of a CQL2 text filter, before it is parsed."""
     _check_cql2_length(text, limits)
     skeleton, literals = _CQL2_QUOTED.subn(" ", text)
-    depth = _paren_depth(skeleton)
-    if depth > limits.cql2_max_depth:
+    if nesting(skeleton, limits.cql2_max_depth) > limits.cql2_max_depth:
         raise InvalidParameter(
-            f"Le filtre CQL2 imbrique {french_count(depth)} niveaux de parenthèses ; "
-            f"{limits.cql2_max_depth} au plus : simplifiez-le."
+            f"Le filtre CQL2 imbrique plus de {limits.cql2_max_depth} niveaux de parenthèses : "
+            "simplifiez-le."
         )
     terms = literals + len(_CQL2_TERM.findall(_CQL2_NUMBER.sub(" ", skeleton)))
     if terms > limits.cql2_max_terms:
@@ -125,11 +158,6 @@ def _check_cql2_length(text: str, limits: Limits) -> None:
         )
     if "\x00" in text:
         raise _nul_in_filter()
-
-
-def _paren_depth(skeleton: str) -> int:
-    brackets = re.sub(r"[^()]+", "", skeleton)
-    return max(accumulate(1 if c == "(" else -1 for c in brackets), default=0)
 
 
 def _nul_in_filter() -> InvalidParameter:
