@@ -237,7 +237,7 @@ BODIES: dict[str, tuple[str, bytes]] = {
 def _problem(answer: Answer, not_offered: bool) -> str | None:
     """Why an answer is not acceptable (None when it is)."""
     if answer.status == 0:
-        return "connexion fermée sans réponse"
+        return f"connexion fermée sans réponse {answer.text}"
     if answer.seconds > TIME_BOUND_S:
         return f"{answer.seconds:.1f} s"
     if answer.status >= 500 and not (answer.status == 501 and not_offered):
@@ -251,19 +251,33 @@ def _problem(answer: Answer, not_offered: bool) -> str | None:
     return None
 
 
-def _run(jobs: list[tuple[str, Callable[[], Answer]]], not_offered: set[str] = frozenset()) -> dict[str, Answer]:
-    """Send every job (CLIENTS at a time); fail with the list of unacceptable answers.
+def _send_all(jobs: list[tuple[str, Callable[[], Answer]]]) -> dict[str, Answer]:
+    """Send every job, CLIENTS at a time; label → answer."""
+    with ThreadPoolExecutor(CLIENTS) as pool:
+        return dict(zip((label for label, _ in jobs), pool.map(lambda job: job[1](), jobs), strict=True))
+
+
+def _run(
+    server: TestServer, jobs: list[tuple[str, Callable[[], Answer]]], not_offered: set[str] = frozenset()
+) -> dict[str, Answer]:
+    """Send every job while watching the workers; fail with every unacceptable answer (grouped
+    by hostile class) and every worker that died, was replaced or grew past MEMORY_BOUND_KIB.
 
     A label reads "METHOD /path [class]"; a path in `not_offered` may answer 501.
     """
-    with ThreadPoolExecutor(CLIENTS) as pool:
-        answers = dict(zip((label for label, _ in jobs), pool.map(lambda job: job[1](), jobs), strict=True))
-    problems = [
-        f"{label} → {problem}"
-        for label, answer in answers.items()
-        if (problem := _problem(answer, label.split(" ")[1] in not_offered)) is not None
+    with watch_workers(server) as health:
+        answers = _send_all(jobs)
+    problems: dict[str, list[str]] = {}
+    for label, answer in answers.items():
+        if (problem := _problem(answer, label.split(" ")[1] in not_offered)) is not None:
+            hostile = label[label.index("[") :]
+            problems.setdefault(hostile, []).append(f"{label} → {' '.join(problem.split())[:220]}")
+    report = [
+        f"{hostile} : {len(found)} réponses, dont\n    " + "\n    ".join(found[:3])
+        for hostile, found in problems.items()
     ]
-    assert not problems, f"{len(problems)} réponses inacceptables :\n" + "\n".join(problems[:40])
+    report += health.problems(MEMORY_BOUND_KIB)
+    assert not report, f"{sum(map(len, problems.values()))} réponses inacceptables ; \n" + "\n".join(report)
     return answers
 
 
@@ -284,8 +298,7 @@ def test_hostile_queries_on_every_route(
         jobs.append(
             (f"{t.method} {t.path} [{len(many_headers)} en-têtes]", lambda t=t: send(base, t.method, t.path, many_headers))
         )
-    with watch_workers(test_server, MEMORY_BOUND_KIB):
-        answers = _run(jobs, not_offered[caller.name])
+    answers = _run(test_server, jobs, not_offered[caller.name])
     # The refusals are ours, in French, and say which limit.
     deep = answers["GET /collections/regions/items [parenthèses ×1700]"]
     assert deep.status == 400 and "niveaux de parenthèses" in deep.description(), deep.text
@@ -317,8 +330,7 @@ def test_hostile_bodies_on_every_route(
             jobs.append(
                 (f"{method} {path} [{name}]", lambda p=path, m=method, h=headers, b=body: send(base, m, p, h, b))
             )
-    with watch_workers(test_server, MEMORY_BOUND_KIB):
-        answers = _run(jobs, not_offered[caller.name])
+    answers = _run(test_server, jobs, not_offered[caller.name])
     if not caller.headers:
         return  # anonymous: 401 before the processes and the items' writes run
     execution = "POST /processes/export-collection/execution"
@@ -353,8 +365,7 @@ def test_huge_bodies_are_refused_unread(test_server: TestServer, every_target: l
         (f"POST {path} [60 Mo par morceaux]", lambda p=path: send_streamed(base, "POST", p, headers, HUGE, chunked=True))
         for path in [*reading, "/collections"]
     ]
-    with watch_workers(test_server, MEMORY_BOUND_KIB):
-        answers = _run(jobs)
+    answers = _run(test_server, jobs)
     for label, answer in answers.items():
         assert answer.status == 413, f"{label} : HTTP {answer.status} {answer.text[:200]}"
         assert answer.content_type.startswith("application/json")
@@ -439,8 +450,7 @@ def test_spreadsheet_bombs_are_refused_by_import_sites(
                 lambda b=body: send(test_server.url, "POST", "/processes/import-sites/execution", headers, b),
             )
         )
-    with watch_workers(test_server, MEMORY_BOUND_KIB):
-        answers = _run(jobs)
+    answers = _run(test_server, jobs)
     for name, (_, content, words) in bombs.items():
         answer = answers[f"POST /processes/import-sites/execution [{name}]"]
         if not caller.headers:

@@ -53,8 +53,6 @@ def json_depth(data: bytes | str, maximum: int) -> int:
     scanning and parsing agree up to the first error.
     """
     raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data
-    if raw.count(b"[") + raw.count(b"{") <= maximum:
-        return 0  # too few brackets to go deeper: most bodies stop here
     if b"\\" in raw:
         # Escapes (a run of backslashes pairs up from the left): then no quote is left inside
         # a string, and quotes alternate, opening and closing.
@@ -89,7 +87,10 @@ def _deepest(raw: bytes, maximum: int, strings: bool) -> int:
 
 def check_json_depth(data: bytes | str, maximum: int, what: str) -> None:
     """400 when `data` nests objects and lists more than `maximum` levels deep."""
-    if json_depth(data, maximum) > maximum:
+    raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data
+    if raw.count(b"[") + raw.count(b"{") <= maximum:
+        return  # too few brackets to nest deeper: most bodies stop here
+    if json_depth(raw, maximum) > maximum:
         raise InvalidParameter(
             f"{what} imbrique plus de {maximum} niveaux d'objets ou de listes JSON : aplatissez-le."
         )
