@@ -48,6 +48,7 @@ def french_size(n: int) -> str:
         return f"{n / 1024:.3g}".replace(".", ",") + " ko"
     return f"{french_count(n)} octets"
 
+
 # What a JSON envelope adds around an import's base64 file (`{"inputs": {"file": "…", …}}`).
 IMPORT_ENVELOPE_BYTES = 64 * 1024
 
