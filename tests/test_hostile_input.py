@@ -173,10 +173,6 @@ def not_offered(
 # -- the hostile classes ----------------------------------------------------------------
 
 
-def _q(value: str, safe: str = "") -> str:
-    return quote(value, safe=safe)
-
-
 DEEP_BRACKETS = "(" * 1700 + "name = 'x'" + ")" * 1700
 OR_20000 = " OR ".join(f"population_total = {i}" for i in range(20_000))
 OR_1000 = "+OR+".join(["a=1"] * 1000)  # `+` is a space: 7 KB, within the request line
@@ -186,12 +182,12 @@ NOT_CHAIN = "NOT " * 900 + "name = 'x'"
 # name → raw query string: each class in the parameters that routes read (filter, q, f, bbox…).
 QUERIES: dict[str, str] = {
     # Unencoded brackets (legal in a query): 3.4 KB, well within the request line.
-    "parenthèses ×1700": "filter=" + _q(DEEP_BRACKETS, safe="()'="),
-    "NOT ×900": "filter=" + _q(NOT_CHAIN, safe="'="),
-    "CQL2 JSON ×1000": "filter-lang=cql2-json&filter=" + _q("[" * 1000 + "]" * 1000),
+    "parenthèses ×1700": "filter=" + quote(DEEP_BRACKETS, safe="()'="),
+    "NOT ×900": "filter=" + quote(NOT_CHAIN, safe="'="),
+    "CQL2 JSON ×1000": "filter-lang=cql2-json&filter=" + quote("[" * 1000 + "]" * 1000),
     "OR ×1000": "filter=" + OR_1000 + "&q=" + ",".join(["a"] * 100),
-    "OR ×20000": "filter=" + _q(OR_20000),
-    "LIKE pathologique": "filter=" + _q(LIKE) + "&q=" + _q("%a_" * 500),
+    "OR ×20000": "filter=" + quote(OR_20000),
+    "LIKE pathologique": "filter=" + quote(LIKE) + "&q=" + quote("%a_" * 500),
     "UTF-8 invalide": "filter=%FF%FE&q=%FF&f=%FF&bbox=%FF&datetime=%FF&sortby=%FF&crs=%FF&%FF=%FF",
     "octets nuls": "filter=name%3D%27a%00b%27&q=a%00b&f=%00&limit=%00&%00=1",
     "nombres démesurés": "limit=1e400&offset=99999999999999999999999&bbox=1e309,0,1e309,1&resulttype=hits",
