@@ -36,5 +36,6 @@ HEALTHCHECK --interval=30s --timeout=5s --start-period=20s \
 
 # gunicorn reads its worker count from WEB_CONCURRENCY by itself.
 # The schema is applied by the `migrate` service of docker-compose.yml (resorption db setup).
-CMD ["gunicorn", "--bind", "0.0.0.0:5000", "--access-logfile", "-", "--forwarded-allow-ips", "*", \
-     "resorption.app:wsgi()"]
+# config/gunicorn.conf.py: the request line and header limits, French refusals (README « Sécurité »).
+CMD ["gunicorn", "--config", "config/gunicorn.conf.py", "--bind", "0.0.0.0:5000", "--access-logfile", "-", \
+     "--forwarded-allow-ips", "*", "resorption.app:wsgi()"]

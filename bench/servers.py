@@ -30,6 +30,8 @@ VENV = ROOT / ".venv" / "bin"
 TIPG = BENCH / ".venv-tipg" / "bin"
 TOOLS = BENCH / ".venv-tools" / "bin"
 WORKERS = os.cpu_count() or 2
+# The one gunicorn configuration of the project (resorption.serving.GUNICORN_CONFIG).
+GUNICORN_CONFIG = ROOT / "config" / "gunicorn.conf.py"
 
 
 def server_url() -> str:
@@ -191,10 +193,12 @@ def _start(kind: str, command: list[str], env: dict[str, str], port: int, workdi
         time.sleep(0.3)
 
 
-def _gunicorn(bin_dir: Path, app: str, port: int) -> list[str]:
+def _gunicorn(bin_dir: Path, app: str, port: int, config: Path | None = None) -> list[str]:
     # Same shape for ours and stock pygeoapi: one worker per core, threads for keep-alive.
+    # Ours runs with its production configuration (request limits, French refusals).
     return [
         str(bin_dir / "gunicorn"),
+        *(["--config", str(config)] if config else []),
         "--bind",
         f"127.0.0.1:{port}",
         "--workers",
@@ -220,7 +224,8 @@ def start_ours(url: str, workdir: Path) -> Server:
         "RESORPTION_PUBLIC_URL": f"http://127.0.0.1:{port}",
         "RESORPTION_RUNTIME_DIR": str(runtime),
     }
-    return _start("ours", _gunicorn(VENV, "resorption.app:wsgi()", port), env, port, workdir)
+    command = _gunicorn(VENV, "resorption.app:wsgi()", port, GUNICORN_CONFIG)
+    return _start("ours", command, env, port, workdir)
 
 
 def start_pygeoapi(url: str, workdir: Path) -> Server:

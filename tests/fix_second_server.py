@@ -34,6 +34,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from psycopg import sql
 
+from resorption.serving import GUNICORN_CONFIG
 from tests.fix_db import TEMPLATE_DB, _with_db
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -150,7 +151,10 @@ def start_gunicorn(
     https = ["--certfile", str(tls.certificate), "--keyfile", str(tls.key)] if tls else []
     with log.open("w") as out:
         process = subprocess.Popen(
-            [str(gunicorn), "--bind", f"127.0.0.1:{port}", "--workers", "1", "--timeout", "120", *https, app],
+            [
+                *(str(gunicorn), "--config", str(GUNICORN_CONFIG), "--bind", f"127.0.0.1:{port}"),
+                *("--workers", "1", "--timeout", "120", *https, app),
+            ],
             cwd=ROOT,
             env={**os.environ, **env},
             stdout=out,

@@ -8,10 +8,13 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import requests
+
+from resorption.serving import GUNICORN_CONFIG
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -22,9 +25,26 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+@dataclass(frozen=True)
+class TestServer:
+    """The suite's gunicorn: its URL, its log (requests refused, workers booted or killed), its pid."""
+
+    __test__ = False  # not a test class, despite its name
+
+    url: str
+    log: Path
+    pid: int
+
+    def worker_pids(self) -> list[int]:
+        """The pids of the master's live workers (from /proc)."""
+        children = Path(f"/proc/{self.pid}/task/{self.pid}/children").read_text().split()
+        return [int(c) for c in children]
+
+
 @pytest.fixture(scope="session")
-def base_url(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """URL of a gunicorn server running the app against the test database."""
+def test_server(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestServer]:
+    """A gunicorn server running the app against the test database, with the project's
+    configuration (config/gunicorn.conf.py, as in production)."""
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
     runtime = tmp_path_factory.mktemp("runtime")
@@ -34,11 +54,14 @@ def base_url(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Ite
         "RESORPTION_PUBLIC_URL": url,
         "RESORPTION_RUNTIME_DIR": str(runtime),
     }
-    log = (runtime / "gunicorn.log").open("w")
+    log_path = runtime / "gunicorn.log"
+    log = log_path.open("w")
     gunicorn = Path(sys.executable).parent / "gunicorn"
     process = subprocess.Popen(
         [
             str(gunicorn),
+            "--config",
+            str(GUNICORN_CONFIG),
             "--bind",
             f"127.0.0.1:{port}",
             "--workers",
@@ -61,14 +84,24 @@ def base_url(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Ite
             pass
         if process.poll() is not None or time.monotonic() > deadline:
             process.kill()
-            raise RuntimeError(
-                "le serveur de test n'a pas démarré :\n" + (runtime / "gunicorn.log").read_text()
-            )
+            raise RuntimeError("le serveur de test n'a pas démarré :\n" + log_path.read_text())
         time.sleep(0.2)
-    yield url
+    yield TestServer(url, log_path, process.pid)
     process.terminate()
     process.wait(timeout=20)
     log.close()
+
+
+@pytest.fixture(scope="session")
+def base_url(test_server: TestServer) -> str:
+    """URL of the suite's gunicorn server."""
+    return test_server.url
+
+
+@pytest.fixture(scope="session")
+def server_log(test_server: TestServer) -> Path:
+    """The gunicorn log of the suite's server (stdout and stderr of master and workers)."""
+    return test_server.log
 
 
 class _Session(requests.Session):

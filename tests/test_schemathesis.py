@@ -23,12 +23,6 @@ SEED = 2019
 TIMEOUT_S = 600
 
 
-def _server_log(tmp_path_factory: pytest.TempPathFactory) -> Path | None:
-    """The gunicorn log of the session's server (see tests/fix_server.py)."""
-    logs = sorted(tmp_path_factory.getbasetemp().glob("runtime*/gunicorn.log"))
-    return logs[0] if logs else None
-
-
 def _tracebacks(text: str, limit: int = 6) -> str:
     """The distinct tracebacks of 500s in a server log excerpt (not those of handled 4xx)."""
     blocks: list[str] = []
@@ -50,10 +44,10 @@ def _tracebacks(text: str, limit: int = 6) -> str:
 
 
 def test_no_operation_answers_a_server_error(
-    base_url: str, tmp_path: Path, tmp_path_factory: pytest.TempPathFactory, users: dict
+    base_url: str, tmp_path: Path, server_log: Path, users: dict
 ) -> None:
-    log = _server_log(tmp_path_factory)
-    log_start = log.stat().st_size if log else 0
+    log = server_log
+    log_start = log.stat().st_size
     command = [
         str(Path(sys.executable).parent / "schemathesis"),
         "run",
@@ -89,11 +83,9 @@ def test_no_operation_answers_a_server_error(
         command, cwd=tmp_path, capture_output=True, text=True, timeout=TIMEOUT_S, check=False
     )
     if result.returncode != 0:
-        logged = ""
-        if log:
-            with log.open(encoding="utf-8", errors="replace") as fh:
-                fh.seek(log_start)
-                logged = _tracebacks(fh.read())
+        with log.open(encoding="utf-8", errors="replace") as fh:
+            fh.seek(log_start)
+            logged = _tracebacks(fh.read())
         pytest.fail(
             f"schemathesis a trouvé des erreurs serveur (code {result.returncode}) :\n"
             f"{result.stdout[-12000:]}\n{result.stderr[-3000:]}\n"

@@ -18,6 +18,7 @@ import pytest
 import requests
 from playwright.sync_api import Page, expect
 
+from resorption.settings import Limits
 from tests.api import all_features
 from tests.fix_browser import Pages
 from tests.fix_users import TestUser
@@ -309,3 +310,41 @@ def test_me_follows_the_policy(base_url: str, users: dict[str, TestUser]) -> Non
     styles = requests.get(f"{base_url}/carte/styles.json", timeout=60).json()
     assert styles["statuses"][0]["code"] == "open"
     assert styles["statuses"][0]["label"] == "Existant"
+
+
+def test_the_longest_filter_fits_the_request_line(
+    pages: Pages, base_url: str, users: dict[str, TestUser], screenshot: Screenshot
+) -> None:
+    """Every box ticked, the longest option of every list, both years: the map's CQL2 GETs
+    (the count, each page of sites) stay within gunicorn's request line (about 1,100 bytes
+    against 8,190, config/gunicorn.conf.py), and the map shows the API's count for them."""
+    user = users["national-admin-nation"]  # reads every field: every filter is offered
+    api = As(base_url, user)
+    page = sign_in(pages, user)
+    lines: list[int] = []
+    page.on(
+        "request",
+        lambda r: lines.append(len(f"GET {r.url.removeprefix(base_url)} HTTP/1.1"))
+        if "/collections/sites/items" in r.url
+        else None,
+    )
+    filters = page.locator("#filtres")
+    for box in filters.locator("input[type=checkbox]").all():
+        box.check()
+    for choice in filters.locator("select").all():
+        values = choice.locator("option").evaluate_all("os => os.map(o => o.value).filter(Boolean)")
+        choice.select_option(max(values, key=len))
+    filters.locator("input[name=closed_year]").fill("2023")
+    filters.locator("input[name=resorption_target]").fill("2026")
+    page.wait_for_function("() => document.querySelector('#cql2').textContent.includes('resorption_target')")
+    wait_loaded(page)
+    expression = page.locator("#cql2").text_content() or ""
+    for part in ("status IN", " OR population_total", "A_OVERLAPS(social_origins", "field_type IN", "_rating = "):
+        assert part in expression, (part, expression)
+    for part in ("justice_procedure = ", "closed_at BETWEEN", "resorption_target = 2026"):
+        assert part in expression, (part, expression)
+    screenshot(page, "filtre-le-plus-long")
+    assert page.locator("#carte-erreur").is_hidden()
+    assert shown_count(page) == matched(api, {"filter-lang": "cql2-text", "filter": expression})
+    assert lines, "la carte n'a pas lu les sites"
+    assert max(lines) <= Limits.from_env().request_line, (max(lines), expression)

@@ -22,7 +22,7 @@ import pygeoapi.api as core_api
 import yaml
 from flask import Flask, Response, request
 from pygeoapi.api import APIRequest, apply_gzip
-from werkzeug.exceptions import HTTPException, MethodNotAllowed
+from werkzeug.exceptions import HTTPException, MethodNotAllowed, RequestEntityTooLarge
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from resorption import (
@@ -46,8 +46,10 @@ from resorption.errors import (
     NotFound,
     ResorptionError,
     Unauthorized,
+    exception_document,
 )
 from resorption.identity import ANONYMOUS, Principal, current_principal, set_principal
+from resorption.limits import body_too_large, check_json_depth
 from resorption.policy import Policy, load_policy
 from resorption.processes import callbacks, downloads
 from resorption.pygeoapi_config import build_config, write_openapi
@@ -93,6 +95,8 @@ def create_app(settings: app_settings.Settings | None = None) -> Flask:
         methods=["PATCH"],
     )
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
+    # werkzeug stops reading any body (chunked ones included) and any form past this size.
+    app.config["MAX_CONTENT_LENGTH"] = settings.limits.max_body_bytes
     if settings.proxy_count:
         n = settings.proxy_count
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)  # type: ignore[method-assign]
@@ -104,6 +108,7 @@ def create_app(settings: app_settings.Settings | None = None) -> Flask:
     def authenticate_and_route() -> Response | None:
         # A worker's thread keeps its context between requests: nobody is signed in until proven.
         set_principal(ANONYMOUS)
+        _check_body(settings.limits)
         _reject_nul_bytes()
         if _is_static():
             # Stylesheets and scripts are public: a browser re-sends its Basic credentials with
@@ -151,6 +156,8 @@ def create_app(settings: app_settings.Settings | None = None) -> Flask:
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException) -> Response:
+        if isinstance(exc, RequestEntityTooLarge):  # a form or a body read past the limit
+            return ogc_error(body_too_large(settings.limits))
         if exc.code == HTTPStatus.NOT_FOUND:
             return ogc_exception(HTTPStatus.NOT_FOUND, "NotFound", "Cette adresse n'existe pas.")
         if isinstance(exc, MethodNotAllowed):
@@ -322,6 +329,33 @@ def _is_static() -> bool:
     return bool(request.endpoint and request.endpoint.endswith("static"))
 
 
+# Methods whose body is read: as JSON by us or pygeoapi, as a form by werkzeug (/connexion).
+BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+FORM_TYPES = frozenset({"application/x-www-form-urlencoded", "multipart/form-data"})
+
+
+def _check_body(limits: app_settings.Limits) -> None:
+    """A body too large is refused unread (413); a JSON body too deep before it is parsed (400).
+
+    Every route is covered, before authentication reads anything. A chunked body has no
+    Content-Length: werkzeug stops reading it at MAX_CONTENT_LENGTH, silently (the data is
+    cut), so a body that fills the limit is refused too.
+    """
+    length = request.content_length
+    if length is not None and length > limits.max_body_bytes:
+        raise body_too_large(limits)
+    if request.method not in BODY_METHODS:
+        return
+    try:
+        data = request.get_data(cache=True)  # forms are parsed later from this cache
+    except RequestEntityTooLarge:
+        raise body_too_large(limits) from None
+    if length is None and len(data) >= limits.max_body_bytes:
+        raise body_too_large(limits)
+    if request.mimetype not in FORM_TYPES:
+        check_json_depth(data, limits.json_max_depth, "Le corps de la requête")
+
+
 def _reject_nul_bytes() -> None:
     """PostgreSQL text cannot hold NUL: refuse it up front, wherever it hides."""
     if "\x00" in request.path or any("\x00" in k or "\x00" in v for k, v in request.args.items(multi=True)):
@@ -332,7 +366,7 @@ def ogc_exception(
     status: int, code: str, description: str, extra: Mapping[str, object] | None = None
 ) -> Response:
     """An OGC API exception document (JSON) with the given status (and extra members)."""
-    body = orjson.dumps({"code": code, "type": code, "description": description, **(extra or {})})
+    body = exception_document(code, description, extra)
     return Response(body, status=status, content_type="application/json")
 
 

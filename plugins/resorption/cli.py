@@ -548,9 +548,10 @@ def serve(host: str, port: int, workers: int) -> None:
     public = os.environ.setdefault("RESORPTION_PUBLIC_URL", f"http://localhost:{port}")
     runtime = PROJECT_ROOT / ".local" / "run"
     os.environ.setdefault("RESORPTION_RUNTIME_DIR", str(runtime))
-    # Fail here, with a readable message, rather than in every worker.
     from resorption.app import create_app
+    from resorption.serving import GUNICORN_CONFIG
 
+    # Fail here, with a readable message, rather than in every worker.
     create_app()
     _print_welcome(public, url)
     gunicorn = shutil.which("gunicorn", path=str(Path(sys.executable).parent)) or "gunicorn"
@@ -558,6 +559,8 @@ def serve(host: str, port: int, workers: int) -> None:
         gunicorn,
         [
             gunicorn,
+            "--config",
+            str(GUNICORN_CONFIG),
             "--bind",
             f"{host}:{port}",
             "--workers",

@@ -23,9 +23,11 @@ from typing import Any
 import cql2
 from psycopg import sql
 
+from resorption import settings as app_settings
 from resorption.catalog import Field
 from resorption.crs import DEFAULT, Crs, check_in_domain
 from resorption.errors import InvalidParameter
+from resorption.limits import check_cql2_json, check_cql2_text, check_cql2_tree
 
 # Kinds of expressions, to refuse comparisons that make no sense with a clear message.
 TEXT, NUMBER, BOOLEAN, TEMPORAL, GEOMETRY, ARRAY, NULL, INTERVAL = (
@@ -85,17 +87,23 @@ def parse_filter(text: str | None, body: Any, lang: str | None) -> dict[str, Any
         raise InvalidParameter(
             f"filter-lang « {lang} » n'est pas pris en charge : utilisez cql2-text ou cql2-json."
         )
+    limits = app_settings.current().limits
+    # The limits are checked before the native parser runs: it recurses on the C stack and
+    # a deep enough filter kills the worker instead of raising (see resorption.limits).
+    if body is not None:
+        source, is_json = body if isinstance(body, str) else json.dumps(body), True
+    else:
+        source, is_json = text, lang == "cql2-json" or (lang is None and text.lstrip().startswith("{"))
+    if is_json:
+        check_cql2_json(source, limits)
+    else:
+        check_cql2_text(source, limits)
     try:
-        if body is not None:
-            expr = cql2.parse_json(body if isinstance(body, str) else json.dumps(body))
-        elif lang == "cql2-json" or (lang is None and text.lstrip().startswith("{")):
-            expr = cql2.parse_json(text)
-        else:
-            expr = cql2.parse_text(text)
-        tree = expr.to_json()
+        tree = (cql2.parse_json(source) if is_json else cql2.parse_text(source)).to_json()
     except (cql2.ParseError, cql2.ValidationError, ValueError) as exc:
         detail = " ".join(str(exc).split())
         raise InvalidParameter(f"Le filtre CQL2 est mal formé : {detail}") from None
+    check_cql2_tree(tree, limits)
     return tree
 
 

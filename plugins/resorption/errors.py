@@ -5,7 +5,10 @@ wrong and, where it helps, what would be right. They never carry SQL, stack
 traces or internal names.
 """
 
+from collections.abc import Mapping
 from http import HTTPStatus
+
+import orjson
 
 
 class ResorptionError(Exception):
@@ -36,6 +39,14 @@ class InvalidParameter(ResorptionError):
     status = HTTPStatus.BAD_REQUEST
     ogc_code = "InvalidParameterValue"
     default_message = "Paramètre invalide."
+
+
+class PayloadTooLarge(ResorptionError):
+    """The body is larger than the server accepts (RESORPTION_MAX_BODY_BYTES); refused unread."""
+
+    status = HTTPStatus.REQUEST_ENTITY_TOO_LARGE
+    ogc_code = "PayloadTooLarge"
+    default_message = "Le corps de la requête est trop volumineux."
 
 
 class NotFound(ResorptionError):
@@ -169,3 +180,8 @@ class ValidationFailed(InvalidParameter):
     def body(self) -> dict[str, object]:
         """Members added to the exception document: the problems, one per property."""
         return {"errors": self.errors}
+
+
+def exception_document(code: str, description: str, extra: Mapping[str, object] | None = None) -> bytes:
+    """An OGC API exception document (JSON): the body of every error we answer."""
+    return orjson.dumps({"code": code, "type": code, "description": description, **(extra or {})})

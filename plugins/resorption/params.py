@@ -21,6 +21,9 @@ from resorption.query import Bbox, FeatureQuery, Interval
 
 DEFAULT_LIMIT = 10
 MAX_LIMIT = 10_000
+# `q` lists alternatives, each a full-text query of its own: a few are a search, thousands
+# (8 KB of "a,a,a…") are seconds of PostgreSQL time.
+MAX_SEARCH_TERMS = 20
 
 # Parameters of the standard; any other parameter named like a readable
 # property filters on equality (OGC API Features Part 1, §7.15.4).
@@ -68,7 +71,7 @@ def parse_items(
             if k not in RESERVED and k in by_name and by_name[k].filterable
         ),
         sortby=_sortby(args.get("sortby"), by_name, collection),
-        terms=tuple(t.strip() for t in (args.get("q") or "").split(",") if t.strip()),
+        terms=_search_terms(args.get("q")),
         filter_tree=parse_filter(filter_text, body, args.get("filter-lang")),
         filter_crs=parse_crs(args.get("filter-crs"), "filter-crs"),
         crs=parse_crs(args.get("crs"), "crs"),
@@ -101,6 +104,15 @@ def parse_limit(raw: str | None) -> int:
     if value < 1:
         raise InvalidParameter(f"limit doit être au moins 1, reçu {value}.")
     return min(value, MAX_LIMIT)
+
+
+def _search_terms(raw: str | None) -> tuple[str, ...]:
+    terms = tuple(t.strip() for t in (raw or "").split(",") if t.strip())
+    if len(terms) > MAX_SEARCH_TERMS:
+        raise InvalidParameter(
+            f"q : {MAX_SEARCH_TERMS} termes au plus, séparés par des virgules ; reçu {len(terms)}."
+        )
+    return terms
 
 
 def _non_negative_int(raw: str | None, name: str, default: int) -> int:

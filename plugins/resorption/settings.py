@@ -17,7 +17,7 @@ def _project_root() -> Path:
 PROJECT_ROOT = _project_root()
 
 
-def _int(name: str, default: int, minimum: int = 0) -> int:
+def _int(name: str, default: int, minimum: int = 0, maximum: int | None = None) -> int:
     raw = os.environ.get(name)
     if raw is None or raw == "":
         return default
@@ -27,7 +27,92 @@ def _int(name: str, default: int, minimum: int = 0) -> int:
         raise ConfigurationError(f"{name} doit être un entier, reçu « {raw} ».") from None
     if value < minimum:
         raise ConfigurationError(f"{name} doit être au moins {minimum}, reçu {value}.")
+    if maximum is not None and value > maximum:
+        raise ConfigurationError(f"{name} ne peut dépasser {maximum}, reçu {value}.")
     return value
+
+
+MIB = 1024 * 1024
+
+
+def french_count(n: int) -> str:
+    """20000 → « 20 000 » (narrow no-break space), as French messages write numbers."""
+    return f"{n:,}".replace(",", "\u202f")
+
+
+def french_size(n: int) -> str:
+    """A size in bytes for a French message: « 32 Mo », « 1,5 Mo », « 64 ko »."""
+    if n >= MIB:
+        return f"{n / MIB:.3g}".replace(".", ",") + " Mo"
+    if n >= 1024:
+        return f"{n / 1024:.3g}".replace(".", ",") + " ko"
+    return f"{french_count(n)} octets"
+
+
+# What a JSON envelope adds around an import's base64 file (`{"inputs": {"file": "…", …}}`).
+IMPORT_ENVELOPE_BYTES = 64 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """Sizes of what a client may send, checked before any parser runs (README « Sécurité »).
+
+    They need no database: gunicorn's configuration (config/gunicorn.conf.py) reads the first
+    three, the application the others.
+    """
+
+    # gunicorn refuses longer request lines (414) and header sections (431) itself; it
+    # cannot go above 8,190 bytes a line. The web map's longest CQL2 GET stays well below.
+    request_line: int = 8190
+    request_headers: int = 100
+    header_bytes: int = 8190
+    # Past this size a body is refused (413) before it is read, on every route.
+    max_body_bytes: int = 32 * MIB
+    # Nesting of any JSON body ({ and [), checked before it is parsed. Above CQL2's own depth
+    # (an expression level is an object and its `args` list), below the 128 levels at which
+    # the CQL2 library refuses JSON in English.
+    json_max_depth: int = 100
+    # CQL2 filters (text or JSON, query string, POST body or process input): characters,
+    # nesting (brackets in text, expressions in the parsed tree) and terms (names, operators,
+    # values). The native parser overflows its stack past ~1,500 nested brackets or ~3,400
+    # chained operators: depth and terms keep it far from both.
+    cql2_max_length: int = 20_000
+    cql2_max_depth: int = 40
+    cql2_max_terms: int = 1_000
+    # Spreadsheet imports (process import-sites and `resorption import sites`).
+    import_max_bytes: int = 20 * MIB
+    import_max_rows: int = 20_000
+    import_max_columns: int = 250
+    import_max_uncompressed_bytes: int = 256 * MIB
+
+    @classmethod
+    def from_env(cls) -> "Limits":
+        """Read and validate the RESORPTION_MAX_* / *_MAX_* variables (defaults above)."""
+        d = cls()
+        limits = cls(
+            request_line=_int("RESORPTION_MAX_REQUEST_LINE", d.request_line, 1024, 8190),
+            request_headers=_int("RESORPTION_MAX_REQUEST_HEADERS", d.request_headers, 10, 1000),
+            header_bytes=_int("RESORPTION_MAX_HEADER_BYTES", d.header_bytes, 1024, 65536),
+            max_body_bytes=_int("RESORPTION_MAX_BODY_BYTES", d.max_body_bytes, 64 * 1024),
+            json_max_depth=_int("RESORPTION_JSON_MAX_DEPTH", d.json_max_depth, 8, 120),
+            cql2_max_length=_int("RESORPTION_CQL2_MAX_LENGTH", d.cql2_max_length, 256),
+            cql2_max_depth=_int("RESORPTION_CQL2_MAX_DEPTH", d.cql2_max_depth, 2, 200),
+            cql2_max_terms=_int("RESORPTION_CQL2_MAX_TERMS", d.cql2_max_terms, 10, 3000),
+            import_max_bytes=_int("RESORPTION_IMPORT_MAX_BYTES", d.import_max_bytes, 1024),
+            import_max_rows=_int("RESORPTION_IMPORT_MAX_ROWS", d.import_max_rows, 1),
+            import_max_columns=_int("RESORPTION_IMPORT_MAX_COLUMNS", d.import_max_columns, 10, 16384),
+            import_max_uncompressed_bytes=_int(
+                "RESORPTION_IMPORT_MAX_UNCOMPRESSED_BYTES", d.import_max_uncompressed_bytes, 1024
+            ),
+        )
+        if limits.import_max_bytes * 4 // 3 + IMPORT_ENVELOPE_BYTES > limits.max_body_bytes:
+            raise ConfigurationError(
+                f"RESORPTION_IMPORT_MAX_BYTES ({french_size(limits.import_max_bytes)}) ne tient pas, "
+                "encodé en base64, dans RESORPTION_MAX_BODY_BYTES "
+                f"({french_size(limits.max_body_bytes)}) : un fichier importé occupe 4/3 de sa taille "
+                "dans le corps de la requête. Réduisez le premier ou augmentez le second."
+            )
+        return limits
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +147,7 @@ class Settings:
     bulk_threshold: int = 1_000
     # URL prefixes that OGC API Processes job callbacks (`subscriber`) may name; none: no callbacks.
     callback_urls: tuple[str, ...] = ()
+    limits: Limits = Limits()
 
     @property
     def oidc_enabled(self) -> bool:
@@ -98,6 +184,7 @@ class Settings:
             ),
             count_limit=_int("RESORPTION_COUNT_LIMIT", defaults.count_limit),
             proxy_count=_int("RESORPTION_PROXY_COUNT", defaults.proxy_count),
+            limits=Limits.from_env(),
             **_oidc_from_env(),
             bulk_threshold=_int("RESORPTION_BULK_THRESHOLD", defaults.bulk_threshold, minimum=1),
             callback_urls=_callback_urls(os.environ.get("RESORPTION_CALLBACK_URLS", "")),

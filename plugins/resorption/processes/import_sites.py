@@ -13,11 +13,11 @@ import base64
 import binascii
 from typing import Any
 
+from resorption import settings as app_settings
 from resorption.processes.base import Caller, Inputs, ResorptionProcessor, job_progress
+from resorption.settings import french_size
 from resorption.spreadsheets.load import import_sites
 from resorption.spreadsheets.readers import FORMATS
-
-MAX_BYTES = 20 * 1024 * 1024
 
 
 def _flag(title: str, description: str) -> dict[str, Any]:
@@ -49,7 +49,10 @@ PROCESS_METADATA: dict[str, Any] = {
     "inputs": {
         "file": {
             "title": "Fichier",
-            "description": "Le contenu du fichier, encodé en base64 (20 Mo au plus).",
+            "description": (
+                "Le contenu du fichier, encodé en base64 (par défaut 20 Mo, 20 000 lignes "
+                "et 250 colonnes au plus)."
+            ),
             "schema": {"type": "string", "format": "byte"},
             "minOccurs": 1,
             "maxOccurs": 1,
@@ -101,10 +104,11 @@ class Processor(ResorptionProcessor):
         keep_valid = _boolean(inputs, "keep_valid")
         raw = inputs.data.get("file")
         content = b""
+        max_bytes = app_settings.current().limits.import_max_bytes
         if not isinstance(raw, str) or not raw:
             inputs.error("file", "le contenu du fichier, encodé en base64, est obligatoire.")
-        elif len(raw) > MAX_BYTES * 4 // 3 + 4:
-            inputs.error("file", "20 Mo au plus : découpez le fichier.")
+        elif len(raw) > max_bytes * 4 // 3 + 4:  # checked before decoding
+            inputs.error("file", f"{french_size(max_bytes)} au plus : découpez le fichier.")
         else:
             try:
                 content = base64.b64decode(raw, validate=True)

@@ -14,6 +14,7 @@ from resorption.errors import InvalidParameter, NotFound
 from resorption.identity import Principal
 from resorption.progress import progress_bars
 from resorption.spreadsheets.load import OUTCOMES, ImportReport, import_sites
+from resorption.spreadsheets.readers import check_file_size
 
 STYLES = {"created": "green", "updated": "cyan", "unchanged": "dim", "rejected": "red"}
 
@@ -43,7 +44,9 @@ def run_import(
     fmt = path.suffix.lower().removeprefix(".")
     if fmt not in ("xlsx", "csv"):
         raise InvalidParameter(f"{path.name} : seuls les fichiers .xlsx et .csv s'importent.")
-    app_settings.configure(app_settings.Settings.from_env(database_url))
+    settings = app_settings.Settings.from_env(database_url)
+    app_settings.configure(settings)
+    check_file_size(path.stat().st_size, settings.limits)  # before reading it into memory
     principal = user_principal(username)
     with progress_bars(console) as bars:
         task = bars.add_task(f"Import de {path.name}", total=None)

@@ -26,11 +26,11 @@ from resorption.errors import InvalidParameter, ResorptionError, ValidationFaile
 from resorption.features_write import _check_close, _departement, _Writer
 from resorption.identity import Principal, reset_principal, set_principal
 from resorption.query import FeatureQuery, item_statement
+from resorption.settings import french_count
 from resorption.spreadsheets.columns import CellError, Column, header_lookup, normalise, parse, site_columns
 from resorption.spreadsheets.readers import FORMATS, read_rows
 
 OUTCOMES = {"created": "créé", "updated": "modifié", "unchanged": "inchangé", "rejected": "refusé"}
-MAX_ROWS = 20_000
 Progress = Callable[[int, int], None]
 
 
@@ -124,13 +124,17 @@ def _import(
     sites = load_catalog(app_settings.current().collections_dir)["sites"]
     w = _Writer(sites)
     w.require("write")
-    rows = read_rows(content, fmt)
+    limits = app_settings.current().limits
+    rows = read_rows(content, fmt, limits)
     header_at, columns = _header(rows, w.readable)
     data = [(i + 1, r) for i, r in enumerate(rows) if i > header_at and any(v not in (None, "") for v in r)]
     if not data:
         raise InvalidParameter("Le fichier ne contient aucune ligne de site sous ses en-têtes.")
-    if len(data) > MAX_ROWS:
-        raise InvalidParameter(f"{MAX_ROWS} lignes au plus par import : découpez le fichier.")
+    if len(data) > limits.import_max_rows:
+        raise InvalidParameter(
+            f"Le fichier compte {french_count(len(data))} lignes de sites ; "
+            f"{french_count(limits.import_max_rows)} au plus par import : découpez-le."
+        )
     report = ImportReport(dry_run=dry_run, keep_valid=keep_valid)
     with w.transaction() as conn:
         row_writer = _RowWriter(conn, w, columns)

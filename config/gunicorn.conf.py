@@ -1,0 +1,24 @@
+"""gunicorn's configuration, the same wherever the app is served.
+
+`resorption serve`, the test server (tests/fix_server.py), the image (Dockerfile) and the
+bench (bench/servers.py) all pass `--config config/gunicorn.conf.py`; each keeps its own
+bind, workers and timeout on its command line. The limits come from the environment
+(resorption.settings.Limits, README « Sécurité »).
+"""
+
+from resorption.serving import french_refusals, limits_or_exit
+
+_limits = limits_or_exit()
+
+# The web map sends its filters as CQL2 text in GET requests: gunicorn's default line
+# (4,094 bytes) is raised to its maximum, 8,190 bytes.
+limit_request_line = _limits.request_line
+limit_request_fields = _limits.request_headers
+limit_request_field_size = _limits.header_bytes
+
+# Requests refused by gunicorn itself (line, headers, malformed HTTP) answer in French.
+post_worker_init = french_refusals
+
+# No runtime control socket (`gunicornc`): nothing uses it, and every gunicorn of a machine
+# would otherwise share its default path ($HOME/.gunicorn/gunicorn.ctl).
+control_socket_disable = True
