@@ -492,3 +492,39 @@ def test_execution_bodies_that_are_not_objects_are_refused(c: Client, admin: Tes
     path = "/processes/territory-statistics/execution"
     for body in ([None, None], {"inputs": [1]}, {"inputs": {"level": "nation\x00"}}):
         _french_error(c.request(admin, "POST", path, json=body), 400)
+
+
+def test_a_job_reports_its_progress_to_its_owner_only(database_url: str) -> None:
+    """Progress is written through the caller's jobs transaction: row-level security lets the
+    owner's job move, and nobody else's."""
+    from types import SimpleNamespace
+
+    from resorption.caller import Caller
+    from resorption.identity import Principal
+    from resorption.processes.base import job_progress
+    from resorption.settings import Settings
+
+    settings = Settings.from_env(database_url)
+    with psycopg.connect(database_url) as owner:
+        for job, who in (("progress-mine", "alice-progress"), ("progress-theirs", "bob-progress")):
+            owner.execute(
+                "INSERT INTO resorption_jobs.jobs (identifier, process_id, owner, status, progress) "
+                "VALUES (%s, 'export-sites', %s, 'running', 0)",
+                (job, who),
+            )
+    try:
+        alice = Caller.of(Principal(username="alice-progress", role="operator"), settings)
+        for job in ("progress-mine", "progress-theirs"):
+            job_progress(SimpleNamespace(job_id=job), alice)(40, "400 sites lus")
+        with psycopg.connect(database_url) as owner:
+            rows = {
+                job: (progress, message)
+                for job, progress, message in owner.execute(
+                    "SELECT identifier, progress, message FROM resorption_jobs.jobs "
+                    "WHERE identifier LIKE 'progress-%'"
+                )
+            }
+        assert rows == {"progress-mine": (40, "400 sites lus"), "progress-theirs": (0, None)}
+    finally:
+        with psycopg.connect(database_url) as owner:
+            owner.execute("DELETE FROM resorption_jobs.jobs WHERE identifier LIKE 'progress-%'")

@@ -37,6 +37,7 @@ from resorption import (
     webmap,
 )
 from resorption import settings as app_settings
+from resorption.caller import Caller
 from resorption.catalog import Collection, load_catalog
 from resorption.dashboard import blueprint as dashboard_blueprint
 from resorption.editing import Mode
@@ -193,18 +194,19 @@ def _route(api: Any, catalog: Mapping[str, Collection]) -> Response | None:
     if collection is None:
         raise NotFound(f"La collection « {args.get('collection_id')} » n'existe pas.")
     method = "GET" if request.method == "HEAD" else request.method
+    caller = Caller.of_request()
     if request.endpoint == "pygeoapi.collection_queryables":
         return queryables.queryables(api, request, catalog, collection.id) if method == "GET" else None
     item_id = args.get("item_id")
     if method == "GET":
         if item_id is None:
-            return features_api.items(api, request, collection)
+            return features_api.items(api, request, collection, caller)
         # The item's ETag comes from the same statement as the item (features_api.item).
-        return features_api.item(api, request, collection, item_id)
+        return features_api.item(api, request, collection, caller, item_id)
     if method == "POST" and item_id is None and _is_cql2_query(collection):
-        return _cql2_query(api, collection)
+        return _cql2_query(api, collection, caller)
     if method == "OPTIONS":
-        allowed = ", ".join(features_write.allowed_methods(collection, item_id))
+        allowed = ", ".join(features_write.allowed_methods(collection, caller, item_id))
         headers = {"Allow": allowed}
         if "PATCH" in allowed:
             headers["Accept-Patch"] = "application/merge-patch+json, application/geo+json"
@@ -212,14 +214,14 @@ def _route(api: Any, catalog: Mapping[str, Collection]) -> Response | None:
     if collection.id in features_write.WRITABLE:
         base = api.config["server"]["url"].rstrip("/")
         if method == "POST" and item_id is None:
-            return features_write.create(request, collection, base)
+            return features_write.create(request, collection, caller, base)
         if method == "PUT" and item_id is not None:
-            return features_write.update(request, collection, item_id, Mode.REPLACE)
+            return features_write.update(request, collection, caller, item_id, Mode.REPLACE)
         if method == "PATCH" and item_id is not None:
-            return features_write.update(request, collection, item_id, Mode.PATCH)
+            return features_write.update(request, collection, caller, item_id, Mode.PATCH)
         if method == "DELETE" and item_id is not None:
-            return features_write.delete(request, collection, item_id)
-    allowed = ", ".join(features_write.allowed_methods(collection, item_id))
+            return features_write.delete(request, collection, caller, item_id)
+    allowed = ", ".join(features_write.allowed_methods(collection, caller, item_id))
     response = ogc_exception(
         HTTPStatus.METHOD_NOT_ALLOWED,
         "InvalidRequest",
@@ -249,13 +251,13 @@ def _is_cql2_query(collection: Collection) -> bool:
     return not (isinstance(body, dict) and body.get("type") == "Feature")
 
 
-def _cql2_query(api: Any, collection: Collection) -> Response:
+def _cql2_query(api: Any, collection: Collection, caller: Caller) -> Response:
     """POST of a CQL2 JSON filter on the items: a query, not a write."""
     try:
         body = request.get_data().decode("utf-8")
     except UnicodeDecodeError:
         raise InvalidParameter("Le corps de la requête doit être du JSON en UTF-8.") from None
-    return features_api.items(api, request, collection, body=body)
+    return features_api.items(api, request, collection, caller, body=body)
 
 
 # pygeoapi's endpoints that run processes or show jobs: for signed-in callers only (a job is

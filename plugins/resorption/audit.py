@@ -1,21 +1,18 @@
 """The audit log: who read sensitive fields or wrote data, when, what and from where.
 
-Rows are written by the database function `resorption.audit`, in a transaction of
-their own (reads run in read-only transactions), with the principal's settings so
-that the database records who acted.
+Rows are written by the database function `resorption.audit` (`write`), in a transaction
+of their own that `Caller.audit` opens with the caller's settings, so that the database
+records who acted; the app notes where each request came from (`set_request`).
 """
 
 from __future__ import annotations
 
 from contextvars import ContextVar
 from dataclasses import dataclass
+from typing import Any
 
+import psycopg
 from psycopg.types.json import Jsonb
-
-from resorption import settings as app_settings
-from resorption.database import transaction
-from resorption.identity import Principal
-from resorption.policy import current_policy
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,29 +32,26 @@ def set_request(info: RequestInfo) -> None:
     _request.set(info)
 
 
-def record(
-    principal: Principal,
+def write(
+    conn: psycopg.Connection,
     action: str,
     collection: str,
-    item_id: str | None = None,
-    groups: frozenset[str] | set[str] = frozenset(),
-    detail: dict | None = None,
+    item_id: str | None,
+    groups: frozenset[str] | set[str],
+    detail: dict[str, Any] | None,
 ) -> None:
-    """Write one audit row for `principal`."""
+    """Write one audit row in the open transaction (whose settings name the user)."""
     info = _request.get()
-    policy = current_policy()
-    settings = app_settings.current()
-    with transaction(settings, context=policy.db_settings(principal), read_only=False) as conn:
-        conn.execute(
-            "SELECT resorption.audit(%s, %s, %s, %s, %s, %s, %s, %s)",
-            (
-                action,
-                collection,
-                item_id,
-                sorted(groups),
-                info.method if info else None,
-                info.path if info else None,
-                info.client if info else None,
-                Jsonb(detail) if detail else None,
-            ),
-        )
+    conn.execute(
+        "SELECT resorption.audit(%s, %s, %s, %s, %s, %s, %s, %s)",
+        (
+            action,
+            collection,
+            item_id,
+            sorted(groups),
+            info.method if info else None,
+            info.path if info else None,
+            info.client if info else None,
+            Jsonb(detail) if detail else None,
+        ),
+    )

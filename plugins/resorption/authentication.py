@@ -189,6 +189,18 @@ def principal_from_row(row: dict[str, Any], method: str) -> Principal:
     )
 
 
+def principal_of_user(username: str, settings: Settings, method: str = "cli") -> Principal | None:
+    """The principal of an active user, as if they had signed in (command-line tools); None if unknown."""
+    try:
+        with get_pool(settings).connection(timeout=10) as conn:
+            row = conn.execute(
+                "SELECT to_jsonb(r) FROM resorption.user_by_username(%s) r", (username,)
+            ).fetchone()
+    except (psycopg.OperationalError, TimeoutError) as exc:
+        raise DatabaseUnavailable() from exc
+    return principal_from_row(row[0], method) if row else None
+
+
 def _execute(settings: Settings, statement: str, params: Any) -> Any:
     """Run one statement on the pool in its own transaction; returns the first column."""
     row = _one(settings, statement, params)

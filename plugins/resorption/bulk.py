@@ -5,21 +5,18 @@ format (`f=csv`) and a page larger than the bulk threshold all hand data over in
 Each one reads in a transaction whose row-level security scopes
 (`resorption.sites_scope`, `resorption.actions_scope`) are the caller's read scopes
 narrowed to its export scope (the role's `export`: the nation, its area or nowhere), and
-to a territory the caller chose, if any: `context` builds those settings, `reading` opens
-that transaction, `FeatureProvider.exporting` reads features through it. PostgreSQL then
-enforces the export area exactly as it enforces reading; nothing is filtered in Python.
+to a territory the caller chose, if any: `context` builds those settings, and
+`Caller.exporting` opens that transaction (`FeatureProvider.exporting` reads features
+through it). PostgreSQL then enforces the export area exactly as it enforces reading;
+nothing is filtered in Python.
 A caller without the export right gets one French 403 (`export_scope`).
 """
 
 from __future__ import annotations
 
-from typing import Any
-
-from resorption.database import transaction
 from resorption.errors import Forbidden
 from resorption.identity import Principal
 from resorption.policy import NATION, PROTECTED, Policy, Scope
-from resorption.settings import Settings
 
 # The read scopes row-level security reads (sql/060_row_security.sql), by collection.
 READ_SCOPES = ("sites", "actions")
@@ -65,11 +62,6 @@ def context(policy: Policy, principal: Principal, export: Scope) -> dict[str, st
         scope = read_scope(policy, principal, collection, export)
         settings[f"resorption.{collection}_scope"] = scope.as_setting()
     return settings
-
-
-def reading(settings: Settings, policy: Policy, principal: Principal, export: Scope) -> Any:
-    """A read-only transaction as the caller (its role: column privileges), rows within `export`."""
-    return transaction(settings, context=context(policy, principal, export), role=policy.db_role(principal))
 
 
 def governs(collection: str) -> bool:

@@ -19,12 +19,12 @@ from typing import Any
 from flask import Blueprint, Response, redirect, request
 from pygeoapi.util import render_j2_template
 
-from resorption import settings as app_settings
-from resorption.catalog import load_catalog
+from resorption.caller import Caller
+from resorption.catalog import Collection
 from resorption.errors import InvalidParameter, NotFound, Unauthorized
-from resorption.identity import Principal, current_principal
+from resorption.identity import Principal
 from resorption.processes import territory_statistics as stats
-from resorption.processes.base import Caller, Inputs, today
+from resorption.processes.base import Inputs, today
 from resorption.spreadsheets.writers import write_csv
 
 PATH = "/tableau-de-bord"
@@ -100,7 +100,7 @@ class Period:
 
 def choices(caller: Caller) -> Choices:
     """The picker of `caller`: its read scope of the sites, as whole regions and départements."""
-    scope = caller.policy.scope(caller.principal, "sites")
+    scope = caller.scope("sites")
     with caller.reading() as conn:
         rows = conn.execute(
             """SELECT d.code, d.name, r.code, r.name FROM resorption.departements d
@@ -198,9 +198,8 @@ class Column:
     percent: bool = False
 
 
-def columns() -> list[Column]:
+def columns(sites: Collection) -> list[Column]:
     """Every figure of a point, labelled from the catalog (statuses, topics, ratings)."""
-    sites = load_catalog(app_settings.current().collections_dir)["sites"]
     statuses = sites.fields["status"].enum
     cols = [
         Column("date", "Date", lambda p: p["date"]),
@@ -277,15 +276,14 @@ TABLE_COLUMNS = (
 )
 
 
-def csv_file(series: list[Mapping[str, Any]]) -> bytes:
+def csv_file(series: list[Mapping[str, Any]], sites: Collection) -> bytes:
     """The series as CSV for French Excel (the exports' writer: BOM, `;`, decimal comma)."""
-    cols = columns()
+    cols = columns(sites)
     return write_csv(cols, ([c.read(point) for c in cols] for point in series), lambda c: c.header)
 
 
-def chart_data(series: list[Mapping[str, Any]]) -> dict[str, Any]:
+def chart_data(series: list[Mapping[str, Any]], sites: Collection) -> dict[str, Any]:
     """What dashboard.js draws: labelled series, living conditions at the last date."""
-    sites = load_catalog(app_settings.current().collections_dir)["sites"]
     ratings = sites.fields["water_rating"].enum
     last = series[-1]
     return {
@@ -326,12 +324,12 @@ def blueprint(api: Any) -> Blueprint:
 
     @bp.get(PATH)
     def home() -> Response:
-        principal = _signed_in(csv=False)
-        if isinstance(principal, Response):
-            return principal
-        offered = choices(Caller(principal))
+        caller = _signed_in(csv=False)
+        if isinstance(caller, Response):
+            return caller
+        offered = choices(caller)
         wanted = request.args.get("territoire")
-        territory = offered.find(wanted) if wanted else home_territory(principal, offered)
+        territory = offered.find(wanted) if wanted else home_territory(caller.principal, offered)
         if territory is None:
             return _not_found(api, offered, wanted or "")
         query = {k: v for k, v in request.args.items() if k in ("debut", "fin", "pas") and v}
@@ -342,10 +340,9 @@ def blueprint(api: Any) -> Blueprint:
     def territory(slug: str) -> Response:
         as_csv = slug.endswith(".csv") or request.args.get("f") == "csv"
         slug = slug.removesuffix(".csv")
-        principal = _signed_in(csv=as_csv)
-        if isinstance(principal, Response):
-            return principal
-        caller = Caller(principal)
+        caller = _signed_in(csv=as_csv)
+        if isinstance(caller, Response):
+            return caller
         offered = choices(caller)
         place = offered.find(slug)
         if place is None:
@@ -355,17 +352,17 @@ def blueprint(api: Any) -> Blueprint:
         period = period_of(request.args)
         result = statistics(caller, place, period)
         if as_csv:
-            return _csv(place, period, result["series"])
-        return _page(api, offered, place, period, result)
+            return _csv(place, period, result["series"], caller.sites)
+        return _page(api, offered, place, period, result, caller.sites)
 
     return bp
 
 
-def _signed_in(csv: bool) -> Principal | Response:
+def _signed_in(csv: bool) -> Caller | Response:
     """The caller; anonymous: to the sign-in page (HTML) or 401 (CSV)."""
-    principal = current_principal()
-    if not principal.is_anonymous:
-        return principal
+    caller = Caller.of_request()
+    if not caller.principal.is_anonymous:
+        return caller
     if csv:
         raise Unauthorized("Authentification requise pour télécharger les chiffres d'un territoire.")
     back = request.full_path.rstrip("?")
@@ -383,11 +380,11 @@ def _base(api: Any) -> str:
     return str(api.config["server"]["url"]).rstrip("/")
 
 
-def _csv(place: Territory, period: Period, series: list[Mapping[str, Any]]) -> Response:
+def _csv(place: Territory, period: Period, series: list[Mapping[str, Any]], sites: Collection) -> Response:
     # The name says what and when.
     name = f"tableau-de-bord-{place.slug}-{period.start.isoformat()}-{period.end.isoformat()}.csv"
     return Response(
-        csv_file(series),
+        csv_file(series, sites),
         content_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="{name}"'},
     )
@@ -399,7 +396,9 @@ def _render(api: Any, template: str, data: dict[str, Any]) -> str:
     )
 
 
-def _page(api: Any, offered: Choices, place: Territory, period: Period, result: dict[str, Any]) -> Response:
+def _page(
+    api: Any, offered: Choices, place: Territory, period: Period, result: dict[str, Any], sites: Collection
+) -> Response:
     series = result["series"]
     base = _base(api)
     data = {
@@ -410,7 +409,7 @@ def _page(api: Any, offered: Choices, place: Territory, period: Period, result: 
         "first": series[0],
         "last": series[-1],
         "series": series,
-        "charts": chart_data(series),
+        "charts": chart_data(series, sites),
         "csv_url": f"{base}{PATH}/{place.slug}.csv?{urllib.parse.urlencode(period.query())}",
         "process_url": f"{base}/processes/{stats.PROCESS_METADATA['id']}",
         "dashboard_path": f"{base}{PATH}",

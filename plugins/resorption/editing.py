@@ -495,11 +495,6 @@ def head_statement(collection: Collection, lock: bool) -> sql.Composed:
     )
 
 
-def version_statement(collection: Collection) -> sql.Composed:
-    """The version (ETag) of one item."""
-    return sql.SQL("SELECT {} FROM {} t WHERE t.id = %s").format(sql.SQL(VERSION_SQL), collection.table_sql)
-
-
 def delete_statement(collection: Collection) -> sql.Composed:
     """DELETE one item; returns its id when it was deleted."""
     return sql.SQL("DELETE FROM {} t WHERE t.id = %s RETURNING t.id").format(collection.table_sql)

@@ -28,7 +28,8 @@ from pygeoapi.formats import F_HTML, F_JSON, F_JSONLD, FORMAT_TYPES
 from pygeoapi.linked_data import geojson2jsonld
 from pygeoapi.util import render_j2_template
 
-from resorption import audit, bulk
+from resorption import bulk
+from resorption.caller import Caller
 from resorption.catalog import Collection, Field
 from resorption.crs import Crs
 from resorption.editing import VERSION_SQL
@@ -49,11 +50,11 @@ AFTER = "after"
 FILE_FORMATS = {"csv": CSV}
 
 
-def _provider(api: API, collection: Collection) -> FeatureProvider:
+def _provider(api: API, collection: Collection, caller: Caller) -> FeatureProvider:
     definition = next(
         p for p in api.config["resources"][collection.id]["providers"] if p["type"] == "feature"
     )
-    return FeatureProvider(definition)
+    return FeatureProvider(definition, caller)
 
 
 def _api_request(api: API, request: Request, collection: Collection) -> APIRequest:
@@ -85,7 +86,7 @@ def _bulk(api_request: APIRequest, provider: FeatureProvider, fq: FeatureQuery) 
     threshold = provider.settings.bulk_threshold
     if fq.hits_only or fq.limit <= threshold:
         return fq
-    if bulk.may_export(provider.policy, provider.principal):
+    if provider.caller.may_export():
         provider.exporting()
         return fq
     return replace(fq, limit=threshold)
@@ -99,10 +100,12 @@ def _response(content: Any, status: int, headers: dict[str, str]) -> Response:
     return Response(content, status=status, headers=headers)
 
 
-def items(api: API, request: Request, collection: Collection, body: str | None = None) -> Response:
+def items(
+    api: API, request: Request, collection: Collection, caller: Caller, body: str | None = None
+) -> Response:
     """GET /collections/{id}/items (or POST with a CQL2 JSON filter as `body`)."""
     api_request = _api_request(api, request, collection)
-    provider = _provider(api, collection)
+    provider = _provider(api, collection, caller)
     fq = parse_items(collection, provider.readable, request.args, body=body)
     after = request.args.get(AFTER)
     if after is not None:
@@ -150,10 +153,10 @@ def items(api: API, request: Request, collection: Collection, body: str | None =
     return _render(api, api_request, provider, fq, page, headers, "collections/items/index.html", html)
 
 
-def item(api: API, request: Request, collection: Collection, identifier: str) -> Response:
+def item(api: API, request: Request, collection: Collection, caller: Caller, identifier: str) -> Response:
     """GET /collections/{id}/items/{itemId}, with the item's version as ETag when it has one."""
     api_request = _api_request(api, request, collection)
-    provider = _provider(api, collection)
+    provider = _provider(api, collection, caller)
     fq = parse_item(collection, provider.readable, request.args)
     fq = _bulk(api_request, provider, fq)
     version_sql = sql.SQL(VERSION_SQL) if collection.id in WRITABLE else None
@@ -306,7 +309,7 @@ def _render(
         if bulk.governs(collection.id):
             groups = {f.group.sensitive for f in fq.properties if f.group.sensitive}
             detail = {"format": fmt, "features": len(features)}
-            audit.record(provider.principal, "export", collection.id, None, groups, detail)
+            provider.caller.audit("export", collection.id, None, groups, detail)
         return _response(file, HTTPStatus.OK, headers)
     headers["Content-Type"] = GEOJSON
     return _response(orjson.dumps(content), HTTPStatus.OK, headers)

@@ -20,47 +20,33 @@ import orjson
 import psycopg
 from flask import Request, Response
 
-from resorption import audit, editing
-from resorption import settings as app_settings
+from resorption import editing
+from resorption.caller import Caller
 from resorption.catalog import Collection
-from resorption.database import transaction
 from resorption.editing import Change, Mode
 from resorption.errors import Forbidden, NotFound
-from resorption.identity import Principal, current_principal
-from resorption.policy import Policy, current_policy
 from resorption.query import FeatureQuery, item_statement
 
 WRITABLE = ("sites", "actions")
-NOUNS = {"sites": ("les sites", "un site"), "actions": ("les actions", "une action")}
 
 
 class _Writer:
     """One write request: the caller, what they may do, and the database session."""
 
-    def __init__(self, collection: Collection) -> None:
+    def __init__(self, collection: Collection, caller: Caller) -> None:
         self.collection = collection
-        self.principal: Principal = current_principal()
-        self.policy: Policy = current_policy()
-        self.settings = app_settings.current()
-        self.readable = self.policy.readable_fields(self.principal, collection)
+        self.caller = caller
+        self.readable = caller.readable_fields(collection)
 
     def scope(self, action: str) -> Any:
-        return self.policy.write_scope(self.principal, self.collection.id, action)
+        return self.caller.scope(self.collection.id, action)
 
     def require(self, action: str) -> None:
         """403 when the caller may not do `action` anywhere."""
-        if self.scope(action).is_empty:
-            plural, _ = NOUNS[self.collection.id]
-            verb = {"write": "créer ni modifier", "delete": "supprimer"}[action]
-            raise Forbidden(f"Votre rôle ne vous permet pas de {verb} {plural}.")
+        self.caller.require(action, self.collection.id)
 
     def transaction(self) -> Any:
-        return transaction(
-            self.settings,
-            context=self.policy.db_settings(self.principal),
-            role=self.policy.db_write_role(self.principal),
-            read_only=False,
-        )
+        return self.caller.writing()
 
     def key(self, identifier: str) -> int:
         if not identifier.isdigit() or len(identifier) > 18:
@@ -72,17 +58,11 @@ class _Writer:
 
     def check_place(self, departement: str | None, action: str = "write") -> None:
         """403 when `departement` is outside the caller's scope for `action`."""
-        if departement is not None and not self.scope(action).contains(departement):
-            _, singular = NOUNS[self.collection.id]
-            verb = {"write": "écrire", "close": "fermer", "delete": "supprimer"}[action]
-            raise Forbidden(
-                f"Vous n'avez pas le droit de {verb} {singular} dans le département {departement} : "
-                "il est hors de votre territoire d'intervention."
-            )
+        self.caller.check_place(departement, action, self.collection.id)
 
     def audit(self, action: str, identifier: Any, change: Change | None) -> None:
         groups = change.groups(self.collection) if change else frozenset()
-        audit.record(self.principal, action, self.collection.id, str(identifier), groups)
+        self.caller.audit(action, self.collection.id, identifier, groups)
 
 
 def _departement(conn: psycopg.Connection, w: _Writer, change: Change, current_dep: str | None) -> str | None:
@@ -130,9 +110,9 @@ def _check_close(w: _Writer, change: Change, departement: str | None, old_status
         w.check_place(departement, "close")
 
 
-def create(request: Request, collection: Collection, base_url: str) -> Response:
+def create(request: Request, collection: Collection, caller: Caller, base_url: str) -> Response:
     """POST /collections/{id}/items: 201 with the new item's Location and ETag."""
-    w = _Writer(collection)
+    w = _Writer(collection, caller)
     w.require("write")
     body = editing.parse_body(request.get_data(), request.mimetype)
     crs = editing.parse_content_crs(request.headers.get("Content-Crs"))
@@ -151,9 +131,9 @@ def create(request: Request, collection: Collection, base_url: str) -> Response:
     return Response(status=HTTPStatus.CREATED, headers=headers)
 
 
-def update(request: Request, collection: Collection, identifier: str, mode: Mode) -> Response:
+def update(request: Request, collection: Collection, caller: Caller, identifier: str, mode: Mode) -> Response:
     """PUT (replace) or PATCH (merge patch) of one item: 204 with the new ETag."""
-    w = _Writer(collection)
+    w = _Writer(collection, caller)
     key = w.key(identifier)
     w.require("write")
     body = editing.parse_body(request.get_data(), request.mimetype)
@@ -182,9 +162,9 @@ def update(request: Request, collection: Collection, identifier: str, mode: Mode
     return Response(status=HTTPStatus.NO_CONTENT, headers={"ETag": new_version})
 
 
-def delete(request: Request, collection: Collection, identifier: str) -> Response:
+def delete(request: Request, collection: Collection, caller: Caller, identifier: str) -> Response:
     """DELETE one item: 204."""
-    w = _Writer(collection)
+    w = _Writer(collection, caller)
     key = w.key(identifier)
     w.require("delete")
     with w.transaction() as conn:
@@ -203,18 +183,16 @@ def delete(request: Request, collection: Collection, identifier: str) -> Respons
     return Response(status=HTTPStatus.NO_CONTENT)
 
 
-def allowed_methods(collection: Collection, identifier: str | None) -> list[str]:
+def allowed_methods(collection: Collection, caller: Caller, identifier: str | None) -> list[str]:
     """The verbs this caller may use on the items (or on one item, given where it lies)."""
     methods = ["GET", "HEAD", "OPTIONS"]
     if collection.id not in WRITABLE:
         return methods
-    w = _Writer(collection)
+    w = _Writer(collection, caller)
     if identifier is None:
         return [*methods, "POST"] if not w.scope("write").is_empty else methods
     key = w.key(identifier)
-    with transaction(
-        w.settings, context=w.policy.db_settings(w.principal), role=w.policy.db_role(w.principal)
-    ) as conn:
+    with caller.reading() as conn:
         head = conn.execute(editing.head_statement(collection, lock=False), (key,)).fetchone()
     if head is None:
         raise NotFound(w.not_found(identifier))
@@ -223,21 +201,6 @@ def allowed_methods(collection: Collection, identifier: str | None) -> list[str]
     if w.scope("delete").contains(head[0]):
         methods.append("DELETE")
     return methods
-
-
-def item_version(collection: Collection, identifier: str) -> str | None:
-    """The ETag of one readable item of a writable collection (None otherwise).
-
-    The items route reads it in the item's own statement; this is for other faces (web map).
-    """
-    if collection.id not in WRITABLE or not identifier.isdigit() or len(identifier) > 18:
-        return None
-    principal, policy = current_principal(), current_policy()
-    with transaction(
-        app_settings.current(), context=policy.db_settings(principal), role=policy.db_role(principal)
-    ) as conn:
-        row = conn.execute(editing.version_statement(collection), (int(identifier),)).fetchone()
-    return row[0] if row else None
 
 
 def location_of(base_url: str, collection: Collection, identifier: Any) -> str:

@@ -18,7 +18,6 @@ from resorption import settings as app_settings
 from resorption import tiles
 from resorption.catalog import Collection, load_catalog
 from resorption.crs import CRS84, URIS
-from resorption.database import sqlalchemy_url
 from resorption.errors import ConfigurationError
 from resorption.identity import Principal, reset_principal, set_principal
 from resorption.openapi import build_openapi
@@ -37,9 +36,6 @@ def build_config(settings: Settings, catalog: Mapping[str, Collection]) -> dict[
     except OSError as exc:
         raise ConfigurationError(f"{settings.pygeoapi_config} est illisible ({exc}).") from exc
     config["server"]["url"] = settings.public_url
-    manager = config["server"].get("manager")
-    if manager is not None and not manager.get("connection"):
-        manager["connection"] = sqlalchemy_url(settings.app_database_url)
     # Our templates first (French, labelled, no CDN), pygeoapi's for the rest; /static serves ours.
     config["server"].setdefault("templates", {"path": str(TEMPLATES_DIR), "static": str(STATIC_DIR)})
     for name, resource in config.get("resources", {}).items():

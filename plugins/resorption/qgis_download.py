@@ -9,12 +9,8 @@ from __future__ import annotations
 
 from flask import Blueprint, Response
 
-from resorption import settings as app_settings
-from resorption.catalog import load_catalog
-from resorption.database import transaction
+from resorption.caller import Caller
 from resorption.errors import Unauthorized
-from resorption.identity import current_principal
-from resorption.policy import current_policy
 from resorption.qgis_project import area_extent, project_for, project_srid
 
 QGZ = "application/zip"
@@ -25,18 +21,15 @@ blueprint = Blueprint("qgis", __name__)
 @blueprint.get("/qgis/projet.qgz")
 def qgis_project() -> Response:
     """The caller's QGIS project, as a download."""
-    principal = current_principal()
-    if principal.is_anonymous:
+    caller = Caller.of_request()
+    if caller.principal.is_anonymous:
         raise Unauthorized(
             "Identifiez-vous pour télécharger votre projet QGIS : il ne contient que les couches "
             "que vous pouvez lire."
         )
-    settings = app_settings.current()
-    policy = current_policy()
-    with transaction(settings, context=policy.db_settings(principal), role=policy.db_role(principal)) as conn:
-        extent = area_extent(conn, principal, project_srid(principal))
-    catalog = load_catalog(settings.collections_dir)
-    content = project_for(settings.public_url, principal, policy, catalog, extent, settings.bulk_threshold)
+    with caller.reading() as conn:
+        extent = area_extent(conn, caller.principal, project_srid(caller.principal))
+    content = project_for(caller, extent)
     return Response(
         content,
         mimetype=QGZ,

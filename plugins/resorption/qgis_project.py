@@ -23,6 +23,7 @@ from xml.etree import ElementTree as ET
 from pyproj import CRS
 
 from resorption import bulk
+from resorption.caller import Caller
 from resorption.catalog import Collection, Field
 from resorption.identity import Principal
 from resorption.policy import Policy
@@ -359,18 +360,16 @@ def area_extent(conn: object, principal: Principal, srid: int) -> tuple[float, f
     return xmin - margin, ymin - margin, xmax + margin, ymax + margin
 
 
-def project_for(
-    base_url: str,
-    principal: Principal,
-    policy: Policy,
-    catalog: Mapping[str, Collection],
-    extent: Iterable[float],
-    bulk_threshold: int,
-) -> bytes:
-    """The .qgz of `principal`: their readable collections, their CRS, their area in view."""
+def project_for(caller: Caller, extent: Iterable[float], base_url: str | None = None) -> bytes:
+    """The .qgz of the caller: their readable collections, their CRS, their area in view.
+
+    The layers point at `base_url`, this server's public URL unless told otherwise.
+    """
+    principal, policy = caller.principal, caller.policy
+    base_url = base_url or caller.settings.public_url
     srid = project_srid(principal)
-    layers = readable_layers(policy, principal, catalog)
-    size = page_size(policy, principal, bulk_threshold)
+    layers = readable_layers(policy, principal, caller.catalog)
+    size = page_size(policy, principal, caller.settings.bulk_threshold)
     qgs = build_qgs(base_url, layers, srid, tuple(extent), project_title(principal), size)
     return build_qgz(qgs)
 
@@ -380,32 +379,25 @@ EVERY_READER = Principal(username="qgis-project", role="national_admin", area_le
 
 
 def project_of_user(database_url: str, base_url: str, username: str | None) -> bytes:
-    """The project of `username` (or of a national reader), read from the database as its owner.
+    """The project of `username` (or of a national reader), read as that caller.
 
     Raises InvalidParameter when the user does not exist or is inactive.
     """
-    import psycopg
-    from psycopg.rows import dict_row, tuple_row
-
     from resorption import settings as app_settings
-    from resorption.authentication import principal_from_row
-    from resorption.catalog import load_catalog
+    from resorption.authentication import principal_of_user
     from resorption.errors import InvalidParameter
-    from resorption.policy import load_policy
 
     settings = app_settings.Settings.from_env(database_url)
-    catalog = load_catalog(settings.collections_dir)
-    policy = load_policy(settings.policy_path, settings.collections_dir)
-    with psycopg.connect(database_url, row_factory=dict_row) as conn:
-        principal = EVERY_READER
-        if username is not None:
-            row = conn.execute("SELECT * FROM resorption.user_by_username(%s)", (username,)).fetchone()
-            if row is None:
-                raise InvalidParameter(
-                    f"L'utilisateur « {username} » n'existe pas ou n'est plus actif "
-                    "(voir « resorption users list »)."
-                )
-            principal = principal_from_row(row, "cli")
-        with conn.cursor(row_factory=tuple_row) as cursor:
-            extent = area_extent(cursor, principal, project_srid(principal))
-    return project_for(base_url, principal, policy, catalog, extent, settings.bulk_threshold)
+    principal = EVERY_READER
+    if username is not None:
+        found = principal_of_user(username, settings)
+        if found is None:
+            raise InvalidParameter(
+                f"L'utilisateur « {username} » n'existe pas ou n'est plus actif "
+                "(voir « resorption users list »)."
+            )
+        principal = found
+    caller = Caller.of(principal, settings)
+    with caller.reading() as conn:
+        extent = area_extent(conn, principal, project_srid(principal))
+    return project_for(caller, extent, base_url)

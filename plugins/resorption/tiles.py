@@ -42,13 +42,10 @@ import pygeoapi.api as core_api
 from flask import Blueprint, Flask, Response, request
 from pygeoapi.util import DEFINITIONSDIR
 
-from resorption import settings as app_settings
-from resorption.catalog import Collection, load_catalog
+from resorption.caller import Caller, current_settings
+from resorption.catalog import Collection
 from resorption.crs import CRS84
-from resorption.database import transaction
 from resorption.errors import InvalidParameter, NotFound
-from resorption.identity import Principal, current_principal
-from resorption.policy import Policy, current_policy
 from resorption.tiles_sql import (
     CLUSTER_CELL,
     EXTENT,
@@ -129,14 +126,11 @@ def tile(collection_id: str, tms_id: str, tile_matrix: str, tile_row: str, tile_
     if z < layer.min_zoom:
         return Response(status=HTTPStatus.NO_CONTENT, headers=headers)
 
-    principal, policy = current_principal(), current_policy()
-    properties = tile_properties(policy, principal, collection, layer)
-    settings = app_settings.current()
-    scopes = policy.db_settings(principal)
-    role = policy.db_role(principal)
-    with transaction(settings, context=scopes, role=role) as conn:
+    caller = Caller.of_request()
+    properties = tile_properties(caller, collection, layer)
+    with caller.reading() as conn:
         version = conn.execute(VERSION, (collection.id,)).fetchone()[0]
-        etag = _etag(collection.id, version, role, scopes, z, y, x)
+        etag = _etag(caller, collection.id, version, z, y, x)
         headers["ETag"] = f'"{etag}"'
         if request.if_none_match.contains_weak(etag):
             return Response(status=HTTPStatus.NOT_MODIFIED, headers=headers)
@@ -148,22 +142,22 @@ def tile(collection_id: str, tms_id: str, tile_matrix: str, tile_row: str, tile_
     return Response(bytes(data), status=HTTPStatus.OK, mimetype=MVT, headers=headers)
 
 
-def tile_properties(policy: Policy, principal: Principal, collection: Collection, layer: Layer) -> list[str]:
+def tile_properties(caller: Caller, collection: Collection, layer: Layer) -> list[str]:
     """The layer's attributes this caller may read; never a field of a sensitive group."""
-    readable = {f.name for f in policy.readable_fields(principal, collection) if f.group.sensitive is None}
+    readable = {f.name for f in caller.readable_fields(collection) if f.group.sensitive is None}
     return [p for p in layer.properties if p in readable]
 
 
-def _etag(collection: str, version: int, role: str, scopes: dict[str, str], z: int, y: int, x: int) -> str:
+def _etag(caller: Caller, collection: str, version: int, z: int, y: int, x: int) -> str:
     """What a tile depends on: data version, the caller's columns and rows, its address."""
     key = "|".join(
         [
             TILE_FORMAT,
             collection,
             str(version),
-            role,
-            scopes["resorption.sites_scope"],
-            scopes["resorption.actions_scope"],
+            caller.policy.db_role(caller.principal),
+            caller.scope("sites").as_setting(),
+            caller.scope("actions").as_setting(),
             f"{z}/{y}/{x}",
         ]
     )
@@ -231,7 +225,7 @@ def tileset(collection_id: str, tms_id: str) -> Response:
     _check_tms(tms_id)
     _check_format({None, "json"}, "json")
     base = f"{_base_url()}/collections/{collection.id}/tiles"
-    properties = tile_properties(current_policy(), current_principal(), collection, layer)
+    properties = tile_properties(Caller.of_request(), collection, layer)
     return _json(
         {
             "title": f"{collection.title.fr} — tuiles vectorielles",
@@ -317,15 +311,15 @@ def _properties_schema(collection: Collection, layer: Layer, properties: list[st
 
 
 def _layer(collection_id: str) -> tuple[Layer, Collection]:
-    catalog = load_catalog(app_settings.current().collections_dir)
-    layer, collection = LAYERS.get(collection_id), catalog.get(collection_id)
+    caller = Caller.of_request()
+    layer, collection = LAYERS.get(collection_id), caller.catalog.get(collection_id)
     if layer is None or collection is None:
         tiled = ", ".join(LAYERS)
         raise NotFound(
             f"La collection « {collection_id} » n'a pas de tuiles vectorielles "
             f"(collections tuilées : {tiled})."
         )
-    if not current_policy().may_read(current_principal(), collection):  # the app's guard said so already
+    if not caller.may_read(collection):  # the app's guard said so already
         raise NotFound(f"La collection « {collection_id} » n'existe pas.")
     return layer, collection
 
@@ -358,7 +352,7 @@ def _index(value: str, name: str, maximum: int) -> int:
 
 
 def _base_url() -> str:
-    return app_settings.current().public_url.rstrip("/")
+    return current_settings().public_url.rstrip("/")
 
 
 def _link(rel: str, media_type: str, href: str, title: str) -> dict[str, Any]:

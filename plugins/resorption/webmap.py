@@ -12,12 +12,15 @@ from __future__ import annotations
 from http import HTTPStatus
 from typing import Any
 
+import orjson
 from flask import Blueprint, Response, current_app, jsonify, redirect, render_template
+from psycopg import sql
 
 from resorption import styles
+from resorption.caller import Caller
 from resorption.catalog import Collection, Field, load_catalog
+from resorption.editing import VERSION_SQL
 from resorption.errors import Unauthorized
-from resorption.features_write import item_version
 from resorption.identity import Principal, current_principal
 from resorption.policy import Policy, Scope, current_policy
 from resorption.processes.close_site import CLOSING_STATUSES
@@ -156,20 +159,21 @@ def sheet(site_id: str) -> Response:
     The feature is read by the same provider as `/collections/sites/items/{id}`, as the
     user: a site outside their scope is a 404, a field they may not read is absent.
     """
-    principal = _signed_in()
-    policy = current_policy()
-    sites = _sites()
+    _signed_in()
+    caller = Caller.of_request()
+    sites = caller.sites
     provider = FeatureProvider(
-        {"name": "resorption.providers.features.FeatureProvider", "type": "feature", "data": sites.id}
+        {"name": "resorption.providers.features.FeatureProvider", "type": "feature", "data": sites.id}, caller
     )
-    feature = provider.feature(FeatureQuery(collection=sites, readable=provider.readable), site_id)
+    # The item and its version (ETag) in one statement, as the items route reads them.
+    raw, version = provider.feature_json(
+        FeatureQuery(collection=sites, readable=provider.readable), site_id, sql.SQL(VERSION_SQL)
+    )
+    feature = orjson.loads(raw)
     properties = feature.get("properties") or {}
     departement = properties.get("departement_code")
-    may_write = policy.write_scope(principal, "sites", "write").contains(departement)
-    may_close = (
-        policy.write_scope(principal, "sites", "close").contains(departement)
-        and properties.get("status") == "open"
-    )
+    may_write = caller.scope("sites", "write").contains(departement)
+    may_close = caller.scope("sites", "close").contains(departement) and properties.get("status") == "open"
     readable = {f.name for f in provider.readable}
     edit_groups: list[tuple[str, list[Field]]] = []
     if may_write:
@@ -185,7 +189,7 @@ def sheet(site_id: str) -> Response:
         title=display.item_title(sites, feature, "fr"),
         sections=display.sections(sites, properties, "fr"),
         properties=properties,
-        version=item_version(sites, str(feature.get("id"))) if may_write else None,
+        version=version if may_write else None,
         may_write=may_write,
         may_close=may_close,
         edit_groups=edit_groups,

@@ -165,7 +165,9 @@ class Processor(ResorptionProcessor):
                     ).format(assignments, sql.SQL(editing.VERSION_SQL)),
                     [*given.values(), site_id],
                 ).fetchone()
-        caller.audit("update", site_id, {"process": "advance-resorption", "phases": sorted(given)})
+        caller.audit(
+            "update", "sites", site_id, detail={"process": "advance-resorption", "phases": sorted(given)}
+        )
         all_done = {**done, **given}
         return {
             "site": site_id,

@@ -18,13 +18,8 @@ from zoneinfo import ZoneInfo
 import psycopg
 from pygeoapi.process.base import BaseProcessor
 
-from resorption import audit
-from resorption import settings as app_settings
-from resorption.catalog import Collection, load_catalog
-from resorption.database import transaction
+from resorption.caller import Caller
 from resorption.errors import Forbidden, InvalidParameter, NotFound, Unauthorized, ValidationFailed
-from resorption.identity import Principal, current_principal
-from resorption.policy import Policy, current_policy
 
 JSON = "application/json"
 # The dates of the workflow are French dates: a date is in the future when it is in Paris.
@@ -169,56 +164,6 @@ class Inputs:
             raise ValidationFailed(self.errors, f"Les entrées du processus ne sont pas valides : {listed}")
 
 
-class Caller:
-    """The principal of an execution, what the policy lets it do, and its database sessions."""
-
-    def __init__(self, principal: Principal) -> None:
-        self.principal = principal
-        self.policy: Policy = current_policy()
-        self.settings = app_settings.current()
-
-    @property
-    def sites(self) -> Collection:
-        """The catalog's `sites` collection."""
-        return load_catalog(self.settings.collections_dir)["sites"]
-
-    def writing(self) -> Any:
-        """A read-write transaction as the caller's write role (row-level security applies)."""
-        return transaction(
-            self.settings,
-            context=self.policy.db_settings(self.principal),
-            role=self.policy.db_write_role(self.principal),
-            read_only=False,
-        )
-
-    def reading(self) -> Any:
-        """A read-only transaction as the caller's read role, as the Features API reads."""
-        return transaction(
-            self.settings,
-            context=self.policy.db_settings(self.principal),
-            role=self.policy.db_role(self.principal),
-        )
-
-    def require(self, action: str) -> None:
-        """403 when the caller may not `write` or `close` sites anywhere."""
-        if self.policy.write_scope(self.principal, "sites", action).is_empty:
-            verb = {"write": "modifier", "close": "fermer"}[action]
-            raise Forbidden(f"Votre rôle ne vous permet pas de {verb} des sites.")
-
-    def check_place(self, departement: str, action: str) -> None:
-        """403 when the site lies outside the caller's scope for `action`."""
-        if not self.policy.write_scope(self.principal, "sites", action).contains(departement):
-            verb = {"write": "modifier", "close": "fermer"}[action]
-            raise Forbidden(
-                f"Vous n'avez pas le droit de {verb} un site dans le département {departement} : "
-                "il est hors de votre territoire d'intervention."
-            )
-
-    def audit(self, action: str, site_id: int, detail: dict[str, Any]) -> None:
-        """One row of the audit log for this caller."""
-        audit.record(self.principal, action, "sites", str(site_id), frozenset(), detail)
-
-
 @dataclass(frozen=True, slots=True)
 class SiteHead:
     """What a process needs to know of the site it changes, read under a row lock."""
@@ -261,12 +206,10 @@ class ResorptionProcessor(BaseProcessor):
         super().__init__(processor_def, metadata)
 
     def execute(self, data: dict, outputs: dict | None = None) -> tuple[str, Any]:
-        """Run the process for the principal of the request (or of the job)."""
-        principal = current_principal()
-        if principal.is_anonymous:
-            raise Unauthorized("Authentification requise pour exécuter ce processus.")
+        """Run the process for the caller of the request (or of the job)."""
+        caller = authenticated_caller()
         inputs = Inputs.of(data, tuple(self.metadata["inputs"]))
-        return JSON, self.run(Caller(principal), inputs)
+        return JSON, self.run(caller, inputs)
 
     def run(self, caller: Caller, inputs: Inputs) -> dict[str, Any]:
         """The work of the process; returns its JSON output."""
@@ -276,14 +219,22 @@ class ResorptionProcessor(BaseProcessor):
         return f"<{type(self).__name__}> {self.name}"
 
 
-def job_progress(processor: BaseProcessor) -> Callable[[int, str], None]:
+def authenticated_caller() -> Caller:
+    """The caller of the running execution; 401 for anonymous callers."""
+    caller = Caller.of_request()
+    if caller.principal.is_anonymous:
+        raise Unauthorized("Authentification requise pour exécuter ce processus.")
+    return caller
+
+
+def job_progress(processor: BaseProcessor, caller: Caller) -> Callable[[int, str], None]:
     """What tells the owner of the processor's job how far it got (its progress and message)."""
 
     def report(percent: int, message: str) -> None:
         job_id = getattr(processor, "job_id", None)  # set by pygeoapi's manager before running
         if not job_id:
             return
-        with transaction(app_settings.current(), read_only=False) as conn:
+        with caller.keeping_jobs() as conn:
             conn.execute(
                 "UPDATE resorption_jobs.jobs SET progress = %s, message = %s, "
                 "updated = now() AT TIME ZONE 'UTC' "

@@ -200,7 +200,7 @@ class Processor(ResorptionProcessor):
                         (site_id, solution, people, households),
                     )
         detail = {"process": "close-site", "status": status, "solutions": [s for s, _, _ in solutions]}
-        caller.audit("close", site_id, detail)
+        caller.audit("close", "sites", site_id, detail=detail)
         return {
             "site": site_id,
             "status": status,

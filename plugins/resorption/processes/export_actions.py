@@ -23,14 +23,13 @@ from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
 from psycopg import sql
 
-from resorption.catalog import Field, load_catalog
+from resorption.caller import Caller
+from resorption.catalog import Field
 from resorption.errors import Forbidden
-from resorption.processes.base import PARIS, Caller, Inputs
+from resorption.processes.base import PARIS, Inputs
 from resorption.processes.export_jobs import (
     ExportFile,
     ExportProcessor,
-    export_reading,
-    export_scope,
     filename,
 )
 from resorption.spreadsheets.writers import XLSX, xlsx_cell
@@ -144,12 +143,12 @@ class Processor(ExportProcessor):
 
     def export(self, caller: Caller, inputs: Inputs) -> ExportFile:
         """Read the actions as the caller, one sheet per département, audit."""
-        scope = export_scope(caller)
+        scope = caller.export_scope()
         inputs.fail_if_invalid()
-        actions = load_catalog(caller.settings.collections_dir)["actions"]
-        if not caller.policy.may_read(caller.principal, actions):
+        actions = caller.catalog["actions"]
+        if not caller.may_read(actions):
             raise Forbidden("Votre rôle ne vous permet pas de lire les actions : il n'y a rien à exporter.")
-        readable = caller.policy.readable_fields(caller.principal, actions)
+        readable = caller.readable_fields(actions)
         columns = [f for f in readable if f.name != FINANCES_FIELD]
         finances = next((f for f in readable if f.name == FINANCES_FIELD), None)
         shown = [*columns, *([finances] if finances else [])]
@@ -162,12 +161,12 @@ class Processor(ExportProcessor):
             actions.table_sql,
         )
         self.report(caller, 5, "Lecture des actions")
-        with export_reading(caller, scope) as conn:
+        with caller.exporting() as conn:
             rows = conn.execute(statement).fetchall()
             names = dict(conn.execute("SELECT code, name FROM resorption.departements").fetchall())
         self.report(caller, 60, f"{len(rows)} actions lues : écriture du tableur")
 
-        read_scope = caller.policy.scope(caller.principal, "actions")
+        read_scope = caller.scope("actions")
         table = [[cell_value(f, v) for f, v in zip(columns, row, strict=False)] for row in rows]
         per_departement: dict[str, list[list[Any]]] = {}
         for row, line in zip(rows, table, strict=True):

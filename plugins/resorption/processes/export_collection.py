@@ -14,15 +14,13 @@ from typing import Any
 import orjson
 
 from resorption import geoexport
-from resorption.catalog import load_catalog
+from resorption.caller import Caller
 from resorption.crs import URIS, parse_crs
 from resorption.params import parse_items
-from resorption.processes.base import Caller, Inputs
+from resorption.processes.base import Inputs
 from resorption.processes.export_jobs import (
     ExportFile,
     ExportProcessor,
-    export_reading,
-    export_scope,
     filename,
 )
 
@@ -155,9 +153,9 @@ class Processor(ExportProcessor):
 
     def export(self, caller: Caller, inputs: Inputs) -> ExportFile:
         """Check the right and the inputs, read as the caller, write the file, audit."""
-        scope = export_scope(caller)
-        catalog = load_catalog(caller.settings.collections_dir)
-        readable = sorted(c for c, col in catalog.items() if caller.policy.may_read(caller.principal, col))
+        caller.require("export")
+        catalog = caller.catalog
+        readable = sorted(c for c, col in catalog.items() if caller.may_read(col))
         collection_id = inputs.choice("collection", readable, required=True)
         fmt = geoexport.FORMATS[inputs.choice("format", tuple(geoexport.FORMATS)) or "gpkg"]
         crs_text = inputs.text("crs", max_length=200)
@@ -166,13 +164,13 @@ class Processor(ExportProcessor):
         assert collection_id is not None
         collection = catalog[collection_id]
         crs = parse_crs(crs_text or DEFAULT_CRS, "crs")
-        fq = parse_items(collection, caller.policy.readable_fields(caller.principal, collection), args, body)
+        fq = parse_items(collection, caller.readable_fields(collection), args, body)
 
         def progress(done: int, total: int) -> None:
             self.report(caller, 5 + int(80 * done / max(total, 1)), f"{done} éléments lus sur {total}")
 
         self.report(caller, 1, "Lecture des éléments")
-        with export_reading(caller, scope) as conn:
+        with caller.exporting() as conn:
             geometries, values = geoexport.read_rows(conn, fq, crs, progress)
         self.report(caller, 88, f"Écriture du fichier {fmt.label}")
         written = geoexport.write_file(fq, fmt, crs, geometries, values)

@@ -16,12 +16,9 @@ import unicodedata
 from dataclasses import dataclass
 from typing import Any
 
-from resorption import audit, bulk
-from resorption.errors import Unauthorized
-from resorption.identity import current_principal
-from resorption.policy import Scope
+from resorption.caller import Caller
 from resorption.processes import downloads
-from resorption.processes.base import PARIS, Caller, Inputs, ResorptionProcessor, job_progress
+from resorption.processes.base import PARIS, Inputs, ResorptionProcessor, authenticated_caller, job_progress
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,16 +28,6 @@ class ExportFile:
     content: bytes
     media_type: str
     filename: str
-
-
-def export_scope(caller: Caller) -> Scope:
-    """Where the caller may export; 403 when nowhere (`bulk.export_scope`)."""
-    return bulk.export_scope(caller.policy, caller.principal)
-
-
-def export_reading(caller: Caller, scope: Scope) -> Any:
-    """A read-only transaction as the caller, its read scopes narrowed to `scope` (`bulk.reading`)."""
-    return bulk.reading(caller.settings, caller.policy, caller.principal, scope)
 
 
 def filename(stem: str, extension: str) -> str:
@@ -54,12 +41,10 @@ class ExportProcessor(ResorptionProcessor):
     """A process whose output is a file; subclasses implement `export`."""
 
     def execute(self, data: dict, outputs: dict | None = None) -> tuple[str, Any]:
-        """Export for the principal of the request (or of the job); returns the file's bytes."""
-        principal = current_principal()
-        if principal.is_anonymous:
-            raise Unauthorized("Authentification requise pour exporter des données.")
+        """Export for the caller of the request (or of the job); returns the file's bytes."""
+        caller = authenticated_caller()
         inputs = Inputs.of(data, tuple(self.metadata["inputs"]))
-        result = self.export(Caller(principal), inputs)
+        result = self.export(caller, inputs)
         return downloads.media_type(result.media_type, result.filename), result.content
 
     def export(self, caller: Caller, inputs: Inputs) -> ExportFile:
@@ -68,8 +53,8 @@ class ExportProcessor(ResorptionProcessor):
 
     def report(self, caller: Caller, percent: int, message: str) -> None:
         """Tell the job's owner how far the export has gone (its progress and message)."""
-        job_progress(self)(percent, message)
+        job_progress(self, caller)(percent, message)
 
     def audit(self, caller: Caller, collection: str, groups: set[str], detail: dict[str, Any]) -> None:
         """One audit row for the export (with the sensitive groups it holds)."""
-        audit.record(caller.principal, "export", collection, None, groups, detail)
+        caller.audit("export", collection, None, groups, detail)

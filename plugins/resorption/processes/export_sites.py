@@ -10,10 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from resorption.errors import Unauthorized
-from resorption.identity import current_principal
 from resorption.processes import downloads
-from resorption.processes.base import Inputs, ResorptionProcessor, job_progress
+from resorption.processes.base import Inputs, ResorptionProcessor, authenticated_caller, job_progress
 from resorption.spreadsheets.export import ExportRequest, export_sites
 from resorption.spreadsheets.writers import XLSX
 
@@ -114,9 +112,7 @@ class Processor(ResorptionProcessor):
 
     def execute(self, data: dict, outputs: dict | None = None) -> tuple[str, Any]:
         """The file itself (not JSON), its name in its media type."""
-        principal = current_principal()
-        if principal.is_anonymous:
-            raise Unauthorized("Authentification requise pour exécuter ce processus.")
+        caller = authenticated_caller()
         inputs = Inputs.of(data, tuple(self.metadata["inputs"]))
         request = ExportRequest(
             fmt=inputs.choice("format", FORMATS) or "xlsx",
@@ -126,5 +122,5 @@ class Processor(ResorptionProcessor):
             datetime=inputs.text("datetime", max_length=60),
         )
         inputs.fail_if_invalid()
-        made = export_sites(principal, request, job_progress(self))
+        made = export_sites(caller, request, job_progress(self, caller))
         return downloads.media_type(made.media_type, made.filename), made.content

@@ -14,7 +14,8 @@ import binascii
 from typing import Any
 
 from resorption import settings as app_settings
-from resorption.processes.base import Caller, Inputs, ResorptionProcessor, job_progress
+from resorption.caller import Caller
+from resorption.processes.base import Inputs, ResorptionProcessor, job_progress
 from resorption.settings import french_size
 from resorption.spreadsheets.load import import_sites
 from resorption.spreadsheets.readers import FORMATS
@@ -115,11 +116,11 @@ class Processor(ResorptionProcessor):
             except (binascii.Error, ValueError):
                 inputs.error("file", "le contenu n'est pas du base64 valide.")
         inputs.fail_if_invalid()
-        report_progress = job_progress(self)
+        report_progress = job_progress(self, caller)
 
         def progress(done: int, total: int) -> None:
             if done % 50 == 0 or done == total:
                 report_progress(5 + 90 * done // total, f"{done} lignes traitées sur {total}")
 
-        report = import_sites(caller.principal, content, fmt, dry_run, keep_valid, progress)
+        report = import_sites(caller, content, fmt, dry_run, keep_valid, progress)
         return report.as_json()

@@ -1,16 +1,16 @@
 """Jobs of our processes, stored in PostgreSQL, each visible only to its owner and to admins.
 
-`JobManager` follows pygeoapi's PostgreSQL manager (same columns; written anew over
-SQLAlchemy with psycopg 3, since pygeoapi's needs psycopg2 and GeoAlchemy), with four
-differences:
+`JobManager` follows pygeoapi's PostgreSQL manager (same columns; written anew over the
+caller's psycopg 3 transactions, since pygeoapi's needs psycopg2 and GeoAlchemy), with
+these differences:
 
 - the table (`resorption_jobs.jobs`, created by migration 0006) has an `owner` column,
   the username of the principal that started the job, and keeps the results in its
   `output` column (no files to share between workers);
 - `get_jobs` and `get_job` show a job only to its owner and to national administrators;
   anyone else gets pygeoapi's 404 (the job does not exist for them), for the job, its
-  results and its deletion alike. Row-level security says the same in the database
-  (sql/180_side_paths.sql): each transaction names whose jobs it may read;
+  results and its deletion alike: row-level security decides (sql/180_side_paths.sql),
+  each transaction naming whose jobs it may read (`Caller.keeping_jobs`);
 - a background job runs in a copy of the request's context, so the process sees the
   principal (and the audit's request) of the caller that started it;
 - the errors of a process never reach the client as text of ours or pygeoapi's: a
@@ -26,70 +26,48 @@ import base64
 import contextvars
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import orjson
+from psycopg import sql
+from psycopg.rows import dict_row
 from pygeoapi.process.base import BaseProcessor, JobNotFoundError, ProcessorExecuteError
 from pygeoapi.process.manager.base import BaseManager
 from pygeoapi.util import JobStatus, RequestedResponse
-from sqlalchemy import (
-    Column,
-    DateTime,
-    Integer,
-    LargeBinary,
-    MetaData,
-    String,
-    Table,
-    create_engine,
-    delete,
-    insert,
-    select,
-    text,
-    update,
-)
-from sqlalchemy.orm import Session
 
-from resorption import settings as app_settings
+from resorption.caller import Caller
 from resorption.errors import ResorptionError
-from resorption.identity import Principal, current_principal
 from resorption.processes import callbacks
 
 LOGGER = logging.getLogger(__name__)
-SCHEMA = "resorption_jobs"
 INTERNAL = "Erreur interne pendant l'exécution du processus : l'équipe technique a été prévenue."
-# Roles that see every job (the policy's national administrators).
-JOB_ADMIN_ROLES = frozenset({"national_admin"})
 
 _background: contextvars.ContextVar[bool] = contextvars.ContextVar("resorption_job_background", default=False)
 
-JOBS = Table(
-    "jobs",
-    MetaData(),
-    Column("identifier", String, primary_key=True, nullable=False),
-    Column("type", String, nullable=False),
-    Column("process_id", String, nullable=False),
-    Column("owner", String, nullable=False),
-    Column("created", DateTime),
-    Column("started", DateTime),
-    Column("finished", DateTime),
-    Column("updated", DateTime),
-    Column("status", String, nullable=False),
-    Column("location", String),
-    Column("mimetype", String),
-    Column("message", String),
-    Column("progress", Integer, nullable=False),
-    Column("output", LargeBinary),
-    schema=SCHEMA,
-)
+JOBS = sql.Identifier("resorption_jobs", "jobs")
 # What pygeoapi's job documents show (not the owner, not the raw output).
-SHOWN = [c for c in JOBS.c if c.name not in ("owner", "output")]
+SHOWN = (
+    "identifier",
+    "type",
+    "process_id",
+    "created",
+    "started",
+    "finished",
+    "updated",
+    "status",
+    "location",
+    "mimetype",
+    "message",
+    "progress",
+)
+# The columns pygeoapi's manager writes (add_job, update_job), and ours.
+COLUMNS = frozenset({*SHOWN, "owner", "output"})
 
 
-def may_see(principal: Principal, owner: str) -> bool:
-    """Whether `principal` may see a job started by `owner`."""
-    return not principal.is_anonymous and (principal.username == owner or principal.role in JOB_ADMIN_ROLES)
+def _names(names: Iterable[str]) -> sql.Composable:
+    return sql.SQL(", ").join(map(sql.Identifier, names))
 
 
 class _Failed(Exception):
@@ -105,41 +83,26 @@ class JobManager(BaseManager):
         self.is_async = True
         self.id_field = "identifier"
         self.supports_subscribing = True
-        self.connection = manager_def["connection"]
         self.output_dir = None  # outputs live in the table
         # The French message of each failing job, until its failure is recorded.
         self._failures: dict[str, str] = {}
-        self._engine = create_engine(self.connection, pool_pre_ping=True, pool_size=2, max_overflow=4)
 
     # -- who sees what ---------------------------------------------------------
 
     @contextmanager
-    def _session(self) -> Iterator[Session]:
-        """A transaction that may read the caller's jobs (all of them for an administrator)."""
-        principal = current_principal()
-        every = "on" if principal.role in JOB_ADMIN_ROLES and not principal.is_anonymous else "off"
-        with Session(self._engine) as session, session.begin():
-            session.execute(
-                text(
-                    "SELECT set_config('resorption.jobs_owner', :owner, true), "
-                    "set_config('resorption.jobs_all', :every, true)"
-                ),
-                {"owner": principal.username, "every": every},
-            )
-            yield session
+    def _jobs(self) -> Iterator[Any]:
+        """A transaction on the jobs the caller may see (row-level security: `Caller.keeping_jobs`)."""
+        with Caller.of_request().keeping_jobs() as conn:
+            yield conn.cursor(row_factory=dict_row)
 
     def get_jobs(
         self, status: JobStatus | None = None, limit: int | None = None, offset: int | None = None
     ) -> dict:
         """The jobs the caller may see, newest first."""
-        principal = current_principal()
-        query = select(*SHOWN).order_by(JOBS.c.created.desc())
-        if principal.role not in JOB_ADMIN_ROLES:
-            query = query.where(JOBS.c.owner == principal.username)
-        if status is not None:
-            query = query.where(JOBS.c.status == status.value)
-        with self._session() as session:
-            jobs = [dict(r._mapping) for r in session.execute(query)]
+        where = sql.SQL(" WHERE status = %s") if status is not None else sql.SQL("")
+        statement = sql.SQL("SELECT {} FROM {}{} ORDER BY created DESC").format(_names(SHOWN), JOBS, where)
+        with self._jobs() as cur:
+            jobs = cur.execute(statement, [status.value] if status is not None else []).fetchall()
         matched = len(jobs)
         if offset:
             jobs = jobs[offset:]
@@ -148,16 +111,17 @@ class JobManager(BaseManager):
         return {"jobs": jobs, "numberMatched": matched}
 
     def _row(self, job_id: str) -> dict[str, Any]:
-        with self._session() as session:
-            row = session.execute(select(JOBS).where(JOBS.c.identifier == job_id)).first()
-        if row is None or not may_see(current_principal(), row.owner):
+        statement = sql.SQL("SELECT * FROM {} WHERE identifier = %s").format(JOBS)
+        with self._jobs() as cur:
+            row = cur.execute(statement, (job_id,)).fetchone()
+        if row is None:  # unknown, or another's
             raise JobNotFoundError()
-        return dict(row._mapping)
+        return row
 
     def get_job(self, job_id: str) -> dict:
         """One job, if the caller may see it (else: not found)."""
         row = self._row(job_id)
-        return {k: v for k, v in row.items() if k not in ("owner", "output")}
+        return {k: v for k, v in row.items() if k in SHOWN}
 
     def get_job_result(self, job_id: str) -> tuple[Any, ...]:
         """The output of a successful job the caller may see."""
@@ -173,22 +137,30 @@ class JobManager(BaseManager):
     def delete_job(self, job_id: str) -> bool:
         """Delete a job the caller may see."""
         self._row(job_id)
-        with self._session() as session:
-            return session.execute(delete(JOBS).where(JOBS.c.identifier == job_id)).rowcount == 1
+        statement = sql.SQL("DELETE FROM {} WHERE identifier = %s").format(JOBS)
+        with self._jobs() as cur:
+            return cur.execute(statement, (job_id,)).rowcount == 1
 
     def add_job(self, job_metadata: dict) -> str:
         """Record a new job with its owner."""
-        with self._session() as session:
-            session.execute(insert(JOBS).values(**job_metadata, owner=current_principal().username))
+        values = {**_known(job_metadata), "owner": Caller.of_request().principal.username}
+        statement = sql.SQL("INSERT INTO {} ({}) VALUES ({})").format(
+            JOBS, _names(values), sql.SQL(", ").join(sql.Placeholder() * len(values))
+        )
+        with self._jobs() as cur:
+            cur.execute(statement, list(values.values()))
         return job_metadata["identifier"]
 
     def update_job(self, job_id: str, update_dict: dict) -> bool:
         """Change some columns of a job; a failure keeps only the process's French message."""
         if update_dict.get("status") == JobStatus.failed.value:
             update_dict = {**update_dict, "message": self._failures.pop(job_id, INTERNAL)}
-        with self._session() as session:
-            result = session.execute(update(JOBS).where(JOBS.c.identifier == job_id).values(**update_dict))
-        return result.rowcount == 1
+        values = _known(update_dict)
+        statement = sql.SQL("UPDATE {} SET {} WHERE identifier = %s").format(
+            JOBS, sql.SQL(", ").join(sql.SQL("{} = %s").format(sql.Identifier(k)) for k in values)
+        )
+        with self._jobs() as cur:
+            return cur.execute(statement, [*values.values(), job_id]).rowcount == 1
 
     # -- running ---------------------------------------------------------------
 
@@ -283,11 +255,19 @@ class JobManager(BaseManager):
 
     @staticmethod
     def _notify(url: str | None, subscriber: callbacks.Callbacks, status: JobStatus) -> None:
-        settings = app_settings.current()
+        settings = Caller.of_request().settings
         callbacks.notify(url, subscriber, status.value, settings.public_url, settings.callback_urls)
 
     def __repr__(self) -> str:
         return f"<JobManager> {self.name}"
+
+
+def _known(values: dict) -> dict:
+    """The values of known columns (pygeoapi names every column it writes; nothing else is SQL)."""
+    unknown = set(values) - COLUMNS
+    if unknown:
+        raise ValueError(f"colonnes de tâche inconnues : {sorted(unknown)}")
+    return values
 
 
 def _encode(outputs: Any) -> bytes:

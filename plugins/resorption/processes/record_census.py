@@ -135,7 +135,12 @@ class Processor(ResorptionProcessor):
             statement, params = editing.update_statement(sites, columns, change, site_id)
             with editing.write_errors(sites):
                 (version,) = conn.execute(statement, params).fetchone()
-        caller.audit("update", site_id, {"process": "record-census", "census_at": census_at.isoformat()})
+        caller.audit(
+            "update",
+            "sites",
+            site_id,
+            detail={"process": "record-census", "census_at": census_at.isoformat()},
+        )
         return {
             "site": site_id,
             "census_at": census_at.isoformat(),

@@ -17,8 +17,9 @@ from typing import Any
 
 from psycopg import sql
 
+from resorption.caller import Caller
 from resorption.errors import Forbidden, InvalidParameter
-from resorption.processes.base import JSON, Caller, Inputs, ResorptionProcessor, date_input
+from resorption.processes.base import JSON, Inputs, ResorptionProcessor, date_input
 
 LEVELS = ("nation", "region", "departement")
 STEPS = {"month": "1 month", "quarter": "3 months", "year": "1 year"}
@@ -167,7 +168,7 @@ class Processor(ResorptionProcessor):
         inputs.fail_if_invalid()
         assert level is not None and start is not None and end is not None and step is not None
 
-        scope = caller.policy.scope(caller.principal, "sites")
+        scope = caller.scope("sites")
         if scope.is_empty:
             raise Forbidden("Votre rôle ne vous permet pas de lire les sites.")
         territory: sql.Composable = sql.SQL("true")

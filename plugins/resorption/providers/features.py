@@ -1,9 +1,10 @@
 """Our pygeoapi feature provider: catalog × policy × request → one SQL statement.
 
 pygeoapi builds a provider per request (`load_plugin`), so `__init__` only
-looks things up: the catalog and the pool are process-wide. The principal
-comes from the request's ContextVar and decides, once, which fields exist
-for this provider; nothing else is ever named in SQL.
+looks things up: the catalog and the pool are process-wide. The caller (ours
+pass it; pygeoapi's requests get the request's) decides, once, which fields
+exist for this provider; nothing else is ever named in SQL, and every
+statement runs in the caller's transaction.
 """
 
 from __future__ import annotations
@@ -25,15 +26,13 @@ from pygeoapi.provider.base import (
 )
 from pygeofilter.backends.cql2_json import to_cql2
 
-from resorption import audit, bulk
-from resorption import settings as app_settings
-from resorption.catalog import Collection, load_catalog
+from resorption import bulk
+from resorption.caller import Caller
+from resorption.catalog import Collection
 from resorption.crs import parse_crs
-from resorption.database import transaction
 from resorption.errors import InvalidParameter, NotFound, ResorptionError
-from resorption.identity import current_principal
 from resorption.params import parse_datetime
-from resorption.policy import NATION, Scope, current_policy
+from resorption.policy import NATION, Scope
 from resorption.query import (
     SCOPE_COLUMNS,
     Bbox,
@@ -47,21 +46,18 @@ from resorption.query import (
 class FeatureProvider(BaseProvider):
     """Sites, actions and territories from PostGIS, limited to what the caller may read."""
 
-    def __init__(self, provider_def: dict[str, Any]) -> None:
+    def __init__(self, provider_def: dict[str, Any], caller: Caller | None = None) -> None:
+        """pygeoapi's constructor; our own faces pass their caller, pygeoapi the request's."""
         super().__init__(provider_def)
-        self.settings = app_settings.current()
-        catalog = load_catalog(self.settings.collections_dir)
-        if self.data not in catalog:
+        self.caller = caller or Caller.of_request()
+        self.settings = self.caller.settings
+        if self.data not in self.caller.catalog:
             raise ProviderGenericError(f"collection {self.data} absente du catalogue")
-        self.collection: Collection = catalog[self.data]
-        self.principal = current_principal()
-        self.policy = current_policy()
+        self.collection: Collection = self.caller.catalog[self.data]
         # A collection the caller may not read has no fields: every query names none and
         # finds nothing, and the app answers 401/404 before it gets here.
         self.readable = (
-            self.policy.readable_fields(self.principal, self.collection)
-            if self.policy.may_read(self.principal, self.collection)
-            else ()
+            self.caller.readable_fields(self.collection) if self.caller.may_read(self.collection) else ()
         )
         self.id_field = self.collection.id_field
         self.title_field = self.collection.title_field
@@ -73,9 +69,9 @@ class FeatureProvider(BaseProvider):
         """This provider reading as an export: 403 without the export right, rows within its scope.
 
         The rows are limited by row-level security with the read scopes narrowed to the export
-        scope (and to `within`, a territory the caller chose): see `resorption.bulk`.
+        scope (and to `within`, a territory the caller chose): see `Caller.exporting`.
         """
-        self.export = bulk.export_scope(self.policy, self.principal, within)
+        self.export = self.caller.export_scope(within)
         return self
 
     @property
@@ -230,23 +226,18 @@ class FeatureProvider(BaseProvider):
         return row[0].encode(), row[1]
 
     def _transaction(self, planner: dict[str, str] | None = None) -> Any:
-        """A read-only transaction as the principal: its database role and its scopes."""
-        if not self.policy.may_read(self.principal, self.collection):
+        """A read-only transaction as the caller (within its export scope when exporting)."""
+        if not self.caller.may_read(self.collection):
             raise NotFound(f"La collection « {self.collection.id} » n'existe pas.")
-        context = (
-            self.policy.db_settings(self.principal)
-            if self.export is None
-            else bulk.context(self.policy, self.principal, self.export)
-        )
-        return transaction(
-            self.settings, context={**context, **(planner or {})}, role=self.policy.db_role(self.principal)
-        )
+        if self.export is None:
+            return self.caller.reading(planner)
+        return self.caller.exporting(self.export, planner)
 
     def _scoped(self, fq: FeatureQuery) -> FeatureQuery:
         """The query with the caller's départements as a plain condition, where RLS is by département."""
         if self.collection.id not in SCOPE_COLUMNS:
             return fq
-        scope = self.policy.scope(self.principal, self.collection.id)
+        scope = self.caller.scope(self.collection.id)
         if self.export is not None:
             scope = bulk.narrow(scope, self.export)
         return fq if scope.nation else replace(fq, departements=tuple(sorted(scope.departements)))
@@ -255,7 +246,7 @@ class FeatureProvider(BaseProvider):
         """Log reads that returned sensitive fields (owner, justice, finances)."""
         groups = {f.group.sensitive for f in fq.properties if f.group.sensitive}
         if groups and count:
-            audit.record(self.principal, "read", self.collection.id, identifier, groups, {"features": count})
+            self.caller.audit("read", self.collection.id, identifier, groups, {"features": count})
 
     def _count(self, conn: Any, fq: FeatureQuery, cap: int | None) -> int:
         statement, params = count_statement(fq, cap)

@@ -8,8 +8,8 @@ from rich.console import Console
 from rich.table import Table
 
 from resorption import settings as app_settings
-from resorption.authentication import principal_from_row
-from resorption.database import get_pool
+from resorption.authentication import principal_of_user
+from resorption.caller import Caller
 from resorption.errors import InvalidParameter, NotFound
 from resorption.identity import Principal
 from resorption.progress import progress_bars
@@ -19,16 +19,14 @@ from resorption.spreadsheets.readers import check_file_size
 STYLES = {"created": "green", "updated": "cyan", "unchanged": "dim", "rejected": "red"}
 
 
-def user_principal(username: str) -> Principal:
+def user_principal(username: str, settings: app_settings.Settings) -> Principal:
     """The principal of an active user, as if they had signed in."""
-    with get_pool(app_settings.current()).connection(timeout=10) as conn:
-        cur = conn.execute("SELECT to_json(r) FROM resorption.user_by_username(%s) r", (username,))
-        row = cur.fetchone()
-    if row is None:
+    principal = principal_of_user(username, settings)
+    if principal is None:
         raise NotFound(
             f"Utilisateur « {username} » inconnu ou désactivé : vérifiez avec `resorption users list`."
         )
-    return principal_from_row(row[0], "cli")
+    return principal
 
 
 def run_import(
@@ -47,14 +45,14 @@ def run_import(
     settings = app_settings.Settings.from_env(database_url)
     app_settings.configure(settings)
     check_file_size(path.stat().st_size, settings.limits)  # before reading it into memory
-    principal = user_principal(username)
+    caller = Caller.of(user_principal(username, settings), settings)
     with progress_bars(console) as bars:
         task = bars.add_task(f"Import de {path.name}", total=None)
 
         def advance(done: int, total: int) -> None:
             bars.update(task, completed=done, total=total)
 
-        report = import_sites(principal, path.read_bytes(), fmt, dry_run, keep_valid, advance)
+        report = import_sites(caller, path.read_bytes(), fmt, dry_run, keep_valid, advance)
     table = Table("ligne", "résultat", "site", "raison", title=f"Import de {path.name}")
     for r in report.rows:
         style = STYLES[r.outcome]

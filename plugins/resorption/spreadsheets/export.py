@@ -20,14 +20,10 @@ from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from resorption import audit, bulk
-from resorption import settings as app_settings
-from resorption.catalog import load_catalog
-from resorption.database import transaction
+from resorption.caller import Caller
 from resorption.errors import Forbidden, InvalidParameter
-from resorption.identity import Principal
 from resorption.params import parse_items
-from resorption.policy import NATION, Policy, Scope, current_policy
+from resorption.policy import NATION, Scope
 from resorption.providers.features import FeatureProvider
 from resorption.query import FeatureQuery
 from resorption.spreadsheets.columns import Column, cell, site_columns
@@ -60,28 +56,25 @@ class ExportFile:
     groups: frozenset[str]
 
 
-def export_sites(
-    principal: Principal, request: ExportRequest, progress: Progress | None = None
-) -> ExportFile:
+def export_sites(caller: Caller, request: ExportRequest, progress: Progress | None = None) -> ExportFile:
     """The caller's sites as a spreadsheet; Forbidden without the export right."""
-    policy = current_policy()
-    settings = app_settings.current()
-    sites = load_catalog(settings.collections_dir)["sites"]
-    export = bulk.export_scope(policy, principal)
-    if not policy.may_read(principal, sites):
+    sites = caller.sites
+    export = caller.export_scope()
+    if not caller.may_read(sites):
         raise Forbidden("Votre rôle ne vous permet pas de lire les sites : il n'y a rien à exporter.")
     if request.fmt not in MEDIA_TYPES:
         raise InvalidParameter(f"format « {request.fmt} » inconnu : choisissez xlsx ou csv.")
-    within = _territory(policy, principal, export, request.territoire)
+    within = _territory(caller, export, request.territoire)
     # Row-level security keeps the rows within the export scope (and the territory): bulk.py.
-    provider = FeatureProvider({"name": "spreadsheet", "type": "feature", "data": "sites"}).exporting(within)
+    definition = {"name": "spreadsheet", "type": "feature", "data": "sites"}
+    provider = FeatureProvider(definition, caller).exporting(within)
     args = {k: v for k, v in (("filter", request.filter), ("bbox", request.bbox)) if v}
     if request.datetime:
         args["datetime"] = request.datetime
     fq = parse_items(sites, provider.readable, args)
     features = list(_features(provider, fq, progress))
     columns = site_columns(provider.readable)
-    extras = _extras(principal, policy, bulk.narrow(export, within), features)
+    extras = _extras(caller, within, features)
     rows = (_row(columns, feature, extras) for feature in features)
 
     def written(count: int) -> None:
@@ -99,11 +92,11 @@ def export_sites(
         "rows": len(features),
         **{k: v for k, v in dataclasses.asdict(request).items() if v and k != "fmt"},
     }
-    audit.record(principal, "export", "sites", None, groups, detail)
+    caller.audit("export", "sites", None, groups, detail)
     return ExportFile(content, MEDIA_TYPES[request.fmt], _filename(fq, request.fmt), len(features), groups)
 
 
-def _territory(policy: Policy, principal: Principal, export: Scope, territoire: str | None) -> Scope:
+def _territory(caller: Caller, export: Scope, territoire: str | None) -> Scope:
     """The départements of the territory the caller chose (the nation when none); 403 outside its export."""
     if territoire is None:
         return NATION
@@ -115,9 +108,7 @@ def _territory(policy: Policy, principal: Principal, export: Scope, territoire: 
             "ou region:<code> pour une région (region:75)."
         )
     column = "code" if level == "departement" else "region_code"
-    with transaction(
-        app_settings.current(), context=policy.db_settings(principal), role=policy.db_role(principal)
-    ) as conn:
+    with caller.reading() as conn:
         rows = conn.execute(
             f"SELECT code FROM resorption.departements WHERE {column} = %s ORDER BY code",  # column: ours
             (code.upper(),),
@@ -151,14 +142,12 @@ def _features(
         last = page[-1]["id"]
 
 
-def _extras(
-    principal: Principal, policy: Policy, export: Scope, features: Sequence[dict[str, Any]]
-) -> dict[str, Any]:
+def _extras(caller: Caller, within: Scope, features: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """What the rows show beyond the features: EPCI names, and the actions the caller may export."""
     ids = [f["id"] for f in features]
     epci = sorted({f["properties"].get("epci_code") for f in features} - {None})
     actions: dict[int, list[tuple[int, str]]] = defaultdict(list)
-    with bulk.reading(app_settings.current(), policy, principal, export) as conn:
+    with caller.exporting(within) as conn:
         names = dict(conn.execute("SELECT code, name FROM resorption.epci WHERE code = ANY(%s)", (epci,)))
         # Row-level security leaves out the actions (and links) outside the caller's export.
         for site_id, action_id, name in conn.execute(

@@ -17,14 +17,13 @@ from typing import Any
 import orjson
 import psycopg
 
-from resorption import audit, editing
-from resorption import settings as app_settings
-from resorption.catalog import Field, load_catalog
+from resorption import editing
+from resorption.caller import Caller
+from resorption.catalog import Field
 from resorption.crs import DEFAULT
 from resorption.editing import Mode
 from resorption.errors import InvalidParameter, ResorptionError, ValidationFailed
 from resorption.features_write import _check_close, _departement, _Writer
-from resorption.identity import Principal, reset_principal, set_principal
 from resorption.query import FeatureQuery, item_statement
 from resorption.settings import french_count
 from resorption.spreadsheets.columns import CellError, Column, header_lookup, normalise, parse, site_columns
@@ -101,30 +100,20 @@ class _Rejected(Exception):
 
 
 def import_sites(
-    principal: Principal,
+    caller: Caller,
     content: bytes,
     fmt: str,
     dry_run: bool = False,
     keep_valid: bool = False,
     progress: Progress | None = None,
 ) -> ImportReport:
-    """Import the file as `principal`; the report says what became of each row."""
+    """Import the file as `caller`; the report says what became of each row."""
     if fmt not in FORMATS:
         raise InvalidParameter(f"format « {fmt} » inconnu : choisissez xlsx ou csv.")
-    token = set_principal(principal)  # the editing path reads the caller from the context
-    try:
-        return _import(content, fmt, dry_run, keep_valid, progress)
-    finally:
-        reset_principal(token)
-
-
-def _import(
-    content: bytes, fmt: str, dry_run: bool, keep_valid: bool, progress: Progress | None
-) -> ImportReport:
-    sites = load_catalog(app_settings.current().collections_dir)["sites"]
-    w = _Writer(sites)
+    sites = caller.sites
+    w = _Writer(sites, caller)
     w.require("write")
-    limits = app_settings.current().limits
+    limits = caller.settings.limits
     rows = read_rows(content, fmt, limits)
     header_at, columns = _header(rows, w.readable)
     data = [(i + 1, r) for i, r in enumerate(rows) if i > header_at and any(v not in (None, "") for v in r)]
@@ -159,9 +148,7 @@ def _import(
     for r in report.rows:
         if r.outcome in ("created", "updated"):
             action = "create" if r.outcome == "created" else "update"
-            audit.record(
-                w.principal, action, "sites", str(r.site), r.groups, {"source": "import", "row": r.row}
-            )
+            caller.audit(action, "sites", r.site, r.groups, {"source": "import", "row": r.row})
     return report
 
 
