@@ -1,5 +1,5 @@
--- Row-level security: the scopes a transaction sets and the one function that reads them.
--- Each table's policies are beside the table.
+-- Row-level security: the scopes a transaction sets, the one function that reads them, and
+-- the write guard that sites and actions share. Each table's policies are beside the table.
 --
 -- The application sets, per transaction (set_config(..., true), from the access policy):
 --   resorption.sites_scope, resorption.actions_scope
@@ -39,3 +39,38 @@ BEGIN
     END IF;
 END
 $$;
+
+-- The write guard of sites and actions (triggers sites_write_guard, actions_write_guard):
+-- who wrote, from the transaction's settings; and, for sites, closing one (leaving the 'open'
+-- status) needs the close scope. Only for callers under row-level security: the owner's
+-- loaders and the demo generator keep their own values.
+CREATE FUNCTION resorption.write_guard() RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+    who text := nullif(current_setting('resorption.username', true), '');
+BEGIN
+    IF NOT row_security_active(TG_RELID) THEN
+        RETURN NEW;
+    END IF;
+    -- Nested: the test of NEW.status is prepared only for a row that has one.
+    IF TG_TABLE_NAME = 'sites' THEN
+        IF NEW.status <> 'open' AND (TG_OP = 'INSERT' OR OLD.status = 'open')
+           -- in_scope is NULL for an empty scope: IS NOT TRUE fails closed.
+           AND resorption.in_scope('resorption.sites_close_scope', NEW.departement_code) IS NOT TRUE THEN
+            RAISE insufficient_privilege USING
+                MESSAGE = format('Vous n''avez pas le droit de fermer un site dans le département %s.',
+                                 NEW.departement_code),
+                COLUMN = 'status';
+        END IF;
+    END IF;
+    IF TG_OP = 'INSERT' THEN
+        NEW.created_by := who;
+        NEW.created_at := now();
+    ELSE
+        NEW.created_by := OLD.created_by;
+        NEW.created_at := OLD.created_at;
+    END IF;
+    NEW.updated_by := who;
+    NEW.updated_at := now();
+    RETURN NEW;
+END $$;

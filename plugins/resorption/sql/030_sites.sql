@@ -264,43 +264,13 @@ END $$;
 CREATE TRIGGER sites_derive BEFORE INSERT OR UPDATE ON resorption.sites
     FOR EACH ROW EXECUTE FUNCTION resorption.sites_derive();
 
--- Who wrote, from the transaction's settings; and closing a site (leaving the 'open' status)
--- needs the close scope. Only for callers under row-level security: the owner's loaders
--- and the demo generator keep their own values.
-CREATE FUNCTION resorption.sites_write_guard() RETURNS trigger
-LANGUAGE plpgsql AS $$
-DECLARE
-    who text := nullif(current_setting('resorption.username', true), '');
-BEGIN
-    IF NOT row_security_active('resorption.sites') THEN
-        RETURN NEW;
-    END IF;
-    IF NEW.status <> 'open' AND (TG_OP = 'INSERT' OR OLD.status = 'open')
-       -- in_scope is NULL for an empty scope: IS NOT TRUE fails closed.
-       AND resorption.in_scope('resorption.sites_close_scope', NEW.departement_code) IS NOT TRUE THEN
-        RAISE insufficient_privilege USING
-            MESSAGE = format('Vous n''avez pas le droit de fermer un site dans le département %s.',
-                             NEW.departement_code),
-            COLUMN = 'status';
-    END IF;
-    IF TG_OP = 'INSERT' THEN
-        NEW.created_by := who;
-        NEW.created_at := now();
-    ELSE
-        NEW.created_by := OLD.created_by;
-        NEW.created_at := OLD.created_at;
-    END IF;
-    NEW.updated_by := who;
-    NEW.updated_at := now();
-    RETURN NEW;
-END $$;
-
--- Named to fire after sites_derive (triggers fire by name), so the département is known.
+-- Who wrote, and who may close (005_row_security.sql). Named to fire after sites_derive
+-- (triggers fire by name), so the département is known.
 CREATE TRIGGER sites_write_guard BEFORE INSERT OR UPDATE ON resorption.sites
-    FOR EACH ROW EXECUTE FUNCTION resorption.sites_write_guard();
+    FOR EACH ROW EXECUTE FUNCTION resorption.write_guard();
 
 -- Row-level security (the scopes: 005_row_security.sql). A site is read inside the read scope;
--- written, and ends, inside the write scope; closed inside the close scope (sites_write_guard);
+-- written, and ends, inside the write scope; closed inside the close scope (write_guard);
 -- deleted inside the delete scope.
 ALTER TABLE resorption.sites ENABLE ROW LEVEL SECURITY;
 CREATE POLICY sites_read ON resorption.sites FOR SELECT

@@ -131,29 +131,9 @@ END $$;
 CREATE TRIGGER actions_touch BEFORE UPDATE ON resorption.actions
     FOR EACH ROW EXECUTE FUNCTION resorption.touch_updated_at();
 
--- Who wrote, as for sites (sites_write_guard, 030_sites.sql).
-CREATE FUNCTION resorption.actions_write_guard() RETURNS trigger
-LANGUAGE plpgsql AS $$
-DECLARE
-    who text := nullif(current_setting('resorption.username', true), '');
-BEGIN
-    IF NOT row_security_active('resorption.actions') THEN
-        RETURN NEW;
-    END IF;
-    IF TG_OP = 'INSERT' THEN
-        NEW.created_by := who;
-        NEW.created_at := now();
-    ELSE
-        NEW.created_by := OLD.created_by;
-        NEW.created_at := OLD.created_at;
-    END IF;
-    NEW.updated_by := who;
-    NEW.updated_at := now();
-    RETURN NEW;
-END $$;
-
+-- Who wrote (005_row_security.sql).
 CREATE TRIGGER actions_write_guard BEFORE INSERT OR UPDATE ON resorption.actions
-    FOR EACH ROW EXECUTE FUNCTION resorption.actions_write_guard();
+    FOR EACH ROW EXECUTE FUNCTION resorption.write_guard();
 
 -- Row-level security (the scopes: 005_row_security.sql).
 --
