@@ -226,8 +226,8 @@ COMMENT ON COLUMN resorption.sites.external_ref IS
     'Référence du site dans un autre système (import de tableur : une ligne sans identifiant met à jour le site de même référence).';
 
 CREATE INDEX sites_location_idx ON resorption.sites USING gist (location);
--- A départemental caller's page in id order reads its département only. (PostgreSQL 15
--- reads it in id order for `departement_code = '33'`, not for `= ANY('{33}')`.)
+-- A départemental caller's page in id order reads its département only (bench/ANALYSIS.md).
+-- (PostgreSQL 15 reads it in id order for `departement_code = '33'`, not for `= ANY('{33}')`.)
 CREATE INDEX sites_departement_id_idx ON resorption.sites (departement_code, id);
 CREATE INDEX sites_commune_idx ON resorption.sites (commune_code);
 CREATE INDEX sites_status_idx ON resorption.sites (status);

@@ -142,9 +142,9 @@ CREATE TRIGGER actions_write_guard BEFORE INSERT OR UPDATE ON resorption.actions
 -- per action read: the rule is an EXISTS over this view instead. A view reads its tables with
 -- its owner's rights, so the lookup of action_departements does not go through its own policy
 -- (which would come back to the actions: infinite recursion), and the planner inlines it (an
--- index lookup, or one hash of the scope's actions for a whole page). It shows only the
--- actions of the caller's scope, so the reader roles may read it (privileges.py grants them
--- SELECT, as on any table). The history of actions reads it too (080_history.sql).
+-- index lookup, or one hash of the scope's actions for a whole page: bench/ANALYSIS.md). It
+-- shows only the actions of the caller's scope, so the reader roles may read it (privileges.py
+-- grants them SELECT, as on any table). The history of actions reads it too (080_history.sql).
 CREATE VIEW resorption.actions_in_scope WITH (security_barrier) AS
 SELECT ad.action_id
 FROM resorption.action_departements ad

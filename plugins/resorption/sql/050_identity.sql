@@ -115,7 +115,8 @@ LANGUAGE sql STABLE SECURITY DEFINER SET search_path = resorption, pg_temp AS $$
 $$;
 
 -- `SELECT (principal_of(u)).*` would call principal_of once per output column (nine times,
--- each reading the territories): the functions below call it once, laterally.
+-- each reading the territories): the functions below call it once, laterally (found by
+-- profiling, bench/ANALYSIS.md).
 CREATE FUNCTION resorption.user_by_username(name text) RETURNS SETOF resorption.principal_row
 LANGUAGE sql STABLE SECURITY DEFINER SET search_path = resorption, pg_temp AS $$
     SELECT p.* FROM users u CROSS JOIN LATERAL principal_of(u) p
