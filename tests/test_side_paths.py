@@ -35,12 +35,12 @@ PUBLIC_TABLES = {
 # Views that read with their owner's rights, each with why it is safe. Every other view reads
 # as the caller (security_invoker).
 OWNER_RIGHTS_VIEWS = {
-    "resorption.opendata_figures": "agrégats sous secret statistique, barrière (sql/070, 180)",
+    "resorption.opendata_figures": "agrégats sous secret statistique, barrière (sql/070_opendata.sql)",
     "resorption.opendata_departements": "agrégats sous secret statistique, barrière",
     "resorption.opendata_regions": "agrégats sous secret statistique, barrière",
     "resorption.actions_in_scope": (
         "lu par les politiques RLS des actions seulement : identifiants des actions du périmètre "
-        "de l'appelant, barrière (sql/160_performance.sql)"
+        "de l'appelant, barrière (sql/040_actions.sql)"
     ),
     "public.geometry_columns": "catalogue de PostGIS (noms de colonnes, filtrés par privilège)",
     "public.geography_columns": "catalogue de PostGIS",

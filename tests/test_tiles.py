@@ -455,7 +455,7 @@ def test_the_tile_envelope_uses_the_spatial_index(
     Sequential scans are discouraged so that the plan shows whether the index can be used at
     all (a transformed column could only be scanned), whatever the size of the test data. The
     plan is the one of a reader under row-level security: the index stays usable only because
-    `&&` is leakproof (sql/170_spatial_index_under_rls.sql).
+    `&&` is leakproof (sql/005_row_security.sql).
     """
     from resorption.tiles_sql import LAYERS, TileSource, tile_statement
 

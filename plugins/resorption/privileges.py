@@ -38,7 +38,7 @@ APP_FUNCTIONS = (
     "user_by_username(text)",
     "user_by_oidc(text, text)",
     "user_by_token(bytea)",
-    # sign-in throttling (sql/185_sign_in_throttle.sql): the counters of an attempt, the
+    # sign-in throttling (sql/055_sign_in_throttle.sql): the counters of an attempt, the
     # failures and successes they record
     "password_sign_in_gate(text, text, jsonb)",
     "record_password_failure(text, text, jsonb)",
@@ -210,7 +210,7 @@ def write_privilege_statements(catalog: Mapping[str, Collection], policy: Policy
     `resorption_write[_<group>…]` reads what `resorption_read[_<group>…]` reads (it is a
     member), inserts and updates the catalog's writable columns of sites and actions that
     are not sensitive or belong to its groups, and deletes rows; row-level security
-    (sql/090_editing.sql) decides where.
+    (sql/030_sites.sql, sql/040_actions.sql) decides where.
     """
     statements: list[sql.Composable] = []
     schema = sql.Identifier(SCHEMA)

@@ -3,6 +3,8 @@
 from alembic import context
 from sqlalchemy import create_engine, pool
 
+from resorption.migrate import VERSION_TABLE_SCHEMA
+
 config = context.config
 
 
@@ -12,7 +14,7 @@ def run_migrations_online() -> None:
     with engine.connect() as connection:
         context.configure(
             connection=connection,
-            version_table_schema="public",
+            version_table_schema=VERSION_TABLE_SCHEMA,
             transaction_per_migration=True,
         )
         with context.begin_transaction():

@@ -1,6 +1,9 @@
--- Schema, extensions and the accent-insensitive French text search configuration.
+-- Schema, extensions, the accent-insensitive French text search configuration, and the
+-- helpers of the check constraints.
 CREATE EXTENSION IF NOT EXISTS postgis;
 CREATE EXTENSION IF NOT EXISTS unaccent;
+-- `id WITH =` in the exclusion constraints of the history tables (080_history.sql)
+CREATE EXTENSION IF NOT EXISTS btree_gist;
 
 CREATE SCHEMA IF NOT EXISTS resorption;
 
@@ -13,3 +16,9 @@ BEGIN
             ALTER MAPPING FOR hword, hword_part, word WITH public.unaccent, pg_catalog.french_stem;
     END IF;
 END $$;
+
+-- For the checks of array columns (social origins, toilet types, topics, user options).
+CREATE FUNCTION resorption.has_no_duplicates(a anyarray) RETURNS boolean
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT count(*) = count(DISTINCT x) FROM unnest(a) AS x
+$$;

@@ -1,5 +1,8 @@
 -- Users, API tokens and the audit log. Only the owner and SECURITY DEFINER functions
--- touch these tables: the application's database role has no privilege on them.
+-- touch these tables: the application's database role has no privilege on them. Each
+-- function below is executable by its owner only; the application's login role gets EXECUTE
+-- on the few it calls (privileges.APP_FUNCTIONS, each justified there). Sign-in throttling:
+-- 055_sign_in_throttle.sql; browser sessions: 110_web_sessions.sql.
 CREATE TYPE resorption.app_role AS ENUM (
     'national_admin', 'local_admin', 'national_actor', 'correspondent',
     'institutional_partner', 'operator', 'intervener', 'external_observer');
@@ -85,14 +88,6 @@ CREATE TABLE resorption.audit_log (
 CREATE INDEX ON resorption.audit_log (at);
 CREATE INDEX ON resorption.audit_log (user_id, at);
 
--- Failed sign-ins per client, to slow down guessing.
-CREATE TABLE resorption.auth_failures (
-    client     text PRIMARY KEY,
-    failures   integer NOT NULL,
-    first_at   timestamptz NOT NULL,
-    last_at    timestamptz NOT NULL
-);
-
 -- The départements an intervention area reads: a commune or an EPCI widens to its
 -- whole département(s), a region to its départements; NULL means the nation.
 CREATE FUNCTION resorption.area_departements(p_level resorption.area_level, p_code text)
@@ -119,55 +114,42 @@ LANGUAGE sql STABLE SECURITY DEFINER SET search_path = resorption, pg_temp AS $$
            area_departements(u.area_level, u.area_code), u.organisation_id, u.password_hash
 $$;
 
+-- `SELECT (principal_of(u)).*` would call principal_of once per output column (nine times,
+-- each reading the territories): the functions below call it once, laterally (found by
+-- profiling, bench/ANALYSIS.md).
 CREATE FUNCTION resorption.user_by_username(name text) RETURNS SETOF resorption.principal_row
 LANGUAGE sql STABLE SECURITY DEFINER SET search_path = resorption, pg_temp AS $$
-    SELECT (principal_of(u)).* FROM users u WHERE u.username = lower(name) AND u.active
+    SELECT p.* FROM users u CROSS JOIN LATERAL principal_of(u) p
+    WHERE u.username = lower(name) AND u.active
 $$;
 
-CREATE FUNCTION resorption.user_by_oidc(subject text, mail text) RETURNS SETOF resorption.principal_row
+CREATE FUNCTION resorption.user_by_oidc(subject text, mail text)
+RETURNS SETOF resorption.principal_row
 LANGUAGE sql STABLE SECURITY DEFINER SET search_path = resorption, pg_temp AS $$
-    SELECT (principal_of(u)).* FROM users u
-    WHERE u.active AND (u.oidc_subject = subject OR (u.oidc_subject IS NULL AND u.email = lower(mail)))
-    ORDER BY u.oidc_subject IS NULL LIMIT 1
+    SELECT p.*
+    FROM (SELECT u FROM users u
+          WHERE u.active AND (u.oidc_subject = subject OR (u.oidc_subject IS NULL AND u.email = lower(mail)))
+          ORDER BY u.oidc_subject IS NULL LIMIT 1) found
+    CROSS JOIN LATERAL principal_of(found.u) p
 $$;
 
--- A valid token's user (and the token is marked used); nothing for an unknown,
--- expired or revoked token, or an inactive user.
+-- A valid token's user; nothing for an unknown, expired or revoked token, or an inactive
+-- user. Its use is noted only when the last note is a minute old or more: "last used"
+-- keeps its meaning to the minute, without a write (and its WAL) on every request.
 CREATE FUNCTION resorption.user_by_token(hash bytea) RETURNS SETOF resorption.principal_row
 LANGUAGE sql VOLATILE SECURITY DEFINER SET search_path = resorption, pg_temp AS $$
-    WITH used AS (
-        UPDATE api_tokens t SET last_used_at = now()
+    WITH valid AS (
+        SELECT t.id, t.user_id, t.last_used_at FROM api_tokens t
         WHERE t.token_hash = hash AND t.revoked_at IS NULL AND t.expires_at > now()
-        RETURNING t.user_id
+    ), noted AS (
+        UPDATE api_tokens t SET last_used_at = now()
+        FROM valid
+        WHERE t.id = valid.id
+          AND (valid.last_used_at IS NULL OR valid.last_used_at <= now() - interval '1 minute')
     )
-    SELECT (principal_of(u)).* FROM users u JOIN used ON used.user_id = u.id WHERE u.active
-$$;
-
--- Sign-in failures: record one and say how many this client has in the window.
-CREATE FUNCTION resorption.record_auth_failure(who text, window_seconds integer) RETURNS integer
-LANGUAGE sql VOLATILE SECURITY DEFINER SET search_path = resorption, pg_temp AS $$
-    -- old counters of other clients go, so the table stays small
-    DELETE FROM auth_failures WHERE last_at < now() - interval '1 day' AND client <> who;
-    INSERT INTO auth_failures AS f (client, failures, first_at, last_at)
-    VALUES (who, 1, now(), now())
-    ON CONFLICT (client) DO UPDATE SET
-        failures = CASE WHEN f.first_at < now() - make_interval(secs => window_seconds)
-                        THEN 1 ELSE f.failures + 1 END,
-        first_at = CASE WHEN f.first_at < now() - make_interval(secs => window_seconds)
-                        THEN now() ELSE f.first_at END,
-        last_at = now()
-    RETURNING failures
-$$;
-
-CREATE FUNCTION resorption.recent_auth_failures(who text, window_seconds integer) RETURNS integer
-LANGUAGE sql STABLE SECURITY DEFINER SET search_path = resorption, pg_temp AS $$
-    SELECT coalesce((SELECT failures FROM auth_failures
-                     WHERE client = who AND first_at >= now() - make_interval(secs => window_seconds)), 0)
-$$;
-
-CREATE FUNCTION resorption.clear_auth_failures(who text) RETURNS void
-LANGUAGE sql VOLATILE SECURITY DEFINER SET search_path = resorption, pg_temp AS $$
-    DELETE FROM auth_failures WHERE client = who
+    SELECT p.* FROM valid JOIN users u ON u.id = valid.user_id
+    CROSS JOIN LATERAL principal_of(u) p
+    WHERE u.active
 $$;
 
 -- The audit log is written only through this function, by the user set in the transaction.
@@ -186,5 +168,4 @@ $$;
 
 REVOKE ALL ON FUNCTION resorption.area_departements, resorption.principal_of,
     resorption.user_by_username, resorption.user_by_oidc, resorption.user_by_token,
-    resorption.record_auth_failure, resorption.recent_auth_failures,
-    resorption.clear_auth_failures, resorption.audit FROM PUBLIC;
+    resorption.audit FROM PUBLIC;

@@ -8,7 +8,10 @@
 --
 -- The views belong to the owner of the tables: they read every site whatever the
 -- row-level security (only aggregates leave them), and the application's roles read the
--- views without any privilege on the sites.
+-- views without any privilege on the sites. They are security barriers: no condition of a
+-- caller is evaluated before their own rows are built. They carry no date of the last change
+-- of any site (it told anyone, to the second, when a site changed anywhere): `as_of` dates
+-- the figures.
 --
 -- CELLS. Each published number is a cell, and behind each cell stand some sites and some
 -- people:
@@ -56,19 +59,6 @@
 -- population update shows as a change). Publishing dated snapshots (e.g. monthly) instead of
 -- "today" will need the history of the sites (a later issue).
 
--- A generalised outline for the open-data layers: the département's or the region's own
--- boundary, simplified (about 100 m) then snapped to the 1e-7° grid of the GeoJSON output, so
--- that it stays valid once written (the raw unions of communes hold slivers that rounding
--- turns into self-intersections). Computed once when the territories are loaded.
-ALTER TABLE resorption.departements
-    ADD COLUMN geom_simplified geometry(MultiPolygon, 4326)
-    GENERATED ALWAYS AS (ST_Multi(ST_CollectionExtract(
-        ST_ReducePrecision(ST_SimplifyPreserveTopology(geom, 0.001), 1e-7), 3))) STORED;
-ALTER TABLE resorption.regions
-    ADD COLUMN geom_simplified geometry(MultiPolygon, 4326)
-    GENERATED ALWAYS AS (ST_Multi(ST_CollectionExtract(
-        ST_ReducePrecision(ST_SimplifyPreserveTopology(geom, 0.001), 1e-7), 3))) STORED;
-
 -- The primary rule, in one place: may a cell (or a group of cells) be published?
 CREATE FUNCTION resorption.opendata_publishable(sites numeric, people numeric) RETURNS boolean
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
@@ -78,7 +68,7 @@ $$;
 -- Every figure, by level ('departement' or 'region') and territory, one column per measure,
 -- after primary and secondary suppression: NULL when suppressed. Only published figures leave
 -- this view; `secret_statistique` tells that at least one figure of the row is suppressed.
-CREATE VIEW resorption.opendata_figures AS
+CREATE VIEW resorption.opendata_figures WITH (security_barrier) AS
 WITH
 measures (measure) AS (
     VALUES ('open_sites'), ('population'), ('minors'), ('households'),
@@ -210,11 +200,11 @@ SELECT level, code,
 FROM cells
 GROUP BY level, code;
 
--- The two published layers: the territory, the date, its figures and a light outline.
-CREATE VIEW resorption.opendata_departements AS
+-- The two published layers: the territory, the date, its figures and a light outline (the
+-- territory's `geom_simplified`, 010_territories.sql).
+CREATE VIEW resorption.opendata_departements WITH (security_barrier) AS
 SELECT d.code, d.name, d.region_code, r.name AS region_name,
        current_date AS as_of,
-       (SELECT max(s.updated_at) FROM resorption.sites s) AS updated_at,
        f.open_sites, f.population, f.minors, f.households,
        f.closed_resorbed, f.closed_by_justice, f.closed_by_pref_admin, f.closed_by_city_admin,
        f.closed_other, f.closed_unknown, f.secret_statistique,
@@ -223,10 +213,9 @@ FROM resorption.departements d
 JOIN resorption.regions r ON r.code = d.region_code
 JOIN resorption.opendata_figures f ON f.level = 'departement' AND f.code = d.code;
 
-CREATE VIEW resorption.opendata_regions AS
+CREATE VIEW resorption.opendata_regions WITH (security_barrier) AS
 SELECT r.code, r.name,
        current_date AS as_of,
-       (SELECT max(s.updated_at) FROM resorption.sites s) AS updated_at,
        f.open_sites, f.population, f.minors, f.households,
        f.closed_resorbed, f.closed_by_justice, f.closed_by_pref_admin, f.closed_by_city_admin,
        f.closed_other, f.closed_unknown, f.secret_statistique,

@@ -16,10 +16,8 @@
 -- Only the AFTER triggers below write them, as the owner (SECURITY DEFINER): the
 -- application's roles may read them (same column privileges as the live table, granted
 -- by `privileges.py`) and nothing else, so no write path can skip the history.
--- A migration that adds a column to sites or actions must add it to the history table
--- too (tests/test_history.py checks that they match).
-
-CREATE EXTENSION IF NOT EXISTS btree_gist;
+-- Here `LIKE` copies the columns; a revision that adds a column to sites or actions must add
+-- it to the history table too (tests/test_history.py checks that they match).
 
 CREATE TYPE resorption.history_operation AS ENUM ('insert', 'update', 'confirm', 'delete');
 
@@ -35,6 +33,17 @@ CREATE TABLE resorption.sites_history (
 );
 CREATE INDEX sites_history_valid_idx ON resorption.sites_history USING gist (valid);
 CREATE INDEX sites_history_location_idx ON resorption.sites_history USING gist (location);
+-- A départemental page of the past (`datetime`) reads its département only, in id order
+-- (as sites_departement_id_idx, 030_sites.sql); and the versions of the nation in id order:
+-- `valid @> instant ORDER BY id LIMIT n` can read them in id order and stop at the page's end
+-- instead of sorting every version of the instant (when the planner takes it: the row-level
+-- predicate's estimate makes it prefer a sort). The history trigger's lookup of a row's
+-- current version (`id = $1`) uses it too.
+CREATE INDEX sites_history_departement_id_idx ON resorption.sites_history (departement_code, id);
+CREATE INDEX sites_history_id_idx ON resorption.sites_history (id);
+
+COMMENT ON COLUMN resorption.sites_history.external_ref IS
+    'Référence externe du site, telle qu''elle était dans cette version.';
 
 CREATE TABLE resorption.actions_history (
     LIKE resorption.actions,
@@ -46,6 +55,7 @@ CREATE TABLE resorption.actions_history (
     CONSTRAINT actions_history_no_overlap EXCLUDE USING gist (id WITH =, valid WITH &&)
 );
 CREATE INDEX actions_history_valid_idx ON resorption.actions_history USING gist (valid);
+CREATE INDEX actions_history_id_idx ON resorption.actions_history (id);
 
 -- The columns of `live` whose values differ between two images of a row, in table order.
 -- Bookkeeping columns (search vector, creation and update stamps) are not changes.
@@ -134,25 +144,13 @@ BEGIN
     RETURN NULL;
 END $$;
 
+-- A trigger function runs as its owner whatever the writer's privileges: nobody needs EXECUTE.
+REVOKE ALL ON FUNCTION resorption.record_version FROM PUBLIC;
+
 CREATE TRIGGER sites_history AFTER INSERT OR UPDATE OR DELETE ON resorption.sites
     FOR EACH ROW EXECUTE FUNCTION resorption.record_version();
 CREATE TRIGGER actions_history AFTER INSERT OR UPDATE OR DELETE ON resorption.actions
     FOR EACH ROW EXECUTE FUNCTION resorption.record_version();
-
--- Versions exist from the day the history starts: rows already there get their first one.
-DO $$
-DECLARE
-    live text;
-    columns text;
-BEGIN
-    FOREACH live IN ARRAY ARRAY['sites', 'actions'] LOOP
-        columns := resorption.history_columns(format('resorption.%I', live)::regclass,
-                                              format('resorption.%I', live || '_history')::regclass);
-        EXECUTE format('INSERT INTO resorption.%I (%s, valid, operation, changed_by) '
-                       'SELECT %s, tstzrange(updated_at, NULL), ''insert'', updated_by '
-                       'FROM resorption.%I ORDER BY id', live || '_history', columns, columns, live);
-    END LOOP;
-END $$;
 
 -- Row-level security: a version is visible under the same rule as its live row, by the
 -- version's own département.
@@ -163,14 +161,52 @@ CREATE POLICY sites_history_read ON resorption.sites_history FOR SELECT
 ALTER TABLE resorption.actions_history ENABLE ROW LEVEL SECURITY;
 CREATE POLICY actions_history_read ON resorption.actions_history FOR SELECT
     USING (resorption.in_scope('resorption.actions_scope', departement_code)
-           OR resorption.action_in_scope(id));
+           OR EXISTS (SELECT 1 FROM resorption.actions_in_scope s WHERE s.action_id = actions_history.id));
 
 -- The readable changelog of sites: one row per version, with what it changed as
--- [{field, old, new}] against the previous version. It runs with its owner's rights over
--- the history, so it applies the scope itself, and keeps only the changes of columns the
--- caller may read on `sites` (current_user is the caller's reader role): an owner or a
--- justice field changes for nobody without that group, old and new values alike.
-CREATE VIEW resorption.site_changes AS
+-- [{field, old, new}] against the previous version the caller may read.
+--
+-- It reads as the caller (security_invoker), so the row-level security of sites_history
+-- applies to it. PostgreSQL evaluates a policy before any condition of the query that is not
+-- leakproof: a filter that fails on some rows (an overflow, a division by zero) never meets a
+-- version the caller may not see, and its error cannot tell hidden rows from absent ones. (A
+-- view with its owner's rights, checking the scope in its own WHERE, would let the caller's
+-- filter precede that check.)
+--
+-- A view naming a column needs the caller's privilege on it even when the query does not
+-- select it, so the view names the columns every reader has, and the old and new values of
+-- the changed fields come from `site_version_changes`, which reads only the changed columns
+-- the caller may read: an owner or a justice field changes for nobody without that group,
+-- old and new values alike.
+CREATE FUNCTION resorption.site_version_changes(p_version bigint, p_previous bigint, p_fields text[])
+RETURNS jsonb
+LANGUAGE plpgsql STABLE SECURITY INVOKER SET search_path = resorption, pg_temp AS $$
+DECLARE
+    readable text[];
+    pick text;
+    current_values jsonb;
+    previous_values jsonb;
+BEGIN
+    SELECT coalesce(array_agg(f ORDER BY i), '{}') INTO readable
+    FROM unnest(p_fields) WITH ORDINALITY AS u (f, i)
+    WHERE has_column_privilege('resorption.sites_history', f, 'SELECT');
+    IF readable = '{}' THEN
+        RETURN '[]'::jsonb;
+    END IF;
+    -- to_jsonb of a row of named columns: no limit on how many (jsonb_build_object has one).
+    pick := format('SELECT to_jsonb(v) FROM (SELECT %s FROM resorption.sites_history h '
+                   'WHERE h.version_id = $1) v',
+                   (SELECT string_agg(format('h.%I', f), ', ') FROM unnest(readable) AS f));
+    EXECUTE pick INTO current_values USING p_version;
+    IF p_previous IS NOT NULL THEN
+        EXECUTE pick INTO previous_values USING p_previous;
+    END IF;
+    RETURN (SELECT jsonb_agg(jsonb_build_object('field', f, 'old', previous_values -> f,
+                                                'new', current_values -> f) ORDER BY i)
+            FROM unnest(readable) WITH ORDINALITY AS u (f, i));
+END $$;
+
+CREATE VIEW resorption.site_changes WITH (security_invoker = true) AS
 SELECT h.version_id AS id,
        h.id AS site_id,
        h.name AS site_name,
@@ -180,19 +216,13 @@ SELECT h.version_id AS id,
        CASE WHEN h.operation = 'delete' THEN NULL ELSE upper(h.valid) END AS valid_to,
        h.operation,
        h.changed_by,
-       coalesce((
-           SELECT jsonb_agg(jsonb_build_object('field', f, 'old', previous.data -> f,
-                                               'new', to_jsonb(h) -> f) ORDER BY i)
-           FROM unnest(h.changed_fields) WITH ORDINALITY AS u (f, i)
-           WHERE has_column_privilege('resorption.sites', f, 'SELECT')
-       ), '[]'::jsonb) AS changes
+       resorption.site_version_changes(h.version_id, previous.version_id, h.changed_fields) AS changes
 FROM resorption.sites_history h
+-- the previous version the caller may read (row-level security applies here too)
 LEFT JOIN LATERAL (
-    SELECT to_jsonb(p) AS data
+    SELECT p.version_id
     FROM resorption.sites_history p
     WHERE p.id = h.id AND lower(p.valid) < lower(h.valid)
-      AND resorption.in_scope('resorption.sites_scope', p.departement_code)
     ORDER BY lower(p.valid) DESC
     LIMIT 1
-) previous ON true
-WHERE resorption.in_scope('resorption.sites_scope', h.departement_code);
+) previous ON true;

@@ -38,18 +38,24 @@ BEGIN
     RETURN FOUND;
 END $$;
 
--- The user of a live session (and the session is marked seen), with the session's CSRF
--- token; nothing for an unknown, idle, expired session or an inactive user.
+-- The user of a live session, with the session's CSRF token; nothing for an unknown, idle,
+-- expired session or an inactive user. A web map asks for dozens of tiles per move: the
+-- session is marked seen only when the last mark is a minute old or more, as a token's use
+-- (user_by_token). A session may so close up to a minute before its idle timeout (eight
+-- hours), never after.
 CREATE FUNCTION resorption.user_by_session(p_hash bytea)
 RETURNS TABLE (principal jsonb, csrf_token text)
 LANGUAGE sql VOLATILE SECURITY DEFINER SET search_path = resorption, pg_temp AS $$
-    WITH seen AS (
-        UPDATE web_sessions s SET last_seen_at = now()
+    WITH live AS (
+        SELECT s.id_hash, s.user_id, s.csrf_token, s.last_seen_at FROM web_sessions s
         WHERE s.id_hash = p_hash AND s.expires_at > now() AND s.last_seen_at + s.idle_timeout > now()
-        RETURNING s.user_id, s.csrf_token
+    ), seen AS (
+        UPDATE web_sessions s SET last_seen_at = now()
+        FROM live
+        WHERE s.id_hash = live.id_hash AND live.last_seen_at <= now() - interval '1 minute'
     )
-    SELECT to_jsonb(principal_of(u)) - 'password_hash', seen.csrf_token
-    FROM users u JOIN seen ON seen.user_id = u.id WHERE u.active
+    SELECT to_jsonb(principal_of(u)) - 'password_hash', live.csrf_token
+    FROM users u JOIN live ON live.user_id = u.id WHERE u.active
 $$;
 
 CREATE FUNCTION resorption.close_web_session(p_hash bytea) RETURNS boolean

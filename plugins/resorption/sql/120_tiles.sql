@@ -1,41 +1,85 @@
--- Vector tiles: what invalidates a collection's tiles.
+-- Vector tiles: what invalidates a collection's tiles, for each caller.
 --
--- Every statement that writes a table a tile shows adds one row here (statement-level
--- triggers), in the writer's transaction. A collection's version is the number of its rows:
--- rows are only ever inserted, so each committed write changes it, whatever the order in
--- which concurrent writers commit (a max(id) would miss a lower id committed later), and
--- no writer waits for another (an UPDATE of one counter row per collection would serialise
--- writers and could deadlock two multi-statement transactions). A rolled-back write leaves
--- no row. The version enters every tile's ETag (resorption.tiles).
+-- Every statement that writes a table a tile shows adds rows here (statement-level triggers),
+-- in the writer's transaction. A collection's version is the number of its rows the caller may
+-- read: rows are only ever inserted, so each committed write changes it, whatever the order in
+-- which concurrent writers commit (a max(id) would miss a lower id committed later), and no
+-- writer waits for another (an UPDATE of one counter row per collection would serialise
+-- writers and could deadlock two multi-statement transactions). A rolled-back write leaves no
+-- row. The version enters every tile's ETag (resorption.tiles).
+--
+-- Versions per département: a national count of writes let anyone poll a tile's ETag and learn
+-- that someone, somewhere, edited a site. Each write leaves one row per département it touched
+-- (old and new values, an action's every département), and row-level security counts for each
+-- caller only the rows of its scope: a caller's version changes only when something it may
+-- read changes. Territories are public: their rows have no département.
 CREATE TABLE resorption.collection_changes (
     id         bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     collection text NOT NULL,
-    changed_at timestamptz NOT NULL DEFAULT now()
+    changed_at timestamptz NOT NULL DEFAULT now(),
+    departement_code text
 );
 CREATE INDEX collection_changes_collection_idx ON resorption.collection_changes (collection);
+CREATE INDEX collection_changes_scope_idx
+    ON resorption.collection_changes (collection, departement_code);
 
 -- The application's roles read the versions (resorption.privileges grants SELECT) but only of
--- the collections they may read: the scopes are those of 060_row_security.sql (unset or empty:
--- nowhere), so an anonymous caller never learns when sites or actions change.
+-- what they may read: the read scopes of sites and actions (005_row_security.sql; unset or
+-- empty: nowhere), so an anonymous caller never learns when sites or actions change.
 ALTER TABLE resorption.collection_changes ENABLE ROW LEVEL SECURITY;
 CREATE POLICY read ON resorption.collection_changes FOR SELECT
     USING (CASE collection
-               WHEN 'sites' THEN coalesce(current_setting('resorption.sites_scope', true), '') <> ''
-               WHEN 'actions' THEN coalesce(current_setting('resorption.actions_scope', true), '') <> ''
+               WHEN 'sites' THEN resorption.in_scope('resorption.sites_scope', departement_code)
+               WHEN 'actions' THEN resorption.in_scope('resorption.actions_scope', departement_code)
                ELSE true
            END);
 
+-- The départements a statement touched, from its transition tables (`old_rows`, `new_rows`:
+-- each trigger below declares those its event has). An action is seen in each of its
+-- départements. TRUNCATE (the owner's loaders only) touches everything: one row per
+-- département, so that every scope sees it.
+--
 -- Writers may not insert into the table themselves: the trigger function runs as its owner,
 -- with a fixed search_path so that a caller's objects cannot stand in for ours.
 CREATE FUNCTION resorption.record_collection_change() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = resorption, pg_temp AS $$
+DECLARE
+    collection text := TG_ARGV[0];
 BEGIN
-    INSERT INTO collection_changes (collection) VALUES (TG_ARGV[0]);
+    IF collection NOT IN ('sites', 'actions') THEN
+        INSERT INTO collection_changes (collection) VALUES (collection);
+    ELSIF TG_OP = 'TRUNCATE' THEN
+        INSERT INTO collection_changes (collection, departement_code)
+        SELECT collection, d.code FROM departements d;
+    ELSIF TG_OP = 'INSERT' THEN
+        INSERT INTO collection_changes (collection, departement_code)
+        SELECT DISTINCT collection, departement_code FROM new_rows;
+    ELSIF TG_OP = 'UPDATE' THEN
+        INSERT INTO collection_changes (collection, departement_code)
+        SELECT collection, departement_code FROM old_rows
+        UNION SELECT collection, departement_code FROM new_rows;
+    ELSE
+        INSERT INTO collection_changes (collection, departement_code)
+        SELECT DISTINCT collection, departement_code FROM old_rows;
+    END IF;
+    IF TG_TABLE_NAME = 'actions' AND TG_OP IN ('INSERT', 'UPDATE') THEN
+        -- the other départements of the actions written, read as the owner: the caller's
+        -- scope must not decide what is recorded. (A deleted action's départements go by
+        -- cascade, and their own trigger records them.)
+        INSERT INTO collection_changes (collection, departement_code)
+        SELECT DISTINCT collection, ad.departement_code
+        FROM action_departements ad
+        WHERE ad.action_id IN (SELECT id FROM new_rows);
+    END IF;
     RETURN NULL;
 END $$;
 
--- Each table whose writes change what a collection's tiles show, with that collection:
--- an action's départements decide who sees it (row-level security).
+-- A trigger function runs as its owner whatever the writer's privileges: nobody needs EXECUTE.
+REVOKE ALL ON FUNCTION resorption.record_collection_change FROM PUBLIC;
+
+-- Each table whose writes change what a collection's tiles show, with that collection (an
+-- action's départements decide who sees it), gets four triggers
+-- <table>_tiles_version_{insert,update,delete,truncate}.
 DO $$
 DECLARE
     t record;
@@ -49,8 +93,21 @@ BEGIN
         ('communes', 'communes')) AS v (tbl, collection)
     LOOP
         EXECUTE format(
-            'CREATE TRIGGER %I AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON resorption.%I '
+            'CREATE TRIGGER %I AFTER INSERT ON resorption.%I REFERENCING NEW TABLE AS new_rows '
             'FOR EACH STATEMENT EXECUTE FUNCTION resorption.record_collection_change(%L)',
-            t.tbl || '_tiles_version', t.tbl, t.collection);
+            t.tbl || '_tiles_version_insert', t.tbl, t.collection);
+        EXECUTE format(
+            'CREATE TRIGGER %I AFTER UPDATE ON resorption.%I '
+            'REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows '
+            'FOR EACH STATEMENT EXECUTE FUNCTION resorption.record_collection_change(%L)',
+            t.tbl || '_tiles_version_update', t.tbl, t.collection);
+        EXECUTE format(
+            'CREATE TRIGGER %I AFTER DELETE ON resorption.%I REFERENCING OLD TABLE AS old_rows '
+            'FOR EACH STATEMENT EXECUTE FUNCTION resorption.record_collection_change(%L)',
+            t.tbl || '_tiles_version_delete', t.tbl, t.collection);
+        EXECUTE format(
+            'CREATE TRIGGER %I AFTER TRUNCATE ON resorption.%I '
+            'FOR EACH STATEMENT EXECUTE FUNCTION resorption.record_collection_change(%L)',
+            t.tbl || '_tiles_version_truncate', t.tbl, t.collection);
     END LOOP;
 END $$;

@@ -1,21 +1,17 @@
 -- Sign-in throttling per account and per address (resorption/throttle.py says why this design).
 --
--- Replaces the per-address counter of 050_identity.sql (auth_failures): ten failures from one
--- address locked every user behind it out, and a success from it cleared the count. Counters
--- are now kept per (username, address) pair, per username across addresses, per address across
--- usernames, and for bad tokens per address; a success clears none of them. Usernames are keyed
--- as typed (lower-cased), whether an account has that name or not: an unknown username goes
--- through exactly the same counters as a known one.
+-- Counters are kept per (username, address) pair, per username across addresses, per address
+-- across usernames, and for bad tokens per address; a success clears none of them. (A single
+-- counter per address, as at first, locked every user behind an address out after ten
+-- failures, and a success from it cleared the count.) Usernames are keyed as typed
+-- (lower-cased), whether an account has that name or not: an unknown username goes through
+-- exactly the same counters as a known one.
 --
 -- Like users and tokens, the table is private: the application's login role reaches it only
 -- through the SECURITY DEFINER functions below. The rules (allowances, delays) come from the
 -- caller as one JSON object, `throttle.RULES_JSON`:
 --   {"pair"|"account"|"address"|"token": {"free": n, "base": s, "cap": s},
 --    "address_after": n, "forget": s, "known": s, "hold": s, "note": s}
-DROP FUNCTION resorption.record_auth_failure(text, integer);
-DROP FUNCTION resorption.recent_auth_failures(text, integer);
-DROP FUNCTION resorption.clear_auth_failures(text);
-DROP TABLE resorption.auth_failures;
 
 CREATE TABLE resorption.sign_in_counters (
     kind            text NOT NULL CHECK (kind IN ('pair', 'account', 'address', 'token')),

@@ -1,2 +1,0 @@
--- Exports: files produced by the export processes.
-SELECT 1;

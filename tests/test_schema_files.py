@@ -1,0 +1,126 @@
+"""The files of `sql/` show the schema as it is, and old databases get a clear refusal.
+
+- Each policy, function, table, view and type of the migrated database is created by exactly
+  one statement of `sql/`, and nothing there drops or replaces an object again: a reader
+  finds an object's one definition, in its final form.
+- `resorption.migrate.upgrade` refuses a database it cannot bring up to date (a revision
+  before the baseline, an unknown one, our schema without a revision) with a French message
+  saying what to do, instead of alembic's stack trace.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections import Counter
+from collections.abc import Iterator
+
+import psycopg
+import pytest
+from psycopg import sql
+
+from resorption.migrate import OutdatedSchema, sql_files, upgrade
+from tests.fix_db import _with_db
+
+SCHEMAS = ("resorption", "resorption_jobs")
+
+
+def _code(text: str) -> str:
+    """The statements of a file without its comments."""
+    return re.sub(r"--[^\n]*", "", text)
+
+
+SQL = {f.name: _code(f.read_text(encoding="utf-8")) for f in sql_files()}
+
+# What a statement of `sql/` creates, as the database names it.
+DEFINITIONS = {
+    "policy": r"CREATE POLICY (\w+) ON (\w+)\.(\w+)",
+    "function": r"CREATE FUNCTION (\w+)\.(\w+)\(",
+    "table": r"CREATE TABLE (\w+)\.(\w+)",
+    "view": r"CREATE VIEW (\w+)\.(\w+)",
+    "type": r"CREATE TYPE (\w+)\.(\w+)",
+}
+
+# The same objects, from the catalog (extension members aside).
+CATALOG = {
+    "policy": "SELECT policyname, schemaname, tablename FROM pg_policies WHERE schemaname = ANY(%(s)s)",
+    "function": """
+        SELECT n.nspname, p.proname FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+        WHERE n.nspname = ANY(%(s)s)
+          AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.objid = p.oid AND d.deptype = 'e')""",
+    "table": """
+        SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+        WHERE n.nspname = ANY(%(s)s) AND c.relkind IN ('r', 'p')""",
+    "view": """
+        SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+        WHERE n.nspname = ANY(%(s)s) AND c.relkind IN ('v', 'm')""",
+    "type": """
+        SELECT n.nspname, t.typname FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace
+        WHERE n.nspname = ANY(%(s)s)
+          AND (t.typtype = 'e' OR (SELECT c.relkind FROM pg_class c WHERE c.oid = t.typrelid) = 'c')""",
+}
+
+
+@pytest.mark.parametrize("kind", DEFINITIONS)
+def test_every_object_has_one_definition_in_sql_files(db: psycopg.Connection, kind: str) -> None:
+    """Each object of the database is created once in `sql/`, and `sql/` creates nothing else."""
+    created = Counter(
+        (name, match) for name, text in SQL.items() for match in re.findall(DEFINITIONS[kind], text)
+    )
+    in_files = Counter(match for _, match in created.elements())
+    in_database = {tuple(row) for row in db.execute(CATALOG[kind], {"s": list(SCHEMAS)})}
+    assert {m for m, n in in_files.items() if n > 1} == set(), f"{kind} défini plusieurs fois"
+    assert set(in_files) == in_database
+
+
+def test_sql_files_never_redefine_an_object() -> None:
+    """No DROP, no CREATE OR REPLACE, no ALTER of a table's columns or constraints in `sql/`.
+
+    Those belong to the revisions that take an existing database to the state `sql/` shows.
+    """
+    redefining = re.compile(
+        r"\bDROP\b|\bCREATE\s+OR\s+REPLACE\b|\bALTER\s+(TABLE|VIEW)\b(?![^;]*\bENABLE ROW LEVEL SECURITY\b)",
+        re.IGNORECASE,
+    )
+    found = {name: m.group(0) for name, text in SQL.items() if (m := redefining.search(text))}
+    assert found == {}
+
+
+@pytest.fixture
+def scratch_url(server_url: str) -> Iterator[str]:
+    """An empty database (no extension) on the suite's server, dropped afterwards."""
+    name = f"resorption_test_migrate_{os.getpid()}"
+    admin_url = _with_db(server_url, "postgres")
+    with psycopg.connect(admin_url, autocommit=True) as admin:
+        admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    yield _with_db(server_url, name)
+    with psycopg.connect(admin_url, autocommit=True) as admin:
+        admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+VERSION_TABLE = "CREATE TABLE public.alembic_version (version_num varchar(32) PRIMARY KEY)"
+
+
+@pytest.mark.parametrize(
+    "state, says",
+    [
+        ([VERSION_TABLE, "INSERT INTO public.alembic_version VALUES ('0012')"], ["0012", "make clean-db"]),
+        ([VERSION_TABLE, "INSERT INTO public.alembic_version VALUES ('0099')"], ["0099", "plus récente"]),
+        (["CREATE SCHEMA resorption"], ["aucune révision", "make clean-db"]),
+    ],
+    ids=["before-the-baseline", "unknown", "no-revision"],
+)
+def test_a_database_these_revisions_cannot_migrate_is_refused_in_french(
+    scratch_url: str, state: list[str], says: list[str]
+) -> None:
+    """A clear French message and nothing changed, instead of alembic's stack trace."""
+    with psycopg.connect(scratch_url, autocommit=True) as conn:
+        for statement in state:
+            conn.execute(statement)
+    with pytest.raises(OutdatedSchema) as refused:
+        upgrade(scratch_url)
+    for words in says:
+        assert words in refused.value.message
+    with psycopg.connect(scratch_url) as conn:
+        assert conn.execute("SELECT to_regclass('resorption.sites')").fetchone() == (None,)
