@@ -15,7 +15,7 @@ instead of a 401, while valid tokens always pass. `throttle` says how, and why s
 
 The database is reached as the application's login role, which has no privilege on the
 users, tokens and counters: it only calls the SECURITY DEFINER functions of
-`sql/050_identity.sql` and `sql/185_sign_in_throttle.sql`. A sign-in costs one round trip
+`sql/050_identity.sql` and `sql/055_sign_in_throttle.sql`. A sign-in costs one round trip
 (the throttle and the user together), one more to record a failure (or, now and then, a
 success); nothing about users is cached across requests, so a revoked token or a deactivated
 user is refused on the very next request. This module knows nothing of Flask: the app passes

@@ -18,7 +18,7 @@ from resorption.errors import Forbidden
 from resorption.identity import Principal
 from resorption.policy import NATION, PROTECTED, Policy, Scope
 
-# The read scopes row-level security reads (sql/060_row_security.sql), by collection.
+# The read scopes row-level security reads (sql/005_row_security.sql), by collection.
 READ_SCOPES = ("sites", "actions")
 
 NO_EXPORT = (

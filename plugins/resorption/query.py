@@ -233,7 +233,7 @@ def _after_condition(q: FeatureQuery, params: Params) -> sql.Composable | None:
 
 
 # Row-level security by département, written plainly for the collections whose policy is
-# `in_scope(<collection>_scope, departement_code)` (sql/060_row_security.sql). The policy still
+# `in_scope(<collection>_scope, departement_code)` (sql/005_row_security.sql). The policy still
 # applies; this only lets the planner start from the départements' index. (Actions are not
 # here: their policy reads action_departements, whose own policy scans the actions again.)
 SCOPE_COLUMNS = {"sites": "t.departement_code"}

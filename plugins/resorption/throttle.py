@@ -37,7 +37,7 @@ What it must hold against, and what it must never do:
 
 Whoever is held back gets `TooManyAttempts` (429, `Retry-After` in seconds, a French message)
 before any credential is looked at. Counters are forgotten a day after their last failure.
-Everything is kept in PostgreSQL (sql/185_sign_in_throttle.sql), reached through SECURITY
+Everything is kept in PostgreSQL (sql/055_sign_in_throttle.sql), reached through SECURITY
 DEFINER functions only; the rules below travel with each call.
 """
 
@@ -60,7 +60,7 @@ class Rule:
     cap: int
 
     def delay(self, failures: int) -> int:
-        """The wait after the `failures`-th failure (sql/185_sign_in_throttle.sql, sign_in_delay)."""
+        """The wait after the `failures`-th failure (sql/055_sign_in_throttle.sql, sign_in_delay)."""
         if failures <= self.free:
             return 0
         return min(self.cap, self.base * 2 ** min(failures - self.free - 1, 30))

@@ -20,7 +20,7 @@ a point with its id, name, status and population. Territories are simplified to 
 a pixel of their zoom; communes appear from zoom 8 (an empty tile, 204, below).
 
 Caching. Each tile has an ETag derived from the collection's version as the caller sees it
-(a count of writes kept by triggers, sql/180_side_paths.sql, one row per département a
+(a count of writes kept by triggers, sql/120_tiles.sql, one row per département a
 write touched, under row-level security: a caller's version moves only when something in
 its scope changes, so nobody learns of edits elsewhere by polling it), the caller's
 database role and scopes (two callers share a tile only if they see the same rows and

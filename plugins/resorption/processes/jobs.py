@@ -9,7 +9,7 @@ these differences:
   `output` column (no files to share between workers);
 - `get_jobs` and `get_job` show a job only to its owner and to national administrators;
   anyone else gets pygeoapi's 404 (the job does not exist for them), for the job, its
-  results and its deletion alike: row-level security decides (sql/180_side_paths.sql),
+  results and its deletion alike: row-level security decides (sql/100_jobs.sql),
   each transaction naming whose jobs it may read (`Caller.keeping_jobs`);
 - a background job runs in a copy of the request's context, so the process sees the
   principal (and the audit's request) of the caller that started it;
