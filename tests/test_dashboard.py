@@ -246,10 +246,10 @@ def test_sign_in_comes_back_to_the_dashboard(pages, screenshot, operator: TestUs
 def test_anonymous_is_sent_to_sign_in(base_url: str) -> None:
     s = session(base_url, None)
     r = s.get("/tableau-de-bord/departement-33", params={"pas": "annee"}, allow_redirects=False)
-    assert r.status_code == 302
+    assert r.status_code == 303
     assert r.headers["Location"] == "/connexion?suivant=%2Ftableau-de-bord%2Fdepartement-33%3Fpas%3Dannee"
     r = s.get("/tableau-de-bord", allow_redirects=False)
-    assert r.status_code == 302 and r.headers["Location"].startswith("/connexion?suivant=")
+    assert r.status_code == 303 and r.headers["Location"].startswith("/connexion?suivant=")
     r = s.get("/tableau-de-bord/departement-33.csv")
     assert r.status_code == 401
     assert "Authentification requise" in r.json()["description"]

@@ -152,3 +152,10 @@ def test_options_lists_the_methods(http: requests.Session) -> None:
     r = http.options("/collections/sites/items")
     assert r.status_code == 204
     assert r.headers["Allow"] == "GET, HEAD, OPTIONS, POST"
+
+
+def test_an_empty_execution_body_is_told_in_french(http: requests.Session) -> None:
+    """pygeoapi would answer an English "missing request data"; the client learns what to send."""
+    r = http.post("/processes/close-site/execution", data=b"", headers={"Content-Type": "application/json"})
+    assert r.status_code == 400
+    assert r.json()["description"].startswith("Le corps de la requête est vide")

@@ -284,8 +284,14 @@ def _guard(policy: Policy, catalog: Mapping[str, Collection], principal: Princip
 
 def _check_execution_body() -> None:
     """A process execution request is a JSON object without NUL characters (pygeoapi assumes so)."""
+    data = request.get_data()
+    if not data.strip():
+        raise InvalidParameter(
+            "Le corps de la requête est vide : une exécution envoie un objet JSON "
+            '{"inputs": {nom: valeur, …}}.'
+        )
     try:
-        body = orjson.loads(request.get_data() or b"{}")
+        body = orjson.loads(data)
     except orjson.JSONDecodeError:
         raise InvalidParameter("Le corps de la requête n'est pas du JSON valide (UTF-8).") from None
     if not isinstance(body, dict) or not isinstance(body.get("inputs", {}), dict):

@@ -25,10 +25,10 @@ from resorption.errors import InvalidParameter, NotFound, Unauthorized
 from resorption.identity import Principal
 from resorption.processes import territory_statistics as stats
 from resorption.processes.base import Inputs, today
+from resorption.sessions import sign_in_redirect
 from resorption.spreadsheets.writers import write_csv
 
 PATH = "/tableau-de-bord"
-SIGN_IN = "/connexion"
 # The French names of the steps in URLs, and the process's.
 STEPS = {"mois": "month", "trimestre": "quarter", "annee": "year"}
 STEP_LABELS = {"mois": "par mois", "trimestre": "par trimestre", "annee": "par année"}
@@ -365,8 +365,7 @@ def _signed_in(csv: bool) -> Caller | Response:
         return caller
     if csv:
         raise Unauthorized("Authentification requise pour télécharger les chiffres d'un territoire.")
-    back = request.full_path.rstrip("?")
-    return redirect(f"{SIGN_IN}?{urllib.parse.urlencode({'suivant': back})}", HTTPStatus.FOUND)
+    return sign_in_redirect(request)
 
 
 def _missing(slug: str, where: str = f"depuis {PATH}") -> str:
