@@ -25,9 +25,7 @@ RUN useradd --system --no-create-home --home-dir /app resorption \
 USER resorption
 
 # DATABASE_URL and RESORPTION_PUBLIC_URL have no safe default: docker-compose.yml sets them.
-# The app writes pygeoapi's generated configuration and OpenAPI document there at start.
-ENV RESORPTION_RUNTIME_DIR=/app/.local/run \
-    WEB_CONCURRENCY=2
+ENV WEB_CONCURRENCY=2
 
 EXPOSE 5000
 

@@ -8,11 +8,8 @@ from __future__ import annotations
 
 import http.client
 import json
-import os
 import select
 import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -172,20 +169,16 @@ class Rule:
     arguments: tuple[str, ...] = field(default=())
 
 
-def app_rules(database_url: str, runtime: Path) -> list[Rule]:
-    """Every URL rule of a freshly built app, read in a subprocess (building the app sets
-    pygeoapi's configuration in the environment and imports it once per process)."""
-    script = (
-        "import json; from resorption.app import create_app; app = create_app(); "
-        "print(json.dumps([[r.rule, sorted(r.methods - {'HEAD', 'OPTIONS'}), r.endpoint, "
-        "sorted(r.arguments)] for r in app.url_map.iter_rules()]))"
-    )
-    env = {**os.environ, "DATABASE_URL": database_url, "RESORPTION_RUNTIME_DIR": str(runtime)}
-    out = subprocess.run(
-        [sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True, check=True
-    ).stdout
-    rows = json.loads(out.strip().splitlines()[-1])
-    return [Rule(r, tuple(m), e, tuple(a)) for r, m, e, a in rows]
+def app_rules(database_url: str) -> list[Rule]:
+    """Every URL rule of a freshly built app (create_app changes nothing global: built here)."""
+    from resorption.app import create_app
+    from resorption.settings import Settings
+
+    app = create_app(Settings.from_env(database_url))
+    return [
+        Rule(r.rule, tuple(sorted(r.methods - {"HEAD", "OPTIONS"})), r.endpoint, tuple(sorted(r.arguments)))
+        for r in app.url_map.iter_rules()
+    ]
 
 
 # -- the server's health -----------------------------------------------------------------

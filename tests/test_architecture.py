@@ -54,3 +54,24 @@ def test_no_module_sets_a_role_by_hand() -> None:
                     if "SET ROLE" in text or "SET LOCAL ROLE" in text or "SET_CONFIG('ROLE'" in text:
                         offenders.append(f"{path.relative_to(PACKAGE)}:{node.lineno}")
     assert offenders == []
+
+
+def test_two_apps_with_their_own_settings_live_in_one_process(database_url: str) -> None:
+    """`create_app(settings)` changes nothing global: each app answers with its own settings."""
+    from dataclasses import replace
+
+    from resorption.app import create_app
+    from resorption.settings import Settings
+
+    settings = Settings.from_env(database_url)
+    first = create_app(replace(settings, public_url="https://premier.example.gouv.fr"))
+    second = create_app(replace(settings, public_url="https://second.example.gouv.fr/resorption"))
+    for app, url in (
+        (first, "https://premier.example.gouv.fr"),
+        (second, "https://second.example.gouv.fr/resorption"),
+    ):
+        body = app.test_client().get("/collections/regions/items?limit=1").get_json()
+        assert all(link["href"].startswith(url) for link in body["links"]), body["links"]
+        landing = app.test_client().get("/?f=json").get_json()
+        ours = [link["href"] for link in landing["links"] if link["rel"] in ("self", "data", "conformance")]
+        assert ours and all(href.startswith(url) for href in ours), ours

@@ -6,36 +6,42 @@ from collections.abc import Iterator
 
 import psycopg
 import pytest
+from flask import Flask
 from pygeoapi.provider.base import ProviderInvalidQueryError, ProviderItemNotFoundError
 from pygeofilter.parsers.ecql import parse as parse_ecql
 
 from resorption import database
-from resorption import settings as app_settings
+from resorption.app import create_app
 from resorption.identity import Principal, reset_principal, set_principal
 from resorption.providers.features import FeatureProvider
+from resorption.settings import Settings
+
+DEFINITION = {"name": "resorption.providers.features.FeatureProvider", "type": "feature", "data": "sites"}
 
 
 @pytest.fixture(scope="module")
-def provider(database_url: str) -> Iterator[FeatureProvider]:
-    app_settings.configure(app_settings.Settings.from_env(database_url))
-    # pygeoapi builds providers inside a request, after we have set its principal.
-    token = set_principal(Principal(username="admin", user_id=1, role="national_admin"))
-    yield FeatureProvider(
-        {"name": "resorption.providers.features.FeatureProvider", "type": "feature", "data": "sites"}
-    )
-    reset_principal(token)
+def app(database_url: str) -> Iterator[Flask]:
+    """An app of our own, in this process: pygeoapi builds providers inside its requests."""
+    yield create_app(Settings.from_env(database_url))
     database.close_pool()
 
 
-def test_anonymous_provider_reads_nothing(database_url: str) -> None:
+@pytest.fixture(scope="module")
+def provider(app: Flask) -> Iterator[FeatureProvider]:
+    # pygeoapi builds providers inside a request, after we have set its principal.
+    with app.test_request_context("/collections/sites/items"):
+        token = set_principal(Principal(username="admin", role="national_admin"))
+        yield FeatureProvider(DEFINITION)
+        reset_principal(token)
+
+
+def test_anonymous_provider_reads_nothing(app: Flask) -> None:
     """Built for an anonymous caller, the provider has no field and refuses to query."""
-    app_settings.configure(app_settings.Settings.from_env(database_url))
-    anonymous = FeatureProvider(
-        {"name": "resorption.providers.features.FeatureProvider", "type": "feature", "data": "sites"}
-    )
-    assert anonymous.fields == {}
-    with pytest.raises(ProviderItemNotFoundError):
-        anonymous.get("1")
+    with app.test_request_context("/collections/sites/items"):
+        anonymous = FeatureProvider(DEFINITION)
+        assert anonymous.fields == {}
+        with pytest.raises(ProviderItemNotFoundError):
+            anonymous.get("1")
 
 
 def test_fields_are_json_schema_with_french_titles(provider: FeatureProvider) -> None:

@@ -11,8 +11,9 @@ from psycopg import errors
 
 from resorption import database
 from resorption import settings as app_settings
+from resorption.caller import Caller
 from resorption.errors import ResorptionError
-from resorption.identity import Principal, reset_principal, set_principal
+from resorption.identity import Principal
 from resorption.providers.features import FeatureProvider
 from resorption.query import FeatureQuery
 from resorption.settings import app_url
@@ -136,20 +137,18 @@ def test_a_forbidden_column_is_refused_by_postgresql(app_connection: psycopg.Con
 
 def test_a_provider_bug_naming_a_forbidden_field_yields_an_error_not_data(database_url: str) -> None:
     """Even if Python wrongly believed the operator may read owners, PostgreSQL refuses."""
-    app_settings.configure(app_settings.Settings.from_env(database_url))
-    token = set_principal(
-        Principal(
-            username=OPERATOR,
-            user_id=1,
-            role="operator",
-            area_level="departement",
-            area_code=AREA,
-            area_departements=frozenset({AREA}),
-        )
+    operator = Principal(
+        username=OPERATOR,
+        user_id=1,
+        role="operator",
+        area_level="departement",
+        area_code=AREA,
+        area_departements=frozenset({AREA}),
     )
     try:
         provider = FeatureProvider(
-            {"name": "resorption.providers.features.FeatureProvider", "type": "feature", "data": "sites"}
+            {"name": "resorption.providers.features.FeatureProvider", "type": "feature", "data": "sites"},
+            Caller.of(operator, app_settings.Settings.from_env(database_url)),
         )
         assert "owner_name" not in {f.name for f in provider.readable}
         sites = CATALOG["sites"]
@@ -157,7 +156,6 @@ def test_a_provider_bug_naming_a_forbidden_field_yields_an_error_not_data(databa
         with pytest.raises((ResorptionError, psycopg.Error)):
             provider.features(buggy)
     finally:
-        reset_principal(token)
         database.close_pool()
 
 

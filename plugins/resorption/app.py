@@ -10,18 +10,14 @@ from __future__ import annotations
 
 import copy
 import logging
-import os
-import tempfile
 from collections.abc import Mapping
 from http import HTTPStatus
-from pathlib import Path
 from typing import Any
 
 import orjson
 import pygeoapi.api as core_api
-import yaml
 from flask import Flask, Response, request
-from pygeoapi.api import APIRequest, apply_gzip
+from pygeoapi.api import API, APIRequest, apply_gzip
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, RequestEntityTooLarge
 from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -37,7 +33,8 @@ from resorption import (
     webmap,
 )
 from resorption import settings as app_settings
-from resorption.caller import Caller
+from resorption.api import pygeoapi_routes
+from resorption.caller import Caller, current_settings
 from resorption.catalog import Collection, load_catalog
 from resorption.dashboard import blueprint as dashboard_blueprint
 from resorption.editing import Mode
@@ -53,8 +50,9 @@ from resorption.identity import ANONYMOUS, Principal, current_principal, set_pri
 from resorption.limits import body_too_large, check_json_depth
 from resorption.policy import Policy, load_policy
 from resorption.processes import callbacks, downloads
-from resorption.pygeoapi_config import build_config, write_openapi
+from resorption.pygeoapi_config import build_config, build_openapi_document
 from resorption.qgis_download import blueprint as qgis_blueprint
+from resorption.web import STATIC_DIR
 from resorption.web.navigation import install as install_navigation
 
 LOGGER = logging.getLogger(__name__)
@@ -64,37 +62,23 @@ INTERNAL_ERROR = "Erreur interne du serveur : l'équipe technique a été préve
 def create_app(settings: app_settings.Settings | None = None) -> Flask:
     """Build the WSGI application; raises ConfigurationError with a clear message."""
     settings = settings or app_settings.Settings.from_env()
-    app_settings.configure(settings)
     catalog = load_catalog(settings.collections_dir)
     policy = load_policy(settings.policy_path, settings.collections_dir)
 
-    runtime = Path(os.environ.get("RESORPTION_RUNTIME_DIR") or tempfile.mkdtemp(prefix="resorption-"))
-    runtime.mkdir(parents=True, exist_ok=True)
-    config = build_config(settings, catalog)
-    config_path = runtime / "pygeoapi-config.yml"
-    config_path.write_text(yaml.safe_dump(config, allow_unicode=True, sort_keys=False), "utf-8")
-    os.environ["PYGEOAPI_CONFIG"] = str(config_path)
-    os.environ["PYGEOAPI_OPENAPI"] = str(write_openapi(config, runtime / "openapi.json"))
-
-    # pygeoapi builds its API object when its Flask module is imported.
-    from pygeoapi import flask_app as pygeoapi_flask
-
-    api = pygeoapi_flask.api_
     app = Flask(__name__, static_folder=None)
     app.url_map.strict_slashes = False
-    tiles.register(app)  # before pygeoapi's blueprint: our tile routes win the URL match
-    app.register_blueprint(pygeoapi_flask.BLUEPRINT)
+    app.config["RESORPTION_SETTINGS"] = settings
+    config = build_config(settings, catalog)
+    with app.app_context():  # the OpenAPI document asks our providers for their fields
+        api = API(config, build_openapi_document(config, catalog))
+    app.extensions[pygeoapi_routes.NAME] = api
+    tiles.register(app)  # before pygeoapi's routes: our tile routes win the URL match
+    app.register_blueprint(pygeoapi_routes.blueprint(STATIC_DIR))
     app.register_blueprint(dashboard_blueprint(api))
     install_navigation()  # the navigation bar of every page knows who is signed in
     app.register_blueprint(sessions.blueprint)
     app.register_blueprint(webmap.blueprint)
     app.register_blueprint(qgis_blueprint)  # GET /qgis/projet.qgz
-    # pygeoapi routes no PATCH on items; before_request answers it (the view is never reached).
-    app.add_url_rule(
-        "/collections/<path:collection_id>/items/<path:item_id>",
-        endpoint="pygeoapi.collection_items",
-        methods=["PATCH"],
-    )
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
     # werkzeug stops reading any body (chunked ones included) and any form past this size.
     app.config["MAX_CONTENT_LENGTH"] = settings.limits.max_body_bytes
@@ -175,7 +159,6 @@ def create_app(settings: app_settings.Settings | None = None) -> Flask:
         LOGGER.exception("unexpected error on %s %s", request.method, request.path)
         return ogc_exception(HTTPStatus.INTERNAL_SERVER_ERROR, "NoApplicableCode", INTERNAL_ERROR)
 
-    app.config["RESORPTION_SETTINGS"] = settings
     return app
 
 
@@ -301,7 +284,7 @@ def _check_execution_body() -> None:
     if _has_nul(body):
         raise InvalidParameter("Les caractères nuls ne sont pas permis dans les entrées d'un processus.")
     # Callbacks only to the URLs the configuration allows, refused before any job exists.
-    callbacks.check(body.get("subscriber"), app_settings.current().callback_urls)
+    callbacks.check(body.get("subscriber"), current_settings().callback_urls)
 
 
 def _has_nul(value: Any) -> bool:

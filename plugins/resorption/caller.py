@@ -24,7 +24,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from flask import current_app, has_app_context
+from flask import current_app
 
 from resorption import audit, bulk
 from resorption import settings as app_settings
@@ -45,10 +45,8 @@ VERBS = {
 
 
 def current_settings() -> app_settings.Settings:
-    """The settings of the running app (or of the process, outside any app)."""
-    if has_app_context():
-        return current_app.config["RESORPTION_SETTINGS"]
-    return app_settings.current()
+    """The settings of the app serving the running request (or job): each app has its own."""
+    return current_app.config["RESORPTION_SETTINGS"]
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,7 +17,6 @@ from rich.markup import escape
 from rich.table import Table
 
 from resorption.errors import InvalidParameter, ResorptionError
-from resorption.settings import PROJECT_ROOT
 
 if TYPE_CHECKING:
     from resorption.accounts import User
@@ -546,8 +545,6 @@ def serve(host: str, port: int, workers: int) -> None:
     """Sert l'API sous gunicorn."""
     url = _database_url()
     public = os.environ.setdefault("RESORPTION_PUBLIC_URL", f"http://localhost:{port}")
-    runtime = PROJECT_ROOT / ".local" / "run"
-    os.environ.setdefault("RESORPTION_RUNTIME_DIR", str(runtime))
     from resorption.app import create_app
     from resorption.serving import GUNICORN_CONFIG
 

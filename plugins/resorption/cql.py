@@ -23,11 +23,11 @@ from typing import Any
 import cql2
 from psycopg import sql
 
-from resorption import settings as app_settings
 from resorption.catalog import Field
 from resorption.crs import DEFAULT, Crs, check_in_domain
 from resorption.errors import InvalidParameter
 from resorption.limits import check_cql2_json, check_cql2_text, check_cql2_tree
+from resorption.settings import Limits
 
 # Kinds of expressions, to refuse comparisons that make no sense with a clear message.
 TEXT, NUMBER, BOOLEAN, TEMPORAL, GEOMETRY, ARRAY, NULL, INTERVAL = (
@@ -79,7 +79,9 @@ class GeometryContext:
         return self.crs.lat_first
 
 
-def parse_filter(text: str | None, body: Any, lang: str | None) -> dict[str, Any] | bool | None:
+def parse_filter(
+    text: str | None, body: Any, lang: str | None, limits: Limits
+) -> dict[str, Any] | bool | None:
     """Parse `filter` (CQL2 text or JSON) or a CQL2 JSON body into the canonical JSON tree."""
     if text is None and body is None:
         return None
@@ -87,7 +89,6 @@ def parse_filter(text: str | None, body: Any, lang: str | None) -> dict[str, Any
         raise InvalidParameter(
             f"filter-lang « {lang} » n'est pas pris en charge : utilisez cql2-text ou cql2-json."
         )
-    limits = app_settings.current().limits
     # The limits are checked before the native parser runs: it recurses on the C stack and
     # a deep enough filter kills the worker instead of raising (see resorption.limits).
     if body is not None:

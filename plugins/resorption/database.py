@@ -19,8 +19,10 @@ from resorption.errors import DatabaseUnavailable, InvalidParameter, ResorptionE
 from resorption.settings import Settings
 
 _lock = threading.Lock()
-_pool: ConnectionPool | None = None
-_pool_pid: int | None = None
+# One pool per database URL (two apps of one process may use two databases), made again
+# after a fork: a pool's connections belong to the process that opened them.
+_pools: dict[str, ConnectionPool] = {}
+_pools_pid: int | None = None
 
 
 def sqlalchemy_url(url: str) -> str:
@@ -32,32 +34,34 @@ def sqlalchemy_url(url: str) -> str:
 
 
 def get_pool(settings: Settings) -> ConnectionPool:
-    """The process-wide pool of the application's login role, created on first use (after fork)."""
-    global _pool, _pool_pid
-    pid = os.getpid()
-    if _pool is not None and _pool_pid == pid:
-        return _pool
+    """The pool of the application's login role for these settings, created on first use (after fork)."""
+    global _pools_pid
+    url = settings.app_database_url
+    pool = _pools.get(url)
+    if pool is not None and _pools_pid == os.getpid():
+        return pool
     with _lock:
-        if _pool is None or _pool_pid != pid:
-            _pool = ConnectionPool(
-                settings.app_database_url,
+        if _pools_pid != os.getpid():
+            _pools.clear()
+            _pools_pid = os.getpid()
+        if url not in _pools:
+            _pools[url] = ConnectionPool(
+                url,
                 min_size=settings.pool_min_size,
                 max_size=settings.pool_max_size,
                 kwargs={"autocommit": False, "application_name": "resorption"},
                 open=True,
                 name="resorption",
             )
-            _pool_pid = pid
-    return _pool
+        return _pools[url]
 
 
 def close_pool() -> None:
-    """Close the pool (tests and shutdown)."""
-    global _pool, _pool_pid
+    """Close every pool (tests and shutdown)."""
     with _lock:
-        if _pool is not None:
-            _pool.close()
-        _pool, _pool_pid = None, None
+        for pool in _pools.values():
+            pool.close()
+        _pools.clear()
 
 
 @contextmanager

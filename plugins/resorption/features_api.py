@@ -106,7 +106,7 @@ def items(
     """GET /collections/{id}/items (or POST with a CQL2 JSON filter as `body`)."""
     api_request = _api_request(api, request, collection)
     provider = _provider(api, collection, caller)
-    fq = parse_items(collection, provider.readable, request.args, body=body)
+    fq = parse_items(collection, provider.readable, request.args, caller.settings.limits, body=body)
     after = request.args.get(AFTER)
     if after is not None:
         fq = replace(fq, after=_after(collection, after))

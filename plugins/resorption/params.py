@@ -18,6 +18,7 @@ from resorption.cql import check_enum, parse_filter, unknown_property_message
 from resorption.crs import check_in_domain, parse_crs
 from resorption.errors import InvalidParameter
 from resorption.query import Bbox, FeatureQuery, Interval
+from resorption.settings import Limits
 
 DEFAULT_LIMIT = 10
 MAX_LIMIT = 10_000
@@ -51,6 +52,7 @@ def parse_items(
     collection: Collection,
     readable: tuple[Field, ...],
     args: Mapping[str, str],
+    limits: Limits,
     body: Any = None,
 ) -> FeatureQuery:
     """Validate the query string (and an optional CQL2 JSON body) of an items request."""
@@ -72,7 +74,7 @@ def parse_items(
         ),
         sortby=_sortby(args.get("sortby"), by_name, collection),
         terms=_search_terms(args.get("q")),
-        filter_tree=parse_filter(filter_text, body, args.get("filter-lang")),
+        filter_tree=parse_filter(filter_text, body, args.get("filter-lang"), limits),
         filter_crs=parse_crs(args.get("filter-crs"), "filter-crs"),
         crs=parse_crs(args.get("crs"), "crs"),
         hits_only=_resulttype(args.get("resulttype")),

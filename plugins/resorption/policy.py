@@ -294,14 +294,6 @@ def parse_policy(raw: Any, catalog: Mapping[str, Collection]) -> Policy:
     )
 
 
-def current_policy() -> Policy:
-    """The policy of the running process, per its settings."""
-    from resorption import settings as app_settings
-
-    s = app_settings.current()
-    return load_policy(s.policy_path, s.collections_dir)
-
-
 @functools.cache
 def load_policy(path: Path, catalog_dir: Path) -> Policy:
     """Read and validate the policy file once per process."""

@@ -8,15 +8,13 @@ that they are written once.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 import orjson
 from pygeoapi.util import yaml_load
 
-from resorption import settings as app_settings
 from resorption import tiles
-from resorption.catalog import Collection, load_catalog
+from resorption.catalog import Collection
 from resorption.crs import CRS84, URIS
 from resorption.errors import ConfigurationError
 from resorption.identity import Principal, reset_principal, set_principal
@@ -73,17 +71,15 @@ def _complete(resource: dict[str, Any], provider: dict[str, Any], c: Collection)
         provider.setdefault("time_field", c.temporal_start)
 
 
-def write_openapi(config: dict[str, Any], path: Path) -> Path:
-    """Generate the self-contained OpenAPI document for `config` and write it as JSON."""
-    catalog = load_catalog(app_settings.current().collections_dir)
+def build_openapi_document(config: dict[str, Any], catalog: Mapping[str, Collection]) -> dict[str, Any]:
+    """The self-contained OpenAPI document for `config` (inside the app's context)."""
     # pygeoapi asks each provider for its fields while it writes the document: it does so for a
     # reader of every row and no sensitive field, so that one document describes all of it.
     token = set_principal(DOCUMENTATION_READER)
     try:
-        path.write_bytes(orjson.dumps(build_openapi(config, catalog)))
+        return orjson.loads(orjson.dumps(build_openapi(config, catalog)))
     finally:
         reset_principal(token)
-    return path
 
 
 DOCUMENTATION_READER = Principal(username="documentation", role="external_observer", area_level="nation")

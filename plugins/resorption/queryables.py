@@ -20,10 +20,9 @@ from flask import Request, Response
 from pygeoapi.api import API, APIRequest
 from pygeoapi.formats import F_HTML, F_JSON
 
+from resorption.caller import Caller
 from resorption.catalog import Collection
 from resorption.errors import InvalidParameter, NotFound
-from resorption.identity import current_principal
-from resorption.policy import current_policy
 
 JSON_SCHEMA_2020_12 = "https://json-schema.org/draft/2020-12/schema"
 SCHEMA_JSON = "application/schema+json"
@@ -82,7 +81,7 @@ def queryables_schema(collection: Collection, language: str, uri: str) -> dict[s
     if collection.temporal_end:
         roles[collection.temporal_end] = "primary-interval-end"
     # A property the caller may not read is absent, exactly like an unknown one.
-    for f in current_policy().readable_fields(current_principal(), collection):
+    for f in Caller.of_request().readable_fields(collection):
         if not f.filterable:
             continue
         schema = f.json_schema(language)

@@ -263,20 +263,3 @@ def app_url(url: str, password: str | None) -> str:
     credentials = APP_DB_USER + (f":{quote(password, safe='')}" if password else "")
     netloc = f"{credentials}@{host}" + (f":{parts.port}" if parts.port else "")
     return urlunsplit(parts._replace(netloc=netloc))
-
-
-_current: Settings | None = None
-
-
-def configure(settings: Settings) -> None:
-    """Make `settings` the process's settings (called once by `create_app`)."""
-    global _current
-    _current = settings
-
-
-def current() -> Settings:
-    """The process's settings; read from the environment on first use outside the app."""
-    global _current
-    if _current is None:
-        _current = Settings.from_env()
-    return _current

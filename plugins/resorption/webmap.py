@@ -22,7 +22,7 @@ from resorption.catalog import Collection, Field, load_catalog
 from resorption.editing import VERSION_SQL
 from resorption.errors import Unauthorized
 from resorption.identity import Principal, current_principal
-from resorption.policy import Policy, Scope, current_policy
+from resorption.policy import Policy, Scope
 from resorption.processes.close_site import CLOSING_STATUSES
 from resorption.providers.features import FeatureProvider
 from resorption.query import FeatureQuery
@@ -107,16 +107,14 @@ def me(principal: Principal, policy: Policy) -> dict[str, Any]:
 @blueprint.get("/carte")
 def page() -> Response | Any:
     """The map page; anonymous visitors are sent to the sign-in form first."""
-    principal = current_principal()
-    if principal.is_anonymous:
+    caller = Caller.of_request()
+    if caller.principal.is_anonymous:
         return redirect(f"{root_path()}/connexion?suivant=/carte", code=HTTPStatus.SEE_OTHER)
     session = current_session()
-    policy = current_policy()
-    sites = _sites()
     config = {
         "root": root_path(),
-        "styles": styles.as_json(sites),
-        "me": me(principal, policy),
+        "styles": styles.as_json(caller.sites),
+        "me": me(caller.principal, caller.policy),
         "tiles": _tiled(),
         "geojsonLimit": GEOJSON_LIMIT,
         "livingConditions": list(LIVING_CONDITIONS),
@@ -140,7 +138,9 @@ def styles_json() -> Response:
 @blueprint.get("/carte/moi")
 def whoami() -> Response:
     """The signed-in user and their capabilities, as JSON."""
-    return jsonify(me(_signed_in(), current_policy()))
+    _signed_in()
+    caller = Caller.of_request()
+    return jsonify(me(caller.principal, caller.policy))
 
 
 def _editable(field: Field, collection: Collection) -> bool:

@@ -164,7 +164,7 @@ class Processor(ExportProcessor):
         assert collection_id is not None
         collection = catalog[collection_id]
         crs = parse_crs(crs_text or DEFAULT_CRS, "crs")
-        fq = parse_items(collection, caller.readable_fields(collection), args, body)
+        fq = parse_items(collection, caller.readable_fields(collection), args, caller.settings.limits, body)
 
         def progress(done: int, total: int) -> None:
             self.report(caller, 5 + int(80 * done / max(total, 1)), f"{done} éléments lus sur {total}")

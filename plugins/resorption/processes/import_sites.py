@@ -13,7 +13,6 @@ import base64
 import binascii
 from typing import Any
 
-from resorption import settings as app_settings
 from resorption.caller import Caller
 from resorption.processes.base import Inputs, ResorptionProcessor, job_progress
 from resorption.settings import french_size
@@ -105,7 +104,7 @@ class Processor(ResorptionProcessor):
         keep_valid = _boolean(inputs, "keep_valid")
         raw = inputs.data.get("file")
         content = b""
-        max_bytes = app_settings.current().limits.import_max_bytes
+        max_bytes = caller.settings.limits.import_max_bytes
         if not isinstance(raw, str) or not raw:
             inputs.error("file", "le contenu du fichier, encodé en base64, est obligatoire.")
         elif len(raw) > max_bytes * 4 // 3 + 4:  # checked before decoding

@@ -43,7 +43,6 @@ def run_import(
     if fmt not in ("xlsx", "csv"):
         raise InvalidParameter(f"{path.name} : seuls les fichiers .xlsx et .csv s'importent.")
     settings = app_settings.Settings.from_env(database_url)
-    app_settings.configure(settings)
     check_file_size(path.stat().st_size, settings.limits)  # before reading it into memory
     caller = Caller.of(user_principal(username, settings), settings)
     with progress_bars(console) as bars:

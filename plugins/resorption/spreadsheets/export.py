@@ -71,7 +71,7 @@ def export_sites(caller: Caller, request: ExportRequest, progress: Progress | No
     args = {k: v for k, v in (("filter", request.filter), ("bbox", request.bbox)) if v}
     if request.datetime:
         args["datetime"] = request.datetime
-    fq = parse_items(sites, provider.readable, args)
+    fq = parse_items(sites, provider.readable, args, caller.settings.limits)
     features = list(_features(provider, fq, progress))
     columns = site_columns(provider.readable)
     extras = _extras(caller, within, features)

@@ -22,7 +22,6 @@ from xml.etree.ElementTree import ParseError
 from openpyxl import load_workbook
 from openpyxl.utils.exceptions import CellCoordinatesException, InvalidFileException
 
-from resorption import settings as app_settings
 from resorption.errors import InvalidParameter
 from resorption.settings import Limits, french_count, french_size
 
@@ -57,9 +56,8 @@ _XLSX_ERRORS = (
 )
 
 
-def read_rows(content: bytes, fmt: str, limits: Limits | None = None) -> list[list[Any]]:
+def read_rows(content: bytes, fmt: str, limits: Limits) -> list[list[Any]]:
     """Every row of the file's first sheet, as lists of cells (empty trailing rows dropped)."""
-    limits = limits or app_settings.current().limits
     check_file_size(len(content), limits)
     rows = _xlsx(content, limits) if fmt == "xlsx" else _csv(content, limits)
     while rows and all(v is None or v == "" for v in rows[-1]):
