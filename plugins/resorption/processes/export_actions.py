@@ -25,8 +25,9 @@ from psycopg import sql
 
 from resorption.caller import Caller
 from resorption.catalog import Field
+from resorption.clock import PARIS
 from resorption.errors import Forbidden
-from resorption.processes.base import PARIS, Inputs
+from resorption.processes.base import Inputs
 from resorption.processes.export_jobs import (
     ExportFile,
     ExportProcessor,

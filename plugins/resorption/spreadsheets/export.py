@@ -18,9 +18,9 @@ from collections import defaultdict
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from resorption.caller import Caller
+from resorption.clock import PARIS
 from resorption.errors import Forbidden, InvalidParameter
 from resorption.params import parse_items
 from resorption.policy import NATION, Scope
@@ -30,7 +30,6 @@ from resorption.spreadsheets.columns import Column, cell, site_columns
 from resorption.spreadsheets.writers import MEDIA_TYPES, write_csv, write_xlsx
 
 PAGE = 1000
-PARIS = ZoneInfo("Europe/Paris")
 Progress = Callable[[int, str], None]
 
 
