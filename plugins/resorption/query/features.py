@@ -254,17 +254,18 @@ def _after_condition(q: FeatureQuery, params: Params) -> sql.Composable | None:
 # `in_scope(<collection>_scope, departement_code)` (sql/005_row_security.sql). The policy still
 # applies; this only lets the planner start from the départements' index. (Actions are not
 # here: their policy reads action_departements, whose own policy scans the actions again.)
-SCOPE_COLUMNS = {"sites": "t.departement_code"}
+SCOPE_COLUMNS = {"sites": "departement_code"}
 
 
 def _scope_condition(q: FeatureQuery, params: Params) -> sql.Composable | None:
-    column = SCOPE_COLUMNS.get(q.collection.id)
-    if q.departements is None or column is None:
+    name = SCOPE_COLUMNS.get(q.collection.id)
+    if q.departements is None or name is None:
         return None
+    column = sql.SQL("t.{}").format(sql.Identifier(name))
     if len(q.departements) == 1:
         # `=` lets PostgreSQL read the (departement_code, id) index in id order; `= ANY` cannot.
-        return sql.SQL("{} = {}").format(sql.SQL(column), params.add(q.departements[0]))
-    return sql.SQL("{} = ANY({}::text[])").format(sql.SQL(column), params.add(list(q.departements)))
+        return sql.SQL("{} = {}").format(column, params.add(q.departements[0]))
+    return sql.SQL("{} = ANY({}::text[])").format(column, params.add(list(q.departements)))
 
 
 def conditions(q: FeatureQuery, params: Params, paging: bool = False) -> list[sql.Composable]:
