@@ -268,7 +268,7 @@ def _scope_condition(q: FeatureQuery, params: Params) -> sql.Composable | None:
     return sql.SQL("{} = ANY({}::text[])").format(column, params.add(list(q.departements)))
 
 
-def conditions(q: FeatureQuery, params: Params, paging: bool = False) -> list[sql.Composable]:
+def _conditions(q: FeatureQuery, params: Params, paging: bool = False) -> list[sql.Composable]:
     """Every condition of the request; `paging` adds the keyset bound."""
     present = [
         _scope_condition(q, params),
@@ -290,13 +290,13 @@ def conditions(q: FeatureQuery, params: Params, paging: bool = False) -> list[sq
 
 def condition(q: FeatureQuery, params: Params) -> sql.Composable:
     """The conditions of the request as one boolean expression over `t` (TRUE when none)."""
-    present = conditions(q, params)
+    present = _conditions(q, params)
     return sql.SQL(" AND ").join(present) if present else sql.SQL("TRUE")
 
 
 def where_clause(q: FeatureQuery, params: Params, paging: bool = False) -> sql.Composable:
     """WHERE for every condition of the request (or nothing); `paging` adds the keyset bound."""
-    present = conditions(q, params, paging)
+    present = _conditions(q, params, paging)
     if not present:
         return sql.SQL("")
     return sql.SQL(" WHERE ") + sql.SQL(" AND ").join(present)
