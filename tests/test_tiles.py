@@ -457,14 +457,12 @@ def test_the_tile_envelope_uses_the_spatial_index(
     plan is the one of a reader under row-level security: the index stays usable only because
     `&&` is leakproof (sql/005_row_security.sql).
     """
-    from resorption.tiles_sql import LAYERS, TileSource, tile_statement
+    from resorption.query import tile_statement
+    from resorption.tiles_sql import LAYERS
 
-    c = CATALOG[collection]
     layer = LAYERS[collection]
     z, row, col = tile_of(*gironde, zoom)
-    statement, params = tile_statement(
-        layer, TileSource(c.table, c.geometry_column), layer.properties, z, col, row
-    )
+    statement, params = tile_statement(CATALOG[collection], layer, layer.properties, z, col, row)
     with db.transaction():
         db.execute("SET LOCAL enable_seqscan = off")
         db.execute("SET LOCAL ROLE resorption_read")

@@ -18,7 +18,7 @@ import datetime as dt
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import cql2
 from psycopg import sql
@@ -28,6 +28,9 @@ from resorption.crs import DEFAULT, Crs, check_in_domain
 from resorption.errors import InvalidParameter
 from resorption.limits import check_cql2_json, check_cql2_text, check_cql2_tree
 from resorption.settings import Limits
+
+if TYPE_CHECKING:  # the builder defines the parameters and imports this module
+    from resorption.query import Params
 
 # Kinds of expressions, to refuse comparisons that make no sense with a clear message.
 TEXT, NUMBER, BOOLEAN, TEMPORAL, GEOMETRY, ARRAY, NULL, INTERVAL = (
@@ -40,16 +43,6 @@ TEXT, NUMBER, BOOLEAN, TEMPORAL, GEOMETRY, ARRAY, NULL, INTERVAL = (
     "null",
     "intervalle",
 )
-
-
-class Params(dict[str, Any]):
-    """Named query parameters, collected while SQL is composed."""
-
-    def add(self, value: Any) -> sql.Placeholder:
-        """Store `value` and return its placeholder."""
-        name = f"p{len(self)}"
-        self[name] = value
-        return sql.Placeholder(name)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,10 +1,11 @@
 """Geographic files (GeoPackage, FlatGeobuf, GeoJSON) of a collection, as the caller reads it.
 
-The rows come from ONE statement built like the items endpoint's (`query.where_clause`:
-bbox, datetime and its time travel, CQL2 filter, q; the caller's readable fields only), run
-in the caller's transaction, so that row-level security and column privileges apply as for
-`/items`. PostgreSQL projects the geometries (`ST_Transform`) and hands them over as WKB;
-pyogrio (GDAL) writes them with typed columns, each field's type taken from the catalog.
+The rows come from ONE statement composed by the reader (`query.rows_statement`, with the
+items endpoint's conditions: bbox, datetime and its time travel, CQL2 filter, q; the
+caller's readable fields only), run in the caller's transaction, so that row-level security
+and column privileges apply as for `/items`. PostgreSQL projects the geometries
+(`ST_Transform`) and hands them over as WKB; pyogrio (GDAL) writes them with typed columns,
+each field's type taken from the catalog.
 """
 
 from __future__ import annotations
@@ -19,13 +20,11 @@ from typing import Any
 
 import numpy as np
 import psycopg
-from psycopg import sql
 from pyogrio import raw
 
 from resorption.catalog import Field
-from resorption.cql import Params
-from resorption.crs import Crs, lonlat_domain
-from resorption.query import FeatureQuery, count_statement, order_clause, where_clause
+from resorption.crs import Crs
+from resorption.query import FeatureQuery, count_statement, rows_statement
 
 # Rows fetched at a time from the server-side cursor (and between two progress reports).
 BATCH = 2000
@@ -64,42 +63,13 @@ class GeoFile:
     features: int
 
 
-def _geometry_wkb(fq: FeatureQuery, crs: Crs) -> sql.Composable:
-    """The geometry as WKB in the output CRS (longitude first in EPSG:4326, as GDAL stores it)."""
-    stored = fq.collection.geometry_expression
-    geom = (
-        stored if crs.srid == 4326 else sql.SQL("ST_Transform({}, {})").format(stored, sql.Literal(crs.srid))
-    )
-    wkb = sql.SQL("ST_AsBinary({})").format(geom)
-    box = lonlat_domain(crs.srid)
-    if box is None:
-        return wkb
-    # A feature a UTM zone cannot express gets no geometry, as on /items (see query.py).
-    return sql.SQL("CASE WHEN {} @ ST_MakeEnvelope({}, {}, {}, {}, 4326) THEN {} END").format(
-        stored, *(sql.Literal(v) for v in box), wkb
-    )
-
-
-def rows_statement(fq: FeatureQuery, crs: Crs) -> tuple[sql.Composed, Params]:
-    """Every matching row: the geometry as WKB, then the readable fields in catalog order."""
-    params = Params()
-    where = where_clause(fq, params)
-    history = fq.collection.history_sql
-    table = history if fq.as_of is not None and history is not None else fq.collection.table_sql
-    columns = [_geometry_wkb(fq, crs), *(f.expression for f in fq.properties)]
-    statement = sql.SQL("SELECT {columns} FROM {table} t{where}{order}").format(
-        columns=sql.SQL(", ").join(columns), table=table, where=where, order=order_clause(fq)
-    )
-    return statement, params
-
-
 def read_rows(
     conn: psycopg.Connection, fq: FeatureQuery, crs: Crs, progress: Progress | None = None
 ) -> tuple[list[bytes | None], list[tuple[Any, ...]]]:
     """The WKB geometries and the values of every matching row, reporting progress by batch."""
     statement, params = count_statement(fq, None)
     total = conn.execute(statement, params).fetchone()[0]
-    statement, params = rows_statement(fq, crs)
+    statement, params = rows_statement(fq, geometry=crs)
     geometries: list[bytes | None] = []
     values: list[tuple[Any, ...]] = []
     # A server-side cursor: rows arrive by batch, not all at once.

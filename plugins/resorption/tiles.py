@@ -5,7 +5,7 @@ Routes (a blueprint registered before pygeoapi's, so that ours answer its tile p
 `/collections/{id}/tiles/WebMercatorQuad` (tileset metadata) and
 `/collections/{id}/tiles/WebMercatorQuad/{tileMatrix}/{tileRow}/{tileCol}` (the tile, `f=mvt`).
 
-Security. A tile is ONE statement (`tiles_sql`) run in a read-only transaction as the
+Security. A tile is ONE statement (`query.tile_statement`) run in a read-only transaction as the
 caller, exactly like the features: the transaction takes the caller's database role
 (column privileges) and scopes (row-level security), so a site or an action outside the
 scope never reaches a tile, and a forbidden column would be refused by PostgreSQL. The
@@ -42,20 +42,15 @@ import pygeoapi.api as core_api
 from flask import Blueprint, Flask, Response, request
 from pygeoapi.util import DEFINITIONSDIR
 
+from resorption import statements
 from resorption.caller import Caller, current_settings
 from resorption.catalog import Collection
 from resorption.crs import CRS84
 from resorption.errors import InvalidParameter, NotFound
-from resorption.tiles_sql import (
-    CLUSTER_CELL,
-    EXTENT,
-    LAYERS,
-    MAX_ZOOM,
-    VERSION,
-    Layer,
-    TileSource,
-    tile_statement,
-)
+from resorption.query import tile_statement
+from resorption.tiles_sql import CLUSTER_CELL, EXTENT, LAYERS, MAX_ZOOM, Layer
+
+SQL = statements.load("tiles")
 
 TMS_ID = "WebMercatorQuad"
 TMS_URI = "http://www.opengis.net/def/tilematrixset/OGC/1.0/WebMercatorQuad"
@@ -129,13 +124,12 @@ def tile(collection_id: str, tms_id: str, tile_matrix: str, tile_row: str, tile_
     caller = Caller.of_request()
     properties = tile_properties(caller, collection, layer)
     with caller.reading() as conn:
-        version = conn.execute(VERSION, (collection.id,)).fetchone()[0]
+        version = conn.execute(SQL.version, (collection.id,)).fetchone()[0]
         etag = _etag(caller, collection.id, version, z, y, x)
         headers["ETag"] = f'"{etag}"'
         if request.if_none_match.contains_weak(etag):
             return Response(status=HTTPStatus.NOT_MODIFIED, headers=headers)
-        source = TileSource(collection.table, collection.geometry_column)
-        statement, params = tile_statement(layer, source, properties, z, x, y)
+        statement, params = tile_statement(collection, layer, properties, z, x, y)
         data = conn.execute(statement, params).fetchone()[0]
     if not data:
         return Response(status=HTTPStatus.NO_CONTENT, headers=headers)

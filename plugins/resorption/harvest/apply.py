@@ -19,7 +19,6 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import orjson
 import psycopg
@@ -27,12 +26,11 @@ from psycopg import errors as pg_errors
 
 from resorption import editing
 from resorption.catalog import Collection, Field
+from resorption.clock import PARIS
 from resorption.crs import DEFAULT
 from resorption.editing import REMOVED, Mode
 from resorption.errors import ResorptionError, ValidationFailed
 from resorption.harvest.sources import Source
-
-PARIS = ZoneInfo("Europe/Paris")
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,22 +13,15 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import psycopg
 from pygeoapi.process.base import BaseProcessor
 
 from resorption.caller import Caller
+from resorption.clock import today
 from resorption.errors import Forbidden, InvalidParameter, NotFound, Unauthorized, ValidationFailed
 
 JSON = "application/json"
-# The dates of the workflow are French dates: a date is in the future when it is in Paris.
-PARIS = ZoneInfo("Europe/Paris")
-
-
-def today() -> dt.date:
-    """Today's date in Paris."""
-    return dt.datetime.now(PARIS).date()
 
 
 SITE_INPUT: dict[str, Any] = {

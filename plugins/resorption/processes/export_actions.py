@@ -21,23 +21,29 @@ from openpyxl import Workbook
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
-from psycopg import sql
 
+from resorption import statements
 from resorption.caller import Caller
 from resorption.catalog import Field
+from resorption.clock import PARIS
 from resorption.errors import Forbidden
-from resorption.processes.base import PARIS, Inputs
+from resorption.processes.base import Inputs
 from resorption.processes.export_jobs import (
     ExportFile,
     ExportProcessor,
     filename,
 )
+from resorption.query import FeatureQuery, rows_statement
 from resorption.spreadsheets.writers import XLSX, xlsx_cell
+
+SQL = statements.load("export_actions")
 
 NATIONAL_SHEET = "National"
 FINANCES_SHEET = "Financements"
 # The finances of each action, shown on a sheet of their own rather than in a cell.
 FINANCES_FIELD = "finances"
+# The départements an action works in (its sheets), from the catalog.
+DEPARTEMENTS_FIELD = "departement_codes"
 FUNDING_TYPES = {
     "state": "État",
     "dedicated_resorption": "Crédits dédiés à la résorption",
@@ -152,18 +158,18 @@ class Processor(ExportProcessor):
         columns = [f for f in readable if f.name != FINANCES_FIELD]
         finances = next((f for f in readable if f.name == FINANCES_FIELD), None)
         shown = [*columns, *([finances] if finances else [])]
-        statement = sql.SQL("SELECT {}, {} FROM {} t ORDER BY t.id").format(
-            sql.SQL(", ").join(f.expression for f in shown),
-            sql.SQL(
-                "ARRAY(SELECT d.departement_code FROM resorption.action_departements d "
-                "WHERE d.action_id = t.id ORDER BY d.departement_code)"
-            ),
-            actions.table_sql,
+        # Every action, by id; the last column gives the départements of its sheets, whether or
+        # not the caller may read that field.
+        query = FeatureQuery(
+            collection=actions,
+            readable=tuple(readable),
+            select=(*shown, actions.fields[DEPARTEMENTS_FIELD]),
         )
+        statement, params = rows_statement(query)
         self.report(caller, 5, "Lecture des actions")
         with caller.exporting() as conn:
-            rows = conn.execute(statement).fetchall()
-            names = dict(conn.execute("SELECT code, name FROM resorption.departements").fetchall())
+            rows = conn.execute(statement, params).fetchall()
+            names = dict(conn.execute(SQL.departement_names).fetchall())
         self.report(caller, 60, f"{len(rows)} actions lues : écriture du tableur")
 
         read_scope = caller.scope("actions")

@@ -13,13 +13,16 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
+from dataclasses import replace
 from typing import Any
 
-from psycopg import sql
-
+from resorption import statements
 from resorption.caller import Caller
 from resorption.errors import Forbidden, InvalidParameter
 from resorption.processes.base import JSON, Inputs, ResorptionProcessor, date_input
+from resorption.query import FeatureQuery, Params, condition, history_source
+
+SQL = statements.load("territory_statistics")
 
 LEVELS = ("nation", "region", "departement")
 STEPS = {"month": "1 month", "quarter": "3 months", "year": "1 year"}
@@ -94,51 +97,6 @@ PROCESS_METADATA: dict[str, Any] = {
     },
 }
 
-# The versions valid at the end of each date of the series, in the territory.
-VERSIONS = """
-WITH dates AS (
-    SELECT DISTINCT d::date AS day
-    FROM (SELECT generate_series(%(start)s::date, %(end)s::date, %(step)s::interval) AS d
-          UNION ALL SELECT %(end)s::date) s
-), v AS (
-    -- only columns every reader role may read (no owner, no justice)
-    SELECT d.day, h.id, h.status, h.population_total, h.population_minors, h.social_origins,
-           h.closed_at, h.water_rating, h.sanitation_rating, h.electricity_rating, h.waste_rating,
-           h.pests_rating, h.fire_prevention_rating
-    FROM dates d
-    JOIN resorption.sites_history h
-      ON h.valid @> (((d.day + 1)::timestamp AT TIME ZONE 'Europe/Paris') - interval '1 microsecond')
-    WHERE h.operation <> 'delete' AND {territory}
-)
-"""
-BY_STATUS = """
-SELECT d.day, v.status::text, count(v.id),
-       coalesce(sum(v.population_total), 0), coalesce(sum(v.population_minors), 0),
-       coalesce(sum(v.population_total) FILTER (WHERE 'european' = ANY (v.social_origins)), 0)
-FROM dates d LEFT JOIN v ON v.day = d.day
-GROUP BY 1, 2 ORDER BY 1
-"""
-RATINGS_SQL = """
-SELECT v.day, r.topic, r.rating, count(*)
-FROM v, LATERAL (VALUES ('water', v.water_rating::text), ('sanitation', v.sanitation_rating::text),
-                        ('electricity', v.electricity_rating::text), ('waste', v.waste_rating::text),
-                        ('pests', v.pests_rating::text),
-                        ('fire_prevention', v.fire_prevention_rating::text)) AS r (topic, rating)
-WHERE v.status = 'open'
-GROUP BY 1, 2, 3
-"""
-# Sites closed during the step ending at each date, with the people they had.
-CLOSED = """closed AS (
-    SELECT * FROM v
-    WHERE v.status <> 'open' AND v.closed_at > v.day - %(step)s::interval AND v.closed_at <= v.day
-)"""
-CLOSURES = "SELECT day, count(*), coalesce(sum(population_total), 0) FROM closed GROUP BY 1"
-SOLUTIONS = """
-SELECT c.day, s.solution::text, coalesce(sum(s.people), 0), coalesce(sum(s.households), 0)
-FROM closed c JOIN resorption.site_closing_solutions s ON s.site_id = c.id
-GROUP BY 1, 2 ORDER BY 1, 2
-"""
-
 
 class Processor(ResorptionProcessor):
     """Compute the time series of a territory."""
@@ -171,33 +129,31 @@ class Processor(ResorptionProcessor):
         scope = caller.scope("sites")
         if scope.is_empty:
             raise Forbidden("Votre rôle ne vous permet pas de lire les sites.")
-        territory: sql.Composable = sql.SQL("true")
-        params: dict[str, Any] = {"start": start, "end": end, "step": STEPS[step], "code": code}
+        sites = caller.catalog["sites"]
+        territory = FeatureQuery(collection=sites, readable=())
         with caller.reading() as conn:
             if level == "departement":
-                known = conn.execute(
-                    "SELECT 1 FROM resorption.departements WHERE code = %s", (code,)
-                ).fetchone()
+                known = conn.execute(SQL.departement_exists, (code,)).fetchone()
                 if known is None:
                     raise InvalidParameter(f"Département « {code} » inconnu.")
                 if not scope.contains(code):
                     raise Forbidden(f"Le département {code} est hors de votre territoire d'intervention.")
-                territory = sql.SQL("h.departement_code = %(code)s")
+                territory = replace(territory, equals=((sites.fields["departement_code"], code),))
             elif level == "region":
-                rows = conn.execute(
-                    "SELECT code FROM resorption.departements WHERE region_code = %s", (code,)
-                ).fetchall()
+                rows = conn.execute(SQL.region_departements, (code,)).fetchall()
                 if not rows:
                     raise InvalidParameter(f"Région « {code} » inconnue.")
                 if not any(scope.contains(r[0]) for r in rows):
                     raise Forbidden(f"La région {code} est hors de votre territoire d'intervention.")
-                territory = sql.SQL("h.region_code = %(code)s")
-            prefix = sql.SQL(VERSIONS).format(territory=territory)
-            by_status = conn.execute(prefix + sql.SQL(BY_STATUS), params).fetchall()
-            ratings = conn.execute(prefix + sql.SQL(RATINGS_SQL), params).fetchall()
-            closing = prefix + sql.SQL(", " + CLOSED + " ")
-            closures = conn.execute(closing + sql.SQL(CLOSURES), params).fetchall()
-            solutions = conn.execute(closing + sql.SQL(SOLUTIONS), params).fetchall()
+                territory = replace(territory, equals=((sites.fields["region_code"], code),))
+            params = Params(start=start, end=end, step=STEPS[step])
+            versions = SQL.versions.format(
+                history=history_source(sites), territory=condition(territory, params)
+            )
+            by_status, ratings, closures, solutions = (
+                conn.execute(statement.format(versions=versions), params).fetchall()
+                for statement in (SQL.by_status, SQL.ratings, SQL.closures, SQL.solutions)
+            )
         return {
             "territory": {"level": level, "code": code},
             "start": start.isoformat(),

@@ -16,12 +16,11 @@ import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from resorption.catalog import Field
+from resorption.clock import PARIS
 from resorption.spreadsheets.formulas import revert
 
-PARIS = ZoneInfo("Europe/Paris")
 SEPARATOR = " – "  # between a section and a column in one header ("Habitants – Nombre de mineurs")
 LIST_SEPARATOR = ", "
 YES, NO = "Oui", "Non"

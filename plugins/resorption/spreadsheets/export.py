@@ -18,9 +18,12 @@ from collections import defaultdict
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
-from zoneinfo import ZoneInfo
 
+from psycopg import sql
+
+from resorption import statements
 from resorption.caller import Caller
+from resorption.clock import PARIS
 from resorption.errors import Forbidden, InvalidParameter
 from resorption.params import parse_items
 from resorption.policy import NATION, Scope
@@ -29,8 +32,9 @@ from resorption.query import FeatureQuery
 from resorption.spreadsheets.columns import Column, cell, site_columns
 from resorption.spreadsheets.writers import MEDIA_TYPES, write_csv, write_xlsx
 
+SQL = statements.load("spreadsheets_export")
+
 PAGE = 1000
-PARIS = ZoneInfo("Europe/Paris")
 Progress = Callable[[int, str], None]
 
 
@@ -110,8 +114,7 @@ def _territory(caller: Caller, export: Scope, territoire: str | None) -> Scope:
     column = "code" if level == "departement" else "region_code"
     with caller.reading() as conn:
         rows = conn.execute(
-            f"SELECT code FROM resorption.departements WHERE {column} = %s ORDER BY code",  # column: ours
-            (code.upper(),),
+            SQL.territory_departements.format(sql.Identifier(column)), (code.upper(),)
         ).fetchall()
     noun = "Département" if level == "departement" else "Région"
     if not rows:
@@ -148,13 +151,9 @@ def _extras(caller: Caller, within: Scope, features: Sequence[dict[str, Any]]) -
     epci = sorted({f["properties"].get("epci_code") for f in features} - {None})
     actions: dict[int, list[tuple[int, str]]] = defaultdict(list)
     with caller.exporting(within) as conn:
-        names = dict(conn.execute("SELECT code, name FROM resorption.epci WHERE code = ANY(%s)", (epci,)))
+        names = dict(conn.execute(SQL.epci_names, (epci,)))
         # Row-level security leaves out the actions (and links) outside the caller's export.
-        for site_id, action_id, name in conn.execute(
-            "SELECT s.site_id, a.id, a.name FROM resorption.action_sites s "
-            "JOIN resorption.actions a ON a.id = s.action_id WHERE s.site_id = ANY(%s) ORDER BY a.id",
-            (ids,),
-        ):
+        for site_id, action_id, name in conn.execute(SQL.site_actions, (ids,)):
             actions[site_id].append((action_id, name))
     return {"epci": names, "actions": actions}
 

@@ -14,21 +14,16 @@ from __future__ import annotations
 import urllib.parse
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from resorption.catalog import Collection, Field, Label
+from resorption.clock import PARIS
 
 MISSING = "—"
 YES_NO = {True: Label("Oui", "Yes"), False: Label("Non", "No")}
 # What an item is called in a page title when its collection names nothing better.
 DEFAULT_NOUN = Label("Élément", "Item")
-try:
-    # Timestamps are stored in UTC; our users read French local time.
-    PARIS: ZoneInfo | None = ZoneInfo("Europe/Paris")
-except ZoneInfoNotFoundError:  # an image without tzdata: say UTC rather than guess
-    PARIS = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,8 +101,6 @@ def _datetime(value: str) -> str:
         return value
     if instant.tzinfo is None:
         return instant.strftime("%d/%m/%Y %H:%M")
-    if PARIS is None:
-        return instant.astimezone(UTC).strftime("%d/%m/%Y %H:%M UTC")
     return instant.astimezone(PARIS).strftime("%d/%m/%Y %H:%M")
 
 

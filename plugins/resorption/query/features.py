@@ -1,9 +1,10 @@
-"""The one reader: a parsed feature request becomes ONE SQL statement.
+"""Features: a parsed feature request becomes ONE SQL statement.
 
-All SQL text for reading features lives here, built one clause at a time
-(projection, where, order, limit) with psycopg's composition objects: names
-are identifiers or trusted catalog expressions, values are always named
-parameters. PostgreSQL assembles the GeoJSON; Python passes it on.
+Built one clause at a time (projection, where, order, limit) with psycopg's composition
+objects: names are identifiers or trusted catalog expressions, values are always named
+parameters. PostgreSQL assembles the GeoJSON; Python passes it on. The same clauses give
+the rows as plain columns (`rows_statement`, for files and spreadsheets) and the conditions
+of a request to statements that add their own (`condition`).
 
 Time travel. `datetime` keeps the meaning of OGC API Features: the features whose own
 time span (a site's declared_at to closed_at) meets the instant or the interval. On a
@@ -31,10 +32,20 @@ from typing import Any
 from psycopg import sql
 
 from resorption.catalog import Collection, Field
-from resorption.cql import FilterCompiler, GeometryContext, Params
+from resorption.cql import FilterCompiler, GeometryContext
 from resorption.crs import DEFAULT, Crs, lonlat_domain
 
 SEARCH_CONFIG = "resorption.fr_unaccent"
+
+
+class Params(dict[str, Any]):
+    """Named query parameters, collected while SQL is composed."""
+
+    def add(self, value: Any) -> sql.Placeholder:
+        """Store `value` and return its placeholder."""
+        name = f"p{len(self)}"
+        self[name] = value
+        return sql.Placeholder(name)
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,10 +111,17 @@ class FeatureQuery:
         return self.interval.end
 
 
-def _source(q: FeatureQuery) -> sql.Composable:
+def source(q: FeatureQuery) -> sql.Composable:
     """The table read under the alias `t`: the live rows, or every version when travelling."""
     history = q.collection.history_sql
     return history if q.as_of is not None and history is not None else q.collection.table_sql
+
+
+def history_source(collection: Collection) -> sql.Composable:
+    """The table of every version of a collection's rows (`history:` in its catalog file)."""
+    if collection.history_sql is None:
+        raise ValueError(f"la collection {collection.id} ne garde pas d'historique")
+    return collection.history_sql
 
 
 def _version_condition(q: FeatureQuery, params: Params) -> sql.Composable | None:
@@ -236,22 +254,23 @@ def _after_condition(q: FeatureQuery, params: Params) -> sql.Composable | None:
 # `in_scope(<collection>_scope, departement_code)` (sql/005_row_security.sql). The policy still
 # applies; this only lets the planner start from the départements' index. (Actions are not
 # here: their policy reads action_departements, whose own policy scans the actions again.)
-SCOPE_COLUMNS = {"sites": "t.departement_code"}
+SCOPE_COLUMNS = {"sites": "departement_code"}
 
 
 def _scope_condition(q: FeatureQuery, params: Params) -> sql.Composable | None:
-    column = SCOPE_COLUMNS.get(q.collection.id)
-    if q.departements is None or column is None:
+    name = SCOPE_COLUMNS.get(q.collection.id)
+    if q.departements is None or name is None:
         return None
+    column = sql.SQL("t.{}").format(sql.Identifier(name))
     if len(q.departements) == 1:
         # `=` lets PostgreSQL read the (departement_code, id) index in id order; `= ANY` cannot.
-        return sql.SQL("{} = {}").format(sql.SQL(column), params.add(q.departements[0]))
-    return sql.SQL("{} = ANY({}::text[])").format(sql.SQL(column), params.add(list(q.departements)))
+        return sql.SQL("{} = {}").format(column, params.add(q.departements[0]))
+    return sql.SQL("{} = ANY({}::text[])").format(column, params.add(list(q.departements)))
 
 
-def where_clause(q: FeatureQuery, params: Params, paging: bool = False) -> sql.Composable:
-    """WHERE for every condition of the request (or nothing); `paging` adds the keyset bound."""
-    conditions = [
+def _conditions(q: FeatureQuery, params: Params, paging: bool = False) -> list[sql.Composable]:
+    """Every condition of the request; `paging` adds the keyset bound."""
+    present = [
         _scope_condition(q, params),
         _after_condition(q, params) if paging else None,
         _version_condition(q, params),
@@ -265,8 +284,19 @@ def where_clause(q: FeatureQuery, params: Params, paging: bool = False) -> sql.C
             column=q.collection.geometry_expression, name=q.collection.geometry_column, crs=q.filter_crs
         )
         compiler = FilterCompiler({f.name: f for f in q.readable}, geometry, params, q.collection.id)
-        conditions.append(compiler.compile(q.filter_tree))
-    present = [c for c in conditions if c is not None]
+        present.append(compiler.compile(q.filter_tree))
+    return [c for c in present if c is not None]
+
+
+def condition(q: FeatureQuery, params: Params) -> sql.Composable:
+    """The conditions of the request as one boolean expression over `t` (TRUE when none)."""
+    present = _conditions(q, params)
+    return sql.SQL(" AND ").join(present) if present else sql.SQL("TRUE")
+
+
+def where_clause(q: FeatureQuery, params: Params, paging: bool = False) -> sql.Composable:
+    """WHERE for every condition of the request (or nothing); `paging` adds the keyset bound."""
+    present = _conditions(q, params, paging)
     if not present:
         return sql.SQL("")
     return sql.SQL(" WHERE ") + sql.SQL(" AND ").join(present)
@@ -293,7 +323,7 @@ def items_statement(q: FeatureQuery, count_cap: int | None = None) -> tuple[sql.
     ).format(
         feature=_feature_json(q),
         id=q.collection.id_expression,
-        table=_source(q),
+        table=source(q),
         where=where,
         order=order_clause(q),
         limit=params.add(q.limit),
@@ -303,7 +333,7 @@ def items_statement(q: FeatureQuery, count_cap: int | None = None) -> tuple[sql.
     if count_cap is not None:
         count = sql.SQL(
             "(SELECT count(*)::int FROM (SELECT 1 FROM {table} t{where} LIMIT {cap}) matched)"
-        ).format(table=_source(q), where=where_clause(q, params), cap=params.add(count_cap + 1))
+        ).format(table=source(q), where=where_clause(q, params), cap=params.add(count_cap + 1))
     statement = sql.SQL(
         "SELECT coalesce(json_agg(page.feature), '[]'::json)::text, count(*)::int, max(page.id), {count} "
         "FROM ({page}) page"
@@ -315,7 +345,7 @@ def count_statement(q: FeatureQuery, cap: int | None) -> tuple[sql.Composed, Par
     """How many features match, counting at most `cap` + 1 rows when a cap is given."""
     params = Params()
     where = where_clause(q, params)
-    inner = sql.SQL("SELECT 1 FROM {table} t{where}").format(table=_source(q), where=where)
+    inner = sql.SQL("SELECT 1 FROM {table} t{where}").format(table=source(q), where=where)
     if cap is not None:
         inner = sql.SQL("{} LIMIT {}").format(inner, params.add(cap + 1))
     return sql.SQL("SELECT count(*) FROM ({}) matched").format(inner), params
@@ -336,5 +366,38 @@ def item_statement(
         table=q.collection.table_sql,
         id=q.collection.id_expression,
         value=params.add(identifier),
+    )
+    return statement, params
+
+
+def _geometry_wkb(q: FeatureQuery, crs: Crs) -> sql.Composable:
+    """The geometry as WKB in `crs` (longitude first in EPSG:4326, as GDAL stores it)."""
+    stored = q.collection.geometry_expression
+    geom = (
+        stored if crs.srid == 4326 else sql.SQL("ST_Transform({}, {})").format(stored, sql.Literal(crs.srid))
+    )
+    wkb = sql.SQL("ST_AsBinary({})").format(geom)
+    box = lonlat_domain(crs.srid)
+    if box is None:
+        return wkb
+    # A feature a UTM zone cannot express gets no geometry, as in GeoJSON (`_geometry_json`).
+    return sql.SQL("CASE WHEN {} @ ST_MakeEnvelope({}, {}, {}, {}, 4326) THEN {} END").format(
+        stored, *(sql.Literal(v) for v in box), wkb
+    )
+
+
+def rows_statement(q: FeatureQuery, geometry: Crs | None = None) -> tuple[sql.Composed, Params]:
+    """Every matching row as plain columns, in the request's order, for files and spreadsheets.
+
+    With `geometry`, the first column is the geometry as WKB in that CRS; then the values of
+    `q.properties`, in their order (no paging: the caller reads them all, by batch).
+    """
+    params = Params()
+    where = where_clause(q, params)
+    columns = [f.expression for f in q.properties]
+    if geometry is not None:
+        columns.insert(0, _geometry_wkb(q, geometry))
+    statement = sql.SQL("SELECT {columns} FROM {table} t{where}{order}").format(
+        columns=sql.SQL(", ").join(columns), table=source(q), where=where, order=order_clause(q)
     )
     return statement, params
