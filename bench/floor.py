@@ -64,13 +64,10 @@ def scripts(url: str, token: str, mix: dict[str, str]) -> dict[str, str]:
     from resorption.catalog import load_catalog
     from resorption.database import close_pool
     from resorption.errors import ResorptionError
-    from resorption.policy import current_policy
 
     close_pool()  # a pool of a previous dataset would point at another database
     settings = app_settings.Settings.from_env(url)
-    app_settings.configure(settings)
     catalog = load_catalog(settings.collections_dir)
-    policy = current_policy()
     out: dict[str, str] = {}
     for key, path in mix.items():
         parts = urllib.parse.urlsplit(path)
@@ -79,7 +76,7 @@ def scripts(url: str, token: str, mix: dict[str, str]) -> dict[str, str]:
         collection = catalog[segments[1]]
         audit.set_request(audit.RequestInfo("GET", path, "127.0.0.1"))
         try:
-            transactions = _capture(policy, settings, token, collection, segments, args)
+            transactions = _capture(settings, token, collection, segments, args)
         except ResorptionError as exc:  # e.g. over the statement timeout: no floor for this one
             print(f"plancher SQL de {key} non capturé : {exc.message}", flush=True)
             continue
@@ -92,28 +89,27 @@ def scripts(url: str, token: str, mix: dict[str, str]) -> dict[str, str]:
 
 
 def _capture(
-    policy: Any, settings: Any, token: str, collection: Any, segments: list[str], args: Any
+    settings: Any, token: str, collection: Any, segments: list[str], args: Any
 ) -> list[list[str]]:
     """Run one request's code path (token, page or item, audit) and return its statements."""
     from resorption.authentication import authenticate
-    from resorption.identity import set_principal
+    from resorption.caller import Caller
     from resorption.params import parse_item, parse_items
-    from resorption.providers.features import FeatureProvider
+    from resorption.reader import FeatureReader
 
     with traced() as transactions:
         principal = authenticate(f"Bearer {token}", "127.0.0.1", settings)
-        set_principal(principal)
-        provider = FeatureProvider({"type": "feature", "name": "bench", "data": collection.id})
-        readable = policy.readable_fields(principal, collection)
+        reader = FeatureReader(Caller.of(principal, settings), collection)
+        readable = reader.readable
         if len(segments) == 4:  # /collections/{id}/items/{itemId}
             from resorption.editing import VERSION_SQL
             from resorption.features_write import WRITABLE
 
             version = psycopg.sql.SQL(VERSION_SQL) if collection.id in WRITABLE else None
-            provider.feature_json(parse_item(collection, readable, args), segments[3], version)
+            reader.feature_json(parse_item(collection, readable, args), segments[3], version)
         else:
-            fq = parse_items(collection, readable, args)
+            fq = parse_items(collection, readable, args, settings.limits)
             if "after" in args:
                 fq = replace(fq, after=int(args["after"]))
-            provider.page(fq)
+            reader.page(fq)
     return transactions

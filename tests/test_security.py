@@ -154,7 +154,7 @@ def test_a_provider_bug_naming_a_forbidden_field_yields_an_error_not_data(databa
         sites = CATALOG["sites"]
         buggy = FeatureQuery(collection=sites, readable=(sites.fields["owner_name"],), limit=5)
         with pytest.raises((ResorptionError, psycopg.Error)):
-            provider.features(buggy)
+            provider.reader.features(buggy)
     finally:
         database.close_pool()
 

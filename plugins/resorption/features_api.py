@@ -36,8 +36,8 @@ from resorption.editing import VERSION_SQL
 from resorption.errors import InvalidParameter
 from resorption.features_write import WRITABLE
 from resorption.params import parse_item, parse_items
-from resorption.providers.features import FeatureProvider
 from resorption.query import FeatureQuery
+from resorption.reader import FeatureReader
 from resorption.spreadsheets.writers import CSV, write_plain_csv
 from resorption.web import display
 
@@ -50,13 +50,6 @@ AFTER = "after"
 FILE_FORMATS = {"csv": CSV}
 
 
-def _provider(api: API, collection: Collection, caller: Caller) -> FeatureProvider:
-    definition = next(
-        p for p in api.config["resources"][collection.id]["providers"] if p["type"] == "feature"
-    )
-    return FeatureProvider(definition, caller)
-
-
 def _api_request(api: API, request: Request, collection: Collection) -> APIRequest:
     api_request = APIRequest.from_flask(request, api.locales)
     formats = [F_JSON, F_HTML, F_JSONLD, *FILE_FORMATS]
@@ -67,7 +60,7 @@ def _api_request(api: API, request: Request, collection: Collection) -> APIReque
     return api_request
 
 
-def _bulk(api_request: APIRequest, provider: FeatureProvider, fq: FeatureQuery) -> FeatureQuery:
+def _bulk(api_request: APIRequest, reader: FeatureReader, fq: FeatureQuery) -> FeatureQuery:
     """A file, or a page above the bulk threshold, of a collection the policy governs: an export.
 
     A file format is read within the export scope (403 without the export right). A page of
@@ -78,16 +71,16 @@ def _bulk(api_request: APIRequest, provider: FeatureProvider, fq: FeatureQuery) 
     all they may read, one page at a time, never the whole table in one answer. The QGIS
     project asks for pages of the size the caller's right allows (`qgis_project.page_size`).
     """
-    if not bulk.governs(provider.collection.id):
+    if not bulk.governs(reader.collection.id):
         return fq
     if api_request.format in FILE_FORMATS:
-        provider.exporting()
+        reader.exporting()
         return fq
-    threshold = provider.settings.bulk_threshold
+    threshold = reader.settings.bulk_threshold
     if fq.hits_only or fq.limit <= threshold:
         return fq
-    if provider.caller.may_export():
-        provider.exporting()
+    if reader.caller.may_export():
+        reader.exporting()
         return fq
     return replace(fq, limit=threshold)
 
@@ -105,12 +98,12 @@ def items(
 ) -> Response:
     """GET /collections/{id}/items (or POST with a CQL2 JSON filter as `body`)."""
     api_request = _api_request(api, request, collection)
-    provider = _provider(api, collection, caller)
-    fq = parse_items(collection, provider.readable, request.args, caller.settings.limits, body=body)
+    reader = FeatureReader(caller, collection)
+    fq = parse_items(collection, reader.readable, request.args, caller.settings.limits, body=body)
     after = request.args.get(AFTER)
     if after is not None:
         fq = replace(fq, after=_after(collection, after))
-    fq = _bulk(api_request, provider, fq)
+    fq = _bulk(api_request, reader, fq)
 
     uri = f"{api.get_collections_url()}/{collection.id}/items"
     query = [(k, v) for k, v in request.args.items(multi=True) if k not in ("f", "offset", AFTER)]
@@ -118,7 +111,7 @@ def items(
     _content_crs(headers, fq.crs)
     if _is_geojson(api_request):
         # The fast path: PostgreSQL's JSON array goes out as it came, never parsed in Python.
-        fast = provider.page(fq)
+        fast = reader.page(fq)
         next_after = fast.last_id if not fq.sortby and fast.returned else None
         links = _page_links(
             api_request, uri, query, fq.offset, fq.limit, fast.returned, fast.matched, next_after
@@ -131,7 +124,7 @@ def items(
         headers["Content-Type"] = GEOJSON
         return _response(content, HTTPStatus.OK, headers)
 
-    page = provider.features(fq)
+    page = reader.features(fq)
     page["links"] = _page_links(
         api_request, uri, query, fq.offset, fq.limit, len(page["features"]), page.get("numberMatched"), None
     )
@@ -150,17 +143,17 @@ def items(
             **_items_display(api_request, collection, page, fq.select, uri),
         }
 
-    return _render(api, api_request, provider, fq, page, headers, "collections/items/index.html", html)
+    return _render(api, api_request, reader, fq, page, headers, "collections/items/index.html", html)
 
 
 def item(api: API, request: Request, collection: Collection, caller: Caller, identifier: str) -> Response:
     """GET /collections/{id}/items/{itemId}, with the item's version as ETag when it has one."""
     api_request = _api_request(api, request, collection)
-    provider = _provider(api, collection, caller)
-    fq = parse_item(collection, provider.readable, request.args)
-    fq = _bulk(api_request, provider, fq)
+    reader = FeatureReader(caller, collection)
+    fq = parse_item(collection, reader.readable, request.args)
+    fq = _bulk(api_request, reader, fq)
     version_sql = sql.SQL(VERSION_SQL) if collection.id in WRITABLE else None
-    raw, version = provider.feature_json(fq, identifier, version_sql)
+    raw, version = reader.feature_json(fq, identifier, version_sql)
 
     base = f"{api.get_collections_url()}/{collection.id}"
     uri = f"{base}/items/{urllib.parse.quote(identifier, safe='')}"
@@ -207,7 +200,7 @@ def item(api: API, request: Request, collection: Collection, caller: Caller, ide
             **_item_display(api_request, collection, feature, f"{base}/items"),
         }
 
-    return _render(api, api_request, provider, fq, feature, headers, "collections/items/item.html", html, uri)
+    return _render(api, api_request, reader, fq, feature, headers, "collections/items/item.html", html, uri)
 
 
 def _timestamp() -> str:
@@ -271,7 +264,7 @@ def _item_display(
 def _render(
     api: API,
     api_request: APIRequest,
-    provider: FeatureProvider,
+    reader: FeatureReader,
     fq: FeatureQuery,
     content: dict[str, Any],
     headers: dict[str, str],
@@ -283,7 +276,7 @@ def _render(
 
     `html` builds the page context only when HTML is asked for, to keep JSON requests lean.
     """
-    collection = provider.collection
+    collection = reader.collection
     fmt = api_request.format
     if fmt == F_HTML:
         page = render_j2_template(
@@ -309,7 +302,7 @@ def _render(
         if bulk.governs(collection.id):
             groups = {f.group.sensitive for f in fq.properties if f.group.sensitive}
             detail = {"format": fmt, "features": len(features)}
-            provider.caller.audit("export", collection.id, None, groups, detail)
+            reader.caller.audit("export", collection.id, None, groups, detail)
         return _response(file, HTTPStatus.OK, headers)
     headers["Content-Type"] = GEOJSON
     return _response(orjson.dumps(content), HTTPStatus.OK, headers)

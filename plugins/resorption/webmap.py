@@ -24,8 +24,8 @@ from resorption.errors import Unauthorized
 from resorption.identity import Principal, current_principal
 from resorption.policy import Policy, Scope
 from resorption.processes.close_site import CLOSING_STATUSES
-from resorption.providers.features import FeatureProvider
 from resorption.query import FeatureQuery
+from resorption.reader import FeatureReader
 from resorption.sessions import current_session, root_path
 from resorption.settings import Settings
 from resorption.tiles_sql import LAYERS
@@ -156,25 +156,23 @@ def _editable(field: Field, collection: Collection) -> bool:
 def sheet(site_id: str) -> Response:
     """The site sheet as an HTML fragment: the fields the user may read, by catalog group.
 
-    The feature is read by the same provider as `/collections/sites/items/{id}`, as the
+    The feature is read by the same reader as `/collections/sites/items/{id}`, as the
     user: a site outside their scope is a 404, a field they may not read is absent.
     """
     _signed_in()
     caller = Caller.of_request()
     sites = caller.sites
-    provider = FeatureProvider(
-        {"name": "resorption.providers.features.FeatureProvider", "type": "feature", "data": sites.id}, caller
-    )
+    reader = FeatureReader(caller, sites)
     # The item and its version (ETag) in one statement, as the items route reads them.
-    raw, version = provider.feature_json(
-        FeatureQuery(collection=sites, readable=provider.readable), site_id, sql.SQL(VERSION_SQL)
+    raw, version = reader.feature_json(
+        FeatureQuery(collection=sites, readable=reader.readable), site_id, sql.SQL(VERSION_SQL)
     )
     feature = orjson.loads(raw)
     properties = feature.get("properties") or {}
     departement = properties.get("departement_code")
     may_write = caller.scope("sites", "write").contains(departement)
     may_close = caller.scope("sites", "close").contains(departement) and properties.get("status") == "open"
-    readable = {f.name for f in provider.readable}
+    readable = {f.name for f in reader.readable}
     edit_groups: list[tuple[str, list[Field]]] = []
     if may_write:
         by_group: dict[str, list[Field]] = {}

@@ -2,7 +2,7 @@
 
 The rows are read exactly as the items endpoint reads them: `params.parse_items` turns
 `filter`, `bbox` and `datetime` into a `FeatureQuery` (a single `datetime` reads the
-history: the sites as they stood then) and `FeatureProvider` runs it as the caller's
+history: the sites as they stood then) and `FeatureReader` runs it as the caller's
 database role with the caller's scopes (row-level security, column privileges), narrowed
 by `bulk` to where the policy's `export` right reaches (`area`: the caller's own area,
 even when it may read more) and to the `territoire` asked for (a département or a
@@ -27,8 +27,8 @@ from resorption.clock import PARIS
 from resorption.errors import Forbidden, InvalidParameter
 from resorption.params import parse_items
 from resorption.policy import NATION, Scope
-from resorption.providers.features import FeatureProvider
 from resorption.query import FeatureQuery
+from resorption.reader import FeatureReader
 from resorption.spreadsheets.columns import Column, cell, site_columns
 from resorption.spreadsheets.writers import MEDIA_TYPES, write_csv, write_xlsx
 
@@ -70,14 +70,13 @@ def export_sites(caller: Caller, request: ExportRequest, progress: Progress | No
         raise InvalidParameter(f"format « {request.fmt} » inconnu : choisissez xlsx ou csv.")
     within = _territory(caller, export, request.territoire)
     # Row-level security keeps the rows within the export scope (and the territory): bulk.py.
-    definition = {"name": "spreadsheet", "type": "feature", "data": "sites"}
-    provider = FeatureProvider(definition, caller).exporting(within)
+    reader = FeatureReader(caller, sites).exporting(within)
     args = {k: v for k, v in (("filter", request.filter), ("bbox", request.bbox)) if v}
     if request.datetime:
         args["datetime"] = request.datetime
-    fq = parse_items(sites, provider.readable, args, caller.settings.limits)
-    features = list(_features(provider, fq, progress))
-    columns = site_columns(provider.readable)
+    fq = parse_items(sites, reader.readable, args, caller.settings.limits)
+    features = list(_features(reader, fq, progress))
+    columns = site_columns(reader.readable)
     extras = _extras(caller, within, features)
     rows = (_row(columns, feature, extras) for feature in features)
 
@@ -89,7 +88,7 @@ def export_sites(caller: Caller, request: ExportRequest, progress: Progress | No
         content = write_xlsx(columns, rows, "Sites", written)
     else:
         content = write_csv(columns, rows, lambda c: c.header, written)
-    groups = frozenset(f.group.sensitive for f in provider.readable if f.group.sensitive)
+    groups = frozenset(f.group.sensitive for f in reader.readable if f.group.sensitive)
     detail = {
         "process": "export-sites",
         "format": request.fmt,
@@ -127,13 +126,13 @@ def _territory(caller: Caller, export: Scope, territoire: str | None) -> Scope:
 
 
 def _features(
-    provider: FeatureProvider, fq: FeatureQuery, progress: Progress | None
+    reader: FeatureReader, fq: FeatureQuery, progress: Progress | None
 ) -> Iterator[dict[str, Any]]:
     """Every matching feature, by pages in id order (each page after the last id seen)."""
     last: int | None = None
     seen = 0
     while True:
-        page = provider.features(
+        page = reader.features(
             dataclasses.replace(fq, after=last, limit=PAGE, offset=0, sortby=(), select=None)
         )["features"]
         yield from page
