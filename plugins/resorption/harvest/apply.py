@@ -5,8 +5,8 @@ never by its content, so harvesting twice never duplicates a site. Its mapped va
 go through the same validation as an API write (`editing.validate`: types, enums,
 required fields, geometry) and the one write path (`writing`: placement, row lock, the
 statements, the audit log); PostgreSQL's check constraints have the last word,
-translated as for the API. Each feature is one transaction: a
-rejected feature leaves nothing behind and the others go on.
+translated as for the API. Each feature is one transaction: a rejected feature leaves
+nothing behind and the others go on.
 
 A feature is applied only when what the source says changed (the fingerprint of the
 mapped body). It is then a conflict, reported and not applied, when the local site was
