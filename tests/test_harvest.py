@@ -197,12 +197,15 @@ def test_harvest_from_another_resorption(
     )
     env = trusting(tls, JETON_GIRONDE=remote_token)
 
-    # A simulation checks everything and writes no site.
+    # A simulation checks everything and writes no site (nor any audit row).
+    harvest_audit = "SELECT count(*) FROM resorption.audit_log WHERE username = 'moissonnage:gironde'"
+    audited_before = db.execute(harvest_audit).fetchone()[0]
     result = run_cli(database_url, config, "moissonner", "gironde", "--simulation", env=env)
     assert result.returncode == 0, result.stderr
     simulated = last_run(db, "gironde")
     assert simulated["simulation"] and simulated["created"] == len(expected), simulated
     assert provenance(db, "gironde") == {}
+    assert db.execute(harvest_audit).fetchone()[0] == audited_before
 
     # First harvest: every page followed, every site of Gironde created once, Dordogne refused.
     result = run_cli(database_url, config, "moissonner", "gironde", env=env)
@@ -241,6 +244,16 @@ def test_harvest_from_another_resorption(
         "SELECT changed_by FROM resorption.sites_history WHERE id = %s", (links[str(expected[0])],)
     ).fetchone()[0]
     assert changed_by == "moissonnage:gironde"
+    # Written through the one write path: one version and one audit row per written site.
+    versions = "SELECT count(*) FROM resorption.sites_history WHERE id = %s"
+    audited = (
+        "SELECT action, detail->>'source', detail->>'remote_id' FROM resorption.audit_log "
+        "WHERE username = 'moissonnage:gironde' AND collection = 'sites' AND item_id = %s ORDER BY id"
+    )
+    first_copy = links[str(expected[0])]
+    assert db.execute(versions, (first_copy,)).fetchone()[0] == 1
+    assert db.execute(audited, (str(first_copy),)).fetchall() == [("create", "harvest", str(expected[0]))]
+    assert db.execute(harvest_audit).fetchone()[0] == audited_before + len(expected)
     stamps = db.execute(
         "SELECT count(*) FROM resorption.site_provenance p JOIN resorption.sites s ON s.id = p.site_id "
         "WHERE p.source = 'gironde' AND p.local_version = s.updated_at AND length(p.remote_hash) = 64 "
@@ -293,6 +306,11 @@ def test_harvest_from_another_resorption(
     assert db.execute(
         "SELECT name, access_details, updated_by FROM resorption.sites WHERE id = %s", (links[str(first)],)
     ).fetchone() == ("Changé à la source", "Par le chemin", "moissonnage:gironde")
+    assert db.execute(versions, (first_copy,)).fetchone()[0] == 2
+    assert db.execute(audited, (str(first_copy),)).fetchall() == [
+        ("create", "harvest", str(first)),
+        ("update", "harvest", str(first)),
+    ]
     [(remote_id, site_id, reason)] = run_rows(db, run["id"], "conflict")
     assert (remote_id, site_id) == (
         str(second),

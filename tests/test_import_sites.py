@@ -142,6 +142,36 @@ def test_new_and_bad_rows(base_url: str, users: dict, db: psycopg.Connection, cl
     assert again["rows"][0]["outcome"] == "unchanged"
 
 
+def test_each_written_row_is_one_version_and_one_audit_row(
+    base_url: str, users: dict, db: psycopg.Connection, cleanup: None
+) -> None:
+    """The import writes through the one write path: a created or updated row makes one new
+    version of its site (however many statements the write runs) and one audit row."""
+    user = users["correspondent-departement-33"]
+    header, _ = export_csv(base_url, user, "id = 0")
+    versions = "SELECT count(*) FROM resorption.sites_history WHERE id = %s"
+    audited = (
+        "SELECT action, detail->>'source', detail->>'row' FROM resorption.audit_log "
+        "WHERE username = %s AND collection = 'sites' AND item_id = %s ORDER BY id"
+    )
+    created = import_(base_url, user, to_csv(header, [_new_row(header, "ONEVERSION")]))
+    assert created["rows"][0]["outcome"] == "created", created
+    site = created["rows"][0]["site"]
+    assert db.execute(versions, (site,)).fetchone()[0] == 1
+    assert db.execute(audited, (user.username, str(site))).fetchall() == [("create", "import", "2")]
+
+    updated = import_(base_url, user, to_csv(header, [_new_row(header, "ONEVERSION", **{POP: "13"})]))
+    assert updated["rows"][0]["outcome"] == "updated", updated
+    assert db.execute(versions, (site,)).fetchone()[0] == 2
+    assert db.execute(audited, (user.username, str(site))).fetchall() == [
+        ("create", "import", "2"),
+        ("update", "import", "2"),
+    ]
+    unchanged = import_(base_url, user, to_csv(header, [_new_row(header, "ONEVERSION", **{POP: "13"})]))
+    assert unchanged["rows"][0]["outcome"] == "unchanged"
+    assert db.execute(versions, (site,)).fetchone()[0] == 2
+
+
 def test_without_write_right_the_import_is_refused(base_url: str, users: dict) -> None:
     r = run(
         base_url,

@@ -164,6 +164,37 @@ def test_close_site_writes_the_closing_and_its_solutions(
     assert "déjà fermé" in again["description"]
 
 
+def test_each_process_write_is_one_version_and_one_audit_row(
+    c: Client, admin: TestUser, correspondent: TestUser, database_url: str
+) -> None:
+    """The processes write through the one write path: each execution is one new version of
+    the site and one audit row, naming the process."""
+    site = c.site(admin, population_total=30)
+    versions = "SELECT count(*) FROM resorption.sites_history WHERE id = %s"
+    audited = (
+        "SELECT action, detail->>'process' FROM resorption.audit_log "
+        "WHERE username = %s AND collection = 'sites' AND item_id = %s ORDER BY id"
+    )
+    steps = [
+        ("record-census", {"site": site, "census_at": TODAY, "population_total": 31}, "update"),
+        ("advance-resorption", {"site": site, "phases": {"sociological_diagnosis": TODAY}}, "update"),
+        ("close-site", _closing(site), "close"),
+    ]
+    expected: list[tuple[str, str]] = []
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        assert conn.execute(versions, (site,)).fetchone()[0] == 1
+        for count, (process, inputs, action) in enumerate(steps, start=2):
+            r = c.execute(correspondent, process, inputs)
+            assert r.status_code == 200, r.text
+            assert conn.execute(versions, (site,)).fetchone()[0] == count, process
+            expected.append((action, process))
+            assert conn.execute(audited, (correspondent.username, str(site))).fetchall() == expected
+        # A refused execution writes nothing: no version, no audit row.
+        _french_error(c.execute(correspondent, "close-site", _closing(site)), 409)
+        assert conn.execute(versions, (site,)).fetchone()[0] == len(steps) + 1
+        assert conn.execute(audited, (correspondent.username, str(site))).fetchall() == expected
+
+
 def test_close_site_checks_its_inputs(c: Client, admin: TestUser, correspondent: TestUser) -> None:
     site = c.site(admin, population_total=10)
     body = _french_error(

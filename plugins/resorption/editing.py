@@ -1,4 +1,4 @@
-"""Writing features (OGC API Features Part 4): parse, validate and build the SQL of a write.
+"""What a write says and the SQL it runs: parse, validate and build the statements of a write.
 
 A body (GeoJSON Feature, or an RFC 7396 merge patch of one) becomes a `Change`:
 validated values by field, the geometry and its CRS. Every problem a client can
@@ -6,14 +6,15 @@ make is collected, by property, into ONE `ValidationFailed`. The statements are
 built like the readers' (`query.py`): names are identifiers or catalog text,
 values are parameters. PostgreSQL keeps the last word: column privileges, row-level
 security and check constraints, whose violations `write_errors` translates by
-constraint name into French.
+constraint name into French. Running a write (placement, locks, versions, audit) is
+`writing.py`'s.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -24,6 +25,7 @@ import psycopg
 from psycopg import errors as pg_errors
 from psycopg import sql
 
+from resorption import statements
 from resorption.catalog import Collection, Field
 from resorption.crs import DEFAULT, Crs, check_in_domain, parse_crs
 from resorption.errors import (
@@ -34,6 +36,7 @@ from resorption.errors import (
     ValidationFailed,
 )
 
+SQL = statements.load("editing")
 GEOJSON = "application/geo+json"
 MERGE_PATCH = "application/merge-patch+json"
 # What QGIS, OWSLib and curl send (a `charset` parameter is stripped by Flask's `mimetype`).
@@ -135,12 +138,7 @@ def table_columns(conn: psycopg.Connection, table: str) -> dict[str, Column]:
     """The columns of `table` from pg_catalog (readable by every role), cached per process."""
     cached = _COLUMNS.get(table)
     if cached is None:
-        rows = conn.execute(
-            "SELECT a.attname, format_type(a.atttypid, NULL), a.attnotnull, a.atthasdef "
-            "FROM pg_attribute a WHERE a.attrelid = %s::regclass AND a.attnum > 0 "
-            "AND NOT a.attisdropped AND a.attgenerated = ''",
-            (table,),
-        ).fetchall()
+        rows = conn.execute(SQL.table_columns, (table,)).fetchall()
         cached = _COLUMNS[table] = {r[0]: Column(r[0], r[1], r[2], r[3]) for r in rows}
     return cached
 
@@ -351,7 +349,7 @@ def _rings_ok(coordinates: list[Any], depth: int) -> bool:
     return all(len(ring) >= 4 and ring[0] == ring[-1] for polygon in polygons for ring in polygon)
 
 
-# -- where the item lies -----------------------------------------------------------------
+# -- the geometry of a write ------------------------------------------------------------
 
 
 def geometry_sql(collection: Collection, change: Change) -> tuple[sql.Composable, list[Any]]:
@@ -368,51 +366,20 @@ def geometry_sql(collection: Collection, change: Change) -> tuple[sql.Composable
     return geom, [orjson.dumps(change.geometry).decode()]
 
 
-@dataclass(frozen=True, slots=True)
-class Place:
-    """Where a written item lies: its département and, for a site, the commune its point is in."""
-
-    departement: str | None
-    commune: str | None
-
-
-def locate(conn: psycopg.Connection, collection: Collection, change: Change) -> Place:
-    """Check the geometry in PostGIS (valid, in France) and find its commune and département."""
-    if change.geometry is None:
-        return Place(None, None)
+def place_statement(collection: Collection, change: Change) -> tuple[sql.Composed, list[Any]]:
+    """Whether the change's geometry is valid (and why not), and the département and commune
+    of a point on its surface (the lowest codes where two touch)."""
     geom, params = geometry_sql(collection, change)
-    row = conn.execute(
-        sql.SQL(
-            "SELECT ST_IsValid(g), CASE WHEN NOT ST_IsValid(g) THEN ST_IsValidReason(g) END, p, "
-            "(SELECT d.code FROM resorption.departements d WHERE ST_Intersects(d.geom, p) "
-            " ORDER BY d.code LIMIT 1), "
-            "(SELECT c.code FROM resorption.communes c WHERE ST_Intersects(c.geom, p) "
-            " ORDER BY c.code LIMIT 1) "
-            "FROM (SELECT g, CASE WHEN ST_IsValid(g) THEN ST_PointOnSurface(g) END AS p "
-            "      FROM (SELECT {} AS g) i) x"
-        ).format(geom),
-        params,
-    ).fetchone()
-    valid, reason, _, departement, commune = row
-    if not valid:
-        change.error("geometry", f"géométrie invalide ({reason}).")
-        return Place(None, None)
-    if departement is None:
-        change.error("geometry", "l'emplacement n'est dans aucun département français.")
-    return Place(departement, commune)
-
-
-def commune_departement(conn: psycopg.Connection, code: str) -> str | None:
-    """The département of a commune, or None when the code is unknown."""
-    row = conn.execute("SELECT departement_code FROM resorption.communes WHERE code = %s", (code,)).fetchone()
-    return row[0] if row else None
-
-
-def departement_exists(conn: psycopg.Connection, code: str) -> bool:
-    """Whether `code` is a département."""
-    return (
-        conn.execute("SELECT 1 FROM resorption.departements WHERE code = %s", (code,)).fetchone() is not None
-    )
+    statement = sql.SQL(
+        "SELECT ST_IsValid(g), CASE WHEN NOT ST_IsValid(g) THEN ST_IsValidReason(g) END, "
+        "(SELECT d.code FROM resorption.departements d WHERE ST_Intersects(d.geom, p) "
+        " ORDER BY d.code LIMIT 1), "
+        "(SELECT c.code FROM resorption.communes c WHERE ST_Intersects(c.geom, p) "
+        " ORDER BY c.code LIMIT 1) "
+        "FROM (SELECT g, CASE WHEN ST_IsValid(g) THEN ST_PointOnSurface(g) END AS p "
+        "      FROM (SELECT {} AS g) i) x"
+    ).format(geom)
+    return statement, params
 
 
 # -- statements --------------------------------------------------------------------------
@@ -482,14 +449,16 @@ def update_statement(
     return statement, params
 
 
-def head_statement(collection: Collection, lock: bool) -> sql.Composed:
-    """What a write needs to know of an existing item: its département, status and version."""
+def head_statement(collection: Collection, lock: bool, columns: Sequence[str] = ()) -> sql.Composed:
+    """What a write needs to know of an existing item: its département, status and version
+    (then `columns`, catalog names), locked for update when `lock`."""
     status = sql.SQL("t.status::text") if "status" in collection.fields else sql.SQL("NULL")
     return sql.SQL(
-        "SELECT t.departement_code, {status}, {version} FROM {table} t WHERE t.id = %s{lock}"
+        "SELECT t.departement_code, {status}, {version}{columns} FROM {table} t WHERE t.id = %s{lock}"
     ).format(
         status=status,
         version=sql.SQL(VERSION_SQL),
+        columns=sql.SQL("").join(sql.SQL(", {}").format(sql.Identifier("t", c)) for c in columns),
         table=collection.table_sql,
         lock=sql.SQL(" FOR UPDATE") if lock else sql.SQL(""),
     )

@@ -3,9 +3,10 @@
 A remote feature is matched by (source, remote id) in `resorption.site_provenance`,
 never by its content, so harvesting twice never duplicates a site. Its mapped values
 go through the same validation as an API write (`editing.validate`: types, enums,
-required fields, geometry) and the same statements; PostgreSQL's check constraints
-have the last word, translated as for the API. Each feature is one transaction: a
-rejected feature leaves nothing behind and the others go on.
+required fields, geometry) and the one write path (`writing`: placement, row lock, the
+statements, the audit log); PostgreSQL's check constraints have the last word,
+translated as for the API. Each feature is one transaction: a rejected feature leaves
+nothing behind and the others go on.
 
 A feature is applied only when what the source says changed (the fingerprint of the
 mapped body). It is then a conflict, reported and not applied, when the local site was
@@ -24,13 +25,15 @@ import orjson
 import psycopg
 from psycopg import errors as pg_errors
 
-from resorption import editing
+from resorption import editing, statements, writing
 from resorption.catalog import Collection, Field
 from resorption.clock import PARIS
 from resorption.crs import DEFAULT
-from resorption.editing import REMOVED, Mode
+from resorption.editing import Mode
 from resorption.errors import ResorptionError, ValidationFailed
 from resorption.harvest.sources import Source
+
+SQL = statements.load("harvest_apply")
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,7 +132,7 @@ class Applier:
         try:
             # A simulation runs every check and every statement, then rolls back.
             with self.conn.transaction(force_rollback=self.simulation):
-                self.conn.execute("SELECT set_config('resorption.username', %s, true)", (self.source.writer,))
+                self.conn.execute(SQL.act_as, (self.source.writer,))
                 return self._apply(remote_id, body, fingerprint(body))
         except ValidationFailed as exc:
             return Outcome("rejected", remote_id, reason=describe(exc.errors))
@@ -140,12 +143,7 @@ class Applier:
             return Outcome("rejected", remote_id, reason="une valeur n'a pas la forme attendue par la base.")
 
     def _apply(self, remote_id: str, body: dict[str, Any], digest: str) -> Outcome:
-        row = self.conn.execute(
-            "SELECT p.site_id, p.remote_hash, p.local_version, s.updated_at "
-            "FROM resorption.site_provenance p LEFT JOIN resorption.sites s ON s.id = p.site_id "
-            "WHERE p.source = %s AND p.remote_id = %s FOR UPDATE OF p",
-            (self.source.name, remote_id),
-        ).fetchone()
+        row = self.conn.execute(SQL.provenance_of, (self.source.name, remote_id)).fetchone()
         if row is None:
             return self._create(remote_id, body, digest)
         site_id, last_digest, local_version, updated_at = row
@@ -174,21 +172,8 @@ class Applier:
         self, body: dict[str, Any], mode: Mode, current_dep: str | None
     ) -> editing.Change | Outcome:
         change = editing.validate(self.sites, self.readable, self.columns, body, mode, DEFAULT)
-        place = editing.locate(self.conn, self.sites, change)
-        commune = change.values.get("commune_code")
-        if commune is REMOVED or (commune is None and change.geometry is not None):
-            # Not mapped: the commune of the location, as for an API write.
-            if place.commune is not None:
-                change.values["commune_code"] = commune = place.commune
-            else:
-                change.values.pop("commune_code", None)
-                if change.geometry is not None and not change.errors:
-                    change.error("geometry", "l'emplacement n'est dans aucune commune française.")
-        departement = current_dep
-        if isinstance(commune, str):
-            departement = editing.commune_departement(self.conn, commune)
-            if departement is None:
-                change.error("commune_code", f"commune « {commune} » inconnue.")
+        # A commune not mapped is the one of the location, as for an API write.
+        departement = writing.place(self.conn, self.sites, change, current_dep)
         if departement is not None and departement != self.source.departement:
             return Outcome(
                 "outside",
@@ -204,57 +189,44 @@ class Applier:
         if isinstance(change, Outcome):
             return Outcome(change.outcome, remote_id, reason=change.reason)
         change.values["created_by"] = change.values["updated_by"] = self.source.writer
-        statement, params = editing.insert_statement(self.sites, self.columns, change)
-        with editing.write_errors(self.sites):
-            site_id, _ = self.conn.execute(statement, params).fetchone()
+        site_id, _ = writing.insert_row(self.conn, self.sites, self.columns, change)
         self.conn.execute(
-            "INSERT INTO resorption.site_provenance (source, remote_id, site_id, remote_hash, local_version) "
-            "VALUES (%s, %s, %s, %s, %s)",
-            (self.source.name, remote_id, site_id, digest, self._version(site_id)),
+            SQL.insert_provenance, (self.source.name, remote_id, site_id, digest, self._version(site_id))
         )
+        self._audit("create", site_id, change, remote_id)
         return Outcome("created", remote_id, None if self.simulation else site_id)
 
     def _update(self, remote_id: str, site_id: int, body: dict[str, Any], digest: str) -> Outcome:
-        (current_dep,) = self.conn.execute(
-            "SELECT departement_code FROM resorption.sites WHERE id = %s FOR UPDATE", (site_id,)
-        ).fetchone()
+        head = writing.lock(self.conn, self.sites, site_id)
+        current_dep = head.departement if head else None
         # A merge patch of the fields the source fills and the feature carries (null empties
         # one); the others keep their local value.
         change = self._validated(body, Mode.PATCH, current_dep)
         if isinstance(change, Outcome):
             return Outcome(change.outcome, remote_id, site_id, change.reason)
         change.values["updated_by"] = self.source.writer
-        statement, params = editing.update_statement(self.sites, self.columns, change, site_id)
-        with editing.write_errors(self.sites):
-            self.conn.execute(statement, params)
+        writing.update_row(self.conn, self.sites, self.columns, change, site_id)
         self.conn.execute(
-            "UPDATE resorption.site_provenance SET remote_hash = %s, local_version = %s, "
-            "harvested_at = now(), missing_since = NULL WHERE source = %s AND remote_id = %s",
-            (digest, self._version(site_id), self.source.name, remote_id),
+            SQL.update_provenance, (digest, self._version(site_id), self.source.name, remote_id)
         )
+        self._audit("update", site_id, change, remote_id)
         return Outcome("updated", remote_id, site_id)
 
+    def _audit(self, action: str, site_id: int, change: editing.Change, remote_id: str) -> None:
+        # In the feature's transaction: the settings name the source's writer.
+        detail = {"source": "harvest", "harvest": self.source.name, "remote_id": remote_id}
+        writing.audit_in(self.conn, action, self.sites, site_id, change, detail)
+
     def _version(self, site_id: int) -> datetime:
-        return self.conn.execute(
-            "SELECT updated_at FROM resorption.sites WHERE id = %s", (site_id,)
-        ).fetchone()[0]
+        return self.conn.execute(SQL.site_updated_at, (site_id,)).fetchone()[0]
 
     def _seen(self, remote_id: str) -> None:
-        self.conn.execute(
-            "UPDATE resorption.site_provenance SET harvested_at = now(), missing_since = NULL "
-            "WHERE source = %s AND remote_id = %s",
-            (self.source.name, remote_id),
-        )
+        self.conn.execute(SQL.seen, (self.source.name, remote_id))
 
     def mark_missing(self, seen: set[str]) -> list[Outcome]:
         """The sites whose feature a complete harvest no longer found: reported once, kept here."""
         with self.conn.transaction(force_rollback=self.simulation):
-            rows = self.conn.execute(
-                "UPDATE resorption.site_provenance SET missing_since = now() "
-                "WHERE source = %s AND missing_since IS NULL AND site_id IS NOT NULL "
-                "AND NOT (remote_id = ANY (%s)) RETURNING remote_id, site_id",
-                (self.source.name, sorted(seen)),
-            ).fetchall()
+            rows = self.conn.execute(SQL.mark_missing, (self.source.name, sorted(seen))).fetchall()
         return [
             Outcome(
                 "missing",

@@ -5,7 +5,7 @@ political validation) come before the resorption itself (contract preparation, l
 development, family information, contractualisation, official opening): a phase of
 the resorption may be marked done only when every preliminary phase is, and not before
 the last of them. A phase already done keeps its date. Written as an update of the
-site, so its history keeps each step; audited.
+site through `writing.Writer.changing_site`, so its history keeps each step; audited.
 """
 
 from __future__ import annotations
@@ -13,9 +13,6 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from psycopg import sql
-
-from resorption import editing
 from resorption.errors import Conflict
 from resorption.processes.base import (
     SITE_INPUT,
@@ -23,8 +20,8 @@ from resorption.processes.base import (
     Caller,
     Inputs,
     ResorptionProcessor,
-    locked_site,
 )
+from resorption.writing import Writer
 
 PRELIMINARY: dict[str, str] = {
     "sociological_diagnosis": "diagnostic sociologique",
@@ -131,23 +128,22 @@ class Processor(ResorptionProcessor):
         assert site_id is not None  # checked above
 
         columns = [column(p) for p in PHASES]
-        with (
-            caller.writing() as conn,
-            locked_site(caller, conn, site_id, "write", ["declared_at", *columns]) as site,
-        ):
-            if site.status != "open":
+        writer = Writer(caller, caller.sites)
+        with writer.changing_site(site_id, "write", ["declared_at", *columns]) as site:
+            if site.head.status != "open":
                 raise Conflict(
-                    f"Le site « {site_id} » est fermé (statut « {site.status} ») : "
+                    f"Le site « {site_id} » est fermé (statut « {site.head.status} ») : "
                     "sa résorption n'avance plus."
                 )
-            done = {p: site.values[column(p)] for p in PHASES if site.values[column(p)] is not None}
+            values = site.head.values
+            done = {p: values[column(p)] for p in PHASES if values[column(p)] is not None}
             for name, day in given.items():
                 if name in done and done[name] != day:
                     inputs.error(
                         f"phases.{name}", f"la phase « {PHASES[name]} » est déjà achevée ({done[name]})."
                     )
             check_order({**done, **given}, inputs)
-            declared = site.values["declared_at"]
+            declared = values["declared_at"]
             for name, day in given.items():
                 if declared is not None and day < declared:
                     inputs.error(
@@ -155,22 +151,11 @@ class Processor(ResorptionProcessor):
                     )
             if inputs.errors:
                 inputs.fail_if_invalid()
-            assignments = sql.SQL(", ").join(
-                sql.SQL("{} = %s").format(sql.Identifier(column(name))) for name in given
-            )
-            with editing.write_errors(caller.sites):
-                (version,) = conn.execute(
-                    sql.SQL(
-                        "UPDATE resorption.sites AS t SET {}, updated_at = now() WHERE t.id = %s RETURNING {}"
-                    ).format(assignments, sql.SQL(editing.VERSION_SQL)),
-                    [*given.values(), site_id],
-                ).fetchone()
-        caller.audit(
-            "update", "sites", site_id, detail={"process": "advance-resorption", "phases": sorted(given)}
-        )
+            site.set(**{column(name): day for name, day in given.items()})
+            site.detail = {"process": "advance-resorption", "phases": sorted(given)}
         all_done = {**done, **given}
         return {
             "site": site_id,
             "phases": {name: all_done[name].isoformat() if name in all_done else None for name in PHASES},
-            "version": version,
+            "version": site.version,
         }

@@ -1,4 +1,4 @@
-"""What every process of ours shares: the caller, its inputs, the site it works on.
+"""What every process of ours shares: the caller and its inputs.
 
 `ResorptionProcessor.execute` refuses anonymous callers (401), parses the inputs with
 `Inputs` (every problem, by input, in one 400) and runs `run()`. Our errors
@@ -9,17 +9,15 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import psycopg
 from pygeoapi.process.base import BaseProcessor
 
 from resorption.caller import Caller
 from resorption.clock import today
-from resorption.errors import Forbidden, InvalidParameter, NotFound, Unauthorized, ValidationFailed
+from resorption.errors import InvalidParameter, Unauthorized, ValidationFailed
 
 JSON = "application/json"
 
@@ -155,38 +153,6 @@ class Inputs:
         if self.errors:
             listed = " ; ".join(f"{e['property']} : {e['message']}" for e in self.errors)
             raise ValidationFailed(self.errors, f"Les entrées du processus ne sont pas valides : {listed}")
-
-
-@dataclass(frozen=True, slots=True)
-class SiteHead:
-    """What a process needs to know of the site it changes, read under a row lock."""
-
-    id: int
-    departement: str
-    status: str
-    values: Mapping[str, Any]
-
-
-@contextmanager
-def locked_site(
-    caller: Caller, conn: psycopg.Connection, site_id: int, action: str, columns: Sequence[str] = ()
-) -> Iterator[SiteHead]:
-    """The site, locked for update: 404 when the caller cannot read it, 403 outside its scope."""
-    row = conn.execute("SELECT departement_code FROM resorption.sites WHERE id = %s", (site_id,)).fetchone()
-    if row is None:
-        raise NotFound(f"Le site « {site_id} » n'existe pas.")
-    caller.check_place(row[0], action)
-    if action == "close":
-        # Closing needs the write scope too (the database checks both).
-        caller.check_place(row[0], "write")
-    names = ", ".join(["departement_code", "status::text", *columns])  # catalog names only
-    locked = conn.execute(
-        f"SELECT {names} FROM resorption.sites WHERE id = %s FOR UPDATE",
-        (site_id,),
-    ).fetchone()
-    if locked is None:  # row-level security: not writable by this caller
-        raise Forbidden("Vous n'avez pas le droit de modifier ce site.")
-    yield SiteHead(site_id, locked[0], locked[1], dict(zip(columns, locked[2:], strict=True)))
 
 
 class ResorptionProcessor(BaseProcessor):

@@ -2,17 +2,15 @@
 
 Refuses a site already closed (409), a caller without the close scope where the site
 lies (403; the database's write guard refuses it too), and inputs that break the rules
-(400, every problem by input). The site's update makes a new version in its history;
-the solutions replace those of `site_closing_solutions`; the closing is audited.
+(400, every problem by input). The closing is a write of the site through
+`writing.Writer.changing_site`: one update, so one new version in its history; the
+solutions replace those of `site_closing_solutions` in the same transaction; audited.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from psycopg import sql
-
-from resorption import editing
 from resorption.errors import Conflict
 from resorption.processes.base import (
     SITE_INPUT,
@@ -21,8 +19,8 @@ from resorption.processes.base import (
     Inputs,
     ResorptionProcessor,
     date_input,
-    locked_site,
 )
+from resorption.writing import Writer
 
 CLOSING_STATUSES = (
     "resorbed",
@@ -171,41 +169,32 @@ class Processor(ResorptionProcessor):
         inputs.fail_if_invalid()
         assert site_id is not None and status is not None  # checked above
 
-        sites = caller.sites
-        with caller.writing() as conn, locked_site(caller, conn, site_id, "close", ["declared_at"]) as site:
-            if site.status != "open":
-                raise Conflict(f"Le site « {site_id} » est déjà fermé (statut « {site.status} »).")
-            declared = site.values["declared_at"]
+        with Writer(caller, caller.sites).changing_site(site_id, "close", ["declared_at"]) as site:
+            if site.head.status != "open":
+                raise Conflict(f"Le site « {site_id} » est déjà fermé (statut « {site.head.status} »).")
+            declared = site.head.values["declared_at"]
             if closed_at is not None and declared is not None and closed_at < declared:
                 inputs.error(
                     "closed_at", f"la date de fermeture précède la date de signalement ({declared})."
                 )
                 inputs.fail_if_invalid()
-            with editing.write_errors(sites):
-                (version,) = conn.execute(
-                    sql.SQL(
-                        "UPDATE resorption.sites AS t SET status = %s::resorption.site_status, "
-                        "closed_at = %s, closed_with_solutions = %s::resorption.yes_no_unknown, "
-                        "closing_context = %s, "
-                        "updated_at = now() WHERE t.id = %s RETURNING {}"
-                    ).format(sql.SQL(editing.VERSION_SQL)),
-                    (status, closed_at, with_solutions, context, site_id),
-                ).fetchone()
-                conn.execute("DELETE FROM resorption.site_closing_solutions WHERE site_id = %s", (site_id,))
-                for solution, people, households in solutions:
-                    conn.execute(
-                        "INSERT INTO resorption.site_closing_solutions "
-                        "(site_id, solution, people, households) "
-                        "VALUES (%s, %s::resorption.closing_solution, %s, %s)",
-                        (site_id, solution, people, households),
-                    )
-        detail = {"process": "close-site", "status": status, "solutions": [s for s, _, _ in solutions]}
-        caller.audit("close", "sites", site_id, detail=detail)
+            site.set(
+                status=status,
+                closed_at=closed_at,
+                closed_with_solutions=with_solutions,
+                closing_context=context,
+            )
+            site.solutions = solutions
+            site.detail = {
+                "process": "close-site",
+                "status": status,
+                "solutions": [s for s, _, _ in solutions],
+            }
         return {
             "site": site_id,
             "status": status,
             "closed_at": closed_at.isoformat() if closed_at else None,
             "closed_with_solutions": with_solutions,
             "solutions": [{"solution": s, "people": p, "households": h} for s, p, h in solutions],
-            "version": version,
+            "version": site.version,
         }

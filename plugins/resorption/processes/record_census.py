@@ -2,9 +2,9 @@
 
 The figures are checked like an edit of the site (`editing.validate` against the
 catalog, then the database's check constraints: households, women and minors ≤ total,
-age brackets and minors in school ≤ minors), and written as an update of the site, so
-that its history keeps the census as a version. The breakdown replaces the previous
-one: a figure not given is unknown after the census.
+age brackets and minors in school ≤ minors), and written as an update of the site
+(`writing.Writer.changing_site`), so that its history keeps the census as a version. The
+breakdown replaces the previous one: a figure not given is unknown after the census.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ from __future__ import annotations
 from typing import Any
 
 from resorption import editing
-from resorption.editing import Mode
 from resorption.errors import Conflict
 from resorption.processes.base import (
     SITE_INPUT,
@@ -22,8 +21,8 @@ from resorption.processes.base import (
     ResorptionProcessor,
     count_input,
     date_input,
-    locked_site,
 )
+from resorption.writing import Writer
 
 FIGURES: dict[str, str] = {
     "population_total": "Nombre de personnes (au moins 1).",
@@ -104,46 +103,33 @@ class Processor(ResorptionProcessor):
         inputs.fail_if_invalid()
         assert site_id is not None and census_at is not None  # checked above
 
-        sites = caller.sites
-        readable = caller.policy.readable_fields(caller.principal, sites)
-        with caller.writing() as conn, locked_site(caller, conn, site_id, "write", ["declared_at"]) as site:
-            if site.status != "open":
+        writer = Writer(caller, caller.sites)
+        with writer.changing_site(site_id, "write", ["declared_at"]) as site:
+            if site.head.status != "open":
                 raise Conflict(
-                    f"Le site « {site_id} » est fermé (statut « {site.status} ») : plus de recensement."
+                    f"Le site « {site_id} » est fermé (statut « {site.head.status} ») : plus de recensement."
                 )
-            columns = editing.table_columns(conn, sites.table)
-            change = editing.validate(
-                sites, readable, columns, {"properties": properties}, Mode.PATCH, editing.DEFAULT
-            )
-            for e in change.errors:
+            site.change = writer.patch_of(site, {"properties": properties})
+            for e in site.change.errors:
                 inputs.error(e["property"], e["message"])
-            declared = site.values["declared_at"]
+            declared = site.head.values["declared_at"]
             if declared is not None and census_at < declared:
                 inputs.error(
                     "census_at", f"la date du recensement précède la date de signalement ({declared})."
                 )
             inputs.fail_if_invalid()
-            for name in FIGURES:  # the new breakdown replaces the old one
-                change.values.setdefault(name, editing.REMOVED)
-            change.values.update(
+            # The new breakdown replaces the old one: a figure not given becomes unknown.
+            site.set(**{name: editing.REMOVED for name in FIGURES if name not in site.change.values})
+            site.set(
                 census_status="done",
                 census_at=census_at,
                 census_by=census_by if census_by is not None else editing.REMOVED,
                 population_updated_at=census_at,
             )
-            change.given.update(change.values)
-            statement, params = editing.update_statement(sites, columns, change, site_id)
-            with editing.write_errors(sites):
-                (version,) = conn.execute(statement, params).fetchone()
-        caller.audit(
-            "update",
-            "sites",
-            site_id,
-            detail={"process": "record-census", "census_at": census_at.isoformat()},
-        )
+            site.detail = {"process": "record-census", "census_at": census_at.isoformat()}
         return {
             "site": site_id,
             "census_at": census_at.isoformat(),
             "population": {name: properties.get(name) for name in FIGURES},
-            "version": version,
+            "version": site.version,
         }

@@ -1,11 +1,12 @@
 """Import sites from a spreadsheet (the export's columns, or the fields' names).
 
 Each row becomes a site created, updated (found by `id`, else by `external_ref`),
-unchanged, or rejected with its reason in French. Rows are written through the editing
-routes' own path (`editing.validate`, `features_write` checks, the caller's write role
-and scopes, so row-level security and column privileges), each in a savepoint: one bad
-row never stops the others. By default a file with a rejected row changes nothing;
-with `keep_valid` the good rows are kept; `dry_run` writes nothing at all.
+unchanged, or rejected with its reason in French. Rows are written through the one write
+path (`writing.Writer`: the editing routes' validation, placement, locks and checks, the
+caller's write role and scopes, so row-level security and column privileges), all in one
+transaction, each row in a savepoint: one bad row never stops the others. By default a
+file with a rejected row changes nothing; with `keep_valid` the good rows are kept;
+`dry_run` writes nothing at all.
 """
 
 from __future__ import annotations
@@ -14,20 +15,18 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import orjson
 import psycopg
 
-from resorption import editing
+from resorption import editing, writing
 from resorption.caller import Caller
 from resorption.catalog import Field
 from resorption.crs import DEFAULT
 from resorption.editing import Mode
 from resorption.errors import InvalidParameter, ResorptionError, ValidationFailed
-from resorption.features_write import _check_close, _departement, _Writer
-from resorption.query import FeatureQuery, item_statement
 from resorption.settings import french_count
 from resorption.spreadsheets.columns import CellError, Column, header_lookup, normalise, parse, site_columns
 from resorption.spreadsheets.readers import FORMATS, read_rows
+from resorption.writing import Writer
 
 OUTCOMES = {"created": "créé", "updated": "modifié", "unchanged": "inchangé", "rejected": "refusé"}
 Progress = Callable[[int, int], None]
@@ -111,7 +110,7 @@ def import_sites(
     if fmt not in FORMATS:
         raise InvalidParameter(f"format « {fmt} » inconnu : choisissez xlsx ou csv.")
     sites = caller.sites
-    w = _Writer(sites, caller)
+    w = Writer(caller, sites)
     w.require("write")
     limits = caller.settings.limits
     rows = read_rows(content, fmt, limits)
@@ -125,7 +124,7 @@ def import_sites(
             f"{french_count(limits.import_max_rows)} au plus par import : découpez-le."
         )
     report = ImportReport(dry_run=dry_run, keep_valid=keep_valid)
-    with w.transaction() as conn:
+    with caller.writing() as conn:
         row_writer = _RowWriter(conn, w, columns)
         with conn.transaction() as batch:
             for done, (number, cells) in enumerate(data, start=1):
@@ -148,7 +147,7 @@ def import_sites(
     for r in report.rows:
         if r.outcome in ("created", "updated"):
             action = "create" if r.outcome == "created" else "update"
-            caller.audit(action, "sites", r.site, r.groups, {"source": "import", "row": r.row})
+            caller.audit(action, sites.id, r.site, r.groups, {"source": "import", "row": r.row})
     return report
 
 
@@ -189,9 +188,9 @@ def _header(rows: Sequence[Sequence[Any]], readable: Sequence[Field]) -> tuple[i
 
 
 class _RowWriter:
-    """Writes rows as the caller, through the editing routes' checks."""
+    """Writes rows as the caller, through the one write path, in the import's transaction."""
 
-    def __init__(self, conn: psycopg.Connection, w: _Writer, columns: list[Column | None]) -> None:
+    def __init__(self, conn: psycopg.Connection, w: Writer, columns: list[Column | None]) -> None:
         self.conn = conn
         self.w = w
         self.sites = w.collection
@@ -211,20 +210,18 @@ class _RowWriter:
                 self.seen[key] = result.row
         target = ident
         if ident is not None:
-            if self.conn.execute(editing.head_statement(self.sites, lock=False), (ident,)).fetchone() is None:
+            if writing.peek(self.conn, self.sites, ident) is None:
                 raise _Rejected(f"le site n° {ident} n'existe pas ou est hors de votre territoire.")
         elif ref is not None:
             # References are unique per département: the caller may see several (row-level
             # security shows only those it may read).
-            found = self.conn.execute(
-                "SELECT id FROM resorption.sites WHERE external_ref = %s LIMIT 2", (ref,)
-            ).fetchall()
+            found = writing.sites_with_reference(self.conn, ref)
             if len(found) > 1:
                 raise _Rejected(
                     f"la référence « {ref} » désigne plusieurs sites (dans plusieurs départements) : "
                     "donnez l'identifiant du site."
                 )
-            target = found[0][0] if found else None
+            target = found[0] if found else None
         if target is None:
             self._create(values, geometry, result)
         else:
@@ -265,29 +262,16 @@ class _RowWriter:
             "geometry": geometry,
             "properties": {k: v for k, v in values.items() if v is not None},
         }
-        change = editing.validate(self.sites, self.w.readable, self.db_columns, body, Mode.CREATE, DEFAULT)
-        departement = _departement(self.conn, self.w, change, None)
-        change.fail_if_invalid()
-        self.w.check_place(departement)
-        _check_close(self.w, change, departement, None)
-        statement, params = editing.insert_statement(self.sites, self.db_columns, change)
-        with editing.write_errors(self.sites):
-            identifier, _ = self.conn.execute(statement, params).fetchone()
-        result.outcome, result.site, result.groups = "created", identifier, change.groups(self.sites)
+        written = self.w.create_in(self.conn, body, DEFAULT)
+        result.outcome, result.site = "created", written.key
+        result.groups = written.change.groups(self.sites)
 
     def _update(
         self, target: int, values: dict[str, Any], geometry: dict[str, Any] | None, result: RowResult
     ) -> None:
         result.site = target
-        head = self.conn.execute(editing.head_statement(self.sites, lock=False), (target,)).fetchone()
-        self.w.check_place(head[0])
-        current_dep, old_status, _ = self.conn.execute(
-            editing.head_statement(self.sites, lock=True), (target,)
-        ).fetchone()
-        statement, params = item_statement(
-            FeatureQuery(collection=self.sites, readable=self.w.readable), target
-        )
-        current = orjson.loads(self.conn.execute(statement, params).fetchone()[0])
+        head = self.w.lock(self.conn, target)
+        current = self.w.current(self.conn, target)
         props = current.get("properties") or {}
         body: dict[str, Any] = {
             "type": "Feature",
@@ -303,17 +287,8 @@ class _RowWriter:
         if not body["properties"] and "geometry" not in body:
             result.outcome = "unchanged"
             return
-        change = editing.validate(
-            self.sites, self.w.readable, self.db_columns, body, Mode.PATCH, DEFAULT, current
-        )
-        departement = _departement(self.conn, self.w, change, current_dep)
-        change.fail_if_invalid()
-        self.w.check_place(departement)
-        _check_close(self.w, change, departement, old_status)
-        statement, params = editing.update_statement(self.sites, self.db_columns, change, target)
-        with editing.write_errors(self.sites):
-            self.conn.execute(statement, params)
-        result.outcome, result.groups = "updated", change.groups(self.sites)
+        written = self.w.update_in(self.conn, head, body, Mode.PATCH, DEFAULT, current)
+        result.outcome, result.groups = "updated", written.change.groups(self.sites)
 
 
 def _same(new: Any, old: Any) -> bool:
