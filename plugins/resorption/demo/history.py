@@ -42,7 +42,7 @@ PLAN_COLUMNS = (
     "unconfirmed",
 )
 
-# Counts scaled by a version's factor (floors keep every "part ≤ whole" check true).
+# Counts scaled by a version's factor (SQL.scaled_count).
 SCALED = (
     "population_women",
     "population_minors",
@@ -59,13 +59,14 @@ SCALED = (
     "dwellings_cars",
     "dwellings_mattresses",
 )
-TOTAL = "greatest(1, round(s.population_total * v.factor))::integer"
-CENSUS = {"census_status": "'none'::resorption.census_status", "census_at": "NULL", "census_by": "NULL"}
+
+# What the census and closing columns were before the census or the closing.
+CENSUS = {"census_status": SQL.no_census, "census_at": sql.NULL, "census_by": sql.NULL}
 REOPENED = {
-    "status": "'open'::resorption.site_status",
-    "closed_at": "NULL",
-    "closed_with_solutions": "NULL",
-    "closing_context": "NULL",
+    "status": SQL.open_status,
+    "closed_at": sql.NULL,
+    "closed_with_solutions": sql.NULL,
+    "closing_context": sql.NULL,
 }
 
 
@@ -174,41 +175,28 @@ def _columns(conn: psycopg.Connection, history: str) -> list[str]:
 
 def _insert_sites(columns: list[str]) -> sql.Composed:
     """The INSERT building each version from its live site and its plan."""
-    overrides: dict[str, str] = {
-        "population_total": TOTAL,
-        "population_households": (
-            f"least({TOTAL}, greatest(1, floor(s.population_households * v.factor)))::integer"
-        ),
-        "population_updated_at": "v.counted_on",
-        **{c: f"floor(s.{c} * v.factor)::integer" for c in SCALED},
+    overrides: dict[str, sql.Composable] = {
+        "population_total": SQL.scaled_total,
+        "population_households": SQL.scaled_households,
+        "population_updated_at": SQL.counted_on,
+        **{c: SQL.scaled_count.format(sql.Identifier(c)) for c in SCALED},
     }
     expressions = []
     for column in columns:
-        expression = sql.SQL("s.{}").format(sql.Identifier(column))
+        expression: sql.Composable = SQL.live_column.format(sql.Identifier(column))
         if column in overrides:
             # Only the versions before the last count differ from the live population.
-            expression = sql.SQL(
-                "CASE WHEN v.factor = 1 OR s.population_total IS NULL THEN {} ELSE {} END"
-            ).format(expression, sql.SQL(overrides[column]))
+            expression = SQL.counted.format(live=expression, before=overrides[column])
         elif column in CENSUS:
-            expression = sql.SQL("CASE WHEN v.census_reset THEN {} ELSE {} END").format(
-                sql.SQL(CENSUS[column]), expression
-            )
+            expression = SQL.census_reset.format(before=CENSUS[column], live=expression)
         elif column in REOPENED:
-            expression = sql.SQL("CASE WHEN v.reopened THEN {} ELSE {} END").format(
-                sql.SQL(REOPENED[column]), expression
-            )
+            expression = SQL.reopened.format(before=REOPENED[column], live=expression)
         elif column == "confirmed_at":
-            expression = sql.SQL("CASE WHEN v.unconfirmed THEN NULL ELSE s.confirmed_at END")
+            expression = SQL.unconfirmed
         elif column == "updated_at":
-            expression = sql.SQL(
-                "CASE WHEN v.valid_to IS NULL THEN s.updated_at ELSE least(v.valid_from, s.updated_at) END"
-            )
+            expression = SQL.version_updated_at
         elif column in PHASES:
-            # A phase done later was not done yet in a past version.
-            expression = sql.SQL(
-                "CASE WHEN v.valid_to IS NULL OR {e} <= v.valid_from::date THEN {e} END"
-            ).format(e=expression)
+            expression = SQL.phase.format(e=expression)
         expressions.append(sql.SQL("{} AS {}").format(expression, sql.Identifier(column)))
     tracked = [c for c in columns if c in overrides or c in CENSUS or c in REOPENED or c in PHASES]
     tracked.append("confirmed_at")

@@ -59,3 +59,52 @@ FROM compared, LATERAL (
     OFFSET 0
 ) f
 ORDER BY id, seq
+
+-- The expressions of a version's columns, for insert_site_versions ({expressions}): s is the
+-- live site, v the version's plan. A column none of them names is the live one, s.<column>.
+
+-- name: live_column
+s.{}
+
+-- name: counted
+-- A count in a version: the live one ({live}) from the last count on, else {before}.
+CASE WHEN v.factor = 1 OR s.population_total IS NULL THEN {live} ELSE {before} END
+
+-- name: scaled_total
+-- The total population before the last count.
+greatest(1, round(s.population_total * v.factor))::integer
+
+-- name: scaled_households
+least(greatest(1, round(s.population_total * v.factor))::integer, greatest(1, floor(s.population_households * v.factor)))::integer
+
+-- name: scaled_count
+-- A part of the population ({}: its column) before the last count (floors keep every
+-- "part ≤ whole" check true).
+floor(s.{} * v.factor)::integer
+
+-- name: counted_on
+v.counted_on
+
+-- name: census_reset
+-- A census done later was none yet: {before} in the versions before it, else {live}.
+CASE WHEN v.census_reset THEN {before} ELSE {live} END
+
+-- name: no_census
+'none'::resorption.census_status
+
+-- name: reopened
+-- A site closed later was open: {before} in the versions before its closing, else {live}.
+CASE WHEN v.reopened THEN {before} ELSE {live} END
+
+-- name: open_status
+'open'::resorption.site_status
+
+-- name: unconfirmed
+CASE WHEN v.unconfirmed THEN NULL ELSE s.confirmed_at END
+
+-- name: version_updated_at
+CASE WHEN v.valid_to IS NULL THEN s.updated_at ELSE least(v.valid_from, s.updated_at) END
+
+-- name: phase
+-- A phase done later ({e}: its live date) was not done yet in a past version.
+CASE WHEN v.valid_to IS NULL OR {e} <= v.valid_from::date THEN {e} END
