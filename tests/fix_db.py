@@ -35,6 +35,9 @@ def _fingerprint() -> str:
             *PACKAGE.glob("sql/*.sql"),
             *PACKAGE.glob("migrations/versions/*.py"),
             *PACKAGE.glob("demo/*.py"),
+            # The statements of the loaders that build the template (territories, demo).
+            *PACKAGE.glob("sql/statements/demo_*.sql"),
+            *PACKAGE.glob("sql/statements/territories.sql"),
             *COLLECTIONS.glob("*.yml"),
             PACKAGE / "territories.py",
             PACKAGE / "privileges.py",

@@ -22,6 +22,7 @@ from psycopg import errors as pg_errors
 from psycopg import sql
 from psycopg.rows import dict_row
 
+from resorption import statements
 from resorption.authentication import (
     TOKEN_DISPLAY_LENGTH,
     TOKEN_PREFIX,
@@ -31,6 +32,8 @@ from resorption.authentication import (
 )
 from resorption.errors import InvalidParameter, NotFound
 from resorption.policy import Policy
+
+SQL = statements.load("accounts")
 
 ORGANISATION_KINDS = {
     "state_service": "service de l'État",
@@ -173,7 +176,7 @@ def _check_area(conn: psycopg.Connection[Any], area: Area) -> str | None:
         return None
     table, label = AREA_LEVELS[area.level]
     row = conn.execute(
-        sql.SQL("SELECT name FROM resorption.{} WHERE code = %s").format(sql.Identifier(table)),
+        SQL.territory_name.format(sql.Identifier(table)),
         (area.code,),
     ).fetchone()
     if row is None:
@@ -185,7 +188,7 @@ def _check_departement(conn: psycopg.Connection[Any], code: str | None) -> str |
     if code is None or not code.strip():
         return None
     code = code.strip().upper()
-    if conn.execute("SELECT 1 FROM resorption.departements WHERE code = %s", (code,)).fetchone() is None:
+    if conn.execute(SQL.departement_exists, (code,)).fetchone() is None:
         raise InvalidParameter(f"Département inconnu : « {code} » (par exemple 33, 2A, 971).")
     return code
 
@@ -246,8 +249,7 @@ def create_organisation(
         code = _check_departement(conn, departement)
         try:
             row = conn.execute(
-                "INSERT INTO resorption.organisations (name, kind, departement_code, abbreviation) "
-                "VALUES (%s, %s, %s, %s) RETURNING id",
+                SQL.insert_organisation,
                 (name, kind, code, abbreviation or None),
             ).fetchone()
         except pg_errors.UniqueViolation:
@@ -260,12 +262,7 @@ def create_organisation(
 def list_organisations(database_url: str) -> list[Organisation]:
     """Every organisation, with its number of active users, by département then name."""
     with _connect(database_url) as conn:
-        rows = conn.execute(
-            "SELECT o.id, o.name, o.kind::text AS kind, o.departement_code, o.abbreviation, "
-            "       count(u.id) FILTER (WHERE u.active) AS users "
-            "FROM resorption.organisations o LEFT JOIN resorption.users u ON u.organisation_id = o.id "
-            "GROUP BY o.id ORDER BY o.departement_code NULLS FIRST, o.name, o.id"
-        ).fetchall()
+        rows = conn.execute(SQL.organisations).fetchall()
     return [Organisation(**r) for r in rows]
 
 
@@ -273,15 +270,13 @@ def _organisation_id(conn: psycopg.Connection[Any], ref: str | int) -> int:
     """An organisation by id or by exact name; a name shared by several must be given by id."""
     text = str(ref).strip()
     if text.isdigit():
-        row = conn.execute("SELECT id FROM resorption.organisations WHERE id = %s", (int(text),)).fetchone()
+        row = conn.execute(SQL.organisation_by_id, (int(text),)).fetchone()
         if row is None:
             raise InvalidParameter(
                 f"Organisation n°{text} inconnue : `resorption organisations list` les énumère."
             )
         return int(row["id"])
-    rows = conn.execute(
-        "SELECT id, departement_code FROM resorption.organisations WHERE name = %s ORDER BY id", (text,)
-    ).fetchall()
+    rows = conn.execute(SQL.organisations_by_name, (text,)).fetchall()
     if not rows:
         raise InvalidParameter(
             f"Organisation « {text} » inconnue : indiquez son nom exact ou son numéro "
@@ -359,10 +354,7 @@ def create_user(
         organisation_id = _organisation_id(conn, organisation)
         try:
             row = conn.execute(
-                "INSERT INTO resorption.users (username, email, full_name, organisation_id, role, options, "
-                "area_level, area_code, password_hash, oidc_subject) "
-                "VALUES (%s, %s, %s, %s, %s::resorption.app_role, %s::resorption.user_option[], "
-                "%s::resorption.area_level, %s, %s, %s) RETURNING id",
+                SQL.insert_user,
                 (
                     name,
                     mail,
@@ -381,7 +373,7 @@ def create_user(
         except pg_errors.ForeignKeyViolation:  # the area trigger, if a territory vanished meanwhile
             raise InvalidParameter(f"Territoire inconnu : {zone}.") from None
         assert row is not None
-        return _users(conn, "u.id = %s", (row["id"],))[0]
+        return _users(conn, SQL.user_by_id, (row["id"],))[0]
 
 
 def _duplicate_message(
@@ -395,24 +387,8 @@ def _duplicate_message(
     return f"L'identifiant « {username} » est déjà pris."
 
 
-_USER_SELECT = sql.SQL("""
-SELECT u.id, u.username, u.email, u.full_name, u.role::text AS role, u.options::text[] AS options,
-       u.area_level::text AS area_level, u.area_code,
-       CASE u.area_level
-           WHEN 'region' THEN (SELECT name FROM resorption.regions WHERE code = u.area_code)
-           WHEN 'departement' THEN (SELECT name FROM resorption.departements WHERE code = u.area_code)
-           WHEN 'epci' THEN (SELECT name FROM resorption.epci WHERE code = u.area_code)
-           WHEN 'commune' THEN (SELECT name FROM resorption.communes WHERE code = u.area_code)
-       END AS area_name,
-       u.organisation_id, o.name AS organisation_name, u.active,
-       u.password_hash IS NOT NULL AS has_password, u.oidc_subject, u.created_at, u.deactivated_at
-FROM resorption.users u JOIN resorption.organisations o ON o.id = u.organisation_id
-""")
-
-
-def _users(conn: psycopg.Connection[Any], where: str, params: tuple[Any, ...]) -> list[User]:
-    """Users matching `where` (a fixed condition of this module, values as parameters)."""
-    statement = _USER_SELECT + sql.SQL("WHERE {} ORDER BY u.username").format(sql.SQL(where))  # type: ignore[arg-type]
+def _users(conn: psycopg.Connection[Any], statement: sql.SQL, params: tuple[Any, ...]) -> list[User]:
+    """The users one of the `users` statements finds."""
     rows = conn.execute(statement, params).fetchall()
     return [
         User(
@@ -439,7 +415,7 @@ def _users(conn: psycopg.Connection[Any], where: str, params: tuple[Any, ...]) -
 def list_users(database_url: str, include_inactive: bool = True) -> list[User]:
     """Every user (or only the active ones), by username."""
     with _connect(database_url) as conn:
-        return _users(conn, "true" if include_inactive else "u.active", ())
+        return _users(conn, SQL.users if include_inactive else SQL.active_users, ())
 
 
 def get_user(database_url: str, username: str) -> User:
@@ -449,7 +425,7 @@ def get_user(database_url: str, username: str) -> User:
 
 
 def _user(conn: psycopg.Connection[Any], username: str) -> User:
-    found = _users(conn, "u.username = %s", (username.strip().lower(),))
+    found = _users(conn, SQL.user_by_username, (username.strip().lower(),))
     if not found:
         raise NotFound(f"Utilisateur « {username} » inconnu : `resorption users list` les énumère.")
     return found[0]
@@ -457,11 +433,8 @@ def _user(conn: psycopg.Connection[Any], username: str) -> User:
 
 def _end_credentials(conn: psycopg.Connection[Any], user_id: int) -> Ended:
     """Close every browser session of a user and revoke every token still valid."""
-    sessions = conn.execute("DELETE FROM resorption.web_sessions WHERE user_id = %s", (user_id,))
-    tokens = conn.execute(
-        "UPDATE resorption.api_tokens SET revoked_at = now() WHERE user_id = %s AND revoked_at IS NULL",
-        (user_id,),
-    )
+    sessions = conn.execute(SQL.close_user_sessions, (user_id,))
+    tokens = conn.execute(SQL.revoke_user_tokens, (user_id,))
     return Ended(sessions=sessions.rowcount, tokens=tokens.rowcount)
 
 
@@ -472,11 +445,7 @@ def deactivate_user(database_url: str, username: str) -> Ended:
     """
     with _connect(database_url) as conn:
         user = _user(conn, username)
-        conn.execute(
-            "UPDATE resorption.users SET active = false, deactivated_at = coalesce(deactivated_at, now()) "
-            "WHERE id = %s",
-            (user.id,),
-        )
+        conn.execute(SQL.deactivate_user, (user.id,))
         return _end_credentials(conn, user.id)
 
 
@@ -491,19 +460,13 @@ def set_password(database_url: str, username: str, password: str | None) -> Ende
     with _connect(database_url) as conn:
         user = _user(conn, username)
         conn.execute(
-            "UPDATE resorption.users SET password_hash = %s WHERE id = %s",
+            SQL.set_password_hash,
             (hash_password(password) if password is not None else None, user.id),
         )
         return _end_credentials(conn, user.id)
 
 
 # -- API tokens -------------------------------------------------------------------------------
-
-
-_TOKEN_SELECT = """
-SELECT t.id, u.username, t.prefix, t.label, t.created_at, t.expires_at, t.revoked_at, t.last_used_at
-FROM resorption.api_tokens t JOIN resorption.users u ON u.id = t.user_id
-"""
 
 
 def issue_token(
@@ -518,12 +481,11 @@ def issue_token(
         if not user.active:
             raise InvalidParameter(f"L'utilisateur « {user.username} » est désactivé : pas de nouveau jeton.")
         row = conn.execute(
-            "INSERT INTO resorption.api_tokens (user_id, token_hash, prefix, label, expires_at) "
-            "VALUES (%s, %s, %s, %s, now() + %s) RETURNING id",
+            SQL.insert_token,
             (user.id, token_hash(token), token[:TOKEN_DISPLAY_LENGTH], label or None, lifetime),
         ).fetchone()
         assert row is not None
-        info = conn.execute(_TOKEN_SELECT + "WHERE t.id = %s", (row["id"],)).fetchone()
+        info = conn.execute(SQL.token_by_id, (row["id"],)).fetchone()
     assert info is not None
     return IssuedToken(token=token, info=Token(**info))
 
@@ -532,12 +494,10 @@ def list_tokens(database_url: str, username: str | None = None) -> list[Token]:
     """The tokens of one user, or of everyone, newest first: never their value."""
     with _connect(database_url) as conn:
         if username is None:
-            rows = conn.execute(_TOKEN_SELECT + "ORDER BY t.created_at DESC, t.id DESC").fetchall()
+            rows = conn.execute(SQL.tokens).fetchall()
         else:
             user = _user(conn, username)
-            rows = conn.execute(
-                _TOKEN_SELECT + "WHERE t.user_id = %s ORDER BY t.created_at DESC, t.id DESC", (user.id,)
-            ).fetchall()
+            rows = conn.execute(SQL.tokens_of_user, (user.id,)).fetchall()
     return [Token(**r) for r in rows]
 
 
@@ -549,11 +509,11 @@ def revoke_token(database_url: str, reference: str) -> tuple[Token, bool]:
     ref = reference.strip()
     with _connect(database_url) as conn:
         if ref.isdigit():
-            rows = conn.execute(_TOKEN_SELECT + "WHERE t.id = %s", (int(ref),)).fetchall()
+            rows = conn.execute(SQL.token_by_id, (int(ref),)).fetchall()
         elif len(ref) > TOKEN_DISPLAY_LENGTH and ref.startswith(TOKEN_PREFIX):
-            rows = conn.execute(_TOKEN_SELECT + "WHERE t.token_hash = %s", (token_hash(ref),)).fetchall()
+            rows = conn.execute(SQL.token_by_hash, (token_hash(ref),)).fetchall()
         else:
-            rows = conn.execute(_TOKEN_SELECT + "WHERE t.prefix = %s ORDER BY t.id", (ref,)).fetchall()
+            rows = conn.execute(SQL.tokens_by_prefix, (ref,)).fetchall()
         if not rows:
             raise NotFound(f"Jeton « {ref} » inconnu : `resorption tokens list` les énumère.")
         if len(rows) > 1:
@@ -564,10 +524,7 @@ def revoke_token(database_url: str, reference: str) -> tuple[Token, bool]:
         token = Token(**rows[0])
         if token.revoked_at is not None:
             return token, False
-        revoked = conn.execute(
-            "UPDATE resorption.api_tokens SET revoked_at = now() WHERE id = %s RETURNING revoked_at",
-            (token.id,),
-        ).fetchone()
+        revoked = conn.execute(SQL.revoke_token, (token.id,)).fetchone()
     assert revoked is not None
     return replace(token, revoked_at=revoked["revoked_at"]), True
 
@@ -597,20 +554,12 @@ def list_audit(
     limit: int = 100,
 ) -> list[AuditEntry]:
     """The latest audit entries, newest first, optionally for one user, a period or a sensitive group."""
-    conditions, params = ["TRUE"], []
-    if username:
-        conditions.append("username = %s")
-        params.append(username.lower())
-    if since:
-        conditions.append("at >= now() - %s")
-        params.append(since)
-    if group:
-        conditions.append("%s = ANY(groups)")
-        params.append(group)
+    params = {
+        "username": username.lower() if username else None,
+        "since": since or None,
+        "group": group or None,
+        "limit": limit,
+    }
     with _connect(database_url) as conn:
-        rows = conn.execute(
-            "SELECT id, at, username, role, action, collection, item_id, groups, method, path, client "
-            f"FROM resorption.audit_log WHERE {' AND '.join(conditions)} ORDER BY id DESC LIMIT %s",
-            [*params, limit],
-        ).fetchall()
+        rows = conn.execute(SQL.audit_entries, params).fetchall()
     return [AuditEntry(**r) for r in rows]

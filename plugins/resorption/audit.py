@@ -14,6 +14,10 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
+from resorption import statements
+
+SQL = statements.load("audit")
+
 
 @dataclass(frozen=True, slots=True)
 class RequestInfo:
@@ -43,7 +47,7 @@ def write(
     """Write one audit row in the open transaction (whose settings name the user)."""
     info = _request.get()
     conn.execute(
-        "SELECT resorption.audit(%s, %s, %s, %s, %s, %s, %s, %s)",
+        SQL.write,
         (
             action,
             collection,

@@ -39,12 +39,15 @@ import jwt
 import psycopg
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+from psycopg import sql
 
-from resorption import throttle
+from resorption import statements, throttle
 from resorption.database import get_pool
 from resorption.errors import DatabaseUnavailable, IdentityProviderUnavailable, TooManyAttempts, Unauthorized
 from resorption.identity import ANONYMOUS, Principal
 from resorption.settings import Settings
+
+SQL = statements.load("authentication")
 
 # -- credentials: what a token and a password hash are ----------------------------------
 
@@ -125,7 +128,7 @@ def authenticate(authorization: str | None, client: str, settings: Settings) -> 
         raise _Refused
     except _Refused:
         # A bad token, JWT or header: counted against the address, 429 while it waits.
-        wait = _execute(settings, "SELECT resorption.record_token_failure(%s, %s)", (address, _RULES))
+        wait = _execute(settings, SQL.record_token_failure, (address, _RULES))
         if wait:
             raise TooManyAttempts(retry_after=int(wait)) from None
         raise Unauthorized() from None
@@ -149,22 +152,9 @@ def _basic_credentials(encoded: str) -> tuple[str, str]:
 # -- the database side: one round trip per sign-in ----------------------------------------
 
 _RULES = throttle.RULES_JSON
-# The throttle and the user in one statement. The user's subquery is uncorrelated, so
-# PostgreSQL runs it as an InitPlan, only when the CASE needs it: a throttled attempt never
-# gets its account looked up.
-_PASSWORD_GATE = """
-SELECT g.wait_seconds, g.held, g.note_success,
-       CASE WHEN g.wait_seconds = 0
-            THEN (SELECT to_jsonb(u) FROM resorption.user_by_username(%(username)s) u LIMIT 1) END
-FROM resorption.password_sign_in_gate(%(username)s, %(address)s, %(rules)s) AS g
-"""
-# Tokens and JWTs are looked up whatever the address's count: nobody guesses them, and a
-# valid one must never wait for someone else's failures (throttle, "Bad tokens").
-_BY_TOKEN = "SELECT to_jsonb(u) FROM resorption.user_by_token(%s) u LIMIT 1"
-_BY_OIDC = "SELECT to_jsonb(u) FROM resorption.user_by_oidc(%s, %s) u LIMIT 1"
 
 
-def _one(settings: Settings, statement: str, params: Any) -> tuple[Any, ...] | None:
+def _one(settings: Settings, statement: sql.SQL, params: Any) -> tuple[Any, ...] | None:
     """Run one statement on the pool in its own transaction; its first row."""
     try:
         with get_pool(settings).connection(timeout=10) as conn:
@@ -193,15 +183,13 @@ def principal_of_user(username: str, settings: Settings, method: str = "cli") ->
     """The principal of an active user, as if they had signed in (command-line tools); None if unknown."""
     try:
         with get_pool(settings).connection(timeout=10) as conn:
-            row = conn.execute(
-                "SELECT to_jsonb(r) FROM resorption.user_by_username(%s) r", (username,)
-            ).fetchone()
+            row = conn.execute(SQL.user_by_username, (username,)).fetchone()
     except (psycopg.OperationalError, TimeoutError) as exc:
         raise DatabaseUnavailable() from exc
     return principal_from_row(row[0], method) if row else None
 
 
-def _execute(settings: Settings, statement: str, params: Any) -> Any:
+def _execute(settings: Settings, statement: sql.SQL, params: Any) -> Any:
     """Run one statement on the pool in its own transaction; returns the first column."""
     row = _one(settings, statement, params)
     return row[0] if row else None
@@ -212,7 +200,7 @@ def _execute(settings: Settings, statement: str, params: Any) -> Any:
 
 def _by_token(token: str, username: str | None, settings: Settings) -> Principal:
     """An API token, alone (Bearer) or with its owner's username (Basic)."""
-    row = _execute(settings, _BY_TOKEN, (token_hash(token),))
+    row = _execute(settings, SQL.user_by_token, (token_hash(token),))
     if row is None:
         raise _Refused
     if username is not None and not hmac.compare_digest(
@@ -230,23 +218,15 @@ def _by_password(username: str, password: str, address: str, settings: Settings)
     """
     key = throttle.username_key(username)
     params = {"username": key, "address": address, "rules": _RULES}
-    row = _one(settings, _PASSWORD_GATE, params)
+    row = _one(settings, SQL.password_gate, params)
     wait, held, note, user = row if row else (0, [], False, None)
     if wait:
         raise TooManyAttempts(retry_after=int(wait))
     if not verify_password(user.get("password_hash") if user else None, password) or user is None:
-        _execute(
-            settings,
-            "SELECT resorption.record_password_failure(%(username)s, %(address)s, %(rules)s)",
-            params,
-        )
+        _execute(settings, SQL.record_password_failure, params)
         raise Unauthorized()
     if held or note:
-        _execute(
-            settings,
-            "SELECT resorption.record_password_success(%(username)s, %(address)s, %(held)s, %(rules)s)",
-            {**params, "held": held},
-        )
+        _execute(settings, SQL.record_password_success, {**params, "held": held})
     return principal_from_row(user, "basic")
 
 
@@ -268,7 +248,7 @@ def _by_jwt(token: str, settings: Settings) -> Principal:
     claims = _verified_claims(token, settings)
     if claims.get("sub") != subject:
         raise _Refused
-    row = _execute(settings, _BY_OIDC, (subject, _email(claims)))
+    row = _execute(settings, SQL.user_by_oidc, (subject, _email(claims)))
     if row is None:
         raise _Refused
     return principal_from_row(row, "oidc")

@@ -19,6 +19,7 @@ from typing import Any
 from flask import Blueprint, Response, redirect, request
 from pygeoapi.util import render_j2_template
 
+from resorption import statements
 from resorption.caller import Caller
 from resorption.catalog import Collection
 from resorption.errors import InvalidParameter, NotFound, Unauthorized
@@ -28,6 +29,7 @@ from resorption.processes.base import Inputs, today
 from resorption.sessions import sign_in_redirect
 from resorption.spreadsheets.writers import write_csv
 
+SQL = statements.load("dashboard")
 PATH = "/tableau-de-bord"
 # The French names of the steps in URLs, and the process's.
 STEPS = {"mois": "month", "trimestre": "quarter", "annee": "year"}
@@ -102,10 +104,7 @@ def choices(caller: Caller) -> Choices:
     """The picker of `caller`: its read scope of the sites, as whole regions and départements."""
     scope = caller.scope("sites")
     with caller.reading() as conn:
-        rows = conn.execute(
-            """SELECT d.code, d.name, r.code, r.name FROM resorption.departements d
-               JOIN resorption.regions r ON r.code = d.region_code ORDER BY d.code"""
-        ).fetchall()
+        rows = conn.execute(SQL.departements_with_regions).fetchall()
     departements = tuple(Territory("departement", d, name) for d, name, _, _ in rows if scope.contains(d))
     members: dict[str, list[str]] = {}
     names: dict[str, str] = {}

@@ -13,10 +13,14 @@ from contextlib import contextmanager
 
 import psycopg
 from psycopg import errors as pg_errors
+from psycopg import sql
 from psycopg_pool import ConnectionPool
 
+from resorption import statements
 from resorption.errors import DatabaseUnavailable, InvalidParameter, ResorptionError
 from resorption.settings import Settings
+
+SQL = statements.load("database")
 
 _lock = threading.Lock()
 # One pool per database URL (two apps of one process may use two databases), made again
@@ -91,12 +95,11 @@ def prelude(
     context: Mapping[str, str] | None = None,
     role: str | None = None,
     read_only: bool = True,
-) -> tuple[str, list[str]]:
+) -> tuple[sql.SQL, tuple[list[str], list[str]]]:
     """The one statement that opens a request's transaction: timeout, read-only, role, context.
 
-    `set_config(..., true)` is `SET LOCAL`: `role` is `SET LOCAL ROLE` (same membership check),
-    `transaction_read_only` is `SET TRANSACTION READ ONLY`. A transaction is read-write by
-    default. The text only depends on how many settings there are, so psycopg prepares it.
+    Its parameters are the names and the values of the settings (`prelude` in
+    sql/statements/database.sql). A transaction is read-write by default.
     """
     pairs: list[tuple[str, str]] = [("statement_timeout", str(settings.statement_timeout_ms))]
     if read_only:
@@ -104,8 +107,7 @@ def prelude(
     if role:
         pairs.append(("role", role))
     pairs.extend((context or {}).items())
-    calls = ", ".join("set_config(%s, %s, true)" for _ in pairs)
-    return f"SELECT {calls}", [v for pair in pairs for v in pair]
+    return SQL.prelude, ([name for name, _ in pairs], [value for _, value in pairs])
 
 
 @contextmanager

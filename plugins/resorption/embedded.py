@@ -28,12 +28,15 @@ import psycopg
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
+from resorption import statements
+
 PG_MAJOR = 15
 DEFAULT_PORT = 54329
 DATABASE_NAME = "resorption"
 SERVICE_USER = "postgres"
 POSTGIS_PACKAGE = f"postgresql-{PG_MAJOR}-postgis-3"
 EXTENSIONS = ("postgis", "unaccent")
+SQL = statements.load("embedded")
 
 _SOCKET_PATH_MAX = 107  # Linux sun_path is 108 bytes, NUL included
 _CONF_FILE = "resorption.conf"  # our settings, included from postgresql.conf
@@ -391,13 +394,13 @@ def _create_database(url: str, dbname: str, why: Exception) -> None:
         ) from exc
     with admin:
         # Concurrent callers (pytest workers) queue here; the lock ends with the session.
-        admin.execute("SELECT pg_advisory_lock(hashtext(%s))", (f"resorption:{dbname}",))
-        exists = admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", (dbname,))
+        admin.execute(SQL.lock_database_creation, (f"resorption:{dbname}",))
+        exists = admin.execute(SQL.database_exists, (dbname,))
         if exists.fetchone():
             return  # created meanwhile, or the first failure was not about a missing database
         _say(f"création de la base « {dbname} »…")
         try:
-            admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(dbname)))
+            admin.execute(SQL.create_database.format(sql.Identifier(dbname)))
         except (psycopg.errors.DuplicateDatabase, psycopg.errors.UniqueViolation):
             pass  # created meanwhile by a concurrent caller
         except psycopg.errors.InsufficientPrivilege as exc:
@@ -428,9 +431,9 @@ def ensure_database(url: str) -> None:
                 f"Connexion impossible à {redact_url(url)} : {str(again).strip()}"
             ) from again
     with conn:
-        conn.execute("SELECT pg_advisory_lock(hashtext('resorption:extensions'))")
+        conn.execute(SQL.lock_extensions)
         for extension in EXTENSIONS:
-            statement = sql.SQL("CREATE EXTENSION IF NOT EXISTS {}").format(sql.Identifier(extension))
+            statement = SQL.create_extension.format(sql.Identifier(extension))
             try:
                 conn.execute(statement)
             except (psycopg.errors.UniqueViolation, psycopg.errors.DuplicateObject):

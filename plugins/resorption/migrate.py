@@ -32,13 +32,15 @@ from alembic import command, op
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import create_engine, pool, text
+from sqlalchemy import create_engine, pool
 
+from resorption import statements
 from resorption.database import sqlalchemy_url
 from resorption.errors import ResorptionError
 
 SQL_DIR = files("resorption") / "sql"
 VERSION_TABLE_SCHEMA = "public"
+SQL = statements.load("migrate")
 # The first revision: the schema that revisions 0001 to 0015 used to build step by step.
 BASELINE = "0015"
 
@@ -76,7 +78,7 @@ def _refuse_unknown_revision(cfg: Config) -> None:
         with engine.connect() as connection:
             opts = {"version_table_schema": VERSION_TABLE_SCHEMA}
             current = set(MigrationContext.configure(connection, opts=opts).get_current_heads())
-            has_schema = connection.execute(text("SELECT to_regnamespace('resorption') IS NOT NULL")).scalar()
+            has_schema = connection.exec_driver_sql(SQL.has_resorption_schema.as_string()).scalar()
     finally:
         engine.dispose()
     unknown = sorted(current - known)

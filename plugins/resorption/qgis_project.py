@@ -22,13 +22,14 @@ from xml.etree import ElementTree as ET
 
 from pyproj import CRS
 
-from resorption import bulk
+from resorption import bulk, statements
 from resorption.caller import Caller
 from resorption.catalog import Collection, Field
 from resorption.identity import Principal
 from resorption.policy import Policy
 from resorption.styles import OUTLINE_COLOUR, POPULATION_CLASSES, STATUS_COLOURS, UNKNOWN_POPULATION_RADIUS
 
+SQL = statements.load("qgis_project")
 QGIS_VERSION = "3.22.0-Białowieża"
 LAMBERT_93 = 2154
 # The CRS of each overseas département (shared/domain.md, crs.py).
@@ -339,19 +340,12 @@ def project_title(principal: Principal) -> str:
     return f"Résorption des bidonvilles — {principal.area_level} {principal.area_code}"
 
 
-AREA_EXTENT_SQL = """
-SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e)
-FROM (SELECT ST_Extent(ST_Transform(geom, %(srid)s)) AS e
-      FROM resorption.departements WHERE code = ANY(%(codes)s)) area
-"""
-
-
 def area_extent(conn: object, principal: Principal, srid: int) -> tuple[float, float, float, float]:
     """Where the project opens: the user's départements, else metropolitan France."""
     if not principal.area_departements:
         return FRANCE_L93
     row = conn.execute(  # type: ignore[attr-defined]
-        AREA_EXTENT_SQL, {"srid": srid, "codes": sorted(principal.area_departements)}
+        SQL.area_extent, {"srid": srid, "codes": sorted(principal.area_departements)}
     ).fetchone()
     if row is None or row[0] is None:
         return FRANCE_L93

@@ -32,12 +32,16 @@ from typing import Any
 
 import psycopg
 from flask import Blueprint, Request, Response, current_app, g, redirect, render_template, request
+from psycopg import sql
 
+from resorption import statements
 from resorption.authentication import authenticate, principal_from_row
 from resorption.database import get_pool
 from resorption.errors import DatabaseUnavailable, Forbidden, TooManyAttempts, Unauthorized
 from resorption.identity import ANONYMOUS, Principal
 from resorption.settings import Settings
+
+SQL = statements.load("sessions")
 
 SESSION_COOKIE = "resorption_session"
 # A short-lived cookie matched by the sign-in form's hidden field (no login CSRF).
@@ -78,7 +82,7 @@ def session_hash(session_id: str) -> bytes:
     return hashlib.sha256(session_id.encode("utf-8")).digest()
 
 
-def _one(settings: Settings, statement: str, params: tuple[Any, ...]) -> tuple[Any, ...] | None:
+def _one(settings: Settings, statement: sql.SQL, params: tuple[Any, ...]) -> tuple[Any, ...] | None:
     """Run one statement as the application's login role; the first row."""
     try:
         with get_pool(settings).connection(timeout=10) as conn:
@@ -93,7 +97,7 @@ def open_session(principal: Principal, client: str, settings: Settings) -> tuple
     csrf_token = secrets.token_urlsafe(32)
     row = _one(
         settings,
-        "SELECT resorption.open_web_session(%s, %s, %s, %s, %s, %s)",
+        SQL.open_session,
         (principal.user_id, session_hash(session_id), csrf_token, IDLE_SECONDS, ABSOLUTE_SECONDS, client),
     )
     if not row or not row[0]:
@@ -107,7 +111,7 @@ def find_session(session_id: str, settings: Settings) -> WebSession | None:
         return None
     row = _one(
         settings,
-        "SELECT principal, csrf_token FROM resorption.user_by_session(%s)",
+        SQL.session_of,
         (session_hash(session_id),),
     )
     if row is None:
@@ -118,7 +122,7 @@ def find_session(session_id: str, settings: Settings) -> WebSession | None:
 def close_session(session_id: str, settings: Settings) -> None:
     """End a session (sign-out); nothing happens for an unknown one."""
     if session_id and len(session_id) <= 128:
-        _one(settings, "SELECT resorption.close_web_session(%s)", (session_hash(session_id),))
+        _one(settings, SQL.close_session, (session_hash(session_id),))
 
 
 def principal_of_request(req: Request, client: str, settings: Settings) -> Principal:

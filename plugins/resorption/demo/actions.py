@@ -11,12 +11,15 @@ import psycopg
 from psycopg import sql
 from rich.progress import Progress
 
+from resorption import statements
 from resorption.demo import bulk, draws
 from resorption.demo.dates import DAYS_30, PLATFORM_LAUNCH
 from resorption.demo.organisations import Organisations
 from resorption.demo.sites import Site
 from resorption.demo.territory import Departement
 from resorption.demo.words import AUTHOR, FUNDING_DETAILS, PREFIX, THEMES, de
+
+SQL = statements.load("demo_actions")
 
 ACTION_COLUMNS = (
     "id",
@@ -54,46 +57,6 @@ INDICATOR_COLUMNS = (
     "minors_middle",
     "minors_high",
 )
-
-# Actions are staged first: their footprint comes from their sites, and
-# updating it after the insert would let the touch trigger move updated_at.
-ACTIONS_STAGE = sql.SQL("""
-    CREATE TEMP TABLE demo_actions (
-        id bigint PRIMARY KEY, name text, reference text, started_at date, ended_at date,
-        goals text, topics resorption.action_topic[], place_type resorption.action_place_type,
-        departement_code text, created_at timestamptz, created_by text,
-        updated_at timestamptz, updated_by text) ON COMMIT DROP
-""")
-ACTION_SITES_STAGE = sql.SQL("""
-    CREATE TEMP TABLE demo_action_sites (
-        action_id bigint, site_id bigint, PRIMARY KEY (action_id, site_id)) ON COMMIT DROP
-""")
-
-# The footprint: a 300 m buffer around the convex hull of the linked sites,
-# measured in the département's own metric projection.
-INSERT_ACTIONS = sql.SQL("""
-    INSERT INTO resorption.actions ({columns}, footprint)
-    SELECT {staged}, f.footprint
-    FROM demo_actions a
-    LEFT JOIN (
-        SELECT l.action_id, ST_Multi(ST_CollectionExtract(ST_MakeValid(ST_Transform(
-            ST_Buffer(ST_ConvexHull(ST_Collect(
-                ST_Transform(s.location, resorption.local_srid(a.departement_code)))), 300),
-            4326)), 3)) AS footprint
-        FROM demo_action_sites l
-        JOIN demo_actions a ON a.id = l.action_id
-        JOIN resorption.sites s ON s.id = l.site_id
-        GROUP BY l.action_id, a.departement_code
-    ) AS f ON f.action_id = a.id
-    ORDER BY a.id
-""").format(
-    columns=sql.SQL(", ").join(map(sql.Identifier, ACTION_COLUMNS)),
-    staged=sql.SQL(", ").join(sql.Identifier("a", c) for c in ACTION_COLUMNS),
-)
-INSERT_ACTION_SITES = sql.SQL("""
-    INSERT INTO resorption.action_sites (action_id, site_id)
-    SELECT action_id, site_id FROM demo_action_sites ORDER BY action_id, site_id
-""")
 
 
 @dataclass(slots=True)
@@ -148,12 +111,17 @@ def write_actions(
             if neighbours and rng.random() < 0.05:
                 rows.departements.append((action_id, rng.choice(sorted(neighbours))))
             progress.advance(task)
-    conn.execute(ACTIONS_STAGE)
-    conn.execute(ACTION_SITES_STAGE)
+    conn.execute(SQL.stage_actions)
+    conn.execute(SQL.stage_action_sites)
     bulk.copy_rows(conn, "demo_actions", ACTION_COLUMNS, rows.actions, schema=None)
     bulk.copy_rows(conn, "demo_action_sites", ("action_id", "site_id"), rows.sites, schema=None)
-    conn.execute(INSERT_ACTIONS)
-    conn.execute(INSERT_ACTION_SITES)
+    conn.execute(
+        SQL.insert_actions.format(
+            columns=sql.SQL(", ").join(map(sql.Identifier, ACTION_COLUMNS)),
+            staged=sql.SQL(", ").join(sql.Identifier("a", c) for c in ACTION_COLUMNS),
+        )
+    )
+    conn.execute(SQL.insert_action_sites)
     bulk.copy_rows(conn, "action_departements", ("action_id", "departement_code"), rows.departements)
     bulk.copy_rows(conn, "action_organisations", ("action_id", "organisation_id", "role"), rows.organisations)
     bulk.copy_rows(

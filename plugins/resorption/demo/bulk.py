@@ -6,6 +6,10 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+from resorption import statements
+
+SQL = statements.load("demo_bulk")
+
 
 def copy_rows(
     conn: psycopg.Connection,
@@ -16,9 +20,7 @@ def copy_rows(
 ) -> None:
     """Stream rows into a table with COPY."""
     target = sql.Identifier(schema, table) if schema else sql.Identifier(table)
-    statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
-        target, sql.SQL(", ").join(map(sql.Identifier, columns))
-    )
+    statement = SQL.copy_rows.format(table=target, columns=sql.SQL(", ").join(map(sql.Identifier, columns)))
     with conn.cursor() as cur, cur.copy(statement) as copy:
         for row in rows:
             copy.write_row(row)
@@ -26,7 +28,4 @@ def copy_rows(
 
 def reserve_ids(conn: psycopg.Connection, table: str, n: int) -> list[int]:
     """Take `n` ids from a table's identity, so that children can refer to rows not yet sent."""
-    query = sql.SQL("SELECT nextval(pg_get_serial_sequence({}, 'id')) FROM generate_series(1, %s)").format(
-        sql.Literal(f"resorption.{table}")
-    )
-    return sorted(row[0] for row in conn.execute(query, (n,)))
+    return sorted(row[0] for row in conn.execute(SQL.reserve_ids, (f"resorption.{table}", n)))

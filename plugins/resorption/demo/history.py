@@ -23,18 +23,13 @@ from datetime import UTC, date, datetime, timedelta
 import psycopg
 from psycopg import sql
 
+from resorption import statements
 from resorption.demo import bulk, draws
 from resorption.demo.site_row import PHASES
 from resorption.demo.words import AUTHOR, PREFIX
 
+SQL = statements.load("demo_history")
 HISTORY_TRIGGERS = (("sites", "sites_history"), ("actions", "actions_history"))
-
-PLAN_STAGE = """
-    CREATE TEMPORARY TABLE demo_versions (
-        site_id bigint, seq integer, valid_from timestamptz, valid_to timestamptz,
-        factor double precision, counted_on date, census_reset boolean, reopened boolean,
-        unconfirmed boolean) ON COMMIT DROP
-"""
 PLAN_COLUMNS = (
     "site_id",
     "seq",
@@ -47,7 +42,7 @@ PLAN_COLUMNS = (
     "unconfirmed",
 )
 
-# Counts scaled by a version's factor (floors keep every "part ≤ whole" check true).
+# Counts scaled by a version's factor (SQL.scaled_count).
 SCALED = (
     "population_women",
     "population_minors",
@@ -64,13 +59,14 @@ SCALED = (
     "dwellings_cars",
     "dwellings_mattresses",
 )
-TOTAL = "greatest(1, round(s.population_total * v.factor))::integer"
-CENSUS = {"census_status": "'none'::resorption.census_status", "census_at": "NULL", "census_by": "NULL"}
+
+# What the census and closing columns were before the census or the closing.
+CENSUS = {"census_status": SQL.no_census, "census_at": sql.NULL, "census_by": sql.NULL}
 REOPENED = {
-    "status": "'open'::resorption.site_status",
-    "closed_at": "NULL",
-    "closed_with_solutions": "NULL",
-    "closing_context": "NULL",
+    "status": SQL.open_status,
+    "closed_at": sql.NULL,
+    "closed_with_solutions": sql.NULL,
+    "closing_context": sql.NULL,
 }
 
 
@@ -78,8 +74,8 @@ def pause_history(conn: psycopg.Connection) -> None:
     """Disable the history triggers for the generator's transaction (they come back with it)."""
     for table, trigger in HISTORY_TRIGGERS:
         conn.execute(
-            sql.SQL("ALTER TABLE {} DISABLE TRIGGER {}").format(
-                sql.Identifier("resorption", table), sql.Identifier(trigger)
+            SQL.disable_trigger.format(
+                table=sql.Identifier("resorption", table), trigger=sql.Identifier(trigger)
             )
         )
 
@@ -88,8 +84,8 @@ def resume_history(conn: psycopg.Connection) -> None:
     """Enable the history triggers again."""
     for table, trigger in HISTORY_TRIGGERS:
         conn.execute(
-            sql.SQL("ALTER TABLE {} ENABLE TRIGGER {}").format(
-                sql.Identifier("resorption", table), sql.Identifier(trigger)
+            SQL.enable_trigger.format(
+                table=sql.Identifier("resorption", table), trigger=sql.Identifier(trigger)
             )
         )
 
@@ -98,27 +94,14 @@ def write_history(conn: psycopg.Connection, seed: int) -> None:
     """Every version of the demonstration's sites, and the first version of its actions."""
     # A generator of its own: the history never shifts the draws of the other steps.
     rng = random.Random(f"{seed}:history")
-    sites = conn.execute(
-        "SELECT id, created_at, updated_at, confirmed_at, closed_at, census_status = 'done', census_at,"
-        " population_total IS NOT NULL, population_updated_at"
-        " FROM resorption.sites WHERE external_ref LIKE %s ORDER BY id",
-        (PREFIX + "%",),
-    ).fetchall()
-    conn.execute(PLAN_STAGE)
+    sites = conn.execute(SQL.demo_sites, (PREFIX + "%",)).fetchall()
+    conn.execute(SQL.stage_plans)
     bulk.copy_rows(conn, "demo_versions", PLAN_COLUMNS, _plans(rng, sites), schema=None)
     columns = _columns(conn, "sites_history")
-    # One long statement: compiling it just in time costs more than it saves.
-    conn.execute("SET LOCAL jit = off")
+    conn.execute(SQL.jit_off)
     conn.execute(_insert_sites(columns))
     action_columns = sql.SQL(", ").join(map(sql.Identifier, _columns(conn, "actions_history")))
-    conn.execute(
-        sql.SQL(
-            "INSERT INTO resorption.actions_history ({c}, valid, operation, changed_by)"
-            " SELECT {c}, tstzrange(created_at, NULL), 'insert', created_by FROM resorption.actions"
-            " WHERE reference LIKE %s ORDER BY id"
-        ).format(c=action_columns),
-        (PREFIX + "%",),
-    )
+    conn.execute(SQL.insert_action_versions.format(c=action_columns), (PREFIX + "%",))
 
 
 def _plans(rng: random.Random, sites: Sequence[tuple]) -> Iterator[tuple]:
@@ -184,7 +167,7 @@ def _site_plan(
 def _columns(conn: psycopg.Connection, history: str) -> list[str]:
     """The columns a history table shares with its live table, in table order."""
     row = conn.execute(
-        "SELECT resorption.history_columns(%s::regclass, %s::regclass)",
+        SQL.history_columns,
         (f"resorption.{history.removesuffix('_history')}", f"resorption.{history}"),
     ).fetchone()
     return [name.strip().strip('"') for name in row[0].split(",")]
@@ -192,71 +175,34 @@ def _columns(conn: psycopg.Connection, history: str) -> list[str]:
 
 def _insert_sites(columns: list[str]) -> sql.Composed:
     """The INSERT building each version from its live site and its plan."""
-    overrides: dict[str, str] = {
-        "population_total": TOTAL,
-        "population_households": (
-            f"least({TOTAL}, greatest(1, floor(s.population_households * v.factor)))::integer"
-        ),
-        "population_updated_at": "v.counted_on",
-        **{c: f"floor(s.{c} * v.factor)::integer" for c in SCALED},
+    overrides: dict[str, sql.Composable] = {
+        "population_total": SQL.scaled_total,
+        "population_households": SQL.scaled_households,
+        "population_updated_at": SQL.counted_on,
+        **{c: SQL.scaled_count.format(sql.Identifier(c)) for c in SCALED},
     }
     expressions = []
     for column in columns:
-        expression = sql.SQL("s.{}").format(sql.Identifier(column))
+        expression: sql.Composable = SQL.live_column.format(sql.Identifier(column))
         if column in overrides:
             # Only the versions before the last count differ from the live population.
-            expression = sql.SQL(
-                "CASE WHEN v.factor = 1 OR s.population_total IS NULL THEN {} ELSE {} END"
-            ).format(expression, sql.SQL(overrides[column]))
+            expression = SQL.counted.format(live=expression, before=overrides[column])
         elif column in CENSUS:
-            expression = sql.SQL("CASE WHEN v.census_reset THEN {} ELSE {} END").format(
-                sql.SQL(CENSUS[column]), expression
-            )
+            expression = SQL.census_reset.format(before=CENSUS[column], live=expression)
         elif column in REOPENED:
-            expression = sql.SQL("CASE WHEN v.reopened THEN {} ELSE {} END").format(
-                sql.SQL(REOPENED[column]), expression
-            )
+            expression = SQL.reopened.format(before=REOPENED[column], live=expression)
         elif column == "confirmed_at":
-            expression = sql.SQL("CASE WHEN v.unconfirmed THEN NULL ELSE s.confirmed_at END")
+            expression = SQL.unconfirmed
         elif column == "updated_at":
-            expression = sql.SQL(
-                "CASE WHEN v.valid_to IS NULL THEN s.updated_at ELSE least(v.valid_from, s.updated_at) END"
-            )
+            expression = SQL.version_updated_at
         elif column in PHASES:
-            # A phase done later was not done yet in a past version.
-            expression = sql.SQL(
-                "CASE WHEN v.valid_to IS NULL OR {e} <= v.valid_from::date THEN {e} END"
-            ).format(e=expression)
+            expression = SQL.phase.format(e=expression)
         expressions.append(sql.SQL("{} AS {}").format(expression, sql.Identifier(column)))
     tracked = [c for c in columns if c in overrides or c in CENSUS or c in REOPENED or c in PHASES]
     tracked.append("confirmed_at")
     tracked = [c for c in columns if c in tracked]
     names = sql.SQL(", ").join(map(sql.Identifier, columns))
-    return sql.SQL(
-        """
-        WITH versions AS (
-            SELECT {expressions}, v.seq, v.valid_from, v.valid_to
-            FROM demo_versions v JOIN resorption.sites s ON s.id = v.site_id
-        ), imaged AS (
-            SELECT versions.*, jsonb_build_object({tracked}) AS image FROM versions
-        ), compared AS (
-            SELECT imaged.*, lag(image) OVER (PARTITION BY id ORDER BY seq) AS before FROM imaged
-        )
-        INSERT INTO resorption.sites_history ({names}, valid, operation, changed_by, changed_fields)
-        SELECT {names}, tstzrange(valid_from, valid_to),
-               (CASE WHEN seq = 0 THEN 'insert' WHEN f.fields = '{{confirmed_at}}' THEN 'confirm'
-                     ELSE 'update' END)::resorption.history_operation,
-               {author}, f.fields
-        -- OFFSET 0 keeps the comparison a subquery, computed once per version.
-        FROM compared, LATERAL (
-            SELECT CASE WHEN seq = 0 THEN '{{}}'::text[] ELSE ARRAY(
-                SELECT n FROM unnest({names_array}::text[]) WITH ORDINALITY AS u (n, i)
-                WHERE image -> n IS DISTINCT FROM before -> n ORDER BY i) END AS fields
-            OFFSET 0
-        ) f
-        ORDER BY id, seq
-        """
-    ).format(
+    return SQL.insert_site_versions.format(
         expressions=sql.SQL(", ").join(expressions),
         tracked=sql.SQL(", ").join(
             sql.SQL("{}, {}").format(sql.Literal(c), sql.Identifier(c)) for c in tracked

@@ -6,10 +6,12 @@ from dataclasses import dataclass, field
 
 import psycopg
 from psycopg import errors as pg_errors
-from psycopg import sql
 
+from resorption import statements
 from resorption.demo.sites import Site
 from resorption.demo.words import ASSOCIATION_NAMES, NATIONAL_ORGANISATIONS, ORG_SUFFIX
+
+SQL = statements.load("demo_organisations")
 
 
 @dataclass(slots=True)
@@ -21,22 +23,6 @@ class Organisations:
     associations: dict[str, list[int]] = field(default_factory=dict)
     names: dict[int, str] = field(default_factory=dict)
     national_associations: list[int] = field(default_factory=list)
-
-
-UPSERT_ORGANISATION = sql.SQL("""
-    WITH existing AS (
-        SELECT id FROM resorption.organisations
-        WHERE name = %(name)s AND departement_code IS NOT DISTINCT FROM %(departement)s),
-    updated AS (
-        UPDATE resorption.organisations
-        SET abbreviation = %(abbreviation)s, kind = %(kind)s
-        WHERE id IN (SELECT id FROM existing) RETURNING id),
-    inserted AS (
-        INSERT INTO resorption.organisations (name, abbreviation, kind, departement_code)
-        SELECT %(name)s, %(abbreviation)s, %(kind)s, %(departement)s
-        WHERE NOT EXISTS (SELECT FROM existing) RETURNING id)
-    SELECT id FROM updated UNION ALL SELECT id FROM inserted
-""")
 
 
 def write_organisations(conn: psycopg.Connection, rng: random.Random, generated: list[Site]) -> Organisations:
@@ -70,10 +56,7 @@ def write_organisations(conn: psycopg.Connection, rng: random.Random, generated:
     # Demonstration organisations no longer drawn go, unless something else refers to them.
     try:
         with conn.transaction():
-            conn.execute(
-                "DELETE FROM resorption.organisations WHERE name LIKE %s AND NOT id = ANY(%s)",
-                ("%" + ORG_SUFFIX, sorted(orgs.names)),
-            )
+            conn.execute(SQL.delete_undrawn_organisations, ("%" + ORG_SUFFIX, sorted(orgs.names)))
     except pg_errors.ForeignKeyViolation:
         pass
     return orgs
@@ -90,7 +73,7 @@ def _upsert(
     """Insert or update one demonstration organisation; its name says it is fictional."""
     full_name = name + ORG_SUFFIX
     row = conn.execute(
-        UPSERT_ORGANISATION,
+        SQL.upsert_organisation,
         {
             "name": full_name,
             "abbreviation": abbreviation,

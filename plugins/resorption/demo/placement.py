@@ -5,10 +5,12 @@ import random
 from collections import Counter, defaultdict
 
 import psycopg
-from psycopg import sql
 from rich.progress import Progress
 
+from resorption import statements
 from resorption.demo.territory import Commune, Departement
+
+SQL = statements.load("demo_placement")
 
 # Share of sites per département (per cent), after the Dihal's yearly
 # inventories: Seine-Saint-Denis and the other Île-de-France départements
@@ -78,23 +80,6 @@ def _apportion(rng: random.Random, weights: dict[str, float], total: int) -> Cou
     return counts
 
 
-POINTS_STAGE = sql.SQL("""
-    CREATE TEMP TABLE demo_points_request (
-        code text PRIMARY KEY, n integer NOT NULL, seed integer NOT NULL) ON COMMIT DROP
-""")
-# ST_GeneratePoints shares the points among the parts of a MultiPolygon in
-# proportion to their areas, rounding each share down: a commune of k parts
-# may get up to k - 1 points fewer than asked. Asking for that many more
-# always gives enough; the extra ones are dropped at random.
-DRAW_POINTS = sql.SQL("""
-    SELECT r.code, ST_X(p.geom), ST_Y(p.geom)
-    FROM demo_points_request r
-    JOIN resorption.communes c USING (code),
-    LATERAL ST_Dump(ST_GeneratePoints(c.geom, r.n + ST_NumGeometries(c.geom) - 1, r.seed)) AS p
-    ORDER BY r.code, p.path[1]
-""")
-
-
 def draw_points(
     conn: psycopg.Connection,
     rng: random.Random,
@@ -110,11 +95,11 @@ def draw_points(
     ]
     points: dict[str, list[tuple[float, float]]] = defaultdict(list)
     with conn.cursor() as cur:
-        cur.execute(POINTS_STAGE)
-        with cur.copy("COPY demo_points_request (code, n, seed) FROM STDIN") as copy:
+        cur.execute(SQL.stage_point_requests)
+        with cur.copy(SQL.copy_point_requests) as copy:
             for request in requests:
                 copy.write_row(request)
-        for code, x, y in cur.execute(DRAW_POINTS):
+        for code, x, y in cur.execute(SQL.draw_points):
             points[code].append((x, y))
     for code, n, _ in requests:
         if len(points[code]) < n:

@@ -3,29 +3,18 @@
 from datetime import date
 
 import psycopg
-from psycopg import sql
 from rich.console import Console
 from rich.table import Table
 
+from resorption import statements
 from resorption.demo.words import ORG_SUFFIX, PREFIX
 
-COUNTS = sql.SQL("""
-    SELECT
-        (SELECT count(*) FROM resorption.sites WHERE external_ref LIKE %(site)s),
-        (SELECT count(*) FROM resorption.sites
-         WHERE external_ref LIKE %(site)s AND status = 'open'),
-        (SELECT coalesce(sum(population_total), 0) FROM resorption.sites
-         WHERE external_ref LIKE %(site)s AND status = 'open'),
-        (SELECT coalesce(sum(population_minors), 0) FROM resorption.sites
-         WHERE external_ref LIKE %(site)s AND status = 'open'),
-        (SELECT count(*) FROM resorption.actions WHERE reference LIKE %(site)s),
-        (SELECT count(*) FROM resorption.organisations WHERE name LIKE %(org)s)
-""")
+SQL = statements.load("demo_report")
 
 
 def count_rows(conn: psycopg.Connection) -> dict[str, int]:
     """What the demonstration data now holds."""
-    row = conn.execute(COUNTS, {"site": PREFIX + "%", "org": "%" + ORG_SUFFIX}).fetchone()
+    row = conn.execute(SQL.count_rows, {"site": PREFIX + "%", "org": "%" + ORG_SUFFIX}).fetchone()
     assert row is not None
     keys = ("sites", "open_sites", "people_in_open_sites", "minors_in_open_sites", "actions", "organisations")
     return dict(zip(keys, map(int, row), strict=True))

@@ -8,11 +8,13 @@ import psycopg
 from psycopg import sql
 from rich.progress import Progress
 
+from resorption import statements
 from resorption.demo import bulk, draws
 from resorption.demo.site_row import SITE_COLUMNS, site_row
 from resorption.demo.sites import Site, draw_site, link_reinstallations
 from resorption.demo.territory import Commune, Departement
 
+SQL = statements.load("demo_site_tables")
 OPEN_SHARE = 0.5625  # about 450 open sites out of 800
 
 
@@ -35,9 +37,7 @@ def write_sites(
     rng.shuffle(is_open)
     task = progress.add_task("Sites", total=total)
     generated: list[Site] = []
-    copy_sql = sql.SQL("COPY resorption.sites ({}) FROM STDIN").format(
-        sql.SQL(", ").join(map(sql.Identifier, SITE_COLUMNS))
-    )
+    copy_sql = SQL.copy_sites.format(sql.SQL(", ").join(map(sql.Identifier, SITE_COLUMNS)))
     with conn.cursor() as cur, cur.copy(copy_sql) as copy:
         for code in sorted(allocation):
             departement = departements[code]

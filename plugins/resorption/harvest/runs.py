@@ -20,6 +20,7 @@ import psycopg
 from psycopg.rows import dict_row
 from rich.console import Console
 
+from resorption import statements
 from resorption.catalog import Collection
 from resorption.errors import Conflict, ResorptionError
 from resorption.harvest.apply import Applier, Outcome
@@ -27,7 +28,9 @@ from resorption.harvest.remote import pages
 from resorption.harvest.sources import Source
 from resorption.progress import progress_bars
 
-# Outcome → column of harvest_runs.
+SQL = statements.load("harvest_runs")
+
+# Outcome → column of harvest_runs (finish_run in sql/statements/harvest_runs.sql names each).
 COUNTS = {
     "created": "created",
     "updated": "updated",
@@ -77,11 +80,7 @@ def _lock_key(source: Source) -> str:
 
 def last_success(conn: psycopg.Connection, source: str) -> datetime | None:
     """When the last successful real (not simulated) run of `source` started."""
-    row = conn.execute(
-        "SELECT max(started_at) FROM resorption.harvest_runs "
-        "WHERE source = %s AND status = 'succeeded' AND NOT simulation",
-        (source,),
-    ).fetchone()
+    row = conn.execute(SQL.last_success, (source,)).fetchone()
     return row[0]
 
 
@@ -100,7 +99,7 @@ def harvest(
     version of the sites in conflict.
     """
     with psycopg.connect(database_url, autocommit=True, application_name="resorption-moissonnage") as conn:
-        if not conn.execute("SELECT pg_try_advisory_lock(hashtext(%s))", (_lock_key(source),)).fetchone()[0]:
+        if not conn.execute(SQL.try_lock_source, (_lock_key(source),)).fetchone()[0]:
             raise Conflict(
                 f"Un moissonnage de la source « {source.name} » est déjà en cours : attendez sa fin "
                 "(resorption moissonnages)."
@@ -108,7 +107,7 @@ def harvest(
         try:
             return _run(conn, source, sites, simulation, console, full, overwrite)
         finally:
-            conn.execute("SELECT pg_advisory_unlock(hashtext(%s))", (_lock_key(source),))
+            conn.execute(SQL.unlock_source, (_lock_key(source),))
 
 
 def _run(
@@ -125,16 +124,8 @@ def _run(
         last = last_success(conn, source.name)
         since = last - source.incremental.margin if last else None
     # We hold the source's lock: a run still "running" was killed before its end.
-    conn.execute(
-        "UPDATE resorption.harvest_runs SET status = 'failed', finished_at = greatest(now(), started_at), "
-        "message = 'Moissonnage interrompu avant sa fin (processus arrêté).' "
-        "WHERE source = %s AND status = 'running'",
-        (source.name,),
-    )
-    (run_id,) = conn.execute(
-        "INSERT INTO resorption.harvest_runs (source, simulation, since) VALUES (%s, %s, %s) RETURNING id",
-        (source.name, simulation, since),
-    ).fetchone()
+    conn.execute(SQL.fail_interrupted_runs, (source.name,))
+    (run_id,) = conn.execute(SQL.start_run, (source.name, simulation, since)).fetchone()
     report = RunReport(run_id, source.name, simulation, since)
     applier = Applier(conn, source, sites, simulation, overwrite)
     seen: set[str] = set()
@@ -173,18 +164,15 @@ def _record(conn: psycopg.Connection, report: RunReport, outcomes: list[Outcome]
         report.counts[outcome.outcome] += 1
     with conn.cursor() as cur:
         cur.executemany(
-            "INSERT INTO resorption.harvest_run_rows (run_id, remote_id, site_id, outcome, reason) "
-            "VALUES (%s, %s, %s, %s, %s)",
+            SQL.record_row,
             [(report.id, o.remote_id, o.site_id, o.outcome, o.reason) for o in outcomes],
         )
 
 
 def _finish(conn: psycopg.Connection, report: RunReport) -> None:
     counts = {column: report.counts[outcome] for outcome, column in COUNTS.items()}
-    assignments = ", ".join(f"{column} = %({column})s" for column in counts)  # our own column names
     conn.execute(
-        "UPDATE resorption.harvest_runs SET finished_at = now(), status = %(status)s, "
-        f"message = %(message)s, pages = %(pages)s, fetched = %(fetched)s, {assignments} WHERE id = %(id)s",
+        SQL.finish_run,
         {
             **counts,
             "status": report.status,
@@ -200,8 +188,7 @@ def recent_runs(database_url: str, source: str | None = None, limit: int = 20) -
     """The latest runs, newest first, as dicts of their columns."""
     with psycopg.connect(database_url) as conn, conn.cursor(row_factory=dict_row) as cur:
         return cur.execute(
-            "SELECT * FROM resorption.harvest_runs WHERE %(source)s::text IS NULL OR source = %(source)s "
-            "ORDER BY started_at DESC, id DESC LIMIT %(limit)s",
+            SQL.recent_runs,
             {"source": source, "limit": limit},
         ).fetchall()
 
@@ -210,8 +197,7 @@ def run_rows(database_url: str, run_id: int, include_unchanged: bool = False) ->
     """The row-level report of one run (without the unchanged features unless asked)."""
     with psycopg.connect(database_url) as conn, conn.cursor(row_factory=dict_row) as cur:
         return cur.execute(
-            "SELECT remote_id, site_id, outcome::text, reason FROM resorption.harvest_run_rows "
-            "WHERE run_id = %s AND (%s OR outcome <> 'unchanged') ORDER BY outcome, remote_id",
+            SQL.run_rows,
             (run_id, include_unchanged),
         ).fetchall()
 
@@ -219,7 +205,5 @@ def run_rows(database_url: str, run_id: int, include_unchanged: bool = False) ->
 def last_starts(database_url: str) -> Mapping[str, datetime]:
     """When each source's last real run started (whatever its result), for the scheduler."""
     with psycopg.connect(database_url) as conn:
-        rows = conn.execute(
-            "SELECT source, max(started_at) FROM resorption.harvest_runs WHERE NOT simulation GROUP BY source"
-        ).fetchall()
+        rows = conn.execute(SQL.last_starts).fetchall()
     return dict(rows)

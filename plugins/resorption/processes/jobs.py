@@ -37,6 +37,7 @@ from pygeoapi.process.base import BaseProcessor, JobNotFoundError, ProcessorExec
 from pygeoapi.process.manager.base import BaseManager
 from pygeoapi.util import JobStatus, RequestedResponse
 
+from resorption import statements
 from resorption.caller import Caller
 from resorption.errors import ResorptionError
 from resorption.processes import callbacks
@@ -46,7 +47,7 @@ INTERNAL = "Erreur interne pendant l'exécution du processus : l'équipe techniq
 
 _background: contextvars.ContextVar[bool] = contextvars.ContextVar("resorption_job_background", default=False)
 
-JOBS = sql.Identifier("resorption_jobs", "jobs")
+SQL = statements.load("processes_jobs")
 # What pygeoapi's job documents show (not the owner, not the raw output).
 SHOWN = (
     "identifier",
@@ -99,10 +100,11 @@ class JobManager(BaseManager):
         self, status: JobStatus | None = None, limit: int | None = None, offset: int | None = None
     ) -> dict:
         """The jobs the caller may see, newest first."""
-        where = sql.SQL(" WHERE status = %s") if status is not None else sql.SQL("")
-        statement = sql.SQL("SELECT {} FROM {}{} ORDER BY created DESC").format(_names(SHOWN), JOBS, where)
         with self._jobs() as cur:
-            jobs = cur.execute(statement, [status.value] if status is not None else []).fetchall()
+            if status is None:
+                jobs = cur.execute(SQL.jobs).fetchall()
+            else:
+                jobs = cur.execute(SQL.jobs_of_status, (status.value,)).fetchall()
         matched = len(jobs)
         if offset:
             jobs = jobs[offset:]
@@ -111,9 +113,8 @@ class JobManager(BaseManager):
         return {"jobs": jobs, "numberMatched": matched}
 
     def _row(self, job_id: str) -> dict[str, Any]:
-        statement = sql.SQL("SELECT * FROM {} WHERE identifier = %s").format(JOBS)
         with self._jobs() as cur:
-            row = cur.execute(statement, (job_id,)).fetchone()
+            row = cur.execute(SQL.job, (job_id,)).fetchone()
         if row is None:  # unknown, or another's
             raise JobNotFoundError()
         return row
@@ -137,15 +138,14 @@ class JobManager(BaseManager):
     def delete_job(self, job_id: str) -> bool:
         """Delete a job the caller may see."""
         self._row(job_id)
-        statement = sql.SQL("DELETE FROM {} WHERE identifier = %s").format(JOBS)
         with self._jobs() as cur:
-            return cur.execute(statement, (job_id,)).rowcount == 1
+            return cur.execute(SQL.delete_job, (job_id,)).rowcount == 1
 
     def add_job(self, job_metadata: dict) -> str:
         """Record a new job with its owner."""
         values = {**_known(job_metadata), "owner": Caller.of_request().principal.username}
-        statement = sql.SQL("INSERT INTO {} ({}) VALUES ({})").format(
-            JOBS, _names(values), sql.SQL(", ").join(sql.Placeholder() * len(values))
+        statement = SQL.insert_job.format(
+            columns=_names(values), values=sql.SQL(", ").join(sql.Placeholder() * len(values))
         )
         with self._jobs() as cur:
             cur.execute(statement, list(values.values()))
@@ -156,8 +156,8 @@ class JobManager(BaseManager):
         if update_dict.get("status") == JobStatus.failed.value:
             update_dict = {**update_dict, "message": self._failures.pop(job_id, INTERNAL)}
         values = _known(update_dict)
-        statement = sql.SQL("UPDATE {} SET {} WHERE identifier = %s").format(
-            JOBS, sql.SQL(", ").join(sql.SQL("{} = %s").format(sql.Identifier(k)) for k in values)
+        statement = SQL.update_job.format(
+            assignments=sql.SQL(", ").join(sql.SQL("{} = %s").format(sql.Identifier(k)) for k in values)
         )
         with self._jobs() as cur:
             return cur.execute(statement, [*values.values(), job_id]).rowcount == 1

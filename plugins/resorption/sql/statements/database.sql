@@ -1,0 +1,9 @@
+-- The statements of resorption.database.
+
+-- name: prelude
+-- The one statement that opens a request's transaction: each setting (an array of names, then
+-- one of values) set for the transaction only, in order. `set_config(..., true)` is `SET LOCAL`:
+-- `role` is `SET LOCAL ROLE` (same membership check), `transaction_read_only` is
+-- `SET TRANSACTION READ ONLY`. Its text never changes, so psycopg prepares it once.
+SELECT set_config(setting.name, setting.value, true)
+FROM unnest(%s::text[], %s::text[]) AS setting (name, value)
