@@ -15,11 +15,14 @@ from typing import Any
 
 from pygeoapi.process.base import BaseProcessor
 
+from resorption import statements
 from resorption.caller import Caller
 from resorption.clock import today
 from resorption.errors import InvalidParameter, Unauthorized, ValidationFailed
 
 JSON = "application/json"
+# The statements of the jobs table (processes/jobs.py keeps the jobs).
+JOBS = statements.load("processes_jobs")
 
 
 SITE_INPUT: dict[str, Any] = {
@@ -194,11 +197,6 @@ def job_progress(processor: BaseProcessor, caller: Caller) -> Callable[[int, str
         if not job_id:
             return
         with caller.keeping_jobs() as conn:
-            conn.execute(
-                "UPDATE resorption_jobs.jobs SET progress = %s, message = %s, "
-                "updated = now() AT TIME ZONE 'UTC' "
-                "WHERE identifier = %s AND status IN ('accepted', 'running')",
-                (max(0, min(percent, 94)), message, job_id),
-            )
+            conn.execute(JOBS.job_progress, (max(0, min(percent, 94)), message, job_id))
 
     return report

@@ -25,3 +25,8 @@ INSERT INTO resorption_jobs.jobs ({columns}) VALUES ({values})
 -- name: update_job
 -- Some columns of a job ({assignments}: column = %s, …), then its identifier.
 UPDATE resorption_jobs.jobs SET {assignments} WHERE identifier = %s
+
+-- name: job_progress
+-- How far a running job got, said to its owner (never past 94 %: the end is the manager's).
+UPDATE resorption_jobs.jobs SET progress = %s, message = %s, updated = now() AT TIME ZONE 'UTC'
+WHERE identifier = %s AND status IN ('accepted', 'running')
