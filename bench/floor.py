@@ -102,8 +102,8 @@ def _capture(
         reader = FeatureReader(Caller.of(principal, settings), collection)
         readable = reader.readable
         if len(segments) == 4:  # /collections/{id}/items/{itemId}
+            from resorption.api.features_write import WRITABLE
             from resorption.editing import VERSION_SQL
-            from resorption.features_write import WRITABLE
 
             version = psycopg.sql.SQL(VERSION_SQL) if collection.id in WRITABLE else None
             reader.feature_json(parse_item(collection, readable, args), segments[3], version)

@@ -14,7 +14,7 @@ from click.testing import CliRunner, Result
 
 from resorption import accounts
 from resorption.authentication import TOKEN_PREFIX
-from resorption.cli import main
+from resorption.cli.commands import main
 from resorption.errors import InvalidParameter, NotFound
 from resorption.policy import Policy, load_policy
 from resorption.settings import Settings
@@ -46,7 +46,7 @@ def organisation(database_url: str) -> accounts.Organisation:
 @pytest.fixture
 def cli(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., Result]]:
     """Run `resorption …` against the test database; returns click's result."""
-    from resorption import cli as cli_module
+    from resorption.cli import commands as cli_module
 
     # Wide enough that no table cell wraps (rich reads COLUMNS once, at import).
     monkeypatch.setattr(cli_module.out, "width", 250)

@@ -19,7 +19,7 @@ import pytest
 import requests
 
 from resorption.errors import BASIC_CHALLENGE
-from resorption.sessions import SESSION_COOKIE
+from resorption.web.sessions import SESSION_COOKIE
 from tests.fix_users import TestUser
 from tests.test_sessions import _form_token, csrf_of, sign_in, signed_in
 

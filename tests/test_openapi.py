@@ -9,8 +9,8 @@ import pytest
 import requests
 from pygeoapi.openapi import validate_openapi_document
 
+from resorption.api.openapi import external_refs
 from resorption.catalog import load_catalog
-from resorption.openapi import external_refs
 from resorption.settings import PROJECT_ROOT
 
 CATALOG = load_catalog(PROJECT_ROOT / "collections")

@@ -532,7 +532,7 @@ def test_a_job_reports_its_progress_to_its_owner_only(database_url: str) -> None
 
     from resorption.caller import Caller
     from resorption.identity import Principal
-    from resorption.processes.base import job_progress
+    from resorption.processes.jobs import job_progress
     from resorption.settings import Settings
 
     settings = Settings.from_env(database_url)

@@ -15,15 +15,15 @@ import pytest
 from resorption import query
 from resorption.crs import DEFAULT
 from resorption.query import FeatureQuery, Params, condition, history_source, rows_statement, tile_statement
-from resorption.tiles_sql import LAYERS
+from resorption.tile_layers import LAYERS
 from tests.fix_users import CATALOG
 
 PACKAGE = Path(query.__file__).resolve().parents[1]
 # The modules that read features beside the features API.
 SIDE_READERS = (
     "geoexport.py",
-    "tiles.py",
-    "tiles_sql.py",
+    "api/tiles.py",
+    "tile_layers.py",
     "processes/export_actions.py",
     "processes/territory_statistics.py",
     "spreadsheets/export.py",

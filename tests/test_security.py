@@ -183,7 +183,7 @@ def test_admins_query_the_audit_log_from_the_command_line(
 ) -> None:
     from click.testing import CliRunner
 
-    from resorption.cli import main
+    from resorption.cli.commands import main
 
     admin = users["national-admin-nation"]
     http.get("/collections/sites/items", params={"limit": 1}, headers=admin.headers)

@@ -16,8 +16,8 @@ import pytest
 import requests
 
 from resorption.authentication import hash_password
-from resorption.sessions import SESSION_COOKIE, cookie_options, safe_next
 from resorption.throttle import PAIR
+from resorption.web.sessions import SESSION_COOKIE, cookie_options, safe_next
 from tests.api import number_matched
 from tests.fix_users import TestUser
 

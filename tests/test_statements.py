@@ -71,3 +71,24 @@ def test_every_statement_the_code_asks_for_exists() -> None:
         if file not in files or name not in statements.load(file).names()
     ]
     assert not missing, f"statements asked for but not written: {missing}"
+
+
+def test_each_module_reads_its_own_file_and_each_file_is_read() -> None:
+    """`sql/statements/harvest_runs.sql` belongs to `harvest/runs.py`: one file per module."""
+    loaded: dict[str, str] = {}
+    for path in PACKAGE.rglob("*.py"):
+        module = "_".join(path.relative_to(PACKAGE).with_suffix("").parts)
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr == "load"
+                and isinstance(node.func.value, ast.Name)
+                and node.func.value.id == "statements"
+                and node.args
+                and isinstance(node.args[0], ast.Constant)
+            ):
+                loaded[str(path.relative_to(PACKAGE))] = node.args[0].value
+                assert node.args[0].value == module, f"{path.relative_to(PACKAGE)} reads {node.args[0].value}.sql"
+    files = {path.stem for path in statements.DIRECTORY.glob("*.sql")}
+    assert files == set(loaded.values()), f"files nobody reads: {files - set(loaded.values())}"

@@ -458,7 +458,7 @@ def test_the_tile_envelope_uses_the_spatial_index(
     `&&` is leakproof (sql/005_row_security.sql).
     """
     from resorption.query import tile_statement
-    from resorption.tiles_sql import LAYERS
+    from resorption.tile_layers import LAYERS
 
     layer = LAYERS[collection]
     z, row, col = tile_of(*gironde, zoom)

@@ -2,7 +2,7 @@
 
 It validates our configuration, gives pygeoapi a configuration enriched from
 the catalog, mounts pygeoapi's blueprint, answers feature requests of our
-collections itself (`features_api`) and renders every error as an OGC
+collections itself (`api/features.py`) and renders every error as an OGC
 exception in French. Nothing happens at import time.
 """
 
@@ -21,22 +21,12 @@ from pygeoapi.api import API, APIRequest, apply_gzip
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, RequestEntityTooLarge
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from resorption import (
-    audit,
-    features_api,
-    features_write,
-    forgery,
-    queryables,
-    response_headers,
-    sessions,
-    tiles,
-    webmap,
-)
+from resorption import audit, forgery, response_headers
 from resorption import settings as app_settings
-from resorption.api import pygeoapi_routes
+from resorption.api import features, features_write, pygeoapi_routes, queryables, tiles
+from resorption.api.pygeoapi_config import build_config, build_openapi_document
 from resorption.caller import Caller, current_settings
 from resorption.catalog import Collection, load_catalog
-from resorption.dashboard import blueprint as dashboard_blueprint
 from resorption.editing import Mode
 from resorption.errors import (
     ConfigurationError,
@@ -50,10 +40,10 @@ from resorption.identity import ANONYMOUS, Principal, current_principal, set_pri
 from resorption.limits import body_too_large, check_json_depth
 from resorption.policy import Policy, load_policy
 from resorption.processes import callbacks, downloads
-from resorption.pygeoapi_config import build_config, build_openapi_document
-from resorption.qgis_download import blueprint as qgis_blueprint
-from resorption.web import STATIC_DIR
+from resorption.web import STATIC_DIR, sessions, webmap
+from resorption.web.dashboard import blueprint as dashboard_blueprint
 from resorption.web.navigation import install as install_navigation
+from resorption.web.qgis_download import blueprint as qgis_blueprint
 
 LOGGER = logging.getLogger(__name__)
 INTERNAL_ERROR = "Erreur interne du serveur : l'équipe technique a été prévenue."
@@ -183,9 +173,9 @@ def _route(api: Any, catalog: Mapping[str, Collection]) -> Response | None:
     item_id = args.get("item_id")
     if method == "GET":
         if item_id is None:
-            return features_api.items(api, request, collection, caller)
-        # The item's ETag comes from the same statement as the item (features_api.item).
-        return features_api.item(api, request, collection, caller, item_id)
+            return features.items(api, request, collection, caller)
+        # The item's ETag comes from the same statement as the item (features.item).
+        return features.item(api, request, collection, caller, item_id)
     if method == "POST" and item_id is None and _is_cql2_query(collection):
         return _cql2_query(api, collection, caller)
     if method == "OPTIONS":
@@ -240,7 +230,7 @@ def _cql2_query(api: Any, collection: Collection, caller: Caller) -> Response:
         body = request.get_data().decode("utf-8")
     except UnicodeDecodeError:
         raise InvalidParameter("Le corps de la requête doit être du JSON en UTF-8.") from None
-    return features_api.items(api, request, collection, caller, body=body)
+    return features.items(api, request, collection, caller, body=body)
 
 
 # pygeoapi's endpoints that run processes or show jobs: for signed-in callers only (a job is

@@ -9,20 +9,17 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from pygeoapi.process.base import BaseProcessor
 
-from resorption import statements
 from resorption.caller import Caller
 from resorption.clock import today
 from resorption.errors import InvalidParameter, Unauthorized, ValidationFailed
 
 JSON = "application/json"
-# The statements of the jobs table (processes/jobs.py keeps the jobs).
-JOBS = statements.load("processes_jobs")
 
 
 SITE_INPUT: dict[str, Any] = {
@@ -187,16 +184,3 @@ def authenticated_caller() -> Caller:
     if caller.principal.is_anonymous:
         raise Unauthorized("Authentification requise pour exécuter ce processus.")
     return caller
-
-
-def job_progress(processor: BaseProcessor, caller: Caller) -> Callable[[int, str], None]:
-    """What tells the owner of the processor's job how far it got (its progress and message)."""
-
-    def report(percent: int, message: str) -> None:
-        job_id = getattr(processor, "job_id", None)  # set by pygeoapi's manager before running
-        if not job_id:
-            return
-        with caller.keeping_jobs() as conn:
-            conn.execute(JOBS.job_progress, (max(0, min(percent, 94)), message, job_id))
-
-    return report

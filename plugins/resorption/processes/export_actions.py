@@ -36,7 +36,7 @@ from resorption.processes.export_jobs import (
 from resorption.query import FeatureQuery, rows_statement
 from resorption.spreadsheets.writers import XLSX, xlsx_cell
 
-SQL = statements.load("export_actions")
+SQL = statements.load("processes_export_actions")
 
 NATIONAL_SHEET = "National"
 FINANCES_SHEET = "Financements"

@@ -19,7 +19,8 @@ from typing import Any
 from resorption.caller import Caller
 from resorption.clock import PARIS
 from resorption.processes import downloads
-from resorption.processes.base import Inputs, ResorptionProcessor, authenticated_caller, job_progress
+from resorption.processes.base import Inputs, ResorptionProcessor, authenticated_caller
+from resorption.processes.jobs import job_progress
 
 
 @dataclass(frozen=True, slots=True)

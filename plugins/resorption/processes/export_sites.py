@@ -11,7 +11,8 @@ from __future__ import annotations
 from typing import Any
 
 from resorption.processes import downloads
-from resorption.processes.base import Inputs, ResorptionProcessor, authenticated_caller, job_progress
+from resorption.processes.base import Inputs, ResorptionProcessor, authenticated_caller
+from resorption.processes.jobs import job_progress
 from resorption.spreadsheets.export import ExportRequest, export_sites
 from resorption.spreadsheets.writers import XLSX
 

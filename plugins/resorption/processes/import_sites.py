@@ -14,7 +14,8 @@ import binascii
 from typing import Any
 
 from resorption.caller import Caller
-from resorption.processes.base import Inputs, ResorptionProcessor, job_progress
+from resorption.processes.base import Inputs, ResorptionProcessor
+from resorption.processes.jobs import job_progress
 from resorption.settings import french_size
 from resorption.spreadsheets.load import import_sites
 from resorption.spreadsheets.readers import FORMATS

@@ -26,7 +26,7 @@ import base64
 import contextvars
 import logging
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -260,6 +260,19 @@ class JobManager(BaseManager):
 
     def __repr__(self) -> str:
         return f"<JobManager> {self.name}"
+
+
+def job_progress(processor: Any, caller: Caller) -> Callable[[int, str], None]:
+    """What tells the owner of the processor's job how far it got (its progress and message)."""
+
+    def report(percent: int, message: str) -> None:
+        job_id = getattr(processor, "job_id", None)  # set by pygeoapi's manager before running
+        if not job_id:
+            return
+        with caller.keeping_jobs() as conn:
+            conn.execute(SQL.job_progress, (max(0, min(percent, 94)), message, job_id))
+
+    return report
 
 
 def _known(values: dict) -> dict:

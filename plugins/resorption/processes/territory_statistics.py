@@ -22,7 +22,7 @@ from resorption.errors import Forbidden, InvalidParameter
 from resorption.processes.base import JSON, Inputs, ResorptionProcessor, date_input
 from resorption.query import FeatureQuery, Params, condition, history_source
 
-SQL = statements.load("territory_statistics")
+SQL = statements.load("processes_territory_statistics")
 
 LEVELS = ("nation", "region", "departement")
 STEPS = {"month": "1 month", "quarter": "3 months", "year": "1 year"}

@@ -2,7 +2,7 @@
 
 A tile is built by PostGIS alone (`ST_TileEnvelope`, `ST_AsMVTGeom`, `ST_AsMVT`); Python
 passes its bytes through. The table, the geometry column and the attributes come from the
-catalog; what each layer shows comes from `resorption.tiles_sql`. The envelope is
+catalog; what each layer shows comes from `resorption.tile_layers`. The envelope is
 transformed once to the columns' SRID (4326) so that `&&` uses their GiST index; the columns
 are transformed to Web Mercator only for the rows found. Values are parameters.
 """
@@ -15,7 +15,7 @@ from typing import Any
 from psycopg import sql
 
 from resorption.catalog import Collection
-from resorption.tiles_sql import BUFFER, CLUSTER_CELL, EXTENT, SIMPLIFY_UNTIL, Layer
+from resorption.tile_layers import BUFFER, CLUSTER_CELL, EXTENT, SIMPLIFY_UNTIL, Layer
 
 
 def tile_statement(

@@ -1,5 +1,5 @@
 // Résorption: the charts of a territory's dashboard, drawn with Chart.js (vendored, no CDN) from the
-// figures the page embeds in <script id="dashboard-data"> (resorption/dashboard.py, chart_data).
+// figures the page embeds in <script id="dashboard-data"> (resorption/web/dashboard.py, chart_data).
 (function () {
   "use strict";
 

@@ -13,12 +13,12 @@ from typing import Any
 import orjson
 from pygeoapi.util import yaml_load
 
-from resorption import tiles
+from resorption.api import tiles
+from resorption.api.openapi import build_openapi
 from resorption.catalog import Collection
 from resorption.crs import CRS84, URIS
 from resorption.errors import ConfigurationError
 from resorption.identity import Principal, reset_principal, set_principal
-from resorption.openapi import build_openapi
 from resorption.settings import Settings
 from resorption.web import STATIC_DIR, TEMPLATES_DIR
 

@@ -1,4 +1,4 @@
-"""What `resorption moissonner` and `resorption moissonnages` do and print (cli.py parses options).
+"""What `resorption moissonner` and `resorption moissonnages` do and print (commands.py parses options).
 
 Tables go to stdout (`out`), messages and progress bars to stderr (`console`), as the
 other commands of the project.

@@ -1,4 +1,4 @@
--- The statements of resorption.dashboard.
+-- The statements of resorption.web.dashboard.
 
 -- name: departements_with_regions
 -- Every département with its region, by code (the picker).

@@ -475,7 +475,7 @@ def harvest_command(
     noms: tuple[str, ...], simulation: bool, planifie: bool, complet: bool, ecraser_conflits: bool
 ) -> None:
     """Moissonne les sources NOMS (toutes par défaut) de config/harvest-sources.yml."""
-    from resorption.harvest.commands import harvest_sources
+    from resorption.cli.harvest import harvest_sources
 
     with _french_errors():
         harvest_sources(_database_url(), noms, simulation, planifie, complet, ecraser_conflits, console, out)
@@ -487,7 +487,7 @@ def harvest_command(
 @click.option("--details", type=int, help="Le compte rendu élément par élément de ce moissonnage (n°).")
 def harvest_runs_command(source: str | None, limit: int, details: int | None) -> None:
     """Liste les derniers moissonnages et leurs comptes (ou le détail de l'un d'eux)."""
-    from resorption.harvest.commands import show_runs
+    from resorption.cli.harvest import show_runs
 
     with _french_errors():
         show_runs(_database_url(), source, limit, details, out)
@@ -505,7 +505,7 @@ def import_group() -> None:
 @click.option("--utilisateur", envvar="RESORPTION_USER", help="Ses droits s'appliquent (ou RESORPTION_USER).")
 def import_sites_command(fichier: Path, dry_run: bool, garder_valides: bool, utilisateur: str | None) -> None:
     """Crée ou modifie des sites depuis FICHIER (colonnes de l'export) ; code 1 si une ligne est refusée."""
-    from resorption.spreadsheets.command import run_import
+    from resorption.cli.spreadsheets import run_import
 
     with _french_errors():
         login = _required(utilisateur, "--utilisateur", "l'import s'exécute avec les droits d'un utilisateur")

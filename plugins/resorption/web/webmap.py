@@ -26,10 +26,10 @@ from resorption.policy import Policy, Scope
 from resorption.processes.close_site import CLOSING_STATUSES
 from resorption.query import FeatureQuery
 from resorption.reader import FeatureReader
-from resorption.sessions import current_session, root_path
 from resorption.settings import Settings
-from resorption.tiles_sql import LAYERS
+from resorption.tile_layers import LAYERS
 from resorption.web import display
+from resorption.web.sessions import current_session, root_path
 
 blueprint = Blueprint("webmap", __name__)
 

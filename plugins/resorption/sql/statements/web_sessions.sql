@@ -1,4 +1,4 @@
--- The statements of resorption.sessions: browser sessions (sql/110_web_sessions.sql).
+-- The statements of resorption.web.sessions: browser sessions (sql/110_web_sessions.sql).
 
 -- name: open_session
 -- A new session of a user: its hash, CSRF token, idle and absolute lifetimes, client.

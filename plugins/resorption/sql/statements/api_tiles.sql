@@ -1,4 +1,4 @@
--- The fixed statements of the vector tiles (resorption.tiles). The tile itself is composed
+-- The fixed statements of the vector tiles (resorption.api.tiles). The tile itself is composed
 -- from the catalog by the reader (resorption.query.tile_statement).
 
 -- name: version

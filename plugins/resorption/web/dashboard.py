@@ -26,10 +26,10 @@ from resorption.errors import InvalidParameter, NotFound, Unauthorized
 from resorption.identity import Principal
 from resorption.processes import territory_statistics as stats
 from resorption.processes.base import Inputs, today
-from resorption.sessions import sign_in_redirect
 from resorption.spreadsheets.writers import write_csv
+from resorption.web.sessions import sign_in_redirect
 
-SQL = statements.load("dashboard")
+SQL = statements.load("web_dashboard")
 PATH = "/tableau-de-bord"
 # The French names of the steps in URLs, and the process's.
 STEPS = {"mois": "month", "trimestre": "quarter", "annee": "year"}

@@ -29,12 +29,12 @@ from pygeoapi.linked_data import geojson2jsonld
 from pygeoapi.util import render_j2_template
 
 from resorption import bulk
+from resorption.api.features_write import WRITABLE
 from resorption.caller import Caller
 from resorption.catalog import Collection, Field
 from resorption.crs import Crs
 from resorption.editing import VERSION_SQL
 from resorption.errors import InvalidParameter
-from resorption.features_write import WRITABLE
 from resorption.params import parse_item, parse_items
 from resorption.query import FeatureQuery
 from resorption.reader import FeatureReader

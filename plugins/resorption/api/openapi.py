@@ -26,7 +26,7 @@ from typing import Any
 import yaml
 from pygeoapi.openapi import get_oas
 
-from resorption import tiles
+from resorption.api import tiles
 from resorption.catalog import Collection, Field
 from resorption.crs import CRS84, URIS
 from resorption.errors import ConfigurationError
@@ -500,7 +500,7 @@ def _localise(ref: str) -> str:
             return local
     raise ConfigurationError(
         f"OpenAPI : la référence externe {ref} n'a pas d'équivalent local "
-        "(à ajouter dans resorption/openapi.py)."
+        "(à ajouter dans resorption/api/openapi.py)."
     )
 
 

@@ -41,7 +41,7 @@ from resorption.errors import DatabaseUnavailable, Forbidden, TooManyAttempts, U
 from resorption.identity import ANONYMOUS, Principal
 from resorption.settings import Settings
 
-SQL = statements.load("sessions")
+SQL = statements.load("web_sessions")
 
 SESSION_COOKIE = "resorption_session"
 # A short-lived cookie matched by the sign-in form's hidden field (no login CSRF).

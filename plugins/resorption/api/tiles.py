@@ -48,9 +48,9 @@ from resorption.catalog import Collection
 from resorption.crs import CRS84
 from resorption.errors import InvalidParameter, NotFound
 from resorption.query import tile_statement
-from resorption.tiles_sql import CLUSTER_CELL, EXTENT, LAYERS, MAX_ZOOM, Layer
+from resorption.tile_layers import CLUSTER_CELL, EXTENT, LAYERS, MAX_ZOOM, Layer
 
-SQL = statements.load("tiles")
+SQL = statements.load("api_tiles")
 
 TMS_ID = "WebMercatorQuad"
 TMS_URI = "http://www.opengis.net/def/tilematrixset/OGC/1.0/WebMercatorQuad"

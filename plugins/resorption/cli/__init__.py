@@ -1,0 +1,1 @@
+"""The command line: `resorption …` (commands.py parses, the other modules do)."""
