@@ -1,0 +1,22 @@
+"""Journal of sites and actions (site_comments, action_comments): reserved, nothing yet.
+
+Revision ID: 0017
+Revises: 0016
+Create Date: 2026-12-02
+
+A placeholder that keeps the chain of revisions linear while this concern is built; it is
+replaced by the revision that brings an existing database to the state of its `sql/` file.
+"""
+
+revision = "0017"
+down_revision = "0016"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    pass
+
+
+def downgrade() -> None:
+    raise NotImplementedError("no downgrade: restore a backup instead")

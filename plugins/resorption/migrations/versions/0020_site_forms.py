@@ -1,0 +1,22 @@
+"""Site forms: reserved, nothing yet.
+
+Revision ID: 0020
+Revises: 0019
+Create Date: 2026-12-02
+
+A placeholder that keeps the chain of revisions linear while this concern is built; it is
+replaced by the revision that brings an existing database to the state of its `sql/` file.
+"""
+
+revision = "0020"
+down_revision = "0019"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    pass
+
+
+def downgrade() -> None:
+    raise NotImplementedError("no downgrade: restore a backup instead")
