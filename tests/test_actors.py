@@ -9,14 +9,18 @@ their actors and followers) as the owner when it ends.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Iterator
 from typing import Any
 
 import psycopg
 import pytest
 import requests
+from playwright.sync_api import expect
 
+from tests.fix_browser import Pages
 from tests.fix_users import TestUser
+from tests.test_webmap import As, Screenshot, markers, matched, open_sheet, shown_count, sign_in, wait_loaded
 
 BORDEAUX = (-0.5792, 44.8378)  # commune 33063
 
@@ -328,3 +332,116 @@ def test_open_sites_without_intervention(
     finally:
         with psycopg.connect(database_url) as conn:
             conn.execute("DELETE FROM resorption.actions WHERE id = %s", (action,))
+
+
+# -- the map and the sheet, in a real browser ---------------------------------------------
+
+
+@pytest.fixture
+def map_site(c: Client, correspondent: TestUser) -> str:
+    """An open site in Bordeaux, with no action and no actor."""
+    return str(c.site(correspondent, population_total=12))
+
+
+def test_the_sheet_declares_follows_and_the_map_filters(
+    pages: Pages, base_url: str, users: dict[str, TestUser], screenshot: Screenshot, map_site: str
+) -> None:
+    user = users["intervener-departement-33"]
+    api = As(base_url, user)
+    page = sign_in(pages, user)
+    open_sheet(page, map_site)
+    box = page.locator("#fiche .fiche-intervenants")
+    expect(box).to_contain_text("Aucun intervenant déclaré.")
+    box.get_by_role("button", name="Je suis intervenant").click()
+    box.get_by_label("Santé").check()
+    box.get_by_label("Scolarisation").check()
+    box.get_by_role("button", name="Déclarer").click()
+    expect(page.locator("#fiche .fiche-message")).to_have_text("L'intervenant est déclaré.")
+    expect(box.locator("li")).to_have_count(1)
+    expect(box.locator("li")).to_contain_text(user.username)
+    expect(box.locator("li")).to_contain_text("Santé, Scolarisation")
+    # Who declares themselves follows the site.
+    expect(box.get_by_role("button", name="Ne plus suivre")).to_be_visible()
+    screenshot(page, "fiche-intervenants")
+
+    # « Mes sites »: the map shows the API's followed sites, and this one.
+    page.get_by_text("Mes sites", exact=True).click()
+    page.wait_for_function("() => document.querySelector('#cql2').textContent.includes('followed = TRUE')")
+    wait_loaded(page)
+    expression = page.locator("#cql2").text_content() or ""
+    params = {"filter-lang": "cql2-text", "filter": expression}
+    assert shown_count(page) == matched(api, params) >= 1
+    assert map_site in {m["id"] for m in markers(page)}
+    screenshot(page, "carte-mes-sites")
+
+    # Following no more: out of « Mes sites ».
+    box.get_by_role("button", name="Ne plus suivre").click()
+    expect(page.locator("#fiche .fiche-message")).to_have_text("Le site n'est plus dans « Mes sites ».")
+    expect(box.get_by_role("button", name="Suivre", exact=True)).to_be_visible()
+    page.wait_for_function(
+        f"() => !document.querySelector('path.site-marker[data-site-id=\"{map_site}\"]')", timeout=30_000
+    )
+
+    # « Tous les sites » and « Sans intervention »: the site has an actor now, so it is left out.
+    page.get_by_text("Tous les sites", exact=True).click()
+    page.get_by_label("Sans intervention (ni action en cours, ni intervenant)").check()
+    page.wait_for_function("() => document.querySelector('#cql2').textContent.includes('has_actor = FALSE')")
+    wait_loaded(page)
+    expression = page.locator("#cql2").text_content() or ""
+    assert expression == "has_action = FALSE AND has_actor = FALSE AND status IN ('open')"
+    params = {"filter-lang": "cql2-text", "filter": expression}
+    assert shown_count(page) == matched(api, params)
+    assert map_site not in {m["id"] for m in markers(page)}
+    screenshot(page, "carte-sans-intervention")
+
+    # Removing oneself: no actor any more.
+    box.get_by_role("button", name=re.compile("^Retirer")).click()
+    expect(page.locator("#fiche .fiche-message")).to_have_text("L'intervenant est retiré.")
+    expect(box).to_contain_text("Aucun intervenant déclaré.")
+    assert pages.console_errors == []
+
+
+def test_an_observer_follows_but_does_not_intervene(
+    pages: Pages, users: dict[str, TestUser], map_site: str
+) -> None:
+    page = sign_in(pages, users["external-observer-departement-33"])
+    open_sheet(page, map_site)
+    box = page.locator("#fiche .fiche-intervenants")
+    expect(box.get_by_role("button", name="Je suis intervenant")).to_have_count(0)
+    box.get_by_role("button", name="Suivre", exact=True).click()
+    expect(page.locator("#fiche .fiche-message")).to_have_text("Le site est dans « Mes sites ».")
+    expect(box.get_by_role("button", name="Ne plus suivre")).to_be_visible()
+    assert pages.console_errors == []
+
+
+# -- the dashboard's figure -----------------------------------------------------------------
+
+
+def _without_intervention(c: Client, user: TestUser) -> dict[str, int]:
+    today = dt.date.today().isoformat()
+    r = c.execute(
+        user, "territory-statistics", level="departement", code="33", start=today, end=today, step="year"
+    )
+    assert r.status_code == 200, r.text
+    return r.json()["intervention"]
+
+
+def test_the_dashboard_counts_open_sites_without_intervention(
+    c: Client, correspondent: TestUser, intervener: TestUser
+) -> None:
+    site = c.site(correspondent)
+    before = _without_intervention(c, intervener)
+    assert before["open_sites"] >= before["without_intervention"] >= 1
+    assert before["without_intervention"] == c.hits(
+        intervener, filter="departement_code = '33' AND status = 'open' AND has_action = FALSE AND has_actor = FALSE"
+    )
+    c.execute(intervener, "declare-actor", site=site, themes=["health"])
+    after = _without_intervention(c, intervener)
+    assert after == {"open_sites": before["open_sites"], "without_intervention": before["without_intervention"] - 1}
+    page = c.request(intervener, "GET", "/tableau-de-bord/departement-33", headers={"Accept": "text/html"})
+    assert page.status_code == 200, page.text
+    figure = re.search(r'data-key="without_intervention">([^<]+)<', page.text)
+    assert figure is not None and figure.group(1).replace("\u202f", "").replace(" ", "") == str(
+        after["without_intervention"]
+    )
+    assert "Sites ouverts sans intervention" in page.text
