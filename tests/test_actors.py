@@ -180,7 +180,10 @@ def test_who_may_declare(
     site = c.site(correspondent)
     observer = users["external-observer-departement-33"]
     _french(c.execute(observer, "declare-actor", site=site, themes=["health"]), 403)
-    _french(c.execute(neighbour, "declare-actor", site=site, themes=["health"]), 404)
+    hidden = _french(c.execute(neighbour, "declare-actor", site=site, themes=["health"]), 404)
+    missing = _french(c.execute(neighbour, "declare-actor", site=10**9, themes=["health"]), 404)
+    # A site out of sight answers exactly as one that does not exist.
+    assert hidden["description"].replace(str(site), "N") == missing["description"].replace(str(10**9), "N")
     _french(c.execute(None, "declare-actor", site=site, themes=["health"]), 401)
     bad = _french(c.execute(correspondent, "declare-actor", site=site, themes=["cuisine"]), 400)
     assert bad["errors"][0]["property"] == "themes"
