@@ -141,6 +141,9 @@ def test_an_actor_declares_themselves_and_appears_on_the_site(
     seen = c.item(correspondent, site).json()["properties"]
     assert [a["themes"] for a in seen["actors"]] == [["employment"]]
     assert seen["followed"] is True  # the correspondent created it
+    # The item's HTML page shows them, in French.
+    page = c.request(intervener, "GET", f"/collections/sites/items/{site}", params={"f": "html"})
+    assert page.status_code == 200 and "Intervenants" in page.text and "intervener-departement-33" in page.text
 
 
 def test_an_organisation_and_an_invited_user_are_actors(
