@@ -191,6 +191,8 @@ def test_who_may_declare(
     bad = _french(c.execute(correspondent, "declare-actor", site=site, themes=["cuisine"]), 400)
     assert bad["errors"][0]["property"] == "themes"
     _french(c.execute(correspondent, "declare-actor", site=site, themes=[]), 400)
+    both = _french(c.execute(correspondent, "declare-actor", themes=["health", "health"]), 400)
+    assert {e["property"] for e in both["errors"]} == {"site", "themes"}  # every problem at once
     _french(c.execute(correspondent, "declare-actor", site=10**9, themes=["health"]), 404)
 
 

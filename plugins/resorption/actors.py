@@ -55,18 +55,16 @@ def _site(conn: psycopg.Connection, site_id: int) -> tuple[str, str]:
     return row[0], row[1]
 
 
-def check_themes(themes: Any) -> list[str]:
-    """The themes, checked: a non-empty list of known, distinct themes (400 otherwise)."""
+def theme_problem(themes: Any) -> str | None:
+    """What is wrong with `themes` (a non-empty list of known, distinct themes), or None."""
     allowed = ", ".join(THEMES)
     if not isinstance(themes, list) or not themes:
-        problem = f"une liste d'au moins une thématique est attendue ({allowed})."
-    elif any(t not in THEMES for t in themes):
-        problem = f"thématique inconnue ; thématiques permises : {allowed}."
-    elif len(set(themes)) != len(themes):
-        problem = "chaque thématique une seule fois."
-    else:
-        return list(themes)
-    raise ValidationFailed([{"property": "themes", "message": problem}], f"themes : {problem}")
+        return f"une liste d'au moins une thématique est attendue ({allowed})."
+    if any(not isinstance(t, str) or t not in THEMES for t in themes):
+        return f"thématique inconnue ; thématiques permises : {allowed}."
+    if len(set(themes)) != len(themes):
+        return "chaque thématique une seule fois."
+    return None
 
 
 def candidate(caller: Caller, username: str, departement: str) -> Candidate | None:
@@ -118,6 +116,9 @@ def declare(
 ) -> dict[str, Any]:
     """Declare an actor of a site: the caller (or its organisation), or the user `username`
     of the site's territory; the person declared follows the site."""
+    problem = theme_problem(themes)
+    if problem:
+        raise ValidationFailed([{"property": "themes", "message": problem}], f"themes : {problem}")
     with caller.reading() as conn:
         departement, status = _site(conn, site_id)
     if status != "open":

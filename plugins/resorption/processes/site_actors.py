@@ -126,9 +126,12 @@ class DeclareActor(ResorptionProcessor):
             inputs.error("as_organisation", "vrai ou faux attendu.")
         if as_organisation and username is not None:
             inputs.error("as_organisation", "une structure se déclare elle-même, sans « user ».")
-        site_id = _site(inputs)
-        themes = actors.check_themes(inputs.data.get("themes"))
-        return actors.declare(caller, site_id, themes, username, bool(as_organisation))
+        themes = inputs.data.get("themes")
+        problem = actors.theme_problem(themes)
+        if problem:
+            inputs.error("themes", problem)
+        site_id = _site(inputs)  # every problem of the inputs in one 400
+        return actors.declare(caller, site_id, list(themes), username, bool(as_organisation))
 
 
 class RemoveActor(ResorptionProcessor):
