@@ -59,6 +59,10 @@ PROCESSES = (
     "close-site",
     "record-census",
     "advance-resorption",
+    "declare-actor",
+    "remove-actor",
+    "follow-site",
+    "unfollow-site",
 )
 EXISTING_ITEM = {"sites": "1", "regions": "11"}
 MISSING_ITEM = "999999999"

@@ -152,6 +152,11 @@ class Caller:
         }
         return transaction(self.settings, context=context, read_only=False)
 
+    def looking_up(self) -> Any:
+        """A transaction as the login role, for a directory lookup of privileges.APP_FUNCTIONS
+        (a user who may be declared actor of a site): it reads no table itself."""
+        return transaction(self.settings, context=self.policy.db_settings(self.principal), read_only=True)
+
     def audit(
         self,
         action: str,

@@ -131,6 +131,15 @@ class Policy:
             return Scope(nation=False, departements=principal.area_departements)
         return NOWHERE
 
+    def actor_scope(self, principal: Principal) -> Scope:
+        """Where `principal` may be declared actor of a site (and declare others there): its
+        own intervention area, when its role may carry actions at all (not an observer)."""
+        if self.scope(principal, "actions", "write").is_empty:
+            return NOWHERE
+        if principal.area_departements is None:  # a national area
+            return NATION
+        return Scope(nation=False, departements=principal.area_departements)
+
     def may_read(self, principal: Principal, collection: Collection) -> bool:
         """Whether the collection exists at all for this principal."""
         if collection.id not in PROTECTED:
@@ -166,6 +175,7 @@ class Policy:
             "resorption.sites_delete_scope": self.write_scope(principal, "sites", "delete").as_setting(),
             "resorption.actions_write_scope": self.write_scope(principal, "actions").as_setting(),
             "resorption.actions_delete_scope": self.write_scope(principal, "actions", "delete").as_setting(),
+            "resorption.actors_scope": self.actor_scope(principal).as_setting(),
             "resorption.user_id": str(principal.user_id or ""),
             "resorption.username": principal.username,
             "resorption.role": principal.role or "",

@@ -50,6 +50,9 @@ APP_FUNCTIONS = (
     "open_web_session(bigint, bytea, text, integer, integer, text)",
     "user_by_session(bytea)",
     "close_web_session(bytea)",
+    # site actors (sql/160_actors.sql): the directory entry of a user whose area covers a
+    # site's département, to declare them actor (never a user outside that territory)
+    "site_actor_user(text, text)",
 )
 # Never readable by the application's roles: only through the functions above.
 PRIVATE_TABLES = ("users", "api_tokens", "audit_log", "sign_in_counters", "web_sessions")
@@ -238,6 +241,15 @@ def write_privilege_statements(catalog: Mapping[str, Collection], policy: Policy
             sql.SQL("GRANT INSERT, DELETE ON {} TO {}").format(
                 sql.Identifier(SCHEMA, "site_closing_solutions"), role
             )
+        )
+        # Actors and followers of sites (sql/160_actors.sql): row-level security says who and where.
+        statements.append(
+            sql.SQL("GRANT INSERT, UPDATE (themes, updated_at), DELETE ON {} TO {}").format(
+                sql.Identifier(SCHEMA, "site_actors"), role
+            )
+        )
+        statements.append(
+            sql.SQL("GRANT INSERT, DELETE ON {} TO {}").format(sql.Identifier(SCHEMA, "site_followers"), role)
         )
         # The trigger copying an action's main département runs as the writer.
         statements.append(

@@ -341,6 +341,8 @@ class Writer:
         self.require("write")
         with self.caller.writing() as conn:
             written = self.create_in(conn, body, crs)
+            if self.collection.id == "sites":
+                conn.execute(SQL.follow_created_site, (written.key,))
         self.audit("create", written.key, written.change)
         return written
 

@@ -47,7 +47,8 @@ PROCESS_METADATA: dict[str, Any] = {
         "Pour la nation, une région ou un département, et une période découpée par mois, trimestre "
         "ou année : nombre de sites ouverts, personnes, mineurs, personnes d'origine européenne, "
         "sites par statut, parts des sites ouverts par état des conditions de vie, fermetures de la "
-        "période et leurs solutions. Calculé sur l'historique des sites (leur état à la fin de "
+        "période et leurs solutions ; et, aujourd'hui, les sites ouverts sans intervention (ni "
+        "action en cours, ni intervenant). Calculé sur l'historique des sites (leur état à la fin de "
         "chaque date), limité aux sites que vous pouvez lire. Peut s'exécuter en tâche de fond "
         "(en-tête « Prefer: respond-async »)."
     ),
@@ -154,6 +155,14 @@ class Processor(ResorptionProcessor):
                 conn.execute(statement.format(versions=versions), params).fetchall()
                 for statement in (SQL.by_status, SQL.ratings, SQL.closures, SQL.solutions)
             )
+            open_sites, without = conn.execute(
+                SQL.intervention.format(
+                    has_action=sites.fields["has_action"].expression,
+                    has_actor=sites.fields["has_actor"].expression,
+                    territory=condition(territory, params),
+                ),
+                params,
+            ).fetchone()
         return {
             "territory": {"level": level, "code": code},
             "start": start.isoformat(),
@@ -161,6 +170,8 @@ class Processor(ResorptionProcessor):
             "step": step,
             "scope": "nation" if scope.nation else sorted(scope.departements),
             "series": _series(by_status, ratings, closures, solutions),
+            # Today (actors and actions keep no history): the coordinator's question.
+            "intervention": {"open_sites": open_sites, "without_intervention": without},
         }
 
 

@@ -406,6 +406,7 @@ def _page(
         "steps": STEP_LABELS,
         "first": series[0],
         "last": series[-1],
+        "intervention": result.get("intervention"),
         "series": series,
         "charts": chart_data(series, sites),
         "csv_url": f"{base}{PATH}/{place.slug}.csv?{urllib.parse.urlencode(period.query())}",

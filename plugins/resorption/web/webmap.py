@@ -16,7 +16,7 @@ import orjson
 from flask import Blueprint, Response, current_app, jsonify, redirect, render_template
 from psycopg import sql
 
-from resorption import styles
+from resorption import actors, styles
 from resorption.caller import Caller
 from resorption.catalog import Collection, Field, load_catalog
 from resorption.editing import VERSION_SQL
@@ -181,16 +181,27 @@ def sheet(site_id: str) -> Response:
                 by_group.setdefault(field.group.name, []).append(field)
         edit_groups = [(sites.groups[g].label.fr, fs) for g, fs in by_group.items()]
     status_labels = sites.fields["status"].enum or {}
+    # Who works on the site, and whether the user follows it (sql/160_actors.sql).
+    site_actors, followed = actors.sheet(caller, int(feature["id"]))
+    may_act = caller.policy.actor_scope(caller.principal).contains(departement) and (
+        properties.get("status") == "open"
+    )
     html = render_template(
         "carte/fiche.html",
         site_id=feature.get("id"),
         title=display.item_title(sites, feature, "fr"),
-        sections=display.sections(sites, properties, "fr"),
+        # The actors are listed in a section of their own, with their buttons.
+        sections=display.sections(sites, {k: v for k, v in properties.items() if k != "actors"}, "fr"),
         properties=properties,
         version=version if may_write else None,
         may_write=may_write,
         may_close=may_close,
         edit_groups=edit_groups,
         closing_statuses=[(s, status_labels.get(s, s)) for s in CLOSING_STATUSES],
+        actors=site_actors,
+        followed=followed,
+        may_act=may_act,
+        themes=actors.THEMES,
+        username=caller.principal.username,
     )
     return Response(html, content_type="text/html; charset=utf-8", headers={"Cache-Control": "no-store"})

@@ -1,12 +1,17 @@
-"""Site actors and followers: reserved, nothing yet.
+"""Site actors and followers: the tables, their row-level security, the directory lookup.
 
 Revision ID: 0018
 Revises: 0017
 Create Date: 2026-12-02
 
-A placeholder that keeps the chain of revisions linear while this concern is built; it is
-replaced by the revision that brings an existing database to the state of its `sql/` file.
+Everything of `sql/160_actors.sql` is new: an existing database gets the whole file, once. A
+new database has it from the baseline already (it applies every file of `sql/`), and this
+revision then leaves it as it is.
 """
+
+from alembic import op
+
+from resorption.migrate import SQL_DIR, run_sql_files
 
 revision = "0018"
 down_revision = "0017"
@@ -15,7 +20,9 @@ depends_on = None
 
 
 def upgrade() -> None:
-    pass
+    done = op.get_bind().exec_driver_sql("SELECT to_regclass('resorption.site_actors')").scalar()
+    if done is None:
+        run_sql_files([SQL_DIR / "160_actors.sql"])
 
 
 def downgrade() -> None:

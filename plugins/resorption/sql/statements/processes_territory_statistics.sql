@@ -66,3 +66,11 @@ SELECT day, count(*), coalesce(sum(population_total), 0) FROM closed GROUP BY 1
 SELECT c.day, s.solution::text, coalesce(sum(s.people), 0), coalesce(sum(s.households), 0)
 FROM closed c JOIN resorption.site_closing_solutions s ON s.site_id = c.id
 GROUP BY 1, 2 ORDER BY 1, 2
+
+-- name: intervention
+-- Today, not in the history (actors and their actions have none): the open sites of the
+-- territory, and those without intervention, neither an open action nor an actor.
+-- `{has_action}` and `{has_actor}` are the catalog's expressions of the sites over `t`.
+SELECT count(*), count(*) FILTER (WHERE NOT {has_action} AND NOT {has_actor})
+FROM resorption.sites t
+WHERE t.status = 'open' AND {territory}

@@ -21,3 +21,10 @@ DELETE FROM resorption.site_closing_solutions WHERE site_id = %s
 -- One closing solution of a site: people and households it concerns.
 INSERT INTO resorption.site_closing_solutions (site_id, solution, people, households)
 VALUES (%s, %s::resorption.closing_solution, %s, %s)
+
+-- name: follow_created_site
+-- Who creates a site follows it ("mes sites", sql/160_actors.sql); nothing for a caller
+-- without an account (the command line's owner).
+INSERT INTO resorption.site_followers (user_id, site_id)
+SELECT resorption.current_user_id(), %s WHERE resorption.current_user_id() IS NOT NULL
+ON CONFLICT DO NOTHING

@@ -274,6 +274,19 @@
 
   function buildFilters() {
     const html = [];
+    // « Mes sites » : the sites the user follows (`followed`, computed for each user by the API).
+    if (queryables.followed) {
+      html.push(`<fieldset class="mb-3 carte-onglets" data-filtre="suivi"><legend class="carte-legend">Sites affichés</legend>
+        <div class="btn-group btn-group-sm w-100" role="group">
+          <input type="radio" class="btn-check" name="suivi" value="tous" id="filtre-suivi-tous" checked>
+          <label class="btn btn-outline-primary" for="filtre-suivi-tous">Tous les sites</label>
+          <input type="radio" class="btn-check" name="suivi" value="mes-sites" id="filtre-suivi-mes-sites">
+          <label class="btn btn-outline-primary" for="filtre-suivi-mes-sites">Mes sites</label>
+        </div></fieldset>`);
+    }
+    if (queryables.has_action && queryables.has_actor) {
+      html.push(checkboxes("intervention", "Intervention", [["aucune", "Sans intervention (ni action en cours, ni intervenant)"]]));
+    }
     if (queryables.status) {
       const options = config.styles.statuses.filter((s) => enumOf("status").some(([c]) => c === s.code)).map((s) => [s.code, s.label, s.colour]);
       html.push(checkboxes("status", "Statut", options, ["open"]));
@@ -304,6 +317,8 @@
     const data = new FormData(filtersForm);
     const all = (name) => data.getAll(name).map(String);
     const parts = [];
+    if (data.get("suivi") === "mes-sites") parts.push("followed = TRUE");
+    if (all("intervention").includes("aucune")) parts.push("has_action = FALSE AND has_actor = FALSE");
     const status = all("status");
     if (status.length) parts.push(cql.inList("status", status));
     const classes = config.styles.populationClasses.filter((c) => all("population").includes(c.code));
@@ -556,6 +571,30 @@
     }
   }
 
+  /* Run one of the actor and follow processes on the open site, then show the sheet again. */
+  async function siteProcess(process, inputs, message) {
+    try {
+      await api(`/processes/${process}/execution`, {
+        method: "POST",
+        headers: { "Content-Type": "application/json" },
+        body: JSON.stringify({ inputs: { site: Number(openSiteId), ...inputs } }),
+      });
+      await openSheet(openSiteId, message);
+      loadSites(); // « Mes sites » and « Sans intervention » may have changed
+    } catch (e) {
+      sheetMessage(errorText(e), "danger");
+    }
+  }
+
+  function declareActor(form) {
+    const data = new FormData(form);
+    const inputs = { themes: data.getAll("themes").map(String) };
+    if (data.get("as_organisation")) inputs.as_organisation = true;
+    const user = String(data.get("user") || "").trim();
+    if (user) inputs.user = user;
+    siteProcess("declare-actor", inputs, "L'intervenant est déclaré.");
+  }
+
   sheet.addEventListener("click", (event) => {
     const action = event.target.closest("[data-action]");
     if (!action) return;
@@ -587,12 +626,31 @@
       case "annuler-fermeture":
         closing.classList.add("d-none");
         break;
+      case "intervenir": {
+        const form = sheet.querySelector(".fiche-intervenant");
+        form.classList.remove("d-none");
+        form.querySelector("[name]").focus();
+        break;
+      }
+      case "annuler-intervenant":
+        sheet.querySelector(".fiche-intervenant").classList.add("d-none");
+        break;
+      case "retirer-intervenant":
+        siteProcess("remove-actor", { actor: Number(action.dataset.actorId) }, "L'intervenant est retiré.");
+        break;
+      case "suivre":
+        siteProcess("follow-site", {}, "Le site est dans « Mes sites ».");
+        break;
+      case "ne-plus-suivre":
+        siteProcess("unfollow-site", {}, "Le site n'est plus dans « Mes sites ».");
+        break;
     }
   });
   sheet.addEventListener("submit", (event) => {
     event.preventDefault();
     if (event.target.classList.contains("fiche-edition")) saveEdit(event.target);
     if (event.target.classList.contains("fiche-fermeture")) closeSite(event.target);
+    if (event.target.classList.contains("fiche-intervenant")) declareActor(event.target);
   });
   document.addEventListener("keydown", (event) => {
     if (event.key === "Escape" && !sheet.classList.contains("d-none")) {
