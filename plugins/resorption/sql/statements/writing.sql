@@ -21,3 +21,11 @@ DELETE FROM resorption.site_closing_solutions WHERE site_id = %s
 -- One closing solution of a site: people and households it concerns.
 INSERT INTO resorption.site_closing_solutions (site_id, solution, people, households)
 VALUES (%s, %s::resorption.closing_solution, %s, %s)
+
+-- name: site_departement
+-- The département of a site the caller reads (no row otherwise): where a message on it lies.
+SELECT departement_code FROM resorption.sites WHERE id = %s
+
+-- name: action_departement
+-- The département of an action the caller reads (no row otherwise): where a message on it lies.
+SELECT departement_code FROM resorption.actions WHERE id = %s
