@@ -28,15 +28,70 @@ JOURNAL = "/collections/site_comments/items"
 GEOJSON = {"Content-Type": "application/geo+json"}
 # (username, organisation, organisation kind, its département, role, area level, area code)
 PEOPLE = [
-    ("j-pref33", "Préfecture de la Gironde (journal)", "state_service", "33", "correspondent", "departement", "33"),
-    ("j-ddets33", "DDETS de la Gironde (journal)", "state_service", "33", "correspondent", "departement", "33"),
+    (
+        "j-pref33",
+        "Préfecture de la Gironde (journal)",
+        "state_service",
+        "33",
+        "correspondent",
+        "departement",
+        "33",
+    ),
+    (
+        "j-ddets33",
+        "DDETS de la Gironde (journal)",
+        "state_service",
+        "33",
+        "correspondent",
+        "departement",
+        "33",
+    ),
     ("j-asso33", "Association girondine (journal)", "association", "33", "operator", "departement", "33"),
-    ("j-asso33b", "Autre association girondine (journal)", "association", "33", "operator", "departement", "33"),
-    ("j-pref93", "Préfecture de la Seine-Saint-Denis (journal)", "state_service", "93", "correspondent",
-     "departement", "93"),
-    ("j-asso93", "Association séquano-dionysienne (journal)", "association", "93", "operator", "departement", "93"),
-    ("j-admin33", "Autre association girondine (journal)", "association", "33", "local_admin", "departement", "33"),
-    ("j-natadmin", "Préfecture de la Gironde (journal)", "state_service", "33", "national_admin", "nation", None),
+    (
+        "j-asso33b",
+        "Autre association girondine (journal)",
+        "association",
+        "33",
+        "operator",
+        "departement",
+        "33",
+    ),
+    (
+        "j-pref93",
+        "Préfecture de la Seine-Saint-Denis (journal)",
+        "state_service",
+        "93",
+        "correspondent",
+        "departement",
+        "93",
+    ),
+    (
+        "j-asso93",
+        "Association séquano-dionysienne (journal)",
+        "association",
+        "93",
+        "operator",
+        "departement",
+        "93",
+    ),
+    (
+        "j-admin33",
+        "Autre association girondine (journal)",
+        "association",
+        "33",
+        "local_admin",
+        "departement",
+        "33",
+    ),
+    (
+        "j-natadmin",
+        "Préfecture de la Gironde (journal)",
+        "state_service",
+        "33",
+        "national_admin",
+        "nation",
+        None,
+    ),
 ]
 
 
@@ -112,7 +167,9 @@ def test_a_message_is_written_and_read_with_its_author_organisation_and_tags(
     base_url: str, people: dict[str, Person], site: int
 ) -> None:
     pref = people["j-pref33"]
-    key = write(base_url, pref, site, "Visite du site : 12 familles présentes.", tags=["sante", "suivi_social"])
+    key = write(
+        base_url, pref, site, "Visite du site : 12 familles présentes.", tags=["sante", "suivi_social"]
+    )
     r = people["j-asso33"].session.get(f"{base_url}{JOURNAL}/{key}")
     assert r.status_code == 200
     props = r.json()["properties"]
@@ -130,7 +187,9 @@ def test_a_message_is_written_and_read_with_its_author_organisation_and_tags(
 def test_a_message_is_checked_like_any_item(base_url: str, people: dict[str, Person], site: int) -> None:
     asso = people["j-asso33"]
     r = asso.session.post(
-        base_url + JOURNAL, json=_message(site, "x", tags=["pas-une-etiquette"], visibility="secret"), headers=GEOJSON
+        base_url + JOURNAL,
+        json=_message(site, "x", tags=["pas-une-etiquette"], visibility="secret"),
+        headers=GEOJSON,
     )
     assert r.status_code == 400
     problems = {p["property"] for p in r.json()["errors"]} if "errors" in r.json() else set()
@@ -139,7 +198,9 @@ def test_a_message_is_checked_like_any_item(base_url: str, people: dict[str, Per
     r = asso.session.post(base_url + JOURNAL, json=_message(site, "x", visibility="chosen"), headers=GEOJSON)
     assert r.status_code == 400
     # the author is the caller, whatever the body says
-    r = asso.session.post(base_url + JOURNAL, json=_message(site, "x", created_by="j-pref33"), headers=GEOJSON)
+    r = asso.session.post(
+        base_url + JOURNAL, json=_message(site, "x", created_by="j-pref33"), headers=GEOJSON
+    )
     assert r.status_code == 400
 
 
@@ -160,14 +221,20 @@ def _views(base_url: str, person: Person, site_id: int, needle: str) -> dict[str
     s = person.session
     items = s.get(base_url + JOURNAL, params={"site_id": site_id, "limit": 1000})
     hits = s.get(base_url + JOURNAL, params={"site_id": site_id, "resulttype": "hits"})
-    filtered = s.get(base_url + JOURNAL, params={"filter": f"message LIKE '%{needle}%'", "resulttype": "hits"})
+    filtered = s.get(
+        base_url + JOURNAL, params={"filter": f"message LIKE '%{needle}%'", "resulttype": "hits"}
+    )
     sorted_ = s.get(base_url + JOURNAL, params={"site_id": site_id, "sortby": "-created_at", "limit": 1000})
     return {
-        "items": [f["id"] for f in items.json()["features"]] if items.status_code == 200 else items.status_code,
+        "items": [f["id"] for f in items.json()["features"]]
+        if items.status_code == 200
+        else items.status_code,
         "matched": items.json().get("numberMatched") if items.status_code == 200 else None,
         "etag": items.headers.get("ETag"),
         "hits": hits.json().get("numberMatched") if hits.status_code == 200 else hits.status_code,
-        "filter": filtered.json().get("numberMatched") if filtered.status_code == 200 else filtered.status_code,
+        "filter": filtered.json().get("numberMatched")
+        if filtered.status_code == 200
+        else filtered.status_code,
         "sorted": [f["id"] for f in sorted_.json()["features"]] if sorted_.status_code == 200 else None,
     }
 
@@ -178,7 +245,9 @@ def test_a_state_services_message_is_read_by_the_state_services_of_the_territory
     needle = "préfet-" + secrets.token_hex(4)
     outside = ("j-asso33", "j-asso93", "j-pref93")
     before = {u: _views(base_url, people[u], site, needle) for u in outside}
-    key = write(base_url, people["j-pref33"], site, f"Réunion en préfecture {needle}", visibility="state_services")
+    key = write(
+        base_url, people["j-pref33"], site, f"Réunion en préfecture {needle}", visibility="state_services"
+    )
     for reader in ("j-pref33", "j-ddets33", "j-natadmin"):
         r = people[reader].session.get(f"{base_url}{JOURNAL}/{key}")
         assert r.status_code == 200, reader
@@ -189,10 +258,16 @@ def test_a_state_services_message_is_read_by_the_state_services_of_the_territory
         assert _views(base_url, people[reader], site, needle) == before[reader], reader
 
 
-def test_a_message_for_chosen_organisations_and_users(base_url: str, people: dict[str, Person], site: int) -> None:
+def test_a_message_for_chosen_organisations_and_users(
+    base_url: str, people: dict[str, Person], site: int
+) -> None:
     asso, other, pref = people["j-asso33"], people["j-asso33b"], people["j-pref33"]
     key = write(
-        base_url, pref, site, "Pour l'association seulement", visibility="chosen",
+        base_url,
+        pref,
+        site,
+        "Pour l'association seulement",
+        visibility="chosen",
         audience_organisations=[asso.organisation_id],
     )
     assert asso.session.get(f"{base_url}{JOURNAL}/{key}").status_code == 200
@@ -221,7 +296,10 @@ def test_the_author_edits_and_deletes_within_the_delay_only(
     # past the delay (24 h in the policy), the author may not either
     db.execute("ALTER TABLE resorption.site_comments DISABLE TRIGGER USER")
     try:
-        db.execute("UPDATE resorption.site_comments SET created_at = now() - interval '25 hours' WHERE id = %s", (key,))
+        db.execute(
+            "UPDATE resorption.site_comments SET created_at = now() - interval '25 hours' WHERE id = %s",
+            (key,),
+        )
     finally:
         db.execute("ALTER TABLE resorption.site_comments ENABLE TRIGGER USER")
     r = asso.session.patch(url, json={"properties": {"message": "Trop tard"}}, headers=patch)
@@ -248,11 +326,18 @@ def test_administrators_hide_a_message_with_a_reason_and_it_stays_in_history(
     # a reason is required
     assert admin.session.patch(url, json={"properties": {"hidden": True}}, headers=patch).status_code == 400
     # the author cannot hide or show it; the administrator cannot edit its text
-    assert author.session.patch(
-        url, json={"properties": {"hidden": True, "hidden_reason": "x"}}, headers=patch
-    ).status_code == 403
-    assert admin.session.patch(url, json={"properties": {"message": "Autre"}}, headers=patch).status_code == 403
-    r = admin.session.patch(url, json={"properties": {"hidden": True, "hidden_reason": "Propos injurieux"}}, headers=patch)
+    assert (
+        author.session.patch(
+            url, json={"properties": {"hidden": True, "hidden_reason": "x"}}, headers=patch
+        ).status_code
+        == 403
+    )
+    assert (
+        admin.session.patch(url, json={"properties": {"message": "Autre"}}, headers=patch).status_code == 403
+    )
+    r = admin.session.patch(
+        url, json={"properties": {"hidden": True, "hidden_reason": "Propos injurieux"}}, headers=patch
+    )
     assert r.status_code == 204, r.text
     # readers no longer see it at all; the author and the moderators see it hidden, with the reason
     assert reader.session.get(url).status_code == 404
@@ -277,8 +362,13 @@ def test_administrators_hide_a_message_with_a_reason_and_it_stays_in_history(
 def test_a_site_links_to_its_journal(base_url: str, people: dict[str, Person], site: int) -> None:
     r = people["j-asso33"].session.get(f"{base_url}/collections/sites/items/{site}")
     related = [link for link in r.json()["links"] if link["rel"] == "related"]
-    assert related and related[0]["href"].endswith(f"/collections/site_comments/items?site_id={site}&sortby=-created_at")
-    assert requests.get(related[0]["href"], headers=people["j-asso33"].session.headers, timeout=60).status_code == 200
+    assert related and related[0]["href"].endswith(
+        f"/collections/site_comments/items?site_id={site}&sortby=-created_at"
+    )
+    assert (
+        requests.get(related[0]["href"], headers=people["j-asso33"].session.headers, timeout=60).status_code
+        == 200
+    )
 
 
 def test_the_anonymous_read_no_journal(base_url: str, anonymous: requests.Session, site: int) -> None:
@@ -297,12 +387,17 @@ def test_an_action_has_its_journal_too(
     pref = people["j-pref33"]
     r = pref.session.post(
         base_url + "/collections/action_comments/items",
-        json={"type": "Feature", "geometry": None,
-              "properties": {"action_id": action, "message": "Comité de suivi", "tags": ["scolarisation"]}},
+        json={
+            "type": "Feature",
+            "geometry": None,
+            "properties": {"action_id": action, "message": "Comité de suivi", "tags": ["scolarisation"]},
+        },
         headers=GEOJSON,
     )
     assert r.status_code == 201, r.text
-    r = people["j-asso93"].session.get(base_url + "/collections/action_comments/items", params={"action_id": action})
+    r = people["j-asso93"].session.get(
+        base_url + "/collections/action_comments/items", params={"action_id": action}
+    )
     assert r.status_code in (200, 404)
     if r.status_code == 200:
         assert r.json()["features"] == []

@@ -42,7 +42,10 @@ SQL = statements.load("writing")
 THIS = {"sites": "ce site", "actions": "cette action"}
 # The journals: the property naming a message's parent, and the statement finding where the
 # parent lies (as the caller reads it: no row for a parent it cannot read).
-PARENTS = {"site_comments": ("site_id", "site_departement"), "action_comments": ("action_id", "action_departement")}
+PARENTS = {
+    "site_comments": ("site_id", "site_departement"),
+    "action_comments": ("action_id", "action_departement"),
+}
 # What the author of a message is told past the delay (or anyone else): only the author edits
 # and deletes, for a while; administrators moderate.
 NOT_YOURS = (
@@ -398,7 +401,9 @@ class Writer:
                 deleted = conn.execute(editing.delete_statement(self.collection), (key,)).fetchone()
             if deleted is None:  # row-level security said no
                 raise Forbidden(
-                    NOT_YOURS if self.collection.id in PARENTS else "Vous n'avez pas le droit de supprimer cet élément."
+                    NOT_YOURS
+                    if self.collection.id in PARENTS
+                    else "Vous n'avez pas le droit de supprimer cet élément."
                 )
         self.audit("delete", key)
 
