@@ -411,3 +411,35 @@ def _journal_sheet(content: bytes) -> list[tuple[Any, ...]]:
     book = openpyxl.load_workbook(io.BytesIO(content), read_only=True)
     assert "Journal" in book.sheetnames
     return list(book["Journal"].iter_rows(values_only=True))
+
+
+def _export(base_url: str, person: Person, **inputs: Any) -> bytes:
+    r = person.session.post(
+        base_url + "/processes/export-sites/execution", json={"inputs": {"format": "xlsx", **inputs}}, timeout=300
+    )
+    assert r.status_code == 200, r.text
+    return r.content
+
+
+def test_the_sites_export_has_a_journal_sheet_of_what_the_exporter_reads(
+    base_url: str, people: dict[str, Person], site: int
+) -> None:
+    needle = "export-" + secrets.token_hex(4)
+    write(base_url, people["j-pref33"], site, f"Pour tous {needle}", tags=["incident"])
+    write(base_url, people["j-pref33"], site, f"État seulement {needle}", visibility="state_services")
+    for reader, expected in (
+        ("j-ddets33", {f"Pour tous {needle}", f"État seulement {needle}"}),
+        ("j-asso33", {f"Pour tous {needle}"}),
+    ):
+        rows = _journal_sheet(_export(base_url, people[reader], territoire="33"))
+        assert rows[0][0] == "Journal du site"
+        labels = rows[1]
+        assert labels[:3] == ("Site", "Nom du site", "Écrit le")
+        found = [dict(zip(labels, r, strict=True)) for r in rows[2:]]
+        mine = [r for r in found if needle in (r["Texte"] or "")]
+        assert {r["Texte"] for r in mine} == expected, reader
+        assert all(r["Site"] == site for r in mine)
+        assert {r["Étiquettes"] for r in mine if r["Texte"].startswith("Pour tous")} == {"Incident"}
+    # an operator of another département exports its own sites: nothing of Gironde's journal
+    rows = _journal_sheet(_export(base_url, people["j-asso93"]))
+    assert all(needle not in str(r) for r in rows)
