@@ -415,7 +415,9 @@ def _journal_sheet(content: bytes) -> list[tuple[Any, ...]]:
 
 def _export(base_url: str, person: Person, **inputs: Any) -> bytes:
     r = person.session.post(
-        base_url + "/processes/export-sites/execution", json={"inputs": {"format": "xlsx", **inputs}}, timeout=300
+        base_url + "/processes/export-sites/execution",
+        json={"inputs": {"format": "xlsx", **inputs}},
+        timeout=300,
     )
     assert r.status_code == 200, r.text
     return r.content
@@ -443,3 +445,33 @@ def test_the_sites_export_has_a_journal_sheet_of_what_the_exporter_reads(
     # an operator of another département exports its own sites: nothing of Gironde's journal
     rows = _journal_sheet(_export(base_url, people["j-asso93"]))
     assert all(needle not in str(r) for r in rows)
+
+
+def test_a_failing_filter_cannot_tell_a_message_out_of_sight_from_none(
+    base_url: str, people: dict[str, Person], db: psycopg.Connection
+) -> None:
+    """Visibility is a policy, evaluated before the caller's filter: an expression that fails
+    on the rows it meets answers the same on a site with a State-only message as on a site
+    without any message."""
+    quiet, other = (
+        row[0]
+        for row in db.execute(
+            "SELECT s.id FROM resorption.sites s WHERE s.departement_code = '33' AND NOT EXISTS "
+            "(SELECT 1 FROM resorption.site_comments c WHERE c.site_id = s.id) ORDER BY s.id LIMIT 2"
+        ).fetchall()
+    )
+    write(base_url, people["j-pref33"], other, "Réservé à l'État", visibility="state_services")
+
+    def answer(site_id: int, reader: str = "j-asso33") -> tuple[int, Any]:
+        r = people[reader].session.get(
+            base_url + JOURNAL,
+            params={
+                "filter": f"site_id = {site_id} AND visibility = 'state_services' AND id * 1e308 * 1e308 > 0"
+            },
+        )
+        return r.status_code, r.json().get("features", r.json().get("description"))
+
+    assert answer(other) == answer(quiet)
+    assert answer(other)[0] == 200
+    # the expression does fail on a message its reader sees
+    assert answer(other, "j-ddets33")[0] == 400
