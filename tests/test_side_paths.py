@@ -195,7 +195,7 @@ def empty_departement(db: psycopg.Connection) -> str:
 @pytest.fixture(scope="module")
 def hidden_rows(db: psycopg.Connection) -> dict[str, int]:
     """How many rows each collection has in OTHER_AREA (the oracle needs some to exist); the
-    journals get messages there first, of every visibility (written as the owner)."""
+    journals get messages there and in AREA first, of every visibility (written as the owner)."""
     for journal, parent, geometry in (
         ("site_comments", "sites", "location"),
         ("action_comments", "actions", "footprint"),
@@ -206,11 +206,13 @@ def hidden_rows(db: psycopg.Connection) -> dict[str, int]:
                                               audience_users)
             SELECT p.id, p.departement_code, p.{geometry}, 'Message caché ' || v, v::resorption.journal_visibility,
                    CASE WHEN v = 'chosen' THEN '{{quelqu-un}}'::text[] ELSE '{{}}' END
-            FROM (SELECT id, departement_code, {geometry} FROM resorption.{parent}
-                  WHERE departement_code = %s ORDER BY id LIMIT 3) p,
+            FROM (SELECT * FROM (SELECT id, departement_code, {geometry},
+                                        row_number() OVER (PARTITION BY departement_code ORDER BY id) AS n
+                                 FROM resorption.{parent} WHERE departement_code = ANY(%s)) q
+                  WHERE n <= 3) p,
                  unnest(ARRAY['everyone', 'state_services', 'chosen']) v
             """,
-            (OTHER_AREA,),
+            ([AREA, OTHER_AREA],),
         )
     return {
         "site_comments": db.execute(
@@ -268,7 +270,7 @@ def test_a_failing_filter_cannot_tell_hidden_rows_from_none(
 
 
 def test_the_oracle_expressions_fail_on_rows_only(
-    base_url: str, users: dict[str, TestUser], empty_departement: str
+    base_url: str, users: dict[str, TestUser], empty_departement: str, hidden_rows: dict[str, int]
 ) -> None:
     """The family above means something: each expression is an error on the rows the caller
     reads, and only there (it parses, and an empty département answers 200)."""
