@@ -26,72 +26,26 @@ from tests.fix_users import CATALOG
 
 JOURNAL = "/collections/site_comments/items"
 GEOJSON = {"Content-Type": "application/geo+json"}
-# (username, organisation, organisation kind, its département, role, area level, area code)
+# Organisations of the tests: name, kind, département.
+ORGANISATIONS = {
+    "pref33": ("Préfecture de la Gironde (journal)", "state_service", "33"),
+    "ddets33": ("DDETS de la Gironde (journal)", "state_service", "33"),
+    "asso33": ("Association girondine (journal)", "association", "33"),
+    "asso33b": ("Autre association girondine (journal)", "association", "33"),
+    "pref93": ("Préfecture de la Seine-Saint-Denis (journal)", "state_service", "93"),
+    "asso93": ("Association séquano-dionysienne (journal)", "association", "93"),
+}
+# (username, organisation, role, département of the area; None: the nation)
 PEOPLE = [
-    (
-        "j-pref33",
-        "Préfecture de la Gironde (journal)",
-        "state_service",
-        "33",
-        "correspondent",
-        "departement",
-        "33",
-    ),
-    (
-        "j-ddets33",
-        "DDETS de la Gironde (journal)",
-        "state_service",
-        "33",
-        "correspondent",
-        "departement",
-        "33",
-    ),
-    ("j-asso33", "Association girondine (journal)", "association", "33", "operator", "departement", "33"),
-    (
-        "j-asso33b",
-        "Autre association girondine (journal)",
-        "association",
-        "33",
-        "operator",
-        "departement",
-        "33",
-    ),
-    (
-        "j-pref93",
-        "Préfecture de la Seine-Saint-Denis (journal)",
-        "state_service",
-        "93",
-        "correspondent",
-        "departement",
-        "93",
-    ),
-    (
-        "j-asso93",
-        "Association séquano-dionysienne (journal)",
-        "association",
-        "93",
-        "operator",
-        "departement",
-        "93",
-    ),
-    (
-        "j-admin33",
-        "Autre association girondine (journal)",
-        "association",
-        "33",
-        "local_admin",
-        "departement",
-        "33",
-    ),
-    (
-        "j-natadmin",
-        "Préfecture de la Gironde (journal)",
-        "state_service",
-        "33",
-        "national_admin",
-        "nation",
-        None,
-    ),
+    ("j-pref33", "pref33", "correspondent", "33"),
+    ("j-ddets33", "ddets33", "correspondent", "33"),
+    ("j-asso33", "asso33", "operator", "33"),
+    ("j-asso33b", "asso33b", "operator", "33"),
+    ("j-pref93", "pref93", "correspondent", "93"),
+    ("j-asso93", "asso93", "operator", "93"),
+    ("j-admin33", "asso33b", "local_admin", "33"),
+    ("j-admin93", "asso93", "local_admin", "93"),
+    ("j-natadmin", "pref33", "national_admin", None),
 ]
 
 
@@ -109,7 +63,9 @@ def people(database_url: str, base_url: str) -> Iterator[dict[str, Person]]:
     """Users in organisations of their own (State services, associations), each with a token."""
     made: dict[str, Person] = {}
     with psycopg.connect(database_url) as conn:
-        for username, org_name, kind, org_dep, role, level, code in PEOPLE:
+        for username, org_key, role, code in PEOPLE:
+            org_name, kind, org_dep = ORGANISATIONS[org_key]
+            level = "departement" if code else "nation"
             org = conn.execute(
                 "INSERT INTO resorption.organisations (name, kind, departement_code) VALUES (%s, %s, %s) "
                 "ON CONFLICT (name, departement_code) DO UPDATE SET kind = EXCLUDED.kind RETURNING id",
@@ -192,8 +148,7 @@ def test_a_message_is_checked_like_any_item(base_url: str, people: dict[str, Per
         headers=GEOJSON,
     )
     assert r.status_code == 400
-    problems = {p["property"] for p in r.json()["errors"]} if "errors" in r.json() else set()
-    assert {"tags", "visibility"} <= problems or "tags" in r.text
+    assert {p["property"] for p in r.json()["errors"]} >= {"tags", "visibility"}
     # chosen without anybody chosen
     r = asso.session.post(base_url + JOURNAL, json=_message(site, "x", visibility="chosen"), headers=GEOJSON)
     assert r.status_code == 400
@@ -347,7 +302,20 @@ def test_administrators_hide_a_message_with_a_reason_and_it_stays_in_history(
         assert props["hidden"] is True
         assert props["hidden_reason"] == "Propos injurieux"
         assert props["hidden_by"] == "j-admin33"
-    # an administrator of another territory does not moderate Gironde
+    # an administrator of another territory does not moderate Gironde: a hidden message does
+    # not even exist for them, and a visible one they may not hide
+    r = people["j-admin93"].session.patch(
+        url, json={"properties": {"hidden": False, "hidden_reason": None}}, headers=patch
+    )
+    assert r.status_code == 404
+    shown = write(base_url, author, site, "Message visible")
+    r = people["j-admin93"].session.patch(
+        f"{base_url}{JOURNAL}/{shown}",
+        json={"properties": {"hidden": True, "hidden_reason": "x"}},
+        headers=patch,
+    )
+    assert r.status_code == 403
+    assert author.session.get(url).json()["properties"]["hidden"] is True
     # the history keeps every version: before moderation, the message was shown
     r = admin.session.get(base_url + JOURNAL, params={"site_id": site, "datetime": before, "limit": 1000})
     assert r.status_code == 200
@@ -373,9 +341,9 @@ def test_a_site_links_to_its_journal(base_url: str, people: dict[str, Person], s
 
 def test_the_anonymous_read_no_journal(base_url: str, anonymous: requests.Session, site: int) -> None:
     r = anonymous.get(JOURNAL, params={"site_id": site})
-    assert r.status_code in (401, 404) or r.json()["features"] == []
+    assert r.status_code == 401
     r = anonymous.post(JOURNAL, json=_message(site, "Bonjour"), headers=GEOJSON)
-    assert r.status_code in (401, 403)
+    assert r.status_code == 401
 
 
 def test_an_action_has_its_journal_too(
@@ -398,9 +366,15 @@ def test_an_action_has_its_journal_too(
     r = people["j-asso93"].session.get(
         base_url + "/collections/action_comments/items", params={"action_id": action}
     )
-    assert r.status_code in (200, 404)
-    if r.status_code == 200:
-        assert r.json()["features"] == []
+    assert r.status_code == 200
+    assert r.json()["features"] == []
+    r = people["j-asso33"].session.get(
+        base_url + "/collections/action_comments/items", params={"action_id": action}
+    )
+    assert [f["properties"]["message"] for f in r.json()["features"]] == ["Comité de suivi"]
+    assert r.json()["features"][0]["properties"]["tags"] == ["scolarisation"]
+    r = people["j-asso33"].session.get(f"{base_url}/collections/actions/items/{action}")
+    assert any(link["rel"] == "related" and "action_comments" in link["href"] for link in r.json()["links"])
 
 
 def test_both_journals_share_one_list_of_tags() -> None:
@@ -475,3 +449,56 @@ def test_a_failing_filter_cannot_tell_a_message_out_of_sight_from_none(
     assert answer(other)[0] == 200
     # the expression does fail on a message its reader sees
     assert answer(other, "j-ddets33")[0] == 400
+
+
+JOURNAL_OBJECTS = """
+SELECT 'table ' || relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE n.nspname = 'resorption' AND relname LIKE '%comments%' AND relkind = 'r'
+UNION ALL SELECT 'function ' || proname FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+WHERE n.nspname = 'resorption' AND proname LIKE 'journal%'
+UNION ALL SELECT 'policy ' || policyname FROM pg_policies WHERE tablename LIKE '%comments%'
+UNION ALL SELECT 'trigger ' || tgname FROM pg_trigger WHERE tgname LIKE '%comments%'
+ORDER BY 1
+"""
+
+
+@pytest.fixture
+def scratch_url(server_url: str) -> Iterator[str]:
+    """An empty database on the suite's server, dropped afterwards."""
+    from psycopg import sql
+
+    from tests.fix_db import _with_db
+
+    name = f"resorption_test_journal_{secrets.token_hex(4)}"
+    admin_url = _with_db(server_url, "postgres")
+    with psycopg.connect(admin_url, autocommit=True) as admin:
+        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    yield _with_db(server_url, name)
+    with psycopg.connect(admin_url, autocommit=True) as admin:
+        admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+def test_revision_0017_brings_a_database_without_the_journal_to_it(scratch_url: str) -> None:
+    from resorption.migrate import upgrade
+
+    upgrade(scratch_url, "0016")
+    with psycopg.connect(scratch_url, autocommit=True) as conn:
+        built = conn.execute(JOURNAL_OBJECTS).fetchall()
+        assert len(built) > 20
+        # a database of before the journal
+        conn.execute(
+            "DROP TABLE resorption.site_comments_history, resorption.action_comments_history, "
+            "resorption.site_comments, resorption.action_comments"
+        )
+        for (function,) in conn.execute(
+            "SELECT p.oid::regprocedure::text FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace "
+            "WHERE n.nspname = 'resorption' AND proname LIKE 'journal%'"
+        ).fetchall():
+            conn.execute(f"DROP FUNCTION {function}")
+        conn.execute("DROP TYPE resorption.journal_visibility")
+        assert conn.execute(JOURNAL_OBJECTS).fetchall() == []
+    upgrade(scratch_url)
+    upgrade(scratch_url)  # at head: nothing to do
+    with psycopg.connect(scratch_url) as conn:
+        assert conn.execute(JOURNAL_OBJECTS).fetchall() == built
+        assert conn.execute("SELECT version_num FROM public.alembic_version").fetchone()[0] >= "0017"
