@@ -139,6 +139,8 @@ FAILING = {
     "sites": ["id * 1e308 * 1e308 > 0", "population_total * 1e308 * 1e308 > 0", "name LIKE '%\\'"],
     "actions": ["id * 1e308 * 1e308 > 0", "name LIKE '%\\'"],
     "site_changes": ["site_id * 1e308 * 1e308 > 0", "site_name LIKE '%\\'"],
+    "site_comments": ["id * 1e308 * 1e308 > 0", "message LIKE '%\\'"],
+    "action_comments": ["id * 1e308 * 1e308 > 0", "message LIKE '%\\'"],
 }
 # Each collection now and in the past (a `datetime` instant reads the history).
 STATES = [
@@ -147,6 +149,9 @@ STATES = [
     ("actions", None),
     ("actions", "2023-06-30"),
     ("site_changes", None),
+    ("site_comments", None),
+    ("site_comments", "2030-01-01"),
+    ("action_comments", None),
 ]
 # Readers in AREA whose scope hides OTHER_AREA, per collection.
 READERS = {
@@ -155,7 +160,13 @@ READERS = {
         for case in user_cases(POLICY)
         if case[2] == "departement" and expected_scope(case[0], case[1], case[2], rules) == "area"
     ]
-    for collection, rules in (("sites", "sites"), ("actions", "actions"), ("site_changes", "sites"))
+    for collection, rules in (
+        ("sites", "sites"),
+        ("actions", "actions"),
+        ("site_changes", "sites"),
+        ("site_comments", "sites"),
+        ("action_comments", "actions"),
+    )
 }
 CASES = [
     pytest.param(collection, when, expression, reader, id=f"{collection}-{when or 'now'}-{n}-{reader}")
@@ -183,8 +194,33 @@ def empty_departement(db: psycopg.Connection) -> str:
 
 @pytest.fixture(scope="module")
 def hidden_rows(db: psycopg.Connection) -> dict[str, int]:
-    """How many rows each collection has in OTHER_AREA (the oracle needs some to exist)."""
+    """How many rows each collection has in OTHER_AREA (the oracle needs some to exist); the
+    journals get messages there and in AREA first, of every visibility (written as the owner)."""
+    for journal, parent, geometry in (
+        ("site_comments", "sites", "location"),
+        ("action_comments", "actions", "footprint"),
+    ):
+        db.execute(
+            f"""
+            INSERT INTO resorption.{journal} ({parent[:-1]}_id, departement_code, location, message, visibility,
+                                              audience_users)
+            SELECT p.id, p.departement_code, p.{geometry}, 'Message caché ' || v, v::resorption.journal_visibility,
+                   CASE WHEN v = 'chosen' THEN '{{quelqu-un}}'::text[] ELSE '{{}}' END
+            FROM (SELECT * FROM (SELECT id, departement_code, {geometry},
+                                        row_number() OVER (PARTITION BY departement_code ORDER BY id) AS n
+                                 FROM resorption.{parent} WHERE departement_code = ANY(%s)) q
+                  WHERE n <= 3) p,
+                 unnest(ARRAY['everyone', 'state_services', 'chosen']) v
+            """,
+            ([AREA, OTHER_AREA],),
+        )
     return {
+        "site_comments": db.execute(
+            "SELECT count(*) FROM resorption.site_comments WHERE departement_code = %s", (OTHER_AREA,)
+        ).fetchone()[0],
+        "action_comments": db.execute(
+            "SELECT count(*) FROM resorption.action_comments WHERE departement_code = %s", (OTHER_AREA,)
+        ).fetchone()[0],
         "sites": db.execute(
             "SELECT count(*) FROM resorption.sites_history WHERE departement_code = %s", (OTHER_AREA,)
         ).fetchone()[0],
@@ -234,7 +270,7 @@ def test_a_failing_filter_cannot_tell_hidden_rows_from_none(
 
 
 def test_the_oracle_expressions_fail_on_rows_only(
-    base_url: str, users: dict[str, TestUser], empty_departement: str
+    base_url: str, users: dict[str, TestUser], empty_departement: str, hidden_rows: dict[str, int]
 ) -> None:
     """The family above means something: each expression is an error on the rows the caller
     reads, and only there (it parses, and an empty département answers 200)."""

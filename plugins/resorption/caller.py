@@ -36,7 +36,12 @@ from resorption.policy import NATION, Policy, Scope, load_policy
 
 # Roles that see every job (the policy's national administrators).
 JOB_ADMIN_ROLES = frozenset({"national_admin"})
-NOUNS = {"sites": ("des sites", "un site"), "actions": ("des actions", "une action")}
+NOUNS = {
+    "sites": ("des sites", "un site"),
+    "actions": ("des actions", "une action"),
+    "site_comments": ("des messages sur les sites", "un message sur un site"),
+    "action_comments": ("des messages sur les actions", "un message sur une action"),
+}
 VERBS = {
     "write": ("créer ni modifier", "écrire"),
     "close": ("fermer", "fermer"),

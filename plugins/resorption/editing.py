@@ -540,6 +540,21 @@ CONSTRAINTS: dict[str, tuple[tuple[str, ...], str]] = {
     "has_topic": (("topics",), "au moins une thématique est obligatoire"),
     "distinct_topics": (("topics",), "une même thématique figure deux fois"),
     "actions_name_check": (("name",), "le nom ne peut pas être vide"),
+    # the journals (sql/150_journal.sql)
+    **{
+        f"{journal}_{name}": problem
+        for journal in ("site_comments", "action_comments")
+        for name, problem in {
+            "message_check": (("message",), "le texte du message est obligatoire (5 000 caractères au plus)"),
+            "tags_check": (("tags",), "10 étiquettes au plus, chacune une seule fois"),
+            "audience_check": (
+                ("visibility",),
+                "nommez au moins une organisation ou une personne pour une visibilité « choisies », "
+                "et aucune pour une autre visibilité",
+            ),
+            "hidden_check": (("hidden_reason",), "un message masqué par la modération exige un motif"),
+        }.items()
+    },
 }
 
 

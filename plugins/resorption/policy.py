@@ -28,7 +28,12 @@ ACTION_ACTIONS = ("read", "write")
 # The collections whose rows and fields the roles govern, each with the collection whose
 # rules of the policy apply to it (a site's changelog follows the sites); every other
 # collection is public.
-PROTECTED: Mapping[str, str] = {"sites": "sites", "actions": "actions", "site_changes": "sites"}
+# The journals of sites and actions (sql/150_journal.sql), each with the collection of its
+# parents: governed by its rules too, and written (a message) by whoever reads a parent.
+JOURNALS: Mapping[str, str] = {"site_comments": "sites", "action_comments": "actions"}
+PROTECTED: Mapping[str, str] = {"sites": "sites", "actions": "actions", "site_changes": "sites", **JOURNALS}
+# How long an author may edit or delete a message, unless the policy says (`journal:`).
+DEFAULT_EDIT_DELAY_HOURS = 24
 
 ANONYMOUS_DB_ROLE = "resorption_anonymous"
 READER_DB_ROLE = "resorption_read"
@@ -81,6 +86,8 @@ class Policy:
     sensitive_tables: Mapping[str, tuple[str, ...]]
     options: Mapping[str, Label]
     roles: Mapping[str, Role]
+    # How long the author of a journal message may edit or delete it.
+    journal_edit_delay_hours: int = DEFAULT_EDIT_DELAY_HOURS
 
     # -- reading ---------------------------------------------------------------
 
@@ -113,6 +120,8 @@ class Policy:
         The policy has no rule for deleting actions: only those who may delete sites
         (national administrators) may delete them.
         """
+        if collection in JOURNALS:  # a message: on any parent the caller reads (RLS decides the rest)
+            return self.scope(principal, JOURNALS[collection])
         if collection == "actions" and action == "delete":
             return self.scope(principal, "sites", "delete")
         if collection == "actions" and action == "close":
@@ -179,6 +188,8 @@ class Policy:
             "resorption.user_id": str(principal.user_id or ""),
             "resorption.username": principal.username,
             "resorption.role": principal.role or "",
+            "resorption.organisation_id": str(principal.organisation_id or ""),
+            "resorption.journal_edit_delay": f"{self.journal_edit_delay_hours} hours",
         }
 
     def _granted(self, grant: str, principal: Principal) -> bool:
@@ -301,7 +312,20 @@ def parse_policy(raw: Any, catalog: Mapping[str, Collection]) -> Policy:
         sensitive_tables={g: tuple(t) for g, t in tables.items()},
         options=options,
         roles=roles,
+        journal_edit_delay_hours=_edit_delay(raw.get("journal")),
     )
+
+
+def _edit_delay(raw: Any) -> int:
+    """The `journal: edit_delay_hours` of the policy: a whole number of hours, 0 to 8760."""
+    if raw is None:
+        return DEFAULT_EDIT_DELAY_HOURS
+    hours = raw.get("edit_delay_hours") if isinstance(raw, Mapping) else None
+    if isinstance(hours, bool) or not isinstance(hours, int) or not 0 <= hours <= 8760:
+        raise ConfigurationError(
+            "access-policy.yml, journal.edit_delay_hours : un nombre entier d'heures (0 à 8760) est attendu."
+        )
+    return hours
 
 
 @functools.cache

@@ -21,7 +21,7 @@ import psycopg
 from psycopg import sql
 
 from resorption.catalog import Collection
-from resorption.policy import ANONYMOUS_DB_ROLE, PROTECTED, Policy, reader_role, writer_role
+from resorption.policy import ANONYMOUS_DB_ROLE, JOURNALS, PROTECTED, Policy, reader_role, writer_role
 from resorption.settings import APP_DB_USER
 
 SCHEMA = "resorption"
@@ -227,7 +227,8 @@ def write_privilege_statements(catalog: Mapping[str, Collection], policy: Policy
             sql.SQL("REVOKE ALL ON ALL TABLES IN SCHEMA {} FROM {}").format(schema, role),
             sql.SQL("GRANT USAGE ON SCHEMA {} TO {}").format(schema, role),
         ]
-        for collection_id in sorted(set(PROTECTED.values())):  # sites and actions, not their changelog
+        # sites and actions (not their changelog), and their journals (sql/150_journal.sql)
+        for collection_id in sorted({*PROTECTED.values(), *(j for j in JOURNALS if j in catalog)}):
             collection = catalog[collection_id]
             table = sql.Identifier(*collection.table.split("."))
             columns = sql.SQL(", ").join(map(sql.Identifier, writable_columns(collection, groups)))

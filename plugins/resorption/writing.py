@@ -40,6 +40,18 @@ from resorption.query import FeatureQuery, item_statement
 SQL = statements.load("writing")
 # What a caller outside the row-level security of an item is told it may not modify.
 THIS = {"sites": "ce site", "actions": "cette action"}
+# The journals: the property naming a message's parent, and the statement finding where the
+# parent lies (as the caller reads it: no row for a parent it cannot read).
+PARENTS = {
+    "site_comments": ("site_id", "site_departement"),
+    "action_comments": ("action_id", "action_departement"),
+}
+# What the author of a message is told past the delay (or anyone else): only the author edits
+# and deletes, for a while; administrators moderate.
+NOT_YOURS = (
+    "Vous ne pouvez pas modifier ni supprimer ce message : seul son auteur le peut, pendant le "
+    "délai prévu après l'avoir écrit ; les administrateurs le modèrent (masquer avec un motif)."
+)
 # A closing solution: (solution, people, households).
 Solution = tuple[str, int | None, int | None]
 
@@ -89,6 +101,8 @@ def place(
     point. An action names its département, or takes the one of its footprint. Problems are
     noted in `change`.
     """
+    if collection.id in PARENTS:
+        return place_message(conn, collection, change, current)
     found = locate(conn, collection, change)
     values = change.values
     if collection.id == "sites":
@@ -120,6 +134,27 @@ def place(
             change.error("departement_code", f"département « {departement} » inconnu.")
         return departement
     return current
+
+
+def place_message(
+    conn: psycopg.Connection, collection: Collection, change: Change, current: str | None
+) -> str | None:
+    """A journal message lies where its parent (site or action) does, which the caller must
+    read; a message stays on its parent (the database keeps it there too)."""
+    prop, statement = PARENTS[collection.id]
+    parent = change.values.get(prop)
+    if current is not None:
+        if prop in change.given:
+            change.error(prop, "un message reste attaché à son parent : écrivez-en un autre.")
+        return current
+    if not isinstance(parent, int):
+        change.error(prop, "valeur obligatoire.")
+        return None
+    row = conn.execute(SQL[statement], (parent,)).fetchone()
+    if row is None:
+        change.error(prop, f"« {parent} » n'existe pas ou vous ne pouvez pas le lire.")
+        return None
+    return row[0]
 
 
 # -- rows --------------------------------------------------------------------------------
@@ -279,6 +314,8 @@ class Writer:
             self.check_place(seen.departement, "write")
         head = lock(conn, self.collection, key, columns)
         if head is None:  # row-level security: readable, not writable by this caller
+            if self.collection.id in PARENTS:
+                raise Forbidden(NOT_YOURS)
             raise Forbidden(f"Vous n'avez pas le droit de modifier {THIS[self.collection.id]}.")
         editing.if_match(if_match, head.version)
         return head
@@ -365,7 +402,11 @@ class Writer:
             with editing.write_errors(self.collection):
                 deleted = conn.execute(editing.delete_statement(self.collection), (key,)).fetchone()
             if deleted is None:  # row-level security said no
-                raise Forbidden("Vous n'avez pas le droit de supprimer cet élément.")
+                raise Forbidden(
+                    NOT_YOURS
+                    if self.collection.id in PARENTS
+                    else "Vous n'avez pas le droit de supprimer cet élément."
+                )
         self.audit("delete", key)
 
     @contextmanager

@@ -44,6 +44,8 @@ from resorption.web import display
 GEOJSON = "application/geo+json"
 # The changelog collection of a collection's items, linked from each item (rel version-history).
 CHANGELOGS = {"sites": "site_changes"}
+# The journal of a collection's items, linked from each item (rel related), by its parent property.
+JOURNAL_LINKS = {"sites": ("site_comments", "site_id"), "actions": ("action_comments", "action_id")}
 # The query parameter of keyset `next` links: the id of the previous page's last feature.
 AFTER = "after"
 # Formats that make a file of the items (`f=`): their media types. Each is a bulk read.
@@ -177,6 +179,11 @@ def item(api: API, request: Request, collection: Collection, caller: Caller, ide
         changes = f"{api.get_collections_url()}/{CHANGELOGS[collection.id]}/items"
         query = urllib.parse.urlencode({"site_id": identifier, "sortby": "valid_from"})
         links.append(_link("version-history", GEOJSON, "Historique des versions", f"{changes}?{query}"))
+    if collection.id in JOURNAL_LINKS:
+        journal, parent = JOURNAL_LINKS[collection.id]
+        messages = f"{api.get_collections_url()}/{journal}/items"
+        query = urllib.parse.urlencode({parent: identifier, "sortby": "-created_at"})
+        links.append(_link("related", GEOJSON, "Journal (messages)", f"{messages}?{query}"))
     headers = api_request.get_response_headers(**api.api_headers)
     _content_crs(headers, fq.crs)
     if version:

@@ -23,7 +23,8 @@ from resorption.catalog import Collection
 from resorption.editing import Mode
 from resorption.writing import Writer
 
-WRITABLE = ("sites", "actions")
+# sites and actions, and their journals (writing.PARENTS)
+WRITABLE = ("sites", "actions", "site_comments", "action_comments")
 
 
 def key_of(writer: Writer, identifier: str) -> int:

@@ -29,6 +29,7 @@ from resorption.params import parse_items
 from resorption.policy import NATION, Scope
 from resorption.query import FeatureQuery
 from resorption.reader import FeatureReader
+from resorption.spreadsheets import journal
 from resorption.spreadsheets.columns import Column, cell, site_columns
 from resorption.spreadsheets.writers import MEDIA_TYPES, write_csv, write_xlsx
 
@@ -85,7 +86,9 @@ def export_sites(caller: Caller, request: ExportRequest, progress: Progress | No
             progress(50 + 45 * count // max(len(features), 1), f"{count} lignes écrites sur {len(features)}")
 
     if request.fmt == "xlsx":
-        content = write_xlsx(columns, rows, "Sites", written)
+        # The messages of the sites' journals the caller may read, on a sheet of their own.
+        messages = (journal.TITLE, journal.columns(caller), journal.rows(caller, within, features))
+        content = write_xlsx(columns, rows, "Sites", written, more=[messages])
     else:
         content = write_csv(columns, rows, lambda c: c.header, written)
     groups = frozenset(f.group.sensitive for f in reader.readable if f.group.sensitive)
@@ -125,9 +128,7 @@ def _territory(caller: Caller, export: Scope, territoire: str | None) -> Scope:
     return Scope(nation=False, departements=frozenset(r[0] for r in rows))
 
 
-def _features(
-    reader: FeatureReader, fq: FeatureQuery, progress: Progress | None
-) -> Iterator[dict[str, Any]]:
+def _features(reader: FeatureReader, fq: FeatureQuery, progress: Progress | None) -> Iterator[dict[str, Any]]:
     """Every matching feature, by pages in id order (each page after the last id seen)."""
     last: int | None = None
     seen = 0

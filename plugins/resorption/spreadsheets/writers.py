@@ -52,15 +52,34 @@ class SheetColumn(Protocol):
 Progress = Callable[[int], None]
 
 
+# A further sheet of a workbook: its title, columns and rows.
+Sheet = tuple[str, Sequence[SheetColumn], Iterable[Sequence[Any]]]
+
+
 def write_xlsx(
     columns: Sequence[SheetColumn],
     rows: Iterable[Sequence[Any]],
     title: str,
     progress: Progress | None = None,
+    more: Sequence[Sheet] = (),
 ) -> bytes:
-    """An XLSX workbook of one sheet: sections, labels, then the rows."""
+    """An XLSX workbook: a sheet of sections, labels, then the rows; and the `more` sheets."""
     workbook = Workbook()
-    sheet = workbook.active
+    _fill(workbook.active, columns, rows, title, progress)
+    for more_title, more_columns, more_rows in more:
+        _fill(workbook.create_sheet(), more_columns, more_rows, more_title, None)
+    output = io.BytesIO()
+    workbook.save(output)
+    return output.getvalue()
+
+
+def _fill(
+    sheet: Any,
+    columns: Sequence[SheetColumn],
+    rows: Iterable[Sequence[Any]],
+    title: str,
+    progress: Progress | None,
+) -> None:
     sheet.title = title[:31]  # Excel's limit
     start = 1
     for section, count in _runs(columns):
@@ -87,9 +106,6 @@ def write_xlsx(
     last = get_column_letter(max(len(columns), 1))
     sheet.freeze_panes = "C3"  # the section and label rows, the id and the name stay in view
     sheet.auto_filter.ref = f"A2:{last}{count + 2}"
-    output = io.BytesIO()
-    workbook.save(output)
-    return output.getvalue()
 
 
 def xlsx_cell(value: Any) -> Any:

@@ -28,3 +28,11 @@ VALUES (%s, %s::resorption.closing_solution, %s, %s)
 INSERT INTO resorption.site_followers (user_id, site_id)
 SELECT resorption.current_user_id(), %s WHERE resorption.current_user_id() IS NOT NULL
 ON CONFLICT DO NOTHING
+
+-- name: site_departement
+-- The département of a site the caller reads (no row otherwise): where a message on it lies.
+SELECT departement_code FROM resorption.sites WHERE id = %s
+
+-- name: action_departement
+-- The département of an action the caller reads (no row otherwise): where a message on it lies.
+SELECT departement_code FROM resorption.actions WHERE id = %s

@@ -586,6 +586,30 @@
     }
   }
 
+  /* A message in the site's journal: written through the API (POST site_comments), which
+     checks it like any item; the sheet is then read again, newest message first. */
+  async function writeMessage(form) {
+    const data = new FormData(form);
+    const properties = {
+      site_id: Number(form.dataset.siteId),
+      message: String(data.get("message") || "").trim(),
+      tags: data.getAll("tags").map(String),
+      visibility: String(data.get("visibility") || "everyone"),
+    };
+    const users = String(data.get("audience_users") || "").split(",").map((u) => u.trim()).filter(Boolean);
+    if (users.length) properties.audience_users = users;
+    try {
+      await api("/collections/site_comments/items", {
+        method: "POST",
+        headers: { "Content-Type": "application/geo+json" },
+        body: JSON.stringify({ type: "Feature", geometry: null, properties }),
+      });
+      await openSheet(form.dataset.siteId, "Message publié dans le journal.");
+    } catch (e) {
+      sheetMessage(errorText(e), "danger");
+    }
+  }
+
   function declareActor(form) {
     const data = new FormData(form);
     const inputs = { themes: data.getAll("themes").map(String) };
@@ -651,6 +675,7 @@
     if (event.target.classList.contains("fiche-edition")) saveEdit(event.target);
     if (event.target.classList.contains("fiche-fermeture")) closeSite(event.target);
     if (event.target.classList.contains("fiche-intervenant")) declareActor(event.target);
+    if (event.target.classList.contains("fiche-journal-form")) writeMessage(event.target);
   });
   document.addEventListener("keydown", (event) => {
     if (event.key === "Escape" && !sheet.classList.contains("d-none")) {
