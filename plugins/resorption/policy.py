@@ -28,7 +28,12 @@ ACTION_ACTIONS = ("read", "write")
 # The collections whose rows and fields the roles govern, each with the collection whose
 # rules of the policy apply to it (a site's changelog follows the sites); every other
 # collection is public.
-PROTECTED: Mapping[str, str] = {"sites": "sites", "actions": "actions", "site_changes": "sites"}
+PROTECTED: Mapping[str, str] = {
+    "sites": "sites",
+    "actions": "actions",
+    "site_changes": "sites",
+    "action_changes": "actions",
+}
 
 ANONYMOUS_DB_ROLE = "resorption_anonymous"
 READER_DB_ROLE = "resorption_read"

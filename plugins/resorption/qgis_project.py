@@ -47,8 +47,8 @@ LAYER_ORDER: tuple[tuple[str, bool, float], ...] = (
     ("stats_departements", False, 0),
     ("stats_regions", False, 0),
 )
-# Not map layers: the changelog of the sites is a list of changes, read in the web pages.
-NOT_LAYERS = frozenset({"site_changes"})
+# Not map layers: the changelogs of sites and actions are lists of changes, read in the web pages.
+NOT_LAYERS = frozenset({"site_changes", "action_changes"})
 # The page size of the layers follows the caller's export right (`page_size`): a page above
 # the bulk threshold is an export (resorption.bulk). Whoever may export all it reads asks for
 # big pages (the server reads them as exports: the same rows, fewer requests); anyone else
