@@ -364,11 +364,11 @@ def test_finances_are_recorded_versioned_and_audited(c: Client, database_url: st
     assert {"field": "spent", "old": 62500.5, "new": None} in versions[3]["changes"]
     with psycopg.connect(database_url) as conn:
         audited = conn.execute(
-            "SELECT action, groups, detail->>'year' FROM resorption.audit_log "
-            "WHERE username = %s AND collection = 'actions' AND item_id = %s ORDER BY id",
+            "SELECT action, groups, detail FROM resorption.audit_log "
+            "WHERE username = %s AND collection = 'actions' AND item_id = %s AND action <> 'read' ORDER BY id",
             (CORRESPONDENT, str(action)),
         ).fetchall()
-    assert audited == [("update", ["finances"], "2024")] * 2
+    assert audited == [("update", ["finances"], {"year": 2024, "process": "record-action-finances"})] * 2
 
 
 def test_finances_need_the_finances_group(c: Client, database_url: str) -> None:
@@ -507,7 +507,7 @@ def test_action_changes_hide_the_finances_from_those_without_the_group(c: Client
     )
     # Filtering or sorting on a finance field is refused as an unknown property.
     for params in (
-        {"finance_year": "2024"},
+        {"properties": "finance_year"},
         {"filter": "finance_year = 2024"},
         {"filter": "funding_type = 'state'"},
         {"sortby": "finance_year"},
@@ -515,6 +515,8 @@ def test_action_changes_hide_the_finances_from_those_without_the_group(c: Client
         body = _french_error(c.changes(OPERATOR, **params), 400)
         assert "finance_year" in body["description"] or "funding_type" in body["description"], params
         assert c.changes(CORRESPONDENT, action_id=recorded, **params).status_code == 200, params
+    # A query parameter of a field one may not read is ignored, as any unknown parameter.
+    assert _hits(c, OPERATOR, finance_year="2024") == _hits(c, OPERATOR)
     # …and the queryables and the schema do not name them.
     for path in ("queryables", "schema"):
         without_fields = c.request(

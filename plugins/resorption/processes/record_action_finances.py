@@ -146,6 +146,9 @@ def _lines(inputs: Inputs) -> list[FinanceLine]:
             kind = None
         elif kind in seen:
             inputs.error(f"{where}.funding_type", f"le type « {kind} » est déjà donné par une autre ligne.")
+            kind = None
+        else:
+            seen.add(kind)
         budget = _amount(inputs, f"{where}.budget", raw.get("budget"), required=True)
         spent = _amount(inputs, f"{where}.spent", raw.get("spent"), required=False)
         details = raw.get("details")
@@ -155,8 +158,7 @@ def _lines(inputs: Inputs) -> list[FinanceLine]:
         elif details is not None and len(details) > DETAILS_LENGTH:
             inputs.error(f"{where}.details", f"{DETAILS_LENGTH} caractères au plus.")
             details = None
-        if kind is not None and budget is not None and kind not in seen:
-            seen.add(kind)
+        if kind is not None and budget is not None:
             lines.append(FinanceLine(kind, budget, spent, details.strip() if details else None))
     return lines
 
