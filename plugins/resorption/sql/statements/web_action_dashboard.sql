@@ -6,7 +6,8 @@
 
 -- name: actions_by_topic
 -- Actions by topic: all of them, those under way on the day, and the people their latest
--- snapshot (on or before the day) says they follow. An action counts once per topic.
+-- snapshot (on or before the day) says they follow. An action counts once per topic; the
+-- topics in the order of their type.
 WITH territory_actions AS (
     SELECT a.id, a.topics, a.started_at, a.ended_at
     FROM resorption.actions a
@@ -24,16 +25,16 @@ WITH territory_actions AS (
     WHERE i.measured_at <= %(day)s
     ORDER BY i.action_id, i.measured_at DESC
 )
-SELECT topic::text,
+SELECT u.topic::text,
        count(*) AS actions,
        count(*) FILTER (WHERE t.started_at <= %(day)s AND (t.ended_at IS NULL OR t.ended_at >= %(day)s))
            AS under_way,
        coalesce(sum(l.people), 0) AS people
 FROM territory_actions t
-CROSS JOIN LATERAL unnest(t.topics) AS topic
+CROSS JOIN LATERAL unnest(t.topics) AS u (topic)
 LEFT JOIN latest l ON l.action_id = t.id
-GROUP BY topic
-ORDER BY topic
+GROUP BY u.topic
+ORDER BY u.topic
 
 -- name: people_reached
 -- The indicators of the territory's actions: the sum, over its actions, of each one's latest
