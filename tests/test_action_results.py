@@ -353,7 +353,7 @@ def test_finances_are_recorded_versioned_and_audited(c: Client, database_url: st
             "features"
         ]
     ]
-    assert [(v["funding_type"], v["operation"]) for v in versions] == [
+    assert [(v["funder"], v["operation"]) for v in versions] == [
         ("dedicated_resorption", "insert"),
         ("local_authority", "insert"),
         ("local_authority", "delete"),
@@ -487,7 +487,7 @@ def test_action_changes_hide_the_finances_from_those_without_the_group(c: Client
     # Without the group: no finance version, no finance field, not even empty.
     assert sorted(f["properties"]["subject"] for f in without) == ["action", "indicators"]
     for f in without:
-        assert "finance_year" not in f["properties"] and "funding_type" not in f["properties"]
+        assert "finance_year" not in f["properties"] and "funder" not in f["properties"]
     assert _hits(c, CORRESPONDENT, action_id=recorded) == 4
     assert _hits(c, OPERATOR, action_id=recorded) == 2
     assert _hits(c, OPERATOR, action_id=recorded, subject="finances") == 0
@@ -509,11 +509,11 @@ def test_action_changes_hide_the_finances_from_those_without_the_group(c: Client
     for params in (
         {"properties": "finance_year"},
         {"filter": "finance_year = 2024"},
-        {"filter": "funding_type = 'state'"},
+        {"filter": "funder = 'state'"},
         {"sortby": "finance_year"},
     ):
         body = _french_error(c.changes(OPERATOR, **params), 400)
-        assert "finance_year" in body["description"] or "funding_type" in body["description"], params
+        assert "finance_year" in body["description"] or "funder" in body["description"], params
         assert c.changes(CORRESPONDENT, action_id=recorded, **params).status_code == 200, params
     # A query parameter of a field one may not read is ignored, as any unknown parameter.
     assert _hits(c, OPERATOR, finance_year="2024") == _hits(c, OPERATOR)

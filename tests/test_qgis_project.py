@@ -119,7 +119,11 @@ def _expected_collections(user: User) -> list[str]:
         area_code=user.area_code,
         area_departements=frozenset({user.area_code}) if user.area_code else None,
     )
-    return [c for c in CATALOG if c != "site_changes" and POLICY.may_read(principal, CATALOG[c])]
+    return [
+        c
+        for c in CATALOG
+        if c not in ("site_changes", "action_changes") and POLICY.may_read(principal, CATALOG[c])
+    ]
 
 
 @pytest.mark.parametrize("who", ["operator", "admin"])
@@ -261,7 +265,9 @@ def test_the_command_line_writes_the_same_project(
     )
     assert everything.returncode == 0, everything.stderr
     ids = [e.get("id") for e in _project_xml(output.read_bytes()).iter("layer-tree-layer")]
-    assert sorted(ids) == sorted(f"resorption_{c}" for c in CATALOG if c != "site_changes")
+    assert sorted(ids) == sorted(
+        f"resorption_{c}" for c in CATALOG if c not in ("site_changes", "action_changes")
+    )
 
     unknown = subprocess.run(
         [*command[:5], "personne", "-o", str(output)], env=env, capture_output=True, text=True, check=False

@@ -198,7 +198,7 @@ END $$;
 --
 -- As site_changes: it reads as the caller (security_invoker), so the row-level security of the
 -- three history tables and of actions applies before any condition of the query; it names
--- only columns every reader of actions has (privileges.py hides finance_year and funding_type
+-- only columns every reader of actions has (privileges.py hides finance_year and funder
 -- from the others: the catalog marks them sensitive), and the changed values come from
 -- `action_version_changes`. The versions of an action that only moved its update stamp (a
 -- result recorded: its own version says what changed) are left out.
@@ -211,7 +211,7 @@ SELECT h.version_id AS id,
        'action'::text AS subject,
        NULL::date AS measured_at,
        NULL::smallint AS finance_year,
-       NULL::text AS funding_type,
+       NULL::text AS funder,
        lower(h.valid) AS valid_from,
        CASE WHEN h.operation = 'delete' THEN NULL ELSE upper(h.valid) END AS valid_to,
        h.operation,
