@@ -349,7 +349,7 @@ def test_finances_are_recorded_versioned_and_audited(c: Client, database_url: st
     assert c.get_action(CORRESPONDENT, action).json()["properties"]["budget_total"] == 90000
     versions = [
         f["properties"]
-        for f in c.changes(CORRESPONDENT, action_id=action, subject="finances", sortby="id").json()[
+        for f in c.changes(CORRESPONDENT, action_id=action, subject="funding", sortby="id").json()[
             "features"
         ]
     ]
@@ -480,8 +480,8 @@ def test_action_changes_hide_the_finances_from_those_without_the_group(c: Client
     without = c.changes(OPERATOR, action_id=recorded, limit=50).json()["features"]
     assert sorted(f["properties"]["subject"] for f in with_group) == [
         "action",
-        "finances",
-        "finances",
+        "funding",
+        "funding",
         "indicators",
     ]
     # Without the group: no finance version, no finance field, not even empty.
@@ -490,9 +490,9 @@ def test_action_changes_hide_the_finances_from_those_without_the_group(c: Client
         assert "finance_year" not in f["properties"] and "funder" not in f["properties"]
     assert _hits(c, CORRESPONDENT, action_id=recorded) == 4
     assert _hits(c, OPERATOR, action_id=recorded) == 2
-    assert _hits(c, OPERATOR, action_id=recorded, subject="finances") == 0
+    assert _hits(c, OPERATOR, action_id=recorded, subject="funding") == 0
     # One item: a finance version does not exist for them.
-    finance_version = next(f["id"] for f in with_group if f["properties"]["subject"] == "finances")
+    finance_version = next(f["id"] for f in with_group if f["properties"]["subject"] == "funding")
     assert (
         c.request(
             CORRESPONDENT, "GET", f"/collections/action_changes/items/{finance_version}", params={"f": "json"}

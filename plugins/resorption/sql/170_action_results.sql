@@ -91,7 +91,7 @@ END $$;
 
 -- The readable changelog of actions: one row per version of an action (`subject` action), of
 -- one of its indicator snapshots (indicators, with its date) or of one of its finance lines
--- (finances, with its year and funding type), with what it changed against the previous
+-- (funding, with its year and funder), with what it changed against the previous
 -- version of the same row that the caller may read.
 --
 -- As site_changes: it reads as the caller (security_invoker), so the row-level security of the
@@ -162,7 +162,7 @@ SELECT f.version_id,
        a.name,
        a.departement_code,
        a.footprint,
-       'finances',
+       'funding',
        NULL,
        f.year,
        f.funding_type::text,
