@@ -349,9 +349,7 @@ def test_finances_are_recorded_versioned_and_audited(c: Client, database_url: st
     assert c.get_action(CORRESPONDENT, action).json()["properties"]["budget_total"] == 90000
     versions = [
         f["properties"]
-        for f in c.changes(CORRESPONDENT, action_id=action, subject="funding", sortby="id").json()[
-            "features"
-        ]
+        for f in c.changes(CORRESPONDENT, action_id=action, subject="funding", sortby="id").json()["features"]
     ]
     assert [(v["funder"], v["operation"]) for v in versions] == [
         ("dedicated_resorption", "insert"),
@@ -677,3 +675,68 @@ def test_the_action_dashboard_in_the_browser(
     assert page.locator("#finances-table").count() == 0
     assert "Financements" not in page.locator("#action-dashboard").inner_text()
     screenshot(page, "gironde-actions-sans-financements")
+
+
+# -- the results form of an action's sheet ---------------------------------------------------
+
+
+def test_the_results_form_records_through_the_processes(
+    pages, screenshot, c: Client, users: dict[str, TestUser], database_url: str
+) -> None:
+    action = c.action()
+    correspondent = users[CORRESPONDENT]
+    page = pages.open(correspondent.username, correspondent.token)
+    assert page.goto(f"/actions/{action}/resultats").status == 200
+    assert page.title() == "Résultats — Action des tests de résultats"
+    # A rule of the model broken: nothing written, the problem said by its field.
+    page.fill("#measured_at", "2024-06-30")
+    page.fill("#people", "10")
+    page.fill("#households", "12")
+    with page.expect_navigation():
+        page.click("#indicators-form button[type=submit]")
+    assert (
+        page.locator("#households-error").inner_text()
+        == "12 dépasse le nombre de personnes accompagnées (10)."
+    )
+    assert page.input_value("#households") == "12"
+    assert "Ménages accompagnés : 12 dépasse" in page.inner_text("#form-errors")
+    screenshot(page, "erreur")
+    # The refused form answers 400, which the browser notes: nothing else went wrong.
+    assert [e for e in pages.console_errors if "status of 400" not in e] == []
+    pages.console_errors.clear()
+    page.fill("#households", "4")
+    with page.expect_navigation():
+        page.click("#indicators-form button[type=submit]")
+    assert page.url.endswith("?enregistre=indicateurs")
+    assert "Le relevé d'indicateurs est enregistré." in page.inner_text("#action-results")
+    # Finances: a decimal comma is fine.
+    page.fill("#year", "2025")
+    page.fill("input[name=budget_state]", "12 000,50")
+    page.fill("input[name=details_state]", "Préfecture")
+    with page.expect_navigation():
+        page.click("#finances-form button[type=submit]")
+    assert "Les financements sont enregistrés." in page.inner_text("#action-results")
+    screenshot(page, "enregistre")
+    assert not pages.console_errors
+    with psycopg.connect(database_url) as conn:
+        assert conn.execute(
+            "SELECT people, households FROM resorption.action_indicators WHERE action_id = %s", (action,)
+        ).fetchall() == [(10, 4)]
+        assert conn.execute(
+            "SELECT year, funding_type::text, budget::float, details FROM resorption.action_finances "
+            "WHERE action_id = %s",
+            (action,),
+        ).fetchall() == [(2025, "state", 12000.5, "Préfecture")]
+
+    # Without the finances group, no finance form; out of the reader's scope, no page.
+    operator = users[OPERATOR]
+    page = pages.open(operator.username, operator.token)
+    assert page.goto(f"/actions/{action}/resultats").status == 200
+    assert page.locator("#finances-form").count() == 0
+    neighbour = users[NEIGHBOUR]
+    assert pages.open(neighbour.username, neighbour.token).goto(f"/actions/{action}/resultats").status == 404
+    # A finance form posted anyway by someone without the group: refused.
+    r = c.request(
+        OPERATOR, "POST", f"/actions/{action}/resultats", data={"formulaire": "financements", "year": "2025"}
+    )
+    assert r.status_code == 403
