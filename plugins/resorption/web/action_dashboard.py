@@ -172,7 +172,7 @@ def _day(args: Mapping[str, str]) -> dt.date:
     return day
 
 
-def csv_file(place: Territory, data: Figures) -> bytes:
+def csv_file(data: Figures) -> bytes:
     """The figures as CSV for French Excel (the exports' writer: BOM, `;`, decimal comma)."""
     return write_csv(CSV_HEADERS, data.rows(), lambda h: h)
 
@@ -214,7 +214,7 @@ def blueprint(api: Any) -> Blueprint:
         if as_csv:
             name = f"actions-{place.slug}-{day.isoformat()}.csv"
             return Response(
-                csv_file(place, data),
+                csv_file(data),
                 content_type="text/csv; charset=utf-8",
                 headers={"Content-Disposition": f'attachment; filename="{name}"'},
             )
