@@ -196,11 +196,15 @@ def blueprint(api: Any) -> Blueprint:
             raise NotFound(_missing(wanted or ""))
         return redirect(f"{base_url(api)}{PATH}/{territory.slug}/actions", HTTPStatus.FOUND)
 
-    @bp.get(f"{PATH}/<slug>/<page>")
-    def territory(slug: str, page: str) -> Response:
-        if page not in ("actions", "actions.csv"):
-            raise NotFound(_missing(f"{slug}/{page}"))
-        as_csv = page.endswith(".csv") or request.args.get("f") == "csv"
+    @bp.get(f"{PATH}/<slug>/actions")
+    def territory(slug: str) -> Response:
+        return show(slug, request.args.get("f") == "csv")
+
+    @bp.get(f"{PATH}/<slug>/actions.csv")
+    def territory_csv(slug: str) -> Response:
+        return show(slug, True)
+
+    def show(slug: str, as_csv: bool) -> Response:
         caller = signed_in(csv=as_csv)
         if isinstance(caller, Response):
             return caller
