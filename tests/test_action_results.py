@@ -728,6 +728,17 @@ def test_the_results_form_records_through_the_processes(
             (action,),
         ).fetchall() == [(2025, "state", 12000.5, "Préfecture")]
 
+    # A refused finance line is named by its funder, in French.
+    r = c.request(
+        CORRESPONDENT,
+        "POST",
+        f"/actions/{action}/resultats",
+        data={"formulaire": "financements", "year": "2025", "budget_european": "beaucoup"},
+    )
+    assert (
+        r.status_code == 400 and "Fonds européens : budget : montant attendu (un nombre, en euros)." in r.text
+    )
+
     # Without the finances group, no finance form; out of the reader's scope, no page.
     operator = users[OPERATOR]
     page = pages.open(operator.username, operator.token)
