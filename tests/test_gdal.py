@@ -233,6 +233,7 @@ def test_ogrinfo_lists_our_layers_with_geometry_types(base_url: str, admin: User
         "sites": "Point",
         "actions": "Multi Polygon",
         "site_changes": "Point",
+        "action_changes": "Multi Polygon",
         "regions": "Multi Polygon",
         "departements": "Multi Polygon",
         "communes": "Multi Polygon",

@@ -63,6 +63,8 @@ PROCESSES = (
     "remove-actor",
     "follow-site",
     "unfollow-site",
+    "record-action-indicators",
+    "record-action-finances",
 )
 EXISTING_ITEM = {"sites": "1", "regions": "11"}
 MISSING_ITEM = "999999999"
@@ -77,6 +79,7 @@ PATH_VALUES = {
     "tile_col": "16",
     "job_id": "00000000-0000-0000-0000-000000000000",
     "site_id": "1",
+    "action_id": "1",
     "slug": "nation",
     "style_id": "default",
     "instance_id": "x",

@@ -464,6 +464,15 @@ def head_statement(collection: Collection, lock: bool, columns: Sequence[str] = 
     )
 
 
+def touch_statement(collection: Collection) -> sql.Composed:
+    """Move one item's update stamp (what its version, the ETag, is made of); its new version.
+
+    A write of an item's details (an action's results) changes what the item shows."""
+    return sql.SQL("UPDATE {table} t SET updated_at = now() WHERE t.id = %s RETURNING {version}").format(
+        table=collection.table_sql, version=sql.SQL(VERSION_SQL)
+    )
+
+
 def delete_statement(collection: Collection) -> sql.Composed:
     """DELETE one item; returns its id when it was deleted."""
     return sql.SQL("DELETE FROM {} t WHERE t.id = %s RETURNING t.id").format(collection.table_sql)

@@ -16,8 +16,9 @@ another site's page from writing with them, whatever the caller authenticates wi
   or `application/…+json`): a cross-site HTML form can only send `text/plain`,
   `application/x-www-form-urlencoded` or `multipart/form-data`, and `fetch` without CORS no
   more, so a JSON body that arrives under another type (or none) is a forgery or a mistake,
-  refused with 415 before anything parses it. Our own HTML forms (sign-in, sign-out) post
-  `application/x-www-form-urlencoded` and are the only routes that read forms.
+  refused with 415 before anything parses it. Our own HTML forms (sign-in, sign-out, the
+  results of an action) post `application/x-www-form-urlencoded` and are the only routes that
+  read forms.
 - **The session's token.** A request authenticated by the session cookie also needs the
   session's CSRF token for unsafe methods (`sessions.principal_of_request`).
 
@@ -39,7 +40,7 @@ UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 OWN_FETCH_SITES = frozenset({"same-origin", "none"})
 FORM_TYPE = "application/x-www-form-urlencoded"
 # The endpoints of our HTML forms, which read `FORM_TYPE` bodies.
-FORM_ENDPOINTS = frozenset({"sessions.login", "sessions.logout"})
+FORM_ENDPOINTS = frozenset({"sessions.login", "sessions.logout", "action_results.form"})
 # JSON types without the +json suffix: JSON itself, and CQL2 JSON's name before application/cql2+json.
 JSON_TYPES = frozenset({"application/json", "application/query-cql-json"})
 JSON_TYPES_SAID = (

@@ -31,7 +31,13 @@ ACTION_ACTIONS = ("read", "write")
 # The journals of sites and actions (sql/150_journal.sql), each with the collection of its
 # parents: governed by its rules too, and written (a message) by whoever reads a parent.
 JOURNALS: Mapping[str, str] = {"site_comments": "sites", "action_comments": "actions"}
-PROTECTED: Mapping[str, str] = {"sites": "sites", "actions": "actions", "site_changes": "sites", **JOURNALS}
+PROTECTED: Mapping[str, str] = {
+    "sites": "sites",
+    "actions": "actions",
+    "site_changes": "sites",
+    "action_changes": "actions",
+    **JOURNALS,
+}
 # How long an author may edit or delete a message, unless the policy says (`journal:`).
 DEFAULT_EDIT_DELAY_HOURS = 24
 

@@ -256,6 +256,24 @@ def write_privilege_statements(catalog: Mapping[str, Collection], policy: Policy
         statements.append(
             sql.SQL("GRANT INSERT ON {} TO {}").format(sql.Identifier(SCHEMA, "action_departements"), role)
         )
+        # The results of an action (processes record-action-indicators and -finances): its
+        # indicator snapshots for every writer, its finances for the writers who read them;
+        # row-level security (sql/040_actions.sql) says where.
+        statements.append(
+            sql.SQL("GRANT INSERT, UPDATE ON {} TO {}").format(
+                sql.Identifier(SCHEMA, "action_indicators"), role
+            )
+        )
+        if all(
+            group in groups
+            for group, tables in policy.sensitive_tables.items()
+            if "action_finances" in tables
+        ):
+            statements.append(
+                sql.SQL("GRANT INSERT, UPDATE, DELETE ON {} TO {}").format(
+                    sql.Identifier(SCHEMA, "action_finances"), role
+                )
+            )
     return statements
 
 

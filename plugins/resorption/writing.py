@@ -24,12 +24,15 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
 from typing import Any
 
 import orjson
 import psycopg
 
 from resorption import audit, editing, statements
+from resorption.action_results import INDICATORS
 from resorption.caller import Caller
 from resorption.catalog import Collection
 from resorption.crs import DEFAULT, Crs
@@ -52,6 +55,8 @@ NOT_YOURS = (
     "Vous ne pouvez pas modifier ni supprimer ce message : seul son auteur le peut, pendant le "
     "délai prévu après l'avoir écrit ; les administrateurs le modèrent (masquer avec un motif)."
 )
+# The sensitive group of an action's finances (config/access-policy.yml).
+FINANCES = "finances"
 # A closing solution: (solution, people, households).
 Solution = tuple[str, int | None, int | None]
 
@@ -261,6 +266,64 @@ class SiteChange:
         self.change.given.update(values)
 
 
+def require_finances(caller: Caller) -> None:
+    """403 when the caller may not read (so neither write) the finances of actions."""
+    if FINANCES not in caller.policy.readable_groups(caller.principal):
+        raise Forbidden("Votre rôle ne vous permet pas de lire ni d'écrire les financements des actions.")
+
+
+@dataclass(frozen=True, slots=True)
+class FinanceLine:
+    """One line of an action's finances for a year: a funder, its budget, spent and details."""
+
+    funding_type: str
+    budget: Decimal
+    spent: Decimal | None = None
+    details: str | None = None
+
+
+@dataclass(slots=True)
+class ActionResults:
+    """A locked action whose results a process records (`Writer.recording_results`)."""
+
+    conn: psycopg.Connection
+    collection: Collection
+    head: Head
+    departements: tuple[str, ...]
+    detail: dict[str, Any] = field(default_factory=dict)
+    version: str = ""
+
+    def record_indicators(self, measured_at: date, values: Mapping[str, int | None]) -> bool:
+        """The snapshot of `measured_at`, new or replacing that date's whole (a figure not given
+        is unknown); True when it is new. Its history trigger makes a version."""
+        params = {name: values.get(name) for name in INDICATORS}
+        with editing.write_errors(self.collection):
+            (inserted,) = self.conn.execute(
+                SQL.record_indicators, {"action_id": self.head.key, "measured_at": measured_at, **params}
+            ).fetchone()
+        return bool(inserted)
+
+    def record_finances(self, year: int, lines: Sequence[FinanceLine]) -> None:
+        """The finance lines of `year`: these, and no other (a funder not named is removed).
+        Each line changed, added or removed makes a version in its history."""
+        with editing.write_errors(self.collection):
+            self.conn.execute(
+                SQL.delete_other_finances, (self.head.key, year, [x.funding_type for x in lines])
+            )
+            for line in lines:
+                self.conn.execute(
+                    SQL.record_finance_line,
+                    {
+                        "action_id": self.head.key,
+                        "year": year,
+                        "funding_type": line.funding_type,
+                        "budget": line.budget,
+                        "spent": line.spent,
+                        "details": line.details,
+                    },
+                )
+
+
 class Writer:
     """One caller writing one collection (sites or actions)."""
 
@@ -435,3 +498,34 @@ class Writer:
         self.caller.audit(
             "close" if action == "close" else "update", self.collection.id, key, detail=site.detail
         )
+
+    @contextmanager
+    def recording_results(
+        self, key: int, finances: bool = False, if_match: str | None = None, columns: Sequence[str] = ()
+    ) -> Iterator[ActionResults]:
+        """Lock an action for a process that records its results (indicators, or `finances`),
+        then move its update stamp (the item shows its latest results: its version, the ETag,
+        changes), commit, and audit an update of the action.
+
+        Refused as any write of the action (404 unreadable, 403 outside the write scope, 412
+        when `if_match` names another version; `columns`: the action's values the process
+        checks against, in `head.values`), and 403 when one of the action's départements
+        lies outside the caller's write scope, or for finances without the finances group. The
+        new version is `ActionResults.version` after the block.
+        """
+        if self.collection.id != "actions":
+            raise ValueError("only actions have results")
+        self.require("write")
+        if finances:
+            require_finances(self.caller)
+        with self.caller.writing() as conn:
+            head = self.lock(conn, key, "write", if_match, columns)
+            departements = tuple(row[0] for row in conn.execute(SQL.action_departements, (key,)))
+            for departement in departements:
+                self.check_place(departement)
+            results = ActionResults(conn, self.collection, head, departements)
+            yield results
+            with editing.write_errors(self.collection):
+                (results.version,) = conn.execute(editing.touch_statement(self.collection), (key,)).fetchone()
+        groups = frozenset({FINANCES}) if finances else frozenset()
+        self.caller.audit("update", self.collection.id, key, groups, results.detail)

@@ -43,7 +43,7 @@ from resorption.web import display
 
 GEOJSON = "application/geo+json"
 # The changelog collection of a collection's items, linked from each item (rel version-history).
-CHANGELOGS = {"sites": "site_changes"}
+CHANGELOGS = {"sites": ("site_changes", "site_id"), "actions": ("action_changes", "action_id")}
 # The journal of a collection's items, linked from each item (rel related), by its parent property.
 JOURNAL_LINKS = {"sites": ("site_comments", "site_id"), "actions": ("action_comments", "action_id")}
 # The query parameter of keyset `next` links: the id of the previous page's last feature.
@@ -176,8 +176,9 @@ def item(api: API, request: Request, collection: Collection, caller: Caller, ide
         _link("collection", "application/json", title, base),
     ]
     if collection.id in CHANGELOGS:
-        changes = f"{api.get_collections_url()}/{CHANGELOGS[collection.id]}/items"
-        query = urllib.parse.urlencode({"site_id": identifier, "sortby": "valid_from"})
+        changelog, key = CHANGELOGS[collection.id]
+        changes = f"{api.get_collections_url()}/{changelog}/items"
+        query = urllib.parse.urlencode({key: identifier, "sortby": "valid_from"})
         links.append(_link("version-history", GEOJSON, "Historique des versions", f"{changes}?{query}"))
     if collection.id in JOURNAL_LINKS:
         journal, parent = JOURNAL_LINKS[collection.id]

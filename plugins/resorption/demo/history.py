@@ -29,7 +29,12 @@ from resorption.demo.site_row import PHASES
 from resorption.demo.words import AUTHOR, PREFIX
 
 SQL = statements.load("demo_history")
-HISTORY_TRIGGERS = (("sites", "sites_history"), ("actions", "actions_history"))
+HISTORY_TRIGGERS = (
+    ("sites", "sites_history"),
+    ("actions", "actions_history"),
+    ("action_indicators", "action_indicators_history"),
+    ("action_finances", "action_finances_history"),
+)
 PLAN_COLUMNS = (
     "site_id",
     "seq",
@@ -91,7 +96,8 @@ def resume_history(conn: psycopg.Connection) -> None:
 
 
 def write_history(conn: psycopg.Connection, seed: int) -> None:
-    """Every version of the demonstration's sites, and the first version of its actions."""
+    """Every version of the demonstration's sites, and the first version of its actions and of
+    their results."""
     # A generator of its own: the history never shifts the draws of the other steps.
     rng = random.Random(f"{seed}:history")
     sites = conn.execute(SQL.demo_sites, (PREFIX + "%",)).fetchall()
@@ -102,6 +108,12 @@ def write_history(conn: psycopg.Connection, seed: int) -> None:
     conn.execute(_insert_sites(columns))
     action_columns = sql.SQL(", ").join(map(sql.Identifier, _columns(conn, "actions_history")))
     conn.execute(SQL.insert_action_versions.format(c=action_columns), (PREFIX + "%",))
+    for history, statement in (
+        ("action_indicators_history", SQL.insert_indicator_versions),
+        ("action_finances_history", SQL.insert_finance_versions),
+    ):
+        result_columns = sql.SQL(", ").join(map(sql.Identifier, _columns(conn, history)))
+        conn.execute(statement.format(c=result_columns), (PREFIX + "%",))
 
 
 def _plans(rng: random.Random, sites: Sequence[tuple]) -> Iterator[tuple]:

@@ -28,6 +28,7 @@ def delete_previous(conn: psycopg.Connection) -> None:
     conn.execute(SQL.delete_demo_sites, (like,))
     # Their versions too (the generator runs with the history triggers paused).
     conn.execute(SQL.delete_demo_action_versions, (like,))
+    conn.execute(SQL.delete_demo_result_versions)
     conn.execute(SQL.delete_demo_site_versions, (like,))
     for table in ("sites", "actions"):
         # Emptied tables number from 1 again, as after a truncation.

@@ -177,13 +177,35 @@ ALTER TABLE resorption.action_organisations ENABLE ROW LEVEL SECURITY;
 CREATE POLICY read ON resorption.action_organisations FOR SELECT
     USING (EXISTS (SELECT 1 FROM resorption.actions a WHERE a.id = action_id));
 
+-- The results of an action (indicator snapshots, finances) are recorded where the action may
+-- be written: its main département in the write scope (as actions_update). The finances are
+-- written only by the writer roles that read them (privileges.py grants them that table).
 ALTER TABLE resorption.action_finances ENABLE ROW LEVEL SECURITY;
 CREATE POLICY read ON resorption.action_finances FOR SELECT
     USING (EXISTS (SELECT 1 FROM resorption.actions a WHERE a.id = action_id));
+CREATE POLICY insert ON resorption.action_finances FOR INSERT
+    WITH CHECK (EXISTS (SELECT 1 FROM resorption.actions a WHERE a.id = action_id
+                        AND resorption.in_scope('resorption.actions_write_scope', a.departement_code)));
+CREATE POLICY update ON resorption.action_finances FOR UPDATE
+    USING (EXISTS (SELECT 1 FROM resorption.actions a WHERE a.id = action_id
+                   AND resorption.in_scope('resorption.actions_write_scope', a.departement_code)))
+    WITH CHECK (EXISTS (SELECT 1 FROM resorption.actions a WHERE a.id = action_id
+                        AND resorption.in_scope('resorption.actions_write_scope', a.departement_code)));
+CREATE POLICY delete ON resorption.action_finances FOR DELETE
+    USING (EXISTS (SELECT 1 FROM resorption.actions a WHERE a.id = action_id
+                   AND resorption.in_scope('resorption.actions_write_scope', a.departement_code)));
 
 ALTER TABLE resorption.action_indicators ENABLE ROW LEVEL SECURITY;
 CREATE POLICY read ON resorption.action_indicators FOR SELECT
     USING (EXISTS (SELECT 1 FROM resorption.actions a WHERE a.id = action_id));
+CREATE POLICY insert ON resorption.action_indicators FOR INSERT
+    WITH CHECK (EXISTS (SELECT 1 FROM resorption.actions a WHERE a.id = action_id
+                        AND resorption.in_scope('resorption.actions_write_scope', a.departement_code)));
+CREATE POLICY update ON resorption.action_indicators FOR UPDATE
+    USING (EXISTS (SELECT 1 FROM resorption.actions a WHERE a.id = action_id
+                   AND resorption.in_scope('resorption.actions_write_scope', a.departement_code)))
+    WITH CHECK (EXISTS (SELECT 1 FROM resorption.actions a WHERE a.id = action_id
+                        AND resorption.in_scope('resorption.actions_write_scope', a.departement_code)));
 
 -- A link shows only when both the action and the site are visible.
 ALTER TABLE resorption.action_sites ENABLE ROW LEVEL SECURITY;

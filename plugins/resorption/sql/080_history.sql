@@ -86,15 +86,19 @@ LANGUAGE sql STABLE AS $$
     WHERE a.attrelid = live AND a.attnum > 0 AND NOT a.attisdropped
 $$;
 
--- The trigger of sites and actions: closes the current version and writes the new one.
--- Several writes of one row in one transaction make one version (the others never were
--- visible): a version that started at now() is replaced instead of being closed empty.
+-- The trigger of sites and actions (and of the results of actions, 170_action_results.sql):
+-- closes the current version and writes the new one. The trigger's arguments name the row's
+-- key columns (none: `id`). Several writes of one row in one transaction make one version (the
+-- others never were visible): a version that started at now() is replaced instead of being
+-- closed empty.
 CREATE FUNCTION resorption.record_version() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = resorption, pg_temp AS $$
 DECLARE
     history regclass := format('%I.%I', TG_TABLE_SCHEMA, TG_TABLE_NAME || '_history')::regclass;
     who text := coalesce(nullif(current_setting('resorption.username', true), ''), session_user::text);
     columns text := history_columns(TG_RELID, history);
+    same_row text := (SELECT string_agg(format('%1$I = ($1).%1$I', k), ' AND ')
+                      FROM unnest(CASE WHEN TG_NARGS = 0 THEN ARRAY['id'] ELSE TG_ARGV END) AS k);
     current_version record;
     replaced boolean := false;
     operation resorption.history_operation := lower(TG_OP)::resorption.history_operation;
@@ -102,8 +106,8 @@ DECLARE
 BEGIN
     IF TG_OP IN ('UPDATE', 'DELETE') THEN
         EXECUTE format('SELECT version_id, lower(valid) AS since, operation, changed_fields FROM %s '
-                       'WHERE id = $1 AND upper_inf(valid) FOR UPDATE', history)
-            INTO current_version USING OLD.id;
+                       'WHERE %s AND upper_inf(valid) FOR UPDATE', history, same_row)
+            INTO current_version USING OLD;
         IF current_version.version_id IS NOT NULL THEN
             IF current_version.since >= now() THEN
                 replaced := true;

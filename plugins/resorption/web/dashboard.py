@@ -100,9 +100,9 @@ class Period:
         return {"debut": self.start.isoformat(), "fin": self.end.isoformat(), "pas": self.step}
 
 
-def choices(caller: Caller) -> Choices:
-    """The picker of `caller`: its read scope of the sites, as whole regions and départements."""
-    scope = caller.scope("sites")
+def choices(caller: Caller, collection: str = "sites") -> Choices:
+    """The picker of `caller`: its read scope of `collection`, as whole regions and départements."""
+    scope = caller.scope(collection)
     with caller.reading() as conn:
         rows = conn.execute(SQL.departements_with_regions).fetchall()
     departements = tuple(Territory("departement", d, name) for d, name, _, _ in rows if scope.contains(d))
@@ -323,7 +323,7 @@ def blueprint(api: Any) -> Blueprint:
 
     @bp.get(PATH)
     def home() -> Response:
-        caller = _signed_in(csv=False)
+        caller = signed_in(csv=False)
         if isinstance(caller, Response):
             return caller
         offered = choices(caller)
@@ -333,13 +333,13 @@ def blueprint(api: Any) -> Blueprint:
             return _not_found(api, offered, wanted or "")
         query = {k: v for k, v in request.args.items() if k in ("debut", "fin", "pas") and v}
         suffix = f"?{urllib.parse.urlencode(query)}" if query else ""
-        return redirect(f"{_base(api)}{PATH}/{territory.slug}{suffix}", HTTPStatus.FOUND)
+        return redirect(f"{base_url(api)}{PATH}/{territory.slug}{suffix}", HTTPStatus.FOUND)
 
     @bp.get(f"{PATH}/<slug>")
     def territory(slug: str) -> Response:
         as_csv = slug.endswith(".csv") or request.args.get("f") == "csv"
         slug = slug.removesuffix(".csv")
-        caller = _signed_in(csv=as_csv)
+        caller = signed_in(csv=as_csv)
         if isinstance(caller, Response):
             return caller
         offered = choices(caller)
@@ -357,7 +357,7 @@ def blueprint(api: Any) -> Blueprint:
     return bp
 
 
-def _signed_in(csv: bool) -> Caller | Response:
+def signed_in(csv: bool) -> Caller | Response:
     """The caller; anonymous: to the sign-in page (HTML) or 401 (CSV)."""
     caller = Caller.of_request()
     if not caller.principal.is_anonymous:
@@ -374,7 +374,7 @@ def _missing(slug: str, where: str = f"depuis {PATH}") -> str:
     )
 
 
-def _base(api: Any) -> str:
+def base_url(api: Any) -> str:
     return str(api.config["server"]["url"]).rstrip("/")
 
 
@@ -388,7 +388,7 @@ def _csv(place: Territory, period: Period, series: list[Mapping[str, Any]], site
     )
 
 
-def _render(api: Any, template: str, data: dict[str, Any]) -> str:
+def render(api: Any, template: str, data: dict[str, Any]) -> str:
     return render_j2_template(
         api.tpl_config, api.config["server"]["templates"], template, data, api.default_locale
     )
@@ -398,7 +398,7 @@ def _page(
     api: Any, offered: Choices, place: Territory, period: Period, result: dict[str, Any], sites: Collection
 ) -> Response:
     series = result["series"]
-    base = _base(api)
+    base = base_url(api)
     data = {
         "territory": place,
         "choices": offered,
@@ -417,18 +417,18 @@ def _page(
         "number": french_integer,
         "links": [],
     }
-    return Response(_render(api, "dashboard/index.html", data), content_type="text/html; charset=utf-8")
+    return Response(render(api, "dashboard/index.html", data), content_type="text/html; charset=utf-8")
 
 
 def _not_found(api: Any, offered: Choices, slug: str) -> Response:
     data = {
         "message": _missing(slug, "ci-dessous"),
         "choices": offered,
-        "dashboard_path": f"{_base(api)}{PATH}",
+        "dashboard_path": f"{base_url(api)}{PATH}",
         "links": [],
     }
     return Response(
-        _render(api, "dashboard/introuvable.html", data),
+        render(api, "dashboard/introuvable.html", data),
         status=HTTPStatus.NOT_FOUND,
         content_type="text/html; charset=utf-8",
     )

@@ -30,6 +30,22 @@ INSERT INTO resorption.actions_history ({c}, valid, operation, changed_by)
  SELECT {c}, tstzrange(created_at, NULL), 'insert', created_by FROM resorption.actions
  WHERE reference LIKE %s ORDER BY id
 
+-- name: insert_indicator_versions
+-- The first version of each indicator snapshot of a demonstration action, recorded the day
+-- it was measured (at the action's creation when that came later).
+INSERT INTO resorption.action_indicators_history ({c}, valid, operation, changed_by)
+ SELECT {c}, tstzrange(greatest(i.measured_at::timestamptz + interval '18 hours', a.created_at), NULL),
+        'insert', a.created_by
+ FROM resorption.action_indicators i JOIN resorption.actions a ON a.id = i.action_id
+ WHERE a.reference LIKE %s ORDER BY i.action_id, i.measured_at
+
+-- name: insert_finance_versions
+-- The first version of each finance line of a demonstration action, recorded with the action.
+INSERT INTO resorption.action_finances_history ({c}, valid, operation, changed_by)
+ SELECT {c}, tstzrange(a.created_at, NULL), 'insert', a.created_by
+ FROM resorption.action_finances f JOIN resorption.actions a ON a.id = f.action_id
+ WHERE a.reference LIKE %s ORDER BY f.action_id, f.year, f.funding_type
+
 -- name: history_columns
 -- The columns a history table (the second) shares with its live table (the first), in table order.
 SELECT resorption.history_columns(%s::regclass, %s::regclass)

@@ -13,7 +13,8 @@ SELECT (SELECT count(*) FROM resorption.sites WHERE external_ref NOT LIKE %(p)s
 
 -- name: truncate_demo_tables
 -- Every table the demonstration writes, emptied, their identities restarted (children first).
-TRUNCATE resorption.actions_history, resorption.sites_history, resorption.action_indicators,
+TRUNCATE resorption.action_indicators_history, resorption.action_finances_history,
+    resorption.actions_history, resorption.sites_history, resorption.action_indicators,
     resorption.action_finances, resorption.action_sites, resorption.action_organisations,
     resorption.action_departements, resorption.actions, resorption.site_reinstallation_origins,
     resorption.site_closing_solutions, resorption.sites
@@ -27,6 +28,13 @@ DELETE FROM resorption.sites WHERE external_ref LIKE %s
 
 -- name: delete_demo_action_versions
 DELETE FROM resorption.actions_history WHERE reference LIKE %s
+
+-- name: delete_demo_result_versions
+-- The versions of the results of actions that no longer exist (the demonstration's, deleted above).
+DELETE FROM resorption.action_indicators_history h
+WHERE NOT EXISTS (SELECT 1 FROM resorption.actions a WHERE a.id = h.action_id);
+DELETE FROM resorption.action_finances_history h
+WHERE NOT EXISTS (SELECT 1 FROM resorption.actions a WHERE a.id = h.action_id)
 
 -- name: delete_demo_site_versions
 DELETE FROM resorption.sites_history WHERE external_ref LIKE %s

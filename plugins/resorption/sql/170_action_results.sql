@@ -1,0 +1,186 @@
+-- The results of actions in history: every version of every indicator snapshot and finance
+-- line (040_actions.sql), and the readable changelog of actions, `action_changes`.
+--
+-- `action_indicators_history` and `action_finances_history` are to their live tables what
+-- `actions_history` is to actions (080_history.sql): the same columns, plus version_id,
+-- valid, operation, changed_by and changed_fields, written by `record_version` only, keyed by
+-- the live table's primary key. Their version_id comes from the sequence of actions_history:
+-- one numbering for every version of an action and of its results, so that `action_changes`
+-- can use it as its id.
+
+CREATE TABLE resorption.action_indicators_history (
+    LIKE resorption.action_indicators,
+    version_id     bigint PRIMARY KEY DEFAULT nextval('resorption.actions_history_version_id_seq'),
+    valid          tstzrange NOT NULL,
+    operation      resorption.history_operation NOT NULL,
+    changed_by     text,
+    changed_fields text[] NOT NULL DEFAULT '{}',
+    -- one version of a snapshot at a time
+    CONSTRAINT action_indicators_history_no_overlap
+        EXCLUDE USING gist (action_id WITH =, measured_at WITH =, valid WITH &&)
+);
+CREATE INDEX action_indicators_history_action_idx
+    ON resorption.action_indicators_history (action_id, measured_at);
+
+CREATE TABLE resorption.action_finances_history (
+    LIKE resorption.action_finances,
+    version_id     bigint PRIMARY KEY DEFAULT nextval('resorption.actions_history_version_id_seq'),
+    valid          tstzrange NOT NULL,
+    operation      resorption.history_operation NOT NULL,
+    changed_by     text,
+    changed_fields text[] NOT NULL DEFAULT '{}'
+);
+CREATE INDEX action_finances_history_action_idx
+    ON resorption.action_finances_history (action_id, year, funding_type);
+
+CREATE TRIGGER action_indicators_history AFTER INSERT OR UPDATE OR DELETE
+    ON resorption.action_indicators
+    FOR EACH ROW EXECUTE FUNCTION resorption.record_version('action_id', 'measured_at');
+CREATE TRIGGER action_finances_history AFTER INSERT OR UPDATE OR DELETE
+    ON resorption.action_finances
+    FOR EACH ROW EXECUTE FUNCTION resorption.record_version('action_id', 'year', 'funding_type');
+
+-- Row-level security: a version of a result is visible with its action (the inner SELECT is
+-- limited by the actions' policy); a version of a finance line only to the roles that read
+-- the finances (privileges.py grants action_finances to them alone), so that the other
+-- readers do not even learn that an action's funding changed.
+ALTER TABLE resorption.action_indicators_history ENABLE ROW LEVEL SECURITY;
+CREATE POLICY action_indicators_history_read ON resorption.action_indicators_history FOR SELECT
+    USING (EXISTS (SELECT 1 FROM resorption.actions a WHERE a.id = action_id));
+
+ALTER TABLE resorption.action_finances_history ENABLE ROW LEVEL SECURITY;
+CREATE POLICY action_finances_history_read ON resorption.action_finances_history FOR SELECT
+    USING (has_table_privilege('resorption.action_finances', 'SELECT')
+           AND EXISTS (SELECT 1 FROM resorption.actions a WHERE a.id = action_id));
+
+-- The old and new values of the fields a version changed, that the caller may read, as
+-- [{field, old, new}] (as site_version_changes, 080_history.sql, for one of the three
+-- history tables of actions). A creation lists every field it set.
+CREATE FUNCTION resorption.action_version_changes(
+    p_history regclass, p_version bigint, p_previous bigint, p_fields text[])
+RETURNS jsonb
+LANGUAGE plpgsql STABLE SECURITY INVOKER SET search_path = resorption, pg_temp AS $$
+DECLARE
+    readable text[];
+    pick text;
+    current_values jsonb;
+    previous_values jsonb;
+BEGIN
+    IF p_history NOT IN ('resorption.actions_history'::regclass,
+                         'resorption.action_indicators_history'::regclass,
+                         'resorption.action_finances_history'::regclass) THEN
+        RAISE invalid_parameter_value USING MESSAGE = 'table d''historique inconnue';
+    END IF;
+    SELECT coalesce(array_agg(f ORDER BY i), '{}') INTO readable
+    FROM unnest(p_fields) WITH ORDINALITY AS u (f, i)
+    WHERE has_column_privilege(p_history, f, 'SELECT');
+    IF readable = '{}' THEN
+        RETURN '[]'::jsonb;
+    END IF;
+    pick := format('SELECT to_jsonb(v) FROM (SELECT %s FROM %s h WHERE h.version_id = $1) v',
+                   (SELECT string_agg(format('h.%I', f), ', ') FROM unnest(readable) AS f), p_history);
+    EXECUTE pick INTO current_values USING p_version;
+    IF p_previous IS NOT NULL THEN
+        EXECUTE pick INTO previous_values USING p_previous;
+    END IF;
+    RETURN (SELECT coalesce(jsonb_agg(jsonb_build_object('field', f, 'old', previous_values -> f,
+                                                         'new', current_values -> f) ORDER BY i)
+                            FILTER (WHERE p_previous IS NOT NULL OR current_values -> f <> 'null'), '[]')
+            FROM unnest(readable) WITH ORDINALITY AS u (f, i));
+END $$;
+
+-- The readable changelog of actions: one row per version of an action (`subject` action), of
+-- one of its indicator snapshots (indicators, with its date) or of one of its finance lines
+-- (funding, with its year and funder), with what it changed against the previous
+-- version of the same row that the caller may read.
+--
+-- As site_changes: it reads as the caller (security_invoker), so the row-level security of the
+-- three history tables and of actions applies before any condition of the query; it names
+-- only columns every reader of actions has (privileges.py hides finance_year and funder
+-- from the others: the catalog marks them sensitive), and the changed values come from
+-- `action_version_changes`. The versions of an action that only moved its update stamp (a
+-- result recorded: its own version says what changed) are left out.
+CREATE VIEW resorption.action_changes WITH (security_invoker = true) AS
+SELECT h.version_id AS id,
+       h.id AS action_id,
+       h.name AS action_name,
+       h.departement_code,
+       h.footprint,
+       'action'::text AS subject,
+       NULL::date AS measured_at,
+       NULL::smallint AS finance_year,
+       NULL::text AS funder,
+       lower(h.valid) AS valid_from,
+       CASE WHEN h.operation = 'delete' THEN NULL ELSE upper(h.valid) END AS valid_to,
+       h.operation,
+       h.changed_by,
+       resorption.action_version_changes('resorption.actions_history', h.version_id,
+                                         previous.version_id, h.changed_fields) AS changes
+FROM resorption.actions_history h
+LEFT JOIN LATERAL (
+    SELECT p.version_id
+    FROM resorption.actions_history p
+    WHERE p.id = h.id AND lower(p.valid) < lower(h.valid)
+    ORDER BY lower(p.valid) DESC
+    LIMIT 1
+) previous ON true
+WHERE NOT (h.operation = 'update' AND h.changed_fields = '{}')
+UNION ALL
+SELECT i.version_id,
+       i.action_id,
+       a.name,
+       a.departement_code,
+       a.footprint,
+       'indicators',
+       i.measured_at,
+       NULL,
+       NULL,
+       lower(i.valid),
+       CASE WHEN i.operation = 'delete' THEN NULL ELSE upper(i.valid) END,
+       i.operation,
+       i.changed_by,
+       resorption.action_version_changes(
+           'resorption.action_indicators_history', i.version_id, previous.version_id,
+           CASE WHEN i.operation = 'insert' THEN ARRAY[
+               'people', 'households', 'women', 'minors', 'people_health_care',
+               'people_work_contract', 'people_shelter', 'households_shelter', 'people_housing',
+               'households_housing', 'minors_identified', 'minors_mediation', 'minors_school_start',
+               'minors_nursery', 'minors_primary', 'minors_middle', 'minors_high']
+           ELSE i.changed_fields END)
+FROM resorption.action_indicators_history i
+JOIN resorption.actions a ON a.id = i.action_id
+LEFT JOIN LATERAL (
+    SELECT p.version_id
+    FROM resorption.action_indicators_history p
+    WHERE p.action_id = i.action_id AND p.measured_at = i.measured_at AND lower(p.valid) < lower(i.valid)
+    ORDER BY lower(p.valid) DESC
+    LIMIT 1
+) previous ON true
+UNION ALL
+SELECT f.version_id,
+       f.action_id,
+       a.name,
+       a.departement_code,
+       a.footprint,
+       'funding',
+       NULL,
+       f.year,
+       f.funding_type::text,
+       lower(f.valid),
+       CASE WHEN f.operation = 'delete' THEN NULL ELSE upper(f.valid) END,
+       f.operation,
+       f.changed_by,
+       resorption.action_version_changes(
+           'resorption.action_finances_history', f.version_id, previous.version_id,
+           CASE WHEN f.operation = 'insert' THEN ARRAY['budget', 'spent', 'details']
+                ELSE f.changed_fields END)
+FROM resorption.action_finances_history f
+JOIN resorption.actions a ON a.id = f.action_id
+LEFT JOIN LATERAL (
+    SELECT p.version_id
+    FROM resorption.action_finances_history p
+    WHERE p.action_id = f.action_id AND p.year = f.year AND p.funding_type = f.funding_type
+      AND lower(p.valid) < lower(f.valid)
+    ORDER BY lower(p.valid) DESC
+    LIMIT 1
+) previous ON true;
