@@ -40,7 +40,7 @@ from resorption.identity import ANONYMOUS, Principal, current_principal, set_pri
 from resorption.limits import body_too_large, check_json_depth
 from resorption.policy import Policy, load_policy
 from resorption.processes import callbacks, downloads
-from resorption.web import STATIC_DIR, sessions, webmap
+from resorption.web import STATIC_DIR, sessions, site_forms, webmap
 from resorption.web.dashboard import blueprint as dashboard_blueprint
 from resorption.web.navigation import install as install_navigation
 from resorption.web.qgis_download import blueprint as qgis_blueprint
@@ -69,6 +69,7 @@ def create_app(settings: app_settings.Settings | None = None) -> Flask:
     app.register_blueprint(sessions.blueprint)
     app.register_blueprint(webmap.blueprint)
     app.register_blueprint(qgis_blueprint)  # GET /qgis/projet.qgz
+    app.register_blueprint(site_forms.blueprint)  # /carte/sites/nouveau, confirmation
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
     # werkzeug stops reading any body (chunked ones included) and any form past this size.
     app.config["MAX_CONTENT_LENGTH"] = settings.limits.max_body_bytes

@@ -33,8 +33,9 @@ ACCOUNTS = (
         "demo-gironde",
         "operator",
         "departement:33",
-        ("access_justice",),
-        "les sites de la Gironde, procédures judiciaires comprises, sans les propriétaires",
+        ("access_justice", "create_site"),
+        "les sites de la Gironde, procédures judiciaires comprises, sans les propriétaires ; "
+        "déclare et modifie des sites",
     ),
     DemoAccount(
         "demo-observateur-93",

@@ -28,7 +28,7 @@ from resorption.query import FeatureQuery
 from resorption.reader import FeatureReader
 from resorption.settings import Settings
 from resorption.tile_layers import LAYERS
-from resorption.web import display
+from resorption.web import display, sheet_forms
 from resorption.web.sessions import current_session, root_path
 
 blueprint = Blueprint("webmap", __name__)
@@ -192,5 +192,6 @@ def sheet(site_id: str) -> Response:
         may_close=may_close,
         edit_groups=edit_groups,
         closing_statuses=[(s, status_labels.get(s, s)) for s in CLOSING_STATUSES],
+        forms=sheet_forms.sheet_forms(sites, properties, may_write),
     )
     return Response(html, content_type="text/html; charset=utf-8", headers={"Cache-Control": "no-store"})
