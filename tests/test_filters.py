@@ -305,3 +305,13 @@ def test_s_dwithin_sees_only_the_callers_sites(base_url: str, users: dict, db: p
     assert requests.get(
         f"{base_url}/collections/sites/items", params={"filter": cql}, timeout=60
     ).status_code in (401, 403)
+
+
+def test_functions_lists_s_dwithin(anonymous: requests.Session) -> None:
+    """OGC API Features Part 3: the functions a filter may call beyond the standard ones."""
+    r = anonymous.get("/functions")
+    assert r.status_code == 200
+    (dwithin,) = [f for f in r.json()["functions"] if f["name"] == "S_DWITHIN"]
+    assert dwithin["returns"] == ["boolean"]
+    assert [a["type"] for a in dwithin["arguments"]] == [["geometry"], ["geometry"], ["number"], ["string"]]
+    assert "ellipsoïde" in dwithin["description"]

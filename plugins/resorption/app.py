@@ -23,7 +23,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from resorption import audit, forgery, response_headers
 from resorption import settings as app_settings
-from resorption.api import features, features_write, pygeoapi_routes, queryables, tiles
+from resorption.api import features, features_write, functions, pygeoapi_routes, queryables, tiles
 from resorption.api.pygeoapi_config import build_config, build_openapi_document
 from resorption.caller import Caller, current_settings
 from resorption.catalog import Collection, load_catalog
@@ -70,6 +70,7 @@ def create_app(settings: app_settings.Settings | None = None) -> Flask:
     app.register_blueprint(webmap.blueprint)
     app.register_blueprint(qgis_blueprint)  # GET /qgis/projet.qgz
     app.register_blueprint(site_forms.blueprint)  # /carte/sites/nouveau, confirmation
+    app.register_blueprint(functions.blueprint)  # GET /functions (S_DWITHIN)
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
     # werkzeug stops reading any body (chunked ones included) and any form past this size.
     app.config["MAX_CONTENT_LENGTH"] = settings.limits.max_body_bytes

@@ -579,3 +579,26 @@ def _timestamp(text: Any) -> dt.datetime:
     except ValueError:
         raise InvalidParameter(f"« {text} » n'est pas un horodatage ISO 8601.") from None
     return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+
+
+# The functions beyond CQL2's standard ones, as OGC API Features Part 3 lists them at `/functions`.
+FUNCTIONS: tuple[dict[str, Any], ...] = (
+    {
+        "name": "S_DWITHIN",
+        "description": (
+            "Vrai quand les deux géométries sont à moins de `distance` l'une de l'autre, mesurée sur "
+            "l'ellipsoïde (mètres, quel que soit le système de coordonnées du filtre). Aussi écrite "
+            "DWITHIN. Exemple : S_DWITHIN(geometry, POINT(-0.57 44.84), 200, 'meters')."
+        ),
+        "arguments": [
+            {"title": "Première géométrie", "type": ["geometry"]},
+            {"title": "Seconde géométrie", "type": ["geometry"]},
+            {"title": "Distance (au plus 1 000 km)", "type": ["number"]},
+            {
+                "title": f"Unité (facultative, mètres par défaut) : {', '.join(DISTANCE_UNITS)}",
+                "type": ["string"],
+            },
+        ],
+        "returns": ["boolean"],
+    },
+)
