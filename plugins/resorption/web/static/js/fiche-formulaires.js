@@ -120,6 +120,12 @@
     const action = event.target.closest("[data-action]");
     if (!action) return;
     if (FORMS[action.dataset.action]) {
+      const message = sheet.querySelector(".fiche-message");
+      if (message) {
+        // The message of the previous action is not about this one.
+        message.className = "fiche-message";
+        message.textContent = "";
+      }
       for (const [name, selector] of Object.entries(FORMS)) {
         const form = sheet.querySelector(selector);
         const opener = sheet.querySelector(`[data-action="${name}"]`);
