@@ -117,7 +117,9 @@ def created(database_url: str) -> Iterator[list[int]]:
 
 
 def click_at(page: Page, lon: float, lat: float) -> None:
-    """Click the declaration map where (lon, lat) is drawn, at street zoom."""
+    """Click the declaration map where (lon, lat) is drawn, at street zoom (once the known
+    sites are drawn: the map no longer moves by itself)."""
+    page.wait_for_function("() => document.querySelector('#carte-declarer').dataset.sitesDrawn !== undefined")
     page.evaluate("([lon, lat]) => window.declarer.map.setView([lat, lon], 17, {animate: false})", [lon, lat])
     x, y = page.evaluate(
         "([lon, lat]) => { const p = window.declarer.map.latLngToContainerPoint([lat, lon]); return [p.x, p.y]; }",

@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Set as AbstractSet
 from http import HTTPStatus
 from typing import Any
 
@@ -46,7 +47,7 @@ def editable(field: Field, collection: Collection) -> bool:
 
 
 def edit_groups(
-    collection: Collection, readable: set[str], required: set[str] = frozenset()
+    collection: Collection, readable: AbstractSet[str], required: AbstractSet[str] = frozenset()
 ) -> list[tuple[str, list[tuple[Field, bool]], bool]]:
     """The fields the user may write, by catalog group in catalog order, with `required`; and
     whether the group starts unfolded (the first steps, or a required field)."""
@@ -99,7 +100,8 @@ def confirm(site_id: str) -> Response:
     write scope, 412 with a stale `If-Match`)."""
     caller = Caller.of_request()
     if caller.principal.is_anonymous:
-        raise Unauthorized("Authentification requise pour confirmer un site.")
+        # No Basic challenge: the page's script asks, and a browser would keep the credentials.
+        raise Unauthorized("Connectez-vous pour confirmer un site : /connexion.", challenge=False)
     writer = Writer(caller, caller.sites)
     if not site_id.isdigit() or len(site_id) > 18:
         raise writer.not_found(site_id)

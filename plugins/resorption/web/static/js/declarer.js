@@ -97,6 +97,10 @@
   outlines("departements", { color: "#8797a7", weight: 0.8, fill: false }, "territoires", 6, false);
   outlines("communes", { color: "#b5bfc9", weight: 0.6, dashArray: "3 3", fill: false }, "territoires", 11, false);
 
+  let moved = false;
+  let point = null; // [lon, lat] of the site, once placed
+  map.on("movestart", () => (moved = true));
+
   // The sites the user already reads, small and grey: a declaration should not duplicate one.
   const known = L.featureGroup().addTo(map);
   (async function knownSites() {
@@ -109,11 +113,14 @@
           .bindTooltip(escapeHtml(f.properties.name || `Site n°${f.id}`))
           .addTo(known);
       }
-      if (config.me.areaDepartements && known.getLayers().length) {
-        map.fitBounds(known.getBounds(), { padding: [30, 30], maxZoom: 12 });
+      // Start on the user's territory, unless they already chose a place meanwhile.
+      if (config.me.areaDepartements && known.getLayers().length && !point && !moved) {
+        map.fitBounds(known.getBounds(), { padding: [30, 30], maxZoom: 12, animate: false });
       }
     } catch (e) {
       /* nothing to show */
+    } finally {
+      document.getElementById("carte-declarer").dataset.sitesDrawn = String(known.getLayers().length);
     }
   })();
 
@@ -123,7 +130,6 @@
   const latInput = document.getElementById("latitude");
   const communeLine = document.getElementById("commune-du-point");
   let marker = null;
-  let point = null;
   let placeToken = null;
 
   async function place(lon, lat, from) {
