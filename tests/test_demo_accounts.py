@@ -30,3 +30,15 @@ def test_demo_accounts_sign_in_with_basic(
     assert "owner_name" in national["features"][0]["properties"]
     refused = anonymous.get("/collections/sites/items", auth=("demo-national", "mauvais-mot-de-passe"))
     assert refused.status_code == 401
+
+
+def test_demo_accounts_follow_their_definition(database_url: str, db: psycopg.Connection) -> None:
+    """An account made by an older definition (demo-gironde without create_site) gets the
+    options of the current one: the demonstration shows the forms it announces."""
+    ensure_demo_accounts(database_url, POLICY)
+    db.execute("UPDATE resorption.users SET options = '{access_justice}' WHERE username = 'demo-gironde'")
+    ensure_demo_accounts(database_url, POLICY)
+    options = db.execute(
+        "SELECT options::text[] FROM resorption.users WHERE username = 'demo-gironde'"
+    ).fetchone()[0]
+    assert sorted(options) == ["access_justice", "create_site"]

@@ -182,3 +182,136 @@ def test_array_of_ids_filters_actions_by_linked_site(http: requests.Session, db:
     r = http.get("/collections/actions/items", params={"filter": "A_CONTAINS(site_ids, (1.5))"})
     assert r.status_code == 400
     assert "entiers" in r.json()["description"]
+
+
+# -- S_DWITHIN: a distance on the ellipsoid, in metres ------------------------------------
+
+
+def _a_site(db: psycopg.Connection, departement: str = "33") -> tuple[float, float]:
+    return db.execute(
+        "SELECT ST_X(location), ST_Y(location) FROM resorption.sites WHERE departement_code = %s"
+        " ORDER BY id LIMIT 1",
+        (departement,),
+    ).fetchone()
+
+
+def _within(db: psycopg.Connection, lon: float, lat: float, metres: float) -> str:
+    return (
+        f"ST_DWithin(location::geography, ST_SetSRID(ST_MakePoint({lon}, {lat}), 4326)::geography, {metres})"
+    )
+
+
+@pytest.mark.parametrize(
+    ("template", "metres"),
+    [
+        ("S_DWITHIN(geometry, POINT({lon} {lat}), 200, 'meters')", 200),
+        ("S_DWITHIN(location, POINT({lon} {lat}), 5000, meters)", 5000),
+        ("DWITHIN(geometry, POINT({lon} {lat}), 3, 'km')", 3000),
+        ("S_DWITHIN(POINT({lon} {lat}), geometry, 12.5, 'kilometres')", 12500),
+        ("S_DWITHIN(geometry, POINT({lon} {lat}), 800)", 800),
+    ],
+)
+def test_s_dwithin_text(http: requests.Session, db: psycopg.Connection, template: str, metres: float) -> None:
+    lon, lat = _a_site(db)
+    r = matched(http, filter=template.format(lon=lon, lat=lat))
+    assert r.status_code == 200, r.text
+    n = r.json()["numberMatched"]
+    assert n == expected(db, _within(db, lon, lat, metres))
+    assert n >= 1  # the site itself
+
+
+def test_s_dwithin_json_and_lambert93(http: requests.Session, db: psycopg.Connection) -> None:
+    lon, lat = _a_site(db)
+    tree = {
+        "op": "s_dwithin",
+        "args": [{"property": "geometry"}, {"type": "Point", "coordinates": [lon, lat]}, 2000, "meters"],
+    }
+    r = matched(http, filter=json.dumps(tree), **{"filter-lang": "cql2-json"})
+    assert r.status_code == 200, r.text
+    assert r.json()["numberMatched"] == expected(db, _within(db, lon, lat, 2000))
+    x, y = db.execute(
+        "SELECT ST_X(p), ST_Y(p) FROM ST_Transform(ST_SetSRID(ST_MakePoint(%s, %s), 4326), 2154) p",
+        (lon, lat),
+    ).fetchone()
+    r = matched(
+        http,
+        filter=f"S_DWITHIN(geometry, POINT({x} {y}), 2, 'km')",
+        **{"filter-crs": "http://www.opengis.net/def/crs/EPSG/0/2154"},
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["numberMatched"] == expected(db, _within(db, lon, lat, 2000))
+
+
+def test_s_dwithin_is_exact_beyond_the_index_box(http: requests.Session, db: psycopg.Connection) -> None:
+    """The box that lets the index choose never drops a site the exact distance keeps: far north
+    (Dunkerque) a degree of longitude is short, and distances of 0 m find the site itself."""
+    for lon, lat in ((2.377, 51.034), (-0.5792, 44.8378), (55.45, -20.88)):
+        for metres in (1000, 50_000):
+            r = matched(http, filter=f"S_DWITHIN(geometry, POINT({lon} {lat}), {metres}, 'm')")
+            assert r.status_code == 200, r.text
+            assert r.json()["numberMatched"] == expected(db, _within(db, lon, lat, metres))
+    lon, lat = _a_site(db)
+    r = matched(http, filter=f"S_DWITHIN(geometry, POINT({lon} {lat}), 0, 'meters')")
+    assert r.json()["numberMatched"] >= 1
+
+
+@pytest.mark.parametrize(
+    ("cql", "words"),
+    [
+        ("S_DWITHIN(geometry, POINT(-0.57 44.84), 200, 'furlongs')", ["furlongs", "meters"]),
+        ("S_DWITHIN(geometry, POINT(-0.57 44.84), 'loin', 'meters')", ["distance numérique"]),
+        ("S_DWITHIN(geometry, POINT(-0.57 44.84), -5, 'meters')", ["entre 0 et"]),
+        ("S_DWITHIN(geometry, POINT(-0.57 44.84), 5000, 'km')", ["entre 0 et 1000 km"]),
+        ("S_DWITHIN(geometry, POINT(-0.57 44.84))", ["3 ou 4 arguments"]),
+        ("S_DWITHIN(population_total, POINT(-0.57 44.84), 200, 'meters')", ["géométries"]),
+        ("S_DWITHIN(owner_name, POINT(-0.57 44.84), 200, 'meters')", ["n'existe pas"]),
+    ],
+)
+def test_s_dwithin_refusals_are_french(base_url: str, users: dict, cql: str, words: list[str]) -> None:
+    operator = users["operator-departement-33"]
+    r = requests.get(
+        f"{base_url}/collections/sites/items",
+        params={"filter": cql, "resulttype": "hits"},
+        headers=operator.headers,
+        timeout=60,
+    )
+    assert r.status_code == 400, r.text
+    for word in words:
+        assert word in r.json()["description"], r.json()["description"]
+
+
+def test_s_dwithin_sees_only_the_callers_sites(base_url: str, users: dict, db: psycopg.Connection) -> None:
+    """Around a site of Seine-Saint-Denis, a Gironde operator finds nothing (hits and items
+    alike), an operator of the 93 finds what the database holds; anonymous is refused."""
+    lon, lat = _a_site(db, "93")
+    cql = f"S_DWITHIN(geometry, POINT({lon} {lat}), 3, 'km')"
+    total = expected(db, _within(db, lon, lat, 3000) + " AND departement_code = '93'")
+    assert 1 <= total < expected(db, _within(db, lon, lat, 3000)), "Paris is within 3 km too"
+    for username, count in (("operator-departement-33", 0), ("operator-departement-93", total)):
+        headers = users[username].headers
+        hits = requests.get(
+            f"{base_url}/collections/sites/items",
+            params={"filter": cql, "resulttype": "hits"},
+            headers=headers,
+            timeout=60,
+        ).json()
+        items = requests.get(
+            f"{base_url}/collections/sites/items",
+            params={"filter": cql, "limit": 1000},
+            headers=headers,
+            timeout=60,
+        ).json()
+        assert hits["numberMatched"] == count == len(items["features"])
+    assert requests.get(
+        f"{base_url}/collections/sites/items", params={"filter": cql}, timeout=60
+    ).status_code in (401, 403)
+
+
+def test_functions_lists_s_dwithin(anonymous: requests.Session) -> None:
+    """OGC API Features Part 3: the functions a filter may call beyond the standard ones."""
+    r = anonymous.get("/functions")
+    assert r.status_code == 200
+    (dwithin,) = [f for f in r.json()["functions"] if f["name"] == "S_DWITHIN"]
+    assert dwithin["returns"] == ["boolean"]
+    assert [a["type"] for a in dwithin["arguments"]] == [["geometry"], ["geometry"], ["number"], ["string"]]
+    assert "ellipsoïde" in dwithin["description"]

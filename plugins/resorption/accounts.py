@@ -449,6 +449,14 @@ def deactivate_user(database_url: str, username: str) -> Ended:
         return _end_credentials(conn, user.id)
 
 
+def set_options(database_url: str, policy: Policy, username: str, options: Iterable[str]) -> None:
+    """Replace a user's options by `options` (the policy's)."""
+    chosen = _check_options(policy, options)
+    with _connect(database_url) as conn:
+        user = _user(conn, username)
+        conn.execute(SQL.set_user_options, (chosen, user.id))
+
+
 def set_password(database_url: str, username: str, password: str | None) -> Ended:
     """Set (argon2id) or, with None, remove a user's password; ends every session and token.
 

@@ -23,7 +23,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from resorption import audit, forgery, response_headers
 from resorption import settings as app_settings
-from resorption.api import features, features_write, pygeoapi_routes, queryables, tiles
+from resorption.api import features, features_write, functions, pygeoapi_routes, queryables, tiles
 from resorption.api.pygeoapi_config import build_config, build_openapi_document
 from resorption.caller import Caller, current_settings
 from resorption.catalog import Collection, load_catalog
@@ -40,7 +40,7 @@ from resorption.identity import ANONYMOUS, Principal, current_principal, set_pri
 from resorption.limits import body_too_large, check_json_depth
 from resorption.policy import Policy, load_policy
 from resorption.processes import callbacks, downloads
-from resorption.web import STATIC_DIR, sessions, webmap
+from resorption.web import STATIC_DIR, sessions, site_forms, webmap
 from resorption.web.action_dashboard import blueprint as action_dashboard_blueprint
 from resorption.web.action_results import blueprint as action_results_blueprint
 from resorption.web.dashboard import blueprint as dashboard_blueprint
@@ -73,6 +73,8 @@ def create_app(settings: app_settings.Settings | None = None) -> Flask:
     app.register_blueprint(sessions.blueprint)
     app.register_blueprint(webmap.blueprint)
     app.register_blueprint(qgis_blueprint)  # GET /qgis/projet.qgz
+    app.register_blueprint(site_forms.blueprint)  # /carte/sites/nouveau, confirmation
+    app.register_blueprint(functions.blueprint)  # GET /functions (S_DWITHIN)
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
     # werkzeug stops reading any body (chunked ones included) and any form past this size.
     app.config["MAX_CONTENT_LENGTH"] = settings.limits.max_body_bytes

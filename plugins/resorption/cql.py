@@ -183,6 +183,7 @@ class FilterCompiler:
             "/": self._arithmetic,
         }
         handlers.update({op: self._spatial for op in SPATIAL})
+        handlers["s_dwithin"] = handlers["dwithin"] = self._dwithin
         handlers.update({op: self._temporal for op in TEMPORAL_RELATIONS})
         handlers.update({op: self._array for op in ARRAY_OPERATORS})
         return handlers
@@ -343,6 +344,53 @@ class FilterCompiler:
                 )
         return Compiled(sql.SQL("{}({}, {})").format(sql.SQL(SPATIAL[op]), lhs.sql, rhs.sql), BOOLEAN)
 
+    def _dwithin(self, op: str, args: list[Any]) -> Compiled:
+        """S_DWITHIN(a, b, distance[, units]): within `distance` metres (or km) on the ellipsoid.
+
+        The distance is measured on the geography (metres, whatever the CRS); a box around
+        the literal side, widened by the distance in degrees, lets the column's GiST index
+        choose the candidates first.
+        """
+        if len(args) not in (3, 4):
+            raise InvalidParameter(
+                f"« {op.upper()} » attend 3 ou 4 arguments (géométrie, géométrie, distance, unité), "
+                f"{len(args)} reçu(s)."
+            )
+        lhs, rhs = self._node(args[0]), self._node(args[1])
+        for c in (lhs, rhs):
+            if c.kind != GEOMETRY:
+                raise InvalidParameter(
+                    f"{op.upper()} compare des géométries, pas une valeur de type {c.kind}."
+                )
+        distance = args[2]
+        if isinstance(distance, bool) or not isinstance(distance, int | float):
+            raise InvalidParameter(f"{op.upper()} attend une distance numérique en troisième argument.")
+        unit = args[3] if len(args) == 4 else "meters"
+        if isinstance(unit, dict) and set(unit) == {"property"}:
+            unit = unit["property"]  # a bare word (meters) reads as a property name in CQL2 text
+        factor = DISTANCE_UNITS.get(str(unit).lower()) if isinstance(unit, str) else None
+        if factor is None:
+            raise InvalidParameter(
+                f"Unité de distance « {unit} » inconnue pour {op.upper()} : {', '.join(DISTANCE_UNITS)}."
+            )
+        metres = float(distance) * factor
+        if not 0 <= metres <= MAX_DWITHIN_METRES:
+            raise InvalidParameter(
+                f"La distance de {op.upper()} doit être comprise entre 0 et "
+                f"{MAX_DWITHIN_METRES // 1000:g} km (reçu {metres:g} m)."
+            )
+        d = self.params.add(metres)
+        exact = sql.SQL("ST_DWithin(({})::geography, ({})::geography, {})").format(lhs.sql, rhs.sql, d)
+        literal, column = (lhs, rhs) if _is_property(args[1]) else (rhs, lhs)
+        # Degrees of latitude are ≥ 110.5 km; a degree of longitude shrinks with cos(latitude).
+        box = sql.SQL(
+            "(({column}) && ST_Expand(ST_Envelope({literal}),"
+            " {d} / (110000.0 * cos(radians(least(89.0,"
+            " greatest(abs(ST_YMin({literal})), abs(ST_YMax({literal}))) + {d} / 110000.0)))),"
+            " {d} / 110000.0))"
+        ).format(column=column.sql, literal=literal.sql, d=d)
+        return Compiled(sql.SQL("({} AND {})").format(box, exact), BOOLEAN)
+
     def _temporal(self, op: str, args: list[Any]) -> Compiled:
         _arity(op.upper(), args, 2)
         a1, a2 = self._period(args[0], args[1])
@@ -425,6 +473,14 @@ SPATIAL = {
     "s_contains": "ST_Contains",
 }
 
+# S_DWITHIN's units (OGC's CQL2 drafts and ECQL spell them out): metres in each.
+DISTANCE_UNITS = {
+    "meters": 1.0, "metres": 1.0, "meter": 1.0, "metre": 1.0, "m": 1.0,
+    "kilometers": 1000.0, "kilometres": 1000.0, "kilometer": 1000.0, "kilometre": 1000.0, "km": 1000.0,
+}  # fmt: skip
+# Beyond a département's size a distance filter is a mistake or a costly scan.
+MAX_DWITHIN_METRES = 1_000_000
+
 # Allen's relations between [a1, a2] and [b1, b2]; an instant has a1 = a2.
 TEMPORAL_RELATIONS = {
     "t_after": "({a1} > {b2})",
@@ -482,6 +538,10 @@ def _positions(node: Any) -> list[tuple[float, float]]:
     return found
 
 
+def _is_property(node: Any) -> bool:
+    return isinstance(node, dict) and "property" in node
+
+
 def _arity(op: str, args: list[Any], n: int) -> None:
     if len(args) != n:
         raise InvalidParameter(f"« {op} » attend {n} argument(s), {len(args)} reçu(s).")
@@ -519,3 +579,26 @@ def _timestamp(text: Any) -> dt.datetime:
     except ValueError:
         raise InvalidParameter(f"« {text} » n'est pas un horodatage ISO 8601.") from None
     return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+
+
+# The functions beyond CQL2's standard ones, as OGC API Features Part 3 lists them at `/functions`.
+FUNCTIONS: tuple[dict[str, Any], ...] = (
+    {
+        "name": "S_DWITHIN",
+        "description": (
+            "Vrai quand les deux géométries sont à moins de `distance` l'une de l'autre, mesurée sur "
+            "l'ellipsoïde (mètres, quel que soit le système de coordonnées du filtre). Aussi écrite "
+            "DWITHIN. Exemple : S_DWITHIN(geometry, POINT(-0.57 44.84), 200, 'meters')."
+        ),
+        "arguments": [
+            {"title": "Première géométrie", "type": ["geometry"]},
+            {"title": "Seconde géométrie", "type": ["geometry"]},
+            {"title": "Distance (au plus 1 000 km)", "type": ["number"]},
+            {
+                "title": f"Unité (facultative, mètres par défaut) : {', '.join(DISTANCE_UNITS)}",
+                "type": ["string"],
+            },
+        ],
+        "returns": ["boolean"],
+    },
+)

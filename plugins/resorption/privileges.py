@@ -237,6 +237,10 @@ def write_privilege_statements(catalog: Mapping[str, Collection], policy: Policy
                 sql.SQL("GRANT UPDATE ({}, updated_at) ON {} TO {}").format(columns, table, role),
                 sql.SQL("GRANT DELETE ON {} TO {}").format(table, role),
             ]
+            if collection_id == "sites":
+                # « Toujours d'actualité » (writing.Writer.confirm): read-only in the catalog, so
+                # no client sets it, but the write path stamps it where the caller may write.
+                statements.append(sql.SQL("GRANT UPDATE (confirmed_at) ON {} TO {}").format(table, role))
         # Closing a site (process close-site) writes its solutions; row-level security says where.
         statements.append(
             sql.SQL("GRANT INSERT, DELETE ON {} TO {}").format(

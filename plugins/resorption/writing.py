@@ -21,6 +21,7 @@ uses the functions on a connection (`place`, `lock`, `insert_row`, `update_row`,
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -529,3 +530,11 @@ class Writer:
                 (results.version,) = conn.execute(editing.touch_statement(self.collection), (key,)).fetchone()
         groups = frozenset({FINANCES}) if finances else frozenset()
         self.caller.audit("update", self.collection.id, key, groups, results.detail)
+    def confirm(self, key: int, if_match: str | None = None) -> str:
+        """« Toujours d'actualité »: stamp the site's `confirmed_at` with the present instant and
+        nothing else, so that its history records a `confirm` version (sql/080_history.sql);
+        where the caller may write, like any change. Its new version (ETag)."""
+        with self.changing_site(key, "write", if_match=if_match) as site:
+            site.set(confirmed_at=dt.datetime.now(dt.UTC))
+            site.detail = {"confirmed": True}
+        return site.version

@@ -159,7 +159,8 @@ def _our_components() -> dict[str, dict[str, Any]]:
             "filter",
             "Expression CQL2 (OGC 21-065r2) en texte (`status = 'open' AND population_total > "
             "50`) ou en JSON. Les propriétés permises sont celles des « queryables » de la "
-            "collection.",
+            "collection. Distance en mètres sur l'ellipsoïde : `S_DWITHIN(geometry, POINT(-0.57 "
+            "44.84), 200, 'meters')` (unités : meters, km).",
             {"type": "string"},
         ),
         "filter-lang": _query(
@@ -279,7 +280,7 @@ _CQL2_OPERATORS = {
     "and", "or", "not", "=", "<>", "<", ">", "<=", ">=", "like", "between", "in", "isNull",
     "casei", "accenti", "+", "-", "*", "/",
     "s_intersects", "s_contains", "s_crosses", "s_disjoint", "s_equals", "s_overlaps",
-    "s_touches", "s_within",
+    "s_touches", "s_within", "s_dwithin",
     "t_after", "t_before", "t_contains", "t_disjoint", "t_during", "t_equals", "t_finishedBy",
     "t_finishes", "t_intersects", "t_meets", "t_metBy", "t_overlappedBy", "t_overlaps",
     "t_startedBy", "t_starts",

@@ -8,7 +8,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from resorption.accounts import create_organisation, create_user, get_user, list_organisations, set_password
+from resorption.accounts import (
+    create_organisation,
+    create_user,
+    get_user,
+    list_organisations,
+    set_options,
+    set_password,
+)
 from resorption.errors import NotFound
 from resorption.policy import Policy
 
@@ -33,8 +40,9 @@ ACCOUNTS = (
         "demo-gironde",
         "operator",
         "departement:33",
-        ("access_justice",),
-        "les sites de la Gironde, procédures judiciaires comprises, sans les propriétaires",
+        ("access_justice", "create_site"),
+        "les sites de la Gironde, procédures judiciaires comprises, sans les propriétaires ; "
+        "déclare et modifie des sites",
     ),
     DemoAccount(
         "demo-observateur-93",
@@ -52,7 +60,9 @@ def ensure_demo_accounts(database_url: str, policy: Policy) -> tuple[DemoAccount
         create_organisation(database_url, ORGANISATION, "other")
     for account in ACCOUNTS:
         try:
-            get_user(database_url, account.username)
+            user = get_user(database_url, account.username)
+            if sorted(user.options) != sorted(account.options):  # an account of an older definition
+                set_options(database_url, policy, account.username, account.options)
         except NotFound:
             create_user(
                 database_url,

@@ -28,7 +28,7 @@ from resorption.query import FeatureQuery
 from resorption.reader import FeatureReader
 from resorption.settings import Settings
 from resorption.tile_layers import LAYERS
-from resorption.web import display
+from resorption.web import display, sheet_forms
 from resorption.web.sessions import current_session, root_path
 
 blueprint = Blueprint("webmap", __name__)
@@ -205,6 +205,7 @@ def sheet(site_id: str) -> Response:
         themes=actors.THEMES,
         username=caller.principal.username,
         journal=journal,
+        forms=sheet_forms.sheet_forms(sites, properties, may_write),
     )
     return Response(html, content_type="text/html; charset=utf-8", headers={"Cache-Control": "no-store"})
 

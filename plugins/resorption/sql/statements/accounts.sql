@@ -100,6 +100,10 @@ UPDATE resorption.api_tokens SET revoked_at = now() WHERE user_id = %s AND revok
 UPDATE resorption.users SET active = false, deactivated_at = coalesce(deactivated_at, now())
 WHERE id = %s
 
+-- name: set_user_options
+-- A user's options, replaced (the demonstration accounts follow their definition).
+UPDATE resorption.users SET options = %s::resorption.user_option[] WHERE id = %s
+
 -- name: set_password_hash
 -- A user's argon2id hash, or NULL for no password.
 UPDATE resorption.users SET password_hash = %s WHERE id = %s

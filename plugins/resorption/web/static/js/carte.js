@@ -695,8 +695,13 @@
       showError(`Les filtres n'ont pas pu être chargés : ${e.message}`);
     }
     await loadSites();
+    // /carte#site-12 (a link from a declaration, for instance) opens that site's sheet.
+    const linked = /^#site-(\d+)$/.exec(window.location.hash);
+    if (linked) openSheet(linked[1]);
   })();
 
   // For tests and debugging: what the map shows.
   window.carte = { map, sitesLayer, currentCql2, loadSites, openSheet };
+  // For the sheet's action forms (fiche-formulaires.js): the same requests and messages.
+  Object.assign(window.carte, { api, errorText, escapeHtml });
 })();
