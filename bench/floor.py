@@ -103,9 +103,9 @@ def _capture(
         readable = reader.readable
         if len(segments) == 4:  # /collections/{id}/items/{itemId}
             from resorption.api.features_write import WRITABLE
-            from resorption.editing import VERSION_SQL
+            from resorption.editing import version_sql
 
-            version = psycopg.sql.SQL(VERSION_SQL) if collection.id in WRITABLE else None
+            version = version_sql(collection) if collection.id in WRITABLE else None
             reader.feature_json(parse_item(collection, readable, args), segments[3], version)
         else:
             fq = parse_items(collection, readable, args, settings.limits)

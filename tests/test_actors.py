@@ -40,7 +40,11 @@ class Client:
         feature = {
             "type": "Feature",
             "geometry": {"type": "Point", "coordinates": list(BORDEAUX)},
-            "properties": {"name": "Site des tests d'intervenants", "declared_at": "2024-03-01", **properties},
+            "properties": {
+                "name": "Site des tests d'intervenants",
+                "declared_at": "2024-03-01",
+                **properties,
+            },
         }
         r = self.request(user, "POST", "/collections/sites/items", json=feature)
         assert r.status_code == 201, r.text
@@ -143,7 +147,9 @@ def test_an_actor_declares_themselves_and_appears_on_the_site(
     assert seen["followed"] is True  # the correspondent created it
     # The item's HTML page shows them, in French.
     page = c.request(intervener, "GET", f"/collections/sites/items/{site}", params={"f": "html"})
-    assert page.status_code == 200 and "Intervenants" in page.text and "intervener-departement-33" in page.text
+    assert (
+        page.status_code == 200 and "Intervenants" in page.text and "intervener-departement-33" in page.text
+    )
 
 
 def test_an_organisation_and_an_invited_user_are_actors(
@@ -152,7 +158,9 @@ def test_an_organisation_and_an_invited_user_are_actors(
     site = c.site(correspondent)
     r = c.execute(intervener, "declare-actor", site=site, themes=["social_support"], as_organisation=True)
     assert r.status_code == 200, r.text
-    assert [(a["kind"], a["name"]) for a in r.json()["actors"]] == [("organisation", "Organisation des tests")]
+    assert [(a["kind"], a["name"]) for a in r.json()["actors"]] == [
+        ("organisation", "Organisation des tests")
+    ]
 
     r = c.execute(intervener, "declare-actor", site=site, themes=["housing"], user=operator.username)
     assert r.status_code == 200, r.text
@@ -231,6 +239,76 @@ def test_following_a_site_and_my_sites(c: Client, correspondent: TestUser, opera
     assert c.execute(operator, "unfollow-site", site=mine).json() == {"site": mine, "followed": False}
     assert c.ids(operator, followed="true") == set()
     assert c.ids(correspondent, followed="true") >= {mine, other}
+
+
+def test_the_version_of_a_site_follows_its_actors_and_my_follow(
+    c: Client, correspondent: TestUser, intervener: TestUser, operator: TestUser
+) -> None:
+    """What a site shows besides its row (its actors, whether I follow it) enters its ETag: a
+    client holding an older copy gets the new one, never 304; and the ETag a read sends is the
+    one a write accepts in If-Match."""
+    created = c.request(
+        correspondent,
+        "POST",
+        "/collections/sites/items",
+        json={
+            "type": "Feature",
+            "geometry": {"type": "Point", "coordinates": list(BORDEAUX)},
+            "properties": {"name": "Site des versions", "declared_at": "2024-03-01"},
+        },
+    )
+    assert created.status_code == 201, created.text
+    site = int(created.headers["Location"].rsplit("/", 1)[1])
+    c.created.append(site)
+    # The creator follows the site: the ETag of the creation is the one a read sends them.
+    assert c.item(correspondent, site).headers["ETag"] == created.headers["ETag"]
+
+    seen = c.item(operator, site).headers["ETag"]
+    assert c.execute(intervener, "declare-actor", site=site, themes=["health"]).status_code == 200
+    fresh = c.request(
+        operator,
+        "GET",
+        f"/collections/sites/items/{site}",
+        params={"f": "json"},
+        headers={"If-None-Match": seen},
+    )
+    assert fresh.status_code == 200 and fresh.json()["properties"]["has_actor"] is True
+    assert fresh.headers["ETag"] != seen
+    unchanged = c.request(
+        operator,
+        "GET",
+        f"/collections/sites/items/{site}",
+        params={"f": "json"},
+        headers={"If-None-Match": fresh.headers["ETag"]},
+    )
+    assert unchanged.status_code == 304
+
+    # My follow is mine: it changes the ETag I see, not the one others see.
+    others = c.item(intervener, site).headers["ETag"]
+    assert c.execute(operator, "follow-site", site=site).status_code == 200
+    mine = c.item(operator, site)
+    assert mine.json()["properties"]["followed"] is True and mine.headers["ETag"] != fresh.headers["ETag"]
+    assert c.item(intervener, site).headers["ETag"] == others
+
+    # The ETag read is the one a write accepts; an older one is stale.
+    stale = c.request(
+        correspondent,
+        "PATCH",
+        f"/collections/sites/items/{site}",
+        json={"properties": {"population_total": 12}},
+        headers={"If-Match": created.headers["ETag"], "Content-Type": "application/merge-patch+json"},
+    )
+    assert stale.status_code == 412, stale.text
+    current = c.item(correspondent, site).headers["ETag"]
+    patched = c.request(
+        correspondent,
+        "PATCH",
+        f"/collections/sites/items/{site}",
+        json={"properties": {"population_total": 12}},
+        headers={"If-Match": current, "Content-Type": "application/merge-patch+json"},
+    )
+    assert patched.status_code == 204, patched.text
+    assert c.item(correspondent, site).headers["ETag"] == patched.headers["ETag"]
 
 
 def test_nobody_outside_the_scope_follows_or_sees(
@@ -316,7 +394,9 @@ def test_open_sites_without_intervention(
             "VALUES ('Action des tests d''intervenants', %s, '{health}', '33') RETURNING id",
             (today - dt.timedelta(days=30),),
         ).fetchone()[0]
-        conn.execute("INSERT INTO resorption.action_sites (action_id, site_id) VALUES (%s, %s)", (action, covered))
+        conn.execute(
+            "INSERT INTO resorption.action_sites (action_id, site_id) VALUES (%s, %s)", (action, covered)
+        )
     try:
         nobody = "status = 'open' AND has_action = FALSE AND has_actor = FALSE"
         assert c.ids(intervener, filter=nobody) == {bare}
@@ -334,7 +414,8 @@ def test_open_sites_without_intervention(
         # An ended action covers nothing any more.
         with psycopg.connect(database_url) as conn:
             conn.execute(
-                "UPDATE resorption.actions SET ended_at = %s WHERE id = %s", (today - dt.timedelta(days=1), action)
+                "UPDATE resorption.actions SET ended_at = %s WHERE id = %s",
+                (today - dt.timedelta(days=1), action),
             )
         assert c.ids(intervener, filter=nobody) == {bare, covered}
     finally:
@@ -441,11 +522,15 @@ def test_the_dashboard_counts_open_sites_without_intervention(
     before = _without_intervention(c, intervener)
     assert before["open_sites"] >= before["without_intervention"] >= 1
     assert before["without_intervention"] == c.hits(
-        intervener, filter="departement_code = '33' AND status = 'open' AND has_action = FALSE AND has_actor = FALSE"
+        intervener,
+        filter="departement_code = '33' AND status = 'open' AND has_action = FALSE AND has_actor = FALSE",
     )
     c.execute(intervener, "declare-actor", site=site, themes=["health"])
     after = _without_intervention(c, intervener)
-    assert after == {"open_sites": before["open_sites"], "without_intervention": before["without_intervention"] - 1}
+    assert after == {
+        "open_sites": before["open_sites"],
+        "without_intervention": before["without_intervention"] - 1,
+    }
     page = c.request(intervener, "GET", "/tableau-de-bord/departement-33", headers={"Accept": "text/html"})
     assert page.status_code == 200, page.text
     figure = re.search(r'data-key="without_intervention">([^<]+)<', page.text)

@@ -133,6 +133,9 @@ class Collection:
     # The table of every version of the rows (`history:`), with the same columns plus
     # `valid` and `operation`: `datetime=<instant>` reads it (time travel).
     history_table: str | None = None
+    # What an item shows besides its row (`version_also:`, an expression over `t`): it enters
+    # the item's version (ETag), so that a change of it is never answered 304 Not Modified.
+    version_also: str | None = None
 
     @property
     def table_sql(self) -> sql.Composable:
@@ -254,6 +257,7 @@ def load_collection(path: Path) -> Collection:
         item_noun=_label(raw["item_noun"], where) if raw.get("item_noun") else None,
         list_columns=list_columns,
         history_table=raw.get("history"),
+        version_also=raw.get("version_also"),
     )
 
 

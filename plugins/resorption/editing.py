@@ -43,8 +43,18 @@ MERGE_PATCH = "application/merge-patch+json"
 WRITE_TYPES = (GEOJSON, "application/json", MERGE_PATCH)
 # The accepted geometry types per collection geometry, and how they are stored.
 GEOMETRY_INPUTS = {"Point": ("Point",), "MultiPolygon": ("Polygon", "MultiPolygon")}
-# The version of an item: changes whenever the row does (the triggers set updated_at).
-VERSION_SQL = "'\"' || md5(t.id::text || '/' || extract(epoch FROM t.updated_at)::text) || '\"'"
+# The version of an item: changes whenever the row does (the triggers set updated_at), and
+# whenever what the catalog says it also shows does (`Collection.version_also`).
+VERSION = "'\"' || md5(t.id::text || '/' || extract(epoch FROM t.updated_at)::text{also}) || '\"'"
+ALSO = " || '/' || coalesce(({})::text, '')"
+
+
+def version_sql(collection: Collection) -> sql.Composable:
+    """The version (ETag) of an item of `collection`, over the alias `t`: the same expression
+    for the ETag a read sends and for the `If-Match` a write compares."""
+    # `version_also` is the catalog's own text, like its fields' `sql`: never a client's.
+    also = sql.SQL(ALSO).format(sql.SQL(collection.version_also)) if collection.version_also else sql.SQL("")  # type: ignore[arg-type]
+    return sql.SQL(VERSION).format(also=also)
 
 
 class Mode(StrEnum):
@@ -414,7 +424,7 @@ def insert_statement(
         table=collection.table_sql,
         names=sql.SQL(", ").join(names),
         values=sql.SQL(", ").join(values),
-        version=sql.SQL(VERSION_SQL),
+        version=version_sql(collection),
     )
     return statement, params
 
@@ -444,7 +454,7 @@ def update_statement(
         table=collection.table_sql,
         assignments=sql.SQL(", ").join(assignments),
         id=sql.Placeholder(),
-        version=sql.SQL(VERSION_SQL),
+        version=version_sql(collection),
     )
     return statement, params
 
@@ -457,7 +467,7 @@ def head_statement(collection: Collection, lock: bool, columns: Sequence[str] = 
         "SELECT t.departement_code, {status}, {version}{columns} FROM {table} t WHERE t.id = %s{lock}"
     ).format(
         status=status,
-        version=sql.SQL(VERSION_SQL),
+        version=version_sql(collection),
         columns=sql.SQL("").join(sql.SQL(", {}").format(sql.Identifier("t", c)) for c in columns),
         table=collection.table_sql,
         lock=sql.SQL(" FOR UPDATE") if lock else sql.SQL(""),
@@ -469,7 +479,7 @@ def touch_statement(collection: Collection) -> sql.Composed:
 
     A write of an item's details (an action's results) changes what the item shows."""
     return sql.SQL("UPDATE {table} t SET updated_at = now() WHERE t.id = %s RETURNING {version}").format(
-        table=collection.table_sql, version=sql.SQL(VERSION_SQL)
+        table=collection.table_sql, version=version_sql(collection)
     )
 
 

@@ -24,7 +24,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -444,6 +444,10 @@ class Writer:
             written = self.create_in(conn, body, crs)
             if self.collection.id == "sites":
                 conn.execute(SQL.follow_created_site, (written.key,))
+                # Following it is part of what the site shows its creator: its version too.
+                head = peek(conn, self.collection, written.key)
+                if head is not None:
+                    written = replace(written, version=head.version)
         self.audit("create", written.key, written.change)
         return written
 

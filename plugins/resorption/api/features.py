@@ -21,7 +21,6 @@ from typing import Any
 
 import orjson
 from flask import Request, Response
-from psycopg import sql
 from pygeoapi import l10n
 from pygeoapi.api import API, APIRequest
 from pygeoapi.formats import F_HTML, F_JSON, F_JSONLD, FORMAT_TYPES
@@ -33,7 +32,7 @@ from resorption.api.features_write import WRITABLE
 from resorption.caller import Caller
 from resorption.catalog import Collection, Field
 from resorption.crs import Crs
-from resorption.editing import VERSION_SQL
+from resorption.editing import version_sql
 from resorption.errors import InvalidParameter
 from resorption.params import parse_item, parse_items
 from resorption.query import FeatureQuery
@@ -154,8 +153,8 @@ def item(api: API, request: Request, collection: Collection, caller: Caller, ide
     reader = FeatureReader(caller, collection)
     fq = parse_item(collection, reader.readable, request.args)
     fq = _bulk(api_request, reader, fq)
-    version_sql = sql.SQL(VERSION_SQL) if collection.id in WRITABLE else None
-    raw, version = reader.feature_json(fq, identifier, version_sql)
+    version_expression = version_sql(collection) if collection.id in WRITABLE else None
+    raw, version = reader.feature_json(fq, identifier, version_expression)
 
     base = f"{api.get_collections_url()}/{collection.id}"
     uri = f"{base}/items/{urllib.parse.quote(identifier, safe='')}"

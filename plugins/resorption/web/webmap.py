@@ -14,12 +14,11 @@ from typing import Any
 
 import orjson
 from flask import Blueprint, Response, current_app, jsonify, redirect, render_template
-from psycopg import sql
 
 from resorption import actors, styles
 from resorption.caller import Caller
 from resorption.catalog import Collection, Field, load_catalog
-from resorption.editing import VERSION_SQL
+from resorption.editing import version_sql
 from resorption.errors import Unauthorized
 from resorption.identity import Principal, current_principal
 from resorption.policy import Policy, Scope
@@ -165,7 +164,7 @@ def sheet(site_id: str) -> Response:
     reader = FeatureReader(caller, sites)
     # The item and its version (ETag) in one statement, as the items route reads them.
     raw, version = reader.feature_json(
-        FeatureQuery(collection=sites, readable=reader.readable), site_id, sql.SQL(VERSION_SQL)
+        FeatureQuery(collection=sites, readable=reader.readable), site_id, version_sql(sites)
     )
     feature = orjson.loads(raw)
     properties = feature.get("properties") or {}
