@@ -688,3 +688,101 @@ def test_revision_0021_brings_a_database_without_attachments_to_them(scratch_url
     upgrade(scratch_url)  # at head: nothing to do
     with psycopg.connect(scratch_url) as conn:
         assert conn.execute(OBJECTS).fetchall() == built
+
+
+# -- the site sheet of /carte, in a real browser ---------------------------------------------
+
+
+@pytest.fixture
+def sheet_site(base_url: str, users: dict, database_url: str) -> Iterator[str]:
+    """An open site in Bordeaux, without files or messages, removed as the owner afterwards."""
+    from tests.test_webmap import BORDEAUX, As
+
+    feature = {
+        "type": "Feature",
+        "geometry": {"type": "Point", "coordinates": list(BORDEAUX)},
+        "properties": {"name": "Site des pièces jointes", "declared_at": "2024-03-01", "population_total": 9},
+    }
+    r = As(base_url, users["correspondent-departement-33"]).post("/collections/sites/items", json=feature)
+    assert r.status_code == 201, r.text
+    site_id = r.headers["Location"].rsplit("/", 1)[1]
+    yield site_id
+    with psycopg.connect(database_url) as conn:
+        conn.execute("DELETE FROM resorption.sites WHERE id = %s", (int(site_id),))
+
+
+def test_the_sheet_lists_and_uploads_files(
+    pages: Any,
+    base_url: str,
+    users: dict,
+    screenshot: Any,
+    sheet_site: str,
+    tmp_path: Any,
+    db: psycopg.Connection,
+) -> None:
+    from playwright.sync_api import expect
+
+    from tests.test_webmap import open_sheet, sign_in
+
+    photo = tmp_path / "campement été.jpg"
+    photo.write_bytes(_photo_with_gps())
+    page_html = tmp_path / "rapport.pdf"
+    page_html.write_bytes(HTML_PAGE)
+    report = tmp_path / "compte-rendu.pdf"
+    report.write_bytes(PDF_BYTES)
+
+    author = users["correspondent-departement-33"]
+    page = sign_in(pages, author)
+    open_sheet(page, sheet_site)
+    files = page.locator("#fiche .fiche-pieces-jointes")
+    expect(files.locator(".fiche-sans-pj")).to_have_text("Aucune pièce jointe.")
+
+    # an HTML page named .pdf: refused by its content, and the sheet says why
+    files.get_by_label("Joindre un fichier au site").set_input_files(str(page_html))
+    files.get_by_role("button", name="Joindre", exact=True).click()
+    expect(page.locator("#fiche .fiche-message")).to_contain_text("page HTML")
+
+    files = page.locator("#fiche .fiche-pieces-jointes")
+    files.get_by_label("Joindre un fichier au site").set_input_files(str(photo))
+    files.get_by_role("button", name="Joindre", exact=True).click()
+    expect(page.locator("#fiche .fiche-message")).to_have_text("Pièce jointe ajoutée.")
+    listed = page.locator("#fiche .fiche-pieces-jointes .fiche-pj")
+    expect(listed).to_have_count(1)
+    expect(listed.first).to_contain_text("campement été.jpg")
+    expect(listed.first).to_contain_text("image JPEG")
+    expect(listed.first).to_contain_text(author.username)
+
+    # a message with its report, shown under the message
+    journal = page.locator("#fiche .fiche-journal")
+    journal.get_by_label("Nouveau message").fill("Compte rendu de la réunion de quartier.")
+    journal.get_by_label("Pièce jointe (facultatif)").set_input_files(str(report))
+    journal.get_by_role("button", name="Publier le message").click()
+    expect(page.locator("#fiche .fiche-message")).to_have_text("Message publié avec sa pièce jointe.")
+    in_message = page.locator("#fiche .fiche-journal-message .fiche-pj")
+    expect(in_message).to_have_count(1)
+    expect(in_message.first).to_contain_text("compte-rendu.pdf")
+
+    # the link downloads the photo, without its position
+    with page.expect_download() as waiting:
+        page.locator("#fiche .fiche-pieces-jointes .fiche-pj a").first.click()
+    download = waiting.value
+    assert download.suggested_filename == "campement été.jpg"
+    saved = download.path().read_bytes()
+    assert b"GPS" not in saved and Image.open(io.BytesIO(saved)).getexif().get_ifd(0x8825) == {}
+    page.locator("#fiche .fiche-pieces-jointes").scroll_into_view_if_needed()
+    screenshot(page, "fiche-pieces-jointes")
+    # the refused HTML page is the only console error (its 415)
+    assert len(pages.console_errors) == 1 and "415" in pages.console_errors[0]
+
+    # a reader who may not edit the site sees the files, without the upload form
+    reader = sign_in(pages, users["operator-departement-33"])
+    open_sheet(reader, sheet_site)
+    expect(reader.locator("#fiche .fiche-pieces-jointes .fiche-pj")).to_have_count(1)
+    expect(reader.locator("#fiche .fiche-pj-form")).to_have_count(0)
+    expect(reader.locator("#fiche .fiche-journal-message .fiche-pj")).to_have_count(1)
+    expect(reader.locator('#fiche [data-action="supprimer-pj"]')).to_have_count(0)
+
+    # the uploader deletes the photo from the sheet
+    page.locator('#fiche .fiche-pieces-jointes [data-action="supprimer-pj"]').click()
+    expect(page.locator("#fiche .fiche-message")).to_have_text("Pièce jointe supprimée.")
+    expect(page.locator("#fiche .fiche-pieces-jointes .fiche-sans-pj")).to_have_text("Aucune pièce jointe.")
