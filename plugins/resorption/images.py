@@ -42,8 +42,9 @@ def without_metadata(data: bytes, kind: FileType, limits: Limits) -> bytes:
                 if width * height > limits.attachment_max_pixels:
                     raise _too_many_pixels(width, height, limits)
                 original.seek(0)  # an animation keeps its first image
-                upright = ImageOps.exif_transpose(original)
-                return _encode(upright, pillow_format)
+                # In place: one decoded copy of the pixels in memory, not two.
+                ImageOps.exif_transpose(original, in_place=True)
+                return _encode(original, pillow_format)
         except (Image.DecompressionBombError, Image.DecompressionBombWarning):
             raise _too_many_pixels(0, 0, limits) from None
         except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError):
@@ -62,15 +63,14 @@ def _encode(image: Image.Image, pillow_format: str) -> bytes:
     options: dict[str, object] = {}
     if pillow_format == "PNG" and "transparency" in image.info:
         options["transparency"] = image.info["transparency"]  # part of the picture, not metadata
-    bare = image.copy()
-    bare.info = {}
+    image.info = {}  # where EXIF, XMP, ICC and comments live
     out = io.BytesIO()
     if pillow_format == "JPEG":
-        bare.save(out, "JPEG", quality=JPEG_QUALITY, exif=b"", icc_profile=None)
+        image.save(out, "JPEG", quality=JPEG_QUALITY, exif=b"", icc_profile=None)
     elif pillow_format == "WEBP":
-        bare.save(out, "WEBP", quality=WEBP_QUALITY, exif=b"", xmp=b"", icc_profile=None)
+        image.save(out, "WEBP", quality=WEBP_QUALITY, exif=b"", xmp=b"", icc_profile=None)
     else:
-        bare.save(out, "PNG", **options)
+        image.save(out, "PNG", **options)
     return out.getvalue()
 
 
