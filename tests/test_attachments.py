@@ -582,7 +582,7 @@ def test_an_action_message_takes_files(
     base_url: str, people: dict[str, Person], db: psycopg.Connection
 ) -> None:
     action = db.execute(
-        "SELECT id FROM resorption.actions WHERE departement_code = '33' ORDER BY id LIMIT 1"
+        "SELECT id FROM resorption.actions WHERE departement_code = '33' ORDER BY id DESC LIMIT 1"
     ).fetchone()[0]
     pref = people["pj-pref33"]
     r = pref.session.post(
@@ -761,6 +761,8 @@ def test_the_sheet_lists_and_uploads_files(
     in_message = page.locator("#fiche .fiche-journal-message .fiche-pj")
     expect(in_message).to_have_count(1)
     expect(in_message.first).to_contain_text("compte-rendu.pdf")
+    in_message.first.scroll_into_view_if_needed()
+    screenshot(page, "message-piece-jointe")
 
     # the link downloads the photo, without its position
     with page.expect_download() as waiting:
