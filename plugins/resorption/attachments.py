@@ -120,6 +120,8 @@ def upload(
         )
     if caller.principal.is_anonymous:
         raise _not_found(collection, item_id)
+    with caller.reading() as conn:  # a parent out of sight costs no decoding
+        _check_parent(conn, collection, item_id)
     kind = file_types.detect(data)
     if kind.image:
         data = images.without_metadata(data, kind, limits)
