@@ -788,3 +788,13 @@ def test_the_sheet_lists_and_uploads_files(
     page.locator('#fiche .fiche-pieces-jointes [data-action="supprimer-pj"]').click()
     expect(page.locator("#fiche .fiche-message")).to_have_text("Pièce jointe supprimée.")
     expect(page.locator("#fiche .fiche-pieces-jointes .fiche-sans-pj")).to_have_text("Aucune pièce jointe.")
+
+
+def test_a_file_full_of_brackets_is_no_json(base_url: str, people: dict[str, Person], site: int) -> None:
+    """The JSON depth check of bodies does not apply to a file (a PNG's bytes hold many `[`)."""
+    content = ("[" * 5000 + " notes\n").encode()
+    r = upload(
+        base_url, people["pj-pref33"], f"sites/items/{site}", content, "crochets.txt", "application/json"
+    )
+    assert r.status_code == 201, r.text
+    assert people["pj-pref33"].session.get(r.json()["href"]).content == content
