@@ -86,6 +86,7 @@ PATH_VALUES = {
     "location_id": "x",
     "path": "x",
     "filename": "css/default.css",
+    "attachment_id": "1",
 }
 BODY_METHODS = ("POST", "PUT", "PATCH")
 

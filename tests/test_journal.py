@@ -485,7 +485,9 @@ def test_revision_0017_brings_a_database_without_the_journal_to_it(scratch_url: 
     with psycopg.connect(scratch_url, autocommit=True) as conn:
         built = conn.execute(JOURNAL_OBJECTS).fetchall()
         assert len(built) > 20
-        # a database of before the journal
+        # a database of before the journal (nor the attachments that hang on its messages)
+        conn.execute("DROP TABLE resorption.attachments")
+        conn.execute("DROP FUNCTION resorption.attachments_write_guard()")
         conn.execute(
             "DROP TABLE resorption.site_comments_history, resorption.action_comments_history, "
             "resorption.site_comments, resorption.action_comments"

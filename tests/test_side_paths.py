@@ -435,3 +435,105 @@ def test_a_reference_used_out_of_sight_is_no_refusal(
                 "AND departement_code = %s",
                 (ref, OTHER_AREA),
             )
+
+
+# -- attachments --------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def hidden_attachments(
+    db: psycopg.Connection, hidden_rows: dict[str, int]
+) -> dict[str, tuple[str, int, int]]:
+    """Files written as the owner where the area readers may not read them: on a site and on
+    messages of every visibility in OTHER_AREA, on State-only and chosen messages in AREA.
+    Label → (parent collection, parent id, file id)."""
+    parents = {
+        "site 93": (
+            "sites",
+            "SELECT id FROM resorption.sites WHERE departement_code = %(o)s ORDER BY id LIMIT 1",
+        ),
+        **{
+            f"{v} 93": (
+                "site_comments",
+                f"SELECT id FROM resorption.site_comments WHERE departement_code = %(o)s AND visibility = '{v}' LIMIT 1",
+            )
+            for v in ("everyone", "state_services", "chosen")
+        },
+        **{
+            f"{v} 33": (
+                "site_comments",
+                f"SELECT id FROM resorption.site_comments WHERE departement_code = %(a)s AND visibility = '{v}' LIMIT 1",
+            )
+            for v in ("state_services", "chosen")
+        },
+        "action everyone 93": (
+            "action_comments",
+            "SELECT id FROM resorption.action_comments WHERE departement_code = %(o)s AND visibility = 'everyone' LIMIT 1",
+        ),
+    }
+    column = {"sites": "site_id", "site_comments": "site_comment_id", "action_comments": "action_comment_id"}
+    found = {}
+    for label, (collection, query) in parents.items():
+        parent_id, departement = db.execute(
+            f"SELECT id, departement_code FROM resorption.{collection} WHERE id = ({query})",
+            {"o": OTHER_AREA, "a": AREA},
+        ).fetchone()
+        content = f"Fichier caché {label}\n".encode()
+        (file_id,) = db.execute(
+            f"INSERT INTO resorption.attachments ({column[collection]}, departement_code, filename, media_type, "
+            "size, sha256, content) VALUES (%s, %s, 'cache.txt', 'text/plain', %s, sha256(%s), %s) RETURNING id",
+            (parent_id, departement, len(content), content, content),
+        ).fetchone()
+        found[label] = (collection, parent_id, file_id)
+    return found
+
+
+def _bare(r: requests.Response, *ids: int) -> tuple[int, str]:
+    text = r.text
+    for n in ids:
+        text = text.replace(str(n), "N")
+    return r.status_code, text
+
+
+@pytest.mark.parametrize("reader", READERS["sites"])
+def test_a_file_out_of_sight_answers_like_a_missing_one(
+    base_url: str,
+    users: dict[str, TestUser],
+    hidden_attachments: dict[str, tuple[str, int, int]],
+    reader: str,
+) -> None:
+    """A file whose parent the reader may not read (another département, a State-only or
+    chosen message) is absent from every answer, as a missing id is: its download, its
+    parent's list, and a deletion."""
+    headers = users[reader].headers
+    missing_file, missing_parent = 999_999_981, 999_999_982
+    for label, (collection, parent_id, file_id) in hidden_attachments.items():
+        got = requests.get(f"{base_url}/attachments/{file_id}", headers=headers, timeout=60)
+        absent = requests.get(f"{base_url}/attachments/{missing_file}", headers=headers, timeout=60)
+        assert got.status_code == 404, (label, got.status_code)
+        assert _bare(got, file_id) == _bare(absent, missing_file), label
+        listed = requests.get(
+            f"{base_url}/collections/{collection}/items/{parent_id}/attachments", headers=headers, timeout=60
+        )
+        nothing = requests.get(
+            f"{base_url}/collections/{collection}/items/{missing_parent}/attachments",
+            headers=headers,
+            timeout=60,
+        )
+        assert _bare(listed, parent_id) == _bare(nothing, missing_parent), label
+        deleted = requests.delete(f"{base_url}/attachments/{file_id}", headers=headers, timeout=60)
+        assert _bare(deleted, file_id) == _bare(
+            requests.delete(f"{base_url}/attachments/{missing_file}", headers=headers, timeout=60),
+            missing_file,
+        ), label
+
+
+def test_the_hidden_files_exist_for_those_who_read_their_parent(
+    base_url: str, users: dict[str, TestUser], hidden_attachments: dict[str, tuple[str, int, int]]
+) -> None:
+    """The family above means something: a national administrator reads each of these files."""
+    headers = users["national-admin-nation"].headers
+    for label, (_, _, file_id) in hidden_attachments.items():
+        got = requests.get(f"{base_url}/attachments/{file_id}", headers=headers, timeout=60)
+        assert got.status_code == 200, label
+        assert got.content == f"Fichier caché {label}\n".encode()

@@ -23,6 +23,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from resorption import audit, forgery, response_headers
 from resorption import settings as app_settings
+from resorption.api import attachments as attachments_api
 from resorption.api import features, features_write, functions, pygeoapi_routes, queryables, tiles
 from resorption.api.pygeoapi_config import build_config, build_openapi_document
 from resorption.caller import Caller, current_settings
@@ -65,6 +66,7 @@ def create_app(settings: app_settings.Settings | None = None) -> Flask:
         api = API(config, build_openapi_document(config, catalog))
     app.extensions[pygeoapi_routes.NAME] = api
     tiles.register(app)  # before pygeoapi's routes: our tile routes win the URL match
+    app.register_blueprint(attachments_api.blueprint)  # …and the attachments of items too
     app.register_blueprint(pygeoapi_routes.blueprint(STATIC_DIR))
     app.register_blueprint(dashboard_blueprint(api))
     app.register_blueprint(action_dashboard_blueprint(api))
@@ -333,13 +335,17 @@ def _check_body(limits: app_settings.Limits) -> None:
         raise body_too_large(limits)
     if request.method not in BODY_METHODS:
         return
+    if request.endpoint == attachments_api.UPLOAD_ENDPOINT:
+        # A file has its own, smaller limit, also checked unread.
+        attachments_api.check_upload_size(request, limits)
     try:
         data = request.get_data(cache=True)  # forms are parsed later from this cache
     except RequestEntityTooLarge:
         raise body_too_large(limits) from None
     if length is None and len(data) >= limits.max_body_bytes:
         raise body_too_large(limits)
-    if request.mimetype not in FORM_TYPES:
+    if request.mimetype not in FORM_TYPES and request.endpoint != attachments_api.UPLOAD_ENDPOINT:
+        # (a file is no JSON: its bytes have no depth to check)
         check_json_depth(data, limits.json_max_depth, "Le corps de la requête")
 
 

@@ -18,7 +18,8 @@ another site's page from writing with them, whatever the caller authenticates wi
   more, so a JSON body that arrives under another type (or none) is a forgery or a mistake,
   refused with 415 before anything parses it. Our own HTML forms (sign-in, sign-out, the
   results of an action) post `application/x-www-form-urlencoded` and are the only routes that
-  read forms.
+  read forms. An attachment (`FILE_ENDPOINTS`) is a file sent as the body: any type but the
+  three a form can send.
 - **The session's token.** A request authenticated by the session cookie also needs the
   session's CSRF token for unsafe methods (`sessions.principal_of_request`).
 
@@ -41,6 +42,10 @@ OWN_FETCH_SITES = frozenset({"same-origin", "none"})
 FORM_TYPE = "application/x-www-form-urlencoded"
 # The endpoints of our HTML forms, which read `FORM_TYPE` bodies.
 FORM_ENDPOINTS = frozenset({"sessions.login", "sessions.logout", "action_results.form"})
+# The endpoints whose body is a file, sent as itself (api/attachments.py): any type but the
+# ones a form of another site (or `fetch` without CORS) can send, and not none at all.
+FILE_ENDPOINTS = frozenset({"attachments.upload"})
+SIMPLE_TYPES = frozenset({"", FORM_TYPE, "multipart/form-data", "text/plain"})
 # JSON types without the +json suffix: JSON itself, and CQL2 JSON's name before application/cql2+json.
 JSON_TYPES = frozenset({"application/json", "application/query-cql-json"})
 JSON_TYPES_SAID = (
@@ -89,6 +94,15 @@ def _check_body_type(req: Request) -> None:
             raise UnsupportedMediaType(
                 f"Type de contenu « {mimetype or 'absent'} » non pris en charge : ce formulaire "
                 f"s'envoie en {FORM_TYPE}."
+            )
+        return
+    if req.endpoint in FILE_ENDPOINTS:
+        if mimetype in SIMPLE_TYPES:
+            raise UnsupportedMediaType(
+                f"Type de contenu « {mimetype or 'absent'} » non pris en charge pour une pièce jointe : "
+                "envoyez le fichier lui-même comme corps de la requête, en application/octet-stream ou "
+                "sous son type (le type réel est reconnu d'après le contenu), son nom dans l'en-tête "
+                "Content-Disposition."
             )
         return
     if not is_json_type(mimetype):

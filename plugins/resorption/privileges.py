@@ -256,6 +256,14 @@ def write_privilege_statements(catalog: Mapping[str, Collection], policy: Policy
         statements.append(
             sql.SQL("GRANT INSERT, DELETE ON {} TO {}").format(sql.Identifier(SCHEMA, "site_followers"), role)
         )
+        # Attachments (sql/180_attachments.sql): added and deleted, never changed; the write
+        # guard sets the uploader and the département, row-level security says who and where.
+        statements.append(
+            sql.SQL(
+                "GRANT INSERT (site_id, site_comment_id, action_comment_id, filename, media_type, size, "
+                "sha256, content), DELETE ON {} TO {}"
+            ).format(sql.Identifier(SCHEMA, "attachments"), role)
+        )
         # The trigger copying an action's main département runs as the writer.
         statements.append(
             sql.SQL("GRANT INSERT ON {} TO {}").format(sql.Identifier(SCHEMA, "action_departements"), role)

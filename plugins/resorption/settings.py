@@ -84,6 +84,11 @@ class Limits:
     import_max_rows: int = 20_000
     import_max_columns: int = 250
     import_max_uncompressed_bytes: int = 256 * MIB
+    # Attachments of sites and journal messages (resorption.attachments): a file's size, and
+    # an image's pixels (a small PNG may announce 100,000 × 100,000 pixels: a decompression
+    # bomb refused from its header, before Pillow decodes anything).
+    attachment_max_bytes: int = 10 * MIB
+    attachment_max_pixels: int = 50_000_000
 
     @classmethod
     def from_env(cls) -> "Limits":
@@ -104,7 +109,17 @@ class Limits:
             import_max_uncompressed_bytes=_int(
                 "RESORPTION_IMPORT_MAX_UNCOMPRESSED_BYTES", d.import_max_uncompressed_bytes, 1024
             ),
+            attachment_max_bytes=_int("RESORPTION_ATTACHMENT_MAX_BYTES", d.attachment_max_bytes, 1024),
+            attachment_max_pixels=_int(
+                "RESORPTION_ATTACHMENT_MAX_PIXELS", d.attachment_max_pixels, 10_000, 500_000_000
+            ),
         )
+        if limits.attachment_max_bytes > limits.max_body_bytes:
+            raise ConfigurationError(
+                f"RESORPTION_ATTACHMENT_MAX_BYTES ({french_size(limits.attachment_max_bytes)}) dépasse "
+                f"RESORPTION_MAX_BODY_BYTES ({french_size(limits.max_body_bytes)}) : une pièce jointe "
+                "est le corps de sa requête. Réduisez le premier ou augmentez le second."
+            )
         if limits.import_max_bytes * 4 // 3 + IMPORT_ENVELOPE_BYTES > limits.max_body_bytes:
             raise ConfigurationError(
                 f"RESORPTION_IMPORT_MAX_BYTES ({french_size(limits.import_max_bytes)}) ne tient pas, "

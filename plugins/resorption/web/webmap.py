@@ -15,7 +15,7 @@ from typing import Any
 import orjson
 from flask import Blueprint, Response, current_app, jsonify, redirect, render_template
 
-from resorption import actors, styles
+from resorption import actors, attachments, file_types, styles
 from resorption.caller import Caller
 from resorption.catalog import Collection, Field, load_catalog
 from resorption.editing import version_sql
@@ -25,7 +25,7 @@ from resorption.policy import Policy, Scope
 from resorption.processes.close_site import CLOSING_STATUSES
 from resorption.query import FeatureQuery
 from resorption.reader import FeatureReader
-from resorption.settings import Settings
+from resorption.settings import Settings, french_size
 from resorption.tile_layers import LAYERS
 from resorption.web import display, sheet_forms
 from resorption.web.sessions import current_session, root_path
@@ -186,6 +186,13 @@ def sheet(site_id: str) -> Response:
         properties.get("status") == "open"
     )
     journal = _journal(caller, int(feature["id"]))
+    # The site's files, and those of the messages shown (each read as its parent is).
+    site_files = _files(attachments.listing(caller, "sites", int(feature["id"]), root_path()))
+    by_message = attachments.of_messages(
+        caller, "site_comments", [m["id"] for m in journal["messages"]], root_path()
+    )
+    for m in journal["messages"]:
+        m["files"] = _files(by_message.get(m["id"], []))
     html = render_template(
         "carte/fiche.html",
         site_id=feature.get("id"),
@@ -205,6 +212,10 @@ def sheet(site_id: str) -> Response:
         username=caller.principal.username,
         journal=journal,
         forms=sheet_forms.sheet_forms(sites, properties, may_write),
+        files=site_files,
+        file_types=file_types.ACCEPTED_SAID,
+        file_accept=",".join(e for kind in file_types.ACCEPTED for e in kind.extensions),
+        file_max=french_size(caller.settings.limits.attachment_max_bytes),
     )
     return Response(html, content_type="text/html; charset=utf-8", headers={"Cache-Control": "no-store"})
 
@@ -250,3 +261,15 @@ def _journal(caller: Caller, site_id: int) -> dict[str, Any]:
         "visibilities": list(visibilities.items()),
         "max_length": fields["message"].max_length,
     }
+
+
+def _files(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Attachments as the sheet shows them: with their type's French name and their size."""
+    return [
+        {
+            **a,
+            "type_label": getattr(file_types.BY_MEDIA_TYPE.get(a["media_type"]), "label", a["media_type"]),
+            "size_label": french_size(a["size"]),
+        }
+        for a in items
+    ]

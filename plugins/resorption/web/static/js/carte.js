@@ -598,13 +598,61 @@
     };
     const users = String(data.get("audience_users") || "").split(",").map((u) => u.trim()).filter(Boolean);
     if (users.length) properties.audience_users = users;
+    const file = form.querySelector('input[type="file"]')?.files[0];
+    let written = false;
     try {
-      await api("/collections/site_comments/items", {
+      const response = await api("/collections/site_comments/items", {
         method: "POST",
         headers: { "Content-Type": "application/geo+json" },
         body: JSON.stringify({ type: "Feature", geometry: null, properties }),
       });
-      await openSheet(form.dataset.siteId, "Message publié dans le journal.");
+      written = true;
+      if (file) {
+        const messageId = (response.headers.get("Location") || "").split("/").pop();
+        await uploadFile(`site_comments/items/${messageId}`, file);
+      }
+      await openSheet(form.dataset.siteId, file ? "Message publié avec sa pièce jointe." : "Message publié dans le journal.");
+    } catch (e) {
+      if (written) {
+        await openSheet(form.dataset.siteId);
+        sheetMessage(`Message publié, mais la pièce jointe est refusée : ${errorText(e)}`, "danger");
+      } else {
+        sheetMessage(errorText(e), "danger");
+      }
+    }
+  }
+
+  /* An attachment: the file itself is the body (the server detects its type from its content
+     and re-encodes photos without their metadata); its name goes in Content-Disposition. */
+  async function uploadFile(parent, file) {
+    return api(`/collections/${parent}/attachments`, {
+      method: "POST",
+      headers: {
+        "Content-Type": "application/octet-stream",
+        "Content-Disposition": `attachment; filename*=UTF-8''${encodeURIComponent(file.name)}`,
+      },
+      body: file,
+    });
+  }
+
+  async function attachFile(form) {
+    const file = form.querySelector('input[type="file"]').files[0];
+    if (!file) {
+      sheetMessage("Choisissez d'abord un fichier à joindre.", "danger");
+      return;
+    }
+    try {
+      await uploadFile(form.dataset.parent, file);
+      await openSheet(openSiteId, "Pièce jointe ajoutée.");
+    } catch (e) {
+      sheetMessage(errorText(e), "danger");
+    }
+  }
+
+  async function deleteFile(attachmentId) {
+    try {
+      await api(`/attachments/${attachmentId}`, { method: "DELETE" });
+      await openSheet(openSiteId, "Pièce jointe supprimée.");
     } catch (e) {
       sheetMessage(errorText(e), "danger");
     }
@@ -668,6 +716,9 @@
       case "ne-plus-suivre":
         siteProcess("unfollow-site", {}, "Le site n'est plus dans « Mes sites ».");
         break;
+      case "supprimer-pj":
+        deleteFile(action.dataset.attachmentId);
+        break;
     }
   });
   sheet.addEventListener("submit", (event) => {
@@ -676,6 +727,7 @@
     if (event.target.classList.contains("fiche-fermeture")) closeSite(event.target);
     if (event.target.classList.contains("fiche-intervenant")) declareActor(event.target);
     if (event.target.classList.contains("fiche-journal-form")) writeMessage(event.target);
+    if (event.target.classList.contains("fiche-pj-form")) attachFile(event.target);
   });
   document.addEventListener("keydown", (event) => {
     if (event.key === "Escape" && !sheet.classList.contains("d-none")) {
