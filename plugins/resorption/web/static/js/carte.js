@@ -695,6 +695,9 @@
       showError(`Les filtres n'ont pas pu être chargés : ${e.message}`);
     }
     await loadSites();
+    // `/carte?site=<id>` (links of the activity feed, /activites): open that site's sheet.
+    const linked = new URLSearchParams(window.location.search).get("site");
+    if (linked && /^\d{1,18}$/.test(linked)) openSheet(linked);
   })();
 
   // For tests and debugging: what the map shows.
