@@ -239,6 +239,9 @@ def written(http: Http, people: dict[str, TestUser], database_url: str) -> Itera
             headers=patch,
         )
         assert r.status_code == 204, r.text
+        note = {"type": "Feature", "geometry": None, "properties": {"action_id": action, "message": "Bilan."}}
+        r = http.request(OPERATOR, "POST", "/collections/action_comments/items", json=note)
+        assert r.status_code == 201, r.text
         http.execute(OPERATOR, "record-action-indicators", action=action, measured_at="2024-06-30", people=40)
         http.execute(
             CORRESPONDENT,
@@ -263,7 +266,7 @@ def test_each_kind_appears_after_its_write(http: Http, written: Written) -> None
     site_events = http.events(CORRESPONDENT, site_id=written.site)
     assert _kinds(site_events) == SITE_KINDS
     action_events = http.events(CORRESPONDENT, action_id=written.action)
-    assert _kinds(action_events) == ACTION_KINDS - {"comment"}
+    assert _kinds(action_events) == ACTION_KINDS
     for event in site_events + action_events:
         p = event["properties"]
         assert p["departement_code"] == "33" and p["region_code"] == "75"
@@ -357,10 +360,7 @@ def test_finance_lines_are_events_for_the_readers_of_finances_only(http: Http, w
     assert http.events(OPERATOR, action_id=written.action, kind="action_finances") == []
     hits = http.feed(OPERATOR, action_id=written.action, kind="action_finances", resulttype="hits").json()
     assert hits["numberMatched"] == 0
-    assert _kinds(http.events(OPERATOR, action_id=written.action)) == ACTION_KINDS - {
-        "comment",
-        "action_finances",
-    }
+    assert _kinds(http.events(OPERATOR, action_id=written.action)) == ACTION_KINDS - {"action_finances"}
     r = http.request(OPERATOR, "GET", f"{ITEMS}/{finances[0]['id']}", params={"f": "json"})
     assert r.status_code == 404 and "ETag" not in r.headers
     # sorting and filtering on the hidden kind tell nothing either

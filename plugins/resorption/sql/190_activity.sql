@@ -23,8 +23,9 @@
 -- index on that very expression, so that `ORDER BY id LIMIT n` (the reader's default order and
 -- keyset paging) merges the sources' indexes and stops after n rows (Merge Append) instead of
 -- reading every version of every site. The view is therefore not a security_barrier: a barrier
--- would keep the order from reaching the sources; it needs none, since it reads nothing with
--- rights other than the caller's (the policies of the sources come first).
+-- would keep the order from reaching the sources (measured with 100,000 sites: a page of a
+-- département in 10 s with a barrier, 0.15 s without); it needs none, since it reads nothing
+-- with rights other than the caller's (the policies of the sources come first).
 --
 -- The feed is also the shape of the events notifications will carry (issue 14): kind, when,
 -- subject ids, territory, author, field names.
