@@ -418,3 +418,19 @@ def test_the_page_of_another_departement_and_of_anonymous(
     assert r.status_code in (302, 303) and "/connexion" in r.headers["Location"]
     bad = http.request(CORRESPONDENT, "GET", "/activites", params={"du": "hier"})
     assert bad.status_code == 400 and "AAAA-MM-JJ" in bad.text
+
+
+def test_a_site_of_the_feed_opens_on_the_map(
+    pages: Pages, screenshot: Any, http: Http, written: Written
+) -> None:
+    """The feed's link `/carte?site=<id>` opens that site's sheet on the map."""
+    user = http.users[OPERATOR]
+    page = pages.open(user.username, user.token)
+    page.goto(f"/carte?site={written.site}")
+    page.wait_for_function(
+        "() => !document.querySelector('#fiche').classList.contains('d-none')"
+        " && document.querySelector('#fiche').textContent.includes(\"Site du fil d'activité\")",
+        timeout=60_000,
+    )
+    screenshot(page, "carte-site")
+    assert not pages.console_errors and not pages.csp_violations
