@@ -485,7 +485,8 @@ def test_revision_0017_brings_a_database_without_the_journal_to_it(scratch_url: 
     with psycopg.connect(scratch_url, autocommit=True) as conn:
         built = conn.execute(JOURNAL_OBJECTS).fetchall()
         assert len(built) > 20
-        # a database of before the journal
+        # a database of before the journal (and of the activity feed that reads it, 0022)
+        conn.execute("DROP VIEW resorption.activity")
         conn.execute(
             "DROP TABLE resorption.site_comments_history, resorption.action_comments_history, "
             "resorption.site_comments, resorption.action_comments"

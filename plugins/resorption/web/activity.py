@@ -15,7 +15,6 @@ from __future__ import annotations
 import datetime as dt
 import re
 import urllib.parse
-import zoneinfo
 from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
@@ -25,6 +24,7 @@ from flask import Blueprint, Response, request
 from resorption import statements
 from resorption.caller import Caller
 from resorption.catalog import Collection
+from resorption.clock import PARIS, today
 from resorption.errors import InvalidParameter
 from resorption.params import parse_items
 from resorption.reader import FeatureReader
@@ -37,8 +37,6 @@ DEFAULT_DAYS = 90
 # An event's id (sql/190_activity.sql, activity_key): 16 digits, a source letter, a key.
 EVENT_ID = re.compile(r"\d{16}[a-z]\d{1,19}")
 SUBJECTS = {"site": "sites", "action": "actions"}
-# The times of events as people in metropolitan France read them.
-PARIS = zoneinfo.ZoneInfo("Europe/Paris")
 
 
 def _day(raw: str | None, name: str) -> dt.date | None:
@@ -127,8 +125,7 @@ def blueprint(api: Any) -> Blueprint:
             return caller
         collection = caller.catalog["activity"]
         form = request.args
-        today = dt.date.today()
-        start = _day(form.get("du"), "du") or today - dt.timedelta(days=DEFAULT_DAYS)
+        start = _day(form.get("du"), "du") or today() - dt.timedelta(days=DEFAULT_DAYS)
         end = _day(form.get("au"), "au")
         if end is not None and end < start:
             raise InvalidParameter("au : la fin de la période précède son début.")
