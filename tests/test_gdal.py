@@ -239,6 +239,7 @@ def test_ogrinfo_lists_our_layers_with_geometry_types(base_url: str, admin: User
         "communes": "Multi Polygon",
         "stats_departements": "Multi Polygon",
         "stats_regions": "Multi Polygon",
+        "activity": "Point",
     }, stdout
 
 

@@ -485,7 +485,9 @@ def test_revision_0017_brings_a_database_without_the_journal_to_it(scratch_url: 
     with psycopg.connect(scratch_url, autocommit=True) as conn:
         built = conn.execute(JOURNAL_OBJECTS).fetchall()
         assert len(built) > 20
-        # a database of before the journal (nor the attachments that hang on its messages)
+        # a database of before the journal: nor the activity feed that reads it (0022), nor the
+        # attachments that hang on its messages (0021)
+        conn.execute("DROP VIEW resorption.activity")
         conn.execute("DROP TABLE resorption.attachments")
         conn.execute("DROP FUNCTION resorption.attachments_write_guard()")
         conn.execute(

@@ -142,6 +142,7 @@ FAILING = {
     "site_comments": ["id * 1e308 * 1e308 > 0", "message LIKE '%\\'"],
     "action_comments": ["id * 1e308 * 1e308 > 0", "message LIKE '%\\'"],
     "action_changes": ["action_id * 1e308 * 1e308 > 0", "action_name LIKE '%\\'"],
+    "activity": ["site_id * 1e308 * 1e308 > 0", "site_name LIKE '%\\'"],
 }
 # Each collection now and in the past (a `datetime` instant reads the history).
 STATES = [
@@ -154,6 +155,8 @@ STATES = [
     ("site_comments", "2030-01-01"),
     ("action_comments", None),
     ("action_changes", None),
+    ("activity", None),
+    ("activity", "2020-01-01/.."),
 ]
 # Readers in AREA whose scope hides OTHER_AREA, per collection.
 READERS = {
@@ -169,10 +172,11 @@ READERS = {
         ("site_comments", "sites"),
         ("action_comments", "actions"),
         ("action_changes", "actions"),
+        ("activity", "sites"),
     )
 }
 # The collection whose rows a changelog's versions are (the oracle needs some hidden).
-RULES = {"site_changes": "sites", "action_changes": "actions"}
+RULES = {"site_changes": "sites", "action_changes": "actions", "activity": "sites"}
 CASES = [
     pytest.param(collection, when, expression, reader, id=f"{collection}-{when or 'now'}-{n}-{reader}")
     for collection, when in STATES

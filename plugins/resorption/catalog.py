@@ -159,8 +159,10 @@ class Collection:
 
     @property
     def id_is_integer(self) -> bool:
-        """Sites and actions have integer ids; territories have INSEE codes."""
-        return self.id_field == "id"
+        """Sites and actions have integer ids; territories have INSEE codes (and events of the
+        activity feed, text keys)."""
+        identifier = self.fields.get(self.id_field)
+        return self.id_field == "id" and (identifier is None or identifier.type == "integer")
 
 
 def _label(raw: Any, where: str) -> Label:

@@ -36,6 +36,8 @@ PROTECTED: Mapping[str, str] = {
     "actions": "actions",
     "site_changes": "sites",
     "action_changes": "actions",
+    # the activity feed (sql/190_activity.sql): each event also under its source's own rules
+    "activity": "sites",
     **JOURNALS,
 }
 # How long an author may edit or delete a message, unless the policy says (`journal:`).

@@ -50,7 +50,7 @@ LAYER_ORDER: tuple[tuple[str, bool, float], ...] = (
 # Not map layers: the changelogs of sites and actions are lists of changes, read in the web pages; the
 # journals are lists of messages, on the map's sheet (QGIS reads them through the server's
 # OGC API connection all the same).
-NOT_LAYERS = frozenset({"site_changes", "action_changes", "site_comments", "action_comments"})
+NOT_LAYERS = frozenset({"site_changes", "action_changes", "site_comments", "action_comments", "activity"})
 # The page size of the layers follows the caller's export right (`page_size`): a page above
 # the bulk threshold is an export (resorption.bulk). Whoever may export all it reads asks for
 # big pages (the server reads them as exports: the same rows, fewer requests); anyone else

@@ -747,9 +747,12 @@
       showError(`Les filtres n'ont pas pu être chargés : ${e.message}`);
     }
     await loadSites();
-    // /carte#site-12 (a link from a declaration, for instance) opens that site's sheet.
-    const linked = /^#site-(\d+)$/.exec(window.location.hash);
-    if (linked) openSheet(linked[1]);
+    // `/carte?site=<id>` (the activity feed's links) or `/carte#site-<id>` (a declaration's
+    // link): open that site's sheet.
+    const linked =
+      new URLSearchParams(window.location.search).get("site") ||
+      (/^#site-(\d+)$/.exec(window.location.hash) || [])[1];
+    if (linked && /^\d{1,18}$/.test(linked)) openSheet(linked);
   })();
 
   // For tests and debugging: what the map shows.
