@@ -218,6 +218,7 @@ def test_the_form_says_every_problem_by_field_and_refuses_a_stale_version(
 
 def draw_square(page: Page) -> None:
     """Four clicks on the map, the last a double click: one closed polygon."""
+    page.locator("#action-carte").scroll_into_view_if_needed()
     box = page.locator("#action-carte").bounding_box()
     assert box is not None
     x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
@@ -251,7 +252,7 @@ def test_a_correspondent_lists_creates_edits_and_writes_in_the_journal(
     # Undo: one vertex of a new polygon, then removed.
     box = page.locator("#action-carte").bounding_box()
     assert box is not None
-    page.mouse.click(box["x"] + 30, box["y"] + 30)
+    page.mouse.click(box["x"] + box["width"] - 60, box["y"] + 60)
     expect(page.locator("#action-carte")).to_have_attribute("data-vertices", "1")
     page.click("#emprise-annuler")
     expect(page.locator("#action-carte")).to_have_attribute("data-vertices", "0")
@@ -340,8 +341,15 @@ def test_a_geojson_file_gives_the_footprint(
     expect(page.locator("#action-carte")).to_have_attribute("data-polygons", "1")
     page.fill("#name", "Action importée (test)")
     page.fill("#started_at", "2024-01-01")
+    # Without a topic: refused, said by its field; the imported footprint stays in the form.
     with page.expect_navigation():
         page.click("#action-form button[type=submit]")
+    assert page.inner_text("#topics-error") == "au moins une thématique est obligatoire"
+    expect(page.locator("#action-carte")).to_have_attribute("data-polygons", "1")
+    page.check("#topics-housing")
+    with page.expect_navigation():
+        page.click("#action-form button[type=submit]")
+    assert "enregistre=creee" in page.url, page.inner_text("#action-formulaire")
     action = int(re.search(r"/actions/(\d+)", page.url).group(1))  # type: ignore[union-attr]
     created.append(action)
     # The département comes from the footprint.

@@ -17,8 +17,8 @@ another site's page from writing with them, whatever the caller authenticates wi
   `application/x-www-form-urlencoded` or `multipart/form-data`, and `fetch` without CORS no
   more, so a JSON body that arrives under another type (or none) is a forgery or a mistake,
   refused with 415 before anything parses it. Our own HTML forms (sign-in, sign-out, the
-  results of an action) post `application/x-www-form-urlencoded` and are the only routes that
-  read forms.
+  results of an action, the action form and journal) post `application/x-www-form-urlencoded`
+  and are the only routes that read forms.
 - **The session's token.** A request authenticated by the session cookie also needs the
   session's CSRF token for unsafe methods (`sessions.principal_of_request`).
 
@@ -40,7 +40,10 @@ UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 OWN_FETCH_SITES = frozenset({"same-origin", "none"})
 FORM_TYPE = "application/x-www-form-urlencoded"
 # The endpoints of our HTML forms, which read `FORM_TYPE` bodies.
-FORM_ENDPOINTS = frozenset({"sessions.login", "sessions.logout", "action_results.form"})
+FORM_ENDPOINTS = frozenset({"sessions.login", "sessions.logout", "action_results.form"}) | frozenset(
+    # the action pages: the form of an action, the journal of its sheet
+    {"action_pages.create", "action_pages.edit", "action_pages.sheet"}
+)
 # JSON types without the +json suffix: JSON itself, and CQL2 JSON's name before application/cql2+json.
 JSON_TYPES = frozenset({"application/json", "application/query-cql-json"})
 JSON_TYPES_SAID = (
