@@ -124,6 +124,16 @@ def _filter(collection: Collection, args: Mapping[str, str]) -> tuple[str | None
     return (" AND ".join(parts) or None), kept
 
 
+def _state(properties: Mapping[str, Any], today: dt.date) -> str:
+    """« En cours », « À venir » or « Terminée », from the dates as the list reads them."""
+    started, ended = properties.get("started_at"), properties.get("ended_at")
+    if started and started > today.isoformat():
+        return "À venir"
+    if ended and ended < today.isoformat():
+        return "Terminée"
+    return "En cours"
+
+
 def _offset(raw: str | None) -> int:
     return int(raw) if raw and raw.isdigit() and len(raw) < 9 else 0
 
@@ -152,13 +162,15 @@ def list_page(api: Any) -> Response:
     )
     base = base_url(api)
     rows = []
+    today = dt.date.today()
     for feature in page.get("features", []):
         p = feature["properties"]
+        cells = {n: display.display_value(actions.fields[n], p.get(n), "fr") for n in wanted[1:]}
         rows.append(
             {
                 "href": f"{base}/actions/{feature['id']}",
                 "title": display.item_title(actions, feature, "fr"),
-                "cells": {n: display.display_value(actions.fields[n], p.get(n), "fr") for n in wanted[1:]},
+                "cells": {**cells, "etat": _state(p, today)},
             }
         )
     matched = int(page.get("numberMatched") or 0)
@@ -173,7 +185,9 @@ def list_page(api: Any) -> Response:
         "actions/liste.html",
         {
             "rows": rows,
-            "columns": [(n, actions.fields[n].label.fr) for n in wanted[1:]],
+            "columns": [(n, actions.fields[n].label.fr) for n in wanted[1:2]]
+            + [("etat", "État")]
+            + [(n, actions.fields[n].label.fr) for n in wanted[2:]],
             "matched": matched,
             "first": offset + 1 if rows else 0,
             "last": offset + len(rows),
