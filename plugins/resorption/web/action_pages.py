@@ -206,23 +206,29 @@ def list_page(api: Any) -> Response:
 # -- the sheet --------------------------------------------------------------------------
 
 
-def _read(caller: Caller, action_id: int) -> tuple[dict[str, Any], str, FeatureReader]:
+def _read(caller: Caller, action_id: int) -> tuple[dict[str, Any], str]:
     """The action as the caller reads it, with its version (404 outside their scope)."""
     actions = _actions(caller)
     reader = FeatureReader(caller, actions)
     raw, version = reader.feature_json(
         FeatureQuery(collection=actions, readable=reader.readable), str(action_id), sql.SQL(VERSION_SQL)
     )
-    return orjson.loads(raw), version, reader
+    return orjson.loads(raw), version
 
 
-def _write_message(caller: Caller, action_id: int, form: Mapping[str, Any]) -> None:
+def _may_write(caller: Caller, properties: Mapping[str, Any]) -> bool:
+    """Whether the caller writes the action: where it lies is its main département, as for
+    the write path's lock."""
+    return caller.scope("actions", "write").contains(properties.get("departement_code"))
+
+
+def _write_message(caller: Caller, action_id: int, form: Any) -> None:
     """A message in the action's journal, through the write path like the API's POST."""
     users = [u.strip() for u in (form.get("audience_users") or "").split(",") if u.strip()]
     properties: dict[str, Any] = {
         "action_id": action_id,
         "message": (form.get("message") or "").strip(),
-        "tags": request.form.getlist("tags"),
+        "tags": form.getlist("tags"),
         "visibility": form.get("visibility") or "everyone",
     }
     if users:
@@ -252,11 +258,10 @@ def sheet_page(api: Any, action_id: int) -> Response:
             status = HTTPStatus.BAD_REQUEST
         else:
             return redirect(f"{base}/actions/{action_id}?enregistre=message#journal", HTTPStatus.SEE_OTHER)
-    feature, _, _ = _read(caller, action_id)
+    feature, _ = _read(caller, action_id)
     actions = _actions(caller)
     properties = feature.get("properties") or {}
-    departements = properties.get("departement_codes") or [properties.get("departement_code")]
-    may_write = any(caller.scope("actions", "write").contains(d) for d in departements if d)
+    may_write = _may_write(caller, properties)
     shown = {k: v for k, v in properties.items() if k not in ("site_ids",)}
     return _page(
         api,
@@ -333,10 +338,8 @@ def form_page(api: Any, action_id: int | None) -> Response:
     feature: dict[str, Any] = {"type": "Feature", "geometry": None, "properties": {}}
     version = ""
     if action_id is not None:
-        feature, version, _ = _read(caller, action_id)
-        properties = feature.get("properties") or {}
-        departements = properties.get("departement_codes") or [properties.get("departement_code")]
-        if not any(write_scope.contains(d) for d in departements if d):
+        feature, version = _read(caller, action_id)
+        if not _may_write(caller, feature.get("properties") or {}):
             raise Forbidden("Vous n'avez pas le droit de modifier cette action.")
     elif write_scope.is_empty:
         raise Forbidden("Vous n'avez pas le droit de créer une action.")
