@@ -53,7 +53,10 @@ def test_the_demo_accounts_have_daily_work(daily: dict[str, int], database_url: 
     assert sites["numberMatched"] >= 3
     assert all(f["properties"]["has_actor"] for f in sites["features"][:1])
     journal = requests.get(
-        f"{base_url}/collections/site_comments/items", params={"f": "json", "limit": 100}, auth=auth, timeout=60
+        f"{base_url}/collections/site_comments/items",
+        params={"f": "json", "limit": 100},
+        auth=auth,
+        timeout=60,
     ).json()
     assert journal["numberMatched"] >= 5
     # An observer of Seine-Saint-Denis reads none of the Gironde's messages.
