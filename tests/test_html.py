@@ -309,7 +309,7 @@ ENGLISH = re.compile(
     r"Data Type|Execution modes|Synchronous|Asynchronous|Links|Browse jobs|Job status|"
     r"Started processing|Finished processing|Parameters|Results|This document|Powered by)\b"
 )
-NAVIGATION = ["Accueil", "Carte", "Tableau de bord", "Activité", "Collections", "Processus", "API"]
+NAVIGATION = ["Accueil", "Carte", "Tableau de bord", "Actions", "Activité", "Collections", "Processus", "API"]
 
 
 class Text(HTMLParser):

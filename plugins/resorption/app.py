@@ -43,6 +43,7 @@ from resorption.policy import Policy, load_policy
 from resorption.processes import callbacks, downloads
 from resorption.web import STATIC_DIR, sessions, site_forms, webmap
 from resorption.web.action_dashboard import blueprint as action_dashboard_blueprint
+from resorption.web.action_pages import blueprint as action_pages_blueprint
 from resorption.web.action_results import blueprint as action_results_blueprint
 from resorption.web.activity import blueprint as activity_blueprint
 from resorption.web.dashboard import blueprint as dashboard_blueprint
@@ -73,6 +74,7 @@ def create_app(settings: app_settings.Settings | None = None) -> Flask:
     app.register_blueprint(action_dashboard_blueprint(api))
     app.register_blueprint(action_results_blueprint(api))
     app.register_blueprint(activity_blueprint(api))
+    app.register_blueprint(action_pages_blueprint(api))
     install_navigation()  # the navigation bar of every page knows who is signed in
     app.register_blueprint(sessions.blueprint)
     app.register_blueprint(webmap.blueprint)

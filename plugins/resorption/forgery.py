@@ -17,9 +17,9 @@ another site's page from writing with them, whatever the caller authenticates wi
   `application/x-www-form-urlencoded` or `multipart/form-data`, and `fetch` without CORS no
   more, so a JSON body that arrives under another type (or none) is a forgery or a mistake,
   refused with 415 before anything parses it. Our own HTML forms (sign-in, sign-out, the
-  results of an action) post `application/x-www-form-urlencoded` and are the only routes that
-  read forms. An attachment (`FILE_ENDPOINTS`) is a file sent as the body: any type but the
-  three a form can send.
+  results of an action, the action form and journal) post `application/x-www-form-urlencoded`
+  and are the only routes that read forms. An attachment (`FILE_ENDPOINTS`) is a file sent as
+  the body: any type but the three a form can send.
 - **The session's token.** A request authenticated by the session cookie also needs the
   session's CSRF token for unsafe methods (`sessions.principal_of_request`).
 
@@ -41,7 +41,17 @@ UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 OWN_FETCH_SITES = frozenset({"same-origin", "none"})
 FORM_TYPE = "application/x-www-form-urlencoded"
 # The endpoints of our HTML forms, which read `FORM_TYPE` bodies.
-FORM_ENDPOINTS = frozenset({"sessions.login", "sessions.logout", "action_results.form"})
+FORM_ENDPOINTS = frozenset(
+    {
+        "sessions.login",
+        "sessions.logout",
+        "action_results.form",
+        # the action pages: the form of an action, the journal of its sheet
+        "action_pages.create",
+        "action_pages.edit",
+        "action_pages.sheet",
+    }
+)
 # The endpoints whose body is a file, sent as itself (api/attachments.py): any type but the
 # ones a form of another site (or `fetch` without CORS) can send, and not none at all.
 FILE_ENDPOINTS = frozenset({"attachments.upload"})

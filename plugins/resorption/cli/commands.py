@@ -83,7 +83,7 @@ def db_demo(sites: int, seed: int) -> None:
 
     url = _database_url()
     generate_demo(url, sites=sites, seed=seed, console=console)
-    _demo_accounts(url)
+    _demo_accounts(url, seed)
 
 
 @db.command("setup")
@@ -100,14 +100,22 @@ def db_setup(sites: int, seed: int, no_demo: bool) -> None:
     load_territories(url, console=console)
     if not no_demo:
         generate_demo(url, sites=sites, seed=seed, console=console)
-        _demo_accounts(url)
+        _demo_accounts(url, seed)
 
 
-def _demo_accounts(url: str) -> None:
-    """Create the demonstration accounts and say how to sign in with them."""
+def _demo_accounts(url: str, seed: int) -> None:
+    """Create the demonstration accounts, give them some daily work (journal, actors, followed
+    sites), and say how to sign in with them."""
     from resorption.demo.accounts import DEMO_PASSWORD, ensure_demo_accounts
+    from resorption.demo.daily import write_daily_work
 
     accounts = ensure_demo_accounts(url, _policy())
+    daily = write_daily_work(url, seed=seed)
+    console.print(
+        f"Travail quotidien des comptes de démonstration : {daily['site_messages']} messages sur des sites, "
+        f"{daily['action_messages']} sur des actions, {daily['actors']} intervenants, "
+        f"{daily['followed']} sites suivis."
+    )
     lines = "\n".join(f"  {a.username:<22} {a.shows}" for a in accounts)
     console.print(
         f"Comptes de démonstration (mot de passe « {DEMO_PASSWORD} », données fictives) :\n{lines}",

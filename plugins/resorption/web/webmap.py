@@ -27,7 +27,7 @@ from resorption.query import FeatureQuery
 from resorption.reader import FeatureReader
 from resorption.settings import Settings, french_size
 from resorption.tile_layers import LAYERS
-from resorption.web import display, sheet_forms
+from resorption.web import display, journal, sheet_forms
 from resorption.web.sessions import current_session, root_path
 
 blueprint = Blueprint("webmap", __name__)
@@ -220,47 +220,9 @@ def sheet(site_id: str) -> Response:
     return Response(html, content_type="text/html; charset=utf-8", headers={"Cache-Control": "no-store"})
 
 
-# The journal in the sheet: its newest messages, at most this many (the API pages the rest).
-JOURNAL_LIMIT = 100
-
-
 def _journal(caller: Caller, site_id: int) -> dict[str, Any]:
-    """The messages on the site the user may read (row-level security), newest first, with
-    the labels of their tags and visibility, and what the form offers."""
-    comments = caller.catalog["site_comments"]
-    reader = FeatureReader(caller, comments)
-    fields = comments.fields
-    page = reader.features(
-        FeatureQuery(
-            collection=comments,
-            readable=reader.readable,
-            equals=((fields["site_id"], site_id),),
-            sortby=((fields["created_at"], True), (fields["id"], True)),
-            limit=JOURNAL_LIMIT,
-            skip_geometry=True,
-        )
-    )
-    tags = fields["tags"].enum or {}
-    visibilities = fields["visibility"].enum or {}
-    messages = []
-    for feature in page.get("features", []):
-        p = feature["properties"]
-        messages.append(
-            {
-                **p,
-                "id": feature["id"],
-                "tag_labels": [tags.get(t, t) for t in p.get("tags") or []],
-                "visibility_label": visibilities.get(p.get("visibility"), p.get("visibility")),
-                "written": display.display_value(fields["created_at"], p.get("created_at"), "fr"),
-            }
-        )
-    return {
-        "messages": messages,
-        "more": (page.get("numberMatched") or 0) > len(messages),
-        "tags": list(tags.items()),
-        "visibilities": list(visibilities.items()),
-        "max_length": fields["message"].max_length,
-    }
+    """The messages on the site the user may read (shared with the action sheet)."""
+    return journal.journal(caller, "site_comments", "site_id", site_id)
 
 
 def _files(items: list[dict[str, Any]]) -> list[dict[str, Any]]:

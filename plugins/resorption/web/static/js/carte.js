@@ -511,7 +511,7 @@
       if (openSiteId !== siteId) return;
       box.innerHTML = actions.length
         ? `<ul class="mb-0 ps-3">${actions
-            .map((a) => `<li><a href="${root}/collections/actions/items/${encodeURIComponent(a.id)}?f=html">${escapeHtml(a.properties.name || `Action n°${a.id}`)}</a></li>`)
+            .map((a) => `<li><a href="${root}/actions/${encodeURIComponent(a.id)}">${escapeHtml(a.properties.name || `Action n°${a.id}`)}</a></li>`)
             .join("")}</ul>`
         : "Aucune action liée à ce site (dans votre territoire).";
     } catch (e) {
