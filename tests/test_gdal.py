@@ -22,12 +22,14 @@ import re
 import shutil
 import sqlite3
 import subprocess
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import psycopg
+import psycopg.sql
 import pytest
 import requests
 from shapely import wkb
@@ -226,6 +228,39 @@ def api(http: requests.Session) -> dict[str, dict[int, dict[str, Any]]]:
     return {c: features_by_id(http, c) for c in EXPECTED}
 
 
+@pytest.fixture
+def journal_messages(http: requests.Session, admin: User, db: psycopg.Connection) -> Iterator[None]:
+    """One message in each journal: GDAL reads a layer's geometry type from its first features,
+    and a new database has no message at all."""
+    written = []
+    for journal, parent, key in (
+        ("site_comments", "sites", "site_id"),
+        ("action_comments", "actions", "action_id"),
+    ):
+        first = http.get(f"/collections/{parent}/items", params={"limit": 1}, headers=admin.headers).json()
+        feature = {
+            "type": "Feature",
+            "geometry": None,
+            "properties": {key: first["features"][0]["id"], "message": "Message pour GDAL"},
+        }
+        r = http.post(
+            f"/collections/{journal}/items",
+            json=feature,
+            headers={**admin.headers, "Content-Type": "application/geo+json"},
+        )
+        assert r.status_code == 201, r.text
+        written.append((journal, int(r.headers["Location"].rsplit("/", 1)[1])))
+    yield
+    for journal, identifier in written:
+        db.execute(
+            psycopg.sql.SQL("DELETE FROM {} WHERE id = %s").format(
+                psycopg.sql.Identifier("resorption", journal)
+            ),
+            (identifier,),
+        )
+
+
+@pytest.mark.usefixtures("journal_messages")
 def test_ogrinfo_lists_our_layers_with_geometry_types(base_url: str, admin: User) -> None:
     """`ogrinfo OAPIF:<landing page>` lists every collection, with its title and geometry type."""
     stdout = run("ogrinfo", "-ro", f"OAPIF:{base_url}", user=admin).stdout
@@ -234,6 +269,8 @@ def test_ogrinfo_lists_our_layers_with_geometry_types(base_url: str, admin: User
         "actions": "Multi Polygon",
         "site_changes": "Point",
         "action_changes": "Multi Polygon",
+        "site_comments": "Point",
+        "action_comments": "Multi Polygon",
         "regions": "Multi Polygon",
         "departements": "Multi Polygon",
         "communes": "Multi Polygon",

@@ -21,12 +21,11 @@ from typing import Any
 
 import orjson
 from flask import Blueprint, Response, redirect, request
-from psycopg import sql
 
 from resorption.caller import Caller
 from resorption.catalog import Collection, Field
 from resorption.cql import parse_filter
-from resorption.editing import VERSION_SQL, Mode
+from resorption.editing import Mode, version_sql
 from resorption.errors import Conflict, Forbidden, PreconditionFailed, ValidationFailed
 from resorption.query import FeatureQuery
 from resorption.reader import FeatureReader
@@ -211,7 +210,7 @@ def _read(caller: Caller, action_id: int) -> tuple[dict[str, Any], str]:
     actions = _actions(caller)
     reader = FeatureReader(caller, actions)
     raw, version = reader.feature_json(
-        FeatureQuery(collection=actions, readable=reader.readable), str(action_id), sql.SQL(VERSION_SQL)
+        FeatureQuery(collection=actions, readable=reader.readable), str(action_id), version_sql(actions)
     )
     return orjson.loads(raw), version
 
