@@ -251,6 +251,31 @@ def test_writes_of_one_transaction_make_one_version(database_url: str) -> None:
         conn.rollback()
 
 
+def test_a_writer_that_waited_for_the_row_begins_its_version_after(database_url: str) -> None:
+    """B starts first, A writes and commits, then B (which waited for the row) writes: B's
+    now() is earlier than A's version, yet the versions follow each other without overlap
+    (the trigger once took A's version for B's own: an exclusion violation, a 500)."""
+    with psycopg.connect(database_url, autocommit=True) as setup:
+        site = _insert_site(setup, "T-concurrent", "33063", population_total=10)
+    try:
+        with psycopg.connect(database_url) as b, psycopg.connect(database_url) as a:
+            b.execute("SELECT now()")  # B's transaction (and its now()) begins here
+            a.execute("UPDATE resorption.sites SET population_total = 11 WHERE id = %s", (site,))
+            a.commit()
+            b.execute("UPDATE resorption.sites SET population_total = 12 WHERE id = %s", (site,))
+            b.commit()
+        with psycopg.connect(database_url) as conn:
+            rows = conn.execute(
+                "SELECT operation::text, population_total, lower(valid) < upper(valid) OR upper_inf(valid) "
+                "FROM resorption.sites_history WHERE id = %s ORDER BY lower(valid)",
+                (site,),
+            ).fetchall()
+        assert rows == [("insert", 10, True), ("update", 11, True), ("update", 12, True)]
+    finally:
+        with psycopg.connect(database_url, autocommit=True) as cleanup:
+            cleanup.execute("DELETE FROM resorption.sites WHERE id = %s", (site,))
+
+
 def test_actions_are_versioned(database_url: str) -> None:
     with psycopg.connect(database_url) as conn:
         action = conn.execute(

@@ -103,20 +103,25 @@ DECLARE
     replaced boolean := false;
     operation resorption.history_operation := lower(TG_OP)::resorption.history_operation;
     fields text[] := '{}';
+    -- When this version begins: now(), or just after the current version when a concurrent
+    -- transaction that started later wrote it first (this one waited for its row lock).
+    ts timestamptz := now();
 BEGIN
     IF TG_OP IN ('UPDATE', 'DELETE') THEN
         EXECUTE format('SELECT version_id, lower(valid) AS since, operation, changed_fields FROM %s '
                        'WHERE %s AND upper_inf(valid) FOR UPDATE', history, same_row)
             INTO current_version USING OLD;
         IF current_version.version_id IS NOT NULL THEN
-            IF current_version.since >= now() THEN
+            -- A version begun at this transaction's now() is this transaction's own: replaced.
+            IF current_version.since = now() THEN
                 replaced := true;
                 EXECUTE format('DELETE FROM %s WHERE version_id = $1', history)
                     USING current_version.version_id;
             ELSE
-                EXECUTE format('UPDATE %s SET valid = tstzrange(lower(valid), now()) '
+                ts := greatest(now(), current_version.since + interval '1 microsecond');
+                EXECUTE format('UPDATE %s SET valid = tstzrange(lower(valid), $2) '
                                'WHERE version_id = $1', history)
-                    USING current_version.version_id;
+                    USING current_version.version_id, ts;
             END IF;
         END IF;
     END IF;
@@ -126,7 +131,7 @@ BEGIN
         IF NOT (replaced AND current_version.operation = 'insert') THEN
             EXECUTE format('INSERT INTO %s (%s, valid, operation, changed_by, changed_fields) '
                            'SELECT %s, $2, $3, $4, $5 FROM (SELECT ($1).*) r', history, columns, columns)
-                USING OLD, tstzrange(now(), now(), '[]'), operation, who, '{}'::text[];
+                USING OLD, tstzrange(ts, ts, '[]'), operation, who, '{}'::text[];
         END IF;
         RETURN NULL;
     END IF;
@@ -144,7 +149,7 @@ BEGIN
     END IF;
     EXECUTE format('INSERT INTO %s (%s, valid, operation, changed_by, changed_fields) '
                    'SELECT %s, $2, $3, $4, $5 FROM (SELECT ($1).*) r', history, columns, columns)
-        USING NEW, tstzrange(now(), NULL), operation, who, fields;
+        USING NEW, tstzrange(ts, NULL), operation, who, fields;
     RETURN NULL;
 END $$;
 
