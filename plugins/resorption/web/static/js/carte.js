@@ -747,11 +747,8 @@
       showError(`Les filtres n'ont pas pu être chargés : ${e.message}`);
     }
     await loadSites();
-    // `/carte?site=<id>` (the activity feed's links) or `/carte#site-<id>` (a declaration's
-    // link): open that site's sheet.
-    const linked =
-      new URLSearchParams(window.location.search).get("site") ||
-      (/^#site-(\d+)$/.exec(window.location.hash) || [])[1];
+    // `/carte?site=<id>` (links of the activity feed, of a declaration): open that site's sheet.
+    const linked = new URLSearchParams(window.location.search).get("site");
     if (linked && /^\d{1,18}$/.test(linked)) openSheet(linked);
   })();
 

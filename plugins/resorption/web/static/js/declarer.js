@@ -358,7 +358,7 @@
       done.dataset.siteId = id;
       done.innerHTML =
         `<p class="mb-2 fw-semibold">Site déclaré (n°${escapeHtml(id)}).</p>` +
-        `<p class="mb-0"><a href="${root}/carte#site-${encodeURIComponent(id)}">Ouvrir sa fiche sur la carte</a> · ` +
+        `<p class="mb-0"><a href="${root}/carte?site=${encodeURIComponent(id)}">Ouvrir sa fiche sur la carte</a> · ` +
         `<a href="${root}/carte/sites/nouveau">Déclarer un autre site</a></p>`;
       done.classList.remove("d-none");
       done.focus();
