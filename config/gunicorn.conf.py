@@ -6,7 +6,14 @@ bind, workers and timeout on its command line. The limits come from the environm
 (resorption.settings.Limits, README « Sécurité »).
 """
 
-from resorption.serving import french_refusals, limits_or_exit
+import os
+
+from resorption.serving import (
+    forget_worker_metrics,
+    french_refusals,
+    limits_or_exit,
+    prepare_metrics_dir,
+)
 
 _limits = limits_or_exit()
 
@@ -22,3 +29,12 @@ post_worker_init = french_refusals
 # No runtime control socket (`gunicornc`): nothing uses it, and every gunicorn of a machine
 # would otherwise share its default path ($HOME/.gunicorn/gunicorn.ctl).
 control_socket_disable = True
+
+# Metrics (/metrics): each worker writes its values in this folder, emptied at start.
+prepare_metrics_dir()
+child_exit = forget_worker_metrics
+
+# A stop (SIGTERM: systemd, docker stop, a deployment) lets the requests under way finish:
+# the workers stop accepting, answer what they hold, then exit; after this many seconds
+# they are killed. Above the slowest request's read timeout (settings.Timeouts, read: 30 s).
+graceful_timeout = int(os.environ.get("RESORPTION_GRACEFUL_TIMEOUT_S", "40"))

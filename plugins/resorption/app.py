@@ -16,21 +16,22 @@ from typing import Any
 
 import orjson
 import pygeoapi.api as core_api
-from flask import Flask, Response, request
+from flask import Flask, Response, render_template, request
 from pygeoapi.api import API, APIRequest, apply_gzip
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, RequestEntityTooLarge
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from resorption import audit, forgery, response_headers
+from resorption import audit, forgery, request_log, response_headers
 from resorption import settings as app_settings
 from resorption.api import attachments as attachments_api
-from resorption.api import features, features_write, functions, pygeoapi_routes, queryables, tiles
+from resorption.api import features, features_write, functions, operations, pygeoapi_routes, queryables, tiles
 from resorption.api.pygeoapi_config import build_config, build_openapi_document
 from resorption.caller import Caller, current_settings
 from resorption.catalog import Collection, load_catalog
 from resorption.editing import Mode
 from resorption.errors import (
     ConfigurationError,
+    DatabaseUnavailable,
     InvalidParameter,
     NotFound,
     ResorptionError,
@@ -63,10 +64,12 @@ def create_app(settings: app_settings.Settings | None = None) -> Flask:
     app = Flask(__name__, static_folder=None)
     app.url_map.strict_slashes = False
     app.config["RESORPTION_SETTINGS"] = settings
+    request_log.install(app)  # request id, metrics and the request's log line, around everything
     config = build_config(settings, catalog)
     with app.app_context():  # the OpenAPI document asks our providers for their fields
         api = API(config, build_openapi_document(config, catalog))
     app.extensions[pygeoapi_routes.NAME] = api
+    app.register_blueprint(operations.blueprint)  # /sante, /pret, /metrics
     tiles.register(app)  # before pygeoapi's routes: our tile routes win the URL match
     app.register_blueprint(attachments_api.blueprint)  # …and the attachments of items too
     app.register_blueprint(pygeoapi_routes.blueprint(STATIC_DIR))
@@ -97,9 +100,10 @@ def create_app(settings: app_settings.Settings | None = None) -> Flask:
         set_principal(ANONYMOUS)
         _check_body(settings.limits)
         _reject_nul_bytes()
-        if _is_static():
+        if _is_static() or request.endpoint in operations.ENDPOINTS:
             # Stylesheets and scripts are public: a browser re-sends its Basic credentials with
             # each of them, and checking a password (argon2) for every asset would be wasted time.
+            # The operators' endpoints need no caller (and must answer with the database down).
             return None
         client = request.remote_addr or "inconnu"
         audit.set_request(audit.RequestInfo(request.method, request.full_path.rstrip("?"), client))
@@ -130,6 +134,10 @@ def create_app(settings: app_settings.Settings | None = None) -> Flask:
 
     @app.errorhandler(ResorptionError)
     def ogc_error(exc: ResorptionError) -> Response:
+        if isinstance(exc, DatabaseUnavailable):
+            # An outage is one cause for many requests: one line each, without a stack.
+            LOGGER.warning("database unavailable: %s", type(exc.__cause__ or exc).__name__)
+            return _unavailable(exc, settings)
         if exc.status >= 500:
             LOGGER.error("%s", exc.message, exc_info=exc)
         if isinstance(exc, Unauthorized) and sessions.wants_html(request):
@@ -367,9 +375,28 @@ def ogc_exception(
     return Response(body, status=status, content_type="application/json")
 
 
+def _unavailable(exc: DatabaseUnavailable, settings: app_settings.Settings) -> Response:
+    """503 with Retry-After: an OGC exception, or for a browser a page that says to wait."""
+    headers = {"Retry-After": str(settings.retry_after_s), "Cache-Control": "no-store"}
+    if sessions.wants_html(request):
+        page = render_template(
+            "indisponible.html",
+            message=exc.message,
+            retry_after=settings.retry_after_s,
+            request_id=request_log.current_request_id(),
+            base=settings.public_url,
+        )
+        return Response(page, status=exc.status, headers=headers, content_type="text/html; charset=utf-8")
+    response = ogc_exception(exc.status, exc.ogc_code, exc.message, exc.body)
+    response.headers.update(headers)
+    return response
+
+
 def wsgi() -> Flask:
-    """Entry point for gunicorn: `gunicorn 'resorption.app:wsgi()'`."""
+    """Entry point for gunicorn: `gunicorn 'resorption.app:wsgi()'` (logs as the settings say)."""
     try:
-        return create_app()
+        settings = app_settings.Settings.from_env()
+        request_log.configure(settings.log_format)
+        return create_app(settings)
     except ConfigurationError as exc:
         raise SystemExit(f"Configuration invalide : {exc.message}") from exc

@@ -127,17 +127,24 @@ class Caller:
 
     # -- its transactions --------------------------------------------------------------
 
-    def reading(self, planner: Mapping[str, str] | None = None) -> Any:
-        """A read-only transaction as the caller: its reader role, its scopes (and planner settings)."""
+    def reading(self, planner: Mapping[str, str] | None = None, kind: str = "read") -> Any:
+        """A read-only transaction as the caller: its reader role, its scopes (and planner settings).
+
+        `kind` names its timeouts (settings.Timeouts): "read", or "tile" for a map tile.
+        """
         context = {**self.policy.db_settings(self.principal), **(planner or {})}
-        return transaction(self.settings, context=context, role=self.policy.db_role(self.principal))
+        return transaction(
+            self.settings, context=context, role=self.policy.db_role(self.principal), kind=kind
+        )
 
     def exporting(self, within: Scope = NATION, planner: Mapping[str, str] | None = None) -> Any:
         """A read-only transaction whose read scopes are narrowed to where the caller may export
         (and to `within`, a territory it chose); 403 without the export right."""
         export = self.export_scope(within)
         context = {**bulk.context(self.policy, self.principal, export), **(planner or {})}
-        return transaction(self.settings, context=context, role=self.policy.db_role(self.principal))
+        return transaction(
+            self.settings, context=context, role=self.policy.db_role(self.principal), kind="export"
+        )
 
     def writing(self) -> Any:
         """A read-write transaction as the caller's writer role (row-level security applies)."""
@@ -146,6 +153,7 @@ class Caller:
             context=self.policy.db_settings(self.principal),
             role=self.policy.db_write_role(self.principal),
             read_only=False,
+            kind="write",
         )
 
     def keeping_jobs(self) -> Any:

@@ -8,6 +8,7 @@ plain values; it knows nothing of principals or policies.
 
 import os
 import threading
+import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 
@@ -16,8 +17,8 @@ from psycopg import errors as pg_errors
 from psycopg import sql
 from psycopg_pool import ConnectionPool
 
-from resorption import statements
-from resorption.errors import DatabaseUnavailable, InvalidParameter, ResorptionError
+from resorption import metrics, statements
+from resorption.errors import DatabaseUnavailable, InvalidParameter, QueryTooLong, ResorptionError
 from resorption.settings import Settings
 
 SQL = statements.load("database")
@@ -53,10 +54,23 @@ def get_pool(settings: Settings) -> ConnectionPool:
                 url,
                 min_size=settings.pool_min_size,
                 max_size=settings.pool_max_size,
-                kwargs={"autocommit": False, "application_name": "resorption"},
+                kwargs={
+                    "autocommit": False,
+                    "application_name": "resorption",
+                    # A server that does not answer (host down, network cut) is given up quickly.
+                    "connect_timeout": max(1, round(settings.pool_timeout_s)),
+                },
+                # Each connection is checked as it leaves the pool (an empty query, a fraction of
+                # a millisecond): after a restart of PostgreSQL, the connections it closed are
+                # replaced instead of failing the requests that would have drawn them.
+                check=ConnectionPool.check_connection,
+                # …and none lives forever (a failover behind a stable address, a memory leak).
+                max_lifetime=settings.pool_max_lifetime_s,
+                timeout=settings.pool_timeout_s,
                 open=True,
                 name="resorption",
             )
+            metrics.watch_pool(_pools[url])
         return _pools[url]
 
 
@@ -74,20 +88,32 @@ def transaction(
     context: Mapping[str, str] | None = None,
     role: str | None = None,
     read_only: bool = True,
+    kind: str = "read",
 ) -> Iterator[psycopg.Connection]:
-    """A connection inside one transaction, with `context` set as local settings."""
+    """A connection inside one transaction, with `context` set as local settings.
+
+    `kind` (read, write, export, tile) chooses the transaction's statement and lock
+    timeouts (settings.Timeouts). PostgreSQL unreachable, restarting, or no connection free
+    within `pool_timeout_s`: DatabaseUnavailable (503 with Retry-After), never a long wait.
+    """
     pool = get_pool(settings)
-    statement, params = prelude(settings, context, role, read_only)
+    statement, params = prelude(settings, context, role, read_only, kind)
+    started = time.perf_counter()
+    unavailable = False
     try:
-        with pool.connection(timeout=10) as conn, translate_errors(), conn.transaction():
+        with pool.connection() as conn, translate_errors(), conn.transaction():
             # One round trip for the whole prelude (it used to take one per setting). Pipeline
             # mode would also fold BEGIN in, but it forbids the server-side cursors of exports.
             conn.execute(statement, params)
             yield conn
     except psycopg.OperationalError as exc:
+        unavailable = True
         raise DatabaseUnavailable() from exc
     except TimeoutError as exc:  # the pool had no free connection in time
+        unavailable = True
         raise DatabaseUnavailable() from exc
+    finally:
+        metrics.transaction_done(kind, time.perf_counter() - started, unavailable)
 
 
 def prelude(
@@ -95,13 +121,18 @@ def prelude(
     context: Mapping[str, str] | None = None,
     role: str | None = None,
     read_only: bool = True,
+    kind: str = "read",
 ) -> tuple[sql.SQL, tuple[list[str], list[str]]]:
-    """The one statement that opens a request's transaction: timeout, read-only, role, context.
+    """The one statement that opens a request's transaction: timeouts, read-only, role, context.
 
     Its parameters are the names and the values of the settings (`prelude` in
     sql/statements/database.sql). A transaction is read-write by default.
     """
-    pairs: list[tuple[str, str]] = [("statement_timeout", str(settings.statement_timeout_ms))]
+    limits = settings.timeouts.of(kind)
+    pairs: list[tuple[str, str]] = [
+        ("statement_timeout", str(limits.statement_ms)),
+        ("lock_timeout", str(limits.lock_ms)),
+    ]
     if read_only:
         pairs.append(("transaction_read_only", "on"))
     if role:
@@ -117,8 +148,12 @@ def translate_errors() -> Iterator[None]:
         yield
     except ResorptionError:
         raise
-    except pg_errors.QueryCanceled as exc:
+    except pg_errors.LockNotAvailable as exc:  # lock_timeout: someone else holds the row
         raise DatabaseUnavailable(
+            "L'élément est en cours de modification par quelqu'un d'autre : réessayez dans un instant."
+        ) from exc
+    except pg_errors.QueryCanceled as exc:
+        raise QueryTooLong(
             "La requête a pris trop de temps : restreignez-la (bbox, filtre, limit)."
         ) from exc
     except (
@@ -133,3 +168,27 @@ def translate_errors() -> Iterator[None]:
         raise InvalidParameter(
             "Une valeur de la requête n'a pas le type attendu par la propriété interrogée."
         ) from exc
+
+
+def ping(settings: Settings) -> None:
+    """Whether PostgreSQL answers, through the pool (readiness): DatabaseUnavailable if not."""
+    try:
+        with get_pool(settings).connection() as conn:
+            conn.execute(SQL.ping)
+            conn.rollback()
+    except (psycopg.OperationalError, TimeoutError) as exc:
+        raise DatabaseUnavailable() from exc
+
+
+def schema_revision(settings: Settings) -> str | None:
+    """The alembic revision the database is at (readiness compares it to the code's head)."""
+    try:
+        with get_pool(settings).connection() as conn:
+            try:
+                row = conn.execute(SQL.schema_revision).fetchone()
+            except (pg_errors.UndefinedTable, pg_errors.InsufficientPrivilege):
+                row = None
+            conn.rollback()
+    except (psycopg.OperationalError, TimeoutError) as exc:
+        raise DatabaseUnavailable() from exc
+    return row[0] if row else None

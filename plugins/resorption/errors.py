@@ -64,10 +64,30 @@ class ConfigurationError(ResorptionError):
 
 
 class DatabaseUnavailable(ResorptionError):
-    """PostgreSQL could not be reached or timed out."""
+    """PostgreSQL could not be reached (down, restarting, every connection busy) or a lock
+    was not granted in time: the client may try again shortly (Retry-After)."""
 
     status = HTTPStatus.SERVICE_UNAVAILABLE
-    default_message = "La base de données est momentanément indisponible."
+    ogc_code = "ServiceUnavailable"
+    default_message = (
+        "La base de données est momentanément indisponible : le service reprend de lui-même, "
+        "réessayez dans quelques secondes."
+    )
+    # seconds; the app replaces it with its setting (RESORPTION_RETRY_AFTER_S)
+    retry_after = 5
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """Response headers the app adds: Retry-After, in seconds."""
+        return {"Retry-After": str(self.retry_after)}
+
+
+class QueryTooLong(ResorptionError):
+    """A statement ran past its kind's statement_timeout: trying again would not help."""
+
+    status = HTTPStatus.SERVICE_UNAVAILABLE
+    ogc_code = "QueryTooLong"
+    default_message = "La requête a pris trop de temps : restreignez-la (bbox, filtre, limit)."
 
 
 # The challenge a 401 carries, so that QGIS, GDAL and browsers ask for credentials. The realm

@@ -53,6 +53,8 @@ APP_FUNCTIONS = (
     # site actors (sql/160_actors.sql): the directory entry of a user whose area covers a
     # site's département, to declare them actor (never a user outside that territory)
     "site_actor_user(text, text)",
+    # the metrics: jobs counted by status (sql/220_operations.sql), naming no job
+    "jobs_by_status()",
 )
 # Never readable by the application's roles: only through the functions above.
 PRIVATE_TABLES = ("users", "api_tokens", "audit_log", "sign_in_counters", "web_sessions")
@@ -151,6 +153,10 @@ def privilege_statements(
                 schema, sql.SQL(function), ids[APP_DB_USER]
             )
         )
+
+    # Readiness (/pret) compares the schema's revision with the code's.
+    if conn.execute("SELECT to_regclass('public.alembic_version')").fetchone()[0] is not None:
+        statements.append(sql.SQL("GRANT SELECT ON public.alembic_version TO {}").format(ids[APP_DB_USER]))
 
     # The jobs of OGC API Processes: the login role itself keeps them (resorption.processes.jobs).
     if conn.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s", (JOBS_SCHEMA,)).fetchone():

@@ -10,6 +10,10 @@ exception in French, like every other error, instead of gunicorn's English HTML 
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
+from pathlib import Path
 from typing import Any
 
 from gunicorn import util
@@ -103,3 +107,36 @@ def _response(status: int, reason: str, code: str, message: str) -> bytes:
         f"Content-Length: {len(body)}\r\n\r\n"
     )
     return head.encode("latin-1") + body
+
+
+METRICS_DIR_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
+
+
+def prepare_metrics_dir() -> Path:
+    """The folder where the workers keep their metrics (prometheus-client's multiprocess mode),
+    emptied: values of a former run would add up with this one's.
+
+    PROMETHEUS_MULTIPROC_DIR when set, else `<RESORPTION_RUNTIME_DIR>/metrics`, else a new
+    temporary folder. Called by the gunicorn configuration, in the master, before any worker
+    starts (the variable must be set before prometheus-client is imported).
+    """
+    configured = os.environ.get(METRICS_DIR_VARIABLE)
+    runtime = os.environ.get("RESORPTION_RUNTIME_DIR")
+    if configured:
+        folder = Path(configured)
+    elif runtime:
+        folder = Path(runtime) / "metrics"
+    else:
+        folder = Path(tempfile.mkdtemp(prefix="resorption-metrics-"))
+    if folder.exists():
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True)
+    os.environ[METRICS_DIR_VARIABLE] = str(folder)
+    return folder
+
+
+def forget_worker_metrics(server: Any, worker: Any) -> None:
+    """gunicorn's `child_exit` hook: a dead worker's gauges leave the sums (`livesum`)."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)

@@ -1,5 +1,6 @@
 """Settings read once from the environment and validated at start-up."""
 
+import ipaddress
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -131,6 +132,87 @@ class Limits:
 
 
 @dataclass(frozen=True, slots=True)
+class TransactionLimits:
+    """How long one statement may run, and wait for a lock, in a transaction of one kind."""
+
+    statement_ms: int
+    lock_ms: int
+
+
+# The kinds of transaction (database.transaction's `kind`) and their defaults: a page or an
+# item answers in well under a second; a write waits little for a row another editor holds
+# (a 503 with Retry-After tells it to try again) rather than piling up; an export is a job,
+# reading a whole territory; a tile is drawn for a map that has already moved on.
+TIMEOUT_DEFAULTS = {
+    "read": TransactionLimits(30_000, 5_000),
+    "write": TransactionLimits(15_000, 3_000),
+    "export": TransactionLimits(600_000, 10_000),
+    "tile": TransactionLimits(10_000, 2_000),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Timeouts:
+    """`statement_timeout` and `lock_timeout` per kind of transaction (README « Exploitation »)."""
+
+    by_kind: tuple[tuple[str, TransactionLimits], ...] = tuple(TIMEOUT_DEFAULTS.items())
+
+    def of(self, kind: str) -> TransactionLimits:
+        """The limits of `kind`; an unknown kind is a programming error."""
+        return dict(self.by_kind)[kind]
+
+    @classmethod
+    def from_env(cls, read_statement_ms: int | None = None) -> "Timeouts":
+        """RESORPTION_<KIND>_STATEMENT_TIMEOUT_MS and RESORPTION_<KIND>_LOCK_TIMEOUT_MS.
+
+        RESORPTION_STATEMENT_TIMEOUT_MS (the former single setting) still sets the reads'.
+        """
+        kinds = []
+        for kind, default in TIMEOUT_DEFAULTS.items():
+            statement = default.statement_ms
+            if kind == "read" and read_statement_ms is not None:
+                statement = read_statement_ms
+            name = kind.upper()
+            kinds.append(
+                (
+                    kind,
+                    TransactionLimits(
+                        _int(f"RESORPTION_{name}_STATEMENT_TIMEOUT_MS", statement, 100),
+                        _int(f"RESORPTION_{name}_LOCK_TIMEOUT_MS", default.lock_ms, 10),
+                    ),
+                )
+            )
+        return cls(tuple(kinds))
+
+
+@dataclass(frozen=True, slots=True)
+class Retention:
+    """How long the purger (`resorption purger`) keeps what it cleans (README « Exploitation »)."""
+
+    # finished jobs (successful, failed, dismissed) and their files, after this many days
+    jobs_days: int = 30
+    # the audit log (who read or wrote what), after this many days: one year by default
+    audit_days: int = 365
+    # the owner name of a private site closed for this many months is erased (domain.md),
+    # from the site and from every version of its history
+    owner_months: int = 12
+    # expired web sessions and forgotten sign-in counters go at once (they open nothing);
+    # this margin keeps them this many days for an investigation
+    sessions_days: int = 0
+
+    @classmethod
+    def from_env(cls) -> "Retention":
+        """RESORPTION_PURGE_JOBS_DAYS, _AUDIT_DAYS, _OWNER_MONTHS, _SESSIONS_DAYS."""
+        d = cls()
+        return cls(
+            jobs_days=_int("RESORPTION_PURGE_JOBS_DAYS", d.jobs_days, 1),
+            audit_days=_int("RESORPTION_PURGE_AUDIT_DAYS", d.audit_days, 30),
+            owner_months=_int("RESORPTION_PURGE_OWNER_MONTHS", d.owner_months, 1),
+            sessions_days=_int("RESORPTION_PURGE_SESSIONS_DAYS", d.sessions_days, 0),
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     """What the server needs to run; built by `Settings.from_env()`."""
 
@@ -143,7 +225,20 @@ class Settings:
     policy_path: Path = PROJECT_ROOT / "config" / "access-policy.yml"
     pool_min_size: int = 1
     pool_max_size: int = 8
-    statement_timeout_ms: int = 30_000
+    # How long a request waits for a pooled connection (and a new connection for PostgreSQL)
+    # before a 503: with the database down, an answer within seconds, not a hang.
+    pool_timeout_s: float = 3.0
+    # A pooled connection is replaced after this long (seconds).
+    pool_max_lifetime_s: float = 1800.0
+    # What a 503 asks the client to wait (Retry-After, seconds).
+    retry_after_s: int = 5
+    timeouts: Timeouts = Timeouts()
+    retention: Retention = Retention()
+    # Who may read /metrics: these networks (CIDR), or whoever sends this bearer secret.
+    metrics_networks: tuple[str, ...] = ("127.0.0.0/8", "::1/128")
+    metrics_token: str | None = None
+    # One JSON line per request and per log record (production); "text" for a developer.
+    log_format: str = "json"
     # Exact numberMatched on a page is counted up to this many rows (well under a millisecond);
     # above it, only resulttype=hits pays for an exact count (QGIS and GDAL page on `next`).
     # Counting 100,000 rows costs ~45 ms: more than the page itself, on every page.
@@ -194,9 +289,17 @@ class Settings:
             pygeoapi_config=Path(os.environ.get("RESORPTION_PYGEOAPI_CONFIG", defaults.pygeoapi_config)),
             pool_min_size=_int("RESORPTION_POOL_MIN", defaults.pool_min_size),
             pool_max_size=_int("RESORPTION_POOL_MAX", defaults.pool_max_size, minimum=1),
-            statement_timeout_ms=_int(
-                "RESORPTION_STATEMENT_TIMEOUT_MS", defaults.statement_timeout_ms, minimum=100
+            pool_timeout_s=_int("RESORPTION_POOL_TIMEOUT_MS", int(defaults.pool_timeout_s * 1000), 100)
+            / 1000,
+            pool_max_lifetime_s=float(
+                _int("RESORPTION_POOL_MAX_LIFETIME_S", int(defaults.pool_max_lifetime_s), 60)
             ),
+            retry_after_s=_int("RESORPTION_RETRY_AFTER_S", defaults.retry_after_s, 1, 3600),
+            timeouts=Timeouts.from_env(_optional_int("RESORPTION_STATEMENT_TIMEOUT_MS")),
+            retention=Retention.from_env(),
+            metrics_networks=_networks(os.environ.get("RESORPTION_METRICS_NETWORKS")),
+            metrics_token=os.environ.get("RESORPTION_METRICS_TOKEN") or None,
+            log_format=_log_format(os.environ.get("RESORPTION_LOG_FORMAT", defaults.log_format)),
             count_limit=_int("RESORPTION_COUNT_LIMIT", defaults.count_limit),
             proxy_count=_int("RESORPTION_PROXY_COUNT", defaults.proxy_count),
             limits=Limits.from_env(),
@@ -207,6 +310,32 @@ class Settings:
         if settings.pool_min_size > settings.pool_max_size:
             raise ConfigurationError("RESORPTION_POOL_MIN ne peut dépasser RESORPTION_POOL_MAX.")
         return settings
+
+
+def _optional_int(name: str) -> int | None:
+    """An integer variable, None when unset."""
+    return _int(name, 0, 100) if os.environ.get(name) else None
+
+
+def _networks(raw: str | None) -> tuple[str, ...]:
+    """The networks allowed to read /metrics (CIDR, separated by spaces or commas); "" : none."""
+    if raw is None:
+        return Settings.__dataclass_fields__["metrics_networks"].default  # type: ignore[no-any-return]
+    networks = tuple(n for n in raw.replace(",", " ").split() if n)
+    for network in networks:
+        try:
+            ipaddress.ip_network(network, strict=False)
+        except ValueError:
+            raise ConfigurationError(
+                f"RESORPTION_METRICS_NETWORKS : « {network} » n'est pas un réseau (ex. 10.0.0.0/8)."
+            ) from None
+    return networks
+
+
+def _log_format(raw: str) -> str:
+    if raw not in ("json", "text"):
+        raise ConfigurationError(f"RESORPTION_LOG_FORMAT vaut json ou text, reçu « {raw} ».")
+    return raw
 
 
 def _oidc_from_env() -> dict[str, str | Path | None]:

@@ -123,7 +123,7 @@ def tile(collection_id: str, tms_id: str, tile_matrix: str, tile_row: str, tile_
 
     caller = Caller.of_request()
     properties = tile_properties(caller, collection, layer)
-    with caller.reading() as conn:
+    with caller.reading(kind="tile") as conn:
         version = conn.execute(SQL.version, (collection.id,)).fetchone()[0]
         etag = _etag(caller, collection.id, version, z, y, x)
         headers["ETag"] = f'"{etag}"'

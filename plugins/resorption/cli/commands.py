@@ -103,6 +103,49 @@ def db_setup(sites: int, seed: int, no_demo: bool) -> None:
         _demo_accounts(url, seed)
 
 
+@db.command("sauvegarder")
+@click.argument("fichier", type=click.Path(dir_okay=False, path_type=Path))
+def db_backup(fichier: Path) -> None:
+    """Sauvegarde cohérente de la base (pg_dump, format custom) et son manifeste FICHIER.json."""
+    from resorption.backup import manifest_path, save
+
+    url = _database_url()
+    with _french_errors():
+        manifest = save(url, fichier)
+    console.print(
+        f"[green]Sauvegarde écrite :[/green] {fichier} ({manifest.size} octets, schéma {manifest.revision}), "
+        f"manifeste {manifest_path(fichier)}."
+    )
+
+
+@db.command("restaurer")
+@click.argument("fichier", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--base", "target", help="URL de la base VIDE où restaurer (défaut : DATABASE_URL).")
+def db_restore(fichier: Path, target: str | None) -> None:
+    """Restaure une sauvegarde dans une base vide, la migre, redonne les droits, la vérifie."""
+    from alembic.script import ScriptDirectory
+
+    from resorption.backup import restore, smoke_counts
+    from resorption.migrate import alembic_config
+
+    url = target or _database_url()
+    known = {s.revision for s in ScriptDirectory.from_config(alembic_config(url)).walk_revisions()}
+    with _french_errors():
+        revision = restore(fichier, url, known)
+    console.print(f"Sauvegarde restaurée (schéma {revision}) ; migration et droits…")
+    _migrate(url)
+    counts = smoke_counts(url)
+    if counts["sites"] == 0 and counts["users"] == 0:
+        raise click.ClickException(
+            "La base restaurée ne contient ni site ni utilisateur : vérifiez la sauvegarde."
+        )
+    console.print(
+        "[green]Base restaurée et vérifiée :[/green] "
+        + ", ".join(f"{n} {name}" for name, n in counts.items())
+        + "."
+    )
+
+
 def _demo_accounts(url: str, seed: int) -> None:
     """Create the demonstration accounts, give them some daily work (journal, actors, followed
     sites), and say how to sign in with them."""
@@ -471,6 +514,25 @@ def audit_log(username: str | None, since: str | None, group: str | None, limit:
     out.print(table)
 
 
+@main.command("purger")
+def purge_command() -> None:
+    """Oublie ce qui a fait son temps (sessions, tâches, audit, propriétaires) : chaque jour."""
+    from resorption.purge import purge
+    from resorption.settings import Retention
+
+    url = _database_url()
+    retention = Retention.from_env()
+    with _french_errors():
+        done = purge(url, retention)
+    console.print(
+        f"Sessions expirées supprimées : {done.web_sessions} ; compteurs d'échecs de connexion oubliés : "
+        f"{done.sign_in_counters} ; tâches terminées depuis plus de {retention.jobs_days} jours : "
+        f"{done.jobs} ; "
+        f"lignes d'audit de plus de {retention.audit_days} jours : {done.audit} ; propriétaires anonymisés "
+        f"(sites privés fermés depuis plus de {retention.owner_months} mois) : {done.owners}."
+    )
+
+
 @main.command("moissonner")
 @click.argument("noms", nargs=-1)
 @click.option("--simulation", is_flag=True, help="Tout vérifier et rendre compte, sans rien écrire.")
@@ -570,8 +632,7 @@ def serve(host: str, port: int, workers: int) -> None:
             f"{host}:{port}",
             "--workers",
             str(workers),
-            "--access-logfile",
-            "-",
+            # No gunicorn access log: the app writes one JSON line per request (request_log).
             "--timeout",
             "60",
             "resorption.app:wsgi()",

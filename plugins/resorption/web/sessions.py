@@ -85,7 +85,7 @@ def session_hash(session_id: str) -> bytes:
 def _one(settings: Settings, statement: sql.SQL, params: tuple[Any, ...]) -> tuple[Any, ...] | None:
     """Run one statement as the application's login role; the first row."""
     try:
-        with get_pool(settings).connection(timeout=10) as conn:
+        with get_pool(settings).connection() as conn:
             return conn.execute(statement, params).fetchone()
     except (psycopg.OperationalError, TimeoutError) as exc:
         raise DatabaseUnavailable() from exc

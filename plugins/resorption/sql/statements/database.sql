@@ -7,3 +7,12 @@
 -- `SET TRANSACTION READ ONLY`. Its text never changes, so psycopg prepares it once.
 SELECT set_config(setting.name, setting.value, true)
 FROM unnest(%s::text[], %s::text[]) AS setting (name, value)
+
+-- name: ping
+-- Readiness: the server answers.
+SELECT 1
+
+-- name: schema_revision
+-- Readiness: the alembic revision of the schema (readable by the application's login role,
+-- sql/220_operations.sql); NULL when the table is missing.
+SELECT version_num FROM public.alembic_version LIMIT 1

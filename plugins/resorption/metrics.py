@@ -1,0 +1,120 @@
+"""Prometheus metrics: requests, database transactions and pool, jobs (README « Exploitation »).
+
+Under gunicorn every worker is a process of its own: prometheus-client's multiprocess mode
+keeps each worker's values in files of PROMETHEUS_MULTIPROC_DIR, which the gunicorn
+configuration sets and empties at start (serving.prepare_metrics_dir) before any worker
+imports this module, and `exposition()` adds them up. Without that directory (the app in a
+test client, the command line) the values live in this process only.
+
+Labels have few values: a route is the URL rule (`/collections/<path:collection_id>/items`),
+never the path a client typed, so nobody can blow up the series by inventing addresses.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+REQUESTS = Counter(
+    "resorption_http_requests",
+    "Requêtes HTTP servies, par route, méthode et statut.",
+    ["route", "method", "status"],
+)
+LATENCY = Histogram(
+    "resorption_http_request_duration_seconds",
+    "Durée des requêtes HTTP (jusqu'à la réponse prête), par route et méthode.",
+    ["route", "method"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
+TRANSACTIONS = Histogram(
+    "resorption_db_transaction_duration_seconds",
+    "Durée des transactions PostgreSQL, par sorte (read, write, export, tile).",
+    ["kind"],
+    buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10, 60),
+)
+UNAVAILABLE = Counter(
+    "resorption_db_unavailable", "Transactions refusées faute de base joignable (réponses 503).", ["kind"]
+)
+# Each worker's pool; "livesum": the sum over live workers.
+POOL = Gauge(
+    "resorption_db_pool_connections",
+    "Connexions des pools PostgreSQL : ouvertes (size), libres (available), demandes en attente (waiting).",
+    ["state"],
+    multiprocess_mode="livesum",
+)
+POOL_STATES = {"pool_size": "size", "pool_available": "available", "requests_waiting": "waiting"}
+
+_pools: list[Any] = []
+
+
+def watch_pool(pool: Any) -> None:
+    """Report this pool's connections (database.get_pool calls it for each pool it makes)."""
+    _pools.append(pool)
+
+
+def transaction_done(kind: str, seconds: float, unavailable: bool = False) -> None:
+    """One transaction of `kind` ended after `seconds`; the pools' gauges follow."""
+    TRANSACTIONS.labels(kind).observe(seconds)
+    if unavailable:
+        UNAVAILABLE.labels(kind).inc()
+    totals = dict.fromkeys(POOL_STATES.values(), 0)
+    for pool in _pools:
+        stats = pool.get_stats()
+        for key, state in POOL_STATES.items():
+            totals[state] += stats.get(key, 0)
+    for state, value in totals.items():
+        POOL.labels(state).set(value)
+
+
+def request_done(route: str, method: str, status: int, seconds: float) -> None:
+    """One HTTP request answered."""
+    REQUESTS.labels(route, method, str(status)).inc()
+    LATENCY.labels(route, method).observe(seconds)
+
+
+class _Sampled(Collector):
+    """Values read when Prometheus scrapes (jobs by status…): one function per family."""
+
+    def __init__(self, sources: Iterable[Callable[[], Iterable[GaugeMetricFamily]]]) -> None:
+        self.sources = list(sources)
+
+    def collect(self) -> Iterable[GaugeMetricFamily]:
+        for source in self.sources:
+            try:
+                yield from source()
+            except Exception:  # a scrape never fails for want of one family
+                continue
+
+
+def jobs_family(counts: Iterable[tuple[str, int]]) -> GaugeMetricFamily:
+    """The jobs of OGC API Processes by status (accepted, running, successful, failed, dismissed)."""
+    family = GaugeMetricFamily("resorption_jobs", "Tâches des processus, par statut.", labels=["status"])
+    for status, count in counts:
+        family.add_metric([status], count)
+    return family
+
+
+def exposition(sampled: Iterable[Callable[[], Iterable[GaugeMetricFamily]]] = ()) -> tuple[bytes, str]:
+    """The text Prometheus reads: every worker's values (multiprocess mode) and the sampled ones."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+    else:
+        registry = CollectorRegistry()
+        for collector in (REQUESTS, LATENCY, TRANSACTIONS, UNAVAILABLE, POOL):
+            registry.register(collector)
+    registry.register(_Sampled(sampled))
+    return generate_latest(registry), CONTENT_TYPE_LATEST
