@@ -26,6 +26,10 @@ class NotReady(Exception):
     """A check found its part not ready."""
 
 
+class NotConfigured(Exception):
+    """The part this check looks at is not configured: the check is left out of the answer."""
+
+
 @dataclass(frozen=True, slots=True)
 class Outcome:
     """The result of one check: ready or not, and how long it took."""
@@ -59,17 +63,23 @@ _CHECKS: dict[str, Check] = {"base": _database, "migrations": _migrations}
 
 
 def register(name: str, check: Check) -> None:
-    """Add (or replace) a readiness check; `check(settings)` raises when its part is not ready."""
+    """Add (or replace) a readiness check; `check(settings)` raises when its part is not ready
+    (NotConfigured when there is nothing to check)."""
     _CHECKS[name] = check
 
 
+def unregister(name: str) -> None:
+    """Remove a readiness check (tests, a part switched off)."""
+    _CHECKS.pop(name, None)
+
+
 def service_check(url_of: Callable[[Settings], str | None], timeout: float = 2.0) -> Check:
-    """A check that the service at `url_of(settings)` accepts TCP connections (skipped when None)."""
+    """A check that the service at `url_of(settings)` accepts TCP connections (left out when None)."""
 
     def check(settings: Settings) -> None:
         url = url_of(settings)
         if not url:
-            return
+            raise NotConfigured(url)
         parts = urlsplit(url)
         default_port = {"mqtt": 1883, "mqtts": 8883, "smtp": 25, "smtps": 465}.get(parts.scheme, 0)
         port = parts.port or default_port
@@ -95,6 +105,8 @@ def readiness(settings: Settings) -> list[Outcome]:
         try:
             check(settings)
             ready = True
+        except NotConfigured:
+            continue
         except Exception:  # whatever went wrong, the part is not ready
             ready = False
         outcomes.append(Outcome(name, ready, time.perf_counter() - started))

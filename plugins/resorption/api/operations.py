@@ -59,7 +59,7 @@ def readiness() -> Response:
     )
 
 
-@blueprint.get("/metrics")
+@blueprint.get("/metrics", endpoint="metrics")
 def metrics_endpoint() -> Response:
     """Prometheus's text format, for the allowed networks or the bearer secret only."""
     settings = current_settings()
