@@ -14,6 +14,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -23,7 +24,7 @@ import requests
 
 from resorption.app import create_app
 from resorption.settings import Settings, TransactionLimits
-from tests.fix_second_server import free_port
+from tests.fix_second_server import free_port, second_database
 from tests.fix_server import TestServer
 from tests.fix_users import TestUser
 
@@ -386,9 +387,24 @@ def test_the_metrics_add_up_the_workers_of_gunicorn(
 # -- the purger ------------------------------------------------------------------------------
 
 
-def test_the_purger_forgets_what_has_had_its_time(database_url: str, tmp_path: Path) -> None:
+@pytest.fixture
+def purged_database(database_url: str) -> Iterator[str]:
+    """A database of its own (a copy of the template): the purger's anonymisation cannot be undone."""
+    with second_database(database_url, f"resorption_purge_{os.getpid()}") as url:
+        yield url
+
+
+def test_the_purger_forgets_what_has_had_its_time(purged_database: str) -> None:
+    database_url = purged_database
     with psycopg.connect(database_url) as conn:
-        user_id = conn.execute("SELECT id FROM resorption.users ORDER BY id LIMIT 1").fetchone()[0]
+        org = conn.execute(
+            "INSERT INTO resorption.organisations (name, kind) VALUES ('Purge', 'other') RETURNING id"
+        ).fetchone()[0]
+        user_id = conn.execute(
+            "INSERT INTO resorption.users (username, organisation_id, role, area_level) "
+            "VALUES ('purge-utilisateur', %s, 'national_admin', 'nation') RETURNING id",
+            (org,),
+        ).fetchone()[0]
         # a session expired two days ago, one still open
         for name, expires in (("vieille", "now() - interval '2 days'"), ("vive", "now() + interval '1 day'")):
             conn.execute(
@@ -436,58 +452,56 @@ def test_the_purger_forgets_what_has_had_its_time(database_url: str, tmp_path: P
                     (ids[name],),
                 )
                 conn.commit()
-    try:
-        env = {**os.environ, "DATABASE_URL": database_url}
-        done = subprocess.run(
-            [str(Path(sys.executable).parent / "resorption"), "purger"],
-            env=env, capture_output=True, text=True, timeout=120, check=False,
-        )
-        assert done.returncode == 0, done.stderr
-        report = " ".join(done.stderr.split())  # (the console wraps its lines)
-        assert "(sites privés fermés depuis plus de 12 mois) : 1." in report, report
-        with psycopg.connect(database_url) as conn:
-            def count(statement: str, *params: object) -> int:
-                return conn.execute(statement, params).fetchone()[0]
+    with psycopg.connect(database_url) as conn:
+        due = conn.execute(
+            "SELECT count(*) FROM resorption.sites WHERE owner_type = 'private' AND owner_name IS NOT NULL "
+            "AND status <> 'open' AND closed_at < (now() - interval '12 months')::date"
+        ).fetchone()[0]
+    assert due >= 1  # ours, and any of the demo data
+    env = {**os.environ, "DATABASE_URL": database_url}
+    done = subprocess.run(
+        [str(Path(sys.executable).parent / "resorption"), "purger"],
+        env=env, capture_output=True, text=True, timeout=120, check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    report = " ".join(done.stderr.split())  # (the console wraps its lines)
+    assert f"(sites privés fermés depuis plus de 12 mois) : {due}." in report, report
+    with psycopg.connect(database_url) as conn:
+        def count(statement: str, *params: object) -> int:
+            return conn.execute(statement, params).fetchone()[0]
 
-            assert count("SELECT count(*) FROM resorption.web_sessions WHERE id_hash = sha256('purge-vieille'::bytea)") == 0
-            assert count("SELECT count(*) FROM resorption.web_sessions WHERE id_hash = sha256('purge-vive'::bytea)") == 1
-            jobs = {r[0] for r in conn.execute(
-                "SELECT identifier FROM resorption_jobs.jobs WHERE identifier LIKE 'purge-%'").fetchall()}
-            assert jobs == {"purge-recent", "purge-en-cours"}
-            assert count("SELECT count(*) FROM resorption.audit_log WHERE username = 'purge-audit'") == 1
-            assert count("SELECT count(*) FROM resorption.sign_in_counters WHERE username = 'purge-compteur'") == 0
-            # The old closed site's owner is gone, from the site and from every version.
-            assert count("SELECT count(*) FROM resorption.sites WHERE id = %s AND owner_name IS NULL",
-                         ids["ancien"]) == 1
-            assert count("SELECT count(*) FROM resorption.sites_history WHERE id = %s AND owner_name IS NOT NULL",
-                         ids["ancien"]) == 0
-            assert count("SELECT count(*) FROM resorption.sites_history WHERE id = %s", ids["ancien"]) >= 4
-            last = conn.execute(
-                "SELECT changed_by, changed_fields FROM resorption.sites_history WHERE id = %s "
-                "ORDER BY version_id DESC LIMIT 1", (ids["ancien"],)).fetchone()
-            assert last == ("purge", ["owner_name"])
-            # Versions still never overlap.
+        assert count("SELECT count(*) FROM resorption.web_sessions WHERE id_hash = sha256('purge-vieille'::bytea)") == 0
+        assert count("SELECT count(*) FROM resorption.web_sessions WHERE id_hash = sha256('purge-vive'::bytea)") == 1
+        jobs = {r[0] for r in conn.execute(
+            "SELECT identifier FROM resorption_jobs.jobs WHERE identifier LIKE 'purge-%'").fetchall()}
+        assert jobs == {"purge-recent", "purge-en-cours"}
+        assert count("SELECT count(*) FROM resorption.audit_log WHERE username = 'purge-audit'") == 1
+        assert count("SELECT count(*) FROM resorption.sign_in_counters WHERE username = 'purge-compteur'") == 0
+        # The old closed site's owner is gone, from the site and from every version.
+        assert count("SELECT count(*) FROM resorption.sites WHERE id = %s AND owner_name IS NULL",
+                     ids["ancien"]) == 1
+        assert count("SELECT count(*) FROM resorption.sites_history WHERE id = %s AND owner_name IS NOT NULL",
+                     ids["ancien"]) == 0
+        assert count("SELECT count(*) FROM resorption.sites_history WHERE id = %s", ids["ancien"]) >= 4
+        last = conn.execute(
+            "SELECT changed_by, changed_fields FROM resorption.sites_history WHERE id = %s "
+            "ORDER BY version_id DESC LIMIT 1", (ids["ancien"],)).fetchone()
+        assert last == ("purge", ["owner_name"])
+        # Versions still never overlap.
+        assert count(
+            "SELECT count(*) FROM resorption.sites_history a JOIN resorption.sites_history b "
+            "ON a.id = b.id AND a.version_id < b.version_id AND a.valid && b.valid WHERE a.id = %s",
+            ids["ancien"]) == 0
+        for kept in ("recent", "ouvert"):
+            assert count("SELECT count(*) FROM resorption.sites WHERE id = %s AND owner_name IS NOT NULL",
+                         ids[kept]) == 1
             assert count(
-                "SELECT count(*) FROM resorption.sites_history a JOIN resorption.sites_history b "
-                "ON a.id = b.id AND a.version_id < b.version_id AND a.valid && b.valid WHERE a.id = %s",
-                ids["ancien"]) == 0
-            for kept in ("recent", "ouvert"):
-                assert count("SELECT count(*) FROM resorption.sites WHERE id = %s AND owner_name IS NOT NULL",
-                             ids[kept]) == 1
-                assert count(
-                    "SELECT count(*) FROM resorption.sites_history WHERE id = %s AND owner_name IS NOT NULL",
-                    ids[kept]) >= 2
-        # Twice in a row: nothing more to do.
-        again = subprocess.run(
-            [str(Path(sys.executable).parent / "resorption"), "purger"],
-            env=env, capture_output=True, text=True, timeout=120, check=False,
-        )
-        assert again.returncode == 0
-        assert "(sites privés fermés depuis plus de 12 mois) : 0." in " ".join(again.stderr.split())
-    finally:
-        with psycopg.connect(database_url) as conn:
-            conn.execute("DELETE FROM resorption.sites WHERE owner_type = 'private' AND id = ANY(%s)",
-                         (list(ids.values()),))
-            conn.execute("DELETE FROM resorption_jobs.jobs WHERE identifier LIKE 'purge-%'")
-            conn.execute("DELETE FROM resorption.web_sessions WHERE id_hash = sha256('purge-vive'::bytea)")
-            conn.execute("DELETE FROM resorption.audit_log WHERE username = 'purge-audit'")
+                "SELECT count(*) FROM resorption.sites_history WHERE id = %s AND owner_name IS NOT NULL",
+                ids[kept]) >= 2
+    # Twice in a row: nothing more to do.
+    again = subprocess.run(
+        [str(Path(sys.executable).parent / "resorption"), "purger"],
+        env=env, capture_output=True, text=True, timeout=120, check=False,
+    )
+    assert again.returncode == 0
+    assert "(sites privés fermés depuis plus de 12 mois) : 0." in " ".join(again.stderr.split())
