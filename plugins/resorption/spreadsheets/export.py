@@ -76,30 +76,46 @@ def export_sites(caller: Caller, request: ExportRequest, progress: Progress | No
     if request.datetime:
         args["datetime"] = request.datetime
     fq = parse_items(sites, reader.readable, args, caller.settings.limits)
-    features = list(_features(reader, fq, progress))
     columns = site_columns(reader.readable)
-    extras = _extras(caller, within, features)
-    rows = (_row(columns, feature, extras) for feature in features)
+    # Read page by page and written as it goes: only one page of features is in memory at a
+    # time (and, for the journal sheet, each site's name). The count gives the progress.
+    total = reader.page(dataclasses.replace(fq, hits_only=True)).matched or 0
+    names: dict[int, Any] = {}
+    written_rows = 0
+
+    def rows() -> Iterator[list[Any]]:
+        for page in _pages(reader, fq):
+            extras = _extras(caller, within, page)
+            for feature in page:
+                names[feature["id"]] = (feature.get("properties") or {}).get("name")
+                yield _row(columns, feature, extras)
 
     def written(count: int) -> None:
-        if progress and (count % 200 == 0 or count == len(features)):
-            progress(50 + 45 * count // max(len(features), 1), f"{count} lignes écrites sur {len(features)}")
+        nonlocal written_rows
+        written_rows = count
+        if progress and (count % 1000 == 0 or count == total):
+            progress(5 + 90 * count // max(total, 1), f"{count} lignes écrites sur {total}")
 
     if request.fmt == "xlsx":
-        # The messages of the sites' journals the caller may read, on a sheet of their own.
-        messages = (journal.TITLE, journal.columns(caller), journal.rows(caller, within, features))
-        content = write_xlsx(columns, rows, "Sites", written, more=[messages])
+        # The messages of the sites' journals the caller may read, on a sheet of their own,
+        # written after the sites (whose names it shows).
+        def messages() -> Iterator[list[Any]]:
+            sites_read = [{"id": i, "properties": {"name": n}} for i, n in names.items()]
+            yield from journal.rows(caller, within, sites_read)
+
+        sheet = (journal.TITLE, journal.columns(caller), messages())
+        content = write_xlsx(columns, rows(), "Sites", written, more=[sheet])
     else:
-        content = write_csv(columns, rows, lambda c: c.header, written)
+        content = write_csv(columns, rows(), lambda c: c.header, written)
     groups = frozenset(f.group.sensitive for f in reader.readable if f.group.sensitive)
     detail = {
         "process": "export-sites",
         "format": request.fmt,
-        "rows": len(features),
+        "rows": written_rows,
         **{k: v for k, v in dataclasses.asdict(request).items() if v and k != "fmt"},
     }
     caller.audit("export", "sites", None, groups, detail)
-    return ExportFile(content, MEDIA_TYPES[request.fmt], _filename(fq, request.fmt), len(features), groups)
+    return ExportFile(content, MEDIA_TYPES[request.fmt], _filename(fq, request.fmt), written_rows, groups)
 
 
 def _territory(caller: Caller, export: Scope, territoire: str | None) -> Scope:
@@ -128,18 +144,15 @@ def _territory(caller: Caller, export: Scope, territoire: str | None) -> Scope:
     return Scope(nation=False, departements=frozenset(r[0] for r in rows))
 
 
-def _features(reader: FeatureReader, fq: FeatureQuery, progress: Progress | None) -> Iterator[dict[str, Any]]:
+def _pages(reader: FeatureReader, fq: FeatureQuery) -> Iterator[list[dict[str, Any]]]:
     """Every matching feature, by pages in id order (each page after the last id seen)."""
     last: int | None = None
-    seen = 0
     while True:
         page = reader.features(
             dataclasses.replace(fq, after=last, limit=PAGE, offset=0, sortby=(), select=None)
         )["features"]
-        yield from page
-        seen += len(page)
-        if progress:
-            progress(min(50, 5 + seen // 100), f"{seen} sites lus")
+        if page:
+            yield page
         if len(page) < PAGE:
             return
         last = page[-1]["id"]

@@ -14,11 +14,13 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import tempfile
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Protocol
 
 import orjson
 from openpyxl import Workbook
+from openpyxl.cell import WriteOnlyCell
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
@@ -63,14 +65,19 @@ def write_xlsx(
     progress: Progress | None = None,
     more: Sequence[Sheet] = (),
 ) -> bytes:
-    """An XLSX workbook: a sheet of sections, labels, then the rows; and the `more` sheets."""
-    workbook = Workbook()
-    _fill(workbook.active, columns, rows, title, progress)
+    """An XLSX workbook: a sheet of sections, labels, then the rows; and the `more` sheets.
+
+    Written as it goes (openpyxl's write-only mode, into a temporary file): `rows` is read
+    once, row by row, and no row is kept, so 100,000 sites take the memory of one.
+    """
+    workbook = Workbook(write_only=True)
+    _fill(workbook.create_sheet(), columns, rows, title, progress)
     for more_title, more_columns, more_rows in more:
         _fill(workbook.create_sheet(), more_columns, more_rows, more_title, None)
-    output = io.BytesIO()
-    workbook.save(output)
-    return output.getvalue()
+    with tempfile.TemporaryFile() as output:
+        workbook.save(output)
+        output.seek(0)
+        return output.read()
 
 
 def _fill(
@@ -81,30 +88,43 @@ def _fill(
     progress: Progress | None,
 ) -> None:
     sheet.title = title[:31]  # Excel's limit
+    # The sheet's head (widths, frozen panes) is written with its first row: set it before.
+    for index, column in enumerate(columns, start=1):
+        sheet.column_dimensions[get_column_letter(index)].width = column.width
+    sheet.freeze_panes = "C3"  # the section and label rows, the id and the name stay in view
+    sections: list[Any] = []
     start = 1
     for section, count in _runs(columns):
-        sheet.cell(row=1, column=start, value=xlsx_cell(section))
+        for offset in range(count):
+            top = WriteOnlyCell(sheet, value=xlsx_cell(section) if offset == 0 else None)
+            top.font, top.fill = Font(bold=True), SECTION_FILL
+            top.alignment = Alignment(horizontal="center")
+            sections.append(top)
         if count > 1:
-            sheet.merge_cells(start_row=1, start_column=start, end_row=1, end_column=start + count - 1)
+            first, last = get_column_letter(start), get_column_letter(start + count - 1)
+            sheet.merged_cells.add(f"{first}1:{last}1")
         start += count
-    for index, column in enumerate(columns, start=1):
-        top = sheet.cell(row=1, column=index)
-        top.font, top.fill = Font(bold=True), SECTION_FILL
-        top.alignment = Alignment(horizontal="center")
-        header = sheet.cell(row=2, column=index, value=xlsx_cell(column.label))
+    sheet.append(sections)
+    headers = []
+    for column in columns:
+        header = WriteOnlyCell(sheet, value=xlsx_cell(column.label))
         header.font, header.fill = Font(bold=True), HEADER_FILL
         header.alignment = Alignment(wrap_text=True, vertical="top")
-        sheet.column_dimensions[get_column_letter(index)].width = column.width
-    formats = {i: FORMATS[c.kind] for i, c in enumerate(columns, start=1) if c.kind in FORMATS}
+        headers.append(header)
+    sheet.append(headers)
+    formats = {i: FORMATS[c.kind] for i, c in enumerate(columns) if c.kind in FORMATS}
     count = 0
     for count, row in enumerate(rows, start=1):
-        sheet.append([xlsx_cell(v) for v in row])
+        values: list[Any] = [xlsx_cell(v) for v in row]
         for index, number_format in formats.items():
-            sheet.cell(row=count + 2, column=index).number_format = number_format
+            if index < len(values) and values[index] is not None:
+                formatted = WriteOnlyCell(sheet, value=values[index])
+                formatted.number_format = number_format
+                values[index] = formatted
+        sheet.append(values)
         if progress:
             progress(count)
     last = get_column_letter(max(len(columns), 1))
-    sheet.freeze_panes = "C3"  # the section and label rows, the id and the name stay in view
     sheet.auto_filter.ref = f"A2:{last}{count + 2}"
 
 
@@ -122,14 +142,20 @@ def write_csv[C](
     progress: Progress | None = None,
 ) -> bytes:
     """A CSV file for French spreadsheets: BOM, `;`, decimal commas, ISO dates."""
-    output = io.StringIO()
-    writer = csv.writer(output, delimiter=";", lineterminator="\r\n")
-    writer.writerow([_csv_text(header(c)) for c in columns])
-    for count, row in enumerate(rows, start=1):
-        writer.writerow([_csv_text(v) for v in row])
-        if progress:
-            progress(count)
-    return ("\ufeff" + output.getvalue()).encode("utf-8")
+    # Written as it goes, into a temporary file (encoded there): no row is kept.
+    with tempfile.TemporaryFile("w+b") as raw:
+        output = io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
+        writer = csv.writer(output, delimiter=";", lineterminator="\r\n")
+        writer.writerow([_csv_text(header(c)) for c in columns])
+        for count, row in enumerate(rows, start=1):
+            writer.writerow([_csv_text(v) for v in row])
+            if progress:
+                progress(count)
+        output.flush()
+        raw.seek(0)
+        content = raw.read()
+        output.detach()
+        return content
 
 
 def write_plain_csv(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> bytes:
