@@ -26,8 +26,14 @@ from resorption.catalog import Field
 from resorption.crs import Crs
 from resorption.query import FeatureQuery, count_statement, rows_statement
 
-# Rows fetched at a time from the server-side cursor (and between two progress reports).
-BATCH = 2000
+# Rows fetched at a time from the server-side cursor, written at a time (and between two
+# progress reports).
+BATCH = 5000
+# Drivers GDAL appends to batch after batch: the file grows while the memory holds one batch.
+# FlatGeobuf builds its spatial index from every feature at once (and drops it when a feature
+# has no geometry), and GDAL's GeoJSON driver reloads the whole file to append: their rows are
+# gathered first.
+APPENDABLE = frozenset({"GPKG"})
 # GDAL's time zone flag for UTC (pyogrio's `gdal_tz_offsets`: 100 + quarter hours).
 GDAL_UTC = 100
 
@@ -84,6 +90,36 @@ def read_rows(
     return geometries, values
 
 
+def export(
+    conn: psycopg.Connection, fq: FeatureQuery, fmt: Format, crs: Crs, progress: Progress | None = None
+) -> GeoFile:
+    """The file of every matching row, read from a server-side cursor and written batch by batch
+    (for the formats GDAL appends to: APPENDABLE), reporting progress by batch."""
+    if fmt.driver not in APPENDABLE:
+        geometries, values = read_rows(conn, fq, crs, progress)
+        return write_file(fq, fmt, crs, geometries, values)
+    statement, params = count_statement(fq, None)
+    total = conn.execute(statement, params).fetchone()[0]
+    statement, params = rows_statement(fq, geometry=crs)
+    written = 0
+    with tempfile.TemporaryDirectory(prefix="resorption-export-") as directory:
+        path = Path(directory) / f"{fq.collection.id}.{fmt.extension}"
+        with conn.cursor(name="resorption_export") as cursor:
+            cursor.execute(statement, params)
+            while True:
+                batch = cursor.fetchmany(BATCH)
+                if not batch and written > 0:
+                    break
+                geometries = [bytes(row[0]) if row[0] is not None else None for row in batch]
+                _write(path, fq, fmt, crs, geometries, [row[1:] for row in batch], append=written > 0)
+                written += len(batch)
+                if progress is not None:
+                    progress(written, total)
+                if not batch:
+                    break
+        return GeoFile(path.read_bytes(), written)
+
+
 def _text(value: Any) -> str | None:
     if value is None:
         return None
@@ -135,6 +171,23 @@ def write_file(
     values: list[tuple[Any, ...]],
 ) -> GeoFile:
     """Write the rows with GDAL into a temporary file and return its bytes."""
+    with tempfile.TemporaryDirectory(prefix="resorption-export-") as directory:
+        path = Path(directory) / f"{fq.collection.id}.{fmt.extension}"
+        _write(path, fq, fmt, crs, geometries, values, append=False)
+        content = path.read_bytes()
+    return GeoFile(content, len(values))
+
+
+def _write(
+    path: Path,
+    fq: FeatureQuery,
+    fmt: Format,
+    crs: Crs,
+    geometries: list[bytes | None],
+    values: list[tuple[Any, ...]],
+    append: bool,
+) -> None:
+    """Write (or append) rows with GDAL to the file at `path`."""
     fields = list(fq.properties)
     arrays: list[np.ndarray] = []
     masks: list[np.ndarray | None] = []
@@ -152,22 +205,19 @@ def write_file(
         # FlatGeobuf's spatial index cannot hold a feature without geometry (out of a UTM zone).
         layer_options["SPATIAL_INDEX"] = "NO"
     collection = fq.collection
-    with tempfile.TemporaryDirectory(prefix="resorption-export-") as directory:
-        path = Path(directory) / f"{collection.id}.{fmt.extension}"
-        raw.write(
-            str(path),
-            np.array(geometries, dtype=object),
-            arrays,
-            [f.name for f in fields],
-            field_mask=masks,
-            layer=collection.id,
-            driver=fmt.driver,
-            geometry_type=collection.geometry_type,
-            crs=f"EPSG:{crs.srid}",
-            encoding="UTF-8" if fmt.driver != "GPKG" else None,
-            layer_options=layer_options or None,
-            layer_metadata={"DESCRIPTION": collection.title.fr} if fmt.driver == "GPKG" else None,
-            gdal_tz_offsets=offsets or None,
-        )
-        content = path.read_bytes()
-    return GeoFile(content, len(values))
+    raw.write(
+        str(path),
+        np.array(geometries, dtype=object),
+        arrays,
+        [f.name for f in fields],
+        field_mask=masks,
+        layer=collection.id,
+        driver=fmt.driver,
+        geometry_type=collection.geometry_type,
+        crs=f"EPSG:{crs.srid}",
+        encoding="UTF-8" if fmt.driver != "GPKG" else None,
+        layer_options=(layer_options or None) if not append else None,
+        layer_metadata={"DESCRIPTION": collection.title.fr} if fmt.driver == "GPKG" and not append else None,
+        gdal_tz_offsets=offsets or None,
+        append=append,
+    )

@@ -167,13 +167,11 @@ class Processor(ExportProcessor):
         fq = parse_items(collection, caller.readable_fields(collection), args, caller.settings.limits, body)
 
         def progress(done: int, total: int) -> None:
-            self.report(caller, 5 + int(80 * done / max(total, 1)), f"{done} éléments lus sur {total}")
+            self.report(caller, 5 + int(80 * done / max(total, 1)), f"{done} éléments écrits sur {total}")
 
-        self.report(caller, 1, "Lecture des éléments")
+        self.report(caller, 1, f"Lecture des éléments et écriture du fichier {fmt.label}")
         with caller.exporting() as conn:
-            geometries, values = geoexport.read_rows(conn, fq, crs, progress)
-        self.report(caller, 88, f"Écriture du fichier {fmt.label}")
-        written = geoexport.write_file(fq, fmt, crs, geometries, values)
+            written = geoexport.export(conn, fq, fmt, crs, progress)
         groups = {f.group.sensitive for f in fq.properties if f.group.sensitive}
         self.audit(
             caller,
