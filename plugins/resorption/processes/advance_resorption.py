@@ -17,6 +17,7 @@ from resorption.errors import Conflict
 from resorption.processes.base import (
     SITE_INPUT,
     SITE_OUTPUT,
+    SITE_VERSION_INPUT,
     Caller,
     Inputs,
     ResorptionProcessor,
@@ -60,6 +61,7 @@ PROCESS_METADATA: dict[str, Any] = {
     "links": [],
     "inputs": {
         "site": SITE_INPUT,
+        "version": SITE_VERSION_INPUT,
         "phases": {
             "title": "Phases achevées",
             "description": "Objet : nom de phase → date d'achèvement (AAAA-MM-JJ). Phases : "
@@ -124,12 +126,13 @@ class Processor(ResorptionProcessor):
                 day = inputs.date(f"phases.{name}", required=True, value=value)
                 if day is not None:
                     given[name] = day
+        version = inputs.text("version", max_length=100)  # the ETag read, as If-Match
         inputs.fail_if_invalid()
         assert site_id is not None  # checked above
 
         columns = [column(p) for p in PHASES]
         writer = Writer(caller, caller.sites)
-        with writer.changing_site(site_id, "write", ["declared_at", *columns]) as site:
+        with writer.changing_site(site_id, "write", ["declared_at", *columns], if_match=version) as site:
             if site.head.status != "open":
                 raise Conflict(
                     f"Le site « {site_id} » est fermé (statut « {site.head.status} ») : "

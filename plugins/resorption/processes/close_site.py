@@ -15,6 +15,7 @@ from resorption.errors import Conflict
 from resorption.processes.base import (
     SITE_INPUT,
     SITE_OUTPUT,
+    SITE_VERSION_INPUT,
     Caller,
     Inputs,
     ResorptionProcessor,
@@ -55,6 +56,7 @@ PROCESS_METADATA: dict[str, Any] = {
     "links": [],
     "inputs": {
         "site": SITE_INPUT,
+        "version": SITE_VERSION_INPUT,
         "status": {
             "title": "Motif de fermeture",
             "description": (
@@ -166,10 +168,13 @@ class Processor(ResorptionProcessor):
         context = inputs.text("closing_context")
         if status == "other" and context is None:
             inputs.error("closing_context", "une fermeture « Autre » doit être expliquée dans le contexte.")
+        version = inputs.text("version", max_length=100)  # the ETag read, as If-Match
         inputs.fail_if_invalid()
         assert site_id is not None and status is not None  # checked above
 
-        with Writer(caller, caller.sites).changing_site(site_id, "close", ["declared_at"]) as site:
+        with Writer(caller, caller.sites).changing_site(
+            site_id, "close", ["declared_at"], if_match=version
+        ) as site:
             if site.head.status != "open":
                 raise Conflict(f"Le site « {site_id} » est déjà fermé (statut « {site.head.status} »).")
             declared = site.head.values["declared_at"]

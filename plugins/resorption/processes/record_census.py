@@ -16,6 +16,7 @@ from resorption.errors import Conflict
 from resorption.processes.base import (
     SITE_INPUT,
     SITE_OUTPUT,
+    SITE_VERSION_INPUT,
     Caller,
     Inputs,
     ResorptionProcessor,
@@ -53,6 +54,7 @@ PROCESS_METADATA: dict[str, Any] = {
     "links": [],
     "inputs": {
         "site": SITE_INPUT,
+        "version": SITE_VERSION_INPUT,
         "census_at": date_input(
             "Date du recensement", "Date du recensement (AAAA-MM-JJ), pas dans le futur."
         ),
@@ -100,11 +102,12 @@ class Processor(ResorptionProcessor):
         if not inputs.given("population_total"):
             inputs.error("population_total", "valeur obligatoire.")
         properties = {name: inputs.data[name] for name in FIGURES if inputs.given(name)}
+        version = inputs.text("version", max_length=100)  # the ETag read, as If-Match
         inputs.fail_if_invalid()
         assert site_id is not None and census_at is not None  # checked above
 
         writer = Writer(caller, caller.sites)
-        with writer.changing_site(site_id, "write", ["declared_at"]) as site:
+        with writer.changing_site(site_id, "write", ["declared_at"], if_match=version) as site:
             if site.head.status != "open":
                 raise Conflict(
                     f"Le site « {site_id} » est fermé (statut « {site.head.status} ») : plus de recensement."
