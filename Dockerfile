@@ -29,11 +29,13 @@ ENV WEB_CONCURRENCY=2
 
 EXPOSE 5000
 
+# Ready: the database answers and its schema is the code's (/pret, README « Exploitation »).
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s \
-    CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:5000/', timeout=4)"]
+    CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:5000/pret', timeout=4)"]
 
 # gunicorn reads its worker count from WEB_CONCURRENCY by itself.
 # The schema is applied by the `migrate` service of docker-compose.yml (resorption db setup).
 # config/gunicorn.conf.py: the request line and header limits, French refusals (README « Sécurité »).
-CMD ["gunicorn", "--config", "config/gunicorn.conf.py", "--bind", "0.0.0.0:5000", "--access-logfile", "-", \
+# No gunicorn access log: the app writes one JSON line per request (resorption.request_log).
+CMD ["gunicorn", "--config", "config/gunicorn.conf.py", "--bind", "0.0.0.0:5000", \
      "--forwarded-allow-ips", "*", "resorption.app:wsgi()"]
