@@ -42,7 +42,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from psycopg import sql
 
 from resorption import statements, throttle
-from resorption.database import get_pool
+from resorption.database import pooled
 from resorption.errors import DatabaseUnavailable, IdentityProviderUnavailable, TooManyAttempts, Unauthorized
 from resorption.identity import ANONYMOUS, Principal
 from resorption.settings import Settings
@@ -157,7 +157,7 @@ _RULES = throttle.RULES_JSON
 def _one(settings: Settings, statement: sql.SQL, params: Any) -> tuple[Any, ...] | None:
     """Run one statement on the pool in its own transaction; its first row."""
     try:
-        with get_pool(settings).connection() as conn:
+        with pooled(settings) as conn:
             return conn.execute(statement, params).fetchone()
     except (psycopg.OperationalError, TimeoutError) as exc:
         raise DatabaseUnavailable() from exc
@@ -182,7 +182,7 @@ def principal_from_row(row: dict[str, Any], method: str) -> Principal:
 def principal_of_user(username: str, settings: Settings, method: str = "cli") -> Principal | None:
     """The principal of an active user, as if they had signed in (command-line tools); None if unknown."""
     try:
-        with get_pool(settings).connection() as conn:
+        with pooled(settings) as conn:
             row = conn.execute(SQL.user_by_username, (username,)).fetchone()
     except (psycopg.OperationalError, TimeoutError) as exc:
         raise DatabaseUnavailable() from exc

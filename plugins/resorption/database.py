@@ -15,7 +15,8 @@ from contextlib import contextmanager
 import psycopg
 from psycopg import errors as pg_errors
 from psycopg import sql
-from psycopg_pool import ConnectionPool
+from psycopg_pool import ConnectionPool, PoolTimeout
+from psycopg_pool.base import AttemptWithBackoff
 
 from resorption import metrics, statements
 from resorption.errors import DatabaseUnavailable, InvalidParameter, QueryTooLong, ResorptionError
@@ -38,6 +39,25 @@ def sqlalchemy_url(url: str) -> str:
     return url
 
 
+class _SteadyAttempt(AttemptWithBackoff):
+    """Reconnection attempts at most a second apart: psycopg_pool doubles its delay without
+    bound, so that after a minute without the database its next attempt could come half a
+    minute after the database is back. A connection attempt costs the server little."""
+
+    MAX_DELAY = 1.0
+
+    def update_delay(self, now: float) -> None:
+        super().update_delay(now)
+        self.delay = min(self.delay, self.MAX_DELAY)
+
+
+class _Pool(ConnectionPool):
+    """psycopg's pool, reconnecting steadily (`_SteadyAttempt`; psycopg-pool is pinned)."""
+
+    def _add_connection(self, attempt: AttemptWithBackoff | None, growing: bool = False) -> None:
+        super()._add_connection(attempt or _SteadyAttempt(timeout=self.reconnect_timeout), growing)
+
+
 def get_pool(settings: Settings) -> ConnectionPool:
     """The pool of the application's login role for these settings, created on first use (after fork)."""
     global _pools_pid
@@ -50,7 +70,7 @@ def get_pool(settings: Settings) -> ConnectionPool:
             _pools.clear()
             _pools_pid = os.getpid()
         if url not in _pools:
-            _pools[url] = ConnectionPool(
+            _pools[url] = _Pool(
                 url,
                 min_size=settings.pool_min_size,
                 max_size=settings.pool_max_size,
@@ -101,19 +121,47 @@ def transaction(
     started = time.perf_counter()
     unavailable = False
     try:
-        with pool.connection() as conn, translate_errors(), conn.transaction():
+        with pool.connection(timeout=_wait(settings, pool)) as conn, translate_errors(), conn.transaction():
             # One round trip for the whole prelude (it used to take one per setting). Pipeline
             # mode would also fold BEGIN in, but it forbids the server-side cursors of exports.
             conn.execute(statement, params)
+            _note_connected(pool)
             yield conn
-    except psycopg.OperationalError as exc:
+    except (PoolTimeout, TimeoutError) as exc:  # the pool had no connection in time
         unavailable = True
+        _note_timeout(pool)
         raise DatabaseUnavailable() from exc
-    except TimeoutError as exc:  # the pool had no free connection in time
+    except psycopg.OperationalError as exc:  # (PoolTimeout is one too: caught above)
         unavailable = True
         raise DatabaseUnavailable() from exc
     finally:
         metrics.transaction_done(kind, time.perf_counter() - started, unavailable)
+
+
+# While PostgreSQL is unreachable (the pool timed out while its connection attempts failed),
+# requests wait for a connection only this long: an outage answers its 503s at once, not after
+# `pool_timeout_s` each. The pool keeps reconnecting meanwhile, and the first request that gets
+# a connection ends the outage. A pool that timed out without failed attempts is busy, not cut
+# off: its requests get the full wait.
+OUTAGE_WAIT_S = 0.3
+_outage: dict[int, bool] = {}
+_errors_seen: dict[int, int] = {}
+
+
+def _wait(settings: Settings, pool: ConnectionPool) -> float:
+    return OUTAGE_WAIT_S if _outage.get(id(pool)) else settings.pool_timeout_s
+
+
+def _note_timeout(pool: ConnectionPool) -> None:
+    errors = pool.get_stats().get("connections_errors", 0)
+    if errors > _errors_seen.get(id(pool), 0):
+        _outage[id(pool)] = True
+    _errors_seen[id(pool)] = errors
+
+
+def _note_connected(pool: ConnectionPool) -> None:
+    if _outage.get(id(pool)):
+        _outage[id(pool)] = False
 
 
 def prelude(
@@ -170,25 +218,35 @@ def translate_errors() -> Iterator[None]:
         ) from exc
 
 
+@contextmanager
+def pooled(settings: Settings) -> Iterator[psycopg.Connection]:
+    """A pooled connection outside a caller's transaction (sign-in, sessions, readiness), with
+    the same waits as `transaction`: DatabaseUnavailable at once while PostgreSQL is out."""
+    pool = get_pool(settings)
+    try:
+        with pool.connection(timeout=_wait(settings, pool)) as conn:
+            _note_connected(pool)
+            yield conn
+    except PoolTimeout as exc:
+        _note_timeout(pool)
+        raise DatabaseUnavailable() from exc
+    except psycopg.OperationalError as exc:
+        raise DatabaseUnavailable() from exc
+
+
 def ping(settings: Settings) -> None:
     """Whether PostgreSQL answers, through the pool (readiness): DatabaseUnavailable if not."""
-    try:
-        with get_pool(settings).connection() as conn:
-            conn.execute(SQL.ping)
-            conn.rollback()
-    except (psycopg.OperationalError, TimeoutError) as exc:
-        raise DatabaseUnavailable() from exc
+    with pooled(settings) as conn:
+        conn.execute(SQL.ping)
+        conn.rollback()
 
 
 def schema_revision(settings: Settings) -> str | None:
     """The alembic revision the database is at (readiness compares it to the code's head)."""
-    try:
-        with get_pool(settings).connection() as conn:
-            try:
-                row = conn.execute(SQL.schema_revision).fetchone()
-            except (pg_errors.UndefinedTable, pg_errors.InsufficientPrivilege):
-                row = None
-            conn.rollback()
-    except (psycopg.OperationalError, TimeoutError) as exc:
-        raise DatabaseUnavailable() from exc
+    with pooled(settings) as conn:
+        try:
+            row = conn.execute(SQL.schema_revision).fetchone()
+        except (pg_errors.UndefinedTable, pg_errors.InsufficientPrivilege):
+            row = None
+        conn.rollback()
     return row[0] if row else None

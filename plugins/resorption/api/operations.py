@@ -19,7 +19,7 @@ from prometheus_client.core import GaugeMetricFamily
 
 from resorption import health, metrics, statements
 from resorption.caller import current_settings
-from resorption.database import get_pool
+from resorption.database import pooled
 from resorption.errors import exception_document
 from resorption.settings import Settings
 
@@ -90,7 +90,7 @@ def _may_scrape(settings: Settings) -> bool:
 
 
 def _jobs(settings: Settings) -> Iterable[GaugeMetricFamily]:
-    with get_pool(settings).connection() as conn:
+    with pooled(settings) as conn:
         rows = conn.execute(SQL.jobs_by_status).fetchall()
         conn.rollback()
     yield metrics.jobs_family((status, count) for status, count in rows)

@@ -36,7 +36,7 @@ from psycopg import sql
 
 from resorption import statements
 from resorption.authentication import authenticate, principal_from_row
-from resorption.database import get_pool
+from resorption.database import pooled
 from resorption.errors import DatabaseUnavailable, Forbidden, TooManyAttempts, Unauthorized
 from resorption.identity import ANONYMOUS, Principal
 from resorption.settings import Settings
@@ -85,7 +85,7 @@ def session_hash(session_id: str) -> bytes:
 def _one(settings: Settings, statement: sql.SQL, params: tuple[Any, ...]) -> tuple[Any, ...] | None:
     """Run one statement as the application's login role; the first row."""
     try:
-        with get_pool(settings).connection() as conn:
+        with pooled(settings) as conn:
             return conn.execute(statement, params).fetchone()
     except (psycopg.OperationalError, TimeoutError) as exc:
         raise DatabaseUnavailable() from exc
