@@ -3,7 +3,7 @@
 
 -- The jobs of OGC API Processes counted by status, for the metrics: the login role sees only
 -- a caller's own jobs (row-level security, 100_jobs.sql); these counts name no job and no owner.
-CREATE OR REPLACE FUNCTION resorption.jobs_by_status()
+CREATE FUNCTION resorption.jobs_by_status()
 RETURNS TABLE (status text, jobs bigint)
 LANGUAGE sql STABLE SECURITY DEFINER SET search_path = resorption_jobs, pg_temp AS $$
     SELECT status, count(*) FROM resorption_jobs.jobs GROUP BY status ORDER BY status
@@ -14,7 +14,7 @@ REVOKE ALL ON FUNCTION resorption.jobs_by_status() FROM PUBLIC;
 -- returns how many rows it removed or changed, for its report and the README's promises.
 
 -- Finished jobs (and their output, kept in the row) older than p_days.
-CREATE OR REPLACE FUNCTION resorption.purge_jobs(p_days integer) RETURNS bigint
+CREATE FUNCTION resorption.purge_jobs(p_days integer) RETURNS bigint
 LANGUAGE sql VOLATILE SET search_path = resorption_jobs, pg_temp AS $$
     WITH gone AS (
         DELETE FROM resorption_jobs.jobs
@@ -26,7 +26,7 @@ LANGUAGE sql VOLATILE SET search_path = resorption_jobs, pg_temp AS $$
 $$;
 
 -- Web sessions past their absolute end or their idle timeout, p_days ago.
-CREATE OR REPLACE FUNCTION resorption.purge_web_sessions(p_days integer) RETURNS bigint
+CREATE FUNCTION resorption.purge_web_sessions(p_days integer) RETURNS bigint
 LANGUAGE sql VOLATILE SET search_path = resorption, pg_temp AS $$
     WITH gone AS (
         DELETE FROM resorption.web_sessions
@@ -36,7 +36,7 @@ LANGUAGE sql VOLATILE SET search_path = resorption, pg_temp AS $$
 $$;
 
 -- Sign-in counters whose failures are forgotten (their forget_at passed p_days ago).
-CREATE OR REPLACE FUNCTION resorption.purge_sign_in_counters(p_days integer) RETURNS bigint
+CREATE FUNCTION resorption.purge_sign_in_counters(p_days integer) RETURNS bigint
 LANGUAGE sql VOLATILE SET search_path = resorption, pg_temp AS $$
     WITH gone AS (
         DELETE FROM resorption.sign_in_counters
@@ -46,7 +46,7 @@ LANGUAGE sql VOLATILE SET search_path = resorption, pg_temp AS $$
 $$;
 
 -- Audit rows older than p_days.
-CREATE OR REPLACE FUNCTION resorption.purge_audit(p_days integer) RETURNS bigint
+CREATE FUNCTION resorption.purge_audit(p_days integer) RETURNS bigint
 LANGUAGE sql VOLATILE SET search_path = resorption, pg_temp AS $$
     WITH gone AS (
         DELETE FROM resorption.audit_log WHERE at < now() - make_interval(days => p_days) RETURNING 1)
@@ -60,7 +60,7 @@ $$;
 -- version, operation update, changed_fields {owner_name}, changed_by = the purger); then the
 -- past versions forget the name too. Versions are otherwise left untouched (their periods,
 -- hence the exclusion constraint, do not change).
-CREATE OR REPLACE FUNCTION resorption.anonymise_owners(p_months integer) RETURNS bigint
+CREATE FUNCTION resorption.anonymise_owners(p_months integer) RETURNS bigint
 LANGUAGE plpgsql VOLATILE SET search_path = resorption, pg_temp AS $$
 DECLARE
     changed bigint;
