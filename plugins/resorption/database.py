@@ -9,7 +9,7 @@ plain values; it knows nothing of principals or policies.
 import os
 import threading
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 
 import psycopg
 from psycopg import errors as pg_errors
@@ -74,12 +74,22 @@ def transaction(
     context: Mapping[str, str] | None = None,
     role: str | None = None,
     read_only: bool = True,
+    pipeline: bool = False,
 ) -> Iterator[psycopg.Connection]:
-    """A connection inside one transaction, with `context` set as local settings."""
+    """A connection inside one transaction, with `context` set as local settings.
+
+    With `pipeline`, for statements whose results nobody reads (the audit log): BEGIN, the
+    prelude, the statements and COMMIT go in one round trip; errors still raise, at COMMIT.
+    """
     pool = get_pool(settings)
     statement, params = prelude(settings, context, role, read_only)
     try:
-        with pool.connection(timeout=10) as conn, translate_errors(), conn.transaction():
+        with (
+            pool.connection(timeout=10) as conn,
+            translate_errors(),
+            conn.pipeline() if pipeline else nullcontext(),
+            conn.transaction(),
+        ):
             # One round trip for the whole prelude (it used to take one per setting). Pipeline
             # mode would also fold BEGIN in, but it forbids the server-side cursors of exports.
             conn.execute(statement, params)

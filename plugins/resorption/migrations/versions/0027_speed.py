@@ -1,6 +1,7 @@
 """The read scopes read once per statement: the read policies of sites, actions and their
 histories test a row against sub-selects of the settings (InitPlans) instead of calling
-`in_scope` per row (sql/230_scope_once.sql).
+`in_scope` per row (sql/230_scope_once.sql); `token_user_version`, the cheap check of a token
+a worker remembers (sql/231_token_check.sql).
 
 Revision ID: 0027
 Revises: 0023
@@ -21,7 +22,7 @@ depends_on = None
 
 
 def upgrade() -> None:
-    run_sql_files([SQL_DIR / "230_scope_once.sql"])
+    run_sql_files([SQL_DIR / "230_scope_once.sql", SQL_DIR / "231_token_check.sql"])
 
 
 def downgrade() -> None:
