@@ -274,7 +274,8 @@ CREATE TRIGGER sites_write_guard BEFORE INSERT OR UPDATE ON resorption.sites
 -- deleted inside the delete scope.
 ALTER TABLE resorption.sites ENABLE ROW LEVEL SECURITY;
 CREATE POLICY sites_read ON resorption.sites FOR SELECT
-    USING (resorption.in_scope('resorption.sites_scope', departement_code));
+    USING ((SELECT resorption.scope_is_nation('resorption.sites_scope'))
+           OR departement_code = ANY ((SELECT resorption.scope_codes('resorption.sites_scope'))::text[]));
 CREATE POLICY sites_insert ON resorption.sites FOR INSERT
     WITH CHECK (resorption.in_scope('resorption.sites_write_scope', departement_code));
 CREATE POLICY sites_update ON resorption.sites FOR UPDATE
