@@ -11,6 +11,8 @@ Create Date: 2026-12-02
 - `token_user_version()` (sql/050_identity.sql): the version of a token's user row, NULL when
   the token or its user may no longer sign in; authentication.py checks a remembered token
   with it on every request.
+- The index `sites_id_scope_idx` (sql/030_sites.sql): the ids in order with the département
+  the read policy tests, so that an `offset=` page skips its rows in an index-only scan.
 
 On a new database the baseline made all this already: every statement here leaves it as it is.
 """
@@ -76,6 +78,8 @@ LANGUAGE sql VOLATILE SECURITY DEFINER SET search_path = resorption, pg_temp AS 
     SELECT version FROM valid
 $$;
 REVOKE ALL ON FUNCTION resorption.token_user_version(bytea) FROM PUBLIC;
+
+CREATE INDEX IF NOT EXISTS sites_id_scope_idx ON resorption.sites (id) INCLUDE (departement_code);
 """
 
 
