@@ -532,6 +532,20 @@ def main(argv: list[str] | None = None) -> int:
         f"Commande : `bench/run {' '.join(sys.argv[1:] if argv is None else argv)}`; "
         f"{args.duration} s par mesure, wrk, serveurs à {servers.WORKERS} processus.",
         "",
+        "Comment chaque serveur tourne : résorption (gunicorn, sa configuration de production,"
+        f" {servers.WORKERS} processus × 4 fils, contrôle d'accès actif : rôle et RLS de"
+        " l'utilisateur, jeton Bearer) ; tipg 1.6.1 (uvicorn, "
+        f"{servers.WORKERS} processus, catalogue gardé 24 h : `TIPG_CATALOG_TTL`) et pygeoapi 0.24"
+        f" d'origine (gunicorn, {servers.WORKERS} processus × 4 fils, fournisseur PostgreSQL) lisent"
+        " en superutilisateur des tables simples `bench.sites` et `bench.actions` (copies, clé"
+        " primaire, index GiST et `(departement_code, id)`, VACUUM ANALYZE). wrk envoie"
+        " `Connection: close` à tous (chaque requête va au processus libre), 1 s d'échauffement"
+        " avant chaque mesure ; les serveurs passent à tour de rôle, requête par requête, et"
+        f" chaque mesure est refaite jusqu'à ce que ses deux dernières s'accordent à {AGREE:.0%}"
+        f" près (au plus {MAX_ROUNDS} tours) : la colonne req/s montre leur moyenne et, entre"
+        " parenthèses, chaque tour. Les ancres lisent toute la France : un utilisateur"
+        " départemental est comparé à leur réponse nationale (il lit moins de lignes).",
+        "",
     ]
     out = Path(__file__).parent / "results" / f"{started:%Y%m%d-%H%M%S}.md"
     out.parent.mkdir(exist_ok=True)
