@@ -102,7 +102,7 @@ FLOORED = ("items10", "items100", "items1000", "bbox", "filter", "item", "hits",
 # Measurements of one request on one server are repeated, interleaved with the other servers',
 # until the last two agree within this much (at most MAX_ROUNDS): the table shows both.
 AGREE = 0.10
-MAX_ROUNDS = 4
+MAX_ROUNDS = 3
 
 
 def tile(z: int, lon: float, lat: float) -> tuple[int, int, int]:
