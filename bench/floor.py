@@ -88,9 +88,7 @@ def scripts(url: str, token: str, mix: dict[str, str]) -> dict[str, str]:
     return out
 
 
-def _capture(
-    settings: Any, token: str, collection: Any, segments: list[str], args: Any
-) -> list[list[str]]:
+def _capture(settings: Any, token: str, collection: Any, segments: list[str], args: Any) -> list[list[str]]:
     """Run one request's code path (token, page or item, audit) and return its statements."""
     from resorption.authentication import authenticate
     from resorption.caller import Caller

@@ -29,6 +29,7 @@ class Result:
     bytes_per_response: float
     server_cpu_ms: float | None  # CPU of the server's processes per request
     db_cpu_ms: float | None  # CPU of the PostgreSQL backends per request
+    runs: str = ""  # a mean's runs, req/s each ("212 / 220")
 
 
 def cpu_ms(pids: list[int]) -> dict[int, float]:
@@ -67,7 +68,10 @@ def wrk(
         "-s",
         str(BENCH / "report.lua"),
     ]
-    for name, value in headers.items():
+    # `Connection: close` for every server alike: a new connection per request is accepted by
+    # whichever worker is free, where a keep-alive connection stays with the worker that
+    # accepted it (4 connections on 2 workers could land 3 on one).
+    for name, value in {**headers, "Connection": "close"}.items():
         command += ["-H", f"{name}: {value}"]
     db_before, server_before = cpu_ms(db_pids()), cpu_ms(server_pids)
     out = subprocess.run([*command, url], capture_output=True, text=True, check=True).stdout

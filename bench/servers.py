@@ -56,7 +56,7 @@ def ensure_dataset(server: str, sites: int, log: Path) -> str:
             actions = conn.execute("SELECT count(*) FROM resorption.actions").fetchone()[0]
         if count == sites and actions > 0:
             _migrate(url, log)
-            anchor_views(url)
+            anchor_tables(url)
             return url
     except psycopg.Error:
         pass
@@ -72,7 +72,7 @@ def ensure_dataset(server: str, sites: int, log: Path) -> str:
         )
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("VACUUM ANALYZE")
-    anchor_views(url)
+    anchor_tables(url)
     return url
 
 
@@ -89,16 +89,40 @@ def _migrate(url: str, log: Path) -> None:
         print(f"attention : `resorption db migrate` a échoué sur {url} (voir {log}) ; on continue.")
 
 
-def anchor_views(url: str) -> None:
-    """Schema `bench`: the tables as the anchors can serve them, one geometry each.
+# The anchors' tables: their primary key, their spatial index and the index a département
+# filter uses, as their authors would set them up (a view would hide nothing, but a table is
+# what they document and what their catalogs inspect best).
+ANCHOR_INDEXES = {
+    "sites": ("location", "departement_code"),
+    "actions": ("footprint", "departement_code"),
+}
+
+
+def anchor_tables(url: str) -> None:
+    """Schema `bench`: plain copies of sites and actions as the anchors serve them, one geometry
+    each, with a primary key and indexes; made again when the counts differ from the source.
 
     Stock pygeoapi fails on a second geometry column (sites.outline) and neither anchor knows
-    what to do with a tsvector; a plain view keeps every other column and the tables' indexes.
+    what to do with a tsvector: those columns are left out, every other one is copied.
     """
     drop = {"sites": {"outline", "search"}, "actions": {"search"}}
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("CREATE SCHEMA IF NOT EXISTS bench")
         for table, left_out in drop.items():
+            target = sql.Identifier("bench", table)
+            kind = conn.execute(
+                "SELECT c.relkind FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                "WHERE n.nspname = 'bench' AND c.relname = %s",
+                (table,),
+            ).fetchone()
+            source = conn.execute(sql.SQL("SELECT count(*) FROM resorption.{}").format(sql.Identifier(table)))
+            wanted = source.fetchone()[0]
+            if kind and kind[0] == "r":
+                have = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(target)).fetchone()[0]
+                if have == wanted:
+                    continue
+            if kind:
+                conn.execute(sql.SQL("DROP VIEW {}" if kind[0] == "v" else "DROP TABLE {}").format(target))
             columns = [
                 r[0]
                 for r in conn.execute(
@@ -109,20 +133,29 @@ def anchor_views(url: str) -> None:
                 if r[0] not in left_out
             ]
             conn.execute(
-                sql.SQL("CREATE OR REPLACE VIEW bench.{} AS SELECT {} FROM resorption.{}").format(
-                    sql.Identifier(table),
-                    sql.SQL(", ").join(map(sql.Identifier, columns)),
-                    sql.Identifier(table),
+                sql.SQL("CREATE TABLE {} AS SELECT {} FROM resorption.{}").format(
+                    target, sql.SQL(", ").join(map(sql.Identifier, columns)), sql.Identifier(table)
                 )
             )
+            conn.execute(sql.SQL("ALTER TABLE {} ADD PRIMARY KEY (id)").format(target))
+            geometry, departement = ANCHOR_INDEXES[table]
+            conn.execute(
+                sql.SQL("CREATE INDEX ON {} USING gist ({})").format(target, sql.Identifier(geometry))
+            )
+            conn.execute(sql.SQL("CREATE INDEX ON {} ({}, id)").format(target, sql.Identifier(departement)))
+            conn.execute(sql.SQL("VACUUM ANALYZE {}").format(target))
 
 
 def issue_tokens(url: str) -> dict[str, str]:
-    """Fresh API tokens for the demo accounts we bench as (national, one département)."""
+    """Fresh API tokens for the demo accounts we bench as: national, one département (with
+    justice procedures, so its reads are audited), one who reads no sensitive field."""
     from resorption.accounts import issue_token
 
     os.environ["DATABASE_URL"] = url
-    return {user: issue_token(url, user, label="bench").token for user in ("demo-national", "demo-gironde")}
+    return {
+        user: issue_token(url, user, label="bench").token
+        for user in ("demo-national", "demo-gironde", "demo-observateur-93")
+    }
 
 
 def free_port() -> int:
@@ -258,6 +291,9 @@ def start_tipg(url: str, workdir: Path) -> Server:
         "TIPG_DB_SCHEMAS": '["bench"]',
         "TIPG_DB_TABLES": '["bench.sites", "bench.actions"]',
         "TIPG_MAX_FEATURES_PER_QUERY": "10000",
+        # Its catalog of tables is read again after this many seconds (300 by default): longer
+        # than any run, so that no measurement pays for it.
+        "TIPG_CATALOG_TTL": "86400",
     }
     command = [
         str(TIPG / "uvicorn"),

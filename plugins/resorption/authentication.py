@@ -17,9 +17,12 @@ The database is reached as the application's login role, which has no privilege 
 users, tokens and counters: it only calls the SECURITY DEFINER functions of
 `sql/050_identity.sql` and `sql/055_sign_in_throttle.sql`. A sign-in costs one round trip
 (the throttle and the user together), one more to record a failure (or, now and then, a
-success); nothing about users is cached across requests, so a revoked token or a deactivated
-user is refused on the very next request. This module knows nothing of Flask: the app passes
-the header, the client address and the settings, and turns our errors into responses.
+success). An API token's principal is remembered by each worker for a minute, but checked on
+every request against the database (`token_user_version`: one index lookup), so that a
+revoked or expired token or a deactivated user is refused on the very next request, in every
+worker, and a user whose role, options or area changed is looked up again. This module knows
+nothing of Flask: the app passes the header, the client address and the settings, and turns
+our errors into responses.
 """
 
 from __future__ import annotations
@@ -32,6 +35,8 @@ import hmac
 import json
 import secrets
 import threading
+import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -155,10 +160,15 @@ _RULES = throttle.RULES_JSON
 
 
 def _one(settings: Settings, statement: sql.SQL, params: Any) -> tuple[Any, ...] | None:
-    """Run one statement on the pool in its own transaction; its first row."""
+    """Run one statement on the pool, a transaction of its own (autocommit: one round trip
+    instead of BEGIN, the statement and COMMIT); its first row."""
     try:
         with pooled(settings) as conn:
-            return conn.execute(statement, params).fetchone()
+            conn.autocommit = True
+            try:
+                return conn.execute(statement, params).fetchone()
+            finally:
+                conn.autocommit = False
     except (psycopg.OperationalError, TimeoutError) as exc:
         raise DatabaseUnavailable() from exc
 
@@ -200,14 +210,61 @@ def _execute(settings: Settings, statement: sql.SQL, params: Any) -> Any:
 
 def _by_token(token: str, username: str | None, settings: Settings) -> Principal:
     """An API token, alone (Bearer) or with its owner's username (Basic)."""
-    row = _execute(settings, SQL.user_by_token, (token_hash(token),))
-    if row is None:
-        raise _Refused
+    principal = _token_principal(token_hash(token), settings)
     if username is not None and not hmac.compare_digest(
-        row["username"].encode("utf-8"), username.strip().lower().encode("utf-8")
+        principal.username.encode("utf-8"), username.strip().lower().encode("utf-8")
     ):
         raise _Refused
-    return principal_from_row(row, "token")
+    return principal
+
+
+# -- remembered tokens: the principal of a token, checked on every request ------------------
+
+# How long a worker uses a token's principal before looking the token up in full again: the
+# check of every request sees changes to the user's row, not to the territories its area
+# widens to (sql/231_token_check.sql).
+REMEMBER_SECONDS = 60.0
+_REMEMBERED_MAX = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class _Remembered:
+    version: str  # of the user's row when the principal was read (token_user_version)
+    principal: Principal
+    looked_up: float  # time.monotonic()
+
+
+_remembered: dict[tuple[str, bytes], _Remembered] = {}
+_remembered_lock = threading.Lock()
+
+
+def _token_principal(hashed: bytes, settings: Settings) -> Principal:
+    """The principal of a token's hash, remembered while the database says it is unchanged.
+
+    Every request asks the database for the token's `token_user_version` (NULL: revoked,
+    expired or its user inactive, refused at once whatever this worker remembers); the
+    remembered principal serves only when the version is the one read with it.
+    """
+    key = (settings.app_database_url, hashed)
+    known = _remembered.get(key)
+    if known is not None and time.monotonic() - known.looked_up < REMEMBER_SECONDS:
+        version = _execute(settings, SQL.token_user_version, (hashed,))
+        if version is not None and version == known.version:
+            return known.principal
+    # The version first, then the principal: a change in between makes the version older
+    # than the principal, and the next request looks the token up again (never the reverse).
+    version = _execute(settings, SQL.token_user_version, (hashed,))
+    row = _execute(settings, SQL.user_by_token, (hashed,)) if version is not None else None
+    if row is None:
+        with _remembered_lock:
+            _remembered.pop(key, None)
+        raise _Refused
+    principal = principal_from_row(row, "token")
+    with _remembered_lock:
+        if len(_remembered) >= _REMEMBERED_MAX:
+            _remembered.clear()
+        _remembered[key] = _Remembered(version, principal, time.monotonic())
+    return principal
 
 
 def _by_password(username: str, password: str, address: str, settings: Settings) -> Principal:

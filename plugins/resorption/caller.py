@@ -181,7 +181,8 @@ class Caller:
         """One row of the audit log, written as the caller in a transaction of its own.
 
         The login role calls resorption.audit (SECURITY DEFINER); the settings name the user.
+        One round trip (pipeline): the reads it follows are read-only, as their role is.
         """
         context = self.policy.db_settings(self.principal)
-        with transaction(self.settings, context=context, read_only=False) as conn:
+        with transaction(self.settings, context=context, read_only=False, pipeline=True) as conn:
             audit.write(conn, action, collection, None if item_id is None else str(item_id), groups, detail)

@@ -10,7 +10,7 @@ import os
 import threading
 import time
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 
 import psycopg
 from psycopg import errors as pg_errors
@@ -109,19 +109,27 @@ def transaction(
     role: str | None = None,
     read_only: bool = True,
     kind: str = "read",
+    pipeline: bool = False,
 ) -> Iterator[psycopg.Connection]:
     """A connection inside one transaction, with `context` set as local settings.
 
     `kind` (read, write, export, tile) chooses the transaction's statement and lock
     timeouts (settings.Timeouts). PostgreSQL unreachable, restarting, or no connection free
     within `pool_timeout_s`: DatabaseUnavailable (503 with Retry-After), never a long wait.
+    With `pipeline`, for statements whose results nobody reads (the audit log): BEGIN, the
+    prelude, the statements and COMMIT go in one round trip; errors still raise, at COMMIT.
     """
     pool = get_pool(settings)
     statement, params = prelude(settings, context, role, read_only, kind)
     started = time.perf_counter()
     unavailable = False
     try:
-        with pool.connection(timeout=_wait(settings, pool)) as conn, translate_errors(), conn.transaction():
+        with (
+            pool.connection(timeout=_wait(settings, pool)) as conn,
+            translate_errors(),
+            conn.pipeline() if pipeline else nullcontext(),
+            conn.transaction(),
+        ):
             # One round trip for the whole prelude (it used to take one per setting). Pipeline
             # mode would also fold BEGIN in, but it forbids the server-side cursors of exports.
             conn.execute(statement, params)

@@ -38,6 +38,9 @@ APP_FUNCTIONS = (
     "user_by_username(text)",
     "user_by_oidc(text, text)",
     "user_by_token(bytea)",
+    # whether a token a worker remembers is still valid, and the version of its user's row
+    # (nothing else: the worker already holds the token)
+    "token_user_version(bytea)",
     # sign-in throttling (sql/055_sign_in_throttle.sql): the counters of an attempt, the
     # failures and successes they record
     "password_sign_in_gate(text, text, jsonb)",

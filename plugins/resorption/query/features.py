@@ -318,17 +318,19 @@ def items_statement(q: FeatureQuery, count_cap: int | None = None) -> tuple[sql.
     """
     params = Params()
     where = where_clause(q, params, paging=True)
-    page = sql.SQL(
-        "SELECT {feature} AS feature, {id} AS id FROM {table} t{where}{order} LIMIT {limit} OFFSET {offset}"
-    ).format(
-        feature=_feature_json(q),
-        id=q.collection.id_expression,
-        table=source(q),
-        where=where,
-        order=order_clause(q),
-        limit=params.add(q.limit),
-        offset=params.add(0 if q.after is not None else q.offset),
-    )
+    if q.offset and q.after is None:
+        page = _skipping_page(q, params, where)
+    else:
+        page = sql.SQL(
+            "SELECT {feature} AS feature, {id} AS id FROM {table} t{where}{order} LIMIT {limit}"
+        ).format(
+            feature=_feature_json(q),
+            id=q.collection.id_expression,
+            table=source(q),
+            where=where,
+            order=order_clause(q),
+            limit=params.add(q.limit),
+        )
     count: sql.Composable = sql.SQL("NULL::int")
     if count_cap is not None:
         count = sql.SQL(
@@ -339,6 +341,35 @@ def items_statement(q: FeatureQuery, count_cap: int | None = None) -> tuple[sql.
         "FROM ({page}) page"
     ).format(count=count, page=page)
     return statement, params
+
+
+def _skipping_page(q: FeatureQuery, params: Params, where: sql.Composable) -> sql.Composable:
+    """A page after `offset` rows, as clients send it (`offset=50000`): the rows skipped cost
+    only their ids, and only the page's rows are projected.
+
+    A plain `LIMIT … OFFSET …` would build the Feature of every skipped row before throwing it
+    away (~2 s for offset=50000 with ~100 columns). The ids are chosen first, in the request's
+    order, then the page's rows are read by id (the primary key) and ordered again; the
+    conditions apply again to those rows, so that a table of versions (`datetime`) keeps the
+    one version of each id the inner query chose. Row-level security applies to both reads.
+    """
+    ids = sql.SQL("SELECT {id} FROM {table} t{where}{order} LIMIT {limit} OFFSET {offset}").format(
+        id=q.collection.id_expression,
+        table=source(q),
+        where=where,
+        order=order_clause(q),
+        limit=params.add(q.limit),
+        offset=params.add(q.offset),
+    )
+    chosen = sql.SQL("{} = ANY(ARRAY({}))").format(q.collection.id_expression, ids)
+    again = [chosen, *_conditions(q, params)]
+    return sql.SQL("SELECT {feature} AS feature, {id} AS id FROM {table} t WHERE {where}{order}").format(
+        feature=_feature_json(q),
+        id=q.collection.id_expression,
+        table=source(q),
+        where=sql.SQL(" AND ").join(again),
+        order=order_clause(q),
+    )
 
 
 def count_statement(q: FeatureQuery, cap: int | None) -> tuple[sql.Composed, Params]:

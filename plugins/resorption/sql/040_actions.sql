@@ -148,12 +148,14 @@ CREATE TRIGGER actions_write_guard BEFORE INSERT OR UPDATE ON resorption.actions
 CREATE VIEW resorption.actions_in_scope WITH (security_barrier) AS
 SELECT ad.action_id
 FROM resorption.action_departements ad
-WHERE resorption.in_scope('resorption.actions_scope', ad.departement_code);
+WHERE (SELECT resorption.scope_is_nation('resorption.actions_scope'))
+   OR ad.departement_code = ANY ((SELECT resorption.scope_codes('resorption.actions_scope'))::text[]);
 
 -- An action is written, and ends, inside the write scope; deleted inside the delete scope.
 ALTER TABLE resorption.actions ENABLE ROW LEVEL SECURITY;
 CREATE POLICY actions_read ON resorption.actions FOR SELECT
-    USING (resorption.in_scope('resorption.actions_scope', departement_code)
+    USING ((SELECT resorption.scope_is_nation('resorption.actions_scope'))
+           OR departement_code = ANY ((SELECT resorption.scope_codes('resorption.actions_scope'))::text[])
            OR EXISTS (SELECT 1 FROM resorption.actions_in_scope s WHERE s.action_id = actions.id));
 CREATE POLICY actions_insert ON resorption.actions FOR INSERT
     WITH CHECK (resorption.in_scope('resorption.actions_write_scope', departement_code));

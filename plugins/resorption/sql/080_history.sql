@@ -165,11 +165,13 @@ CREATE TRIGGER actions_history AFTER INSERT OR UPDATE OR DELETE ON resorption.ac
 -- version's own département.
 ALTER TABLE resorption.sites_history ENABLE ROW LEVEL SECURITY;
 CREATE POLICY sites_history_read ON resorption.sites_history FOR SELECT
-    USING (resorption.in_scope('resorption.sites_scope', departement_code));
+    USING ((SELECT resorption.scope_is_nation('resorption.sites_scope'))
+           OR departement_code = ANY ((SELECT resorption.scope_codes('resorption.sites_scope'))::text[]));
 
 ALTER TABLE resorption.actions_history ENABLE ROW LEVEL SECURITY;
 CREATE POLICY actions_history_read ON resorption.actions_history FOR SELECT
-    USING (resorption.in_scope('resorption.actions_scope', departement_code)
+    USING ((SELECT resorption.scope_is_nation('resorption.actions_scope'))
+           OR departement_code = ANY ((SELECT resorption.scope_codes('resorption.actions_scope'))::text[])
            OR EXISTS (SELECT 1 FROM resorption.actions_in_scope s WHERE s.action_id = actions_history.id));
 
 -- The readable changelog of sites: one row per version, with what it changed as

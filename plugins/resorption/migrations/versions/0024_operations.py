@@ -1,6 +1,6 @@
 """Operations: counts of jobs for the metrics, and the purger's functions.
 
-Revision ID: 0026
+Revision ID: 0024
 Revises: 0023
 Create Date: 2026-12-02
 
@@ -10,7 +10,7 @@ the baseline already, and this revision leaves them as they are.
 
 from resorption.migrate import run_sql
 
-revision = "0026"
+revision = "0024"
 down_revision = "0023"
 branch_labels = None
 depends_on = None

@@ -34,3 +34,7 @@ SELECT resorption.record_password_failure(%(username)s, %(address)s, %(rules)s)
 -- name: record_password_success
 -- A right password: release the counters the attempt held, note the account's address.
 SELECT resorption.record_password_success(%(username)s, %(address)s, %(held)s, %(rules)s)
+
+-- name: token_user_version
+-- Whether a remembered token is still valid: the version of its user's row, or NULL.
+SELECT resorption.token_user_version(%s)
