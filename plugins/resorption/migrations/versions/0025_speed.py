@@ -1,7 +1,7 @@
 """The read scopes read once per statement, and the cheap check of a remembered token.
 
-Revision ID: 0027
-Revises: 0023
+Revision ID: 0025
+Revises: 0024
 Create Date: 2026-12-02
 
 - `scope_is_nation()`, `scope_codes()` (sql/005_row_security.sql) and the read policies of
@@ -19,8 +19,8 @@ On a new database the baseline made all this already: every statement here leave
 
 from resorption.migrate import run_sql
 
-revision = "0027"
-down_revision = "0023"
+revision = "0025"
+down_revision = "0024"
 branch_labels = None
 depends_on = None
 
