@@ -161,3 +161,29 @@ def test_an_alert_tells_a_follower_once(
     site_alerts(mail_settings)  # the next poll reads the overlap again, and alerts nothing twice
     assert deliver(f"{OBSERVER}@digest.test") == []
     assert observer.username == OBSERVER
+
+
+def test_each_demo_account_has_its_digest_on_the_local_mail_page(
+    base_url: str, database_url: str, mail_settings: Settings, deliver: Callable[..., list[Received]]
+) -> None:
+    """What `make demo` does (cli `_demo_accounts`): the demo accounts get an address and the weekly
+    digest, composed as each of them; /courriels shows them (the embedded SMTP server's files)."""
+    from resorption.demo.accounts import ACCOUNTS, DEMO_MAIL_DOMAIN, ensure_demo_accounts
+    from tests.fix_users import POLICY
+
+    ensure_demo_accounts(database_url, POLICY)
+    deliver()
+    assert weekly_digests(mail_settings, usernames=[a.username for a in ACCOUNTS], force=True) == len(ACCOUNTS)
+    received = deliver()
+    listing = requests.get(f"{base_url}/courriels", timeout=60)
+    assert listing.status_code == 200
+    for account in ACCOUNTS:
+        address = f"{account.username}@{DEMO_MAIL_DOMAIN}"
+        mine = [m for m in received if address in m.rcpt_tos]
+        assert len(mine) == 1, address
+        assert address in listing.text
+        page = requests.get(f"{base_url}/courriels/{mine[0].path.name}", timeout=60)
+        assert page.status_code == 200 and "la semaine sur votre territoire" in page.text
+        if account.username == "demo-observateur-93":
+            assert _departements(database_url, _parts(mine[0])[0]) <= {"93"}
+    assert requests.get(f"{base_url}/courriels/../../etc/passwd", timeout=60).status_code == 404

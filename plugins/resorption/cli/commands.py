@@ -117,6 +117,13 @@ def _demo_accounts(url: str, seed: int) -> None:
         f"{daily['action_messages']} sur des actions, {daily['actors']} intervenants, "
         f"{daily['followed']} sites suivis."
     )
+    from resorption.digests import weekly_digests
+
+    digests = weekly_digests(_settings(), usernames=[a.username for a in accounts], force=True)
+    console.print(
+        f"{digests} résumé(s) hebdomadaire(s) des comptes de démonstration mis en file "
+        "(lisibles sur /courriels une fois `make demo` lancé)."
+    )
     lines = "\n".join(f"  {a.username:<22} {a.shows}" for a in accounts)
     console.print(
         f"Comptes de démonstration (mot de passe « {DEMO_PASSWORD} », données fictives) :\n{lines}",
