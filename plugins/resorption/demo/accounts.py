@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import psycopg
 
+from resorption import statements
 from resorption.accounts import (
     create_organisation,
     create_user,
@@ -18,7 +19,6 @@ from resorption.accounts import (
     set_options,
     set_password,
 )
-from resorption import statements
 from resorption.errors import NotFound
 from resorption.policy import Policy
 
