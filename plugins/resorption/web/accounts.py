@@ -33,6 +33,13 @@ from resorption.web.sessions import current_session, safe_next, session_hash
 MIN_FILL_SECONDS = 3
 HONEYPOT = "site_web"
 TOKEN_DAYS = (30, 90, 180, 365)
+AREA_LEVELS = {
+    "nation": "nation",
+    "region": "région",
+    "departement": "département",
+    "epci": "EPCI",
+    "commune": "commune",
+}
 
 
 def _client() -> str:
@@ -41,7 +48,13 @@ def _client() -> str:
 
 def _page(api: Any, template: str, status: int = HTTPStatus.OK, **data: Any) -> Response:
     session = current_session()
-    data = {"links": [], "root": base_url(api), "csrf": session.csrf_token if session else "", **data}
+    data = {
+        "links": [],
+        "root": base_url(api),
+        "csrf": session.csrf_token if session else "",
+        "levels": AREA_LEVELS,
+        **data,
+    }
     html = render(api, template, data)
     return Response(
         html,
