@@ -2,9 +2,11 @@
 
 Only when the project's own SMTP server is in use (`make demo`, the tests: the setting
 `mail_local_dir`, RESORPTION_MAIL_LOCAL_DIR); a deployment that sends through a real SMTP server
-has no such page (404). It lists the .eml files, newest first, and shows one: its headers, its
-text part, and its HTML part on a page of its own (under the site's Content-Security-Policy:
-no script runs, inline styles are dropped).
+has no such page (404), and it answers only on this machine (a client of the loopback
+address: the demo may listen on every interface, its messages hold one-time links). It lists
+the .eml files, newest first, and shows one: its headers, its text part, and its HTML part on
+a page of its own (under the site's Content-Security-Policy: no script runs, inline styles are
+dropped).
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from flask import Blueprint, Response, current_app
+from flask import Blueprint, Response, current_app, request
 
 from resorption.errors import NotFound
 from resorption.mail_server import read_folder
@@ -22,9 +24,13 @@ from resorption.web.dashboard import base_url, render
 NAME = re.compile(r"[0-9]{8}-[0-9]{6}-[0-9]{5}\.eml")
 
 
+LOOPBACK = frozenset({"127.0.0.1", "::1"})
+
+
 def _folder() -> Any:
     settings: Settings = current_app.config["RESORPTION_SETTINGS"]
-    if settings.mail_local_dir is None:
+    # The messages hold one-time links: shown on this machine only, never to the network.
+    if settings.mail_local_dir is None or request.remote_addr not in LOOPBACK:
         raise NotFound(
             "Pas de page des courriels : le serveur SMTP local de la démonstration n'est pas utilisé."
         )
