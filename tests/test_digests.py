@@ -173,7 +173,9 @@ def test_each_demo_account_has_its_digest_on_the_local_mail_page(
 
     ensure_demo_accounts(database_url, POLICY)
     deliver()
-    assert weekly_digests(mail_settings, usernames=[a.username for a in ACCOUNTS], force=True) == len(ACCOUNTS)
+    assert weekly_digests(mail_settings, usernames=[a.username for a in ACCOUNTS], force=True) == len(
+        ACCOUNTS
+    )
     received = deliver()
     listing = requests.get(f"{base_url}/courriels", timeout=60)
     assert listing.status_code == 200
@@ -187,3 +189,34 @@ def test_each_demo_account_has_its_digest_on_the_local_mail_page(
         if account.username == "demo-observateur-93":
             assert _departements(database_url, _parts(mine[0])[0]) <= {"93"}
     assert requests.get(f"{base_url}/courriels/../../etc/passwd", timeout=60).status_code == 404
+
+
+def test_the_yearly_reminder_goes_to_who_writes_actions(
+    users: dict[str, TestUser],
+    mail_settings: Settings,
+    database_url: str,
+    deliver: Callable[..., list[Received]],
+) -> None:
+    from resorption.digests import indicator_reminders
+
+    writer, observer = "correspondent-departement-33", OBSERVER
+    with psycopg.connect(database_url) as conn:
+        for username in (writer, observer):
+            conn.execute(
+                "UPDATE resorption.users SET email = %s WHERE username = %s",
+                (f"{username}@digest.test", username),
+            )
+            conn.execute(
+                "INSERT INTO resorption.mail_subscriptions (user_id, kind) SELECT id, 'indicator_reminder' "
+                "FROM resorption.users WHERE username = %s ON CONFLICT DO NOTHING",
+                (username,),
+            )
+    deliver()
+    indicator_reminders(mail_settings, force=True)
+    received = deliver()
+    assert [m.message["Subject"] for m in received if f"{writer}@digest.test" in m.rcpt_tos] == [
+        "Résorption — pensez à mettre à jour les indicateurs de vos actions"
+    ]
+    assert not [m for m in received if f"{observer}@digest.test" in m.rcpt_tos]
+    indicator_reminders(mail_settings)  # once a year: not again now
+    assert deliver(f"{writer}@digest.test") == []
