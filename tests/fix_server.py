@@ -42,9 +42,12 @@ class TestServer:
 
 
 @pytest.fixture(scope="session")
-def test_server(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestServer]:
+def test_server(
+    database_url: str, tmp_path_factory: pytest.TempPathFactory, mail_dir: Path
+) -> Iterator[TestServer]:
     """A gunicorn server running the app against the test database, with the project's
-    configuration (config/gunicorn.conf.py, as in production)."""
+    configuration (config/gunicorn.conf.py, as in production); its /courriels page shows the
+    messages of the suite's SMTP server (tests/fix_mail.py)."""
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
     runtime = tmp_path_factory.mktemp("runtime")
@@ -53,6 +56,8 @@ def test_server(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> 
         "DATABASE_URL": database_url,
         "RESORPTION_PUBLIC_URL": url,
         "RESORPTION_RUNTIME_DIR": str(runtime),
+        # the messages of the suite's SMTP server (tests/fix_mail.py), shown on /courriels
+        "RESORPTION_MAIL_LOCAL_DIR": str(mail_dir),
     }
     log_path = runtime / "gunicorn.log"
     log = log_path.open("w")

@@ -87,6 +87,12 @@ PATH_VALUES = {
     "path": "x",
     "filename": "css/default.css",
     "attachment_id": "1",
+    # the account pages (web/accounts.py) and the local mail page (web/mail_page.py)
+    "request_id": "1",
+    "user_id": "1",
+    "token": "x",
+    "what": "profil",
+    "name": "20261202-120000-00000.eml",
 }
 BODY_METHODS = ("POST", "PUT", "PATCH")
 

@@ -43,11 +43,13 @@ from resorption.limits import body_too_large, check_json_depth
 from resorption.policy import Policy, load_policy
 from resorption.processes import callbacks, downloads
 from resorption.web import STATIC_DIR, sessions, site_forms, webmap
+from resorption.web.accounts import blueprint as accounts_blueprint
 from resorption.web.action_dashboard import blueprint as action_dashboard_blueprint
 from resorption.web.action_pages import blueprint as action_pages_blueprint
 from resorption.web.action_results import blueprint as action_results_blueprint
 from resorption.web.activity import blueprint as activity_blueprint
 from resorption.web.dashboard import blueprint as dashboard_blueprint
+from resorption.web.mail_page import blueprint as mail_page_blueprint
 from resorption.web.navigation import install as install_navigation
 from resorption.web.qgis_download import blueprint as qgis_blueprint
 
@@ -78,6 +80,8 @@ def create_app(settings: app_settings.Settings | None = None) -> Flask:
     app.register_blueprint(action_results_blueprint(api))
     app.register_blueprint(activity_blueprint(api))
     app.register_blueprint(action_pages_blueprint(api))
+    app.register_blueprint(accounts_blueprint(api))  # /demande-acces, /administration/…, /mon-compte
+    app.register_blueprint(mail_page_blueprint(api))  # /courriels (demo and tests only)
     install_navigation()  # the navigation bar of every page knows who is signed in
     app.register_blueprint(sessions.blueprint)
     app.register_blueprint(webmap.blueprint)

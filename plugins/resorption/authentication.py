@@ -199,6 +199,12 @@ def principal_of_user(username: str, settings: Settings, method: str = "cli") ->
     return principal_from_row(row[0], method) if row else None
 
 
+def password_hash_of(username: str, settings: Settings) -> str | None:
+    """The argon2id hash of an active user (to check the current password before a change)."""
+    row = _execute(settings, SQL.user_by_username, (username,))
+    return row.get("password_hash") if row else None
+
+
 def _execute(settings: Settings, statement: sql.SQL, params: Any) -> Any:
     """Run one statement on the pool in its own transaction; returns the first column."""
     row = _one(settings, statement, params)

@@ -170,6 +170,13 @@ class Caller:
         (a user who may be declared actor of a site): it reads no table itself."""
         return transaction(self.settings, context=self.policy.db_settings(self.principal), read_only=True)
 
+    def account(self) -> Any:
+        """A read-write transaction as the login role, for the account functions of
+        privileges.APP_FUNCTIONS (sql/205_accounts_lifecycle.sql): they read the caller and, for an
+        administrator, its reach and what it may grant from these settings, and check them inside."""
+        context = {**self.policy.db_settings(self.principal), **self.policy.manage_settings(self.principal)}
+        return transaction(self.settings, context=context, read_only=False)
+
     def audit(
         self,
         action: str,

@@ -50,6 +50,15 @@ FORM_ENDPOINTS = frozenset(
         "action_pages.create",
         "action_pages.edit",
         "action_pages.sheet",
+        # the account pages (web/accounts.py): request, decisions, links, charter, « Mon compte »
+        "accounts.access_request",
+        "accounts.decide",
+        "accounts.user_update",
+        "accounts.activation",
+        "accounts.reset",
+        "accounts.forgotten",
+        "accounts.charter_accept",
+        "accounts.account_change",
     }
 )
 # The endpoints whose body is a file, sent as itself (api/attachments.py): any type but the

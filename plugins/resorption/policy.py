@@ -157,6 +157,51 @@ class Policy:
             return NATION
         return Scope(nation=False, departements=principal.area_departements)
 
+    def manage_scope(self, principal: Principal) -> Scope:
+        """Where `principal` manages users and access requests (the role's `manage_users`)."""
+        role = self.roles.get(principal.role or "")
+        rule = role.manage_users if role is not None else "none"
+        if rule.startswith("option:"):
+            rule = "area" if rule.removeprefix("option:") in principal.options else "none"
+        if rule == "nation" or (rule == "area" and principal.area_departements is None):
+            return NATION
+        if rule == "area":
+            return Scope(nation=False, departements=principal.area_departements)
+        return NOWHERE
+
+    def grantable_roles(self, principal: Principal) -> tuple[str, ...]:
+        """The roles `principal` may give: its role's `grantable_roles`; every role for a
+        national manager whose role lists none; nothing for who manages no one."""
+        role = self.roles.get(principal.role or "")
+        if role is None or self.manage_scope(principal).is_empty:
+            return ()
+        if role.grantable_roles:
+            return role.grantable_roles
+        return tuple(self.roles) if role.manage_users == "nation" else ()
+
+    def grantable_options(self, principal: Principal) -> tuple[str, ...]:
+        """The options `principal` may give: those the rules of its grantable roles name."""
+        named: set[str] = set()
+        for name in self.grantable_roles(principal):
+            role = self.roles[name]
+            grants = [*role.groups.values(), role.export, role.manage_users]
+            grants += [g for actions in role.rules.values() for g in actions.values()]
+            named |= {g.removeprefix("option:") for g in grants if g.startswith("option:")}
+        return tuple(o for o in self.options if o in named)
+
+    def managers(self) -> dict[str, str]:
+        """The roles that manage users, with their reach (nation or area): who hears of a request."""
+        return {n: r.manage_users for n, r in self.roles.items() if r.manage_users in ("nation", "area")}
+
+    def manage_settings(self, principal: Principal) -> dict[str, str]:
+        """Transaction settings of the account functions (sql/205_accounts_lifecycle.sql)."""
+        scope = self.manage_scope(principal)
+        return {
+            "resorption.manage_scope": "" if scope.is_empty else scope.as_setting(),
+            "resorption.grantable_roles": ",".join(self.grantable_roles(principal)),
+            "resorption.grantable_options": ",".join(self.grantable_options(principal)),
+        }
+
     def may_read(self, principal: Principal, collection: Collection) -> bool:
         """Whether the collection exists at all for this principal."""
         if collection.id not in PROTECTED:

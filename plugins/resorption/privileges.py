@@ -58,12 +58,35 @@ APP_FUNCTIONS = (
     "site_actor_user(text, text)",
     # the metrics: jobs counted by status (sql/220_operations.sql), naming no job
     "jobs_by_status()",
+    # accounts people get and manage themselves (sql/205_accounts_lifecycle.sql): each checks
+    # inside who acts (resorption.user_id, active) and, for administrators, their reach
+    # (resorption.manage_scope) and what they may grant; the public ones (a request, a link,
+    # a reset) are throttled inside and answer alike whatever exists
+    "submit_access_request(jsonb, text, jsonb, jsonb, jsonb)",
+    "access_requests_in_scope()",
+    "decide_access_request(bigint, boolean, text, text, text[], text, bytea, integer, jsonb)",
+    "users_in_scope()",
+    "user_in_scope(bigint)",
+    "update_user_in_scope(bigint, text, text[], boolean)",
+    "account_link(bytea)",
+    "use_account_link(bytea, text, text)",
+    "request_password_reset(text, bytea, integer, jsonb, text)",
+    "my_account(bytea)",
+    "accept_charter(text)",
+    "update_my_profile(text)",
+    "create_my_token(bytea, text, text, interval)",
+    "revoke_my_token(bigint)",
+    "close_my_other_sessions(bytea)",
+    "change_my_password(text, bytea)",
+    "set_my_subscriptions(text[])",
 )
 # Never readable by the application's roles: only through the functions above.
 PRIVATE_TABLES = ("users", "api_tokens", "audit_log", "sign_in_counters", "web_sessions")
 # The harvester's bookkeeping (sql/140_harvest.sql): only the owner reads it, since it
 # names sites of every département.
 PRIVATE_TABLES += ("site_provenance", "harvest_runs", "harvest_run_rows")
+# Accounts and e-mail (sql/200_mail_outbox.sql, sql/205_accounts_lifecycle.sql).
+PRIVATE_TABLES += ("mail_outbox", "access_requests", "account_links", "mail_subscriptions")
 
 
 def reader_roles(policy: Policy) -> dict[str, frozenset[str]]:

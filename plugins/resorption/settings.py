@@ -131,6 +131,9 @@ class Limits:
         return limits
 
 
+DEFAULT_MAIL_SENDER = "Résorption <ne-pas-repondre@resorption.localhost>"
+
+
 @dataclass(frozen=True, slots=True)
 class TransactionLimits:
     """How long one statement may run, and wait for a lock, in a transaction of one kind."""
@@ -258,6 +261,19 @@ class Settings:
     # URL prefixes that OGC API Processes job callbacks (`subscriber`) may name; none: no callbacks.
     callback_urls: tuple[str, ...] = ()
     limits: Limits = Limits()
+    # E-mail (resorption.mail): the SMTP server the outbox worker sends through; without a host
+    # nothing is sent (messages wait in the outbox). `make demo` starts the embedded one
+    # (resorption.mail_server) and sets `mail_local_dir`, the folder of its .eml files that the
+    # local page /courriels shows (never set in a deployment).
+    smtp_host: str | None = None
+    smtp_port: int = 25
+    smtp_starttls: bool = False
+    smtp_username: str | None = None
+    smtp_password: str | None = None
+    mail_sender: str = DEFAULT_MAIL_SENDER
+    mail_local_dir: Path | None = None
+    # The charter of use each user accepts (versioned text, config/charte.yml).
+    charter_path: Path = PROJECT_ROOT / "config" / "charte.yml"
 
     @property
     def oidc_enabled(self) -> bool:
@@ -306,6 +322,8 @@ class Settings:
             **_oidc_from_env(),
             bulk_threshold=_int("RESORPTION_BULK_THRESHOLD", defaults.bulk_threshold, minimum=1),
             callback_urls=_callback_urls(os.environ.get("RESORPTION_CALLBACK_URLS", "")),
+            charter_path=Path(os.environ.get("RESORPTION_CHARTER", defaults.charter_path)),
+            **_mail_from_env(),
         )
         if settings.pool_min_size > settings.pool_max_size:
             raise ConfigurationError("RESORPTION_POOL_MIN ne peut dépasser RESORPTION_POOL_MAX.")
@@ -374,6 +392,38 @@ def _oidc_from_env() -> dict[str, str | Path | None]:
         "oidc_audience": audience,
         "oidc_jwks_url": jwks_url,
         "oidc_jwks_file": jwks_file,
+    }
+
+
+def _mail_from_env() -> dict[str, object]:
+    """The SMTP settings: host, port, STARTTLS, credentials (both or neither), sender."""
+    host = os.environ.get("RESORPTION_SMTP_HOST") or None
+    starttls = os.environ.get("RESORPTION_SMTP_STARTTLS", "off").strip().lower()
+    if starttls not in ("on", "off", "1", "0", "true", "false", "oui", "non"):
+        raise ConfigurationError(f"RESORPTION_SMTP_STARTTLS vaut on ou off, reçu « {starttls} ».")
+    username = os.environ.get("RESORPTION_SMTP_USER") or None
+    password = os.environ.get("RESORPTION_SMTP_PASSWORD") or None
+    if bool(username) != bool(password):
+        raise ConfigurationError(
+            "RESORPTION_SMTP_USER et RESORPTION_SMTP_PASSWORD vont ensemble : indiquez les deux, ou aucun."
+        )
+    sender = os.environ.get("RESORPTION_MAIL_FROM") or DEFAULT_MAIL_SENDER
+    if "@" not in sender:
+        raise ConfigurationError(
+            f"RESORPTION_MAIL_FROM doit contenir une adresse, par exemple « Résorption "
+            f"<ne-pas-repondre@exemple.gouv.fr> », reçu « {sender} »."
+        )
+    local = os.environ.get("RESORPTION_MAIL_LOCAL_DIR") or None
+    return {
+        "smtp_host": host,
+        "smtp_port": _int(
+            "RESORPTION_SMTP_PORT", 587 if starttls in ("on", "1", "true", "oui") else 25, 1, 65535
+        ),
+        "smtp_starttls": starttls in ("on", "1", "true", "oui"),
+        "smtp_username": username,
+        "smtp_password": password,
+        "mail_sender": sender,
+        "mail_local_dir": Path(local) if local else None,
     }
 
 

@@ -21,6 +21,7 @@ from resorption.errors import InvalidParameter, ResorptionError
 if TYPE_CHECKING:
     from resorption.accounts import User
     from resorption.policy import Policy
+    from resorption.settings import Settings
 
 console = Console(stderr=True)
 
@@ -158,6 +159,13 @@ def _demo_accounts(url: str, seed: int) -> None:
         f"Travail quotidien des comptes de démonstration : {daily['site_messages']} messages sur des sites, "
         f"{daily['action_messages']} sur des actions, {daily['actors']} intervenants, "
         f"{daily['followed']} sites suivis."
+    )
+    from resorption.digests import weekly_digests
+
+    digests = weekly_digests(_settings(), usernames=[a.username for a in accounts], force=True)
+    console.print(
+        f"{digests} résumé(s) hebdomadaire(s) des comptes de démonstration mis en file "
+        "(lisibles sur /courriels une fois `make demo` lancé)."
     )
     lines = "\n".join(f"  {a.username:<22} {a.shows}" for a in accounts)
     console.print(
@@ -607,6 +615,132 @@ def qgis_project_command(url: str, utilisateur: str | None, output: Path) -> Non
     )
 
 
+# -- e-mail and the upkeep of accounts (for cron) --------------------------------------------
+
+
+def _settings() -> Settings:
+    from resorption.settings import Settings
+
+    return Settings.from_env(_database_url())
+
+
+@main.group("courriels")
+def mails() -> None:
+    """Courriels : envoi de la file, résumés, alertes et rappels (à lancer par cron)."""
+
+
+@mails.command("envoyer")
+@click.option(
+    "--boucle", is_flag=True, help="Ne s'arrête pas : envoie la file toutes les --intervalle secondes."
+)
+@click.option(
+    "--intervalle", default=30.0, show_default=True, help="Secondes entre deux passages (--boucle)."
+)
+def mails_send(boucle: bool, intervalle: float) -> None:
+    """Envoie les courriels dus de la file (SMTP : RESORPTION_SMTP_*) ; un échec attend le passage suivant."""
+    from resorption.mail import send_due, send_forever
+
+    settings = _settings()
+    if settings.smtp_host is None:
+        raise click.UsageError(
+            "RESORPTION_SMTP_HOST n'est pas défini : indiquez le serveur SMTP (et RESORPTION_SMTP_PORT, "
+            "RESORPTION_SMTP_STARTTLS, RESORPTION_SMTP_USER, RESORPTION_SMTP_PASSWORD, RESORPTION_MAIL_FROM)."
+        )
+    if boucle:
+        send_forever(settings, intervalle)
+        return
+    done = send_due(settings)
+    console.print(f"{done.sent} courriel(s) envoyé(s), {done.failed} en échec (nouvel essai plus tard).")
+    if done.failed:
+        raise click.exceptions.Exit(2)
+
+
+@mails.command("file")
+def mails_pending() -> None:
+    """Liste les courriels pas encore envoyés."""
+    from resorption.mail import pending
+
+    table = Table("n°", "nature", "destinataire", "objet", "créé", "essais", "prochain essai", "erreur")
+    for row in pending(_settings()):
+        table.add_row(
+            str(row["id"]),
+            row["kind"],
+            row["recipient"],
+            row["subject"],
+            _when(row["created_at"]),
+            str(row["attempts"]),
+            _when(row["next_attempt_at"]),
+            row["last_error"] or "",
+        )
+    out.print(table)
+
+
+@mails.command("resumes")
+@click.option("--utilisateur", "usernames", multiple=True, help="Seulement ces abonnés (répétable).")
+@click.option("--forcer", is_flag=True, help="Même si le dernier résumé a moins de six jours.")
+def mails_digests(usernames: tuple[str, ...], forcer: bool) -> None:
+    """Met en file le résumé hebdomadaire de chaque abonné, composé sous ses propres droits."""
+    from resorption.digests import weekly_digests
+
+    count = weekly_digests(_settings(), usernames=usernames or None, force=forcer)
+    console.print(f"{count} résumé(s) mis en file.")
+
+
+@mails.command("alertes")
+def mails_alerts() -> None:
+    """Met en file les alertes des sites suivis (fermeture, nouveau message) depuis le dernier passage."""
+    from resorption.digests import site_alerts
+
+    console.print(f"{site_alerts(_settings())} alerte(s) mise(s) en file.")
+
+
+@mails.command("rappels")
+@click.option("--forcer", is_flag=True, help="Même si le dernier rappel a moins d'un an.")
+def mails_reminders(forcer: bool) -> None:
+    """Met en file le rappel annuel de mise à jour des indicateurs d'actions."""
+    from resorption.digests import indicator_reminders
+
+    console.print(f"{indicator_reminders(_settings(), force=forcer)} rappel(s) mis en file.")
+
+
+@main.group("comptes")
+def account_upkeep() -> None:
+    """Entretien des comptes (à lancer par cron)."""
+
+
+@account_upkeep.command("entretien")
+@click.option(
+    "--inactivite-mois",
+    "months",
+    default=6,
+    show_default=True,
+    help="Mois sans connexion avant l'avertissement.",
+)
+@click.option(
+    "--preavis-jours",
+    "notice",
+    default=30,
+    show_default=True,
+    help="Jours entre l'avertissement et la désactivation.",
+)
+@click.option(
+    "--relance-jours",
+    "remind",
+    default=7,
+    show_default=True,
+    help="Jours d'attente d'une demande avant de relancer les administrateurs.",
+)
+def account_upkeep_run(months: int, notice: int, remind: int) -> None:
+    """Avertit puis désactive les comptes inutilisés ; relance les administrateurs des demandes en attente."""
+    from resorption import account_upkeep as upkeep
+
+    done = upkeep.run(_settings(), _policy(), months, notice, remind)
+    console.print(
+        f"{done.warned} compte(s) averti(s), {done.deactivated} désactivé(s), "
+        f"{done.reminded} administrateur(s) relancé(s)."
+    )
+
+
 @main.command()
 @click.option("--host", default="0.0.0.0", show_default=True)
 @click.option("--port", default=5000, show_default=True)
@@ -618,6 +752,8 @@ def serve(host: str, port: int, workers: int) -> None:
     from resorption.app import create_app
     from resorption.serving import GUNICORN_CONFIG
 
+    if not os.environ.get("RESORPTION_SMTP_HOST"):
+        _start_local_mail()
     # Fail here, with a readable message, rather than in every worker.
     create_app()
     _print_welcome(public, url)
@@ -638,6 +774,26 @@ def serve(host: str, port: int, workers: int) -> None:
             "resorption.app:wsgi()",
         ],
     )
+
+
+def _start_local_mail() -> None:
+    """The demo's e-mail: the project's SMTP server (its messages in .local/courriels, shown on
+    /courriels) and the outbox worker in a loop, both children of the server (they outlive the
+    exec into gunicorn and stop with the terminal)."""
+    import subprocess
+
+    from resorption.mail_server import DEFAULT_FOLDER, DEFAULT_PORT
+
+    port = os.environ.setdefault("RESORPTION_SMTP_PORT", str(DEFAULT_PORT))
+    folder = os.environ.setdefault("RESORPTION_MAIL_LOCAL_DIR", str(DEFAULT_FOLDER))
+    os.environ["RESORPTION_SMTP_HOST"] = "127.0.0.1"
+    os.environ["RESORPTION_SMTP_STARTTLS"] = "off"
+    python = sys.executable
+    subprocess.Popen([python, "-m", "resorption.mail_server", "--port", port, "--folder", folder])
+    subprocess.Popen(
+        [python, "-m", "resorption.cli.commands", "courriels", "envoyer", "--boucle", "--intervalle", "5"]
+    )
+    console.print(f"Courriels de la démonstration : SMTP local 127.0.0.1:{port}, page /courriels.")
 
 
 def _print_welcome(public: str, database_url: str) -> None:

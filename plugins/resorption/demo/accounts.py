@@ -8,6 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import psycopg
+
+from resorption import statements
 from resorption.accounts import (
     create_organisation,
     create_user,
@@ -19,7 +22,11 @@ from resorption.accounts import (
 from resorption.errors import NotFound
 from resorption.policy import Policy
 
+SQL = statements.load("demo_accounts")
+
 DEMO_PASSWORD = "demo-resorption"
+# Their messages go to the project's local SMTP server (`make demo`, page /courriels).
+DEMO_MAIL_DOMAIN = "demo.resorption.localhost"
 ORGANISATION = "Équipe de démonstration (démo)"
 
 
@@ -75,4 +82,9 @@ def ensure_demo_accounts(database_url: str, policy: Policy) -> tuple[DemoAccount
                 full_name="Compte de démonstration",
             )
         set_password(database_url, account.username, DEMO_PASSWORD)
+    with psycopg.connect(database_url) as conn:
+        for account in ACCOUNTS:
+            # an address of the demo, and the weekly digest of their territory (resorption.digests)
+            conn.execute(SQL.set_email, (f"{account.username}@{DEMO_MAIL_DOMAIN}", account.username))
+            conn.execute(SQL.subscribe, (account.username,))
     return ACCOUNTS

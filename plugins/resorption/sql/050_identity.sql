@@ -27,6 +27,12 @@ CREATE TABLE resorption.users (
     active          boolean NOT NULL DEFAULT true,
     created_at      timestamptz NOT NULL DEFAULT now(),
     deactivated_at  timestamptz,
+    -- the version of the charter of use accepted, and when (sql/205_accounts_lifecycle.sql)
+    charter_version text,
+    charter_accepted_at timestamptz,
+    -- the last browser sign-in, and the warning before deactivation for inactivity
+    last_sign_in_at timestamptz,
+    inactivity_warned_at timestamptz,
     CONSTRAINT area_code_iff_not_nation CHECK ((area_level = 'nation') = (area_code IS NULL)),
     CONSTRAINT deactivated_when_inactive CHECK (active OR deactivated_at IS NOT NULL)
 );

@@ -36,9 +36,11 @@ from psycopg import sql
 
 from resorption import statements
 from resorption.authentication import authenticate, principal_from_row
+from resorption.caller import Caller
 from resorption.database import pooled
 from resorption.errors import DatabaseUnavailable, Forbidden, TooManyAttempts, Unauthorized
 from resorption.identity import ANONYMOUS, Principal
+from resorption.lifecycle import charter_changed, load_charter
 from resorption.settings import Settings
 
 SQL = statements.load("web_sessions")
@@ -277,7 +279,11 @@ def login() -> Response:
     if previous:  # a new sign-in replaces the session the browser had (no fixation)
         close_session(previous, _settings())
     session_id, _ = open_session(principal, client, _settings())
-    response = redirect(safe_next(request.form.get("suivant")), code=HTTPStatus.SEE_OTHER)
+    target = safe_next(request.form.get("suivant"))
+    if charter_changed(Caller.of(principal, _settings()), load_charter(_settings().charter_path)):
+        # the charter changed since this user accepted it: accepted again before going on
+        target = f"{root_path()}/charte?" + urllib.parse.urlencode({"suivant": target})
+    response = redirect(target, code=HTTPStatus.SEE_OTHER)
     response.set_cookie(
         SESSION_COOKIE, session_id, max_age=ABSOLUTE_SECONDS, **cookie_options(_settings().public_url)
     )
