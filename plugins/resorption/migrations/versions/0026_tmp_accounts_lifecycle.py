@@ -1,7 +1,7 @@
 """Accounts people get and manage themselves, and the e-mails that keep them informed.
 
 Revision ID: 0024
-Revises: 0023
+Revises: 0025
 Create Date: 2026-12-02
 
 Everything of `sql/200_mail_outbox.sql` (the mail outbox) and `sql/205_accounts_lifecycle.sql`
@@ -15,8 +15,8 @@ from alembic import op
 
 from resorption.migrate import SQL_DIR, run_sql, run_sql_files
 
-revision = "0024"
-down_revision = "0023"
+revision = "0026"
+down_revision = "0025"
 branch_labels = None
 depends_on = None
 
