@@ -1,6 +1,6 @@
 """Accounts people get and manage themselves, and the e-mails that keep them informed.
 
-Revision ID: 0024
+Revision ID: 0026
 Revises: 0025
 Create Date: 2026-12-02
 
