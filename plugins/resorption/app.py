@@ -24,7 +24,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from resorption import audit, forgery, response_headers
 from resorption import settings as app_settings
 from resorption.api import attachments as attachments_api
-from resorption.api import features, features_write, functions, pygeoapi_routes, queryables, tiles
+from resorption.api import conformance, features, features_write, functions, pygeoapi_routes, queryables, tiles
 from resorption.api.pygeoapi_config import build_config, build_openapi_document
 from resorption.caller import Caller, current_settings
 from resorption.catalog import Collection, load_catalog
@@ -67,6 +67,7 @@ def create_app(settings: app_settings.Settings | None = None) -> Flask:
     with app.app_context():  # the OpenAPI document asks our providers for their fields
         api = API(config, build_openapi_document(config, catalog))
     app.extensions[pygeoapi_routes.NAME] = api
+    conformance.register()
     tiles.register(app)  # before pygeoapi's routes: our tile routes win the URL match
     app.register_blueprint(attachments_api.blueprint)  # …and the attachments of items too
     app.register_blueprint(pygeoapi_routes.blueprint(STATIC_DIR))
