@@ -139,7 +139,8 @@ def test_items_carry_link_headers(http: requests.Session) -> None:
     r = http.get("/collections/sites/items", params={"limit": 3, "offset": 3})
     header = r.headers["Link"]
     parsed = {
-        m["rel"]: m["href"] for m in re.finditer(r'<(?P<href>[^>]*)>; rel="(?P<rel>[^"]+)"; type="[^"]+"', header)
+        m["rel"]: m["href"]
+        for m in re.finditer(r'<(?P<href>[^>]*)>; rel="(?P<rel>[^"]+)"; type="[^"]+"', header)
     }
     body = {link["rel"]: link["href"] for link in r.json()["links"] if link["rel"] in parsed}
     assert set(parsed) == {"self", "alternate", "next", "prev"}
@@ -152,7 +153,9 @@ def test_items_carry_link_headers(http: requests.Session) -> None:
     assert 'rel="self"' in single.headers["Link"] and 'rel="alternate"' in single.headers["Link"]
 
 
-@pytest.mark.parametrize(("path", "operation"), [("/", "get"), ("/collections", "get"), ("/conformance", "get")])
+@pytest.mark.parametrize(
+    ("path", "operation"), [("/", "get"), ("/collections", "get"), ("/conformance", "get")]
+)
 @pytest.mark.parametrize("fmt", ["json", "html", "jsonld"])
 def test_served_content_types_are_declared(
     http: requests.Session, openapi: dict[str, Any], path: str, operation: str, fmt: str
@@ -203,7 +206,10 @@ def test_cql2_json_is_declared_and_accepted(http: requests.Session) -> None:
     assert f"{CQL2}/conf/cql2-json" in http.get("/conformance").json()["conformsTo"]
     r = http.get(
         "/collections/sites/items",
-        params={"filter": '{"op": "=", "args": [{"property": "status"}, "open"]}', "filter-lang": "cql2-json"},
+        params={
+            "filter": '{"op": "=", "args": [{"property": "status"}, "open"]}',
+            "filter-lang": "cql2-json",
+        },
     )
     assert r.status_code == 200, r.text
     assert {f["properties"]["status"] for f in r.json()["features"]} == {"open"}

@@ -24,7 +24,15 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from resorption import audit, forgery, response_headers
 from resorption import settings as app_settings
 from resorption.api import attachments as attachments_api
-from resorption.api import conformance, features, features_write, functions, pygeoapi_routes, queryables, tiles
+from resorption.api import (
+    conformance,
+    features,
+    features_write,
+    functions,
+    pygeoapi_routes,
+    queryables,
+    tiles,
+)
 from resorption.api.pygeoapi_config import build_config, build_openapi_document
 from resorption.caller import Caller, current_settings
 from resorption.catalog import Collection, load_catalog
