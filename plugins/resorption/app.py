@@ -29,6 +29,7 @@ from resorption.api import (
     features,
     features_write,
     functions,
+    map_styles,
     pygeoapi_routes,
     queryables,
     tiles,
@@ -76,6 +77,7 @@ def create_app(settings: app_settings.Settings | None = None) -> Flask:
         api = API(config, build_openapi_document(config, catalog))
     app.extensions[pygeoapi_routes.NAME] = api
     conformance.register()
+    app.register_blueprint(map_styles.create_blueprint())  # TileJSON and styles, before pygeoapi's
     tiles.register(app)  # before pygeoapi's routes: our tile routes win the URL match
     app.register_blueprint(attachments_api.blueprint)  # …and the attachments of items too
     app.register_blueprint(pygeoapi_routes.blueprint(STATIC_DIR))
