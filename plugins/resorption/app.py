@@ -30,6 +30,7 @@ from resorption.api import (
     features_write,
     functions,
     map_styles,
+    opendata,
     pygeoapi_routes,
     queryables,
     tiles,
@@ -92,6 +93,7 @@ def create_app(settings: app_settings.Settings | None = None) -> Flask:
     app.register_blueprint(qgis_blueprint)  # GET /qgis/projet.qgz
     app.register_blueprint(site_forms.blueprint)  # /carte/sites/nouveau, confirmation
     app.register_blueprint(functions.blueprint)  # GET /functions (S_DWITHIN)
+    app.register_blueprint(opendata.blueprint)  # /donnees-ouvertes/: DCAT-AP catalogue and files
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
     # werkzeug stops reading any body (chunked ones included) and any form past this size.
     app.config["MAX_CONTENT_LENGTH"] = settings.limits.max_body_bytes
