@@ -343,3 +343,80 @@ def _json(document: dict[str, Any], media_type: str) -> Response:
         mimetype=media_type,
         headers={"Cache-Control": "private, max-age=60", "Vary": "Authorization, Cookie"},
     )
+
+
+# -- OpenAPI ---------------------------------------------------------------------------------------
+
+
+def openapi_paths() -> dict[str, Any]:
+    """The TileJSON and style operations for our OpenAPI document (French text)."""
+    errors = {
+        "400": {"$ref": "#/components/responses/InvalidParameter"},
+        "404": {"$ref": "#/components/responses/NotFound"},
+        "500": {"$ref": "#/components/responses/ServerError"},
+    }
+    signed_in = {
+        "401": {
+            "description": "Authentification requise (collections sites et actions).",
+            "content": {JSON: {"schema": {"$ref": "#/components/schemas/exception"}}},
+        }
+    }
+    f_style = {
+        "name": "f",
+        "in": "query",
+        "required": False,
+        "description": "Format : mapbox (style MapLibre / Mapbox GL, par défaut) ou json (le même).",
+        "schema": {"type": "string", "enum": ["mapbox", "json"], "default": "mapbox"},
+    }
+
+    def operation(op_id: str, summary: str, parameters: list[Any], media: str, extra: dict[str, Any]) -> Any:
+        ok = {"description": summary, "content": {media: {"schema": {"type": "object"}}}}
+        return {
+            "get": {
+                "operationId": op_id,
+                "summary": summary,
+                "tags": ["Cartes : TileJSON et styles"],
+                "parameters": parameters,
+                "responses": {"200": ok, **extra, **errors},
+            }
+        }
+
+    paths: dict[str, Any] = {
+        "/styles": operation("getStyles", "Styles de carte (OGC API – Styles)", [f_style], JSON, {}),
+        "/styles/{styleId}": operation(
+            "getStyle",
+            "Un style de carte MapLibre : carte (sites, actions, fond) ou fond (fond hors ligne)",
+            [
+                {
+                    "name": "styleId",
+                    "in": "path",
+                    "required": True,
+                    "description": "Identifiant du style.",
+                    "schema": {"type": "string", "enum": list(MAP_STYLES)},
+                },
+                f_style,
+            ],
+            STYLE,
+            {},
+        ),
+    }
+    for collection in LAYERS:
+        name = collection.capitalize()
+        paths[f"/collections/{collection}/tiles/{TMS_ID}/tilejson.json"] = operation(
+            f"get{name}TileJSON",
+            f"TileJSON 3.0 des tuiles vectorielles « {collection} »",
+            [],
+            TILEJSON,
+            signed_in,
+        )
+        paths[f"/collections/{collection}/styles"] = operation(
+            f"get{name}Styles", f"Styles de la collection « {collection} »", [f_style], JSON, signed_in
+        )
+        paths[f"/collections/{collection}/styles/default"] = operation(
+            f"get{name}DefaultStyle",
+            f"Style MapLibre par défaut de la collection « {collection} »",
+            [f_style],
+            STYLE,
+            signed_in,
+        )
+    return paths

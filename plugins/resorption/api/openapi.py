@@ -26,7 +26,7 @@ from typing import Any
 import yaml
 from pygeoapi.openapi import get_oas
 
-from resorption.api import tiles
+from resorption.api import map_styles, opendata, tiles
 from resorption.catalog import Collection, Field
 from resorption.crs import CRS84, URIS
 from resorption.errors import ConfigurationError
@@ -84,6 +84,9 @@ def build_openapi(config: dict[str, Any], catalog: Mapping[str, Collection]) -> 
 
     # Vector tiles (OGC API Tiles): our own routes, unknown to pygeoapi's generator.
     document["paths"].update(tiles.openapi_paths())
+    # TileJSON, MapLibre styles and the open-data catalogue and files: ours too.
+    document["paths"].update(map_styles.openapi_paths())
+    document["paths"].update(opendata.openapi_paths())
     _server_operations(document)
     _bundle(document)
     _declare_server_media_types(document)

@@ -326,3 +326,68 @@ def _base_url() -> str:
 
 def _document(body: bytes, content_type: str) -> Response:
     return Response(body, content_type=content_type, headers={"Cache-Control": "public, max-age=300"})
+
+
+# -- OpenAPI ------------------------------------------------------------------------------------
+
+
+def openapi_paths() -> dict[str, Any]:
+    """The open-data operations for our OpenAPI document (French text)."""
+    errors = {
+        "400": {"$ref": "#/components/responses/InvalidParameter"},
+        "404": {"$ref": "#/components/responses/NotFound"},
+        "500": {"$ref": "#/components/responses/ServerError"},
+    }
+
+    def operation(op_id: str, summary: str, content: dict[str, Any], parameters: list[Any]) -> Any:
+        return {
+            "get": {
+                "operationId": op_id,
+                "summary": summary,
+                "tags": ["Données ouvertes"],
+                "parameters": parameters,
+                "responses": {"200": {"description": summary, "content": content}, **errors},
+            }
+        }
+
+    graph = {"schema": {"type": "object"}}
+    text = {"schema": {"type": "string"}}
+    paths: dict[str, Any] = {
+        "/donnees-ouvertes/catalogue": operation(
+            "getOpenDataCatalogue",
+            "Catalogue DCAT-AP des données ouvertes (JSON-LD, ou Turtle avec f=ttl)",
+            {JSONLD: graph, TURTLE: text},
+            [
+                {
+                    "name": "f",
+                    "in": "query",
+                    "required": False,
+                    "description": "Format : jsonld (par défaut) ou ttl (Turtle).",
+                    "schema": {"type": "string", "enum": ["jsonld", "ttl"]},
+                }
+            ],
+        ),
+        "/donnees-ouvertes/catalogue.jsonld": operation(
+            "getOpenDataCatalogueJsonLd",
+            "Catalogue DCAT-AP des données ouvertes (JSON-LD)",
+            {JSONLD: graph},
+            [],
+        ),
+        "/donnees-ouvertes/catalogue.ttl": operation(
+            "getOpenDataCatalogueTurtle",
+            "Catalogue DCAT-AP des données ouvertes (Turtle)",
+            {TURTLE: text},
+            [],
+        ),
+    }
+    for dataset in OPEN_DATASETS:
+        for fmt in FORMATS:
+            binary = {"schema": {"type": "string", "format": "binary"}}
+            key = fmt.suffix.strip(".-").replace(".", "-").replace("-", " ").title().replace(" ", "")
+            paths[f"/donnees-ouvertes/{dataset}{fmt.suffix}"] = operation(
+                f"get{dataset.title().replace('_', '')}{key}",
+                f"Jeu « {dataset} » : {fmt.title}",
+                {fmt.media_type: binary},
+                [],
+            )
+    return paths
