@@ -21,6 +21,7 @@ from playwright.sync_api import Browser, sync_playwright
 
 from resorption import styles
 from tests.fix_browser import CHROMIUM, SCREENSHOTS, Pages
+from tests.fix_second_server import free_port, start_gunicorn
 from tests.fix_users import CATALOG, TestUser
 
 STYLE = "application/vnd.mapbox.style+json"
@@ -214,3 +215,30 @@ def test_maplibre_draws_our_sites_from_our_documents_alone(
     colours = {c for _, c in image.getcolors(maxcolors=1 << 20)}
     status_rgb = {tuple(int(v[i : i + 2], 16) for i in (1, 3, 5)) for v in styles.STATUS_COLOURS.values()}
     assert colours & status_rgb, "aucune couleur de statut à l'écran"
+
+
+def test_external_base_map_when_configured(
+    database_url: str, tmp_path_factory: pytest.TempPathFactory, users: dict[str, TestUser]
+) -> None:
+    """A deployment with internet names a base map (e.g. IGN Plan): the styles put it under our
+    layers, as a raster source with its attribution; our own layers stay on top."""
+    runtime = tmp_path_factory.mktemp("fond-externe")
+    port = free_port()
+    tiles = "https://data.geopf.fr/wmts?LAYER=GEOGRAPHICALGRIDSYSTEMS.PLANIGNV2&TILEMATRIX={z}&TILEROW={y}&TILECOL={x}"
+    env = {
+        "DATABASE_URL": database_url,
+        "RESORPTION_PUBLIC_URL": f"http://127.0.0.1:{port}",
+        "RESORPTION_RUNTIME_DIR": str(runtime),
+        "RESORPTION_MAP_TILES_URL": tiles,
+        "RESORPTION_MAP_ATTRIBUTION": "IGN-F / Géoportail",
+    }
+    with start_gunicorn("resorption.app:wsgi()", env, runtime / "gunicorn.log", port) as url:
+        doc = get(url, "/styles/carte", users["national-admin-nation"]).json()
+    assert doc["sources"]["fond-externe"] == {
+        "type": "raster",
+        "tiles": [tiles],
+        "tileSize": 256,
+        "attribution": "IGN-F / Géoportail",
+    }
+    ids = [layer["id"] for layer in doc["layers"]]
+    assert ids[:2] == ["fond", "fond-externe"] and ids[-1] == "sites"
