@@ -222,3 +222,74 @@ def test_unknown_filter_lang_is_refused(http: requests.Session) -> None:
     """
     r = http.get("/collections/sites/items", params={"filter": "status = 'open'", "filter-lang": "ecql"})
     assert r.status_code == 400
+
+
+# -- Part 2: CRS --------------------------------------------------------------------------------
+
+
+def test_content_crs_header(http: requests.Session) -> None:
+    """http://www.opengis.net/spec/ogcapi-features-2/1.0/req/crs/ogc-crs-header
+
+    « If a server … returns features in a CRS other than CRS84, it SHALL include the
+    Content-Crs header with the URI of the CRS »; we send it with CRS84 too.
+    """
+    lambert = "http://www.opengis.net/def/crs/EPSG/0/2154"
+    r = http.get("/collections/sites/items", params={"crs": lambert, "limit": 1})
+    assert r.headers["Content-Crs"] == f"<{lambert}>"
+
+
+def test_unknown_crs_is_refused(http: requests.Session) -> None:
+    """http://www.opengis.net/spec/ogcapi-features-2/1.0/req/crs/fc-md-crs-list and
+    …/req/crs/fc-crs-valid-value: a `crs` not in the collection's list is a 400."""
+    listed = http.get("/collections/sites").json()["crs"]
+    unknown = "http://www.opengis.net/def/crs/EPSG/0/32631"
+    assert unknown not in listed
+    assert http.get("/collections/sites/items", params={"crs": unknown}).status_code == 400
+
+
+# -- Tiles and Processes ---------------------------------------------------------------------------
+
+
+def test_tile_response_is_the_declared_media_type(http: requests.Session) -> None:
+    """http://www.opengis.net/spec/ogcapi-tiles-1/1.0/req/core/tc-success
+
+    A tile request answers 200 with the tile in a media type the tileset declares (here
+    Mapbox Vector Tiles, `application/vnd.mapbox-vector-tile`), or 204 for an empty tile.
+    """
+    declared = {
+        link["type"]
+        for link in http.get("/collections/departements/tiles/WebMercatorQuad").json()["links"]
+        if link["rel"] == "item"
+    }
+    r = http.get("/collections/departements/tiles/WebMercatorQuad/6/23/31")
+    assert r.status_code == 200 and media_type(r) in declared
+
+
+def test_conformance_declares_tiles_and_processes(http: requests.Session) -> None:
+    """http://www.opengis.net/spec/ogcapi-tiles-1/1.0/req/core/conformance-success and
+    http://www.opengis.net/spec/ogcapi-processes-1/1.0/req/core/conformance-success: the
+    classes of the parts we serve are declared."""
+    declared = set(http.get("/conformance").json()["conformsTo"])
+    assert "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/core" in declared
+    assert "http://www.opengis.net/spec/ogcapi-processes-1/1.0/conf/core" in declared
+
+
+def test_process_list(http: requests.Session) -> None:
+    """http://www.opengis.net/spec/ogcapi-processes-1/1.0/req/core/process-list-success
+
+    GET /processes answers 200 with `processes`, each a summary with `id`, `version` and links.
+    """
+    r = http.get("/processes", params={"f": "json"})
+    assert r.status_code == 200
+    processes = r.json()["processes"]
+    assert processes
+    for summary in processes:
+        assert summary["id"] and summary["version"] and isinstance(summary["links"], list)
+
+
+def test_unknown_job_is_404(http: requests.Session) -> None:
+    """http://www.opengis.net/spec/ogcapi-processes-1/1.0/req/core/job-exception-no-such-job
+
+    A job that does not exist (or is someone else's) is a 404.
+    """
+    assert http.get("/jobs/00000000-0000-0000-0000-000000000000").status_code == 404
