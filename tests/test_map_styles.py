@@ -242,3 +242,14 @@ def test_external_base_map_when_configured(
     }
     ids = [layer["id"] for layer in doc["layers"]]
     assert ids[:2] == ["fond", "fond-externe"] and ids[-1] == "sites"
+
+
+def test_items_map_is_never_blank(pages: Pages, users: dict[str, TestUser], screenshot: Any) -> None:
+    """The items page's map has no external base map by default: it draws the outlines of the
+    départements in view from our own API behind the sites (no request leaves localhost)."""
+    user = users["operator-departement-33"]
+    page = pages.open(user.username, user.token)
+    page.goto("/collections/sites/items?f=html&limit=20")
+    page.wait_for_function("() => document.querySelectorAll('path.fond-territoires').length > 0", timeout=60_000)
+    assert page.locator("path.fond-territoires").count() >= 1
+    screenshot(page, "elements-fond")
