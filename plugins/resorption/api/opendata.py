@@ -17,14 +17,13 @@ that no reader needs the internet); the Turtle is that same graph, parsed and wr
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 import orjson
 import rdflib
 from flask import Blueprint, Response, current_app, request
 
-from resorption import geoexport
+from resorption import clock, geoexport
 from resorption.api import pygeoapi_routes
 from resorption.caller import Caller, current_settings
 from resorption.catalog import Collection
@@ -114,7 +113,7 @@ def catalogue(caller: Caller) -> dict[str, Any]:
     """The DCAT-AP catalogue of the open datasets, as JSON-LD."""
     base = _base_url()
     metadata = _metadata()
-    today = dt.date.today().isoformat()
+    today = clock.today().isoformat()
     publisher = _publisher(base, metadata)
     datasets = [
         _dataset(base, caller.catalog[d], publisher["@id"], metadata, today)
