@@ -87,6 +87,7 @@ PATH_VALUES = {
     "path": "x",
     "filename": "css/default.css",
     "attachment_id": "1",
+    "name": "stats_regions.csv",
 }
 BODY_METHODS = ("POST", "PUT", "PATCH")
 

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 import requests
 from PIL import Image
-from playwright.sync_api import Browser, sync_playwright
+from playwright.sync_api import Browser
 
 from resorption import styles
 from tests.fix_browser import CHROMIUM, SCREENSHOTS, Pages
@@ -147,21 +147,23 @@ def test_no_external_base_map_by_default(base_url: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def webgl_browser() -> Iterator[Browser]:
-    """Chromium with software WebGL (SwiftShader): MapLibre draws with WebGL, and CI has no GPU."""
-    with sync_playwright() as playwright:
-        instance = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            headless=True,
-            args=[
-                "--no-sandbox",
-                "--disable-background-networking",
-                "--use-angle=swiftshader",
-                "--enable-unsafe-swiftshader",
-            ],
-        )
-        yield instance
-        instance.close()
+def webgl_browser(browser: Browser) -> Iterator[Browser]:
+    """Chromium with software WebGL (SwiftShader): MapLibre draws with WebGL, and CI has no GPU.
+
+    Launched by the suite's own Playwright (one per process: a second `sync_playwright` would fail).
+    """
+    instance = browser.browser_type.launch(
+        executable_path=CHROMIUM,
+        headless=True,
+        args=[
+            "--no-sandbox",
+            "--disable-background-networking",
+            "--use-angle=swiftshader",
+            "--enable-unsafe-swiftshader",
+        ],
+    )
+    yield instance
+    instance.close()
 
 
 def test_maplibre_draws_our_sites_from_our_documents_alone(
@@ -250,6 +252,8 @@ def test_items_map_is_never_blank(pages: Pages, users: dict[str, TestUser], scre
     user = users["operator-departement-33"]
     page = pages.open(user.username, user.token)
     page.goto("/collections/sites/items?f=html&limit=20")
-    page.wait_for_function("() => document.querySelectorAll('path.fond-territoires').length > 0", timeout=60_000)
+    page.wait_for_function(
+        "() => document.querySelectorAll('path.fond-territoires').length > 0", timeout=60_000
+    )
     assert page.locator("path.fond-territoires").count() >= 1
     screenshot(page, "elements-fond")
