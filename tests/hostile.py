@@ -67,9 +67,7 @@ def send(
         conn.endheaders(body)
         response = conn.getresponse()
         data = response.read()
-        return Answer(
-            response.status, response.getheader("Content-Type", ""), data, time.monotonic() - started
-        )
+        return Answer(response.status, response.getheader("Content-Type", ""), data, time.monotonic() - started)
     except (http.client.HTTPException, OSError) as exc:
         return Answer(0, "", repr(exc).encode(), time.monotonic() - started)
     finally:
@@ -102,13 +100,7 @@ def send_streamed(
 
 
 def _stream(
-    host: str | None,
-    port: int | None,
-    head: list[str],
-    block: bytes,
-    size: int,
-    chunked: bool,
-    timeout: float,
+    host: str | None, port: int | None, head: list[str], block: bytes, size: int, chunked: bool, timeout: float
 ) -> bytes:
     chunk = len(block)
     with socket.create_connection((host, port), timeout=timeout) as sock:
@@ -192,15 +184,7 @@ def app_rules(database_url: str) -> list[Rule]:
 # -- the server's health -----------------------------------------------------------------
 
 # What gunicorn's master writes when a worker dies or is replaced.
-CRASH_MARKERS = (
-    "SIGSEGV",
-    "SIGKILL",
-    "SIGABRT",
-    "SIGBUS",
-    "Worker exited",
-    "WORKER TIMEOUT",
-    "Booting worker",
-)
+CRASH_MARKERS = ("SIGSEGV", "SIGKILL", "SIGABRT", "SIGBUS", "Worker exited", "WORKER TIMEOUT", "Booting worker")
 
 
 def rss_kib(pid: int, field_name: str = "VmRSS") -> int:
@@ -257,7 +241,5 @@ def watch_workers(server: TestServer) -> Iterator[Health]:
         health.crashes = [line for line in logged.splitlines() if any(m in line for m in CRASH_MARKERS)]
         health.replaced = sorted(server.worker_pids()) != sorted(pids)
         health.peak_growth_kib = {
-            pid: rss_kib(pid, "VmHWM") - health.start_rss[pid]
-            for pid in pids
-            if Path(f"/proc/{pid}").exists()
+            pid: rss_kib(pid, "VmHWM") - health.start_rss[pid] for pid in pids if Path(f"/proc/{pid}").exists()
         }

@@ -85,12 +85,7 @@ LAYERS = ("core", "plugins", "faces", "app", "cli")
 FACES = ("api", "web")
 PLUGINS = ("providers", "processes")
 # The HTML helpers every page shares (pygeoapi's pages served by api/ included).
-SHARED_HTML = {
-    "resorption.web",
-    "resorption.web.display",
-    "resorption.web.vendor",
-    "resorption.web.navigation",
-}
+SHARED_HTML = {"resorption.web", "resorption.web.display", "resorption.web.vendor", "resorption.web.navigation"}
 # Leaves: what every module may import, which imports (almost) nothing of ours.
 LEAVES = {"resorption.errors": set(), "resorption.settings": {"resorption.errors"}}
 

@@ -74,9 +74,7 @@ def test_terms_are_counted_in_text_and_json(anonymous: requests.Session) -> None
     # An IN list: values are terms (SQL parameters), numbers of a text list included.
     text = "code IN (" + ", ".join(str(i) for i in range(many)) + ")"  # numbers: shorter in a URL
     cql2_json = {"op": "in", "args": [{"property": "code"}, [str(i) for i in range(many)]]}
-    r = anonymous.post(
-        ITEMS, data=json.dumps(cql2_json), headers={"Content-Type": "application/query-cql-json"}
-    )
+    r = anonymous.post(ITEMS, data=json.dumps(cql2_json), headers={"Content-Type": "application/query-cql-json"})
     assert r.status_code == 400 and "termes (noms, opérateurs, valeurs)" in _description(r), r.text
     r = anonymous.get(ITEMS, params={"filter": text})
     assert r.status_code == 400 and f"{many // 1000}\u202f000 au plus" in _description(r), r.text
@@ -96,9 +94,7 @@ def test_a_filter_too_long_for_a_get_goes_in_a_post(anonymous: requests.Session)
     assert r.headers["Content-Type"] == "application/json"
     assert "application/query-cql-json" in _description(r) and "8\u202f190 octets" in _description(r)
     cql2_json = {"op": "in", "args": [{"property": "code"}, codes]}
-    r = anonymous.post(
-        ITEMS, data=json.dumps(cql2_json), headers={"Content-Type": "application/query-cql-json"}
-    )
+    r = anonymous.post(ITEMS, data=json.dumps(cql2_json), headers={"Content-Type": "application/query-cql-json"})
     assert r.status_code == 200, r.text
     every_region = anonymous.get(ITEMS, params={"resulttype": "hits"}).json()["numberMatched"]
     assert r.json()["numberMatched"] == every_region  # every region has a two-digit code
@@ -143,10 +139,8 @@ def test_json_depth_of_bodies(http: requests.Session) -> None:
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.text(alphabet='[]{}"\\ab\u00e9\n', max_size=8),
-    lambda children: (
-        st.lists(children, max_size=4)
-        | st.dictionaries(st.text(alphabet='[]{}"\\a', max_size=4), children, max_size=4)
-    ),
+    lambda children: st.lists(children, max_size=4)
+    | st.dictionaries(st.text(alphabet='[]{}"\\a', max_size=4), children, max_size=4),
     max_leaves=40,
 )
 
@@ -265,10 +259,7 @@ def test_command_line_import_refuses_a_file_too_large_unread(
     command = [str(Path(sys.executable).parent / "resorption"), "import", "sites", str(path)]
     done = subprocess.run(
         [*command, "--dry-run", "--utilisateur", users["national-admin-nation"].username],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
+        env=env, capture_output=True, text=True, timeout=120,
     )
     assert done.returncode == 1
     assert "Le fichier pèse 3,91 ko ; 2 ko au plus par import : découpez-le." in " ".join(done.stderr.split())

@@ -56,11 +56,7 @@ def _asked_for() -> set[tuple[str, str]]:
                         if isinstance(target, ast.Name):
                             loaded[target.id] = call.args[0].value
         for node in ast.walk(tree):
-            if (
-                isinstance(node, ast.Attribute)
-                and isinstance(node.value, ast.Name)
-                and node.value.id in loaded
-            ):
+            if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in loaded:
                 asked.add((loaded[node.value.id], node.attr))
     return asked
 
@@ -93,8 +89,6 @@ def test_each_module_reads_its_own_file_and_each_file_is_read() -> None:
                 and isinstance(node.args[0], ast.Constant)
             ):
                 loaded[str(path.relative_to(PACKAGE))] = node.args[0].value
-                assert node.args[0].value == module, (
-                    f"{path.relative_to(PACKAGE)} reads {node.args[0].value}.sql"
-                )
+                assert node.args[0].value == module, f"{path.relative_to(PACKAGE)} reads {node.args[0].value}.sql"
     files = {path.stem for path in statements.DIRECTORY.glob("*.sql")}
     assert files == set(loaded.values()), f"files nobody reads: {files - set(loaded.values())}"

@@ -324,11 +324,9 @@ def test_the_longest_filter_fits_the_request_line(
     lines: list[int] = []
     page.on(
         "request",
-        lambda r: (
-            lines.append(len(f"GET {r.url.removeprefix(base_url)} HTTP/1.1"))
-            if "/collections/sites/items" in r.url
-            else None
-        ),
+        lambda r: lines.append(len(f"GET {r.url.removeprefix(base_url)} HTTP/1.1"))
+        if "/collections/sites/items" in r.url
+        else None,
     )
     filters = page.locator("#filtres")
     for box in filters.locator("input[type=checkbox]").all():
@@ -341,13 +339,7 @@ def test_the_longest_filter_fits_the_request_line(
     page.wait_for_function("() => document.querySelector('#cql2').textContent.includes('resorption_target')")
     wait_loaded(page)
     expression = page.locator("#cql2").text_content() or ""
-    for part in (
-        "status IN",
-        " OR population_total",
-        "A_OVERLAPS(social_origins",
-        "field_type IN",
-        "_rating = ",
-    ):
+    for part in ("status IN", " OR population_total", "A_OVERLAPS(social_origins", "field_type IN", "_rating = "):
         assert part in expression, (part, expression)
     for part in ("justice_procedure = ", "closed_at BETWEEN", "resorption_target = 2026"):
         assert part in expression, (part, expression)
