@@ -87,12 +87,14 @@ PATH_VALUES = {
     "path": "x",
     "filename": "css/default.css",
     "attachment_id": "1",
-    # the account pages (web/accounts.py) and the local mail page (web/mail_page.py)
+    # the account pages (web/accounts.py)
     "request_id": "1",
     "user_id": "1",
     "token": "x",
     "what": "profil",
-    "name": "20261202-120000-00000.eml",
+    # an open-data file (api/opendata.py); the local mail page (web/mail_page.py) takes `name`
+    # too, and answers 404 for a name that is no message of its folder
+    "name": "stats_regions.csv",
 }
 BODY_METHODS = ("POST", "PUT", "PATCH")
 
@@ -122,7 +124,9 @@ def targets(rules: Iterable[Rule]) -> list[Target]:
                 elif arg == "item_id":
                     choices.append([(arg, None)])  # per collection, below
                 else:
-                    assert arg in PATH_VALUES, f"paramètre de chemin sans valeur de test : {arg} ({rule.rule})"
+                    assert arg in PATH_VALUES, (
+                        f"paramètre de chemin sans valeur de test : {arg} ({rule.rule})"
+                    )
                     choices.append([(arg, PATH_VALUES[arg])])
             for combination in itertools.product(*choices):
                 values = dict(combination)
@@ -229,18 +233,35 @@ BODIES: dict[str, tuple[str, bytes]] = {
     "CQL2 JSON NOT ×200": (CQL2_JSON, json.dumps(_cql2_not(200)).encode()),
     "CQL2 JSON OR ×20000": (
         CQL2_JSON,
-        json.dumps({"op": "or", "args": [{"op": "=", "args": [{"property": "population_total"}, i]} for i in range(20_000)]}).encode(),
+        json.dumps(
+            {
+                "op": "or",
+                "args": [{"op": "=", "args": [{"property": "population_total"}, i]} for i in range(20_000)],
+            }
+        ).encode(),
     ),
-    "CQL2 JSON LIKE": (CQL2_JSON, json.dumps({"op": "like", "args": [{"property": "name"}, "%a_" * 3000]}).encode()),
+    "CQL2 JSON LIKE": (
+        CQL2_JSON,
+        json.dumps({"op": "like", "args": [{"property": "name"}, "%a_" * 3000]}).encode(),
+    ),
     "CQL2 JSON nul": (CQL2_JSON, json.dumps({"op": "=", "args": [{"property": "name"}, "a\x00b"]}).encode()),
     "processus : parenthèses ×1700": (JSON, _process(DEEP_BRACKETS)),
     "processus : OR ×20000": (JSON, _process(OR_20000)),
     "processus : NOT ×45 (JSON)": (JSON, _process(_cql2_not(45))),
     "processus : LIKE": (JSON, _process(LIKE)),
     "processus : nul": (JSON, _process("name = 'a\x00b'")),
-    "UTF-8 invalide": (JSON, b'{"inputs": {"filter": "\xff"}, "type": "Feature", "properties": {"name": "\xff\xfe"}}'),
-    "octets nuls": (JSON, b'{"type": "Feature", "properties": {"name": "a\\u0000b"}, "inputs": {"x\\u0000": 1}}'),
-    "formulaire UTF-8 invalide": ("application/x-www-form-urlencoded", b"identifiant=%FF%00&mot_de_passe=%FE&suivant=%FF"),
+    "UTF-8 invalide": (
+        JSON,
+        b'{"inputs": {"filter": "\xff"}, "type": "Feature", "properties": {"name": "\xff\xfe"}}',
+    ),
+    "octets nuls": (
+        JSON,
+        b'{"type": "Feature", "properties": {"name": "a\\u0000b"}, "inputs": {"x\\u0000": 1}}',
+    ),
+    "formulaire UTF-8 invalide": (
+        "application/x-www-form-urlencoded",
+        b"identifiant=%FF%00&mot_de_passe=%FE&suivant=%FF",
+    ),
 }
 
 
@@ -307,9 +328,14 @@ def test_hostile_queries_on_every_route(
         body = b"" if t.method in BODY_METHODS else None
         for name, query in QUERIES.items():
             label = f"{t.method} {t.path} [{name}]"
-            jobs.append((label, lambda t=t, q=query, b=body: send(base, t.method, f"{t.path}?{q}", headers, b)))
+            jobs.append(
+                (label, lambda t=t, q=query, b=body: send(base, t.method, f"{t.path}?{q}", headers, b))
+            )
         jobs.append(
-            (f"{t.method} {t.path} [{len(many_headers)} en-têtes]", lambda t=t: send(base, t.method, t.path, many_headers))
+            (
+                f"{t.method} {t.path} [{len(many_headers)} en-têtes]",
+                lambda t=t: send(base, t.method, t.path, many_headers),
+            )
         )
     answers = _run(test_server, jobs, not_offered[caller.name])
     # The refusals are ours, in French, and say which limit.
@@ -341,7 +367,10 @@ def test_hostile_bodies_on_every_route(
                 content_type, body = JSON, _process(json.loads(body))
             headers = {**caller.headers, "Content-Type": content_type}
             jobs.append(
-                (f"{method} {path} [{name}]", lambda p=path, m=method, h=headers, b=body: send(base, m, p, h, b))
+                (
+                    f"{method} {path} [{name}]",
+                    lambda p=path, m=method, h=headers, b=body: send(base, m, p, h, b),
+                )
             )
     answers = _run(test_server, jobs, not_offered[caller.name])
     if not caller.headers:
@@ -363,7 +392,9 @@ def test_hostile_bodies_on_every_route(
         assert answer.status == 400 and words in answer.description(), f"{label} : {answer.text[:300]}"
 
 
-def test_huge_bodies_are_refused_unread(test_server: TestServer, every_target: list[Target], caller: Caller) -> None:
+def test_huge_bodies_are_refused_unread(
+    test_server: TestServer, every_target: list[Target], caller: Caller
+) -> None:
     """60 MB streamed (never built in memory): declared by Content-Length on every route, it is
     refused from its headers; chunked (no length), it is read up to the limit and refused."""
     base = test_server.url
@@ -371,11 +402,17 @@ def test_huge_bodies_are_refused_unread(test_server: TestServer, every_target: l
     paths = sorted({t.path for t in every_target})
     reading = sorted({t.path for t in every_target if t.method in BODY_METHODS})
     jobs: list[tuple[str, Callable[[], Answer]]] = [
-        (f"POST {path} [60 Mo déclarés]", lambda p=path: send_streamed(base, "POST", p, headers, HUGE, chunked=False))
+        (
+            f"POST {path} [60 Mo déclarés]",
+            lambda p=path: send_streamed(base, "POST", p, headers, HUGE, chunked=False),
+        )
         for path in paths
     ]
     jobs += [
-        (f"POST {path} [60 Mo par morceaux]", lambda p=path: send_streamed(base, "POST", p, headers, HUGE, chunked=True))
+        (
+            f"POST {path} [60 Mo par morceaux]",
+            lambda p=path: send_streamed(base, "POST", p, headers, HUGE, chunked=True),
+        )
         for path in [*reading, "/collections"]
     ]
     answers = _run(test_server, jobs)
@@ -435,7 +472,8 @@ def bombs() -> dict[str, tuple[str, bytes, str]]:
             "xlsx",
             _xlsx(
                 lambda x: x.replace(
-                    b"</row></sheetData>", b'<c r="XFD2" t="inlineStr"><is><t>y</t></is></c></row></sheetData>'
+                    b"</row></sheetData>",
+                    b'<c r="XFD2" t="inlineStr"><is><t>y</t></is></c></row></sheetData>',
                 )
             ),
             "colonne 16\u202f384",
@@ -469,6 +507,8 @@ def test_spreadsheet_bombs_are_refused_by_import_sites(
         if not caller.headers:
             assert answer.status == 401, answer.text
             continue
-        assert answer.status == 400 and words in answer.description(), f"{name} ({len(content)} o) : {answer.text}"
+        assert answer.status == 400 and words in answer.description(), (
+            f"{name} ({len(content)} o) : {answer.text}"
+        )
     # The issue's XLSX really is a few kilobytes: what makes it a bomb.
     assert len(bombs["dimension A1:XFD1048576"][1]) < 6_000

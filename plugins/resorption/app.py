@@ -24,7 +24,18 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from resorption import audit, forgery, request_log, response_headers
 from resorption import settings as app_settings
 from resorption.api import attachments as attachments_api
-from resorption.api import features, features_write, functions, operations, pygeoapi_routes, queryables, tiles
+from resorption.api import (
+    conformance,
+    features,
+    features_write,
+    functions,
+    map_styles,
+    opendata,
+    operations,
+    pygeoapi_routes,
+    queryables,
+    tiles,
+)
 from resorption.api.pygeoapi_config import build_config, build_openapi_document
 from resorption.caller import Caller, current_settings
 from resorption.catalog import Collection, load_catalog
@@ -72,6 +83,8 @@ def create_app(settings: app_settings.Settings | None = None) -> Flask:
         api = API(config, build_openapi_document(config, catalog))
     app.extensions[pygeoapi_routes.NAME] = api
     app.register_blueprint(operations.blueprint)  # /sante, /pret, /metrics
+    conformance.register()
+    app.register_blueprint(map_styles.create_blueprint())  # TileJSON and styles, before pygeoapi's
     tiles.register(app)  # before pygeoapi's routes: our tile routes win the URL match
     app.register_blueprint(attachments_api.blueprint)  # …and the attachments of items too
     app.register_blueprint(pygeoapi_routes.blueprint(STATIC_DIR))
@@ -88,6 +101,7 @@ def create_app(settings: app_settings.Settings | None = None) -> Flask:
     app.register_blueprint(qgis_blueprint)  # GET /qgis/projet.qgz
     app.register_blueprint(site_forms.blueprint)  # /carte/sites/nouveau, confirmation
     app.register_blueprint(functions.blueprint)  # GET /functions (S_DWITHIN)
+    app.register_blueprint(opendata.blueprint)  # /donnees-ouvertes/: DCAT-AP catalogue and files
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
     # werkzeug stops reading any body (chunked ones included) and any form past this size.
     app.config["MAX_CONTENT_LENGTH"] = settings.limits.max_body_bytes

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from resorption.catalog import Collection, Field
@@ -79,6 +79,27 @@ def parse_items(
         crs=parse_crs(args.get("crs"), "crs"),
         hits_only=_resulttype(args.get("resulttype")),
     )
+
+
+def check_known_parameters(
+    collection: Collection, readable: tuple[Field, ...], names: Iterable[str], extra: Iterable[str] = ()
+) -> None:
+    """Refuse a query parameter that is neither the standard's, nor `extra`, nor an equality filter.
+
+    OGC API Features Part 1, /req/core/query-param-unknown: an unknown parameter is a 400, so
+    that a misspelt `bbox` or `filtre` never silently answers the whole collection. A property
+    the caller may not read is refused with the same words as one that does not exist.
+    """
+    filterable = {f.name for f in readable if f.filterable}
+    allowed = RESERVED | filterable | set(extra)
+    unknown = sorted({n for n in names if n not in allowed})
+    if unknown:
+        shown = ", ".join(f"« {n[:40]} »" for n in unknown[:5])
+        raise InvalidParameter(
+            f"Paramètre inconnu : {shown}. Paramètres admis : {', '.join(sorted(RESERVED | set(extra)))}, "
+            f"et le nom d'une propriété filtrable pour une égalité (liste : "
+            f"/collections/{collection.id}/queryables)."
+        )
 
 
 def parse_item(collection: Collection, readable: tuple[Field, ...], args: Mapping[str, str]) -> FeatureQuery:

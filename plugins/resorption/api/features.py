@@ -34,7 +34,7 @@ from resorption.catalog import Collection, Field
 from resorption.crs import Crs
 from resorption.editing import version_sql
 from resorption.errors import InvalidParameter
-from resorption.params import parse_item, parse_items
+from resorption.params import check_known_parameters, parse_item, parse_items
 from resorption.query import FeatureQuery
 from resorption.reader import FeatureReader
 from resorption.spreadsheets.writers import CSV, write_plain_csv
@@ -100,6 +100,7 @@ def items(
     """GET /collections/{id}/items (or POST with a CQL2 JSON filter as `body`)."""
     api_request = _api_request(api, request, collection)
     reader = FeatureReader(caller, collection)
+    check_known_parameters(collection, reader.readable, request.args.keys(), (AFTER,))
     fq = parse_items(collection, reader.readable, request.args, caller.settings.limits, body=body)
     after = request.args.get(AFTER)
     if after is not None:
@@ -123,12 +124,14 @@ def items(
             (b'{"type":"FeatureCollection","features":', fast.features, b",", orjson.dumps(tail)[1:])
         )
         headers["Content-Type"] = GEOJSON
+        headers["Link"] = link_header(links)
         return _response(content, HTTPStatus.OK, headers)
 
     page = reader.features(fq)
     page["links"] = _page_links(
         api_request, uri, query, fq.offset, fq.limit, len(page["features"]), page.get("numberMatched"), None
     )
+    headers["Link"] = link_header(page["links"])
     page["timeStamp"] = _timestamp()
 
     def html() -> dict[str, Any]:
@@ -186,6 +189,7 @@ def item(api: API, request: Request, collection: Collection, caller: Caller, ide
         links.append(_link("related", GEOJSON, "Journal (messages)", f"{messages}?{query}"))
     headers = api_request.get_response_headers(**api.api_headers)
     _content_crs(headers, fq.crs)
+    headers["Link"] = link_header(links)
     if version:
         headers["ETag"] = version
     if _is_geojson(api_request):
@@ -327,6 +331,24 @@ def _csv(collection: Collection, names: Sequence[str], features: Sequence[dict[s
 
 def _link(rel: str, media_type: str, title: str, href: str) -> dict[str, str]:
     return {"rel": rel, "type": media_type, "title": title, "href": href}
+
+
+# The links of a page that also go in its HTTP `Link` header (RFC 8288).
+HEADER_RELS = ("self", "alternate", "next", "prev")
+
+
+def link_header(links: Sequence[dict[str, str]]) -> str:
+    """The page's self, alternate, next and prev links as an HTTP `Link` header.
+
+    OGC API Features Part 1 recommends them (/rec/core/fc-links, §7.15.8): a client can
+    page through items without parsing the body. Titles stay in the body (they are French,
+    and header values are Latin-1).
+    """
+    return ", ".join(
+        f'<{link["href"]}>; rel="{link["rel"]}"; type="{link["type"]}"'
+        for link in links
+        if link["rel"] in HEADER_RELS
+    )
 
 
 def _page_links(

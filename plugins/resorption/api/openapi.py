@@ -26,7 +26,7 @@ from typing import Any
 import yaml
 from pygeoapi.openapi import get_oas
 
-from resorption.api import tiles
+from resorption.api import map_styles, opendata, tiles
 from resorption.catalog import Collection, Field
 from resorption.crs import CRS84, URIS
 from resorption.errors import ConfigurationError
@@ -37,6 +37,7 @@ OGC_FEATURES_1 = "ogcapi-features-1.yaml"
 FEATURE_PROVIDER = "resorption.providers.features.FeatureProvider"
 GEOJSON = "application/geo+json"
 SCHEMA_JSON = "application/schema+json"
+JSONLD = "application/ld+json"
 
 # External documents pygeoapi refers to that have no vendored copy, and the
 # local component standing for each (matched on the end of the address).
@@ -83,8 +84,12 @@ def build_openapi(config: dict[str, Any], catalog: Mapping[str, Collection]) -> 
 
     # Vector tiles (OGC API Tiles): our own routes, unknown to pygeoapi's generator.
     document["paths"].update(tiles.openapi_paths())
+    # TileJSON, MapLibre styles and the open-data catalogue and files: ours too.
+    document["paths"].update(map_styles.openapi_paths())
+    document["paths"].update(opendata.openapi_paths())
     _server_operations(document)
     _bundle(document)
+    _declare_server_media_types(document)
     return document
 
 
@@ -120,11 +125,9 @@ def _our_components() -> dict[str, dict[str, Any]]:
             "Ne garde que les éléments dont la géométrie intersecte ce rectangle : "
             "xmin,ymin,xmax,ymax (ou 6 nombres avec l'altitude), en longitude/latitude WGS 84 "
             "(CRS84) sauf si `bbox-crs` indique un autre système.",
-            {
-                "type": "array",
-                "oneOf": [{"minItems": 4, "maxItems": 4}, {"minItems": 6, "maxItems": 6}],
-                "items": {"type": "number"},
-            },
+            # The standard's fragment (OGC 17-069r4, parameters/bbox.yaml), which validators and
+            # generated clients look for; 5 numbers are refused by the route with a clear 400.
+            {"type": "array", "minItems": 4, "maxItems": 6, "items": {"type": "number"}},
         ),
         "bbox-crs": _query(
             "bbox-crs",
@@ -456,6 +459,20 @@ def _server_operations(document: dict[str, Any]) -> None:
         # pygeoapi lists the full locales; the bare languages work as well.
         values = lang["schema"].get("enum", [])
         values += [v.split("-")[0] for v in values if v.split("-")[0] not in values]
+
+
+def _declare_server_media_types(document: dict[str, Any]) -> None:
+    """Every media type `/`, `/collections` and `/conformance` answer in, declared.
+
+    The OGC responses list JSON and HTML; pygeoapi also answers `f=jsonld` (schema.org
+    JSON-LD). /req/oas30/completeness asks that each response the server gives be declared.
+    """
+    responses = document["components"]["responses"]
+    for name in ("LandingPage", "Collections", "ConformanceDeclaration"):
+        content = responses.get(name, {}).get("content")
+        if content is not None:
+            content.setdefault("text/html", {"schema": {"type": "string"}})
+            content.setdefault(JSONLD, {"schema": {"type": "object"}})
 
 
 # -- bundling ------------------------------------------------------------------------

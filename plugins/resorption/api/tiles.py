@@ -111,7 +111,7 @@ def create_blueprint() -> Blueprint:
 
 def tile(collection_id: str, tms_id: str, tile_matrix: str, tile_row: str, tile_col: str) -> Response:
     """One Mapbox vector tile: 200, 204 when empty, 304 when the caller's copy is current."""
-    layer, collection = _layer(collection_id)
+    layer, collection = layer_and_collection(collection_id)
     _check_tms(tms_id)
     _check_format({None, "mvt"}, "mvt")
     z = _index(tile_matrix, "tileMatrix (niveau de zoom)", MAX_ZOOM)
@@ -191,7 +191,7 @@ def tile_matrix_set(tms_id: str) -> Response:
 
 def tilesets(collection_id: str) -> Response:
     """The tilesets of a collection: one, vector, in WebMercatorQuad."""
-    _, collection = _layer(collection_id)
+    _, collection = layer_and_collection(collection_id)
     _check_format({None, "json"}, "json")
     base = f"{_base_url()}/collections/{collection.id}/tiles"
     return _json(
@@ -215,7 +215,7 @@ def tilesets(collection_id: str) -> Response:
 
 def tileset(collection_id: str, tms_id: str) -> Response:
     """The tileset metadata (OGC API Tiles `tileset`): layers, their attributes, the URL template."""
-    layer, collection = _layer(collection_id)
+    layer, collection = layer_and_collection(collection_id)
     _check_tms(tms_id)
     _check_format({None, "json"}, "json")
     base = f"{_base_url()}/collections/{collection.id}/tiles"
@@ -304,7 +304,7 @@ def _properties_schema(collection: Collection, layer: Layer, properties: list[st
 # -- request checks -------------------------------------------------------------------------
 
 
-def _layer(collection_id: str) -> tuple[Layer, Collection]:
+def layer_and_collection(collection_id: str) -> tuple[Layer, Collection]:
     caller = Caller.of_request()
     layer, collection = LAYERS.get(collection_id), caller.catalog.get(collection_id)
     if layer is None or collection is None:

@@ -46,6 +46,8 @@ VENDORED: Mapping[str, tuple[str, ...]] = {
     ),
     # The package ships no LICENSE file: its package.json states the licence (Beerware).
     "leaflet.vectorgrid": ("dist/Leaflet.VectorGrid.bundled.min.js", "package.json"),
+    # For map developers and the tests' MapLibre page (tests/test_map_styles.py), not /carte.
+    "maplibre-gl": ("dist/maplibre-gl.js", "dist/maplibre-gl.css", "LICENSE.txt"),
     "swagger-ui-dist": (
         "swagger-ui.css",
         "swagger-ui-bundle.js",

@@ -5,17 +5,46 @@
  *   {"kind": "items" | "item" | "extent", "element": id of the map's <div>,
  *    "baseMap": {"url", "attribution"} or null, "features": GeoJSON, "bbox": [minx, miny, maxx, maxy]}
  * Without a base map (none is reachable from our users' networks by default), features are
- * drawn on a plain background and no tile is asked for.
+ * drawn over the outlines of the départements in view, read from our own API.
  */
 (function () {
   "use strict";
 
   var FRANCE = [46.6, 2.4];
+  // The API's root: this script is served at {root}/static/js/maps.js.
+  var ROOT = document.currentScript ? document.currentScript.src.replace(/\/static\/js\/maps\.js.*$/, "") : "";
 
   function baseMap(map, base) {
     if (base && base.url) {
       map.addLayer(L.tileLayer(base.url, { maxZoom: 18, attribution: base.attribution || "" }));
     }
+  }
+
+  // Without a base map, the outlines of the départements in view (our own data, public), so
+  // that no map is a blank page: drawn once the view is set, behind the features.
+  function territories(map, base) {
+    if ((base && base.url) || !ROOT || !window.fetch) {
+      return;
+    }
+    var b = map.getBounds();
+    var bbox = [b.getWest(), b.getSouth(), b.getEast(), b.getNorth()].map(function (v) {
+      return v.toFixed(4);
+    });
+    var url = ROOT + "/collections/departements/items?f=json&limit=30&properties=name&bbox=" + bbox.join(",");
+    fetch(url, { credentials: "same-origin", headers: { Accept: "application/geo+json" } })
+      .then(function (r) { return r.ok ? r.json() : null; })
+      .then(function (collection) {
+        if (!collection) {
+          return;
+        }
+        var outlines = L.geoJSON(collection, {
+          interactive: false,
+          style: { color: "#7a7a85", weight: 1, fill: false, className: "fond-territoires" },
+        });
+        map.addLayer(outlines);
+        outlines.bringToBack();
+      })
+      .catch(function () { /* the features stay drawn on a plain background */ });
   }
 
   // A popup built as DOM, not HTML text: a name is data, never markup.
@@ -75,4 +104,5 @@
     L.control.scale({ imperial: false }).addTo(map);
   }
   ({ items: items, item: item, extent: extent })[data.kind](map, data);
+  territories(map, data.baseMap);
 })();
