@@ -48,6 +48,7 @@ from resorption.web.action_results import blueprint as action_results_blueprint
 from resorption.web.activity import blueprint as activity_blueprint
 from resorption.web.dashboard import blueprint as dashboard_blueprint
 from resorption.web.navigation import install as install_navigation
+from resorption.web.public_pages import blueprint as public_pages_blueprint
 from resorption.web.qgis_download import blueprint as qgis_blueprint
 
 LOGGER = logging.getLogger(__name__)
@@ -75,6 +76,7 @@ def create_app(settings: app_settings.Settings | None = None) -> Flask:
     app.register_blueprint(action_results_blueprint(api))
     app.register_blueprint(activity_blueprint(api))
     app.register_blueprint(action_pages_blueprint(api))
+    app.register_blueprint(public_pages_blueprint(api))  # open data, accessibility, legal notice
     install_navigation()  # the navigation bar of every page knows who is signed in
     app.register_blueprint(sessions.blueprint)
     app.register_blueprint(webmap.blueprint)

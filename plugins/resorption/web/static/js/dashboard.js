@@ -4,28 +4,20 @@
   "use strict";
 
   var source = document.getElementById("dashboard-data");
-  if (!source || typeof Chart === "undefined") {
+  if (!source || typeof Chart === "undefined" || !window.resorptionCharts) {
     return;
   }
   var data = JSON.parse(source.textContent);
-  var number = new Intl.NumberFormat("fr-FR");
+  var charts = window.resorptionCharts;  // static/js/charts.js: the DSFR palette and defaults
+  var number = charts.number;
   var percent = new Intl.NumberFormat("fr-FR", { maximumFractionDigits: 1 });
   var dateFormat = new Intl.DateTimeFormat("fr-FR", { day: "2-digit", month: "2-digit", year: "numeric" });
   var labels = data.dates.map(function (iso) {
     return dateFormat.format(new Date(iso + "T12:00:00"));
   });
-  // One palette for every chart; the ratings go from good (green) to bad (red), unknown in grey.
-  var colours = ["#000091", "#e1000f", "#18753c", "#b34000", "#6a6af4", "#a558a0", "#009081", "#716043"];
-  var ratingColours = { good: "#18753c", to_improve: "#f3b824", bad: "#ce0500", unknown: "#b5b5b5" };
-
-  Chart.defaults.locale = "fr-FR";
-  Chart.defaults.font.family = getComputedStyle(document.body).fontFamily;
-  Chart.defaults.maintainAspectRatio = false;
-  Chart.defaults.plugins.legend.position = "bottom";
-  // Tooltips of counts in French (12 345).
-  Chart.defaults.plugins.tooltip.callbacks.label = function (ctx) {
-    return ctx.dataset.label + " : " + number.format(ctx.raw);
-  };
+  // One palette for every chart (the DSFR's); the ratings go from good (green) to bad (red).
+  var colours = charts.palette;
+  var ratingColours = charts.ratings;
 
   function integerAxis(title) {
     return { beginAtZero: true, grace: "5%", ticks: { precision: 0 }, title: { display: !!title, text: title } };
