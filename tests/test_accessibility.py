@@ -62,14 +62,21 @@ def check(page: Page, role: str, name: str, screenshot: Any) -> None:
     RESULTS.append((role, name, violations, len(results["incomplete"])))
     screenshot(page, name)  # the test's name already says the role
     failing = [
-        {"rule": v["id"], "impact": v["impact"], "help": v["help"], "nodes": [n["target"] for n in v["nodes"][:5]]}
+        {
+            "rule": v["id"],
+            "impact": v["impact"],
+            "help": v["help"],
+            "nodes": [n["target"] for n in v["nodes"][:5]],
+        }
         for v in violations
         if v["impact"] in FAILING
     ]
     assert not failing, f"{name} ({role}) : {json.dumps(failing, ensure_ascii=False, indent=1)}"
 
 
-def dark(page: Page, role: str, name: str, screenshot: Any, ready: Callable[[Page], None] | None = None) -> None:
+def dark(
+    page: Page, role: str, name: str, screenshot: Any, ready: Callable[[Page], None] | None = None
+) -> None:
     """The same page in the DSFR's dark theme, as the display settings store it (the page
     reloads: charts and maps read their colours at load), checked again; then back to light."""
     page.evaluate("() => localStorage.setItem('scheme', 'dark')")
@@ -108,7 +115,9 @@ def _ids(db: psycopg.Connection, role: str) -> dict[str, Any]:
     where = {"demo-national": "true", "demo-gironde": "departement_code = '33'"}.get(
         role, "departement_code = '93'"
     )
-    site = _first(db, f"SELECT id FROM resorption.sites WHERE {where} AND status = 'open' ORDER BY id LIMIT 1")
+    site = _first(
+        db, f"SELECT id FROM resorption.sites WHERE {where} AND status = 'open' ORDER BY id LIMIT 1"
+    )
     action = db.execute(f"SELECT id FROM resorption.actions WHERE {where} ORDER BY id LIMIT 1").fetchone()
     return {"site": site, "action": action[0] if action else None}
 
@@ -139,7 +148,11 @@ def test_axe_sign_in_and_public_pages(pages: Pages, screenshot: Any) -> None:
 
 @pytest.mark.parametrize("role", ROLES)
 def test_axe_every_page_type(
-    role: str, pages: Pages, demo: dict, db: psycopg.Connection, screenshot: Any  # noqa: F811
+    role: str,
+    pages: Pages,
+    demo: dict,
+    db: psycopg.Connection,
+    screenshot: Any,  # noqa: F811
 ) -> None:
     ids = _ids(db, role)
     page = sign_in(pages, role, DEMO_PASSWORD)

@@ -320,6 +320,9 @@
 
   function buildFilters() {
     const html = [];
+    // Words of a site's name, address or commune: the API's full-text search (`q`), beside the CQL2 filter.
+    html.push(`<div class="fr-mb-2w" data-filtre="q"><label class="fr-label fr-text--sm fr-mb-0" for="filtre-q">Rechercher un site (nom, commune…)</label>
+      <input class="fr-input" type="search" id="filtre-q" name="q" maxlength="100" autocomplete="off"></div>`);
     // « Mes sites » : the sites the user follows (`followed`, computed for each user by the API).
     if (queryables.followed) {
       html.push(`<fieldset class="fr-mb-2w carte-onglets" data-filtre="suivi"><legend class="carte-legend">Sites affichés</legend>
@@ -409,6 +412,8 @@
     const expression = currentCql2();
     const mine = ++generation;
     const filter = expression ? { "filter-lang": "cql2-text", filter: expression } : {};
+    const words = filtersForm.elements.q ? filtersForm.elements.q.value.trim() : "";
+    if (words) filter.q = words;
     document.getElementById("cql2").textContent = expression || "(aucun filtre)";
     document.getElementById("lien-api").href = `${root}/collections/sites/items?${query({ f: "html", ...filter })}`;
     const count = document.getElementById("compte");

@@ -237,12 +237,12 @@
   const nearby = document.getElementById("voisins");
 
   function clearErrors() {
-    form.querySelectorAll(".is-invalid").forEach((input) => {
+    form.querySelectorAll(".fr-input--error").forEach((input) => {
       input.classList.remove("fr-input--error");
       input.removeAttribute("aria-invalid");
       input.removeAttribute("aria-describedby");
     });
-    form.querySelectorAll(".invalid-feedback").forEach((node) => node.remove());
+    form.querySelectorAll(".fr-error-text").forEach((node) => node.remove());
     summary.className = "";
     summary.innerHTML = "";
   }

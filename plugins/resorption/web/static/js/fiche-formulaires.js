@@ -20,12 +20,12 @@
   };
 
   function clearErrors(form) {
-    form.querySelectorAll(".is-invalid").forEach((input) => {
+    form.querySelectorAll(".fr-input--error").forEach((input) => {
       input.classList.remove("fr-input--error");
       input.removeAttribute("aria-invalid");
       input.removeAttribute("aria-describedby");
     });
-    form.querySelectorAll(".invalid-feedback").forEach((node) => node.remove());
+    form.querySelectorAll(".fr-error-text").forEach((node) => node.remove());
     const box = form.querySelector(".fiche-form-erreurs");
     box.className = "fiche-form-erreurs";
     box.textContent = "";
