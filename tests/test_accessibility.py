@@ -150,9 +150,9 @@ def test_axe_sign_in_and_public_pages(pages: Pages, screenshot: Any) -> None:
 def test_axe_every_page_type(
     role: str,
     pages: Pages,
-    demo: dict,
+    demo: dict,  # noqa: F811  (the fixture imported above)
     db: psycopg.Connection,
-    screenshot: Any,  # noqa: F811
+    screenshot: Any,
 ) -> None:
     ids = _ids(db, role)
     page = sign_in(pages, role, DEMO_PASSWORD)
