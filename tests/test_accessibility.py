@@ -18,12 +18,14 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
+import requests
 from playwright.sync_api import Page, expect
 
 from resorption.demo.accounts import DEMO_PASSWORD
@@ -122,6 +124,34 @@ def _ids(db: psycopg.Connection, role: str) -> dict[str, Any]:
     return {"site": site, "action": action[0] if action else None}
 
 
+def _job(base_url: str, auth: requests.auth.AuthBase, departement: str) -> str:
+    """A finished background job of the user (the statistics of their département)."""
+    inputs = {
+        "level": "departement",
+        "code": departement,
+        "start": "2024-01-01",
+        "end": "2025-01-01",
+        "step": "year",
+    }
+    r = requests.post(
+        f"{base_url}/processes/territory-statistics/execution",
+        json={"inputs": inputs},
+        headers={"Prefer": "respond-async"},
+        auth=auth,
+        timeout=60,
+    )
+    assert r.status_code == 201, r.text
+    job = r.headers["Location"].rstrip("/").rsplit("/", 1)[-1]
+    for _ in range(120):
+        status = requests.get(f"{base_url}/jobs/{job}", params={"f": "json"}, auth=auth, timeout=60).json()[
+            "status"
+        ]
+        if status in ("successful", "failed"):
+            return job
+        time.sleep(0.5)
+    raise AssertionError("la tâche ne s'est pas terminée")
+
+
 def sheet_open(page: Page, site: int) -> None:
     expect(page.locator("#fiche .fiche")).to_have_attribute("data-site-id", str(site))
     expect(page.locator("#fiche .fiche-historique li").first).not_to_have_text("Chargement…")
@@ -149,6 +179,7 @@ def test_axe_sign_in_and_public_pages(pages: Pages, screenshot: Any) -> None:
 @pytest.mark.parametrize("role", ROLES)
 def test_axe_every_page_type(
     role: str,
+    base_url: str,
     pages: Pages,
     demo: dict,  # noqa: F811  (the fixture imported above)
     db: psycopg.Connection,
@@ -194,6 +225,8 @@ def test_axe_every_page_type(
         ]
     if role != "demo-observateur-93":
         paths.append(("action-formulaire", "/actions/nouvelle"))
+    job = _job(base_url, demo[role], "93" if role == "demo-observateur-93" else "33")
+    paths += [("tache", f"/jobs/{job}?f=html"), ("tache-resultats", f"/jobs/{job}/results?f=html")]
     for name, path in paths:
         answer = page.goto(path)
         assert answer is not None and answer.status in (200, 403), f"{path}: {answer and answer.status}"

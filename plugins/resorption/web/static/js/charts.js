@@ -30,7 +30,7 @@
     // Ratings from good to bad: the DSFR's success, warning and error colours, grey when unknown.
     api.ratings = {
       good: dsfr(style, "--background-action-high-success", "#18753c"),
-      to_improve: dsfr(style, "--background-action-high-yellow-tournesol", "#f3b824"),
+      to_improve: dsfr(style, "--background-flat-warning", "#b34000"),
       bad: dsfr(style, "--background-action-high-error", "#ce0500"),
       unknown: dsfr(style, "--background-disabled-grey", "#b5b5b5")
     };
