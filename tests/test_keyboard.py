@@ -24,12 +24,19 @@ def tab_to(page: Page, selector: str, key: str = "Tab") -> None:
         if page.evaluate("s => !!document.activeElement && document.activeElement.matches(s)", selector):
             return
         page.keyboard.press(key)
-        seen.append(page.evaluate("() => { const e = document.activeElement; return e ? `${e.tagName}#${e.id}.${e.className}` : ''; }"))
+        seen.append(
+            page.evaluate(
+                "() => { const e = document.activeElement; return e ? `${e.tagName}#${e.id}.${e.className}` : ''; }"
+            )
+        )
     raise AssertionError(f"{selector} jamais atteint au clavier en {MAX_TABS} tabulations : {seen[:60]}")
 
 
 def test_sign_in_filter_open_a_sheet_and_write_with_the_keyboard_only(
-    pages: Pages, users: dict[str, TestUser], quiet_site: str, screenshot  # noqa: F811
+    pages: Pages,
+    users: dict[str, TestUser],
+    quiet_site: str,
+    screenshot,  # noqa: F811
 ) -> None:
     user = users["correspondent-departement-33"]
     page = pages.open()
