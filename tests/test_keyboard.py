@@ -35,8 +35,8 @@ def tab_to(page: Page, selector: str, key: str = "Tab") -> None:
 def test_sign_in_filter_open_a_sheet_and_write_with_the_keyboard_only(
     pages: Pages,
     users: dict[str, TestUser],
-    quiet_site: str,
-    screenshot,  # noqa: F811
+    quiet_site: str,  # noqa: F811  (the fixture imported above)
+    screenshot,
 ) -> None:
     user = users["correspondent-departement-33"]
     page = pages.open()
