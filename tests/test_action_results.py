@@ -657,7 +657,7 @@ def test_the_action_dashboard_in_the_browser(
     page = pages.open(correspondent.username, correspondent.token)
     response = page.goto("/tableau-de-bord/departement-33/actions")
     assert response is not None and response.status == 200
-    assert page.title() == "Actions — Gironde (33)"
+    assert page.title() == "Actions — Gironde (33) · Résorption"
     expected = _expected(db, True)
     shown = {
         key: page.locator(f".dashboard-figure[data-key='{key}']").inner_text()
@@ -693,7 +693,7 @@ def test_the_results_form_records_through_the_processes(
     correspondent = users[CORRESPONDENT]
     page = pages.open(correspondent.username, correspondent.token)
     assert page.goto(f"/actions/{action}/resultats").status == 200
-    assert page.title() == "Résultats — Action des tests de résultats"
+    assert page.title() == "Résultats — Action des tests de résultats · Résorption"
     # A rule of the model broken: nothing written, the problem said by its field.
     page.fill("#measured_at", "2024-06-30")
     page.fill("#people", "10")

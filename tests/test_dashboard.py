@@ -84,7 +84,7 @@ def test_departemental_user_sees_their_dashboard(
     response = page.goto("/tableau-de-bord")
     assert response is not None and response.status == 200
     assert page.url.startswith(f"{base_url}/tableau-de-bord/departement-33")
-    assert page.title() == "Tableau de bord — Gironde (33)"
+    assert page.title() == "Tableau de bord — Gironde (33) · Résorption"
     page.wait_for_function("() => Chart.instances && Object.keys(Chart.instances).length === 5")
 
     start = page.input_value("#debut")
@@ -116,7 +116,9 @@ def test_departemental_user_sees_their_dashboard(
     assert options == ["departement-33"]
     # The navigation bar says who is signed in.
     assert operator.username in page.locator("header").inner_text()
-    assert page.locator("header a", has_text="Se déconnecter").count() == 1
+    assert (
+        page.locator("header .fr-header__tools a", has_text="Se déconnecter").count() == 1
+    )  # (the DSFR copies it into the mobile menu)
     screenshot(page, "gironde")
     assert not pages.console_errors
 

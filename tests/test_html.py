@@ -163,7 +163,7 @@ def open_site(db: psycopg.Connection) -> dict:
 
 def test_item_page_labels_values_and_groups_in_french(http: requests.Session, open_site: dict) -> None:
     page = Page(html(http, f"/collections/sites/items/{open_site['id']}"))
-    assert page.title == open_site["name"]
+    assert page.title == open_site["name"] + SERVICE
     assert page.rows["Nombre de personnes"] == str(open_site["population_total"])
     assert page.rows["Statut"] == "Existant"
     assert page.rows["Date de signalement"] == open_site["declared_at"].strftime("%d/%m/%Y")
@@ -205,7 +205,7 @@ def test_item_title_without_a_name(http: requests.Session, db: psycopg.Connectio
     site = db.execute("SELECT min(id) FROM resorption.sites WHERE name IS NULL").fetchone()[0]
     assert site is not None
     page = Page(html(http, f"/collections/sites/items/{site}"))
-    assert page.title == f"Site n°{site}"
+    assert page.title == f"Site n°{site}{SERVICE}"
     assert page.rows["Nom du site"] == "—"
 
 
@@ -309,7 +309,11 @@ ENGLISH = re.compile(
     r"Data Type|Execution modes|Synchronous|Asynchronous|Links|Browse jobs|Job status|"
     r"Started processing|Finished processing|Parameters|Results|This document|Powered by)\b"
 )
-NAVIGATION = ["Accueil", "Carte", "Tableau de bord", "Actions", "Activité", "Collections", "Processus", "API"]
+NAVIGATION = [
+    "Accueil", "Carte", "Tableau de bord", "Actions", "Activité", "Données ouvertes", "Collections", "Processus", "API",
+]  # fmt: skip
+# Every page's <title>: the page's own, then the service (RGAA 8.6).
+SERVICE = " · Résorption"
 
 
 class Text(HTMLParser):
@@ -327,7 +331,7 @@ class Text(HTMLParser):
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         if tag in ("script", "style", "title"):
             self._skip += 1
-        if tag == "a" and "nav-link" in (dict(attrs).get("class") or ""):
+        if tag == "a" and "fr-nav__link" in (dict(attrs).get("class") or ""):
             self._in_nav, self._nav_text = True, ""
 
     def handle_endtag(self, tag: str) -> None:
@@ -423,7 +427,7 @@ def test_french_pages_in_a_browser(pages, screenshot, users: dict, job_id: str) 
     ):
         response = page.goto(path)
         assert response is not None and response.status == 200, path
-        assert page.locator("header .nav-link.active").count() <= 1
+        assert page.locator("header .fr-nav__link[aria-current=page]").count() <= 1
         name = path.split("?")[0].replace(job_id, "tache").strip("/").replace("/", "-")
         screenshot(page, name or "accueil")
     assert not pages.console_errors

@@ -62,6 +62,7 @@ from resorption.web.activity import blueprint as activity_blueprint
 from resorption.web.dashboard import blueprint as dashboard_blueprint
 from resorption.web.mail_page import blueprint as mail_page_blueprint
 from resorption.web.navigation import install as install_navigation
+from resorption.web.public_pages import blueprint as public_pages_blueprint
 from resorption.web.qgis_download import blueprint as qgis_blueprint
 
 LOGGER = logging.getLogger(__name__)
@@ -95,6 +96,7 @@ def create_app(settings: app_settings.Settings | None = None) -> Flask:
     app.register_blueprint(action_pages_blueprint(api))
     app.register_blueprint(accounts_blueprint(api))  # /demande-acces, /administration/…, /mon-compte
     app.register_blueprint(mail_page_blueprint(api))  # /courriels (demo and tests only)
+    app.register_blueprint(public_pages_blueprint(api))  # open data, accessibility, legal notice
     install_navigation()  # the navigation bar of every page knows who is signed in
     app.register_blueprint(sessions.blueprint)
     app.register_blueprint(webmap.blueprint)

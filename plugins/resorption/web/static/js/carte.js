@@ -62,7 +62,7 @@
   function showError(message) {
     const box = document.getElementById("carte-erreur");
     box.textContent = message;
-    box.classList.toggle("d-none", !message);
+    box.classList.toggle("fr-hidden", !message);
   }
 
   function escapeHtml(text) {
@@ -204,7 +204,53 @@
     }
     document.getElementById("carte").dataset.sitesDrawn = String(sitesLayer.getLayers().length);
     highlight(openSiteId);
+    listSites(features);
   }
+
+  // -- the list view: the same sites as a table (a map alone is not accessible) ----------
+
+  const LIST_LIMIT = 500;
+  const listView = document.getElementById("carte-liste");
+  const mapView = document.getElementById("carte");
+
+  function listSites(features) {
+    const shown = features.slice(0, LIST_LIMIT);
+    const rows = shown
+      .map((feature) => {
+        const p = feature.properties;
+        const status = statuses[p.status] ? statuses[p.status].label : p.status;
+        const people = p.population_total == null ? "inconnu" : numberFormat.format(p.population_total);
+        return `<tr data-site-id="${escapeHtml(String(feature.id))}">
+          <th scope="row"><button type="button" class="fr-link" data-action="ouvrir-fiche" data-site-id="${escapeHtml(String(feature.id))}">${escapeHtml(p.name || "Site sans nom")}</button></th>
+          <td>${escapeHtml(p.commune_name || "")}</td><td>${escapeHtml(p.departement_code || "")}</td>
+          <td>${escapeHtml(status || "")}</td><td class="res-text-end">${people}</td></tr>`;
+      })
+      .join("");
+    const more = features.length > LIST_LIMIT
+      ? `<p class="fr-text--sm res-mention">Les ${numberFormat.format(LIST_LIMIT)} premiers sites sur ${numberFormat.format(features.length)} : affinez les filtres.</p>`
+      : "";
+    listView.innerHTML = `<div class="fr-table"><table><caption>Sites qui correspondent aux filtres</caption>
+      <thead><tr><th scope="col">Site</th><th scope="col">Commune</th><th scope="col">Département</th>
+      <th scope="col">Statut</th><th scope="col">Personnes</th></tr></thead><tbody>${rows}</tbody></table></div>${more}`;
+  }
+
+  function showView(view) {
+    const list = view === "liste";
+    listView.classList.toggle("fr-hidden", !list);
+    mapView.classList.toggle("res-invisible", list);
+    for (const button of document.querySelectorAll("[data-vue]")) {
+      button.setAttribute("aria-pressed", String(button.dataset.vue === view));
+    }
+    if (!list) map.invalidateSize();
+  }
+
+  for (const button of document.querySelectorAll("[data-vue]")) {
+    button.addEventListener("click", () => showView(button.dataset.vue));
+  }
+  listView.addEventListener("click", (event) => {
+    const target = event.target.closest("[data-action=ouvrir-fiche]");
+    if (target) openSheet(target.dataset.siteId);
+  });
 
   // -- legend ----------------------------------------------------------------------------
 
@@ -227,8 +273,8 @@
       .join("");
     div.innerHTML =
       `<details open><summary>Légende</summary>` +
-      `<h2 class="h6 mt-2">Statut du site</h2><ul class="list-unstyled mb-2">${statusRows}</ul>` +
-      `<h2 class="h6">Nombre de personnes</h2><ul class="list-unstyled mb-0">${sizeRows}</ul></details>`;
+      `<h2 class="fr-h6 fr-mt-1w">Statut du site</h2><ul class="fr-raw-list fr-mb-1w">${statusRows}</ul>` +
+      `<h2 class="fr-h6">Nombre de personnes</h2><ul class="fr-raw-list fr-mb-0">${sizeRows}</ul></details>`;
     L.DomEvent.disableClickPropagation(div);
     return div;
   };
@@ -252,36 +298,39 @@
     const rows = options
       .map(
         ([code, label, swatch]) => `
-        <div class="form-check">
-          <input class="form-check-input" type="checkbox" name="${name}" value="${escapeHtml(code)}" id="${id(code)}"${checked.includes(code) ? " checked" : ""}>
-          <label class="form-check-label" for="${id(code)}">${swatch ? `<span class="pastille" data-couleur="${escapeHtml(swatch)}"></span>` : ""}${escapeHtml(label)}</label>
+        <div class="fr-checkbox-group fr-checkbox-group--sm">
+          <input type="checkbox" name="${name}" value="${escapeHtml(code)}" id="${id(code)}"${checked.includes(code) ? " checked" : ""}>
+          <label class="fr-label" for="${id(code)}">${swatch ? `<span class="pastille" data-couleur="${escapeHtml(swatch)}"></span>` : ""}${escapeHtml(label)}</label>
         </div>`,
       )
       .join("");
-    return `<fieldset class="mb-3" data-filtre="${name}"><legend class="carte-legend">${escapeHtml(legendText)}</legend>${rows}</fieldset>`;
+    return `<fieldset class="fr-mb-2w" data-filtre="${name}"><legend class="carte-legend">${escapeHtml(legendText)}</legend>${rows}</fieldset>`;
   }
 
   function select(name, labelText, options) {
     const opts = options.map(([code, label]) => `<option value="${escapeHtml(code)}">${escapeHtml(label)}</option>`).join("");
-    return `<div class="mb-2" data-filtre="${name}"><label class="form-label small mb-0" for="filtre-${name}">${escapeHtml(labelText)}</label>
-      <select class="form-select form-select-sm" id="filtre-${name}" name="${name}"><option value="">Tous</option>${opts}</select></div>`;
+    return `<div class="fr-mb-1w" data-filtre="${name}"><label class="fr-label fr-text--sm fr-mb-0" for="filtre-${name}">${escapeHtml(labelText)}</label>
+      <select class="fr-select" id="filtre-${name}" name="${name}"><option value="">Tous</option>${opts}</select></div>`;
   }
 
   function number(name, labelText, placeholder) {
-    return `<div class="mb-2" data-filtre="${name}"><label class="form-label small mb-0" for="filtre-${name}">${escapeHtml(labelText)}</label>
-      <input class="form-control form-control-sm" type="number" inputmode="numeric" min="1900" max="2100" step="1" id="filtre-${name}" name="${name}" placeholder="${escapeHtml(placeholder)}"></div>`;
+    return `<div class="fr-mb-1w" data-filtre="${name}"><label class="fr-label fr-text--sm fr-mb-0" for="filtre-${name}">${escapeHtml(labelText)}</label>
+      <input class="fr-input" type="number" inputmode="numeric" min="1900" max="2100" step="1" id="filtre-${name}" name="${name}" placeholder="${escapeHtml(placeholder)}"></div>`;
   }
 
   function buildFilters() {
     const html = [];
+    // Words of a site's name, address or commune: the API's full-text search (`q`), beside the CQL2 filter.
+    html.push(`<div class="fr-mb-2w" data-filtre="q"><label class="fr-label fr-text--sm fr-mb-0" for="filtre-q">Rechercher un site (nom, commune…)</label>
+      <input class="fr-input" type="search" id="filtre-q" name="q" maxlength="100" autocomplete="off"></div>`);
     // « Mes sites » : the sites the user follows (`followed`, computed for each user by the API).
     if (queryables.followed) {
-      html.push(`<fieldset class="mb-3 carte-onglets" data-filtre="suivi"><legend class="carte-legend">Sites affichés</legend>
-        <div class="btn-group btn-group-sm w-100" role="group">
-          <input type="radio" class="btn-check" name="suivi" value="tous" id="filtre-suivi-tous" checked>
-          <label class="btn btn-outline-primary" for="filtre-suivi-tous">Tous les sites</label>
-          <input type="radio" class="btn-check" name="suivi" value="mes-sites" id="filtre-suivi-mes-sites">
-          <label class="btn btn-outline-primary" for="filtre-suivi-mes-sites">Mes sites</label>
+      html.push(`<fieldset class="fr-mb-2w carte-onglets" data-filtre="suivi"><legend class="carte-legend">Sites affichés</legend>
+        <div class="res-btn-group res-w-100" role="group">
+          <input type="radio" class="res-btn-check" name="suivi" value="tous" id="filtre-suivi-tous" checked>
+          <label class="fr-btn fr-btn--secondary" for="filtre-suivi-tous">Tous les sites</label>
+          <input type="radio" class="res-btn-check" name="suivi" value="mes-sites" id="filtre-suivi-mes-sites">
+          <label class="fr-btn fr-btn--secondary" for="filtre-suivi-mes-sites">Mes sites</label>
         </div></fieldset>`);
     }
     if (queryables.has_action && queryables.has_actor) {
@@ -298,7 +347,7 @@
     if (queryables.field_type) html.push(checkboxes("field_type", "Type de site", enumOf("field_type")));
     const conditions = config.livingConditions.filter((p) => queryables[p]);
     if (conditions.length) {
-      html.push(`<fieldset class="mb-3" data-filtre="conditions"><legend class="carte-legend">Conditions de vie</legend>`);
+      html.push(`<fieldset class="fr-mb-2w" data-filtre="conditions"><legend class="carte-legend">Conditions de vie</legend>`);
       for (const p of conditions) html.push(select(p, queryables[p].title.replace(/ \(synthèse\)$/, ""), enumOf(p)));
       html.push("</fieldset>");
     }
@@ -363,6 +412,8 @@
     const expression = currentCql2();
     const mine = ++generation;
     const filter = expression ? { "filter-lang": "cql2-text", filter: expression } : {};
+    const words = filtersForm.elements.q ? filtersForm.elements.q.value.trim() : "";
+    if (words) filter.q = words;
     document.getElementById("cql2").textContent = expression || "(aucun filtre)";
     document.getElementById("lien-api").href = `${root}/collections/sites/items?${query({ f: "html", ...filter })}`;
     const count = document.getElementById("compte");
@@ -412,7 +463,8 @@
   function sheetMessage(text, kind) {
     const box = sheet.querySelector(".fiche-message");
     if (!box) return;
-    box.className = `fiche-message alert alert-${kind} py-2 small`;
+    const level = kind === "danger" ? "error" : kind; // the DSFR's alert levels
+    box.className = `fiche-message fr-alert fr-alert--sm fr-alert--${level} fr-mb-1w`;
     box.textContent = text;
   }
 
@@ -424,14 +476,14 @@
   function highlight(siteId) {
     sitesLayer.eachLayer((marker) => {
       const selected = siteId != null && marker.siteId === String(siteId);
-      marker.setStyle({ weight: selected ? 4 : 1, color: selected ? "#0b5ed7" : config.styles.outline });
+      marker.setStyle({ weight: selected ? 4 : 1, color: selected ? "#000091" : config.styles.outline });
       if (selected) marker.bringToFront();
     });
   }
 
   function showSheet(visible) {
-    const changed = sheet.classList.contains("d-none") === visible;
-    sheet.classList.toggle("d-none", !visible);
+    const changed = sheet.classList.contains("fr-hidden") === visible;
+    sheet.classList.toggle("fr-hidden", !visible);
     if (changed) map.invalidateSize(); // the map's width changed with the panel
   }
 
@@ -439,7 +491,7 @@
     openSiteId = siteId;
     showSheet(true);
     highlight(siteId);
-    sheet.innerHTML = '<p class="p-3 text-body-secondary">Chargement de la fiche…</p>';
+    sheet.innerHTML = '<p class="fr-p-2w res-mention">Chargement de la fiche…</p>';
     try {
       const html = await (await api(`/carte/sites/${encodeURIComponent(siteId)}/fiche`, { headers: { Accept: "text/html" } })).text();
       if (openSiteId !== siteId) return;
@@ -449,8 +501,8 @@
       loadHistory(siteId);
       loadActions(siteId);
     } catch (e) {
-      sheet.innerHTML = `<div class="p-3"><div class="alert alert-danger" role="alert">${escapeHtml(e.message)}</div>
-        <button type="button" class="btn btn-sm btn-outline-secondary" data-action="fermer-fiche">Fermer</button></div>`;
+      sheet.innerHTML = `<div class="fr-p-2w"><div class="fr-alert fr-alert--sm fr-alert--error" role="alert">${escapeHtml(e.message)}</div>
+        <button type="button" class="fr-btn fr-btn--sm fr-btn--secondary" data-action="fermer-fiche">Fermer</button></div>`;
     }
   }
 
@@ -473,7 +525,7 @@
       const item = await getJson(`/collections/sites/items/${encodeURIComponent(siteId)}?f=json`);
       const link = (item.links || []).find((l) => l.rel === "version-history");
       if (!link) {
-        list.innerHTML = '<li class="text-body-secondary">Pas d\'historique disponible.</li>';
+        list.innerHTML = '<li class="res-mention">Pas d\'historique disponible.</li>';
         return;
       }
       const path = link.href.replace(/^https?:\/\/[^/]+/, "").replace(new RegExp(`^${root}`), "");
@@ -489,11 +541,11 @@
           const changes = (p.changes || [])
             .map((c) => `${escapeHtml((queryables[c.field] || {}).title || c.field)} : ${escapeHtml(valueText(c.field, c.old))} → ${escapeHtml(valueText(c.field, c.new))}`)
             .join("<br>");
-          return `<li class="fiche-version"><span class="fw-semibold">${escapeHtml(when)}</span> · ${escapeHtml(operations[p.operation] || p.operation)}${p.changed_by ? ` par ${escapeHtml(p.changed_by)}` : ""}${changes ? `<div class="text-body-secondary">${changes}</div>` : ""}</li>`;
+          return `<li class="fiche-version"><span class="fr-text--bold">${escapeHtml(when)}</span> · ${escapeHtml(operations[p.operation] || p.operation)}${p.changed_by ? ` par ${escapeHtml(p.changed_by)}` : ""}${changes ? `<div class="res-mention">${changes}</div>` : ""}</li>`;
         })
-        .join("") || '<li class="text-body-secondary">Aucune version enregistrée.</li>';
+        .join("") || '<li class="res-mention">Aucune version enregistrée.</li>';
     } catch (e) {
-      list.innerHTML = `<li class="text-danger">${escapeHtml(e.message)}</li>`;
+      list.innerHTML = `<li class="res-error">${escapeHtml(e.message)}</li>`;
     }
   }
 
@@ -510,12 +562,12 @@
       );
       if (openSiteId !== siteId) return;
       box.innerHTML = actions.length
-        ? `<ul class="mb-0 ps-3">${actions
+        ? `<ul class="fr-mb-0 fr-pl-2w">${actions
             .map((a) => `<li><a href="${root}/actions/${encodeURIComponent(a.id)}">${escapeHtml(a.properties.name || `Action n°${a.id}`)}</a></li>`)
             .join("")}</ul>`
         : "Aucune action liée à ce site (dans votre territoire).";
     } catch (e) {
-      box.innerHTML = `<span class="text-danger">${escapeHtml(e.message)}</span>`;
+      box.innerHTML = `<span class="res-error">${escapeHtml(e.message)}</span>`;
     }
   }
 
@@ -682,30 +734,30 @@
         document.getElementById("carte").focus();
         break;
       case "modifier":
-        reading.classList.add("d-none");
-        edit.classList.remove("d-none");
+        reading.classList.add("fr-hidden");
+        edit.classList.remove("fr-hidden");
         edit.querySelector("[name]").focus();
         break;
       case "annuler":
         edit.reset();
-        edit.classList.add("d-none");
-        reading.classList.remove("d-none");
+        edit.classList.add("fr-hidden");
+        reading.classList.remove("fr-hidden");
         break;
       case "fermer-site":
-        closing.classList.remove("d-none");
+        closing.classList.remove("fr-hidden");
         closing.querySelector("[name]").focus();
         break;
       case "annuler-fermeture":
-        closing.classList.add("d-none");
+        closing.classList.add("fr-hidden");
         break;
       case "intervenir": {
         const form = sheet.querySelector(".fiche-intervenant");
-        form.classList.remove("d-none");
+        form.classList.remove("fr-hidden");
         form.querySelector("[name]").focus();
         break;
       }
       case "annuler-intervenant":
-        sheet.querySelector(".fiche-intervenant").classList.add("d-none");
+        sheet.querySelector(".fiche-intervenant").classList.add("fr-hidden");
         break;
       case "retirer-intervenant":
         siteProcess("remove-actor", { actor: Number(action.dataset.actorId) }, "L'intervenant est retiré.");
@@ -730,7 +782,7 @@
     if (event.target.classList.contains("fiche-pj-form")) attachFile(event.target);
   });
   document.addEventListener("keydown", (event) => {
-    if (event.key === "Escape" && !sheet.classList.contains("d-none")) {
+    if (event.key === "Escape" && !sheet.classList.contains("fr-hidden")) {
       sheet.querySelector('[data-action="fermer-fiche"]')?.click();
     }
   });
@@ -753,7 +805,7 @@
   })();
 
   // For tests and debugging: what the map shows.
-  window.carte = { map, sitesLayer, currentCql2, loadSites, openSheet };
+  window.carte = { map, sitesLayer, currentCql2, loadSites, openSheet, showView };
   // For the sheet's action forms (fiche-formulaires.js): the same requests and messages.
   Object.assign(window.carte, { api, errorText, escapeHtml });
 })();

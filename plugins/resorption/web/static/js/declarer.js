@@ -167,7 +167,7 @@
       communeLine.dataset.commune = p.code;
       communeLine.innerHTML =
         `Commune : <strong>${escapeHtml(p.name)}</strong> (${escapeHtml(p.code)}), département ${escapeHtml(p.departement_code)}.` +
-        (outside ? ` <span class="text-danger">Ce département est hors de votre territoire : vous ne pourrez pas y déclarer de site.</span>` : "");
+        (outside ? ` <span class="res-error">Ce département est hors de votre territoire : vous ne pourrez pas y déclarer de site.</span>` : "");
     } catch (e) {
       if (token === placeToken) communeLine.textContent = e.message;
     }
@@ -194,10 +194,10 @@
   async function searchCommunes() {
     const text = searchInput.value.trim();
     if (text.length < 2) {
-      found.innerHTML = '<li class="text-body-secondary">Saisissez au moins deux lettres.</li>';
+      found.innerHTML = '<li class="res-mention">Saisissez au moins deux lettres.</li>';
       return;
     }
-    found.innerHTML = '<li class="text-body-secondary">Recherche…</li>';
+    found.innerHTML = '<li class="res-mention">Recherche…</li>';
     try {
       const data = await getJson(`/collections/communes/items?${query({ q: text, limit: 8, properties: "code,name,departement_code", f: "json" })}`);
       communes = data.features;
@@ -205,12 +205,12 @@
         ? communes
             .map(
               (c, i) =>
-                `<li><button type="button" class="btn btn-link btn-sm p-0" data-commune="${i}">${escapeHtml(c.properties.name)} (${escapeHtml(c.properties.departement_code)})</button></li>`,
+                `<li><button type="button" class="fr-btn fr-btn--tertiary-no-outline fr-btn--sm fr-p-0" data-commune="${i}">${escapeHtml(c.properties.name)} (${escapeHtml(c.properties.departement_code)})</button></li>`,
             )
             .join("")
-        : '<li class="text-body-secondary">Aucune commune de ce nom.</li>';
+        : '<li class="res-mention">Aucune commune de ce nom.</li>';
     } catch (e) {
-      found.innerHTML = `<li class="text-danger">${escapeHtml(e.message)}</li>`;
+      found.innerHTML = `<li class="res-error">${escapeHtml(e.message)}</li>`;
     }
   }
 
@@ -237,12 +237,12 @@
   const nearby = document.getElementById("voisins");
 
   function clearErrors() {
-    form.querySelectorAll(".is-invalid").forEach((input) => {
-      input.classList.remove("is-invalid");
+    form.querySelectorAll(".fr-input--error").forEach((input) => {
+      input.classList.remove("fr-input--error");
       input.removeAttribute("aria-invalid");
       input.removeAttribute("aria-describedby");
     });
-    form.querySelectorAll(".invalid-feedback").forEach((node) => node.remove());
+    form.querySelectorAll(".fr-error-text").forEach((node) => node.remove());
     summary.className = "";
     summary.innerHTML = "";
   }
@@ -262,10 +262,10 @@
         const details = input.closest("details");
         if (details) details.open = true;
         const feedback = document.createElement("div");
-        feedback.className = "invalid-feedback";
+        feedback.className = "fr-error-text";
         feedback.id = `${input.id}-erreur`;
         feedback.textContent = problem.message;
-        input.classList.add("is-invalid");
+        input.classList.add("fr-input--error");
         input.setAttribute("aria-invalid", "true");
         input.setAttribute("aria-describedby", feedback.id);
         input.insertAdjacentElement("afterend", feedback);
@@ -274,10 +274,10 @@
       const link = input ? `<a href="#${escapeHtml(input.id)}">${escapeHtml(label)}</a>` : escapeHtml(label);
       items.push(`<li data-property="${escapeHtml(problem.property)}">${link} : ${escapeHtml(problem.message)}</li>`);
     }
-    summary.className = "alert alert-danger small";
+    summary.className = "fr-alert fr-alert--sm fr-alert--error fr-text--sm";
     // With the server's list, one line per field; its description repeats them by their raw names.
     const heading = items.length ? "Le site n'a pas été enregistré : corrigez ces champs." : error.message;
-    summary.innerHTML = `<p class="mb-1 fw-semibold">${escapeHtml(heading)}</p>${items.length ? `<ul class="mb-0">${items.join("")}</ul>` : ""}`;
+    summary.innerHTML = `<p class="fr-mb-1v fr-text--bold">${escapeHtml(heading)}</p>${items.length ? `<ul class="fr-mb-0">${items.join("")}</ul>` : ""}`;
     summary.focus();
   }
 
@@ -309,7 +309,7 @@
     }
     const list = document.getElementById("voisins-liste");
     list.textContent = "Recherche des sites proches…";
-    nearby.classList.remove("d-none");
+    nearby.classList.remove("fr-hidden");
     try {
       const filter = `S_DWITHIN(geometry, POINT(${point[0]} ${point[1]}), ${config.nearbyMetres}, 'meters')`;
       const data = await getJson(
@@ -320,7 +320,7 @@
         .sort((a, b) => a.d - b.d);
       nearby.dataset.count = String(sites.length);
       list.innerHTML = sites.length
-        ? `<ul class="mb-2">${sites
+        ? `<ul class="fr-mb-1w">${sites
             .map(
               ({ f, d }) =>
                 `<li class="voisin" data-site-id="${escapeHtml(f.id)}"><a href="${root}/carte#site-${encodeURIComponent(f.id)}">${escapeHtml(f.properties.name || `Site n°${f.id}`)}</a>` +
@@ -328,16 +328,16 @@
                 `${f.properties.population_total != null ? `, ${numberFormat.format(f.properties.population_total)} personnes` : ""}</li>`,
             )
             .join("")}</ul>`
-        : `<p class="mb-2">Aucun site connu à moins de ${config.nearbyMetres} m.</p>`;
+        : `<p class="fr-mb-1w">Aucun site connu à moins de ${config.nearbyMetres} m.</p>`;
       nearby.focus();
     } catch (e) {
-      nearby.classList.add("d-none");
+      nearby.classList.add("fr-hidden");
       showErrors(e);
     }
   });
 
   document.getElementById("revenir").addEventListener("click", () => {
-    nearby.classList.add("d-none");
+    nearby.classList.add("fr-hidden");
     document.getElementById("verifier").focus();
   });
 
@@ -352,18 +352,18 @@
         body: JSON.stringify(feature),
       });
       const id = (response.headers.get("Location") || "").split("/").pop();
-      form.classList.add("d-none");
-      nearby.classList.add("d-none");
+      form.classList.add("fr-hidden");
+      nearby.classList.add("fr-hidden");
       const done = document.getElementById("declare");
       done.dataset.siteId = id;
       done.innerHTML =
-        `<p class="mb-2 fw-semibold">Site déclaré (n°${escapeHtml(id)}).</p>` +
-        `<p class="mb-0"><a href="${root}/carte?site=${encodeURIComponent(id)}">Ouvrir sa fiche sur la carte</a> · ` +
+        `<p class="fr-mb-1w fr-text--bold">Site déclaré (n°${escapeHtml(id)}).</p>` +
+        `<p class="fr-mb-0"><a href="${root}/carte?site=${encodeURIComponent(id)}">Ouvrir sa fiche sur la carte</a> · ` +
         `<a href="${root}/carte/sites/nouveau">Déclarer un autre site</a></p>`;
-      done.classList.remove("d-none");
+      done.classList.remove("fr-hidden");
       done.focus();
     } catch (e) {
-      nearby.classList.add("d-none");
+      nearby.classList.add("fr-hidden");
       showErrors(e);
     } finally {
       button.disabled = false;

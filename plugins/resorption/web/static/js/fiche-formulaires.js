@@ -20,12 +20,12 @@
   };
 
   function clearErrors(form) {
-    form.querySelectorAll(".is-invalid").forEach((input) => {
-      input.classList.remove("is-invalid");
+    form.querySelectorAll(".fr-input--error").forEach((input) => {
+      input.classList.remove("fr-input--error");
       input.removeAttribute("aria-invalid");
       input.removeAttribute("aria-describedby");
     });
-    form.querySelectorAll(".invalid-feedback").forEach((node) => node.remove());
+    form.querySelectorAll(".fr-error-text").forEach((node) => node.remove());
     const box = form.querySelector(".fiche-form-erreurs");
     box.className = "fiche-form-erreurs";
     box.textContent = "";
@@ -42,10 +42,10 @@
       let label = problem.property;
       if (input) {
         const feedback = document.createElement("div");
-        feedback.className = "invalid-feedback";
+        feedback.className = "fr-error-text";
         feedback.id = `${input.id}-erreur`;
         feedback.textContent = problem.message;
-        input.classList.add("is-invalid");
+        input.classList.add("fr-input--error");
         input.setAttribute("aria-invalid", "true");
         input.setAttribute("aria-describedby", feedback.id);
         input.insertAdjacentElement("afterend", feedback);
@@ -54,10 +54,10 @@
       }
       items.push(`<li>${carte.escapeHtml(label)} : ${carte.escapeHtml(problem.message)}</li>`);
     }
-    box.className = "fiche-form-erreurs alert alert-danger py-2 small";
+    box.className = "fiche-form-erreurs fr-alert fr-alert--sm fr-alert--error fr-py-1w fr-text--sm";
     // With the server's list, one line per field; its description repeats them by their raw names.
     const heading = items.length ? "Le serveur a refusé ces valeurs :" : error.message;
-    box.innerHTML = `<p class="mb-1">${carte.escapeHtml(heading)}</p>${items.length ? `<ul class="mb-0">${items.join("")}</ul>` : ""}`;
+    box.innerHTML = `<p class="fr-mb-1v">${carte.escapeHtml(heading)}</p>${items.length ? `<ul class="fr-mb-0">${items.join("")}</ul>` : ""}`;
     box.focus();
   }
 
@@ -131,7 +131,7 @@
         const opener = sheet.querySelector(`[data-action="${name}"]`);
         if (!form) continue;
         const open = name === action.dataset.action;
-        form.classList.toggle("d-none", !open);
+        form.classList.toggle("fr-hidden", !open);
         if (opener) opener.setAttribute("aria-expanded", String(open));
       }
       const form = sheet.querySelector(FORMS[action.dataset.action]);
@@ -140,7 +140,7 @@
       const form = action.closest("form");
       clearErrors(form);
       form.reset();
-      form.classList.add("d-none");
+      form.classList.add("fr-hidden");
       const opener = sheet.querySelector(`[aria-controls="${CSS.escape(form.id)}"]`);
       if (opener) {
         opener.setAttribute("aria-expanded", "false");

@@ -1,0 +1,237 @@
+"""Accessibility measured: axe-core on every page type, signed in as each demo role.
+
+What the issue asks (« Accessibility measured »): the State's services follow the RGAA (WCAG 2.1
+AA). Each test here signs in through the sign-in form as one of the demo accounts
+(`demo-national`, `demo-gironde`, `demo-observateur-93`), opens every type of page it may open,
+runs axe-core (npm `axe-core`, vendored for the tests only under tests/vendor/axe-core/, never
+served) on the WCAG 2 A/AA rules, and fails on any violation of impact « serious » or
+« critical ». A summary per page (violations by impact, with the rules and how many nodes; the
+checks axe leaves to a human) is printed at the end of the test report
+(`pytest_terminal_summary` in conftest.py) and written to tests/output/accessibilite.md. Every page
+is also screenshotted (tests/output/screenshots/test_axe_*), in the light and the dark theme.
+
+axe runs through Playwright's `evaluate`, which the page's CSP does not cover: the pages
+themselves still load no inline code (the `pages` fixture fails a test on any CSP report).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+import requests
+from playwright.sync_api import Page, expect
+
+from resorption.demo.accounts import DEMO_PASSWORD
+from tests.fix_browser import Pages
+from tests.test_site_forms import demo, sign_in, wait_map  # noqa: F401  (fixture)
+
+ROOT = Path(__file__).resolve().parents[1]
+AXE = ROOT / "tests" / "vendor" / "axe-core" / "axe.min.js"
+REPORT = Path(os.environ.get("RESORPTION_TEST_OUTPUT", ROOT / "tests" / "output")) / "accessibilite.md"
+# The rules of WCAG 2.0, 2.1 and 2.2, levels A and AA (axe's tags).
+WCAG_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"]
+FAILING = {"serious", "critical"}
+ROLES = ("demo-national", "demo-gironde", "demo-observateur-93")
+# Every result of the session, for the report: (role, page, violations, incomplete).
+RESULTS: list[tuple[str, str, list[dict[str, Any]], int]] = []
+
+
+def axe(page: Page) -> dict[str, Any]:
+    """axe-core's results for the page as it is now (WCAG 2 A/AA rules only)."""
+    if not page.evaluate("() => typeof window.axe !== 'undefined'"):
+        page.evaluate(AXE.read_text(encoding="utf-8"))
+    options = {"runOnly": {"type": "tag", "values": WCAG_TAGS}, "resultTypes": ["violations", "incomplete"]}
+    return page.evaluate("options => window.axe.run(document, options)", options)
+
+
+def summary(violations: list[dict[str, Any]]) -> str:
+    """« serious: color-contrast (3) » lines, one per violation."""
+    return "; ".join(f"{v['impact']}: {v['id']} ({len(v['nodes'])})" for v in violations) or "aucune"
+
+
+def check(page: Page, role: str, name: str, screenshot: Any) -> None:
+    """Run axe on the page, record its results, screenshot it (light and dark), fail on serious ones."""
+    page.wait_for_load_state("networkidle")
+    results = axe(page)
+    violations = results["violations"]
+    RESULTS.append((role, name, violations, len(results["incomplete"])))
+    screenshot(page, name)  # the test's name already says the role
+    failing = [
+        {
+            "rule": v["id"],
+            "impact": v["impact"],
+            "help": v["help"],
+            "nodes": [n["target"] for n in v["nodes"][:5]],
+        }
+        for v in violations
+        if v["impact"] in FAILING
+    ]
+    assert not failing, f"{name} ({role}) : {json.dumps(failing, ensure_ascii=False, indent=1)}"
+
+
+def dark(
+    page: Page, role: str, name: str, screenshot: Any, ready: Callable[[Page], None] | None = None
+) -> None:
+    """The same page in the DSFR's dark theme, as the display settings store it (the page
+    reloads: charts and maps read their colours at load), checked again; then back to light."""
+    page.evaluate("() => localStorage.setItem('scheme', 'dark')")
+    page.reload()
+    expect(page.locator("html")).to_have_attribute("data-fr-theme", "dark")
+    if ready is not None:
+        ready(page)
+    page.wait_for_timeout(300)  # the theme's transitions
+    check(page, role, f"{name}-sombre", screenshot)
+    page.evaluate("() => localStorage.setItem('scheme', 'light')")
+
+
+def write_report() -> str:
+    """The per-page summary as Markdown (also printed at the end of the test report)."""
+    lines = [
+        "# Accessibilité mesurée (axe-core, WCAG 2 A/AA)",
+        "",
+        "| rôle | page | violations (impact : règle (éléments)) | à vérifier à la main |",
+        "|---|---|---|---|",
+    ]
+    lines += [f"| {role} | {name} | {summary(v)} | {incomplete} |" for role, name, v, incomplete in RESULTS]
+    text = "\n".join(lines) + "\n"
+    REPORT.parent.mkdir(parents=True, exist_ok=True)
+    REPORT.write_text(text, encoding="utf-8")
+    return text
+
+
+def _first(db: psycopg.Connection, sql: str, *params: Any) -> Any:
+    row = db.execute(sql, params).fetchone()
+    assert row is not None, sql
+    return row[0]
+
+
+def _ids(db: psycopg.Connection, role: str) -> dict[str, Any]:
+    """A site, an action and a job the role may open (the demo data has them all)."""
+    where = {"demo-national": "true", "demo-gironde": "departement_code = '33'"}.get(
+        role, "departement_code = '93'"
+    )
+    site = _first(
+        db, f"SELECT id FROM resorption.sites WHERE {where} AND status = 'open' ORDER BY id LIMIT 1"
+    )
+    action = db.execute(f"SELECT id FROM resorption.actions WHERE {where} ORDER BY id LIMIT 1").fetchone()
+    return {"site": site, "action": action[0] if action else None}
+
+
+def _job(base_url: str, auth: requests.auth.AuthBase, departement: str) -> str:
+    """A finished background job of the user (the statistics of their département)."""
+    inputs = {
+        "level": "departement",
+        "code": departement,
+        "start": "2024-01-01",
+        "end": "2025-01-01",
+        "step": "year",
+    }
+    r = requests.post(
+        f"{base_url}/processes/territory-statistics/execution",
+        json={"inputs": inputs},
+        headers={"Prefer": "respond-async"},
+        auth=auth,
+        timeout=60,
+    )
+    assert r.status_code == 201, r.text
+    job = r.headers["Location"].rstrip("/").rsplit("/", 1)[-1]
+    for _ in range(120):
+        status = requests.get(f"{base_url}/jobs/{job}", params={"f": "json"}, auth=auth, timeout=60).json()[
+            "status"
+        ]
+        if status in ("successful", "failed"):
+            return job
+        time.sleep(0.5)
+    raise AssertionError("la tâche ne s'est pas terminée")
+
+
+def sheet_open(page: Page, site: int) -> None:
+    expect(page.locator("#fiche .fiche")).to_have_attribute("data-site-id", str(site))
+    expect(page.locator("#fiche .fiche-historique li").first).not_to_have_text("Chargement…")
+
+
+def test_axe_sign_in_and_public_pages(pages: Pages, screenshot: Any) -> None:
+    """The pages anyone opens: sign-in, open data, accessibility, legal notice, personal data."""
+    page = pages.open()
+    for name, path in [
+        ("connexion", "/connexion"),
+        ("donnees-ouvertes", "/donnees-ouvertes"),
+        ("accessibilite", "/accessibilite"),
+        ("mentions-legales", "/mentions-legales"),
+        ("donnees-personnelles", "/donnees-personnelles"),
+    ]:
+        page.goto(path)
+        check(page, "anonyme", name, screenshot)
+    dark(page, "anonyme", "donnees-personnelles", screenshot)
+    page.goto("/donnees-ouvertes")
+    dark(page, "anonyme", "donnees-ouvertes", screenshot)
+    page.goto("/connexion")
+    dark(page, "anonyme", "connexion", screenshot)
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_axe_every_page_type(
+    role: str,
+    base_url: str,
+    pages: Pages,
+    demo: dict,  # noqa: F811  (the fixture imported above)
+    db: psycopg.Connection,
+    screenshot: Any,
+) -> None:
+    ids = _ids(db, role)
+    page = sign_in(pages, role, DEMO_PASSWORD)
+    wait_map(page)
+    check(page, role, "carte", screenshot)
+    dark(page, role, "carte", screenshot, wait_map)
+    page.get_by_role("button", name="Liste").click()
+    expect(page.locator("#carte-liste table tbody tr").first).to_be_visible()
+    check(page, role, "carte-liste", screenshot)
+
+    page.goto(f"/carte?site={ids['site']}")
+    sheet_open(page, ids["site"])
+    check(page, role, "fiche-site", screenshot)
+    dark(page, role, "fiche-site", screenshot, lambda p: sheet_open(p, ids["site"]))
+
+    paths = [
+        ("accueil", "/"),
+        ("declarer", "/carte/sites/nouveau"),
+        ("tableau-de-bord", "/tableau-de-bord"),
+        ("tableau-de-bord-actions", "/tableau-de-bord/actions"),
+        ("activites", "/activites"),
+        ("actions", "/actions"),
+        ("collections", "/collections?f=html"),
+        ("collection", "/collections/sites?f=html"),
+        ("queryables", "/collections/sites/queryables?f=html"),
+        ("elements", "/collections/sites/items?f=html"),
+        ("element", f"/collections/sites/items/{ids['site']}?f=html"),
+        ("processus", "/processes?f=html"),
+        ("processus-un", "/processes/territory-statistics?f=html"),
+        ("taches", "/jobs?f=html"),
+        ("conformite", "/conformance?f=html"),
+        ("donnees-ouvertes", "/donnees-ouvertes"),
+        ("deconnexion", "/deconnexion"),
+    ]
+    if ids["action"] is not None:
+        paths += [
+            ("action", f"/actions/{ids['action']}"),
+            ("action-resultats", f"/actions/{ids['action']}/resultats"),
+        ]
+    if role != "demo-observateur-93":
+        paths.append(("action-formulaire", "/actions/nouvelle"))
+    job = _job(base_url, demo[role], "93" if role == "demo-observateur-93" else "33")
+    paths += [("tache", f"/jobs/{job}?f=html"), ("tache-resultats", f"/jobs/{job}/results?f=html")]
+    for name, path in paths:
+        answer = page.goto(path)
+        assert answer is not None and answer.status in (200, 403), f"{path}: {answer and answer.status}"
+        check(page, role, name, screenshot)
+    page.goto("/tableau-de-bord")
+    dark(page, role, "tableau-de-bord", screenshot)
+    page.goto(f"/collections/sites/items/{ids['site']}?f=html")
+    dark(page, role, "element", screenshot)
