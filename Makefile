@@ -12,7 +12,7 @@ BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 
 # Debian packages the test suite drives (PostGIS server, ogrinfo, QGIS, headless browser).
-SYSTEM_PACKAGES := postgresql-15-postgis-3 gdal-bin python3-qgis qgis-providers chromium chromium-driver
+SYSTEM_PACKAGES := postgresql-15-postgis-3 gdal-bin python3-qgis qgis-providers chromium chromium-driver mosquitto
 
 .PHONY: help venv db demo test system-deps lint clean-db bench
 

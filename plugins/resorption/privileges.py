@@ -53,12 +53,18 @@ APP_FUNCTIONS = (
     # site actors (sql/160_actors.sql): the directory entry of a user whose area covers a
     # site's département, to declare them actor (never a user outside that territory)
     "site_actor_user(text, text)",
+    # real-time changes (sql/210_outbox.sql): a page of events (ids and field names) for the
+    # Server-Sent Events, which filter each one by the caller's scope and rights before delivery
+    "outbox_page(xid8, xid8, bigint, integer)",
 )
 # Never readable by the application's roles: only through the functions above.
 PRIVATE_TABLES = ("users", "api_tokens", "audit_log", "sign_in_counters", "web_sessions")
 # The harvester's bookkeeping (sql/140_harvest.sql): only the owner reads it, since it
 # names sites of every département.
 PRIVATE_TABLES += ("site_provenance", "harvest_runs", "harvest_run_rows")
+# The outbox of events names items of every département (sql/210_outbox.sql): the publisher
+# reads it as the owner, the web app through outbox_page only.
+PRIVATE_TABLES += ("outbox", "outbox_cursors")
 
 
 def reader_roles(policy: Policy) -> dict[str, frozenset[str]]:
