@@ -87,8 +87,12 @@ class BrokerAddress:
         """``mqtt://user:password@host:port``."""
         parts = urlsplit(url)
         if parts.scheme not in ("mqtt", "tcp") or not parts.hostname:
-            raise BrokerError(f"MQTT_URL doit être de la forme mqtt://admin:motdepasse@hôte:1883, reçu « {url} ».")
-        return cls(parts.hostname, parts.port or 1883, unquote(parts.username or ""), unquote(parts.password or ""))
+            raise BrokerError(
+                f"MQTT_URL doit être de la forme mqtt://admin:motdepasse@hôte:1883, reçu « {url} »."
+            )
+        return cls(
+            parts.hostname, parts.port or 1883, unquote(parts.username or ""), unquote(parts.password or "")
+        )
 
     @property
     def public_url(self) -> str:
@@ -115,9 +119,13 @@ def _plugin() -> str:
 
 
 def _mosquitto() -> str:
-    found = shutil.which("mosquitto") or ("/usr/sbin/mosquitto" if Path("/usr/sbin/mosquitto").is_file() else None)
+    found = shutil.which("mosquitto") or (
+        "/usr/sbin/mosquitto" if Path("/usr/sbin/mosquitto").is_file() else None
+    )
     if not found:
-        raise BrokerError("Mosquitto est introuvable : apt-get install -y mosquitto (ou définissez MQTT_URL).")
+        raise BrokerError(
+            "Mosquitto est introuvable : apt-get install -y mosquitto (ou définissez MQTT_URL)."
+        )
     return found
 
 
@@ -157,7 +165,9 @@ def ensure_broker(root: Path | None = None, port: int | None = None) -> str:
     if not dynsec.is_file():
         done = subprocess.run(
             ["mosquitto_ctrl", "dynsec", "init", str(dynsec), ADMIN_USER, password],
-            capture_output=True, text=True, check=False,
+            capture_output=True,
+            text=True,
+            check=False,
         )
         if done.returncode != 0:
             raise BrokerError(f"mosquitto_ctrl dynsec init a échoué : {done.stdout}{done.stderr}")
@@ -250,7 +260,9 @@ def connect(address: BrokerAddress, client_id: str | None = None, clean_start: b
     client.loop_start()
     if not connected.wait(10) or refused:
         client.loop_stop()
-        raise BrokerError(f"Le broker MQTT ({address.public_url}) refuse la connexion : {refused or 'délai dépassé'}.")
+        raise BrokerError(
+            f"Le broker MQTT ({address.public_url}) refuse la connexion : {refused or 'délai dépassé'}."
+        )
     return client
 
 
@@ -318,20 +330,47 @@ class Account:
 
 
 def sync_account(dynsec: DynamicSecurity, account: Account) -> None:
-    """Make the user's client and role match `account` (created if missing; never a password)."""
+    """Make the user's client and role match `account` (created if missing; never a password).
+
+    Only what differs is changed: the broker disconnects the clients of a role or a client it
+    modifies, and an unchanged account must keep its connections (and their subscriptions).
+    """
     role = user_role(account.username)
-    acls = [
-        {"acltype": "subscribePattern", "topic": topic, "priority": 0, "allow": True} for topic in account.topics
-    ]
-    dynsec.run(
-        [
-            {"command": "deleteRole", "rolename": role},
-            {"command": "createRole", "rolename": role, "acls": acls},
-            {"command": "createClient", "username": account.username},
-            {"command": "addClientRole", "username": account.username, "rolename": role},
-            {"command": "enableClient" if account.enabled else "disableClient", "username": account.username},
-        ]
+    wanted = set(account.topics)
+    role_now, client_now = dynsec.run(
+        [{"command": "getRole", "rolename": role}, {"command": "getClient", "username": account.username}]
     )
+    commands: list[dict[str, Any]] = []
+    if "error" in role_now:
+        commands.append({"command": "createRole", "rolename": role, "acls": []})
+        have: set[str] = set()
+    else:
+        acls = role_now["data"]["role"].get("acls", [])
+        have = {a["topic"] for a in acls if a.get("acltype") == "subscribePattern" and a.get("allow")}
+    commands += [
+        {"command": "removeRoleACL", "rolename": role, "acltype": "subscribePattern", "topic": t}
+        for t in sorted(have - wanted)
+    ]
+    commands += [
+        {"command": "addRoleACL", "rolename": role, "acltype": "subscribePattern", "topic": t, "allow": True}
+        for t in sorted(wanted - have)
+    ]
+    if "error" in client_now:
+        commands.append(
+            {"command": "createClient", "username": account.username, "roles": [{"rolename": role}]}
+        )
+        disabled = False
+    else:
+        client = client_now["data"]["client"]
+        if role not in {r["rolename"] for r in client.get("roles", [])}:
+            commands.append({"command": "addClientRole", "username": account.username, "rolename": role})
+        disabled = bool(client.get("disabled"))
+    if disabled == account.enabled or "error" in client_now:
+        commands.append(
+            {"command": "enableClient" if account.enabled else "disableClient", "username": account.username}
+        )
+    if commands:
+        dynsec.run(commands)
 
 
 def remove_account(dynsec: DynamicSecurity, username: str) -> None:
@@ -358,6 +397,32 @@ def set_password(address: BrokerAddress, username: str, password: str) -> None:
     finally:
         client.disconnect()
         client.loop_stop()
+
+
+def reachable_url() -> str | None:
+    """``MQTT_URL``, else the embedded broker's URL when it runs (never started from here)."""
+    if url := configured_url():
+        return url
+    root = default_root()
+    secret = root / "admin-password"
+    if _pid(root) is None or not secret.is_file():
+        return None
+    return f"mqtt://{ADMIN_USER}:{quote(secret.read_text().strip(), safe='')}@127.0.0.1:{default_port()}"
+
+
+def token_issued(username: str, token: str) -> None:
+    """A token was just issued: it becomes the user's broker password, when there is a broker.
+
+    Best effort: without a broker (none configured, the embedded one stopped) the token works
+    for the API as ever; the user issues another one to connect to MQTT.
+    """
+    url = reachable_url()
+    if url is None:
+        return
+    try:
+        set_password(BrokerAddress.parse(url), username, token)
+    except BrokerError as exc:
+        _say(f"broker MQTT : mot de passe de « {username} » non transmis ({exc}).")
 
 
 def main(argv: list[str]) -> int:

@@ -113,7 +113,8 @@ BEGIN
         -- a journal message: where its parent was when it was written; open when everyone
         -- reading the journal there reads it
         places := ARRAY[current ->> 'departement_code'];
-        parent := (current ->> CASE collection WHEN 'site_comments' THEN 'site_id' ELSE 'action_id' END)::bigint;
+        parent := (current ->> CASE collection WHEN 'site_comments' THEN 'site_id'
+                                               ELSE 'action_id' END)::bigint;
         is_open := current ->> 'visibility' = 'everyone' AND NOT (current ->> 'hidden')::boolean
                    AND (row_old IS NULL OR (row_old ->> 'visibility' = 'everyone'
                                             AND NOT (row_old ->> 'hidden')::boolean));
@@ -134,14 +135,17 @@ CREATE TRIGGER actions_outbox AFTER INSERT OR UPDATE OR DELETE ON resorption.act
     FOR EACH ROW EXECUTE FUNCTION resorption.record_event('actions');
 CREATE TRIGGER site_comments_outbox AFTER INSERT OR UPDATE OR DELETE ON resorption.site_comments
     FOR EACH ROW EXECUTE FUNCTION resorption.record_event('site_comments');
-CREATE TRIGGER action_comments_outbox AFTER INSERT OR UPDATE OR DELETE ON resorption.action_comments
-    FOR EACH ROW EXECUTE FUNCTION resorption.record_event('action_comments');
+CREATE TRIGGER action_comments_outbox AFTER INSERT OR UPDATE OR DELETE
+    ON resorption.action_comments FOR EACH ROW
+    EXECUTE FUNCTION resorption.record_event('action_comments');
 CREATE TRIGGER site_actors_outbox AFTER INSERT OR UPDATE OR DELETE ON resorption.site_actors
     FOR EACH ROW EXECUTE FUNCTION resorption.record_event('sites', 'actors');
-CREATE TRIGGER action_indicators_outbox AFTER INSERT OR UPDATE OR DELETE ON resorption.action_indicators
-    FOR EACH ROW EXECUTE FUNCTION resorption.record_event('actions', 'indicators');
-CREATE TRIGGER action_finances_outbox AFTER INSERT OR UPDATE OR DELETE ON resorption.action_finances
-    FOR EACH ROW EXECUTE FUNCTION resorption.record_event('actions', 'finances');
+CREATE TRIGGER action_indicators_outbox AFTER INSERT OR UPDATE OR DELETE
+    ON resorption.action_indicators FOR EACH ROW
+    EXECUTE FUNCTION resorption.record_event('actions', 'indicators');
+CREATE TRIGGER action_finances_outbox AFTER INSERT OR UPDATE OR DELETE
+    ON resorption.action_finances FOR EACH ROW
+    EXECUTE FUNCTION resorption.record_event('actions', 'finances');
 
 -- Accounts: what the broker's access lists derive from (a user's role, options, area, whether
 -- active; their tokens). The publisher syncs the broker on these events, whichever path
@@ -149,23 +153,23 @@ CREATE TRIGGER action_finances_outbox AFTER INSERT OR UPDATE OR DELETE ON resorp
 CREATE FUNCTION resorption.record_account_event() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = resorption, pg_temp AS $$
 DECLARE
-    user_id bigint := (to_jsonb(coalesce(NEW, OLD)) ->> CASE TG_TABLE_NAME WHEN 'users' THEN 'id'
-                                                          ELSE 'user_id' END)::bigint;
+    user_id bigint := (to_jsonb(coalesce(NEW, OLD))
+                       ->> CASE TG_TABLE_NAME WHEN 'users' THEN 'id' ELSE 'user_id' END)::bigint;
 BEGIN
     IF TG_TABLE_NAME = 'api_tokens' AND TG_OP = 'UPDATE'
-       AND NEW.revoked_at IS NOT DISTINCT FROM OLD.revoked_at
-       AND NEW.expires_at IS NOT DISTINCT FROM OLD.expires_at THEN
+       AND to_jsonb(NEW) - 'last_used_at' = to_jsonb(OLD) - 'last_used_at' THEN
         RETURN NULL;  -- last_used_at: nothing the broker knows
     END IF;
     INSERT INTO outbox (collection, item_id, operation, open)
-    VALUES ('accounts', user_id, lower(CASE TG_OP WHEN 'INSERT' THEN 'create' WHEN 'UPDATE' THEN 'update'
-                                                   ELSE 'delete' END), false);
+    VALUES ('accounts', user_id,
+            CASE TG_OP WHEN 'INSERT' THEN 'create' WHEN 'UPDATE' THEN 'update' ELSE 'delete' END, false);
     PERFORM pg_notify('resorption_outbox', '');
     RETURN NULL;
 END $$;
 REVOKE ALL ON FUNCTION resorption.record_account_event FROM PUBLIC;
 
-CREATE TRIGGER users_outbox AFTER INSERT OR DELETE OR UPDATE OF role, options, area_level, area_code, active
+CREATE TRIGGER users_outbox
+    AFTER INSERT OR DELETE OR UPDATE OF role, options, area_level, area_code, active
     ON resorption.users FOR EACH ROW EXECUTE FUNCTION resorption.record_account_event();
 CREATE TRIGGER api_tokens_outbox AFTER INSERT OR UPDATE OR DELETE ON resorption.api_tokens
     FOR EACH ROW EXECUTE FUNCTION resorption.record_account_event();
