@@ -24,7 +24,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from resorption import audit, forgery, response_headers
 from resorption import settings as app_settings
 from resorption.api import attachments as attachments_api
-from resorption.api import features, features_write, functions, pygeoapi_routes, queryables, tiles
+from resorption.api import events, features, features_write, functions, pygeoapi_routes, queryables, tiles
 from resorption.api.pygeoapi_config import build_config, build_openapi_document
 from resorption.caller import Caller, current_settings
 from resorption.catalog import Collection, load_catalog
@@ -69,6 +69,7 @@ def create_app(settings: app_settings.Settings | None = None) -> Flask:
     app.extensions[pygeoapi_routes.NAME] = api
     tiles.register(app)  # before pygeoapi's routes: our tile routes win the URL match
     app.register_blueprint(attachments_api.blueprint)  # …and the attachments of items too
+    app.register_blueprint(events.blueprint)  # GET /events, /collections/{id}/events (SSE)
     app.register_blueprint(pygeoapi_routes.blueprint(STATIC_DIR))
     app.register_blueprint(dashboard_blueprint(api))
     app.register_blueprint(action_dashboard_blueprint(api))

@@ -162,6 +162,9 @@ class Settings:
     bulk_threshold: int = 1_000
     # URL prefixes that OGC API Processes job callbacks (`subscriber`) may name; none: no callbacks.
     callback_urls: tuple[str, ...] = ()
+    # How long one Server-Sent Events connection lasts before the client reconnects (with its
+    # Last-Event-ID): a stream holds a gunicorn sync worker, so well under gunicorn's timeout.
+    sse_max_seconds: int = 25
     limits: Limits = Limits()
 
     @property
@@ -203,6 +206,7 @@ class Settings:
             **_oidc_from_env(),
             bulk_threshold=_int("RESORPTION_BULK_THRESHOLD", defaults.bulk_threshold, minimum=1),
             callback_urls=_callback_urls(os.environ.get("RESORPTION_CALLBACK_URLS", "")),
+            sse_max_seconds=_int("RESORPTION_SSE_MAX_SECONDS", defaults.sse_max_seconds, 1, 3600),
         )
         if settings.pool_min_size > settings.pool_max_size:
             raise ConfigurationError("RESORPTION_POOL_MIN ne peut dépasser RESORPTION_POOL_MAX.")
