@@ -100,6 +100,16 @@ class BrokerAddress:
         return f"mqtt://{self.host}:{self.port}"
 
 
+def public_url() -> str:
+    """Where MQTT clients connect: ``RESORPTION_MQTT_PUBLIC_URL``, else ``MQTT_URL`` without its
+    credentials, else the embedded broker."""
+    if configured := os.environ.get("RESORPTION_MQTT_PUBLIC_URL"):
+        return configured.rstrip("/")
+    if url := configured_url():
+        return BrokerAddress.parse(url).public_url
+    return f"mqtt://127.0.0.1:{default_port()}"
+
+
 def configured_url() -> str | None:
     """``MQTT_URL`` when set (a broker elsewhere); None means the embedded one."""
     return os.environ.get("MQTT_URL") or None
