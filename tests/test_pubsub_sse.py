@@ -9,6 +9,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -26,7 +27,6 @@ def sse_url(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iter
     import os
     import subprocess
     import sys
-    from pathlib import Path
 
     from resorption.serving import GUNICORN_CONFIG
 
@@ -261,3 +261,49 @@ def test_a_garbled_last_event_id_is_refused_in_french(sse_url: str, users: dict[
     )
     assert r.status_code == 400
     assert "Last-Event-ID illisible" in r.json()["description"]
+
+
+def test_a_marker_changes_live_for_another_user_and_nobody_outside_sees_it(
+    sse_url: str, browser: Any, users: dict[str, TestUser], database_url: str
+) -> None:
+    """Three people on /carte: one edits a site from its sheet; a second one of the same
+    département sees its marker change without reloading; one of another département sees
+    nothing of it (their feed stays empty)."""
+    from playwright.sync_api import expect
+
+    from tests.fix_browser import Pages
+    from tests.test_webmap import open_sheet, sign_in
+
+    pages = Pages(browser, sse_url)
+    try:
+        editor = sign_in(pages, users["correspondent-departement-33"])
+        watcher = sign_in(pages, users["operator-departement-33"])
+        outsider = sign_in(pages, users["operator-departement-93"])
+        for page in (watcher, outsider):
+            page.get_by_label("Suivre les changements en direct").check()
+            page.wait_for_function("() => document.querySelector('#carte').dataset.live === 'on'")
+        site_id = str(_site_in(database_url, "33", 6))
+        open_sheet(editor, site_id)
+        editor.get_by_role("button", name="Modifier").click()
+        population = str(int(time.time()) % 3000 + 100)
+        editor.locator("#fiche").get_by_label("Nombre de personnes", exact=True).fill(population)
+        editor.get_by_role("button", name="Enregistrer").click()
+        expect(editor.locator("#fiche .fiche-message")).to_have_text("Modifications enregistrées.")
+        marker = watcher.locator(f'path.site-marker[data-site-id="{site_id}"]')
+        expect(marker).to_have_attribute("data-population", population, timeout=10_000)
+        expect(watcher.locator(f'#direct-liste li[data-site-id="{site_id}"]').first).to_contain_text(
+            "modifié"
+        )
+        expect(watcher.locator(f'#direct-liste li[data-site-id="{site_id}"]').first).to_contain_text(
+            "Nombre de personnes"
+        )
+        time.sleep(1.5)
+        assert outsider.locator("#direct-liste li").count() == 0
+        assert outsider.locator(f'path.site-marker[data-site-id="{site_id}"]').count() == 0
+        screenshots = Path(__file__).resolve().parents[1] / "tests" / "output" / "screenshots"
+        screenshots.mkdir(parents=True, exist_ok=True)
+        watcher.screenshot(path=str(screenshots / "carte-en-direct.png"))
+        assert pages.console_errors == []
+        assert not pages.blocked and not pages.csp_violations
+    finally:
+        pages.close()
