@@ -189,6 +189,11 @@ def ensure_broker(root: Path | None = None, port: int | None = None) -> str:
         f"listener {port} 127.0.0.1\n"
         "allow_anonymous false\n"
         "persistence true\n"
+        # A subscriber catching up after a burst gets every message (QoS 1): room in its queue,
+        # and no Nagle delay on the acknowledgements.
+        "max_queued_messages 100000\n"
+        "max_inflight_messages 100\n"
+        "set_tcp_nodelay true\n"
         f"persistence_location {data}/\n"
         f"pid_file {root / 'mosquitto.pid'}\n"
         f"log_dest file {root / 'mosquitto.log'}\n"
