@@ -479,13 +479,26 @@ def audit_log(username: str | None, since: str | None, group: str | None, limit:
 @click.option(
     "--ecraser-conflits", is_flag=True, help="En cas de conflit, la version de la source remplace la nôtre."
 )
+@click.option(
+    "--suivre",
+    is_flag=True,
+    help="Reste actif : suit les changements de la source (Server-Sent Events) et les moissonne à mesure.",
+)
 def harvest_command(
-    noms: tuple[str, ...], simulation: bool, planifie: bool, complet: bool, ecraser_conflits: bool
+    noms: tuple[str, ...],
+    simulation: bool,
+    planifie: bool,
+    complet: bool,
+    ecraser_conflits: bool,
+    suivre: bool,
 ) -> None:
     """Moissonne les sources NOMS (toutes par défaut) de config/harvest-sources.yml."""
-    from resorption.cli.harvest import harvest_sources
+    from resorption.cli.harvest import follow_sources, harvest_sources
 
     with _french_errors():
+        if suivre:
+            follow_sources(_database_url(), noms, console)
+            return
         harvest_sources(_database_url(), noms, simulation, planifie, complet, ecraser_conflits, console, out)
 
 
