@@ -94,8 +94,18 @@ class MqttUser:
     departement: str | None
 
 
-def make_mqtt_user(database_url: str, username: str, role: str, departement: str | None) -> MqttUser:
-    """A user created as the owner, and a token issued the normal way (accounts.issue_token)."""
+def make_mqtt_user(
+    database_url: str,
+    username: str,
+    role: str,
+    departement: str | None,
+    address: broker.BrokerAddress | None = None,
+) -> MqttUser:
+    """A user created as the owner, and a token issued the normal way (accounts.issue_token).
+
+    With `address` (and the publisher running), waits until the broker lets them in: the
+    publisher enables the client once it has handled the account's events.
+    """
     with psycopg.connect(database_url) as conn:
         org = conn.execute("SELECT id FROM resorption.organisations ORDER BY id LIMIT 1").fetchone()[0]
         conn.execute(
@@ -105,7 +115,19 @@ def make_mqtt_user(database_url: str, username: str, role: str, departement: str
         )
     issued = accounts.issue_token(database_url, username, label="mqtt")
     assert hashlib.sha256(issued.token.encode()).digest()  # a real token, hashed in the database
-    return MqttUser(username, issued.token, departement)
+    user = MqttUser(username, issued.token, departement)
+    deadline = time.monotonic() + 10
+    while address is not None:
+        try:
+            client = broker.connect(broker.BrokerAddress(address.host, address.port, username, user.token))
+        except broker.BrokerError:
+            assert time.monotonic() < deadline, f"le broker refuse toujours « {username} »"
+            time.sleep(0.2)
+            continue
+        client.disconnect()
+        client.loop_stop()
+        break
+    return user
 
 
 @dataclass

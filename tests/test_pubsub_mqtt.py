@@ -21,13 +21,15 @@ SEINE_SAINT_DENIS = "resorption/v1/sites/departement/93/#"
 
 
 @pytest.fixture(scope="module")
-def gironde(database_url: str) -> MqttUser:
-    return make_mqtt_user(database_url, "mqtt-operateur-33", "operator", "33")
+def gironde(database_url: str, publisher: PublisherProcess, mqtt_address: broker.BrokerAddress) -> MqttUser:
+    return make_mqtt_user(database_url, "mqtt-operateur-33", "operator", "33", mqtt_address)
 
 
 @pytest.fixture(scope="module")
-def seine_saint_denis(database_url: str) -> MqttUser:
-    return make_mqtt_user(database_url, "mqtt-operateur-93", "operator", "93")
+def seine_saint_denis(
+    database_url: str, publisher: PublisherProcess, mqtt_address: broker.BrokerAddress
+) -> MqttUser:
+    return make_mqtt_user(database_url, "mqtt-operateur-93", "operator", "93", mqtt_address)
 
 
 @pytest.fixture

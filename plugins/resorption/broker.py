@@ -388,6 +388,37 @@ def sync_account(dynsec: DynamicSecurity, account: Account) -> None:
         dynsec.run(commands)
 
 
+def ensure_publisher_acl(dynsec: DynamicSecurity, username: str) -> bool:
+    """Let the administrator `username` publish under resorption/ (a broker initialised by
+    `mosquitto_ctrl dynsec init` only lets it administer); True when the ACL was just added
+    (the broker then disconnects the administrator's clients: reconnect)."""
+    (client,) = dynsec.run([{"command": "getClient", "username": username}])
+    roles = [r["rolename"] for r in client.get("data", {}).get("client", {}).get("roles", [])]
+    if not roles:
+        raise BrokerError(
+            f"Le compte « {username} » du broker MQTT n'a aucun rôle : est-ce son administrateur ?"
+        )
+    (role,) = dynsec.run([{"command": "getRole", "rolename": roles[0]}])
+    topic = f"{TOPIC_ROOT}/#"
+    acls = role.get("data", {}).get("role", {}).get("acls", [])
+    if any(
+        a.get("acltype") == "publishClientSend" and a.get("topic") == topic and a.get("allow") for a in acls
+    ):
+        return False
+    dynsec.run(
+        [
+            {
+                "command": "addRoleACL",
+                "rolename": roles[0],
+                "acltype": "publishClientSend",
+                "topic": topic,
+                "allow": True,
+            }
+        ]
+    )
+    return True
+
+
 def remove_account(dynsec: DynamicSecurity, username: str) -> None:
     """A user who no longer exists: no client, no role."""
     dynsec.run(

@@ -123,6 +123,8 @@ class Publisher:
         client = broker.connect(self.address, client_id=f"resorption-publisher-{self.name}")
         try:
             dynsec = broker.DynamicSecurity(client)
+            if broker.ensure_publisher_acl(dynsec, self.address.username):
+                raise broker.BrokerError("droit de publication ajouté au broker : reconnexion")
             with (
                 outbox.owner_connection(self.settings.database_url, autocommit=True) as conn,
                 outbox.owner_connection(self.settings.database_url, autocommit=True) as listener,
