@@ -39,8 +39,9 @@ $(VENV)/.installed: pyproject.toml
 db: venv ## migrate and load territories + demo data (embedded PostGIS unless DATABASE_URL is set)
 	$(BIN)/resorption db setup
 
-demo: db ## prepare everything, then serve http://localhost:5000
-	exec $(BIN)/resorption serve
+demo: db ## prepare everything, then serve http://localhost:5000 (and publish the changes on MQTT)
+	$(BIN)/resorption mqtt start
+	$(BIN)/resorption publish & exec $(BIN)/resorption serve
 
 test: venv system-deps ## run the test suite (it prepares its own database)
 	$(BIN)/pytest $(PYTEST_ARGS)

@@ -15,6 +15,8 @@ the item), and a retained copy of the last change of each territory in
 Account events (users and API tokens changed by any path) re-derive the user's client and role
 in the broker's dynamic security (broker.py): enabled only while active with a live token,
 allowed to subscribe to the topics of the collections and départements the policy lets them read.
+Every account is checked again at start and every RESYNC_SECONDS (a token expires without any
+write, hence without any event).
 """
 
 from __future__ import annotations
@@ -39,6 +41,8 @@ from resorption.settings import Settings
 
 SQL = statements.load("publisher")
 CURSOR = "mqtt"
+# Tokens expire without any write: every account is checked again this often.
+RESYNC_SECONDS = 600
 log = logging.getLogger("resorption.publisher")
 
 
@@ -133,7 +137,11 @@ class Publisher:
                 self.sync_accounts(conn, dynsec, None)
                 position = outbox.load_cursor(conn, self.name)
                 outbox.save_cursor(conn, self.name, position)
+                synced = time.monotonic()
                 while not stop.is_set():
+                    if time.monotonic() - synced > RESYNC_SECONDS:
+                        self.sync_accounts(conn, dynsec, None)
+                        synced = time.monotonic()
                     events, after = outbox.read(conn, position, accounts=True)
                     if events:
                         self._publish(client, conn, dynsec, events)
