@@ -253,6 +253,17 @@ def test_who_may_not_follow(
     assert "text/event-stream" not in r.headers.get("Content-Type", "")
 
 
+def test_a_stream_refuses_parameters_it_would_ignore(sse_url: str, users: dict[str, TestUser]) -> None:
+    r = requests.get(
+        sse_url + "/collections/sites/events",
+        params={"filter": "departement_code = '93'"},
+        headers=users["operator-departement-33"].headers,
+        timeout=10,
+    )
+    assert r.status_code == 400
+    assert "Paramètre inconnu pour un flux de changements : filter" in r.json()["description"]
+
+
 def test_a_garbled_last_event_id_is_refused_in_french(sse_url: str, users: dict[str, TestUser]) -> None:
     r = requests.get(
         sse_url + "/collections/sites/events",

@@ -11,8 +11,9 @@ Resumable: an event's `id` is the stream's position; a client reconnecting sends
 `Last-Event-ID` (EventSource does so itself) and gets everything committed since, exactly
 once. A connection lasts at most RESORPTION_SSE_MAX_SECONDS (gunicorn's sync workers serve
 one request at a time: a stream holds a worker, so it must end well before gunicorn's
-timeout); the client reconnects after `retry` ms. Comment lines keep idle connections open
-through proxies.
+timeout); the client reconnects after `retry` ms. An idle stream sends a comment line every
+second: proxies keep the connection open, and a client that went away is noticed at once (a
+sync worker learns it only when it writes), so its worker is free again within a second or two.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ blueprint = Blueprint("events", __name__)
 # How often an idle stream looks at the outbox (the web app does not LISTEN: a connection per
 # stream would exhaust the pool).
 POLL_SECONDS = 0.5
+KEEP_ALIVE_SECONDS = 1.0
 RETRY_MS = 1000
 
 
@@ -66,6 +68,13 @@ def collection_events(collection_id: str) -> Response:
 
 
 def _stream(caller: Caller, collections: list[Collection]) -> Response:
+    unknown = sorted(set(request.args) - {"lastEventId"})
+    if unknown:
+        # A stream takes no filter: a parameter it would silently ignore is refused at once.
+        raise InvalidParameter(
+            f"Paramètre inconnu pour un flux de changements : {', '.join(unknown)[:200]} "
+            "(seul lastEventId est accepté ; filtrez à la réception, ou lisez les objets par l'API)."
+        )
     raw = request.headers.get("Last-Event-ID") or request.args.get("lastEventId")
     position = outbox.Position.parse(raw)
     if raw and position is None:
@@ -93,7 +102,7 @@ def _events(
     }
     public_url = caller.settings.public_url
     deadline = time.monotonic() + max_seconds
-    keep_alive = min(15.0, max_seconds / 2)
+    keep_alive = KEEP_ALIVE_SECONDS
     last_sent = time.monotonic()
     yield f"retry: {RETRY_MS}\n: flux de {', '.join(collections)}\n\n"
     while time.monotonic() < deadline:
