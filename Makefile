@@ -12,7 +12,7 @@ BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 
 # Debian packages the test suite drives (PostGIS server, ogrinfo, QGIS, headless browser).
-SYSTEM_PACKAGES := postgresql-15-postgis-3 gdal-bin python3-qgis qgis-providers chromium chromium-driver
+SYSTEM_PACKAGES := postgresql-15-postgis-3 gdal-bin python3-qgis qgis-providers chromium chromium-driver mosquitto
 
 .PHONY: help venv db demo test system-deps lint clean-db bench
 
@@ -39,8 +39,9 @@ $(VENV)/.installed: pyproject.toml
 db: venv ## migrate and load territories + demo data (embedded PostGIS unless DATABASE_URL is set)
 	$(BIN)/resorption db setup
 
-demo: db ## prepare everything, then serve http://localhost:5000
-	exec $(BIN)/resorption serve
+demo: db ## prepare everything, then serve http://localhost:5000 (and publish the changes on MQTT)
+	$(BIN)/resorption mqtt start
+	$(BIN)/resorption publish & exec $(BIN)/resorption serve
 
 test: venv system-deps ## run the test suite (it prepares its own database)
 	$(BIN)/pytest $(PYTEST_ARGS)

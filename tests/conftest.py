@@ -1,6 +1,6 @@
 """Test suite configuration: a real PostGIS prepared by the suite, a real server over HTTP."""
 
-pytest_plugins = ["tests.fix_db", "tests.fix_users", "tests.fix_server", "tests.fix_browser", "tests.fix_mail"]
+pytest_plugins = ["tests.fix_db", "tests.fix_users", "tests.fix_server", "tests.fix_browser", "tests.fix_mail", "tests.fix_mqtt"]
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:

@@ -144,8 +144,10 @@ def start_gunicorn(
     port: int,
     probe: str = "/conformance",
     tls: Tls | None = None,
+    workers: int = 1,
 ) -> Iterator[str]:
-    """Serve the WSGI `app` on `port` with one gunicorn worker; yields its URL once it answers."""
+    """Serve the WSGI `app` on `port` with `workers` gunicorn workers (one by default); yields its
+    URL once it answers."""
     url = f"{'https' if tls else 'http'}://127.0.0.1:{port}"
     gunicorn = Path(sys.executable).parent / "gunicorn"
     https = ["--certfile", str(tls.certificate), "--keyfile", str(tls.key)] if tls else []
@@ -153,7 +155,7 @@ def start_gunicorn(
         process = subprocess.Popen(
             [
                 *(str(gunicorn), "--config", str(GUNICORN_CONFIG), "--bind", f"127.0.0.1:{port}"),
-                *("--workers", "1", "--timeout", "120", *https, app),
+                *("--workers", str(workers), "--timeout", "120", *https, app),
             ],
             cwd=ROOT,
             env={**os.environ, **env},

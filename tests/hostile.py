@@ -66,7 +66,11 @@ def send(
             conn.putheader(name, value)
         conn.endheaders(body)
         response = conn.getresponse()
-        data = response.read()
+        if response.getheader("Content-Type", "").startswith("text/event-stream"):
+            # A stream of changes answers at once and lasts: its first lines are the answer.
+            data = response.read1(65536)
+        else:
+            data = response.read()
         return Answer(response.status, response.getheader("Content-Type", ""), data, time.monotonic() - started)
     except (http.client.HTTPException, OSError) as exc:
         return Answer(0, "", repr(exc).encode(), time.monotonic() - started)

@@ -377,6 +377,87 @@ def test_harvest_from_another_resorption(
     assert run["since"] is not None and (run["fetched"], run["updated"]) == (1, 1), run
 
 
+def test_a_follower_applies_the_remote_changes_within_seconds(
+    db: psycopg.Connection,
+    remote_db: str,
+    remote_token: str,
+    database_url: str,
+    tls: Tls,
+    tmp_path: Path,
+    forget_harvests: None,
+) -> None:
+    """`resorption moissonner gironde --suivre`: a catch-up harvest, then the remote's
+    Server-Sent Events; a change at the source is here within seconds, without any schedule."""
+    port = free_port()
+    env = {
+        "DATABASE_URL": remote_db,
+        "RESORPTION_PUBLIC_URL": f"https://127.0.0.1:{port}",
+        "RESORPTION_RUNTIME_DIR": str(tmp_path),
+        # a stream holds a sync worker: short streams, and workers for the harvest's reads
+        "RESORPTION_SSE_MAX_SECONDS": "5",
+    }
+    with start_gunicorn(
+        "resorption.app:wsgi()", env, tmp_path / "remote.log", port, tls=tls, workers=3
+    ) as url:
+        config = write_sources(
+            tmp_path / "sources.yml",
+            {
+                "gironde": {
+                    "url": url,
+                    "collection": "sites",
+                    "departement": DEPARTEMENT,
+                    "authentification": {"type": "bearer", "jeton_env": "JETON_GIRONDE"},
+                    "taille_page": 100,
+                    "filtre": f"departement_code = '{DEPARTEMENT}'",
+                    "recopier_memes_noms": True,
+                    "modifications": {"mode": "filtre", "champ": "updated_at", "marge": "1min"},
+                }
+            },
+        )
+        runs_before = db.execute("SELECT count(*) FROM resorption.harvest_runs").fetchone()[0]
+        follower = subprocess.Popen(
+            [str(BIN / "resorption"), "moissonner", "gironde", "--suivre"],
+            env={
+                **os.environ,
+                **trusting(tls, JETON_GIRONDE=remote_token),
+                "DATABASE_URL": database_url,
+                "RESORPTION_HARVEST_SOURCES": str(config),
+            },
+            cwd=ROOT,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            deadline = time.monotonic() + 120
+            while (
+                db.execute(
+                    "SELECT count(*) FROM resorption.harvest_runs WHERE finished_at IS NOT NULL"
+                ).fetchone()[0]
+                <= runs_before
+            ):
+                assert follower.poll() is None and time.monotonic() < deadline, "pas de rattrapage"
+                time.sleep(0.5)
+            with psycopg.connect(remote_db) as remote:
+                (remote_id,) = remote.execute(
+                    "SELECT min(id) FROM resorption.sites WHERE departement_code = %s", (DEPARTEMENT,)
+                ).fetchone()
+            name = f"Suivi en direct {int(time.time())}"
+            patch_remote(url, remote_token, tls, remote_id, {"name": name})
+            changed = time.monotonic()
+            local = (
+                "SELECT s.name FROM resorption.sites s JOIN resorption.site_provenance p ON p.site_id = s.id "
+            )
+            local += "WHERE p.source = 'gironde' AND p.remote_id = %s"
+            while (db.execute(local, (str(remote_id),)).fetchone() or [None])[0] != name:
+                assert follower.poll() is None and time.monotonic() - changed < 15, "changement non suivi"
+                time.sleep(0.2)
+            assert time.monotonic() - changed < 15
+        finally:
+            follower.send_signal(signal.SIGTERM)
+            _, stderr = follower.communicate(timeout=30)
+        assert "Suivi arrêté." in stderr, stderr
+
+
 def test_a_source_that_fails_is_recorded(db: psycopg.Connection, database_url: str, tmp_path: Path) -> None:
     config = write_sources(
         tmp_path / "sources.yml",

@@ -22,7 +22,7 @@ from psycopg import errors as pg_errors
 from psycopg import sql
 from psycopg.rows import dict_row
 
-from resorption import statements
+from resorption import broker, statements
 from resorption.authentication import (
     TOKEN_DISPLAY_LENGTH,
     TOKEN_PREFIX,
@@ -495,6 +495,9 @@ def issue_token(
         assert row is not None
         info = conn.execute(SQL.token_by_id, (row["id"],)).fetchone()
     assert info is not None
+    # The plaintext exists only now: the broker learns it here as the user's MQTT password
+    # (broker.py); everything else about the account reaches the broker through the outbox.
+    broker.token_issued(user.username, token)
     return IssuedToken(token=token, info=Token(**info))
 
 

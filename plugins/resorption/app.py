@@ -23,9 +23,10 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from resorption import audit, forgery, request_log, response_headers
 from resorption import settings as app_settings
-from resorption.api import attachments as attachments_api
 from resorption.api import (
+    asyncapi,
     conformance,
+    events,
     features,
     features_write,
     functions,
@@ -36,6 +37,7 @@ from resorption.api import (
     queryables,
     tiles,
 )
+from resorption.api import attachments as attachments_api
 from resorption.api.pygeoapi_config import build_config, build_openapi_document
 from resorption.caller import Caller, current_settings
 from resorption.catalog import Collection, load_catalog
@@ -82,12 +84,18 @@ def create_app(settings: app_settings.Settings | None = None) -> Flask:
     config = build_config(settings, catalog)
     with app.app_context():  # the OpenAPI document asks our providers for their fields
         api = API(config, build_openapi_document(config, catalog))
+    # OGC API – Publish-Subscribe discovery: the AsyncAPI document (/asyncapi, also rendered by
+    # our template from the configuration) and the broker's link on the landing page.
+    api.asyncapi = asyncapi.document(settings, catalog)
+    api.tpl_config["asyncapi"] = api.asyncapi
+    api.pubsub_client = asyncapi.BrokerLink(asyncapi.mqtt_public_url())
     app.extensions[pygeoapi_routes.NAME] = api
     app.register_blueprint(operations.blueprint)  # /sante, /pret, /metrics
     conformance.register()
     app.register_blueprint(map_styles.create_blueprint())  # TileJSON and styles, before pygeoapi's
     tiles.register(app)  # before pygeoapi's routes: our tile routes win the URL match
     app.register_blueprint(attachments_api.blueprint)  # …and the attachments of items too
+    app.register_blueprint(events.blueprint)  # GET /events, /collections/{id}/events (SSE)
     app.register_blueprint(pygeoapi_routes.blueprint(STATIC_DIR))
     app.register_blueprint(dashboard_blueprint(api))
     app.register_blueprint(action_dashboard_blueprint(api))

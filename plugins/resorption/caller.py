@@ -10,6 +10,8 @@ transaction as a principal (tests/test_architecture.py holds it to that):
 - `exporting(within)`: the same, the read scopes narrowed to where the caller may export
   (`bulk.py`): exports, files and big pages;
 - `writing()`: read-write, as the caller's writer role, with its write scopes;
+- `following_changes()`: the login role, for a page of the outbox of events (each event is then
+  checked against what `reading()` returns);
 - `keeping_jobs()`: the login role on the jobs of OGC API Processes, which row-level
   security shows to their owner (and to national administrators) only;
 - `audit(...)`: one row of the audit log, written as the caller.
@@ -176,6 +178,11 @@ class Caller:
         administrator, its reach and what it may grant from these settings, and check them inside."""
         context = {**self.policy.db_settings(self.principal), **self.policy.manage_settings(self.principal)}
         return transaction(self.settings, context=context, read_only=False)
+
+    def following_changes(self) -> Any:
+        """A read-only transaction as the login role, for a page of the outbox (outbox_page, a
+        function of privileges.APP_FUNCTIONS): the events are then checked by `reading()`."""
+        return transaction(self.settings, context=self.policy.db_settings(self.principal), read_only=True)
 
     def audit(
         self,

@@ -21,7 +21,7 @@ from typing import Any
 import yaml
 from psycopg.types.json import Jsonb
 
-from resorption import statements
+from resorption import broker, statements
 from resorption.accounts import EMAIL_PATTERN, USERNAME_PATTERN, check_password
 from resorption.authentication import (
     TOKEN_DISPLAY_LENGTH,
@@ -403,6 +403,7 @@ def create_token(caller: Caller, label: str, days: int) -> str:
         ).fetchone()
     if row is None or row[0] is None:
         raise Forbidden("Votre compte ne peut pas recevoir de jeton.")
+    broker.token_issued(caller.principal.username, token)  # also the user's MQTT password
     return token
 
 

@@ -79,6 +79,9 @@ APP_FUNCTIONS = (
     "close_my_other_sessions(bytea)",
     "change_my_password(text, bytea)",
     "set_my_subscriptions(text[])",
+    # real-time changes (sql/210_outbox.sql): a page of events (ids and field names) for the
+    # Server-Sent Events, which filter each one by the caller's scope and rights before delivery
+    "outbox_page(xid8, xid8, bigint, integer)",
 )
 # Never readable by the application's roles: only through the functions above.
 PRIVATE_TABLES = ("users", "api_tokens", "audit_log", "sign_in_counters", "web_sessions")
@@ -87,6 +90,9 @@ PRIVATE_TABLES = ("users", "api_tokens", "audit_log", "sign_in_counters", "web_s
 PRIVATE_TABLES += ("site_provenance", "harvest_runs", "harvest_run_rows")
 # Accounts and e-mail (sql/200_mail_outbox.sql, sql/205_accounts_lifecycle.sql).
 PRIVATE_TABLES += ("mail_outbox", "access_requests", "account_links", "mail_subscriptions")
+# The outbox of events names items of every département (sql/210_outbox.sql): the publisher
+# reads it as the owner, the web app through outbox_page only.
+PRIVATE_TABLES += ("outbox", "outbox_cursors")
 
 
 def reader_roles(policy: Policy) -> dict[str, frozenset[str]]:

@@ -13,7 +13,7 @@ from typing import Any
 import orjson
 from pygeoapi.util import yaml_load
 
-from resorption.api import tiles
+from resorption.api import asyncapi, tiles
 from resorption.api.openapi import build_openapi
 from resorption.catalog import Collection
 from resorption.crs import CRS84, URIS
@@ -49,6 +49,8 @@ def build_config(settings: Settings, catalog: Mapping[str, Collection]) -> dict[
             _complete(resource, provider, collection)
             if collection.id in tiles.LAYERS:  # its vector tiles (OGC API Tiles)
                 resource["links"].append(tiles.tilesets_link(settings.public_url, collection.id))
+            if collection.id in asyncapi.STREAMED:  # its changes (MQTT, Server-Sent Events)
+                resource["links"] += asyncapi.collection_links(settings.public_url, collection.id)
     return config
 
 

@@ -58,6 +58,12 @@ def blueprint(static_folder: Path) -> Blueprint:
     def conformance() -> Response:
         return run(core_api.conformance)
 
+    def asyncapi() -> Response:
+        response = run(core_api.asyncapi_)
+        if response.headers.get("Content-Type") == "text/html":  # French, not Latin-1
+            response.headers["Content-Type"] = "text/html; charset=utf-8"
+        return response
+
     def collections(collection_id: str | None = None) -> Response:
         return run(core_api.describe_collections, collection_id)
 
@@ -92,6 +98,7 @@ def blueprint(static_folder: Path) -> Blueprint:
         ("/", landing_page, ["GET"]),
         ("/openapi", openapi, ["GET"]),
         ("/conformance", conformance, ["GET"]),
+        ("/asyncapi", asyncapi, ["GET"]),
         ("/collections", collections, ["GET"]),
         ("/collections/<path:collection_id>", collections, ["GET"]),
         ("/collections/<path:collection_id>/schema", collection_schema, ["GET"]),

@@ -7,7 +7,7 @@ import shutil
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -549,13 +549,26 @@ def purge_command() -> None:
 @click.option(
     "--ecraser-conflits", is_flag=True, help="En cas de conflit, la version de la source remplace la nôtre."
 )
+@click.option(
+    "--suivre",
+    is_flag=True,
+    help="Reste actif : suit les changements de la source (Server-Sent Events) et les moissonne à mesure.",
+)
 def harvest_command(
-    noms: tuple[str, ...], simulation: bool, planifie: bool, complet: bool, ecraser_conflits: bool
+    noms: tuple[str, ...],
+    simulation: bool,
+    planifie: bool,
+    complet: bool,
+    ecraser_conflits: bool,
+    suivre: bool,
 ) -> None:
     """Moissonne les sources NOMS (toutes par défaut) de config/harvest-sources.yml."""
-    from resorption.cli.harvest import harvest_sources
+    from resorption.cli.harvest import follow_sources, harvest_sources
 
     with _french_errors():
+        if suivre:
+            follow_sources(_database_url(), noms, console)
+            return
         harvest_sources(_database_url(), noms, simulation, planifie, complet, ecraser_conflits, console, out)
 
 
@@ -794,6 +807,58 @@ def _start_local_mail() -> None:
         [python, "-m", "resorption.cli.commands", "courriels", "envoyer", "--boucle", "--intervalle", "5"]
     )
     console.print(f"Courriels de la démonstration : SMTP local 127.0.0.1:{port}, page /courriels.")
+
+# -- real-time changes (issue 14) ------------------------------------------------------------
+
+
+@main.command()
+def publish() -> None:
+    """Publie les changements sur MQTT (broker de MQTT_URL, sinon le Mosquitto embarqué)."""
+    from resorption import broker, publisher
+    from resorption.settings import Settings
+
+    settings = Settings.from_env(_database_url())
+    url = broker.broker_url()
+    console.print(f"publication vers {broker.BrokerAddress.parse(url).public_url} (Ctrl-C pour arrêter)")
+    publisher.run_forever(settings, url)
+
+
+@main.group()
+def mqtt() -> None:
+    """Le broker MQTT embarqué (Mosquitto), quand MQTT_URL n'est pas défini."""
+
+
+@mqtt.command("start")
+def mqtt_start() -> None:
+    """Démarre le Mosquitto embarqué (.local/mosquitto)."""
+    from resorption import broker
+
+    console.print(f"Mosquitto : {broker.BrokerAddress.parse(broker.ensure_broker()).public_url}")
+
+
+@mqtt.command("stop")
+def mqtt_stop() -> None:
+    """Arrête le Mosquitto embarqué."""
+    from resorption import broker
+
+    broker.stop_broker()
+
+
+@main.group("outbox")
+def outbox_group() -> None:
+    """Les évènements publiés (la table outbox)."""
+
+
+@outbox_group.command("purge")
+@click.option("--days", default=30, show_default=True, help="Garder les évènements de ces derniers jours.")
+def outbox_purge(days: int) -> None:
+    """Supprime les évènements anciens que chaque publicateur a déjà passés."""
+    from resorption import outbox
+
+    done = outbox.purge(_database_url(), timedelta(days=days))
+    console.print(
+        f"{done.events} évènement(s) supprimé(s) (publicateurs : {', '.join(done.kept_for) or 'aucun'})."
+    )
 
 
 def _print_welcome(public: str, database_url: str) -> None:

@@ -7,6 +7,7 @@ other commands of the project.
 from __future__ import annotations
 
 import signal
+import time
 from collections.abc import Sequence
 from datetime import datetime
 from types import FrameType
@@ -37,6 +38,42 @@ def _when(moment: datetime | None) -> str:
 def _stop(signum: int, frame: FrameType | None) -> None:
     # SIGTERM (systemd, docker stop) ends the run like Ctrl-C: the run is recorded as interrupted.
     raise KeyboardInterrupt
+
+
+def follow_sources(database_url: str, names: Sequence[str], console: Console) -> None:
+    """Follow the named sources' changes (Server-Sent Events) until Ctrl-C or SIGTERM."""
+    import threading
+
+    from resorption.harvest.follow import follow
+
+    sites, sources = configured_sources(database_url)
+    chosen = [s for n, s in sources.items() if not names or n in names]
+    if not chosen or any(n not in sources for n in names):
+        raise InvalidParameter(
+            f"Sources à suivre introuvables ({', '.join(names) or 'aucune configurée'}) : "
+            f"voyez {sources_path()}."
+        )
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, _stop)
+    threads = [
+        threading.Thread(
+            target=follow,
+            args=(database_url, source, sites, stop, lambda r: _print_report(console, r)),
+            daemon=True,
+        )
+        for source in chosen
+    ]
+    for t in threads:
+        t.start()
+    console.print(f"Suivi des changements de : {', '.join(s.name for s in chosen)} (Ctrl-C pour arrêter).")
+    try:
+        while any(t.is_alive() for t in threads):
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        stop.set()
+        for t in threads:
+            t.join(timeout=10)
+        console.print("Suivi arrêté.")
 
 
 def harvest_sources(

@@ -787,6 +787,113 @@
     }
   });
 
+  // -- live changes (Server-Sent Events, GET /collections/sites/events) -------------------
+  //
+  // The server sends, for each change the user may read, the site's id and the names of the
+  // fields changed (never their values): the map then reads the site through the API, under
+  // the user's own rights, and redraws its marker. A connection lasts a few seconds on the
+  // server's side; EventSource reconnects by itself with the id of the last change it got
+  // (Last-Event-ID), so nothing is missed. Off until the user turns it on (the choice is
+  // remembered): each open stream holds one of the server's workers.
+
+  const liveSwitch = document.getElementById("direct-actif");
+  const liveState = document.getElementById("direct-etat");
+  const liveList = document.getElementById("direct-liste");
+  const OPERATIONS = { create: "déclaré", update: "modifié", delete: "supprimé" };
+  let liveSource = null;
+  let liveReload = null;
+  let liveCount = 0;
+
+  function liveEntry(change, label) {
+    const item = document.createElement("li");
+    item.className = "direct-changement";
+    item.dataset.siteId = String(change.item);
+    const when = new Date(change.time).toLocaleTimeString("fr-FR");
+    const fields = change.fields.length ? ` (${change.fields.map(fieldLabel).join(", ")})` : "";
+    item.textContent = `${when} — ${label || `Site n° ${change.item}`} ${OPERATIONS[change.operation] || change.operation}${fields}`;
+    liveList.prepend(item);
+    while (liveList.children.length > 20) liveList.lastElementChild.remove();
+  }
+
+  function fieldLabel(name) {
+    const q = queryables[name];
+    return q && q.title ? q.title : name;
+  }
+
+  async function applyChange(change) {
+    if (change.collection !== "sites") return;
+    const marker = sitesLayer.getLayers().find((m) => m.siteId === String(change.item));
+    let label = null;
+    if (change.operation === "update" && marker) {
+      try {
+        const feature = await getJson(`/collections/sites/items/${change.item}?${query({ properties: SITE_PROPERTIES, f: "json" })}`);
+        const p = feature.properties;
+        label = p.name;
+        marker.setRadius(radius(p.population_total));
+        marker.setStyle({ fillColor: statuses[p.status] ? statuses[p.status].colour : "#7f7f7f" });
+        marker.setTooltipContent(escapeHtml(siteLabel(p)));
+        const el = marker.getElement();
+        if (el) {
+          el.dataset.population = p.population_total == null ? "" : String(p.population_total);
+          el.dataset.status = p.status || "";
+          el.setAttribute("aria-label", `Ouvrir la fiche : ${siteLabel(p)}`);
+        }
+        if (openSiteId != null && String(openSiteId) === String(change.item)) openSheet(change.item);
+      } catch (e) {
+        if (e.status === 404) sitesLayer.removeLayer(marker); // no longer readable
+        else return;
+      }
+    } else {
+      // A new site, a deleted one, or one the current filter did not show: the filter decides.
+      clearTimeout(liveReload);
+      liveReload = setTimeout(loadSites, 1000);
+    }
+    liveEntry(change, label);
+    liveCount += 1;
+    document.getElementById("carte").dataset.liveChanges = String(liveCount);
+  }
+
+  function startLive() {
+    if (liveSource) return;
+    liveSource = new EventSource(`${root}/collections/sites/events`);
+    liveState.textContent = "Connexion…";
+    liveSource.addEventListener("open", () => {
+      liveState.textContent = "En direct : les changements s'affichent à mesure.";
+      document.getElementById("carte").dataset.live = "on";
+    });
+    liveSource.addEventListener("error", () => {
+      liveState.textContent = "Reconnexion…";
+    });
+    liveSource.addEventListener("change", (event) => {
+      let change = null;
+      try {
+        change = JSON.parse(event.data);
+      } catch (e) {
+        return;
+      }
+      applyChange(change);
+    });
+  }
+
+  function stopLive() {
+    if (liveSource) liveSource.close();
+    liveSource = null;
+    liveState.textContent = "Arrêté.";
+    delete document.getElementById("carte").dataset.live;
+  }
+
+  if (liveSwitch) {
+    liveSwitch.addEventListener("change", () => {
+      try {
+        window.localStorage.setItem("carte.direct", liveSwitch.checked ? "1" : "0");
+      } catch (e) {
+        /* private browsing: not remembered */
+      }
+      if (liveSwitch.checked) startLive();
+      else stopLive();
+    });
+  }
+
   // -- start -----------------------------------------------------------------------------
 
   (async function start() {
@@ -802,10 +909,20 @@
     // `/carte?site=<id>` (links of the activity feed, of a declaration): open that site's sheet.
     const linked = new URLSearchParams(window.location.search).get("site");
     if (linked && /^\d{1,18}$/.test(linked)) openSheet(linked);
+    let remembered = false;
+    try {
+      remembered = window.localStorage.getItem("carte.direct") === "1";
+    } catch (e) {
+      remembered = false;
+    }
+    if (liveSwitch && remembered) {
+      liveSwitch.checked = true;
+      startLive();
+    }
   })();
 
   // For tests and debugging: what the map shows.
-  window.carte = { map, sitesLayer, currentCql2, loadSites, openSheet, showView };
+  window.carte = { map, sitesLayer, currentCql2, loadSites, openSheet, showView, startLive, stopLive };
   // For the sheet's action forms (fiche-formulaires.js): the same requests and messages.
   Object.assign(window.carte, { api, errorText, escapeHtml });
 })();

@@ -1,0 +1,157 @@
+"""Server-Sent Events: `GET /events` and `GET /collections/{id}/events`.
+
+The same events as MQTT (the outbox, sql/210_outbox.sql), for browsers and simple clients,
+filtered by the caller's scope AT DELIVERY: each batch of events is checked against what the
+caller's own reader returns now (one query of the ids per collection, as the caller: its role,
+row-level security), and an event whose item the caller cannot read is not sent, nor its id. A
+deleted item is announced to those whose scope covers its département, when everyone there
+could read it (`open`). Field names are filtered by the caller's role (notifications.py).
+
+Resumable: an event's `id` is the stream's position; a client reconnecting sends it back as
+`Last-Event-ID` (EventSource does so itself) and gets everything committed since, exactly
+once. A connection lasts at most RESORPTION_SSE_MAX_SECONDS (gunicorn's sync workers serve
+one request at a time: a stream holds a worker, so it must end well before gunicorn's
+timeout); the client reconnects after `retry` ms. An idle stream sends a comment line every
+second: proxies keep the connection open, and a client that went away is noticed at once (a
+sync worker learns it only when it writes), so its worker is free again within a second or two.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import defaultdict
+from collections.abc import Iterator, Mapping
+from http import HTTPStatus
+
+from flask import Blueprint, Response, request
+from psycopg import sql
+
+from resorption import notifications, outbox, statements
+from resorption.caller import Caller
+from resorption.catalog import Collection
+from resorption.errors import InvalidParameter, NotFound, Unauthorized
+
+SQL = statements.load("api_events")
+blueprint = Blueprint("events", __name__)
+# How often an idle stream looks at the outbox (the web app does not LISTEN: a connection per
+# stream would exhaust the pool).
+POLL_SECONDS = 0.5
+KEEP_ALIVE_SECONDS = 1.0
+RETRY_MS = 1000
+
+
+@blueprint.get("/events")
+def all_events() -> Response:
+    """Every readable collection's changes, as they happen."""
+    caller = Caller.of_request()
+    if caller.principal.is_anonymous:
+        raise Unauthorized("Authentification requise pour suivre les changements.")
+    collections = [
+        caller.catalog[c]
+        for c in outbox.COLLECTIONS
+        if c in caller.catalog and caller.may_read(caller.catalog[c])
+    ]
+    return _stream(caller, collections)
+
+
+@blueprint.get("/collections/<collection_id>/events")
+def collection_events(collection_id: str) -> Response:
+    """One collection's changes, as they happen (app._guard answered for unreadable ones)."""
+    caller = Caller.of_request()
+    collection = caller.catalog.get(collection_id)
+    if collection is None or collection_id not in outbox.COLLECTIONS:
+        raise NotFound(f"La collection « {collection_id} » n'a pas de flux de changements.")
+    if caller.principal.is_anonymous:
+        raise Unauthorized("Authentification requise pour suivre les changements.")
+    return _stream(caller, [collection])
+
+
+def _stream(caller: Caller, collections: list[Collection]) -> Response:
+    unknown = sorted(set(request.args) - {"lastEventId"})
+    if unknown:
+        # A stream takes no filter: a parameter it would silently ignore is refused at once.
+        raise InvalidParameter(
+            f"Paramètre inconnu pour un flux de changements : {', '.join(unknown)[:200]} "
+            "(seul lastEventId est accepté ; filtrez à la réception, ou lisez les objets par l'API)."
+        )
+    raw = request.headers.get("Last-Event-ID") or request.args.get("lastEventId")
+    position = outbox.Position.parse(raw)
+    if raw and position is None:
+        raise InvalidParameter(
+            "Last-Event-ID illisible : renvoyez l'identifiant du dernier évènement reçu, tel quel "
+            "(trois nombres séparés par des tirets)."
+        )
+    if position is None:
+        with caller.following_changes() as conn:
+            position = outbox.start(conn)
+    settings = caller.settings
+    body = _events(caller, {c.id: c for c in collections}, position, settings.sse_max_seconds)
+    response = Response(body, status=HTTPStatus.OK, mimetype="text/event-stream")
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["X-Accel-Buffering"] = "no"  # nginx: pass each event on at once
+    return response
+
+
+def _events(
+    caller: Caller, collections: Mapping[str, Collection], position: outbox.Position, max_seconds: int
+) -> Iterator[str]:
+    names = {
+        c: notifications.readable_names(caller.policy, caller.principal, col)
+        for c, col in collections.items()
+    }
+    public_url = caller.settings.public_url
+    deadline = time.monotonic() + max_seconds
+    keep_alive = KEEP_ALIVE_SECONDS
+    last_sent = time.monotonic()
+    yield f"retry: {RETRY_MS}\n: flux de {', '.join(collections)}\n\n"
+    while time.monotonic() < deadline:
+        with caller.following_changes() as conn:
+            events, after = outbox.read(conn, position, limit=200)
+        wanted = [e for e in events if e.collection in collections]
+        readable = _readable(caller, collections, wanted)
+        for event in wanted:
+            fields = notifications.shown_fields(event, names[event.collection])
+            if fields is None or not _deliverable(caller, event, readable):
+                continue
+            data = json.dumps(notifications.payload(event, fields, public_url), separators=(",", ":"))
+            yield f"id: {event.position.token}\nevent: change\ndata: {data}\n\n"
+            last_sent = time.monotonic()
+        # Past the events skipped too: the client's Last-Event-ID stays at the last one it got
+        # (resuming there re-checks the skipped ones, and sends them no more than now).
+        position = after
+        if events:
+            continue  # more may be waiting: no pause
+        if time.monotonic() - last_sent >= keep_alive:
+            # A comment: the connection stays open through proxies.
+            yield ": …\n\n"
+            last_sent = time.monotonic()
+        time.sleep(POLL_SECONDS)
+
+
+def _readable(
+    caller: Caller, collections: Mapping[str, Collection], events: list[outbox.Event]
+) -> dict[str, set[int]]:
+    """The ids among the events' items that the caller's reader returns now, per collection."""
+    ids: dict[str, set[int]] = defaultdict(set)
+    for event in events:
+        if event.operation != "delete":
+            ids[event.collection].add(event.item_id)
+    found: dict[str, set[int]] = defaultdict(set)
+    if not ids:
+        return found
+    with caller.reading() as conn:
+        for collection_id, wanted in ids.items():
+            collection = collections[collection_id]
+            statement = SQL.readable_ids.format(
+                sql.Identifier(*collection.table.split(".")), sql.Identifier(collection.id_field)
+            )
+            found[collection_id] = {row[0] for row in conn.execute(statement, (sorted(wanted),))}
+    return found
+
+
+def _deliverable(caller: Caller, event: outbox.Event, readable: Mapping[str, set[int]]) -> bool:
+    if event.operation != "delete":
+        return event.item_id in readable.get(event.collection, set())
+    scope = caller.scope(event.collection)
+    return event.open and any(scope.contains(code) for code in event.departements)

@@ -1,0 +1,193 @@
+"""The publisher: the outbox's events to the MQTT broker, and the broker's access lists kept in
+step with the accounts.
+
+One process (`resorption publish`). It reads the outbox as the owner, by windows of
+transaction ids (outbox.py), publishes each event with QoS 1 and waits for the broker's
+acknowledgements before recording its position in `outbox_cursors`: killed at any moment, it
+resumes at the last position it confirmed, so every committed event reaches the broker at
+least once (a subscriber may see an event twice after a restart; its `id` tells). It sleeps on
+LISTEN: the triggers' NOTIFY, delivered at commit, wakes it at once.
+
+Topics: ``resorption/v1/<collection>/departement/<code>/<id>`` (one message per département of
+the item), and a retained copy of the last change of each territory in
+``resorption/v1/<collection>/departement/<code>/last``.
+
+Account events (users and API tokens changed by any path) re-derive the user's client and role
+in the broker's dynamic security (broker.py): enabled only while active with a live token,
+allowed to subscribe to the topics of the collections and départements the policy lets them read.
+Every account is checked again at start and every RESYNC_SECONDS (a token expires without any
+write, hence without any event).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import paho.mqtt.client as mqtt
+import psycopg
+from psycopg.rows import dict_row
+
+from resorption import broker, notifications, outbox, statements
+from resorption.authentication import principal_from_row
+from resorption.catalog import Collection, load_catalog
+from resorption.policy import Policy, load_policy
+from resorption.settings import Settings
+
+SQL = statements.load("publisher")
+CURSOR = "mqtt"
+# Tokens expire without any write: every account is checked again this often.
+RESYNC_SECONDS = 600
+log = logging.getLogger("resorption.publisher")
+
+
+def topic(collection: str, departement: str, item: int | str) -> str:
+    """The topic of an item's events in one of its départements."""
+    return f"{broker.TOPIC_ROOT}/{collection}/departement/{departement}/{item}"
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """One MQTT message to publish."""
+
+    topic: str
+    body: dict[str, Any]
+    retain: bool = False
+
+
+def messages(event: outbox.Event, catalog: Mapping[str, Collection], public_url: str) -> list[Message]:
+    """The messages of a data event: none when not everyone reading its territory may see it."""
+    collection = catalog.get(event.collection)
+    if collection is None or not event.open:
+        return []
+    fields = notifications.shown_fields(event, notifications.public_names(collection))
+    if fields is None:
+        return []
+    found = []
+    for code in event.departements:
+        body = notifications.payload(event, fields, public_url, code)
+        found.append(Message(topic(event.collection, code, event.item_id), body))
+        found.append(Message(topic(event.collection, code, "last"), body, retain=True))
+    return found
+
+
+class Publisher:
+    """Reads the outbox, publishes to the broker, syncs the broker's accounts."""
+
+    def __init__(self, settings: Settings, broker_url: str, name: str = CURSOR) -> None:
+        self.settings = settings
+        self.address = broker.BrokerAddress.parse(broker_url)
+        self.name = name
+        self.policy: Policy = load_policy(settings.policy_path, settings.collections_dir)
+        self.catalog = load_catalog(settings.collections_dir)
+        self.usernames: dict[int, str] = {}
+        self.published = 0
+
+    # -- accounts ------------------------------------------------------------------------
+
+    def _account(self, row: dict[str, Any]) -> broker.Account:
+        principal = principal_from_row(row, "mqtt")
+        scopes: dict[str, frozenset[str] | None] = {}
+        for collection_id in outbox.COLLECTIONS:
+            collection = self.catalog.get(collection_id)
+            if collection is None or not self.policy.may_read(principal, collection):
+                continue
+            scope = self.policy.scope(principal, collection_id)
+            if scope.is_empty:
+                continue
+            scopes[collection_id] = None if scope.nation else scope.departements
+        return broker.Account(
+            principal.username,
+            bool(row["active"] and row["has_token"]),
+            tuple(broker.subscribe_topics(scopes)),
+        )
+
+    def sync_accounts(
+        self, conn: psycopg.Connection[Any], dynsec: broker.DynamicSecurity, user_id: int | None
+    ) -> None:
+        """Make the broker's clients match the accounts (all of them, or one user's)."""
+        with conn.cursor(row_factory=dict_row) as cur:
+            rows = cur.execute(SQL.accounts, {"user_id": user_id}).fetchall()
+        for row in rows:
+            self.usernames[row["user_id"]] = row["username"]
+            broker.sync_account(dynsec, self._account(row))
+        if user_id is not None and not rows and user_id in self.usernames:
+            broker.remove_account(dynsec, self.usernames.pop(user_id))
+
+    # -- the loop --------------------------------------------------------------------------
+
+    def run(self, stop: threading.Event | None = None, on_batch: Callable[[int], None] | None = None) -> None:
+        """Publish until `stop` is set (forever without one)."""
+        stop = stop or threading.Event()
+        client = broker.connect(self.address, client_id=f"resorption-publisher-{self.name}")
+        try:
+            dynsec = broker.DynamicSecurity(client)
+            if broker.ensure_publisher_acl(dynsec, self.address.username):
+                raise broker.BrokerError("droit de publication ajouté au broker : reconnexion")
+            with (
+                outbox.owner_connection(self.settings.database_url, autocommit=True) as conn,
+                outbox.owner_connection(self.settings.database_url, autocommit=True) as listener,
+            ):
+                listener.execute(SQL.listen)
+                self.sync_accounts(conn, dynsec, None)
+                position = outbox.load_cursor(conn, self.name)
+                outbox.save_cursor(conn, self.name, position)
+                synced = time.monotonic()
+                while not stop.is_set():
+                    if time.monotonic() - synced > RESYNC_SECONDS:
+                        self.sync_accounts(conn, dynsec, None)
+                        synced = time.monotonic()
+                    events, after = outbox.read(conn, position, accounts=True)
+                    if events:
+                        self._publish(client, conn, dynsec, events)
+                    if after != position:
+                        outbox.save_cursor(conn, self.name, after)
+                        position = after
+                        if on_batch:
+                            on_batch(len(events))
+                    if not events:
+                        # Woken by a commit's NOTIFY, or after a second (the horizon may have
+                        # moved when a transaction that wrote no event ended).
+                        for _ in listener.notifies(timeout=1.0, stop_after=1):
+                            pass
+        finally:
+            client.disconnect()
+            client.loop_stop()
+
+    def _publish(
+        self,
+        client: mqtt.Client,
+        conn: psycopg.Connection[Any],
+        dynsec: broker.DynamicSecurity,
+        events: list[outbox.Event],
+    ) -> None:
+        pending: list[mqtt.MQTTMessageInfo] = []
+        for event in events:
+            if event.collection == "accounts":
+                self.sync_accounts(conn, dynsec, event.item_id)
+                continue
+            for message in messages(event, self.catalog, self.settings.public_url):
+                body = json.dumps(message.body, separators=(",", ":"))
+                pending.append(client.publish(message.topic, body, qos=1, retain=message.retain))
+        for info in pending:  # QoS 1: the broker has them before the position moves on
+            info.wait_for_publish(timeout=30)
+            if not info.is_published():
+                raise broker.BrokerError(
+                    "Le broker MQTT n'a pas accusé réception : publication reprise au redémarrage."
+                )
+        self.published += len(pending)
+
+
+def run_forever(settings: Settings, broker_url: str) -> None:
+    """`resorption publish`: publish, reconnecting after a failure of the broker or the database."""
+    while True:
+        try:
+            Publisher(settings, broker_url).run()
+        except (broker.BrokerError, psycopg.OperationalError) as exc:
+            log.warning("publication interrompue (%s) : reprise dans 2 s", exc)
+            time.sleep(2)
