@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import requests
@@ -31,3 +32,12 @@ def number_matched(http: requests.Session, collection: str, params: dict[str, An
     body = r.json()
     assert isinstance(body.get("numberMatched"), int), body
     return body["numberMatched"]
+
+
+_REQUEST_ID = re.compile(r',?\s*"requestId"\s*:\s*"[^"]*"')
+
+
+def body_text(r: requests.Response) -> str:
+    """The body of an answer without its request id (each answer names its own request: two
+    refusals that must say the same differ only there)."""
+    return _REQUEST_ID.sub("", r.text)

@@ -20,6 +20,7 @@ import requests
 
 from resorption.privileges import APP_FUNCTIONS
 from resorption.settings import APP_DB_USER
+from tests.api import body_text
 from tests.fix_users import AREA, OTHER_AREA, POLICY, TestUser, _username, user_cases
 from tests.test_access_matrix import expected_scope
 
@@ -31,6 +32,7 @@ PUBLIC_TABLES = {
     "resorption.communes": "territoires",
     "resorption.organisations": "noms des organisations, publics",
     "public.spatial_ref_sys": "systèmes de coordonnées de PostGIS",
+    "public.alembic_version": "la révision du schéma, lue par /pret (aucune donnée)",
 }
 # Views that read with their owner's rights, each with why it is safe. Every other view reads
 # as the caller (security_invoker).
@@ -249,6 +251,8 @@ def _answer(base_url: str, user: TestUser, collection: str, when: str | None, co
     body = r.json()
     if r.status_code == 200:
         body = {"features": body["features"], "numberMatched": body.get("numberMatched")}
+    else:
+        body.pop("requestId", None)  # each answer names its own request
     hits = requests.get(
         f"{base_url}/collections/{collection}/items",
         params={**params, "resulttype": "hits"},
@@ -293,6 +297,11 @@ def test_the_oracle_expressions_fail_on_rows_only(
             on_none = _answer(
                 base_url, user, collection, None, f"departement_code = '{empty_departement}' AND {expression}"
             )
+            if collection == "activity" and on_none == on_rows:
+                # The feed is no barrier (190_activity.sql): among the caller's own conditions the
+                # planner may try the expression before the département on rows the caller reads;
+                # the answer is then the one on rows, whatever the département (no oracle).
+                continue
             assert on_none[0] == 200, (collection, expression, on_none)
 
 
@@ -493,7 +502,7 @@ def hidden_attachments(
 
 
 def _bare(r: requests.Response, *ids: int) -> tuple[int, str]:
-    text = r.text
+    text = body_text(r)
     for n in ids:
         text = text.replace(str(n), "N")
     return r.status_code, text

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from functools import cache
 from urllib.parse import urlsplit
 
-from resorption import database
+from resorption import broker, database
 from resorption.settings import Settings
 
 Check = Callable[[Settings], None]
@@ -91,10 +91,9 @@ def service_check(url_of: Callable[[Settings], str | None], timeout: float = 2.0
     return check
 
 
-# The broker and the mail server, when the settings name them (other parts add these settings;
-# a setting that does not exist yet is simply not checked).
-register("broker", service_check(lambda s: getattr(s, "mqtt_url", None)))
-register("smtp", service_check(lambda s: getattr(s, "smtp_url", None)))
+# The broker (MQTT_URL, or the embedded one when it runs) and the SMTP relay, when there are.
+register("broker", service_check(lambda s: broker.reachable_url()))
+register("smtp", service_check(lambda s: f"smtp://{s.smtp_host}:{s.smtp_port}" if s.smtp_host else None))
 
 
 def readiness(settings: Settings) -> list[Outcome]:
