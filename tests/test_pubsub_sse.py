@@ -5,6 +5,7 @@ workers, streams of a few seconds) so that streams never hold the suite's server
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -227,6 +228,8 @@ def test_a_stream_resumes_from_last_event_id_exactly(
     assert got
     first.response.close()
     last_id = got[-1]["id"]
+    # Sealed: no outbox or transaction id in clear (they count every territory's changes)
+    assert not re.search(r"\d+-\d+-\d+", last_id), last_id
     _edit(database_url, site_ids[1])  # while nobody listens
     _edit(database_url, site_ids[2])
     second = open_stream(sse_url, reader, "/collections/sites/events", last_event_id=last_id)
@@ -264,10 +267,14 @@ def test_a_stream_refuses_parameters_it_would_ignore(sse_url: str, users: dict[s
     assert "Paramètre inconnu pour un flux de changements : filter" in r.json()["description"]
 
 
-def test_a_garbled_last_event_id_is_refused_in_french(sse_url: str, users: dict[str, TestUser]) -> None:
+@pytest.mark.parametrize("last_event_id", ["'; DROP TABLE", "1-2-3", "gAAAAABforged"])
+def test_a_garbled_or_forged_last_event_id_is_refused_in_french(
+    sse_url: str, users: dict[str, TestUser], last_event_id: str
+) -> None:
+    """A position in clear or one this database did not seal is refused, like garbage."""
     r = requests.get(
         sse_url + "/collections/sites/events",
-        headers={"Last-Event-ID": "'; DROP TABLE", **users["operator-departement-33"].headers},
+        headers={"Last-Event-ID": last_event_id, **users["operator-departement-33"].headers},
         timeout=10,
     )
     assert r.status_code == 400

@@ -82,6 +82,9 @@ APP_FUNCTIONS = (
     # real-time changes (sql/210_outbox.sql): a page of events (ids and field names) for the
     # Server-Sent Events, which filter each one by the caller's scope and rights before delivery
     "outbox_page(xid8, xid8, bigint, integer)",
+    # the key that seals the streams' positions (sql/215_stream_key.sql): outbox and transaction
+    # ids count every territory's changes, so an event's id never shows them in clear
+    "stream_key()",
 )
 # Never readable by the application's roles: only through the functions above.
 PRIVATE_TABLES = ("users", "api_tokens", "audit_log", "sign_in_counters", "web_sessions")
@@ -92,7 +95,7 @@ PRIVATE_TABLES += ("site_provenance", "harvest_runs", "harvest_run_rows")
 PRIVATE_TABLES += ("mail_outbox", "access_requests", "account_links", "mail_subscriptions")
 # The outbox of events names items of every département (sql/210_outbox.sql): the publisher
 # reads it as the owner, the web app through outbox_page only.
-PRIVATE_TABLES += ("outbox", "outbox_cursors")
+PRIVATE_TABLES += ("outbox", "outbox_cursors", "stream_key")
 
 
 def reader_roles(policy: Policy) -> dict[str, frozenset[str]]:

@@ -7,7 +7,8 @@ row-level security), and an event whose item the caller cannot read is not sent,
 deleted item is announced to those whose scope covers its département, when everyone there
 could read it (`open`). Field names are filtered by the caller's role (notifications.py).
 
-Resumable: an event's `id` is the stream's position; a client reconnecting sends it back as
+Resumable: an event's `id` is the stream's position, sealed (sql/215_stream_key.sql: in clear it
+would count every territory's changes); a client reconnecting sends it back as
 `Last-Event-ID` (EventSource does so itself) and gets everything committed since, exactly
 once. A connection lasts at most RESORPTION_SSE_MAX_SECONDS (gunicorn's sync workers serve
 one request at a time: a stream holds a worker, so it must end well before gunicorn's
@@ -18,12 +19,16 @@ sync worker learns it only when it writes), so its worker is free again within a
 
 from __future__ import annotations
 
+import base64
+import functools
+import hashlib
 import json
 import time
 from collections import defaultdict
 from collections.abc import Iterator, Mapping
 from http import HTTPStatus
 
+from cryptography.fernet import Fernet, InvalidToken
 from flask import Blueprint, Response, request
 from psycopg import sql
 
@@ -76,25 +81,45 @@ def _stream(caller: Caller, collections: list[Collection]) -> Response:
             "(seul lastEventId est accepté ; filtrez à la réception, ou lisez les objets par l'API)."
         )
     raw = request.headers.get("Last-Event-ID") or request.args.get("lastEventId")
-    position = outbox.Position.parse(raw)
-    if raw and position is None:
-        raise InvalidParameter(
-            "Last-Event-ID illisible : renvoyez l'identifiant du dernier évènement reçu, tel quel "
-            "(trois nombres séparés par des tirets)."
-        )
-    if position is None:
-        with caller.following_changes() as conn:
+    with caller.following_changes() as conn:
+        seal = _seal(conn.execute(SQL.stream_key).fetchone()[0])
+        position = _unseal(seal, raw)
+        if raw and position is None:
+            raise InvalidParameter(
+                "Last-Event-ID illisible : renvoyez l'identifiant du dernier évènement reçu, tel quel."
+            )
+        if position is None:
             position = outbox.start(conn)
     settings = caller.settings
-    body = _events(caller, {c.id: c for c in collections}, position, settings.sse_max_seconds)
+    body = _events(caller, {c.id: c for c in collections}, position, settings.sse_max_seconds, seal)
     response = Response(body, status=HTTPStatus.OK, mimetype="text/event-stream")
     response.headers["Cache-Control"] = "no-store"
     response.headers["X-Accel-Buffering"] = "no"  # nginx: pass each event on at once
     return response
 
 
+@functools.cache
+def _seal(secret: str) -> Fernet:
+    """What seals positions, from the database's key (sql/215_stream_key.sql)."""
+    return Fernet(base64.urlsafe_b64encode(hashlib.sha256(secret.encode()).digest()))
+
+
+def _unseal(seal: Fernet, raw: str | None) -> outbox.Position | None:
+    """The position an event's id holds; None for anything this database did not seal."""
+    if not raw or len(raw) > 1000:
+        return None
+    try:
+        return outbox.Position.parse(seal.decrypt(raw.strip().encode()).decode())
+    except (InvalidToken, UnicodeDecodeError, ValueError):
+        return None
+
+
 def _events(
-    caller: Caller, collections: Mapping[str, Collection], position: outbox.Position, max_seconds: int
+    caller: Caller,
+    collections: Mapping[str, Collection],
+    position: outbox.Position,
+    max_seconds: int,
+    seal: Fernet,
 ) -> Iterator[str]:
     names = {
         c: notifications.readable_names(caller.policy, caller.principal, col)
@@ -115,7 +140,9 @@ def _events(
             if fields is None or not _deliverable(caller, event, readable):
                 continue
             data = json.dumps(notifications.payload(event, fields, public_url), separators=(",", ":"))
-            yield f"id: {event.position.token}\nevent: change\ndata: {data}\n\n"
+            # sealed: outbox and transaction ids count the changes of every territory
+            sealed = seal.encrypt(event.position.token.encode()).decode()
+            yield f"id: {sealed}\nevent: change\ndata: {data}\n\n"
             last_sent = time.monotonic()
         # Past the events skipped too: the client's Last-Event-ID stays at the last one it got
         # (resuming there re-checks the skipped ones, and sends them no more than now).
