@@ -365,5 +365,5 @@ def test_axe_account_pages(
     check(page, "anonyme", "courriel", screenshot)
     page.get_by_role("link", name="Version HTML").click()
     button = page.get_by_role("link", name="Activer mon compte")
-    expect(button).to_have_css("background-color", "rgb(0, 0, 145)")
-    check(page, "anonyme", "courriel-html", screenshot)
+    expect(button).to_have_css("background-color", "rgb(0, 0, 145)")  # its inline styles apply
+    screenshot(page, "courriel-html")  # no axe here: the sandbox lets no script run, not even axe
