@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import secrets
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -29,6 +31,7 @@ import requests
 from playwright.sync_api import Page, expect
 
 from resorption.demo.accounts import DEMO_PASSWORD
+from resorption.mail_server import Received
 from tests.fix_browser import Pages
 from tests.test_site_forms import demo, sign_in, wait_map  # noqa: F401  (fixture)
 
@@ -235,3 +238,132 @@ def test_axe_every_page_type(
     dark(page, role, "tableau-de-bord", screenshot)
     page.goto(f"/collections/sites/items/{ids['site']}?f=html")
     dark(page, role, "element", screenshot)
+
+
+def _link(message: Received, path: str) -> str:
+    text = message.message.get_body(preferencelist=("plain",)).get_content()
+    found = re.search(rf"https?://\S+{path}/[A-Za-z0-9_-]+", text)
+    assert found, text
+    return found.group(0)
+
+
+def test_axe_account_pages(
+    pages: Pages,
+    demo: dict,  # noqa: F811  (the fixture imported above)
+    deliver: Callable[..., list[Received]],
+    screenshot: Any,
+) -> None:
+    """The account pages, each in the state a person meets it: the access request (empty, refused
+    with the typed values kept, sent), the forgotten password, the charter, the requests of the
+    national administrator with one pending, the users and a user's page, the activation link
+    (and its refusal of a weak password), « Mon compte » of each demo role (with a new token
+    shown once), the demo's mail pages and a received e-mail."""
+    tag = secrets.token_hex(3)
+    email = f"axe-{tag}@horizon.test"
+    deliver()  # whatever other tests left in the outbox
+    page = pages.open()
+    for name, path in [
+        ("demande-acces", "/demande-acces"),
+        ("mot-de-passe-oublie", "/mot-de-passe-oublie"),
+        ("charte", "/charte"),
+    ]:
+        page.goto(path)
+        check(page, "anonyme", name, screenshot)
+
+    # the request refused (the browser's own checks off: the server's message is measured)
+    page.goto("/demande-acces")
+    page.get_by_label("Prénom et nom").fill("Alex Martin")
+    page.get_by_label("Adresse électronique professionnelle").fill(email)
+    page.get_by_label("Organisation (service, collectivité, association)").fill("Association Horizon")
+    page.get_by_label("Territoire (département où vous intervenez)").select_option("33")
+    page.get_by_label("Rôle souhaité").select_option("intervener")
+    page.get_by_label("Motif (votre mission, ce dont vous avez besoin)").fill("Court")
+    page.evaluate("() => { document.querySelector('#demande-acces').noValidate = true; }")
+    page.get_by_role("button", name="Envoyer la demande").click()
+    expect(page.locator("#erreur")).to_be_visible()
+    expect(page.get_by_label("Prénom et nom")).to_have_value("Alex Martin")
+    check(page, "anonyme", "demande-acces-erreur", screenshot)
+    page.get_by_label("Motif (votre mission, ce dont vous avez besoin)").fill(
+        "J'accompagne les familles du site de la Jallère pour la scolarisation."
+    )
+    page.wait_for_timeout(3200)  # a person takes a few seconds; the form refuses robots' haste silently
+    page.get_by_role("button", name="Envoyer la demande").click()
+    expect(page.locator("#demande-envoyee")).to_be_visible()
+    check(page, "anonyme", "demande-envoyee", screenshot)
+    page.goto("/demande-acces")
+    dark(page, "anonyme", "demande-acces", screenshot)
+
+    page.goto("/mot-de-passe-oublie")
+    page.get_by_label("Adresse électronique de votre compte").fill(f"personne-{tag}@horizon.test")
+    page.get_by_role("button", name="Recevoir un lien").click()
+    expect(page.locator("#oubli-envoye")).to_be_visible()
+    check(page, "anonyme", "mot-de-passe-oublie-envoye", screenshot)
+
+    # the national administrator: the pending request, accepted; the users; the user's page
+    admin = sign_in(pages, "demo-national", DEMO_PASSWORD, "/administration/demandes")
+    request = admin.locator("article.demande", has_text=email)
+    expect(request).to_be_visible()
+    check(admin, "demo-national", "demandes", screenshot)
+    dark(admin, "demo-national", "demandes", screenshot)
+    admin.reload()
+    admin.locator("article.demande", has_text=email).get_by_label("Identifiant").fill(f"axe-{tag}")
+    admin.locator("article.demande", has_text=email).get_by_role(
+        "button", name="Accepter et envoyer le lien d'activation"
+    ).click()
+    expect(admin.locator("#fiche-utilisateur")).to_contain_text(email)
+    check(admin, "demo-national", "utilisateur", screenshot)
+    admin.goto("/administration/utilisateurs")
+    check(admin, "demo-national", "utilisateurs", screenshot)
+
+    # the activation link: the charter and a password, a weak one refused, then the right one
+    activation = [
+        m
+        for m in deliver()
+        if email in m.rcpt_tos and m.message["Subject"] == "Activez votre compte Résorption"
+    ]
+    assert len(activation) == 1
+    person = pages.open()
+    person.goto(_link(activation[0], "/activation"))
+    expect(person.locator("#identifiant")).to_have_text(f"axe-{tag}")
+    check(person, "anonyme", "activation", screenshot)
+    person.get_by_label("J'ai lu la charte d'utilisation et je l'accepte.").check()
+    person.get_by_label("Mot de passe", exact=True).fill("motdepasse123")
+    person.get_by_label("Confirmez le mot de passe").fill("motdepasse123")
+    person.get_by_role("button", name="Activer mon compte").click()
+    expect(person.locator("#erreur")).to_be_visible()
+    check(person, "anonyme", "activation-erreur", screenshot)
+    person.get_by_label("J'ai lu la charte d'utilisation et je l'accepte.").check()
+    person.get_by_label("Mot de passe", exact=True).fill("Cabane-des-Pins-2026!")
+    person.get_by_label("Confirmez le mot de passe").fill("Cabane-des-Pins-2026!")
+    person.get_by_role("button", name="Activer mon compte").click()
+    expect(person.locator("#lien-utilise")).to_be_visible()
+    check(person, "anonyme", "lien-utilise", screenshot)
+
+    # « Mon compte » of each demo role, and the administration refused to those who manage nothing
+    for role in ROLES:
+        mine = sign_in(pages, role, DEMO_PASSWORD, "/mon-compte")
+        check(mine, role, "mon-compte", screenshot)
+        if role == "demo-gironde":
+            mine.get_by_label("Libellé").fill("QGIS bureau")
+            mine.get_by_role("button", name="Créer un jeton").click()
+            expect(mine.locator("#nouveau-jeton")).to_have_value(re.compile(r"^rsp_"))
+            check(mine, role, "mon-compte-jeton", screenshot)
+            mine.goto("/mon-compte")
+            dark(mine, role, "mon-compte", screenshot)
+        if role != "demo-national":
+            answer = mine.goto("/administration/utilisateurs")
+            assert answer is not None and answer.status == 403, answer and answer.status
+            check(mine, role, "administration-refusee", screenshot)
+        mine.goto("/charte")
+        check(mine, role, "charte", screenshot)
+
+    # the demo's mail pages: the list, a message, its HTML part (sandboxed: no CSP report)
+    page.goto("/courriels")
+    check(page, "anonyme", "courriels", screenshot)
+    page.locator("#courriels a", has_text="Activez votre compte").first.click()
+    expect(page.locator("#texte")).to_contain_text(f"axe-{tag}")
+    check(page, "anonyme", "courriel", screenshot)
+    page.get_by_role("link", name="Version HTML").click()
+    button = page.get_by_role("link", name="Activer mon compte")
+    expect(button).to_have_css("background-color", "rgb(0, 0, 145)")  # its inline styles apply
+    screenshot(page, "courriel-html")  # no axe here: the sandbox lets no script run, not even axe

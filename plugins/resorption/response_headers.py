@@ -8,7 +8,8 @@
   a page may reach. `frame-ancestors 'none'` (and `X-Frame-Options: DENY` for older
   browsers) keeps every page out of another site's frames (clickjacking of the edit
   buttons); `form-action 'self'` and `base-uri 'none'` keep an injected tag from sending a
-  form or the page's links elsewhere.
+  form or the page's links elsewhere. One page only has another policy, stricter: a received
+  e-mail shown on the demo's /courriels (`SANDBOXED_CSP`: nothing runs, its inline styles apply).
 - `X-Content-Type-Options: nosniff`: a JSON or CSV answer holding a site's name is never
   run as a script or a page. `Referrer-Policy: same-origin`: addresses carry filters (a
   CQL2 expression may name a site or a person) and leave the site in no `Referer`.
@@ -44,6 +45,13 @@ CSP_DIRECTIVES = {
     "form-action": "'self'",
     "frame-ancestors": "'none'",
 }
+# The policy of a page that is a received e-mail (the HTML part of a message on /courriels):
+# nothing loads or runs (no script, not even ours; a sandbox without permissions; no form, no
+# frame), but the message's own inline styles apply, as in a mail client.
+SANDBOXED_CSP = (
+    "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; "
+    "form-action 'none'; frame-ancestors 'none'; sandbox"
+)
 PRIVATE = "private, no-store"
 VARY = ("Authorization", "Cookie")
 BANNERS = ("X-Powered-By",)
@@ -87,7 +95,10 @@ class ResponseHeaders:
         """Set the security headers; mark a signed-in caller's answer private and unstored."""
         for name in BANNERS:
             response.headers.pop(name, None)
+        sandboxed = response.headers.get("Content-Security-Policy") == SANDBOXED_CSP
         response.headers.update(self.security)
+        if sandboxed:  # the one other policy a view may choose, stricter than the site's
+            response.headers["Content-Security-Policy"] = SANDBOXED_CSP
         if static:
             return response
         for name in VARY:

@@ -128,7 +128,14 @@ def blueprint(api: Any) -> Blueprint:
         if isinstance(caller, Response):
             return caller
         if caller.policy.manage_scope(caller.principal).is_empty:
-            raise Forbidden("Votre rôle ne vous permet pas de gérer des comptes.")
+            # a page, not the API's JSON error: these addresses are opened in a browser
+            return _page(
+                api,
+                "comptes/refus.html",
+                HTTPStatus.FORBIDDEN,
+                message="Votre rôle ne vous permet pas de gérer des comptes : ces pages sont celles des "
+                "administrateurs d'un territoire.",
+            )
         return caller
 
     def requests_page(

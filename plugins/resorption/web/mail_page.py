@@ -5,8 +5,8 @@ Only when the project's own SMTP server is in use (`make demo`, the tests: the s
 has no such page (404), and it answers only on this machine (a client of the loopback
 address: the demo may listen on every interface, its messages hold one-time links). It lists
 the .eml files, newest first, and shows one: its headers, its text part, and its HTML part on
-a page of its own (under the site's Content-Security-Policy: no script runs, inline styles are
-dropped).
+a page of its own, under a sandboxed Content-Security-Policy (`response_headers.SANDBOXED_CSP`:
+nothing loads or runs, only the message's inline styles apply, as in a mail client).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from flask import Blueprint, Response, current_app, request
 
 from resorption.errors import NotFound
 from resorption.mail_server import read_folder
+from resorption.response_headers import SANDBOXED_CSP
 from resorption.settings import Settings
 from resorption.web.dashboard import base_url, render
 
@@ -86,6 +87,10 @@ def blueprint(api: Any) -> Blueprint:
         if name not in found:
             raise NotFound("Courriel inconnu.")
         _, html = _parts(found[name])
-        return Response(html, content_type="text/html; charset=utf-8")
+        return Response(
+            html,
+            content_type="text/html; charset=utf-8",
+            headers={"Content-Security-Policy": SANDBOXED_CSP, "Cache-Control": "no-store"},
+        )
 
     return bp
