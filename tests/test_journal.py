@@ -487,8 +487,13 @@ def test_revision_0017_brings_a_database_without_the_journal_to_it(scratch_url: 
         built = conn.execute(JOURNAL_OBJECTS).fetchall()
         assert len(built) > 20
         # a database of before the journal: nor the activity feed that reads it (0022), nor the
-        # attachments that hang on its messages (0021)
+        # attachments that hang on its messages (0021), nor the outbox whose triggers watch them (0027)
         conn.execute("DROP VIEW resorption.activity")
+        conn.execute("DROP TABLE resorption.outbox, resorption.outbox_cursors")
+        conn.execute("DROP FUNCTION resorption.record_event(), resorption.record_account_event() CASCADE")
+        conn.execute(
+            "DROP FUNCTION resorption.outbox_horizon(), resorption.outbox_page(xid8, xid8, bigint, integer)"
+        )
         conn.execute("DROP TABLE resorption.attachments")
         conn.execute("DROP FUNCTION resorption.attachments_write_guard()")
         conn.execute(
