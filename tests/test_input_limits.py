@@ -183,11 +183,17 @@ def test_malformed_http_is_refused_in_french(base_url: str) -> None:
 
 
 def test_resorption_serve_uses_the_project_configuration(database_url: str, tmp_path: Path) -> None:
-    """`resorption serve` starts gunicorn with config/gunicorn.conf.py: its refusals are ours."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    env = {**os.environ, "DATABASE_URL": database_url, "RESORPTION_RUNTIME_DIR": str(tmp_path)}
+    """`resorption serve` starts gunicorn with config/gunicorn.conf.py: its refusals are ours. The
+    demo's mail server and sender it starts end with it."""
+    port, smtp_port = free_port(), free_port()
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "RESORPTION_RUNTIME_DIR": str(tmp_path),
+        "RESORPTION_SMTP_PORT": str(smtp_port),
+        "RESORPTION_MAIL_LOCAL_DIR": str(tmp_path / "courriels"),
+    }
+    env.pop("RESORPTION_SMTP_HOST", None)
     command = [str(Path(sys.executable).parent / "resorption"), "serve", "--host", "127.0.0.1"]
     log = (tmp_path / "serve.log").open("w")
     server = subprocess.Popen(
@@ -208,10 +214,31 @@ def test_resorption_serve_uses_the_project_configuration(database_url: str, tmp_
         assert answer.status == 414 and "8\u202f190 octets" in answer.description(), answer.text
         # 4,094 bytes is gunicorn's own line: ours is longer.
         assert send(url, "GET", "/collections?x=" + "a" * 5000).status == 200
+        helpers = [pid for pid in children(server.pid) if is_mail_helper(pid)]
+        assert len(helpers) == 2, helpers  # the SMTP server and the sender
     finally:
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=30)
         log.close()
+    deadline = time.monotonic() + 10
+    while any(Path(f"/proc/{pid}").exists() for pid in helpers) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(Path(f"/proc/{pid}").exists() for pid in helpers), "serveur de courriels orphelin"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def is_mail_helper(pid: int) -> bool:
+    command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    return b"resorption.mail_server" in command or b"envoyer" in command
+
+
+def children(pid: int) -> list[int]:
+    return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
 
 
 def test_every_other_gunicorn_uses_the_project_configuration() -> None:

@@ -6,13 +6,18 @@ as received, to `<folder>/<time>-<n>.eml`; the local page /courriels lists and s
 The tests start one on a port of their own and read what it received (`Received`: the SMTP
 envelope and the message). It relays nothing: nothing ever leaves the machine.
 
-    python -m resorption.mail_server [--port 8025] [--folder .local/courriels]
+    python -m resorption.mail_server [--port PORT] [--folder .local/courriels]
+
+Its port is ``$RESORPTION_SMTP_PORT``, else the embedded PostgreSQL's port + 200 (the broker
+takes + 100): two checkouts with their own embedded cluster never share a mail server.
 """
 
 from __future__ import annotations
 
 import argparse
 import itertools
+import os
+import socket
 import threading
 import time
 from dataclasses import dataclass, field
@@ -23,10 +28,24 @@ from typing import Any
 
 from aiosmtpd.controller import Controller
 
+from resorption import embedded
 from resorption.settings import PROJECT_ROOT
 
-DEFAULT_PORT = 8025
 DEFAULT_FOLDER = PROJECT_ROOT / ".local" / "courriels"
+
+
+def default_port() -> int:
+    """``$RESORPTION_SMTP_PORT``, else the embedded PostgreSQL's port + 200."""
+    return int(os.environ.get("RESORPTION_SMTP_PORT") or embedded.default_port() + 200)
+
+
+def listening(port: int, host: str = "127.0.0.1") -> bool:
+    """Whether something already answers on that port (a demo started earlier keeps its server)."""
+    try:
+        with socket.create_connection((host, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,7 +104,7 @@ def read_folder(folder: Path) -> list[tuple[str, EmailMessage]]:
 def main(argv: list[str] | None = None) -> None:
     """Run a server in the foreground until interrupted."""
     parser = argparse.ArgumentParser(description="Serveur SMTP local de Résorption (démo, tests).")
-    parser.add_argument("--port", type=int, default=DEFAULT_PORT)
+    parser.add_argument("--port", type=int, default=default_port())
     parser.add_argument("--folder", type=Path, default=DEFAULT_FOLDER)
     args = parser.parse_args(argv)
     controller, _ = start(args.port, args.folder)

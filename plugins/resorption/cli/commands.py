@@ -789,23 +789,34 @@ def serve(host: str, port: int, workers: int) -> None:
     )
 
 
-def _start_local_mail() -> None:
-    """The demo's e-mail: the project's SMTP server (its messages in .local/courriels, shown on
-    /courriels) and the outbox worker in a loop, both children of the server (they outlive the
-    exec into gunicorn and stop with the terminal)."""
+def _child(command: list[str]) -> None:
+    """Start a helper process that gets SIGTERM when its parent ends (Linux `PR_SET_PDEATHSIG`), so
+    stopping gunicorn never leaves a mail server or a sender behind."""
+    import ctypes
+    import signal
     import subprocess
 
-    from resorption.mail_server import DEFAULT_FOLDER, DEFAULT_PORT
+    def die_with_parent() -> None:
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
 
-    port = os.environ.setdefault("RESORPTION_SMTP_PORT", str(DEFAULT_PORT))
-    folder = os.environ.setdefault("RESORPTION_MAIL_LOCAL_DIR", str(DEFAULT_FOLDER))
+    subprocess.Popen(command, preexec_fn=die_with_parent)
+
+
+def _start_local_mail() -> None:
+    """The demo's e-mail: the project's SMTP server (its messages in .local/courriels, shown on
+    /courriels) and the outbox worker in a loop, both children of the server: they outlive the
+    exec into gunicorn (same process) and end when it ends."""
+    from resorption import mail_server
+
+    port = str(mail_server.default_port())
+    os.environ["RESORPTION_SMTP_PORT"] = port
+    folder = os.environ.setdefault("RESORPTION_MAIL_LOCAL_DIR", str(mail_server.DEFAULT_FOLDER))
     os.environ["RESORPTION_SMTP_HOST"] = "127.0.0.1"
     os.environ["RESORPTION_SMTP_STARTTLS"] = "off"
     python = sys.executable
-    subprocess.Popen([python, "-m", "resorption.mail_server", "--port", port, "--folder", folder])
-    subprocess.Popen(
-        [python, "-m", "resorption.cli.commands", "courriels", "envoyer", "--boucle", "--intervalle", "5"]
-    )
+    if not mail_server.listening(int(port)):
+        _child([python, "-m", "resorption.mail_server", "--port", port, "--folder", folder])
+    _child([python, "-m", "resorption.cli.commands", "courriels", "envoyer", "--boucle", "--intervalle", "5"])
     console.print(f"Courriels de la démonstration : SMTP local 127.0.0.1:{port}, page /courriels.")
 
 # -- real-time changes (issue 14) ------------------------------------------------------------
