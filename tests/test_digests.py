@@ -4,7 +4,8 @@ New sites in Gironde (with a justice procedure, then a change of it) and in Sein
 written through the API; then the weekly digest of a Gironde observer names its Gironde site
 only, never the other département's, never a justice field, while a national administrator's
 digest names both sites and the justice field (the test can fail). The alert of a followed
-site's message reaches its follower once. What the SMTP server received is what is checked.
+site's message reaches its follower once. Accounts opened that week are listed to those who
+read their territory only. What the SMTP server received is what is checked.
 """
 
 from __future__ import annotations
@@ -65,6 +66,16 @@ def written(base_url: str, users: dict[str, TestUser], database_url: str) -> Ite
     )
     assert r.status_code == 204, r.text
     with psycopg.connect(database_url) as conn:
+        for username, full_name, code in (
+            (f"nouveau-33-{tag}", f"Nouvelle girondine {tag}", "33"),
+            (f"nouveau-93-{tag}", f"Nouveau dionysien {tag}", "93"),
+        ):
+            conn.execute(
+                "INSERT INTO resorption.users (username, email, full_name, organisation_id, role, area_level, "
+                "area_code) SELECT %s, %s, %s, organisation_id, 'operator', 'departement', %s "
+                "FROM resorption.users WHERE username = %s",
+                (username, f"{username}@secret.test", full_name, code, OBSERVER),
+            )
         for username in (OBSERVER, NATIONAL):
             conn.execute(
                 "UPDATE resorption.users SET email = %s WHERE username = %s",
@@ -79,6 +90,7 @@ def written(base_url: str, users: dict[str, TestUser], database_url: str) -> Ite
     yield Written(gironde, seine, tag)
     with psycopg.connect(database_url) as conn:
         conn.execute("DELETE FROM resorption.sites WHERE id = ANY(%s)", ([gironde, seine],))
+        conn.execute("DELETE FROM resorption.users WHERE username LIKE %s", (f"nouveau-%-{tag}",))
 
 
 def _parts(message: Received) -> tuple[str, str]:
@@ -109,16 +121,22 @@ def test_a_digest_holds_only_what_its_recipient_reads(
     text, html = _parts(observer[0])
     assert observer[0].message["Subject"].startswith("Résorption — la semaine sur votre territoire")
     assert f"Site girondin {written.tag}" in text and f"Site girondin {written.tag}" in html
-    assert written.tag not in text.replace(f"Site girondin {written.tag}", "")
+    others = text.replace(f"Site girondin {written.tag}", "").replace(f"Nouvelle girondine {written.tag}", "")
+    assert written.tag not in others
     assert "dionysien" not in text + html
     assert _departements(database_url, text) == {"33"}
     for label in JUSTICE_LABELS:
         assert label not in text and label not in html, label
+    # the new account of Gironde, with its organisation and role, never its address; not 93's
+    assert "Nouveaux utilisateurs" in text and f"Nouvelle girondine {written.tag}" in text + html
+    assert "Opérateur" in text.split(f"Nouvelle girondine {written.tag}")[1].splitlines()[0]
+    assert "secret.test" not in text + html and f"nouveau-93-{written.tag}" not in text + html
     # the same digest for a national administrator: both sites, and the justice field changed
     text, html = _parts(national[0])
     assert f"Site girondin {written.tag}" in text and f"Site dionysien {written.tag}" in text
     assert {"33", "93"} <= _departements(database_url, text)
     assert "Plainte du propriétaire" in text
+    assert f"Nouvelle girondine {written.tag}" in text and f"Nouveau dionysien {written.tag}" in text
 
 
 def test_an_alert_tells_a_follower_once(

@@ -7,7 +7,8 @@ recipient may not read. Only the bookkeeping (who subscribed to what, the waterm
 outbox) is done as the owner of the tables.
 
 - Weekly digest (`weekly_digest`): the events of the last seven days of the recipient's feed,
-  grouped by kind; sent when the last one is six days old or more.
+  grouped by kind, and the accounts opened on the territories they read (name, organisation,
+  role, area: the directory entry, nothing more); sent when the last one is six days old or more.
 - Alerts (`site_alerts`): the closures of, and journal messages on, the sites the recipient
   follows, polled from their feed since the stored watermark (the start of the previous
   poll, with a minute's overlap: an event is alerted once, by its id).
@@ -117,6 +118,48 @@ def _event(caller: Caller, feature: dict[str, Any], kinds: dict[str, str]) -> di
     }
 
 
+AREA_LABELS = {
+    "nation": "national",
+    "region": "région",
+    "departement": "département",
+    "epci": "EPCI",
+    "commune": "commune",
+}
+
+
+def new_users(
+    caller: Caller, start: dt.datetime, end: dt.datetime, limit: int = MAX_EVENTS
+) -> list[dict[str, str]]:
+    """The accounts opened between `start` and `end` whose area meets where `caller` reads sites.
+
+    Users are private (no request role reads them): the owner reads the directory entries, and
+    the caller's read scope from the policy chooses them, as `site_actor_user` does for actors."""
+    scope = caller.scope("sites")
+    if scope.is_empty:
+        return []
+    with psycopg.connect(caller.settings.database_url, row_factory=dict_row) as conn:
+        rows = conn.execute(
+            SQL.new_users,
+            {
+                "start": start,
+                "end": end,
+                "nation": scope.nation,
+                "departements": sorted(scope.departements),
+                "limit": limit,
+            },
+        ).fetchall()
+    roles = {n: r.label.fr for n, r in caller.policy.roles.items()}
+    return [
+        {
+            "name": r["name"],
+            "organisation": r["organisation"],
+            "role": roles.get(r["role"], r["role"]),
+            "area": " ".join(filter(None, (AREA_LABELS.get(r["area_level"]), r["area_code"]))),
+        }
+        for r in rows
+    ]
+
+
 def compose_digest(caller: Caller, name: str, start: dt.datetime, end: dt.datetime) -> mail.Mail:
     """The weekly digest of `caller`, read as them."""
     found = events(caller, start, end, MAX_EVENTS + 1)
@@ -135,6 +178,7 @@ def compose_digest(caller: Caller, name: str, start: dt.datetime, end: dt.dateti
             "start": start.astimezone(PARIS),
             "end": end.astimezone(PARIS),
             "groups": groups,
+            "users": new_users(caller, start, end),
             "count": len(found),
             "truncated": truncated,
             "feed": f"{root}/activites",

@@ -15,3 +15,16 @@ UPDATE resorption.mail_subscriptions SET watermark = %s, alerted = %s WHERE user
 
 -- name: followed_sites
 SELECT site_id FROM resorption.site_followers
+
+-- name: new_users
+-- The accounts opened in a window whose intervention area meets a read scope (`nation`, or the
+-- codes of `departements`): a national account meets every territory. Name, organisation,
+-- role and area only: never an address, a sign-in or an option.
+SELECT coalesce(nullif(trim(u.full_name), ''), u.username) AS name, o.name AS organisation,
+       u.role::text AS role, u.area_level::text AS area_level, u.area_code
+FROM resorption.users u JOIN resorption.organisations o ON o.id = u.organisation_id
+WHERE u.active AND u.created_at >= %(start)s AND u.created_at < %(end)s
+  AND (%(nation)s OR u.area_level = 'nation'
+       OR resorption.area_departements(u.area_level, u.area_code) && %(departements)s::text[])
+ORDER BY u.created_at DESC, u.id DESC
+LIMIT %(limit)s
