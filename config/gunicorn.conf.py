@@ -23,6 +23,13 @@ limit_request_line = _limits.request_line
 limit_request_fields = _limits.request_headers
 limit_request_field_size = _limits.header_bytes
 
+# Threads in each worker: a stream of changes (/events, SSE) holds one for up to
+# RESORPTION_SSE_MAX_SECONDS, at most RESORPTION_SSE_MAX_STREAMS of them per worker; the
+# others serve ordinary requests. Each thread draws its own pooled connection
+# (RESORPTION_POOL_MAX, 8 by default).
+worker_class = "gthread"
+threads = int(os.environ.get("RESORPTION_THREADS", "8"))
+
 # Requests refused by gunicorn itself (line, headers, malformed HTTP) answer in French.
 post_worker_init = french_refusals
 

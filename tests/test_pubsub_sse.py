@@ -1,6 +1,6 @@
 """Real-time changes as Server-Sent Events: filtered by the caller's scope and rights at
-delivery, resumable with Last-Event-ID, bounded in time. A server of its own (four sync
-workers, streams of a few seconds) so that streams never hold the suite's server."""
+delivery, resumable with Last-Event-ID, bounded in time and in number per worker. A server of
+its own (streams of a few seconds) so that streams never hold the suite's server."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ import psycopg
 import pytest
 import requests
 
-from tests.fix_second_server import free_port
+from tests.fix_second_server import free_port, start_gunicorn
 from tests.fix_users import TestUser
 
 STREAM_SECONDS = 6
@@ -25,53 +25,15 @@ STREAM_SECONDS = 6
 
 @pytest.fixture(scope="module")
 def sse_url(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    import os
-    import subprocess
-    import sys
-
-    from resorption.serving import GUNICORN_CONFIG
-
     port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    log = tmp_path_factory.mktemp("sse") / "gunicorn.log"
     env = {
-        **os.environ,
         "DATABASE_URL": database_url,
-        "RESORPTION_PUBLIC_URL": url,
+        "RESORPTION_PUBLIC_URL": f"http://127.0.0.1:{port}",
         "RESORPTION_SSE_MAX_SECONDS": str(STREAM_SECONDS),
     }
-    gunicorn = Path(sys.executable).parent / "gunicorn"
-    with log.open("w") as out:
-        process = subprocess.Popen(
-            [
-                str(gunicorn),
-                "--config",
-                str(GUNICORN_CONFIG),
-                "--bind",
-                f"127.0.0.1:{port}",
-                "--workers",
-                "4",
-                "--timeout",
-                "60",
-                "resorption.app:wsgi()",
-            ],
-            cwd=Path(__file__).resolve().parents[1],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if requests.get(f"{url}/conformance", timeout=5).status_code == 200:
-                break
-        except requests.RequestException:
-            pass
-        assert process.poll() is None and time.monotonic() < deadline, log.read_text()
-        time.sleep(0.2)
-    yield url
-    process.terminate()
-    process.wait(timeout=20)
+    log = tmp_path_factory.mktemp("sse") / "gunicorn.log"
+    with start_gunicorn("resorption.app:wsgi()", env, log, port, workers=2) as url:
+        yield url
 
 
 @dataclass
@@ -325,3 +287,39 @@ def test_a_marker_changes_live_for_another_user_and_nobody_outside_sees_it(
         assert not pages.blocked and not pages.csp_violations
     finally:
         pages.close()
+
+
+def test_streams_leave_threads_for_ordinary_requests(
+    database_url: str, users: dict[str, TestUser], tmp_path: Path
+) -> None:
+    """One worker holds at most RESORPTION_SSE_MAX_STREAMS streams: beyond, a French 503 with
+    Retry-After (EventSource tries again), and ordinary requests are still served at once; a
+    stream whose client went away gives its slot back."""
+    port = free_port()
+    env = {
+        "DATABASE_URL": database_url,
+        "RESORPTION_PUBLIC_URL": f"http://127.0.0.1:{port}",
+        "RESORPTION_SSE_MAX_SECONDS": "30",
+        "RESORPTION_SSE_MAX_STREAMS": "2",
+    }
+    reader = users["operator-departement-33"]
+    with start_gunicorn("resorption.app:wsgi()", env, tmp_path / "gunicorn.log", port) as url:
+        first = open_stream(url, reader, "/collections/sites/events")
+        second = open_stream(url, reader, "/events")
+        third = requests.get(url + "/events", headers=reader.headers, stream=True, timeout=10)
+        assert third.status_code == 503 and third.headers["Retry-After"] == "5"
+        assert "Trop de flux" in third.json()["description"]
+        # the worker's other threads answer while two streams are open
+        assert requests.get(url + "/collections/sites/items?limit=1", headers=reader.headers, timeout=5).ok
+        # a client gone: its slot is free again once the stream writes its next line (≤ 1 s)
+        first.response.close()
+        deadline = time.monotonic() + 10
+        while True:
+            again = requests.get(url + "/events", headers=reader.headers, stream=True, timeout=10)
+            if again.status_code == 200 or time.monotonic() > deadline:
+                break
+            again.close()
+            time.sleep(0.3)
+        assert again.status_code == 200, again.text
+        again.close()
+        second.response.close()

@@ -17,6 +17,8 @@ class ResorptionError(Exception):
     status: HTTPStatus = HTTPStatus.INTERNAL_SERVER_ERROR
     ogc_code: str = "NoApplicableCode"
     default_message: str = "Erreur interne du serveur."
+    # seconds after which the client may try again (Retry-After), for errors that pass
+    retry_after: int | None = None
 
     def __init__(self, message: str | None = None) -> None:
         self.message = message or self.default_message
@@ -24,8 +26,8 @@ class ResorptionError(Exception):
 
     @property
     def headers(self) -> dict[str, str]:
-        """Extra response headers this error asks for (none by default)."""
-        return {}
+        """Extra response headers this error asks for: Retry-After when it passes."""
+        return {} if self.retry_after is None else {"Retry-After": str(self.retry_after)}
 
     @property
     def body(self) -> dict[str, object]:
@@ -76,10 +78,17 @@ class DatabaseUnavailable(ResorptionError):
     # seconds; the app replaces it with its setting (RESORPTION_RETRY_AFTER_S)
     retry_after = 5
 
-    @property
-    def headers(self) -> dict[str, str]:
-        """Response headers the app adds: Retry-After, in seconds."""
-        return {"Retry-After": str(self.retry_after)}
+
+class TooManyStreams(ResorptionError):
+    """Every stream slot of the worker is taken (settings.sse_max_streams): try again shortly."""
+
+    status = HTTPStatus.SERVICE_UNAVAILABLE
+    ogc_code = "ServiceUnavailable"
+    default_message = (
+        "Trop de flux de changements sont ouverts sur ce serveur : réessayez dans quelques secondes "
+        "(EventSource le fait seul)."
+    )
+    retry_after = 5
 
 
 class QueryTooLong(ResorptionError):
@@ -130,11 +139,6 @@ class TooManyAttempts(ResorptionError):
             f"tentative n'est possible que dans {_duration(retry_after)}."
         )
         self.retry_after = retry_after
-
-    @property
-    def headers(self) -> dict[str, str]:
-        """Response headers the app adds: Retry-After, in seconds."""
-        return {"Retry-After": str(self.retry_after)}
 
 
 def _duration(seconds: int) -> str:

@@ -133,7 +133,7 @@ class Publisher:
                 outbox.owner_connection(self.settings.database_url, autocommit=True) as conn,
                 outbox.owner_connection(self.settings.database_url, autocommit=True) as listener,
             ):
-                listener.execute(SQL.listen)
+                listener.execute(outbox.SQL.listen)
                 self.sync_accounts(conn, dynsec, None)
                 position = outbox.load_cursor(conn, self.name)
                 outbox.save_cursor(conn, self.name, position)

@@ -261,8 +261,11 @@ class Settings:
     # URL prefixes that OGC API Processes job callbacks (`subscriber`) may name; none: no callbacks.
     callback_urls: tuple[str, ...] = ()
     # How long one Server-Sent Events connection lasts before the client reconnects (with its
-    # Last-Event-ID): a stream holds a gunicorn sync worker, so well under gunicorn's timeout.
+    # Last-Event-ID): well under gunicorn's timeout.
     sse_max_seconds: int = 25
+    # How many streams one worker process holds at once: each takes one of its threads
+    # (config/gunicorn.conf.py, 8 by default), the others stay for ordinary requests.
+    sse_max_streams: int = 4
     limits: Limits = Limits()
     # E-mail (resorption.mail): the SMTP server the outbox worker sends through; without a host
     # nothing is sent (messages wait in the outbox). `make demo` starts the embedded one
@@ -328,6 +331,7 @@ class Settings:
             charter_path=Path(os.environ.get("RESORPTION_CHARTER", defaults.charter_path)),
             **_mail_from_env(),
             sse_max_seconds=_int("RESORPTION_SSE_MAX_SECONDS", defaults.sse_max_seconds, 1, 3600),
+            sse_max_streams=_int("RESORPTION_SSE_MAX_STREAMS", defaults.sse_max_streams, 1, 1000),
         )
         if settings.pool_min_size > settings.pool_max_size:
             raise ConfigurationError("RESORPTION_POOL_MIN ne peut dépasser RESORPTION_POOL_MAX.")

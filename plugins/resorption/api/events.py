@@ -10,11 +10,12 @@ could read it (`open`). Field names are filtered by the caller's role (notificat
 Resumable: an event's `id` is the stream's position, sealed (sql/215_stream_key.sql: in clear it
 would count every territory's changes); a client reconnecting sends it back as
 `Last-Event-ID` (EventSource does so itself) and gets everything committed since, exactly
-once. A connection lasts at most RESORPTION_SSE_MAX_SECONDS (gunicorn's sync workers serve
-one request at a time: a stream holds a worker, so it must end well before gunicorn's
-timeout); the client reconnects after `retry` ms. An idle stream sends a comment line every
-second: proxies keep the connection open, and a client that went away is noticed at once (a
-sync worker learns it only when it writes), so its worker is free again within a second or two.
+once. A connection lasts at most RESORPTION_SSE_MAX_SECONDS (it holds one of its worker's
+threads, so it ends well before gunicorn's timeout); the client reconnects after `retry` ms. A
+worker holds at most RESORPTION_SSE_MAX_STREAMS streams (503 with Retry-After beyond: its
+other threads stay for ordinary requests). An idle stream waits for a commit (commit_signal: one
+LISTEN per process) and sends a comment line every second: proxies keep the connection open,
+and a client that went away is noticed when it writes, so its thread is free within a second.
 """
 
 from __future__ import annotations
@@ -23,10 +24,13 @@ import base64
 import functools
 import hashlib
 import json
+import os
+import threading
 import time
 from collections import defaultdict
 from collections.abc import Iterator, Mapping
 from http import HTTPStatus
+from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken
 from flask import Blueprint, Response, request
@@ -35,15 +39,44 @@ from psycopg import sql
 from resorption import notifications, outbox, statements
 from resorption.caller import Caller
 from resorption.catalog import Collection
-from resorption.errors import InvalidParameter, NotFound, Unauthorized
+from resorption.commit_signal import commit_signal
+from resorption.errors import InvalidParameter, NotFound, TooManyStreams, Unauthorized
 
 SQL = statements.load("api_events")
 blueprint = Blueprint("events", __name__)
-# How often an idle stream looks at the outbox (the web app does not LISTEN: a connection per
-# stream would exhaust the pool).
-POLL_SECONDS = 0.5
+# An idle stream reads the outbox when a commit wakes it (commit_signal), and at least this
+# often (an event may become readable without a NOTIFY, see commit_signal).
+POLL_SECONDS = 1.0
 KEEP_ALIVE_SECONDS = 1.0
 RETRY_MS = 1000
+_streams: dict[int, threading.BoundedSemaphore] = {}
+_streams_lock = threading.Lock()
+
+
+def _stream_slots(limit: int) -> threading.BoundedSemaphore:
+    """This process's stream slots (after gunicorn's fork)."""
+    with _streams_lock:
+        return _streams.setdefault(os.getpid(), threading.BoundedSemaphore(limit))
+
+
+class _Held:
+    """A stream's body that gives its slot back when the server closes it (end, or the client
+    gone), even if it was never started."""
+
+    def __init__(self, body: Iterator[str], slot: threading.BoundedSemaphore) -> None:
+        self._body = body
+        self._slot: threading.BoundedSemaphore | None = slot
+
+    def __iter__(self) -> Iterator[str]:
+        return self._body
+
+    def close(self) -> None:
+        try:
+            self._body.close()  # type: ignore[attr-defined]
+        finally:
+            if self._slot is not None:
+                self._slot.release()
+                self._slot = None
 
 
 @blueprint.get("/events")
@@ -91,8 +124,12 @@ def _stream(caller: Caller, collections: list[Collection]) -> Response:
         if position is None:
             position = outbox.start(conn)
     settings = caller.settings
+    slot = _stream_slots(settings.sse_max_streams)
+    if not slot.acquire(blocking=False):
+        # Every stream slot of this process is taken: the threads left serve ordinary requests.
+        raise TooManyStreams()
     body = _events(caller, {c.id: c for c in collections}, position, settings.sse_max_seconds, seal)
-    response = Response(body, status=HTTPStatus.OK, mimetype="text/event-stream")
+    response = Response(_Held(body, slot), status=HTTPStatus.OK, mimetype="text/event-stream")
     response.headers["Cache-Control"] = "no-store"
     response.headers["X-Accel-Buffering"] = "no"  # nginx: pass each event on at once
     return response
@@ -126,11 +163,13 @@ def _events(
         for c, col in collections.items()
     }
     public_url = caller.settings.public_url
+    signal = commit_signal(caller.settings.app_database_url or caller.settings.database_url)
     deadline = time.monotonic() + max_seconds
     keep_alive = KEEP_ALIVE_SECONDS
     last_sent = time.monotonic()
     yield f"retry: {RETRY_MS}\n: flux de {', '.join(collections)}\n\n"
     while time.monotonic() < deadline:
+        woken = signal.seen  # before reading: a commit during the read wakes the wait below
         with caller.following_changes() as conn:
             events, after = outbox.read(conn, position, limit=200)
         wanted = [e for e in events if e.collection in collections]
@@ -153,7 +192,7 @@ def _events(
             # A comment: the connection stays open through proxies.
             yield ": …\n\n"
             last_sent = time.monotonic()
-        time.sleep(POLL_SECONDS)
+        signal.wait(woken, min(POLL_SECONDS, max(0.0, deadline - time.monotonic())))
 
 
 def _readable(
@@ -182,3 +221,58 @@ def _deliverable(caller: Caller, event: outbox.Event, readable: Mapping[str, set
         return event.item_id in readable.get(event.collection, set())
     scope = caller.scope(event.collection)
     return event.open and any(scope.contains(code) for code in event.departements)
+
+
+def openapi_paths() -> dict[str, Any]:
+    """The streams of changes in our OpenAPI document (the AsyncAPI document at /asyncapi
+    describes their messages)."""
+    exception = {"application/json": {"schema": {"$ref": "#/components/schemas/exception"}}}
+    responses = {
+        "400": {"$ref": "#/components/responses/InvalidParameter"},
+        "401": {"description": "Authentification requise pour suivre les changements.", "content": exception},
+        "503": {
+            "description": "Trop de flux ouverts, ou base indisponible : réessayer après `Retry-After`.",
+            "headers": {"Retry-After": {"schema": {"type": "integer"}}},
+            "content": exception,
+        },
+    }
+    last_event_id = {
+        "name": "Last-Event-ID",
+        "in": "header",
+        "required": False,
+        "description": "L'identifiant du dernier évènement reçu, tel quel : le flux reprend juste après.",
+        "schema": {"type": "string"},
+    }
+
+    def operation(op_id: str, summary: str, parameters: list[Any]) -> dict[str, Any]:
+        return {
+            "get": {
+                "operationId": op_id,
+                "summary": summary,
+                "tags": ["Changements en direct"],
+                "parameters": [*parameters, last_event_id],
+                "responses": {
+                    "200": {
+                        "description": "Flux Server-Sent Events (`event: change`, `data` : l'évènement en "
+                        "JSON, décrit par /asyncapi) ; la connexion se termine après quelques secondes et "
+                        "le client se reconnecte avec `Last-Event-ID`.",
+                        "content": {"text/event-stream": {"schema": {"type": "string"}}},
+                    },
+                    **responses,
+                },
+            }
+        }
+
+    collection = {
+        "name": "collectionId",
+        "in": "path",
+        "required": True,
+        "description": "La collection suivie.",
+        "schema": {"type": "string", "enum": list(outbox.COLLECTIONS)},
+    }
+    return {
+        "/events": operation("getEvents", "Changements de toutes les collections lisibles, en direct", []),
+        "/collections/{collectionId}/events": operation(
+            "getCollectionEvents", "Changements d'une collection, en direct", [collection]
+        ),
+    }

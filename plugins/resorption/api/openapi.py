@@ -26,7 +26,7 @@ from typing import Any
 import yaml
 from pygeoapi.openapi import get_oas
 
-from resorption.api import map_styles, opendata, tiles
+from resorption.api import events, map_styles, opendata, tiles
 from resorption.catalog import Collection, Field
 from resorption.crs import CRS84, URIS
 from resorption.errors import ConfigurationError
@@ -87,6 +87,8 @@ def build_openapi(config: dict[str, Any], catalog: Mapping[str, Collection]) -> 
     # TileJSON, MapLibre styles and the open-data catalogue and files: ours too.
     document["paths"].update(map_styles.openapi_paths())
     document["paths"].update(opendata.openapi_paths())
+    # The streams of changes (Server-Sent Events).
+    document["paths"].update(events.openapi_paths())
     _server_operations(document)
     _bundle(document)
     _declare_server_media_types(document)

@@ -1,6 +1,11 @@
 -- The statements of resorption.outbox: reading the events by windows of transaction ids,
 -- the readers' cursors, the purge (sql/210_outbox.sql).
 
+-- name: listen
+-- Wake up when a transaction that wrote events commits (the triggers NOTIFY this channel,
+-- outbox.CHANNEL): the publisher and each worker's commit signal.
+LISTEN resorption_outbox
+
 -- name: horizon
 -- The oldest transaction still running (every one below it has ended).
 SELECT resorption.outbox_horizon()::text

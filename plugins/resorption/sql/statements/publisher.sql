@@ -1,9 +1,5 @@
 -- The statements of resorption.publisher (as the owner of the tables).
 
--- name: listen
--- Wake up when a transaction that wrote events commits (sql/210_outbox.sql).
-LISTEN resorption_outbox
-
 -- name: accounts
 -- Every user (or one) as the policy sees them, whether active, whether they hold a live token.
 SELECT p.user_id, p.username, p.role, p.options, p.area_level, p.area_code, p.area_departements,
