@@ -103,6 +103,21 @@ def test_robots_get_the_same_answer_and_leave_nothing(base_url: str, database_ur
     assert "Camille Martin" in wrong.text  # what was typed stays
 
 
+def test_a_refused_request_shows_each_wrong_field_beside_it(base_url: str) -> None:
+    """Every wrong field at once, each with its message under it (DSFR error state, described by
+    it, marked invalid), listed on top with links; the right fields keep what was typed."""
+    page = _ask(base_url, "pas-une-adresse", nom=" ", motif="Court")
+    assert page.status_code == 400
+    text = page.text
+    assert "3 champs sont à corriger" in text
+    for name, words in (("nom", "Nom :"), ("courriel", "Adresse électronique :"), ("motif", "Motif :")):
+        assert f'href="#{name}"' in text
+        assert re.search(rf'<p class="fr-error-text" id="{name}-erreur">{words}', text), name
+        assert re.search(rf'id="{name}" name="{name}" aria-invalid="true" aria-describedby="{name}-erreur"', text)
+    assert text.count("fr-input-group--error") == 3 and "fr-select-group--error" not in text
+    assert 'id="organisation-erreur"' not in text and 'value="Association Horizon"' in text
+
+
 def test_an_address_asks_a_few_times_an_hour_at_most(base_url: str, database_url: str) -> None:
     """The throttle lives in PostgreSQL: a fourth request of an address within the hour is answered
     like the others and recorded nowhere (the suite's requests all come from 127.0.0.1)."""

@@ -43,6 +43,15 @@ class InvalidParameter(ResorptionError):
     default_message = "Paramètre invalide."
 
 
+class FieldErrors(InvalidParameter):
+    """A form with one or more wrong fields: each field's message, by the field's name, so that a
+    page shows each beside its field (and the list of them on top)."""
+
+    def __init__(self, fields: dict[str, str]) -> None:
+        self.fields = dict(fields)
+        super().__init__(" ".join(self.fields.values()))
+
+
 class PayloadTooLarge(ResorptionError):
     """The body is larger than the server accepts (RESORPTION_MAX_BODY_BYTES); refused unread."""
 

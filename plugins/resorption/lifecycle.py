@@ -31,7 +31,7 @@ from resorption.authentication import (
     verify_password,
 )
 from resorption.caller import Caller
-from resorption.errors import ConfigurationError, Forbidden, InvalidParameter, NotFound
+from resorption.errors import ConfigurationError, FieldErrors, Forbidden, InvalidParameter, NotFound
 from resorption.mail import compose
 
 SQL = statements.load("lifecycle")
@@ -122,7 +122,7 @@ class AccessRequest:
 
 
 def check_request(caller: Caller, form: AccessRequest) -> AccessRequest:
-    """The request, trimmed; `InvalidParameter` naming the field that is wrong."""
+    """The request, trimmed; `FieldErrors` naming every field that is wrong."""
     clean = AccessRequest(
         full_name=form.full_name.strip()[:200],
         email=form.email.strip().lower(),
@@ -131,28 +131,31 @@ def check_request(caller: Caller, form: AccessRequest) -> AccessRequest:
         role=form.role.strip(),
         reason=form.reason.strip(),
     )
+    wrong: dict[str, str] = {}
     if len(clean.full_name) < 2:
-        raise InvalidParameter("Nom : indiquez vos prénom et nom.")
+        wrong["nom"] = "Nom : indiquez vos prénom et nom."
     if (
         not EMAIL_PATTERN.match(clean.email)
         or "." not in clean.email.partition("@")[2]
         or len(clean.email) > 254
     ):
-        raise InvalidParameter(
+        wrong["courriel"] = (
             "Adresse électronique : une adresse complète est attendue, par exemple prenom.nom@exemple.fr."
         )
     if len(clean.organisation) < 2:
-        raise InvalidParameter(
+        wrong["organisation"] = (
             "Organisation : indiquez le service, la collectivité ou l'association où vous travaillez."
         )
     if not re.fullmatch(r"\d[0-9AB]\d?", clean.departement):
-        raise InvalidParameter("Territoire : choisissez le département où vous intervenez.")
+        wrong["departement"] = "Territoire : choisissez le département où vous intervenez."
     if clean.role not in caller.policy.roles:
-        raise InvalidParameter("Rôle souhaité : choisissez l'un des rôles proposés.")
+        wrong["role"] = "Rôle souhaité : choisissez l'un des rôles proposés."
     if not 10 <= len(clean.reason) <= 2000:
-        raise InvalidParameter(
+        wrong["motif"] = (
             "Motif : expliquez en quelques phrases (10 à 2 000 caractères) pourquoi vous demandez un accès."
         )
+    if wrong:
+        raise FieldErrors(wrong)
     return clean
 
 
@@ -185,7 +188,8 @@ def submit_request(caller: Caller, form: AccessRequest, client: str) -> None:
             (Jsonb(payload), client, _mail(ack), _mail(notice), Jsonb(caller.policy.managers())),
         ).fetchone()[0]
     if status == "territoire":
-        raise InvalidParameter(f"Territoire : le département « {request.departement} » n'existe pas.")
+        unknown = f"Territoire : le département « {request.departement} » n'existe pas."
+        raise FieldErrors({"departement": unknown})
 
 
 def requests_in_scope(caller: Caller) -> list[dict[str, Any]]:

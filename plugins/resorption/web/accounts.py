@@ -25,7 +25,7 @@ from flask import Blueprint, Response, redirect, request
 from resorption import lifecycle
 from resorption.authentication import password_hash_of
 from resorption.caller import Caller
-from resorption.errors import Forbidden, InvalidParameter, NotFound
+from resorption.errors import FieldErrors, Forbidden, InvalidParameter, NotFound
 from resorption.web.dashboard import base_url, render, signed_in
 from resorption.web.sessions import current_session, safe_next, session_hash
 
@@ -75,15 +75,15 @@ def blueprint(api: Any) -> Blueprint:
     # -- the public request -----------------------------------------------------------------
 
     def request_form(
-        caller: Caller, status: int = HTTPStatus.OK, error: str | None = None, sent: bool = False
+        caller: Caller, status: int = HTTPStatus.OK, wrong: FieldErrors | None = None
     ) -> Response:
         roles = [(n, r.label.fr) for n, r in caller.policy.roles.items()]
         return _page(
             api,
             "comptes/demande.html",
             status,
-            error=error,
-            sent=sent,
+            # the page lists them on top, and each field shows its own
+            wrong=wrong.fields if wrong else {},
             form=request.form,
             roles=roles,
             departements=_departements(caller),
@@ -117,8 +117,8 @@ def blueprint(api: Any) -> Blueprint:
                 lifecycle.check_request(caller, wished)
             else:
                 lifecycle.submit_request(caller, wished, _client())
-        except InvalidParameter as exc:
-            return request_form(caller, HTTPStatus.BAD_REQUEST, exc.message)
+        except FieldErrors as exc:
+            return request_form(caller, HTTPStatus.BAD_REQUEST, exc)
         return _page(api, "comptes/demande_envoyee.html")
 
     # -- administrators -------------------------------------------------------------------------
