@@ -68,9 +68,7 @@ class Replica:
     def app_sessions(self) -> int:
         """The app's connections on the replica (its pools are named for it)."""
         return int(
-            self.run(
-                "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'resorption-replica'"
-            )
+            self.run("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'resorption-replica'")
         )
 
 
@@ -93,7 +91,9 @@ def replica(server_url: str, database_url: str, users: dict[str, TestUser]) -> I
 
 
 @pytest.fixture(scope="module")
-def replicated(database_url: str, replica: Replica, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def replicated(
+    database_url: str, replica: Replica, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
     """A server of the app whose reads go to the replica (two workers, each with its watcher)."""
     runtime = tmp_path_factory.mktemp("replicated")
     port = replica.port + 1
@@ -155,7 +155,12 @@ def write_population(url: str, site: int, user: TestUser, value: int) -> request
 
 
 def test_reads_are_served_by_the_replica(
-    replicated: str, replica: Replica, base_url: str, site: int, users: dict[str, TestUser], db: psycopg.Connection
+    replicated: str,
+    replica: Replica,
+    base_url: str,
+    site: int,
+    users: dict[str, TestUser],
+    db: psycopg.Connection,
 ) -> None:
     admin = users["national-admin-nation"]
     before = reads(replicated)
@@ -205,7 +210,12 @@ def test_a_client_reads_its_own_write_at_once(
 
 
 def test_a_replica_too_far_behind_is_skipped(
-    replicated: str, replica: Replica, base_url: str, site: int, users: dict[str, TestUser], db: psycopg.Connection
+    replicated: str,
+    replica: Replica,
+    base_url: str,
+    site: int,
+    users: dict[str, TestUser],
+    db: psycopg.Connection,
 ) -> None:
     admin = users["national-admin-nation"]
     value = population(replicated, site, admin)
@@ -255,8 +265,12 @@ def test_access_control_is_the_same_on_the_replica(
             else:
                 assert ids
         hits = {"resulttype": "hits", "bbox": GIRONDE_BBOX}
-        counted = requests.get(f"{replicated}/collections/sites/items", params=hits, headers=user.headers, timeout=60)
-        expected = requests.get(f"{base_url}/collections/sites/items", params=hits, headers=user.headers, timeout=60)
+        counted = requests.get(
+            f"{replicated}/collections/sites/items", params=hits, headers=user.headers, timeout=60
+        )
+        expected = requests.get(
+            f"{base_url}/collections/sites/items", params=hits, headers=user.headers, timeout=60
+        )
         requests_made += 1
         assert counted.status_code == 200
         assert counted.json()["numberMatched"] == expected.json()["numberMatched"]
@@ -270,9 +284,9 @@ def test_access_control_is_the_same_on_the_replica(
             )
             requests_made += 1
             assert missing.status_code == 404
-            assert one.json()["description"].replace(str(site), "X") == missing.json()[
-                "description"
-            ].replace("999999999", "X")
+            assert one.json()["description"].replace(str(site), "X") == missing.json()["description"].replace(
+                "999999999", "X"
+            )
     after = reads(replicated)
     assert after["replica"] - before["replica"] >= requests_made and after["primary"] == before["primary"]
 
@@ -281,7 +295,9 @@ def test_reads_of_sensitive_fields_are_audited_on_the_primary(
     replicated: str, site: int, users: dict[str, TestUser], db: psycopg.Connection
 ) -> None:
     admin = users["national-admin-nation"]
-    count = "SELECT count(*) FROM resorption.audit_log WHERE action = 'read' AND username = %s AND item_id = %s"
+    count = (
+        "SELECT count(*) FROM resorption.audit_log WHERE action = 'read' AND username = %s AND item_id = %s"
+    )
     before = db.execute(count, (admin.username, str(site))).fetchone()[0]
     served = reads(replicated)["replica"]
     population(replicated, site, admin)

@@ -195,7 +195,12 @@ def _on_replica(
                     return None
             _begin(attempt, conn, statement, params, pipeline=False)
             stack.enter_context(attempt.pop_all())
-    except (PoolTimeout, TimeoutError, psycopg.OperationalError):
+    except (PoolTimeout, TimeoutError):
+        # Busy (every connection in use) is not down: only a pool left without any connection.
+        if not pool.get_stats().get("pool_size", 0):
+            replicas.mark_down(settings, choice.url)
+        return None
+    except psycopg.OperationalError:
         replicas.mark_down(settings, choice.url)
         return None
     metrics.read_served("replica")
