@@ -24,6 +24,8 @@ import requests
 
 from resorption import replicas
 from resorption.embedded import start_replica, stop_replica
+from resorption.errors import ConfigurationError
+from resorption.settings import Settings
 from tests.fix_second_server import start_gunicorn
 from tests.fix_users import AREA, OTHER_AREA, TestUser
 
@@ -324,3 +326,30 @@ def test_reads_answer_when_the_replica_is_down(
         assert hits.status_code == 200 and hits.json()["numberMatched"] > 0
         assert time.monotonic() - started < 4
     assert reads(replicated)["primary"] >= before["primary"] + 12
+
+
+def test_replica_addresses_take_the_credentials_of_the_application_role(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", "postgresql://owner:secret@primary:5432/resorption")
+    monkeypatch.setenv("RESORPTION_APP_DB_PASSWORD", "mot de passe")
+    monkeypatch.delenv("RESORPTION_APP_DATABASE_URL", raising=False)
+    monkeypatch.setenv(
+        "DATABASE_REPLICA_URLS",
+        "postgresql://owner:secret@replique-1:5433/resorption, postgres://replique-2/resorption",
+    )
+    assert Settings.from_env().replica_urls == (
+        "postgresql://resorption_app:mot%20de%20passe@replique-1:5433/resorption",
+        "postgres://resorption_app:mot%20de%20passe@replique-2/resorption",
+    )
+    monkeypatch.setenv("DATABASE_REPLICA_URLS", "replique-1:5432")
+    with pytest.raises(ConfigurationError, match="DATABASE_REPLICA_URLS"):
+        Settings.from_env()
+
+
+def test_wal_positions_read_as_postgresql_writes_them() -> None:
+    assert replicas.parse_lsn("16/B374D848") == 0x16_B374D848
+    assert replicas.format_lsn(0x16_B374D848) == "16/B374D848"
+    assert replicas.parse_lsn(replicas.format_lsn(0)) == 0
+    for malformed in ("", "16/", "/1", "x/1", "1/2/3", "123456789/1", "1/1; DROP", None):
+        assert replicas.parse_lsn(malformed) is None

@@ -250,6 +250,10 @@ def choose(settings: Settings) -> Choice | None:
     seen = current.seen
     if seen is None:
         return Choice(ordered[0].url, None)
+    if watcher.samples and seen > watcher.samples[-1][1] + settings.replica_max_lag_bytes:
+        # Far beyond what the primary had written at the last check: a position no write gave
+        # (a client's invention) is not waited for, the primary serves it at once.
+        return None
     for replica in ordered:
         if replica.replayed >= seen:
             return Choice(replica.url, None)
