@@ -168,6 +168,17 @@ def main() -> None:
                 # On the port after the replica's (the range of the cluster's port).
                 ours = servers.start_ours(url, work, port=replica_port + 1, extra_env=extra)
                 try:
+                    check = requests.patch(
+                        f"{ours.base}/collections/sites/items/{ids[0]}",
+                        json={"properties": {"name": "Site mesuré"}},
+                        headers={
+                            "Authorization": f"Bearer {token}",
+                            "Content-Type": "application/merge-patch+json",
+                        },
+                        timeout=60,
+                    )
+                    if check.status_code != 204:
+                        sys.exit(f"le PATCH du mélange échoue ({check.status_code}) : {check.text[:300]}")
                     run(ours, script, token, argparse.Namespace(**{**vars(args), "duration": 3}), clusters)
                     results[name].append(run(ours, script, token, args, clusters))
                 finally:
@@ -191,7 +202,7 @@ def main() -> None:
         runs = " / ".join(f"{r['rps']:.0f}" for r in rows)
         print(
             f"| {name} | {mean['rps']:.0f} ({runs}) | {mean['p50']:.1f} | {mean['p99']:.0f} "
-            f"| {sum(r['errors'] for r in rows)} | {mean['replica_share']:.0%} | {cpu['app']:.1f} "
+            f"| {sum(r['errors'] for r in rows)} | {mean['replica_share']:.1%} | {cpu['app']:.1f} "
             f"| {cpu['primaire']:.1f} | {cpu['réplique']:.1f} |"
         )
 
