@@ -11,10 +11,10 @@ write. The rules, in one place:
   that writes reads what it is about to change on the primary; so do the mail worker, the
   command line and everything outside a request (no `begin_request`: the primary).
 - Read-your-writes: a transaction that changed data notes the primary's WAL position after its
-  commit (`note_write`); the app sends it to the client (cookie and header `Resorption-LSN`),
-  which sends it back. A replica serves that client only once it has replayed that far,
-  waiting up to `replica_wait_ms`; else the primary does. After its own write, the rest of a
-  request reads on the primary.
+  commit (`note_write`); the app sends it to the client (cookie `resorption_lsn`, header
+  `Resorption-LSN`), which sends it back. A replica serves that client only once it has
+  replayed that far, waiting up to `replica_wait_ms`; else the primary does. After its own
+  write, the rest of a request reads on the primary.
 - A replica that does not answer, or is behind by more than `replica_max_lag_bytes` or
   `replica_max_lag_s`, is skipped: one watcher thread per process checks each replica every
   `replica_check_s`, and a replica that fails under a request is skipped at once until its
@@ -115,7 +115,6 @@ class _Watcher:
     samples: collections.deque[tuple[float, int]] = field(default_factory=collections.deque)
     primary: psycopg.Connection | None = None
     turn: itertools.count[int] = field(default_factory=itertools.count)
-    stop: threading.Event = field(default_factory=threading.Event)
 
 
 _lock = threading.Lock()
@@ -143,16 +142,9 @@ def _watcher(settings: Settings) -> _Watcher:
         return _watchers[key]
 
 
-def stop_watching() -> None:
-    """Stop this process's watchers (tests)."""
-    with _lock:
-        for watcher in _watchers.values():
-            watcher.stop.set()
-        _watchers.clear()
-
-
 def _watch(watcher: _Watcher) -> None:
-    while not watcher.stop.wait(watcher.settings.replica_check_s):
+    while True:  # a daemon thread: it ends with its process
+        time.sleep(watcher.settings.replica_check_s)
         _check(watcher)
 
 
