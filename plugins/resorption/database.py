@@ -192,6 +192,7 @@ def _on_replica(
                 fresh = replicas.caught_up(conn, settings, choice.wait_for)
                 conn.rollback()
                 if not fresh:
+                    replicas.stalled(settings, choice.url, choice.wait_for)
                     return None
             _begin(attempt, conn, statement, params, pipeline=False)
             stack.enter_context(attempt.pop_all())

@@ -103,6 +103,10 @@ class _Replica:
     url: str
     fit: bool = False  # answering, in recovery, and not too far behind
     replayed: int = 0  # pg_last_wal_replay_lsn() at the last check
+    # A position a read waited for in vain: reads that need it or less do not wait again on
+    # this replica until a check finds it replayed (a lagging replica costs one wait, not one
+    # per read).
+    stalled_at: int = -1
     conn: psycopg.Connection | None = None  # the watcher's own connection
 
 
@@ -249,7 +253,15 @@ def choose(settings: Settings) -> Choice | None:
     for replica in ordered:
         if replica.replayed >= seen:
             return Choice(replica.url, None)
-    return Choice(ordered[0].url, seen)
+    waitable = [r for r in ordered if r.stalled_at < seen]
+    return Choice(waitable[0].url, seen) if waitable else None
+
+
+def stalled(settings: Settings, url: str, position: int) -> None:
+    """A read waited in vain for the replica `url` to replay `position` (`caught_up`)."""
+    for replica in _watcher(settings).replicas:
+        if replica.url == url:
+            replica.stalled_at = max(replica.stalled_at, position)
 
 
 def caught_up(conn: psycopg.Connection, settings: Settings, position: int) -> bool:
