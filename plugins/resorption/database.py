@@ -6,6 +6,7 @@ database itself can enforce what the caller may see. This module receives
 plain values; it knows nothing of principals or policies.
 """
 
+import logging
 import os
 import threading
 import time
@@ -24,6 +25,7 @@ from resorption.errors import DatabaseUnavailable, InvalidParameter, QueryTooLon
 from resorption.settings import Settings
 
 SQL = statements.load("database")
+log = logging.getLogger(__name__)
 
 _lock = threading.Lock()
 # One pool per database URL (two apps of one process may use two databases), made again
@@ -217,11 +219,14 @@ def _note_position(conn: psycopg.Connection) -> Any:
 
     def note(exc_type: type[BaseException] | None, *_: Any) -> bool:
         if exc_type is None:
-            conn.autocommit = True  # one statement, no transaction around it
             try:
+                conn.autocommit = True  # one statement, no transaction around it
                 replicas.note_write(conn.execute(SQL.wal_position).fetchone()[0])
-            finally:
                 conn.autocommit = False
+            except psycopg.Error:
+                # The write is committed: a lost position must not turn it into an error. The
+                # connection, if broken, is discarded by the pool's check.
+                log.warning("position du WAL non lue après une écriture : suivi des écritures perdu")
         return False
 
     return note
