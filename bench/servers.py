@@ -246,9 +246,11 @@ def _gunicorn(bin_dir: Path, app: str, port: int, config: Path | None = None) ->
     ]
 
 
-def start_ours(url: str, workdir: Path) -> Server:
-    """Our server, with access control on (as in production)."""
-    port = free_port()
+def start_ours(
+    url: str, workdir: Path, port: int | None = None, extra_env: dict[str, str] | None = None
+) -> Server:
+    """Our server, with access control on (as in production), with `extra_env` (replicas…)."""
+    port = port or free_port()
     runtime = workdir / "runtime"
     runtime.mkdir(exist_ok=True)
     env = {
@@ -256,6 +258,7 @@ def start_ours(url: str, workdir: Path) -> Server:
         "DATABASE_URL": url,
         "RESORPTION_PUBLIC_URL": f"http://127.0.0.1:{port}",
         "RESORPTION_RUNTIME_DIR": str(runtime),
+        **(extra_env or {}),
     }
     command = _gunicorn(VENV, "resorption.app:wsgi()", port, GUNICORN_CONFIG)
     return _start("ours", command, env, port, workdir)

@@ -21,7 +21,7 @@ from pygeoapi.api import API, APIRequest, apply_gzip
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, RequestEntityTooLarge
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from resorption import audit, forgery, request_log, response_headers
+from resorption import audit, forgery, replicas, request_log, response_headers
 from resorption import settings as app_settings
 from resorption.api import (
     asyncapi,
@@ -126,6 +126,9 @@ def create_app(settings: app_settings.Settings | None = None) -> Flask:
     def authenticate_and_route() -> Response | None:
         # A worker's thread keeps its context between requests: nobody is signed in until proven.
         set_principal(ANONYMOUS)
+        # Where its reads may go: a replica for a request that only reads (resorption.replicas).
+        sent = request.headers.get(replicas.HEADER) or request.cookies.get(replicas.COOKIE)
+        replicas.begin_request(_reads_may_lag(), sent)
         _check_body(settings.limits)
         _reject_nul_bytes()
         if _is_static() or request.endpoint in operations.ENDPOINTS:
@@ -150,6 +153,21 @@ def create_app(settings: app_settings.Settings | None = None) -> Flask:
         # pygeoapi's HTML pages say text/html without a charset; non-browser clients then misread French.
         if response.mimetype == "text/html" and "charset" not in response.headers.get("Content-Type", ""):
             response.headers["Content-Type"] = "text/html; charset=utf-8"
+        return response
+
+    @app.after_request
+    def follow_own_writes(response: Response) -> Response:
+        # After a write, the client's next reads wait for a replica to replay it (or go to the
+        # primary): its position goes back in a cookie (browsers, QGIS) and a header (scripts).
+        position = replicas.written()
+        if position is not None:
+            response.headers[replicas.HEADER] = position
+            response.set_cookie(
+                replicas.COOKIE,
+                position,
+                max_age=replicas.COOKIE_SECONDS,
+                **sessions.cookie_options(settings.public_url),
+            )
         return response
 
     # A file made by a process (an export) is downloaded under its name.
@@ -204,6 +222,26 @@ def create_app(settings: app_settings.Settings | None = None) -> Flask:
 OUR_ENDPOINTS = {"pygeoapi.collection_items", "pygeoapi.collection_queryables"}
 # A POST on items with one of these types is a CQL2 JSON query (see `_is_cql2_query`).
 CQL2_QUERY_TYPES = {"application/query-cql-json", "application/cql2+json"}
+
+
+# Processes that only read (statistics, exports): their reads may go to a replica, like a GET's.
+READ_ONLY_PROCESSES = frozenset(
+    {"territory-statistics", "export-collection", "export-actions", "export-sites"}
+)
+# Reads of a GET that must see the primary: the event streams check each event of the primary's
+# outbox against what the caller may read, which a lagging replica may not hold yet.
+PRIMARY_READS = frozenset({"events.all_events", "events.collection_events"})
+
+
+def _reads_may_lag() -> bool:
+    """Whether this request only reads, so that a streaming replica may serve its reads."""
+    if request.method in ("GET", "HEAD"):
+        return request.endpoint not in PRIMARY_READS
+    return (
+        request.method == "POST"
+        and request.endpoint == "pygeoapi.execute_process_jobs"
+        and (request.view_args or {}).get("process_id") in READ_ONLY_PROCESSES
+    )
 
 
 def _route(api: Any, catalog: Mapping[str, Collection]) -> Response | None:

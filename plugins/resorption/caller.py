@@ -6,10 +6,11 @@ passed explicitly to whatever reads or writes. It is the only module that opens 
 transaction as a principal (tests/test_architecture.py holds it to that):
 
 - `reading()`: read-only, as the caller's reader role (column privileges) with its scopes
-  (row-level security);
+  (row-level security), on a streaming replica when one is fit (`replicas`);
 - `exporting(within)`: the same, the read scopes narrowed to where the caller may export
   (`bulk.py`): exports, files and big pages;
-- `writing()`: read-write, as the caller's writer role, with its write scopes;
+- `writing()`: read-write, as the caller's writer role, with its write scopes, on the primary
+  (the client's next reads wait for a replica to replay it, or go to the primary);
 - `following_changes()`: the login role, for a page of the outbox of events (each event is then
   checked against what `reading()` returns);
 - `keeping_jobs()`: the login role on the jobs of OGC API Processes, which row-level
@@ -136,7 +137,11 @@ class Caller:
         """
         context = {**self.policy.db_settings(self.principal), **(planner or {})}
         return transaction(
-            self.settings, context=context, role=self.policy.db_role(self.principal), kind=kind
+            self.settings,
+            context=context,
+            role=self.policy.db_role(self.principal),
+            kind=kind,
+            replica=True,
         )
 
     def exporting(self, within: Scope = NATION, planner: Mapping[str, str] | None = None) -> Any:
@@ -145,7 +150,11 @@ class Caller:
         export = self.export_scope(within)
         context = {**bulk.context(self.policy, self.principal, export), **(planner or {})}
         return transaction(
-            self.settings, context=context, role=self.policy.db_role(self.principal), kind="export"
+            self.settings,
+            context=context,
+            role=self.policy.db_role(self.principal),
+            kind="export",
+            replica=True,
         )
 
     def writing(self) -> Any:
@@ -156,6 +165,7 @@ class Caller:
             role=self.policy.db_write_role(self.principal),
             read_only=False,
             kind="write",
+            changes_data=True,
         )
 
     def keeping_jobs(self) -> Any:
@@ -177,7 +187,7 @@ class Caller:
         privileges.APP_FUNCTIONS (sql/205_accounts_lifecycle.sql): they read the caller and, for an
         administrator, its reach and what it may grant from these settings, and check them inside."""
         context = {**self.policy.db_settings(self.principal), **self.policy.manage_settings(self.principal)}
-        return transaction(self.settings, context=context, read_only=False)
+        return transaction(self.settings, context=context, read_only=False, changes_data=True)
 
     def following_changes(self) -> Any:
         """A read-only transaction as the login role, for a page of the outbox (outbox_page, a

@@ -6,11 +6,13 @@ database itself can enforce what the caller may see. This module receives
 plain values; it knows nothing of principals or policies.
 """
 
+import logging
 import os
 import threading
 import time
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager, nullcontext
+from contextlib import ExitStack, contextmanager
+from typing import Any
 
 import psycopg
 from psycopg import errors as pg_errors
@@ -18,11 +20,12 @@ from psycopg import sql
 from psycopg_pool import ConnectionPool, PoolTimeout
 from psycopg_pool.base import AttemptWithBackoff
 
-from resorption import metrics, statements
+from resorption import metrics, replicas, statements
 from resorption.errors import DatabaseUnavailable, InvalidParameter, QueryTooLong, ResorptionError
 from resorption.settings import Settings
 
 SQL = statements.load("database")
+log = logging.getLogger(__name__)
 
 _lock = threading.Lock()
 # One pool per database URL (two apps of one process may use two databases), made again
@@ -58,10 +61,11 @@ class _Pool(ConnectionPool):
         super()._add_connection(attempt or _SteadyAttempt(timeout=self.reconnect_timeout), growing)
 
 
-def get_pool(settings: Settings) -> ConnectionPool:
-    """The pool of the application's login role for these settings, created on first use (after fork)."""
+def get_pool(settings: Settings, url: str | None = None) -> ConnectionPool:
+    """The pool of the application's login role on the primary (or on the replica `url`), created
+    on first use (after fork)."""
     global _pools_pid
-    url = settings.app_database_url
+    url = url or settings.app_database_url
     pool = _pools.get(url)
     if pool is not None and _pools_pid == os.getpid():
         return pool
@@ -70,13 +74,16 @@ def get_pool(settings: Settings) -> ConnectionPool:
             _pools.clear()
             _pools_pid = os.getpid()
         if url not in _pools:
+            replica = url != settings.app_database_url
+            name = "resorption-replica" if replica else "resorption"
             _pools[url] = _Pool(
                 url,
                 min_size=settings.pool_min_size,
                 max_size=settings.pool_max_size,
                 kwargs={
                     "autocommit": False,
-                    "application_name": "resorption",
+                    # Who is who in pg_stat_activity (on a replica: reads served there).
+                    "application_name": name,
                     # A server that does not answer (host down, network cut) is given up quickly.
                     "connect_timeout": max(1, round(settings.pool_timeout_s)),
                 },
@@ -88,7 +95,7 @@ def get_pool(settings: Settings) -> ConnectionPool:
                 max_lifetime=settings.pool_max_lifetime_s,
                 timeout=settings.pool_timeout_s,
                 open=True,
-                name="resorption",
+                name=name,
             )
             metrics.watch_pool(_pools[url])
         return _pools[url]
@@ -110,6 +117,8 @@ def transaction(
     read_only: bool = True,
     kind: str = "read",
     pipeline: bool = False,
+    replica: bool = False,
+    changes_data: bool = False,
 ) -> Iterator[psycopg.Connection]:
     """A connection inside one transaction, with `context` set as local settings.
 
@@ -118,32 +127,109 @@ def transaction(
     within `pool_timeout_s`: DatabaseUnavailable (503 with Retry-After), never a long wait.
     With `pipeline`, for statements whose results nobody reads (the audit log): BEGIN, the
     prelude, the statements and COMMIT go in one round trip; errors still raise, at COMMIT.
+    `replica`: a read that a streaming replica may serve
+    (`replicas.choose`); the primary serves it when none is fit, or when the one chosen fails.
+    `changes_data`: a write whose WAL position read-your-writes follows (`replicas.note_write`).
     """
-    pool = get_pool(settings)
     statement, params = prelude(settings, context, role, read_only, kind)
     started = time.perf_counter()
     unavailable = False
     try:
-        with (
-            pool.connection(timeout=_wait(settings, pool)) as conn,
-            translate_errors(),
-            conn.pipeline() if pipeline else nullcontext(),
-            conn.transaction(),
-        ):
-            # One round trip for the whole prelude (it used to take one per setting). Pipeline
-            # mode would also fold BEGIN in, but it forbids the server-side cursors of exports.
-            conn.execute(statement, params)
-            _note_connected(pool)
+        with ExitStack() as stack:
+            conn = None
+            if replica:
+                conn = _on_replica(stack, settings, statement, params)
+            if conn is None:
+                pool = get_pool(settings)
+                conn = stack.enter_context(pool.connection(timeout=_wait(settings, pool)))
+                if changes_data and settings.replica_urls:
+                    stack.push(_note_position(conn))  # runs after COMMIT, before the pool takes it back
+                _begin(stack, conn, statement, params, pipeline)
+                _note_connected(pool)
+                if replica:
+                    metrics.read_served("primary")
             yield conn
     except (PoolTimeout, TimeoutError) as exc:  # the pool had no connection in time
         unavailable = True
-        _note_timeout(pool)
+        _note_timeout(get_pool(settings))
         raise DatabaseUnavailable() from exc
     except psycopg.OperationalError as exc:  # (PoolTimeout is one too: caught above)
         unavailable = True
         raise DatabaseUnavailable() from exc
     finally:
         metrics.transaction_done(kind, time.perf_counter() - started, unavailable)
+
+
+def _begin(
+    stack: ExitStack, conn: psycopg.Connection, statement: sql.SQL, params: Any, pipeline: bool
+) -> None:
+    """Open the transaction on `conn` and run its prelude: one round trip for the whole prelude
+    (it used to take one per setting). Pipeline mode would also fold BEGIN in, but it forbids
+    the server-side cursors of exports."""
+    stack.enter_context(translate_errors())
+    if pipeline:
+        stack.enter_context(conn.pipeline())
+    stack.enter_context(conn.transaction())
+    conn.execute(statement, params)
+
+
+def _on_replica(
+    stack: ExitStack, settings: Settings, statement: sql.SQL, params: Any
+) -> psycopg.Connection | None:
+    """The transaction opened on the replica `replicas.choose` names, or None: then the primary.
+
+    A replica that fails to give a connection, or to run the prelude, is marked down and the
+    primary serves the read; so is one that has not replayed the client's last write in time.
+    """
+    choice = replicas.choose(settings)
+    if choice is None:
+        return None
+    pool = get_pool(settings, choice.url)
+    try:
+        with ExitStack() as attempt:
+            # Not the primary's wait: a replica that does not give a connection at once is
+            # busy or out, and the primary is there.
+            conn = attempt.enter_context(pool.connection(timeout=REPLICA_WAIT_S))
+            if choice.wait_for is not None:
+                fresh = replicas.caught_up(conn, settings, choice.wait_for)
+                conn.rollback()
+                if not fresh:
+                    replicas.stalled(settings, choice.url, choice.wait_for)
+                    return None
+            _begin(attempt, conn, statement, params, pipeline=False)
+            stack.enter_context(attempt.pop_all())
+    except (PoolTimeout, TimeoutError):
+        # Busy (every connection in use) is not down: only a pool left without any connection.
+        if not pool.get_stats().get("pool_size", 0):
+            replicas.mark_down(settings, choice.url)
+        return None
+    except psycopg.OperationalError:
+        replicas.mark_down(settings, choice.url)
+        return None
+    metrics.read_served("replica")
+    return conn
+
+
+# How long a read waits for a connection of a replica's pool before the primary serves it.
+REPLICA_WAIT_S = 0.5
+
+
+def _note_position(conn: psycopg.Connection) -> Any:
+    """An exit callback that, after a successful COMMIT, notes the WAL position it reached."""
+
+    def note(exc_type: type[BaseException] | None, *_: Any) -> bool:
+        if exc_type is None:
+            try:
+                conn.autocommit = True  # one statement, no transaction around it
+                replicas.note_write(conn.execute(SQL.wal_position).fetchone()[0])
+                conn.autocommit = False
+            except psycopg.Error:
+                # The write is committed: a lost position must not turn it into an error. The
+                # connection, if broken, is discarded by the pool's check.
+                log.warning("position du WAL non lue après une écriture : suivi des écritures perdu")
+        return False
+
+    return note
 
 
 # While PostgreSQL is unreachable (the pool timed out while its connection attempts failed),

@@ -377,6 +377,58 @@ def destroy_cluster(root: Path | None = None) -> None:
     _say(f"cluster supprimé ({home}).")
 
 
+# -- a streaming replica ----------------------------------------------------------------
+
+
+def replica_home(port: int, root: Path | None = None) -> Path:
+    """Where the replica listening on ``port`` lives: inside the cluster's folder (reachable by
+    the server's user, deleted with the cluster)."""
+    return _existing_home(root) / f"replica-{port}"
+
+
+def start_replica(port: int, root: Path | None = None, primary_port: int | None = None) -> str:
+    """A new hot standby of the embedded cluster on ``port``; its URL (database ``resorption``).
+
+    A copy made now (``pg_basebackup -R``: base backup, WAL streamed during it, then
+    ``standby.signal`` and ``primary_conninfo``) that follows the primary by streaming
+    replication. The cluster's defaults allow it: ``wal_level = replica``,
+    ``max_wal_senders = 10``, and initdb's ``pg_hba.conf`` trusts replication from 127.0.0.1.
+    A replica left from before is deleted first (the primary may have recycled the WAL it needs).
+    """
+    primary_port = default_port() if primary_port is None else primary_port
+    home = replica_home(port, root)
+    stop_replica(port, root)
+    home.mkdir()
+    _give_to_service_user(home)
+    pgdata, log = home / "pgdata", home / "postgres.log"
+    copy = [
+        *(_bindir() / "pg_basebackup", "--pgdata", pgdata, "--write-recovery-conf"),
+        *("--wal-method=stream", "--checkpoint=fast", "--no-sync"),
+        *("--host", "127.0.0.1", "--port", str(primary_port), "--username", SERVICE_USER),
+    ]
+    done = _run(_as_server_user(copy), cwd=home)
+    if done.returncode != 0:
+        raise EmbeddedDatabaseError(f"pg_basebackup a échoué :\n{done.stdout}{done.stderr}")
+    # The copy carries the primary's settings file: its own port and socket folder instead.
+    (pgdata / "postmaster.opts").unlink(missing_ok=True)
+    _write_settings(pgdata, home / "run", port)
+    command = [_bindir() / "pg_ctl", "--pgdata", pgdata, "--log", log, "--wait", "start"]
+    done = _run(_as_server_user(command), cwd=home)
+    if done.returncode != 0:
+        tail = "".join(log.read_text(errors="replace").splitlines(True)[-15:])
+        raise EmbeddedDatabaseError(f"La réplique n'a pas démarré :\n{done.stdout}{done.stderr}{tail}")
+    return embedded_url(port)
+
+
+def stop_replica(port: int, root: Path | None = None) -> None:
+    """Stop the replica on ``port`` (immediately: it holds nothing of its own) and delete it."""
+    home = replica_home(port, root)
+    if _postmaster_info(home / "pgdata") is not None:
+        command = [_bindir() / "pg_ctl", "--pgdata", home / "pgdata", "--mode", "immediate", "--wait", "stop"]
+        _run(_as_server_user(command), cwd=home)
+    shutil.rmtree(home, ignore_errors=True)
+
+
 # -- the database ----------------------------------------------------------------------
 
 

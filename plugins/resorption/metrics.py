@@ -48,6 +48,25 @@ TRANSACTIONS = Histogram(
 UNAVAILABLE = Counter(
     "resorption_db_unavailable", "Transactions refusées faute de base joignable (réponses 503).", ["kind"]
 )
+# Where the reads of `Caller.reading()` and `exporting()` went (resorption.replicas).
+READS = Counter(
+    "resorption_db_reads",
+    "Transactions de lecture, par serveur : primary (primaire) ou replica (réplique).",
+    ["server"],
+)
+# Each replica's lag as its watchers last saw it; "max": the worst worker's view.
+REPLICA_LAG_BYTES = Gauge(
+    "resorption_db_replica_lag_bytes",
+    "Retard de rejeu de chaque réplique sur la primaire, en octets de WAL.",
+    ["replica"],
+    multiprocess_mode="max",
+)
+REPLICA_LAG_SECONDS = Gauge(
+    "resorption_db_replica_lag_seconds",
+    "Retard de rejeu de chaque réplique sur la primaire, en secondes.",
+    ["replica"],
+    multiprocess_mode="max",
+)
 # Each worker's pool; "livesum": the sum over live workers.
 POOL = Gauge(
     "resorption_db_pool_connections",
@@ -77,6 +96,17 @@ def transaction_done(kind: str, seconds: float, unavailable: bool = False) -> No
             totals[state] += stats.get(key, 0)
     for state, value in totals.items():
         POOL.labels(state).set(value)
+
+
+def read_served(server: str) -> None:
+    """One read transaction opened on `server` (primary or replica)."""
+    READS.labels(server).inc()
+
+
+def replica_lag(replica: str, lag_bytes: int, lag_s: float) -> None:
+    """A replica's lag as a watcher just measured it (`replica`: its host, port and database)."""
+    REPLICA_LAG_BYTES.labels(replica).set(lag_bytes)
+    REPLICA_LAG_SECONDS.labels(replica).set(lag_s)
 
 
 def request_done(route: str, method: str, status: int, seconds: float) -> None:

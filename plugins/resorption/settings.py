@@ -235,6 +235,17 @@ class Settings:
     pool_max_lifetime_s: float = 1800.0
     # What a 503 asks the client to wait (Retry-After, seconds).
     retry_after_s: int = 5
+    # Streaming replicas that serve reads (resorption.replicas), as the application's login role:
+    # DATABASE_REPLICA_URLS in DATABASE_URL's form, with the credentials of app_database_url.
+    replica_urls: tuple[str, ...] = ()
+    # A replica further behind the primary than this (WAL bytes, or seconds) is skipped.
+    replica_max_lag_bytes: int = 16 * MIB
+    replica_max_lag_s: float = 5.0
+    # How long a read waits for a replica to replay its client's last write before the primary
+    # serves it instead (read-your-writes).
+    replica_wait_ms: int = 200
+    # How often each worker measures its replicas' lag and health (seconds).
+    replica_check_s: float = 1.0
     timeouts: Timeouts = Timeouts()
     retention: Retention = Retention()
     # Who may read /metrics: these networks (CIDR), or whoever sends this bearer secret.
@@ -317,6 +328,10 @@ class Settings:
                 _int("RESORPTION_POOL_MAX_LIFETIME_S", int(defaults.pool_max_lifetime_s), 60)
             ),
             retry_after_s=_int("RESORPTION_RETRY_AFTER_S", defaults.retry_after_s, 1, 3600),
+            **_replicas_from_env(
+                os.environ.get("RESORPTION_APP_DATABASE_URL")
+                or app_url(url, os.environ.get("RESORPTION_APP_DB_PASSWORD"))
+            ),
             timeouts=Timeouts.from_env(_optional_int("RESORPTION_STATEMENT_TIMEOUT_MS")),
             retention=Retention.from_env(),
             metrics_networks=_networks(os.environ.get("RESORPTION_METRICS_NETWORKS")),
@@ -336,6 +351,44 @@ class Settings:
         if settings.pool_min_size > settings.pool_max_size:
             raise ConfigurationError("RESORPTION_POOL_MIN ne peut dépasser RESORPTION_POOL_MAX.")
         return settings
+
+
+def _replicas_from_env(app_database_url: str) -> dict[str, object]:
+    """DATABASE_REPLICA_URLS (separated by commas or spaces) and the RESORPTION_REPLICA_* limits."""
+    raw = os.environ.get("DATABASE_REPLICA_URLS", "")
+    urls = []
+    for url in (u for u in raw.replace(",", " ").split() if u):
+        parts = urlsplit(url)
+        if parts.scheme not in ("postgresql", "postgres") or not parts.hostname:
+            raise ConfigurationError(
+                f"DATABASE_REPLICA_URLS : « {parts.hostname or url.rsplit('@', 1)[-1]} » n'est pas une "
+                "adresse postgresql://hôte:port/base (séparez les répliques par des virgules)."
+            )
+        urls.append(replica_url(url, app_database_url))
+    d = Settings.__dataclass_fields__
+    return {
+        "replica_urls": tuple(urls),
+        "replica_max_lag_bytes": _int(
+            "RESORPTION_REPLICA_MAX_LAG_BYTES", d["replica_max_lag_bytes"].default, 0
+        ),
+        "replica_max_lag_s": _int(
+            "RESORPTION_REPLICA_MAX_LAG_MS", int(d["replica_max_lag_s"].default * 1000), 100
+        )
+        / 1000,
+        "replica_wait_ms": _int("RESORPTION_REPLICA_WAIT_MS", d["replica_wait_ms"].default, 0, 10_000),
+        "replica_check_s": _int(
+            "RESORPTION_REPLICA_CHECK_MS", int(d["replica_check_s"].default * 1000), 50, 60_000
+        )
+        / 1000,
+    }
+
+
+def replica_url(url: str, app_database_url: str) -> str:
+    """A replica's address (`url`: its host, port and database) with the application's credentials."""
+    replica, app = urlsplit(url), urlsplit(app_database_url)
+    credentials = app.netloc.rpartition("@")[0]
+    host = replica.netloc.rpartition("@")[2]
+    return urlunsplit(replica._replace(netloc=f"{credentials}@{host}" if credentials else host))
 
 
 def _optional_int(name: str) -> int | None:

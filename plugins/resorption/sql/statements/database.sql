@@ -16,3 +16,8 @@ SELECT 1
 -- Readiness: the alembic revision of the schema (readable by the application's login role,
 -- sql/220_operations.sql); NULL when the table is missing.
 SELECT version_num FROM public.alembic_version LIMIT 1
+
+-- name: wal_position
+-- After a commit that changed data: a position at or after its commit record (a replica that
+-- replayed it sees the change; read-your-writes, resorption.replicas).
+SELECT pg_current_wal_insert_lsn()::text
