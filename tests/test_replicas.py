@@ -197,14 +197,19 @@ def test_a_client_reads_its_own_write_at_once(
         assert w.status_code == 204, w.text
         position = w.headers[replicas.HEADER]
         assert client.cookies.get(replicas.COOKIE) == position
+        # sealed: a WAL position in clear would tell how much everyone wrote since
+        assert replicas.parse_lsn(position) is None and "/" not in position
         # The writer sees its change at once, although the replica has not replayed it…
         before = reads(replicated)
         assert client.get(item, timeout=60).json()["properties"]["population_total"] == value + 1
         # …and so does a script that sends the header back instead of the cookie.
         assert population(replicated, site, admin, **{replicas.HEADER: position}) == value + 1
         assert reads(replicated)["primary"] == before["primary"] + 2
-        # Someone who wrote nothing still reads the replica, within the lag bound.
+        # Someone who wrote nothing still reads the replica, within the lag bound; a position
+        # in clear, or forged, is nothing (the replica answers, nobody waits).
         assert population(replicated, site, admin) == value
+        assert population(replicated, site, admin, **{replicas.HEADER: "FFFFFFFF/FFFFFFFF"}) == value
+        assert population(replicated, site, admin, **{replicas.HEADER: position[:-4] + "AAAA"}) == value
     # Once replayed there, the writer's reads go back to the replica.
     before = reads(replicated)
     assert client.get(item, timeout=60).json()["properties"]["population_total"] == value + 1

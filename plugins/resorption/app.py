@@ -21,7 +21,7 @@ from pygeoapi.api import API, APIRequest, apply_gzip
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, RequestEntityTooLarge
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from resorption import audit, forgery, replicas, request_log, response_headers
+from resorption import audit, forgery, replicas, request_log, response_headers, sealing
 from resorption import settings as app_settings
 from resorption.api import (
     asyncapi,
@@ -128,6 +128,9 @@ def create_app(settings: app_settings.Settings | None = None) -> Flask:
         set_principal(ANONYMOUS)
         # Where its reads may go: a replica for a request that only reads (resorption.replicas).
         sent = request.headers.get(replicas.HEADER) or request.cookies.get(replicas.COOKIE)
+        if sent and settings.replica_urls:
+            # sealed: in clear, WAL positions would tell how much everyone wrote in between
+            sent = sealing.unseal(sealing.secret(settings), sent)
         replicas.begin_request(_reads_may_lag(), sent)
         _check_body(settings.limits)
         _reject_nul_bytes()
@@ -161,6 +164,7 @@ def create_app(settings: app_settings.Settings | None = None) -> Flask:
         # primary): its position goes back in a cookie (browsers, QGIS) and a header (scripts).
         position = replicas.written()
         if position is not None:
+            position = sealing.seal(sealing.secret(settings), position)
             response.headers[replicas.HEADER] = position
             response.set_cookie(
                 replicas.COOKIE,

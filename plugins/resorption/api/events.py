@@ -20,9 +20,6 @@ and a client that went away is noticed when it writes, so its thread is free wit
 
 from __future__ import annotations
 
-import base64
-import functools
-import hashlib
 import json
 import os
 import threading
@@ -32,11 +29,10 @@ from collections.abc import Iterator, Mapping
 from http import HTTPStatus
 from typing import Any
 
-from cryptography.fernet import Fernet, InvalidToken
 from flask import Blueprint, Response, request
 from psycopg import sql
 
-from resorption import notifications, outbox, statements
+from resorption import notifications, outbox, sealing, statements
 from resorption.caller import Caller
 from resorption.catalog import Collection
 from resorption.commit_signal import commit_signal
@@ -115,8 +111,8 @@ def _stream(caller: Caller, collections: list[Collection]) -> Response:
         )
     raw = request.headers.get("Last-Event-ID") or request.args.get("lastEventId")
     with caller.following_changes() as conn:
-        seal = _seal(conn.execute(SQL.stream_key).fetchone()[0])
-        position = _unseal(seal, raw)
+        secret = sealing.secret_of(conn, caller.settings.database_url)
+        position = _position(secret, raw)
         if raw and position is None:
             raise InvalidParameter(
                 "Last-Event-ID illisible : renvoyez l'identifiant du dernier évènement reçu, tel quel."
@@ -128,26 +124,19 @@ def _stream(caller: Caller, collections: list[Collection]) -> Response:
     if not slot.acquire(blocking=False):
         # Every stream slot of this process is taken: the threads left serve ordinary requests.
         raise TooManyStreams()
-    body = _events(caller, {c.id: c for c in collections}, position, settings.sse_max_seconds, seal)
+    body = _events(caller, {c.id: c for c in collections}, position, settings.sse_max_seconds, secret)
     response = Response(_Held(body, slot), status=HTTPStatus.OK, mimetype="text/event-stream")
     response.headers["Cache-Control"] = "no-store"
     response.headers["X-Accel-Buffering"] = "no"  # nginx: pass each event on at once
     return response
 
 
-@functools.cache
-def _seal(secret: str) -> Fernet:
-    """What seals positions, from the database's key (sql/215_stream_key.sql)."""
-    return Fernet(base64.urlsafe_b64encode(hashlib.sha256(secret.encode()).digest()))
-
-
-def _unseal(seal: Fernet, raw: str | None) -> outbox.Position | None:
+def _position(secret: str, raw: str | None) -> outbox.Position | None:
     """The position an event's id holds; None for anything this database did not seal."""
-    if not raw or len(raw) > 1000:
-        return None
+    token = sealing.unseal(secret, raw)
     try:
-        return outbox.Position.parse(seal.decrypt(raw.strip().encode()).decode())
-    except (InvalidToken, UnicodeDecodeError, ValueError):
+        return None if token is None else outbox.Position.parse(token)
+    except ValueError:
         return None
 
 
@@ -156,7 +145,7 @@ def _events(
     collections: Mapping[str, Collection],
     position: outbox.Position,
     max_seconds: int,
-    seal: Fernet,
+    secret: str,
 ) -> Iterator[str]:
     names = {
         c: notifications.readable_names(caller.policy, caller.principal, col)
@@ -180,7 +169,7 @@ def _events(
                 continue
             data = json.dumps(notifications.payload(event, fields, public_url), separators=(",", ":"))
             # sealed: outbox and transaction ids count the changes of every territory
-            sealed = seal.encrypt(event.position.token.encode()).decode()
+            sealed = sealing.seal(secret, event.position.token)
             yield f"id: {sealed}\nevent: change\ndata: {data}\n\n"
             last_sent = time.monotonic()
         # Past the events skipped too: the client's Last-Event-ID stays at the last one it got

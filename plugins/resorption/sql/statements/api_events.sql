@@ -4,7 +4,3 @@
 -- Which of these items the caller's reader returns now (its role, row-level security): the
 -- table and its id column are filled in from the catalog.
 SELECT {1} FROM {0} WHERE {1} = ANY(%s)
-
--- name: stream_key
--- The key that seals the streams' positions (sql/215_stream_key.sql), the same for every worker.
-SELECT resorption.stream_key()
