@@ -7,10 +7,11 @@ plain values; it knows nothing of principals or policies.
 """
 
 import os
+import select
 import threading
 import time
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 
 import psycopg
 from psycopg import errors as pg_errors
@@ -80,10 +81,11 @@ def get_pool(settings: Settings) -> ConnectionPool:
                     # A server that does not answer (host down, network cut) is given up quickly.
                     "connect_timeout": max(1, round(settings.pool_timeout_s)),
                 },
-                # Each connection is checked as it leaves the pool (an empty query, a fraction of
-                # a millisecond): after a restart of PostgreSQL, the connections it closed are
-                # replaced instead of failing the requests that would have drawn them.
-                check=ConnectionPool.check_connection,
+                # Each connection is checked as it leaves the pool, without a round trip unless
+                # its socket says something happened (`_check_idle`): after a restart of
+                # PostgreSQL, the connections it closed are replaced instead of failing the
+                # requests that would have drawn them.
+                check=_check_idle,
                 # …and none lives forever (a failover behind a stable address, a memory leak).
                 max_lifetime=settings.pool_max_lifetime_s,
                 timeout=settings.pool_timeout_s,
@@ -92,6 +94,25 @@ def get_pool(settings: Settings) -> ConnectionPool:
             )
             metrics.watch_pool(_pools[url])
         return _pools[url]
+
+
+def _check_idle(conn: psycopg.Connection) -> None:
+    """Raise when a connection leaving the pool is no longer usable; no round trip when its
+    socket is quiet.
+
+    An idle connection receives nothing: a server that shut down or restarted sent it a
+    termination notice and closed it (fast shutdown), or the kernel closed it (crash), and
+    either makes the socket readable. Only then is the connection asked for real (an empty
+    query, which raises on a closed one); a quiet socket costs a `select` of a few
+    microseconds instead of a round trip on every request. A peer that vanished without
+    closing (a network cut) is caught by the first statement, which fails fast with
+    `DatabaseUnavailable`, as the empty query would have.
+    """
+    if conn.closed:
+        raise psycopg.OperationalError("connexion fermée")
+    readable, _, _ = select.select([conn.pgconn.socket], [], [], 0)
+    if readable:
+        ConnectionPool.check_connection(conn)
 
 
 def close_pool() -> None:
@@ -116,8 +137,11 @@ def transaction(
     `kind` (read, write, export, tile) chooses the transaction's statement and lock
     timeouts (settings.Timeouts). PostgreSQL unreachable, restarting, or no connection free
     within `pool_timeout_s`: DatabaseUnavailable (503 with Retry-After), never a long wait.
-    With `pipeline`, for statements whose results nobody reads (the audit log): BEGIN, the
-    prelude, the statements and COMMIT go in one round trip; errors still raise, at COMMIT.
+    With `pipeline` (psycopg's pipeline mode), BEGIN, the prelude, the statements and COMMIT
+    go in one round trip when no result is fetched inside the block: the cursors the block
+    returns are read after it (a fetch inside costs a round trip of its own). Errors still
+    raise, at the end of the block. For the audit log, and for the reads of a page or an item.
+    Not for server-side cursors (exports), which pipeline mode forbids.
     """
     pool = get_pool(settings)
     statement, params = prelude(settings, context, role, read_only, kind)
@@ -127,11 +151,10 @@ def transaction(
         with (
             pool.connection(timeout=_wait(settings, pool)) as conn,
             translate_errors(),
-            conn.pipeline() if pipeline else nullcontext(),
-            conn.transaction(),
+            _pipelined(conn) if pipeline else conn.transaction(),
         ):
-            # One round trip for the whole prelude (it used to take one per setting). Pipeline
-            # mode would also fold BEGIN in, but it forbids the server-side cursors of exports.
+            # One round trip for the whole prelude (it used to take one per setting); with
+            # `pipeline`, the same round trip as BEGIN, the statements and COMMIT.
             conn.execute(statement, params)
             _note_connected(pool)
             yield conn
@@ -144,6 +167,29 @@ def transaction(
         raise DatabaseUnavailable() from exc
     finally:
         metrics.transaction_done(kind, time.perf_counter() - started, unavailable)
+
+
+@contextmanager
+def _pipelined(conn: psycopg.Connection) -> Iterator[None]:
+    """A transaction whose BEGIN, statements and COMMIT go to PostgreSQL in one round trip.
+
+    psycopg's own `transaction()` waits for BEGIN, and again before COMMIT, even in pipeline
+    mode (three round trips): here the connection is in autocommit mode while we send BEGIN and
+    COMMIT ourselves, queued in the pipeline with the statements and sent at its end. After
+    an error (a statement's, or one raised in the block), whatever is left open is rolled back.
+    """
+    conn.autocommit = True
+    try:
+        with conn.pipeline():
+            conn.execute(SQL.begin)
+            yield
+            conn.execute(SQL.commit)
+    finally:
+        try:
+            conn.rollback()  # nothing to do after a COMMIT (idle), one round trip after an error
+            conn.autocommit = False
+        except psycopg.Error:
+            conn.close()  # unusable: the pool discards a closed connection
 
 
 # While PostgreSQL is unreachable (the pool timed out while its connection attempts failed),

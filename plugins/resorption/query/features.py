@@ -303,8 +303,20 @@ def where_clause(q: FeatureQuery, params: Params, paging: bool = False) -> sql.C
 
 
 def order_clause(q: FeatureQuery) -> sql.Composable:
-    """ORDER BY the requested fields, then the id so that pages never overlap."""
+    """ORDER BY the requested fields, then the id so that pages never overlap.
+
+    A caller limited to one département, without sortby, reads in (département, id) order:
+    the same rows in the same order, since the département is one value, but an order only
+    the (departement_code, id) index gives without sorting. In plain id order, PostgreSQL's
+    generic plan of a prepared page (the one it keeps after five runs) guesses that the
+    département's rows are spread over the table and walks the primary key, discarding every
+    other département's rows met before the page (20,000 of them for the Gironde's first page
+    at 100,000 sites: bench/ANALYSIS.md).
+    """
     keys = [sql.SQL("{} {}").format(f.expression, sql.SQL("DESC" if desc else "ASC")) for f, desc in q.sortby]
+    scope = SCOPE_COLUMNS.get(q.collection.id)
+    if not q.sortby and scope is not None and q.departements is not None and len(q.departements) == 1:
+        keys.append(sql.SQL("t.{}").format(sql.Identifier(scope)))
     keys.append(q.collection.id_expression)
     return sql.SQL(" ORDER BY ") + sql.SQL(", ").join(keys)
 
@@ -329,18 +341,31 @@ def items_statement(q: FeatureQuery, count_cap: int | None = None) -> tuple[sql.
             table=source(q),
             where=where,
             order=order_clause(q),
-            limit=params.add(q.limit),
+            limit=_limit(q.limit),
         )
     count: sql.Composable = sql.SQL("NULL::int")
     if count_cap is not None:
         count = sql.SQL(
             "(SELECT count(*)::int FROM (SELECT 1 FROM {table} t{where} LIMIT {cap}) matched)"
-        ).format(table=source(q), where=where_clause(q, params), cap=params.add(count_cap + 1))
+        ).format(table=source(q), where=where_clause(q, params), cap=_limit(count_cap + 1))
     statement = sql.SQL(
         "SELECT coalesce(json_agg(page.feature), '[]'::json)::text, count(*)::int, max(page.id), {count} "
         "FROM ({page}) page"
     ).format(count=count, page=page)
     return statement, params
+
+
+def _limit(n: int) -> sql.Composable:
+    """A LIMIT as a literal (an int we validated), not a parameter.
+
+    psycopg prepares a statement run five times, and PostgreSQL then keeps one generic plan
+    for every run, unless that plan looks costlier than planning each run anew. With `LIMIT $1`
+    the generic plan assumes a tenth of the table is wanted and always looks costlier, so each
+    page was planned again: ~6 ms of PostgreSQL's CPU for a page's ~100 columns and their
+    sub-selects, more than running it. A literal LIMIT keeps one statement per page size (a
+    handful) and lets the generic plan serve.
+    """
+    return sql.Literal(int(n))
 
 
 def _skipping_page(q: FeatureQuery, params: Params, where: sql.Composable) -> sql.Composable:
@@ -358,7 +383,7 @@ def _skipping_page(q: FeatureQuery, params: Params, where: sql.Composable) -> sq
         table=source(q),
         where=where,
         order=order_clause(q),
-        limit=params.add(q.limit),
+        limit=_limit(q.limit),
         offset=params.add(q.offset),
     )
     chosen = sql.SQL("{} = ANY(ARRAY({}))").format(q.collection.id_expression, ids)
