@@ -255,9 +255,7 @@ def translate_errors() -> Iterator[None]:
             "L'élément est en cours de modification par quelqu'un d'autre : réessayez dans un instant."
         ) from exc
     except pg_errors.QueryCanceled as exc:
-        raise QueryTooLong(
-            "La requête a pris trop de temps : restreignez-la (bbox, filtre, limit)."
-        ) from exc
+        raise QueryTooLong("La requête a pris trop de temps : restreignez-la (bbox, filtre, limit).") from exc
     except (
         pg_errors.InvalidTextRepresentation,
         pg_errors.InvalidDatetimeFormat,
