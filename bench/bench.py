@@ -240,8 +240,8 @@ FIRST_PAGES = (
     "regions",
     "departements",
     "communes",
-    "opendata_regions",
-    "opendata_departements",
+    "stats_regions",
+    "stats_departements",
 )
 # What QGIS 3.22 asks before the features when it opens an OGC API Features layer: the landing
 # page, the API document it links to (for the largest page allowed), the collection's document;
