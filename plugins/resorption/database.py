@@ -10,8 +10,11 @@ import os
 import select
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
+from typing import Any
 
 import psycopg
 from psycopg import errors as pg_errors
@@ -123,6 +126,40 @@ def close_pool() -> None:
         _pools.clear()
 
 
+@dataclass(frozen=True, slots=True)
+class Precheck:
+    """A statement whose answer must be accepted before anything the request read leaves the
+    process (the check of a remembered API token): sent in the round trip of the request's
+    first pipelined read, or alone before any other use of the database (`settle`)."""
+
+    statement: sql.SQL
+    params: tuple[Any, ...]
+    accept: Callable[[Any], None]  # given the first column of its row (None: no row); raises to refuse
+
+
+_precheck: ContextVar[Precheck | None] = ContextVar("resorption_precheck", default=None)
+
+
+def defer(check: Precheck | None) -> None:
+    """Make `check` the running request's pending check (None: nothing pending)."""
+    _precheck.set(check)
+
+
+def settle(settings: Settings) -> None:
+    """Run the pending check now, alone (one round trip), and accept its answer."""
+    check = _precheck.get()
+    if check is None:
+        return
+    _precheck.set(None)
+    with pooled(settings) as conn:
+        conn.autocommit = True
+        try:
+            row = conn.execute(check.statement, check.params).fetchone()
+        finally:
+            conn.autocommit = False
+    check.accept(row[0] if row else None)
+
+
 @contextmanager
 def transaction(
     settings: Settings,
@@ -143,6 +180,8 @@ def transaction(
     raise, at the end of the block. For the audit log, and for the reads of a page or an item.
     Not for server-side cursors (exports), which pipeline mode forbids.
     """
+    if not pipeline:
+        settle(settings)  # the pending check first, before anything is read or written
     pool = get_pool(settings)
     statement, params = prelude(settings, context, role, read_only, kind)
     started = time.perf_counter()
@@ -151,7 +190,7 @@ def transaction(
         with (
             pool.connection(timeout=_wait(settings, pool)) as conn,
             translate_errors(),
-            _pipelined(conn) if pipeline else conn.transaction(),
+            _pipelined(conn, _precheck.get()) if pipeline else conn.transaction(),
         ):
             # One round trip for the whole prelude (it used to take one per setting); with
             # `pipeline`, the same round trip as BEGIN, the statements and COMMIT.
@@ -170,17 +209,25 @@ def transaction(
 
 
 @contextmanager
-def _pipelined(conn: psycopg.Connection) -> Iterator[None]:
+def _pipelined(conn: psycopg.Connection, check: Precheck | None = None) -> Iterator[None]:
     """A transaction whose BEGIN, statements and COMMIT go to PostgreSQL in one round trip.
 
     psycopg's own `transaction()` waits for BEGIN, and again before COMMIT, even in pipeline
     mode (three round trips): here the connection is in autocommit mode while we send BEGIN and
     COMMIT ourselves, queued in the pipeline with the statements and sent at its end. After
     an error (a statement's, or one raised in the block), whatever is left open is rolled back.
+    The pending `check` goes first, on its own (as the login role, before BEGIN), and its answer
+    is accepted on the way out, before the caller may read what the block's statements return;
+    a check that got no answer stays pending.
     """
     conn.autocommit = True
+    checked = None
+    if check is not None:
+        _precheck.set(None)
     try:
         with conn.pipeline():
+            if check is not None:
+                checked = conn.execute(check.statement, check.params)
             conn.execute(SQL.begin)
             yield
             conn.execute(SQL.commit)
@@ -190,6 +237,18 @@ def _pipelined(conn: psycopg.Connection) -> Iterator[None]:
             conn.autocommit = False
         except psycopg.Error:
             conn.close()  # unusable: the pool discards a closed connection
+        if check is not None:
+            _accept(check, checked)
+
+
+def _accept(check: Precheck, checked: psycopg.Cursor | None) -> None:
+    """Accept a check's answer (its refusal wins over any other error); without one, keep it pending."""
+    try:
+        row = checked.fetchone() if checked is not None else None
+    except psycopg.Error:
+        _precheck.set(check)
+        return
+    check.accept(row[0] if row else None)
 
 
 # While PostgreSQL is unreachable (the pool timed out while its connection attempts failed),
@@ -274,6 +333,7 @@ def translate_errors() -> Iterator[None]:
 def pooled(settings: Settings) -> Iterator[psycopg.Connection]:
     """A pooled connection outside a caller's transaction (sign-in, sessions, readiness), with
     the same waits as `transaction`: DatabaseUnavailable at once while PostgreSQL is out."""
+    settle(settings)
     pool = get_pool(settings)
     try:
         with pool.connection(timeout=_wait(settings, pool)) as conn:
