@@ -77,6 +77,9 @@ REQUESTS = (
     "tile10",
     "tile14",
     "past",
+    "first",
+    "qgis",
+    "writes",
 )
 LABELS = {
     "items10": "items limit=10",
@@ -96,6 +99,9 @@ LABELS = {
     "tile10": "tuile MVT z10",
     "tile14": "tuile MVT z14",
     "past": f"datetime={PAST[:10]} (historique, limit=100)",
+    "first": "première page de chaque collection (à tour de rôle)",
+    "qgis": "QGIS 3.22 ouvre la couche des sites (accueil, API, collection, 10 éléments, 3 pages de 100)",
+    "writes": "PATCH avec If-Match, 1 pour 3 lectures du même site",
 }
 # The requests whose SQL floor is measured (item pages: one statement of ours each).
 FLOORED = ("items10", "items100", "items1000", "bbox", "filter", "item", "hits", "deep", "actions", "past")
@@ -113,6 +119,47 @@ def tile(z: int, lon: float, lat: float) -> tuple[int, int, int]:
     return z, x, y
 
 
+@dataclass(frozen=True)
+class Mix:
+    """Several requests measured as one: wrk sends `paths` in turn; with `writes`, each
+    connection PATCHes its own item (one per connection, If-Match: the ETag it last read)
+    after every three GETs of it."""
+
+    paths: tuple[str, ...]
+    writes: tuple[str, ...] = ()
+
+    def lua(self) -> str:
+        """The wrk script of the mix (its `request` and `on_response`, before report.lua)."""
+        quoted = ", ".join(f'"{p}"' for p in (self.writes or self.paths))
+        if not self.writes:
+            return (
+                f"local paths = {{{quoted}}}\nlocal i = 0\n"
+                "request = function()\n  i = i % #paths + 1\n  return wrk.format('GET', paths[i])\nend\n"
+            )
+        return f"""local items = {{{quoted}}}
+local counter = 0
+function setup(thread)
+  counter = counter + 1
+  thread:set("item", items[(counter - 1) % #items + 1])
+end
+local etag, n = nil, 0
+on_response = function(status, headers, body)
+  etag = headers["ETag"] or headers["Etag"] or headers["etag"] or etag
+end
+request = function()
+  n = n + 1
+  if etag ~= nil and n % 4 == 0 then
+    local h = {{}}
+    for k, v in pairs(wrk.headers) do h[k] = v end
+    h["Content-Type"] = "application/merge-patch+json"
+    h["If-Match"] = etag
+    return wrk.format("PATCH", item, h, string.format('{{"properties": {{"access_details": "banc %d"}}}}', n))
+  end
+  return wrk.format("GET", item)
+end
+"""
+
+
 @dataclass
 class Context:
     """What the mix needs from the dataset: ids, a deep offset, our `next` link for it."""
@@ -122,9 +169,11 @@ class Context:
     next_path: str | None = None  # our keyset `next` link reaching deep_offset
     after_id: int | None = None  # the id just before the deep page (keyset10)
     action_id: int | None = None  # an action in the scope
+    write_ids: tuple[int, ...] = ()  # sites of the Gironde that the writes mix PATCHes
+    qgis_pages: tuple[str, ...] = ()  # the server's own first pages of 100 (next links), for QGIS
 
 
-def paths(kind: str, ctx: Context, scope: str | None) -> dict[str, str | None]:
+def paths(kind: str, ctx: Context, scope: str | None) -> dict[str, str | Mix | None]:
     """Each request of the mix for one kind of server (None: not available there)."""
     if kind == "ours":
         items, actions, sort = "/collections/sites/items", "/collections/actions/items", ""
@@ -172,7 +221,36 @@ def paths(kind: str, ctx: Context, scope: str | None) -> dict[str, str | None]:
         "q": page(f"q={SEARCH}&limit=10") if kind == "ours" else None,
         **tiles,
         "past": page(f"datetime={PAST}&limit=100") if kind == "ours" else None,
+        "first": Mix(tuple(f"/collections/{c}/items" for c in FIRST_PAGES)) if kind == "ours" else None,
+        "qgis": Mix((*QGIS_OPENING[kind], page("limit=10"), *ctx.qgis_pages)) if ctx.qgis_pages else None,
+        "writes": Mix((), tuple(f"{items}/{i}" for i in ctx.write_ids))
+        if kind == "ours" and ctx.write_ids
+        else None,
     }
+
+
+# Every collection of ours, for the `first` mix (the anchors publish only sites and actions),
+# except the changelogs: their first page overruns the read timeout at 100,000 sites (to fix).
+FIRST_PAGES = (
+    "sites",
+    "actions",
+    "site_comments",
+    "action_comments",
+    "activity",
+    "regions",
+    "departements",
+    "communes",
+    "stats_regions",
+    "stats_departements",
+)
+# What QGIS 3.22 asks before the features when it opens an OGC API Features layer: the landing
+# page, the API document it links to (for the largest page allowed), the collection's document;
+# then 10 features to learn the fields, then pages, following `next` links.
+QGIS_OPENING = {
+    "ours": ("/?f=json", "/openapi?f=json", "/collections/sites?f=json"),
+    "tipg": ("/?f=json", "/api", "/collections/bench.sites?f=json"),
+    "pygeoapi": ("/?f=json", "/openapi?f=json", "/collections/sites?f=json"),
+}
 
 
 def _contexts(url: str) -> dict[str | None, Context]:
@@ -194,8 +272,17 @@ def _contexts(url: str) -> dict[str | None, Context]:
                 f"SELECT id FROM resorption.actions {where} ORDER BY id OFFSET %s LIMIT 1",
                 (*args, 0 if scope else 1000),
             ).fetchone()
+            writable = conn.execute(
+                "SELECT id FROM resorption.sites WHERE departement_code = %s ORDER BY id DESC LIMIT 4",
+                (GIRONDE,),
+            ).fetchall()
             out[scope] = Context(
-                item_id=item, deep_offset=offset, after_id=after, action_id=action and action[0]
+                item_id=item,
+                deep_offset=offset,
+                after_id=after,
+                action_id=action and action[0],
+                # the observer of the 93 writes nowhere
+                write_ids=tuple(r[0] for r in writable) if scope != OBSERVER else (),
             )
     return out
 
@@ -211,6 +298,21 @@ def _keyset_next(base: str, headers: dict[str, str], deep_offset: int) -> str | 
         return None
     parts = urllib.parse.urlsplit(href)
     return f"{parts.path}?{parts.query}"
+
+
+def _next_pages(base: str, headers: dict[str, str], first: str, count: int = 3) -> tuple[str, ...]:
+    """A server's first `count` pages from `first`, following its own `next` links (as QGIS)."""
+    pages, path = [], first
+    while path and len(pages) < count:
+        pages.append(path)
+        r = requests.get(base + path, headers=headers, timeout=120)
+        r.raise_for_status()
+        href = next((link["href"] for link in r.json().get("links", []) if link["rel"] == "next"), None)
+        if href is None:
+            break
+        parts = urllib.parse.urlsplit(href)
+        path = f"{parts.path}?{parts.query}"
+    return tuple(pages)
 
 
 def _signature(key: str, body: bytes, content_type: str) -> Any:
@@ -238,6 +340,9 @@ def check(targets: list[tuple[Variant, servers.Server, dict[str, str | None]]]) 
             if path is None:
                 status[(variant.name, key)] = "n/a — non disponible"
                 continue
+            if isinstance(path, Mix):
+                status[(variant.name, key)] = _check_mix(server, path)
+                continue
             r = requests.get(server.base + path, headers=server.headers, timeout=120)
             if r.status_code in (404, 405, 501) and key.startswith("tile"):
                 status[(variant.name, key)] = "n/a — non disponible"
@@ -256,6 +361,27 @@ def check(targets: list[tuple[Variant, servers.Server, dict[str, str | None]]]) 
             if not same:
                 print(f"  ✗ {variant.name} {key}: résultat différent de résorption", flush=True)
     return status
+
+
+def _check_mix(server: servers.Server, mix: Mix) -> str:
+    """Each request of a mix answers (a write: 204 with If-Match), or what went wrong."""
+    for path in (*mix.paths, *mix.writes):
+        r = requests.get(server.base + path, headers=server.headers, timeout=120)
+        if r.status_code != 200:
+            print(f"  ✗ {server.kind} {path}: HTTP {r.status_code} {r.text[:300]}", flush=True)
+            return f"HTTP {r.status_code}"
+        if path in mix.writes:
+            patch = {
+                **server.headers,
+                "If-Match": r.headers.get("ETag", ""),
+                "Content-Type": "application/merge-patch+json",
+            }
+            body = {"properties": {"access_details": "banc"}}
+            w = requests.patch(server.base + path, headers=patch, json=body, timeout=120)
+            if w.status_code != 204:
+                print(f"  ✗ {server.kind} PATCH {path}: HTTP {w.status_code} {w.text[:300]}", flush=True)
+                return f"HTTP {w.status_code}"
+    return "ok"
 
 
 def run_size(label: str, sites: int, args: argparse.Namespace, workdir: Path) -> list[str]:
@@ -287,6 +413,9 @@ def run_size(label: str, sites: int, args: argparse.Namespace, workdir: Path) ->
             ctx = contexts[variant.scope]
             if variant.kind == "ours" and ctx.deep_offset >= 100:
                 ctx = replace(ctx, next_path=_keyset_next(srv.base, srv.headers, ctx.deep_offset))
+            first = paths(variant.kind, ctx, variant.scope)["items100"]
+            if isinstance(first, str):
+                ctx = replace(ctx, qgis_pages=_next_pages(srv.base, srv.headers, first))
             targets.append((variant, srv, paths(variant.kind, ctx, variant.scope)))
         print(f"[{label}] vérification : mêmes éléments partout…", flush=True)
         status = check(targets)
@@ -305,9 +434,13 @@ def run_size(label: str, sites: int, args: argparse.Namespace, workdir: Path) ->
                         if _agree(runs[variant.name]):
                             continue
                         pids = srv.pids()
+                        target = mix[key]
+                        lua = target.lua() if isinstance(target, Mix) else None
+                        first = target if isinstance(target, str) else (target.paths or target.writes)[0]
+                        address = srv.base + first
                         # A short warm-up fills the pools, caches and prepared statements.
-                        wrk(srv.base + mix[key], srv.headers, connections, 1, pids, db_pids)
-                        res = wrk(srv.base + mix[key], srv.headers, connections, args.duration, pids, db_pids)
+                        wrk(address, srv.headers, connections, 1, pids, db_pids, lua)
+                        res = wrk(address, srv.headers, connections, args.duration, pids, db_pids, lua)
                         runs[variant.name].append(res)
                         servers.settle(url)
                         print(

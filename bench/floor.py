@@ -25,14 +25,21 @@ def traced() -> Iterator[list[list[str]]]:
     """Record every statement (literal SQL) by transaction while the block runs."""
     transactions: list[list[str]] = []
     depth = {"n": 0}
+    explicit = {"open": False}  # a pipelined transaction sends BEGIN and COMMIT itself
     execute = psycopg.Cursor.execute
     transaction = psycopg.Connection.transaction
 
     def traced_execute(self: psycopg.Cursor, query: Any, params: Any = None, **kw: Any) -> Any:
         literal = psycopg.ClientCursor(self.connection).mogrify(query, params)
-        if depth["n"]:
+        command = literal.strip().rstrip(";").upper()
+        if command == "BEGIN":
+            transactions.append([])
+            explicit["open"] = True
+        elif command == "COMMIT":
+            explicit["open"] = False
+        elif depth["n"] or explicit["open"]:
             transactions[-1].append(literal)
-        else:  # outside conn.transaction(): psycopg's implicit transaction, one statement
+        else:  # outside any transaction: psycopg's implicit transaction, one statement
             transactions.append([literal])
         return execute(self, query, params, **kw)
 

@@ -56,17 +56,29 @@ def wrk(
     duration: int,
     server_pids: list[int],
     db_pids: callable,  # type: ignore[valid-type]
+    lua: str | None = None,
 ) -> Result:
-    """Run wrk on one URL; CPU is sampled around the run."""
+    """Run wrk on one URL; CPU is sampled around the run.
+
+    `lua`: a mix of requests (its `request` function, and `on_response`), run before the
+    reporter; wrk then gets one thread per connection, so that each connection keeps its own
+    state (the ETag a write sends back in If-Match).
+    """
+    script = BENCH / "report.lua"
+    threads = min(connections, 2)
+    if lua is not None:
+        with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as handle:
+            handle.write(lua + "\n" + script.read_text())
+        script, threads = Path(handle.name), connections
     command = [
         "wrk",
-        f"-t{min(connections, 2)}",
+        f"-t{threads}",
         f"-c{connections}",
         f"-d{duration}s",
         "--timeout",
         "30s",
         "-s",
-        str(BENCH / "report.lua"),
+        str(script),
     ]
     # `Connection: close` for every server alike: a new connection per request is accepted by
     # whichever worker is free, where a keep-alive connection stays with the worker that
@@ -74,7 +86,11 @@ def wrk(
     for name, value in {**headers, "Connection": "close"}.items():
         command += ["-H", f"{name}: {value}"]
     db_before, server_before = cpu_ms(db_pids()), cpu_ms(server_pids)
-    out = subprocess.run([*command, url], capture_output=True, text=True, check=True).stdout
+    try:
+        out = subprocess.run([*command, url], capture_output=True, text=True, check=True).stdout
+    finally:
+        if lua is not None:
+            script.unlink()
     db_after, server_after = cpu_ms(db_pids()), cpu_ms(server_pids)
     line = next(x for x in out.splitlines() if x.startswith("BENCH_JSON "))
     data = json.loads(line.removeprefix("BENCH_JSON "))

@@ -1,9 +1,11 @@
 -- wrk reporter: one JSON line with what the bench table needs (latencies in microseconds).
--- Non-2xx/3xx responses are errors; a 304 is a success (ETag revalidation).
+-- Non-2xx/3xx responses are errors; a 304 is a success (ETag revalidation). A mix of requests
+-- (bench.py `Mix`) comes as Lua put before this file: its `request` and `on_response`.
 local statuses = {}
 
 response = function(status, headers, body)
   statuses[status] = (statuses[status] or 0) + 1
+  if on_response then on_response(status, headers, body) end  -- a mix's own hook (bench.py)
 end
 
 done = function(summary, latency, requests)

@@ -158,10 +158,27 @@ def issue_tokens(url: str) -> dict[str, str]:
     }
 
 
+def port_range() -> range | None:
+    """`RESORPTION_BENCH_PORTS` (e.g. `54371-54379`): the ports the bench's servers may listen on,
+    so that a bench beside other runs on a shared machine stays in its own range."""
+    spec = os.environ.get("RESORPTION_BENCH_PORTS", "").strip()
+    if not spec:
+        return None
+    first, _, last = spec.partition("-")
+    return range(int(first), int(last or first) + 1)
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A port nobody listens on: in `port_range()` when set, else one the system chooses."""
+    candidates = port_range() or (0,)
+    for port in candidates:
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return s.getsockname()[1]
+    raise RuntimeError(f"aucun port libre dans RESORPTION_BENCH_PORTS={os.environ['RESORPTION_BENCH_PORTS']}")
 
 
 @dataclass

@@ -141,6 +141,48 @@ def test_revocation_and_deactivation_seen_by_every_worker(
         assert _fresh_get(base_url, path, other).status_code == 401
 
 
+@pytest.mark.usefixtures("local_token_failures")
+def test_revoked_token_refused_whatever_the_request(
+    base_url: str, database_url: str, organisation: int, db: psycopg.Connection
+) -> None:
+    """A remembered token's check rides in the round trip of the request's first read: a revoked
+    token is refused all the same by a request that reads one item, reads nothing (a document,
+    an item that does not exist, a bad parameter), or writes, and its write leaves no trace."""
+    token = _user(database_url, organisation, "vite-partout")
+    site, name = db.execute(
+        "SELECT id, name FROM resorption.sites WHERE departement_code = %s ORDER BY id LIMIT 1", (AREA,)
+    ).fetchone()
+    paths = (
+        f"/collections/sites/items/{site}",
+        "/collections/sites/items/999999999",
+        "/collections/sites/items?limit=abc",
+        "/conformance",
+        "/collections",
+    )
+    item = f"/collections/sites/items/{site}"
+    for _ in range(6):  # remembered by both workers
+        assert _fresh_get(base_url, item, token).status_code == 200
+    etag = _fresh_get(base_url, item, token).headers["ETag"]
+    accounts.revoke_token(database_url, token)
+    for path in paths:
+        r = _fresh_get(base_url, path, token)
+        assert r.status_code == 401, (path, r.status_code, r.text[:300])
+        assert str(site) not in r.text or path != item
+    patch = requests.patch(
+        base_url + item,
+        json={"properties": {"name": "Écrit par un jeton révoqué"}},
+        headers={
+            "Authorization": f"Bearer {token}",
+            "Connection": "close",
+            "If-Match": etag,
+            "Content-Type": "application/merge-patch+json",
+        },
+        timeout=60,
+    )
+    assert patch.status_code == 401, patch.text[:300]
+    assert db.execute("SELECT name FROM resorption.sites WHERE id = %s", (site,)).fetchone()[0] == name
+
+
 def test_changed_area_and_options_read_at_once(
     base_url: str, database_url: str, organisation: int, db: psycopg.Connection
 ) -> None:

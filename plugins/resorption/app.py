@@ -39,8 +39,10 @@ from resorption.api import (
 )
 from resorption.api import attachments as attachments_api
 from resorption.api.pygeoapi_config import build_config, build_openapi_document
+from resorption.authentication import PrincipalChanged
 from resorption.caller import Caller, current_settings
 from resorption.catalog import Collection, load_catalog
+from resorption.database import defer, settle
 from resorption.editing import Mode
 from resorption.errors import (
     ConfigurationError,
@@ -140,16 +142,34 @@ def create_app(settings: app_settings.Settings | None = None) -> Flask:
             # The operators' endpoints need no caller (and must answer with the database down).
             return None
         client = request.remote_addr or "inconnu"
+        defer(None)  # a worker's thread keeps its context between requests
         audit.set_request(audit.RequestInfo(request.method, request.full_path.rstrip("?"), client))
         # Writes from another site's pages, and JSON bodies sent as forms, before any credential.
         forgery.check(request, settings)
+        try:
+            return authenticated_route(client, deferring=True)
+        except PrincipalChanged:  # the token's user changed since this worker remembered it
+            return authenticated_route(client, deferring=False)
+
+    def authenticated_route(client: str, deferring: bool) -> Response | None:
         # The Authorization header, else the browser session cookie (CSRF-checked for writes).
-        principal = sessions.principal_of_request(request, client, settings)
+        # With `defer`, a remembered token's check rides in the round trip of the first read
+        # (database.Precheck) and is settled, at the latest, before anything is answered: a
+        # refused token gets its 401 instead of whatever the request would have had.
+        principal = sessions.principal_of_request(request, client, settings, defer=deferring)
         set_principal(principal)
-        _guard(policy, catalog, principal)
-        if request.endpoint == "pygeoapi.collections" and not (request.view_args or {}).get("collection_id"):
-            return _collections_list(api, policy, catalog, principal)
-        return _route(api, catalog)
+        try:
+            _guard(policy, catalog, principal)
+            listing = request.endpoint == "pygeoapi.collections"
+            if listing and not (request.view_args or {}).get("collection_id"):
+                response = _collections_list(api, policy, catalog, principal)
+            else:
+                response = _route(api, catalog)
+        except BaseException:
+            settle(settings)
+            raise
+        settle(settings)  # before pygeoapi's views too (a None response lets them answer)
+        return response
 
     @app.after_request
     def declare_charset(response: Response) -> Response:

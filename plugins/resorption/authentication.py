@@ -46,7 +46,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from psycopg import sql
 
-from resorption import statements, throttle
+from resorption import database, statements, throttle
 from resorption.database import pooled
 from resorption.errors import DatabaseUnavailable, IdentityProviderUnavailable, TooManyAttempts, Unauthorized
 from resorption.identity import ANONYMOUS, Principal
@@ -104,13 +104,18 @@ def verify_password(password_hash: str | None, password: str) -> bool:
 # -- the entry point ----------------------------------------------------------------------
 
 
-def authenticate(authorization: str | None, client: str, settings: Settings) -> Principal:
+def authenticate(
+    authorization: str | None, client: str, settings: Settings, defer: bool = False
+) -> Principal:
     """The principal of a request from its `Authorization` header and its client address.
 
     Returns `ANONYMOUS` when there is no header. Raises `TooManyAttempts` when the
     attempt is throttled (`throttle`), `Unauthorized` (one generic message) for any bad
     credential, `DatabaseUnavailable` or `IdentityProviderUnavailable` when a service
-    the check needs is down.
+    the check needs is down. With `defer`, the check of a remembered token is left pending
+    (`database.defer`): the request's first read sends it in its own round trip, and the
+    check raises Unauthorized, or `PrincipalChanged` when the user changed, before anything
+    read leaves the process; whoever defers must `database.settle` before answering.
     """
     if authorization is None or not authorization.strip():
         return ANONYMOUS
@@ -122,13 +127,13 @@ def authenticate(authorization: str | None, client: str, settings: Settings) -> 
             raise _Refused
         scheme = scheme.lower()
         if scheme == "bearer" and credentials.startswith(TOKEN_PREFIX):
-            return _by_token(credentials, None, settings)
+            return _by_token(credentials, None, settings, address if defer else None)
         if scheme == "bearer":
             return _by_jwt(credentials, settings)
         if scheme == "basic":
             username, secret = _basic_credentials(credentials)
             if secret.startswith(TOKEN_PREFIX):  # never a password (accounts.check_password)
-                return _by_token(secret, username, settings)
+                return _by_token(secret, username, settings, address if defer else None)
             return _by_password(username, secret, address, settings)
         raise _Refused
     except _Refused:
@@ -141,6 +146,11 @@ def authenticate(authorization: str | None, client: str, settings: Settings) -> 
 
 class _Refused(Exception):
     """Internal: the token or header is not valid (the caller counts it and answers 401)."""
+
+
+class PrincipalChanged(Exception):
+    """A deferred check found the token valid but its user changed (role, options, area): the
+    request was read as who the user was, and must be authenticated and answered again."""
 
 
 def _basic_credentials(encoded: str) -> tuple[str, str]:
@@ -214,9 +224,10 @@ def _execute(settings: Settings, statement: sql.SQL, params: Any) -> Any:
 # -- the ways in --------------------------------------------------------------------------
 
 
-def _by_token(token: str, username: str | None, settings: Settings) -> Principal:
-    """An API token, alone (Bearer) or with its owner's username (Basic)."""
-    principal = _token_principal(token_hash(token), settings)
+def _by_token(token: str, username: str | None, settings: Settings, deferred_for: str | None) -> Principal:
+    """An API token, alone (Bearer) or with its owner's username (Basic); `deferred_for`: the
+    client's address key, when the check of a remembered token may be deferred."""
+    principal = _token_principal(token_hash(token), settings, deferred_for)
     if username is not None and not hmac.compare_digest(
         principal.username.encode("utf-8"), username.strip().lower().encode("utf-8")
     ):
@@ -244,16 +255,22 @@ _remembered: dict[tuple[str, bytes], _Remembered] = {}
 _remembered_lock = threading.Lock()
 
 
-def _token_principal(hashed: bytes, settings: Settings) -> Principal:
+def _token_principal(hashed: bytes, settings: Settings, deferred_for: str | None = None) -> Principal:
     """The principal of a token's hash, remembered while the database says it is unchanged.
 
     Every request asks the database for the token's `token_user_version` (NULL: revoked,
     expired or its user inactive, refused at once whatever this worker remembers); the
-    remembered principal serves only when the version is the one read with it.
+    remembered principal serves only when the version is the one read with it. With
+    `deferred_for` (the client's address key), a remembered principal's check is left pending
+    (`database.Precheck`) instead of costing a round trip of its own.
     """
     key = (settings.app_database_url, hashed)
     known = _remembered.get(key)
     if known is not None and time.monotonic() - known.looked_up < REMEMBER_SECONDS:
+        if deferred_for is not None:
+            accept = functools.partial(_accept_version, key, known.version, settings, deferred_for)
+            database.defer(database.Precheck(SQL.token_user_version, (hashed,), accept))
+            return known.principal
         version = _execute(settings, SQL.token_user_version, (hashed,))
         if version is not None and version == known.version:
             return known.principal
@@ -271,6 +288,23 @@ def _token_principal(hashed: bytes, settings: Settings) -> Principal:
             _remembered.clear()
         _remembered[key] = _Remembered(version, principal, time.monotonic())
     return principal
+
+
+def _accept_version(
+    key: tuple[str, bytes], expected: str, settings: Settings, address: str, version: str | None
+) -> None:
+    """The answer of a deferred token check: the remembered version, or a refusal (counted
+    like any bad token), or `PrincipalChanged` for a valid token whose user changed."""
+    if version is not None and version == expected:
+        return
+    with _remembered_lock:
+        _remembered.pop(key, None)
+    if version is None:
+        wait = _execute(settings, SQL.record_token_failure, (address, _RULES))
+        if wait:
+            raise TooManyAttempts(retry_after=int(wait))
+        raise Unauthorized()
+    raise PrincipalChanged()
 
 
 def _by_password(username: str, password: str, address: str, settings: Settings) -> Principal:

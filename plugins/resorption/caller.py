@@ -130,10 +130,14 @@ class Caller:
 
     # -- its transactions --------------------------------------------------------------
 
-    def reading(self, planner: Mapping[str, str] | None = None, kind: str = "read") -> Any:
+    def reading(
+        self, planner: Mapping[str, str] | None = None, kind: str = "read", pipeline: bool = False
+    ) -> Any:
         """A read-only transaction as the caller: its reader role, its scopes (and planner settings).
 
-        `kind` names its timeouts (settings.Timeouts): "read", or "tile" for a map tile.
+        `kind` names its timeouts (settings.Timeouts): "read", or "tile" for a map tile. With
+        `pipeline`, the whole transaction is one round trip when its results are read after
+        the block (`database.transaction`).
         """
         context = {**self.policy.db_settings(self.principal), **(planner or {})}
         return transaction(
@@ -142,11 +146,15 @@ class Caller:
             role=self.policy.db_role(self.principal),
             kind=kind,
             replica=True,
+            pipeline=pipeline,
         )
 
-    def exporting(self, within: Scope = NATION, planner: Mapping[str, str] | None = None) -> Any:
+    def exporting(
+        self, within: Scope = NATION, planner: Mapping[str, str] | None = None, pipeline: bool = False
+    ) -> Any:
         """A read-only transaction whose read scopes are narrowed to where the caller may export
-        (and to `within`, a territory it chose); 403 without the export right."""
+        (and to `within`, a territory it chose); 403 without the export right. `pipeline` as
+        in `reading` (not with a server-side cursor)."""
         export = self.export_scope(within)
         context = {**bulk.context(self.policy, self.principal, export), **(planner or {})}
         return transaction(
@@ -155,6 +163,7 @@ class Caller:
             role=self.policy.db_role(self.principal),
             kind="export",
             replica=True,
+            pipeline=pipeline,
         )
 
     def writing(self) -> Any:

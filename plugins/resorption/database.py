@@ -8,10 +8,13 @@ plain values; it knows nothing of principals or policies.
 
 import logging
 import os
+import select
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
 from typing import Any
 
 import psycopg
@@ -87,10 +90,11 @@ def get_pool(settings: Settings, url: str | None = None) -> ConnectionPool:
                     # A server that does not answer (host down, network cut) is given up quickly.
                     "connect_timeout": max(1, round(settings.pool_timeout_s)),
                 },
-                # Each connection is checked as it leaves the pool (an empty query, a fraction of
-                # a millisecond): after a restart of PostgreSQL, the connections it closed are
-                # replaced instead of failing the requests that would have drawn them.
-                check=ConnectionPool.check_connection,
+                # Each connection is checked as it leaves the pool, without a round trip unless
+                # its socket says something happened (`_check_idle`): after a restart of
+                # PostgreSQL, the connections it closed are replaced instead of failing the
+                # requests that would have drawn them.
+                check=_check_idle,
                 # …and none lives forever (a failover behind a stable address, a memory leak).
                 max_lifetime=settings.pool_max_lifetime_s,
                 timeout=settings.pool_timeout_s,
@@ -101,12 +105,65 @@ def get_pool(settings: Settings, url: str | None = None) -> ConnectionPool:
         return _pools[url]
 
 
+def _check_idle(conn: psycopg.Connection) -> None:
+    """Raise when a connection leaving the pool is no longer usable; no round trip when its
+    socket is quiet.
+
+    An idle connection receives nothing: a server that shut down or restarted sent it a
+    termination notice and closed it (fast shutdown), or the kernel closed it (crash), and
+    either makes the socket readable. Only then is the connection asked for real (an empty
+    query, which raises on a closed one); a quiet socket costs a `select` of a few
+    microseconds instead of a round trip on every request. A peer that vanished without
+    closing (a network cut) is caught by the first statement, which fails fast with
+    `DatabaseUnavailable`, as the empty query would have.
+    """
+    if conn.closed:
+        raise psycopg.OperationalError("connexion fermée")
+    readable, _, _ = select.select([conn.pgconn.socket], [], [], 0)
+    if readable:
+        ConnectionPool.check_connection(conn)
+
+
 def close_pool() -> None:
     """Close every pool (tests and shutdown)."""
     with _lock:
         for pool in _pools.values():
             pool.close()
         _pools.clear()
+
+
+@dataclass(frozen=True, slots=True)
+class Precheck:
+    """A statement whose answer must be accepted before anything the request read leaves the
+    process (the check of a remembered API token): sent in the round trip of the request's
+    first pipelined read, or alone before any other use of the database (`settle`)."""
+
+    statement: sql.SQL
+    params: tuple[Any, ...]
+    accept: Callable[[Any], None]  # given the first column of its row (None: no row); raises to refuse
+
+
+_precheck: ContextVar[Precheck | None] = ContextVar("resorption_precheck", default=None)
+
+
+def defer(check: Precheck | None) -> None:
+    """Make `check` the running request's pending check (None: nothing pending)."""
+    _precheck.set(check)
+
+
+def settle(settings: Settings) -> None:
+    """Run the pending check now, alone (one round trip), and accept its answer."""
+    check = _precheck.get()
+    if check is None:
+        return
+    _precheck.set(None)
+    with pooled(settings) as conn:
+        conn.autocommit = True
+        try:
+            row = conn.execute(check.statement, check.params).fetchone()
+        finally:
+            conn.autocommit = False
+    check.accept(row[0] if row else None)
 
 
 @contextmanager
@@ -125,12 +182,19 @@ def transaction(
     `kind` (read, write, export, tile) chooses the transaction's statement and lock
     timeouts (settings.Timeouts). PostgreSQL unreachable, restarting, or no connection free
     within `pool_timeout_s`: DatabaseUnavailable (503 with Retry-After), never a long wait.
-    With `pipeline`, for statements whose results nobody reads (the audit log): BEGIN, the
-    prelude, the statements and COMMIT go in one round trip; errors still raise, at COMMIT.
-    `replica`: a read that a streaming replica may serve
-    (`replicas.choose`); the primary serves it when none is fit, or when the one chosen fails.
-    `changes_data`: a write whose WAL position read-your-writes follows (`replicas.note_write`).
+    With `pipeline` (psycopg's pipeline mode), BEGIN, the prelude, the statements and COMMIT
+    go in one round trip when no result is fetched inside the block: the cursors the block
+    returns are read after it (a fetch inside costs a round trip of its own). Errors still
+    raise, at the end of the block. For the audit log, and for the reads of a page or an item.
+    Not for server-side cursors (exports), which pipeline mode forbids.
+    `replica`: a read that a streaming replica may serve (`replicas.choose`); the primary
+    serves it when none is fit, or when the one chosen fails. `changes_data`: a write whose WAL
+    position read-your-writes follows (`replicas.note_write`).
     """
+    if not pipeline or (replica and settings.replica_urls):
+        # the pending check first, alone and on the primary (it may write: a token's last use),
+        # before anything is read or written
+        settle(settings)
     statement, params = prelude(settings, context, role, read_only, kind)
     started = time.perf_counter()
     unavailable = False
@@ -138,7 +202,7 @@ def transaction(
         with ExitStack() as stack:
             conn = None
             if replica:
-                conn = _on_replica(stack, settings, statement, params)
+                conn = _on_replica(stack, settings, statement, params, pipeline)
             if conn is None:
                 pool = get_pool(settings)
                 conn = stack.enter_context(pool.connection(timeout=_wait(settings, pool)))
@@ -164,17 +228,15 @@ def _begin(
     stack: ExitStack, conn: psycopg.Connection, statement: sql.SQL, params: Any, pipeline: bool
 ) -> None:
     """Open the transaction on `conn` and run its prelude: one round trip for the whole prelude
-    (it used to take one per setting). Pipeline mode would also fold BEGIN in, but it forbids
-    the server-side cursors of exports."""
+    (it used to take one per setting); with `pipeline`, the same round trip as BEGIN, the
+    statements and COMMIT."""
     stack.enter_context(translate_errors())
-    if pipeline:
-        stack.enter_context(conn.pipeline())
-    stack.enter_context(conn.transaction())
+    stack.enter_context(_pipelined(conn, _precheck.get()) if pipeline else conn.transaction())
     conn.execute(statement, params)
 
 
 def _on_replica(
-    stack: ExitStack, settings: Settings, statement: sql.SQL, params: Any
+    stack: ExitStack, settings: Settings, statement: sql.SQL, params: Any, pipeline: bool
 ) -> psycopg.Connection | None:
     """The transaction opened on the replica `replicas.choose` names, or None: then the primary.
 
@@ -196,7 +258,7 @@ def _on_replica(
                 if not fresh:
                     replicas.stalled(settings, choice.url, choice.wait_for)
                     return None
-            _begin(attempt, conn, statement, params, pipeline=False)
+            _begin(attempt, conn, statement, params, pipeline)
             stack.enter_context(attempt.pop_all())
     except (PoolTimeout, TimeoutError):
         # Busy (every connection in use) is not down: only a pool left without any connection.
@@ -230,6 +292,49 @@ def _note_position(conn: psycopg.Connection) -> Any:
         return False
 
     return note
+
+
+@contextmanager
+def _pipelined(conn: psycopg.Connection, check: Precheck | None = None) -> Iterator[None]:
+    """A transaction whose BEGIN, statements and COMMIT go to PostgreSQL in one round trip.
+
+    psycopg's own `transaction()` waits for BEGIN, and again before COMMIT, even in pipeline
+    mode (three round trips): here the connection is in autocommit mode while we send BEGIN and
+    COMMIT ourselves, queued in the pipeline with the statements and sent at its end. After
+    an error (a statement's, or one raised in the block), whatever is left open is rolled back.
+    The pending `check` goes first, on its own (as the login role, before BEGIN), and its answer
+    is accepted on the way out, before the caller may read what the block's statements return;
+    a check that got no answer stays pending.
+    """
+    conn.autocommit = True
+    checked = None
+    if check is not None:
+        _precheck.set(None)
+    try:
+        with conn.pipeline():
+            if check is not None:
+                checked = conn.execute(check.statement, check.params)
+            conn.execute(SQL.begin)
+            yield
+            conn.execute(SQL.commit)
+    finally:
+        try:
+            conn.rollback()  # nothing to do after a COMMIT (idle), one round trip after an error
+            conn.autocommit = False
+        except psycopg.Error:
+            conn.close()  # unusable: the pool discards a closed connection
+        if check is not None:
+            _accept(check, checked)
+
+
+def _accept(check: Precheck, checked: psycopg.Cursor | None) -> None:
+    """Accept a check's answer (its refusal wins over any other error); without one, keep it pending."""
+    try:
+        row = checked.fetchone() if checked is not None else None
+    except psycopg.Error:
+        _precheck.set(check)
+        return
+    check.accept(row[0] if row else None)
 
 
 # While PostgreSQL is unreachable (the pool timed out while its connection attempts failed),
@@ -295,9 +400,7 @@ def translate_errors() -> Iterator[None]:
             "L'élément est en cours de modification par quelqu'un d'autre : réessayez dans un instant."
         ) from exc
     except pg_errors.QueryCanceled as exc:
-        raise QueryTooLong(
-            "La requête a pris trop de temps : restreignez-la (bbox, filtre, limit)."
-        ) from exc
+        raise QueryTooLong("La requête a pris trop de temps : restreignez-la (bbox, filtre, limit).") from exc
     except (
         pg_errors.InvalidTextRepresentation,
         pg_errors.InvalidDatetimeFormat,
@@ -316,6 +419,7 @@ def translate_errors() -> Iterator[None]:
 def pooled(settings: Settings) -> Iterator[psycopg.Connection]:
     """A pooled connection outside a caller's transaction (sign-in, sessions, readiness), with
     the same waits as `transaction`: DatabaseUnavailable at once while PostgreSQL is out."""
+    settle(settings)
     pool = get_pool(settings)
     try:
         with pool.connection(timeout=_wait(settings, pool)) as conn:

@@ -16,6 +16,7 @@ parameters (`Params`). Fixed statements that are not composed from the catalog l
 
 from resorption.query.features import (
     SCOPE_COLUMNS,
+    SCOPE_VIEWS,
     SEARCH_CONFIG,
     Bbox,
     FeatureQuery,
@@ -35,6 +36,7 @@ from resorption.query.tiles import tile_statement
 
 __all__ = [
     "SCOPE_COLUMNS",
+    "SCOPE_VIEWS",
     "SEARCH_CONFIG",
     "Bbox",
     "FeatureQuery",

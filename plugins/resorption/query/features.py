@@ -252,12 +252,18 @@ def _after_condition(q: FeatureQuery, params: Params) -> sql.Composable | None:
 
 # Row-level security by département, written plainly for the collections whose policy is
 # `in_scope(<collection>_scope, departement_code)` (sql/005_row_security.sql). The policy still
-# applies; this only lets the planner start from the départements' index. (Actions are not
-# here: their policy reads action_departements, whose own policy scans the actions again.)
+# applies; this only lets the planner start from the départements' index.
 SCOPE_COLUMNS = {"sites": "departement_code"}
+# The same for the collections whose policy is "one of its départements is in the scope"
+# through a view of the ids in scope (sql/040_actions.sql, `actions_in_scope`): as a plain
+# semi-join the ids in scope are hashed once per statement, where the policy's OR tests each
+# action in turn (a capped count of a département's actions: ~36 ms → ~10 ms at 100,000 sites).
+SCOPE_VIEWS = {"actions": sql.SQL("t.id IN (SELECT s.action_id FROM resorption.actions_in_scope s)")}
 
 
 def _scope_condition(q: FeatureQuery, params: Params) -> sql.Composable | None:
+    if q.departements is not None and q.collection.id in SCOPE_VIEWS:
+        return SCOPE_VIEWS[q.collection.id]
     name = SCOPE_COLUMNS.get(q.collection.id)
     if q.departements is None or name is None:
         return None
@@ -303,8 +309,20 @@ def where_clause(q: FeatureQuery, params: Params, paging: bool = False) -> sql.C
 
 
 def order_clause(q: FeatureQuery) -> sql.Composable:
-    """ORDER BY the requested fields, then the id so that pages never overlap."""
+    """ORDER BY the requested fields, then the id so that pages never overlap.
+
+    A caller limited to one département, without sortby, reads in (département, id) order:
+    the same rows in the same order, since the département is one value, but an order only
+    the (departement_code, id) index gives without sorting. In plain id order, PostgreSQL's
+    generic plan of a prepared page (the one it keeps after five runs) guesses that the
+    département's rows are spread over the table and walks the primary key, discarding every
+    other département's rows met before the page (20,000 of them for the Gironde's first page
+    at 100,000 sites: bench/ANALYSIS.md).
+    """
     keys = [sql.SQL("{} {}").format(f.expression, sql.SQL("DESC" if desc else "ASC")) for f, desc in q.sortby]
+    scope = SCOPE_COLUMNS.get(q.collection.id)
+    if not q.sortby and scope is not None and q.departements is not None and len(q.departements) == 1:
+        keys.append(sql.SQL("t.{}").format(sql.Identifier(scope)))
     keys.append(q.collection.id_expression)
     return sql.SQL(" ORDER BY ") + sql.SQL(", ").join(keys)
 
@@ -329,18 +347,31 @@ def items_statement(q: FeatureQuery, count_cap: int | None = None) -> tuple[sql.
             table=source(q),
             where=where,
             order=order_clause(q),
-            limit=params.add(q.limit),
+            limit=_limit(q.limit),
         )
     count: sql.Composable = sql.SQL("NULL::int")
     if count_cap is not None:
         count = sql.SQL(
             "(SELECT count(*)::int FROM (SELECT 1 FROM {table} t{where} LIMIT {cap}) matched)"
-        ).format(table=source(q), where=where_clause(q, params), cap=params.add(count_cap + 1))
+        ).format(table=source(q), where=where_clause(q, params), cap=_limit(count_cap + 1))
     statement = sql.SQL(
         "SELECT coalesce(json_agg(page.feature), '[]'::json)::text, count(*)::int, max(page.id), {count} "
         "FROM ({page}) page"
     ).format(count=count, page=page)
     return statement, params
+
+
+def _limit(n: int) -> sql.Composable:
+    """A LIMIT as a literal (an int we validated), not a parameter.
+
+    psycopg prepares a statement run five times, and PostgreSQL then keeps one generic plan
+    for every run, unless that plan looks costlier than planning each run anew. With `LIMIT $1`
+    the generic plan assumes a tenth of the table is wanted and always looks costlier, so each
+    page was planned again: ~6 ms of PostgreSQL's CPU for a page's ~100 columns and their
+    sub-selects, more than running it. A literal LIMIT keeps one statement per page size (a
+    handful) and lets the generic plan serve.
+    """
+    return sql.Literal(int(n))
 
 
 def _skipping_page(q: FeatureQuery, params: Params, where: sql.Composable) -> sql.Composable:
@@ -358,7 +389,7 @@ def _skipping_page(q: FeatureQuery, params: Params, where: sql.Composable) -> sq
         table=source(q),
         where=where,
         order=order_clause(q),
-        limit=params.add(q.limit),
+        limit=_limit(q.limit),
         offset=params.add(q.offset),
     )
     chosen = sql.SQL("{} = ANY(ARRAY({}))").format(q.collection.id_expression, ids)

@@ -127,11 +127,12 @@ def close_session(session_id: str, settings: Settings) -> None:
         _one(settings, SQL.close_session, (session_hash(session_id),))
 
 
-def principal_of_request(req: Request, client: str, settings: Settings) -> Principal:
+def principal_of_request(req: Request, client: str, settings: Settings, defer: bool = False) -> Principal:
     """The caller: the Authorization header when there is one, else the session cookie.
 
     A stale cookie is an anonymous caller (the map then sends to /connexion). With a live
-    session, an unsafe method without the session's CSRF token is refused (403).
+    session, an unsafe method without the session's CSRF token is refused (403). `defer`: as
+    in `authentication.authenticate`.
     """
     # The sign-in and sign-out pages are about the cookie: credentials a browser may still send
     # in a header (stale Basic ones) must not stand between it and the form.
@@ -139,7 +140,7 @@ def principal_of_request(req: Request, client: str, settings: Settings) -> Princ
     authorization = None if own_page else req.headers.get("Authorization")
     session_id = req.cookies.get(SESSION_COOKIE)
     if (authorization and authorization.strip()) or not session_id:
-        return authenticate(authorization, client, settings)
+        return authenticate(authorization, client, settings, defer=defer)
     session = find_session(session_id, settings)
     if session is None:
         return ANONYMOUS

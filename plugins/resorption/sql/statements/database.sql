@@ -8,6 +8,13 @@
 SELECT set_config(setting.name, setting.value, true)
 FROM unnest(%s::text[], %s::text[]) AS setting (name, value)
 
+-- name: begin
+-- A pipelined transaction's start and end (database._pipelined), sent as statements.
+BEGIN
+
+-- name: commit
+COMMIT
+
 -- name: ping
 -- Readiness: the server answers.
 SELECT 1
