@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import psycopg
 import pyogrio
 import pytest
@@ -302,12 +303,21 @@ def test_a_geopackage_of_the_export_comes_back_unchanged_then_edits_update(
     population = values[names.index("population_total")].copy()
     population[0] = before + 3
     values[names.index("population_total")] = population
+    # Written back with the file's own types (GDAL reads nullable booleans as floats).
+    masks: list[np.ndarray | None] = []
+    for i, dtype in enumerate(meta["dtypes"]):
+        if str(dtype) == "bool" and values[i].dtype.kind == "f":
+            masks.append(np.isnan(values[i]))
+            values[i] = np.nan_to_num(values[i]).astype(bool)
+        else:
+            masks.append(None)
     edited = tmp_path / "edited.gpkg"
     pyogrio.raw.write(
         edited,
         geometries,
         values,
         names,
+        field_mask=masks,
         driver="GPKG",
         geometry_type="Point",
         crs=meta["crs"],
