@@ -125,8 +125,10 @@ def import_sites(
             head.append(row)
             if len(head) == HEADER_SEARCH:
                 break
-        header_at, columns = _header(head, w.readable)
-        total = sum(1 for _ in _data(head, header_at)) + sum(1 for r in first_pass if _filled(r))
+        # The whole file is read (and its limits checked) before its header is judged.
+        below = sum(1 for r in first_pass if _filled(r))
+    header_at, columns = _header(head, w.readable)
+    total = sum(1 for _ in _data(head, header_at)) + below
     if not total:
         raise InvalidParameter("Le fichier ne contient aucune ligne de site sous ses en-têtes.")
     if total > limits.import_max_rows:
