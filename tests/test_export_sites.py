@@ -10,7 +10,9 @@ from __future__ import annotations
 import base64
 import csv
 import io
+import secrets
 import time
+from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
 
@@ -341,3 +343,51 @@ def test_a_long_export_is_refused_in_a_request_and_runs_as_a_job(
     assert status["status"] == "successful", status
     result = client.get(f"{path}/results", headers=admin.headers)
     assert len(list(csv.reader(io.StringIO(result.data.decode("utf-8-sig")), delimiter=";"))) == sites + 1
+
+
+# -- the revisions that bring an existing database there ----------------------------------------
+
+
+@pytest.fixture
+def scratch_url(server_url: str) -> Iterator[str]:
+    """An empty database on the suite's server, dropped afterwards."""
+    from psycopg import sql
+
+    from tests.fix_db import _with_db
+
+    name = f"resorption_test_job_files_{secrets.token_hex(4)}"
+    admin_url = _with_db(server_url, "postgres")
+    with psycopg.connect(admin_url, autocommit=True) as admin:
+        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    yield _with_db(server_url, name)
+    with psycopg.connect(admin_url, autocommit=True) as admin:
+        admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+def test_revisions_0029_and_0030_move_kept_files_beside_their_jobs_and_count_the_outbox_lag(
+    scratch_url: str,
+) -> None:
+    from resorption.migrate import upgrade
+
+    upgrade(scratch_url, "0028")
+    with psycopg.connect(scratch_url, autocommit=True) as conn:
+        # a database of before: files in their job's row, no parts, no lag function
+        conn.execute("DROP TABLE resorption_jobs.job_files")
+        conn.execute("DROP FUNCTION resorption.outbox_lag()")
+        for ident, mimetype, output in (
+            ("fichier", 'text/csv; name="sites.csv"', b"id;nom\r\n1;x\r\n"),
+            ("json", "application/json", b'{"series": []}'),
+        ):
+            conn.execute(
+                "INSERT INTO resorption_jobs.jobs (identifier, process_id, owner, status, progress, mimetype, "
+                "output) VALUES (%s, 'export-sites', 'x', 'successful', 100, %s, %s)",
+                (ident, mimetype, output),
+            )
+    upgrade(scratch_url)
+    upgrade(scratch_url)  # at head: nothing to do
+    with psycopg.connect(scratch_url) as conn:
+        outputs = dict(conn.execute("SELECT identifier, output FROM resorption_jobs.jobs").fetchall())
+        assert outputs["fichier"] is None and bytes(outputs["json"]) == b'{"series": []}'
+        parts = conn.execute("SELECT job_id, part, data FROM resorption_jobs.job_files").fetchall()
+        assert [(j, p, bytes(d)) for j, p, d in parts] == [("fichier", 0, b"id;nom\r\n1;x\r\n")]
+        assert conn.execute("SELECT count(*) FROM resorption.outbox_lag()").fetchone()[0] == 0
