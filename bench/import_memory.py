@@ -110,8 +110,14 @@ def one(url: str, fmt: str, path: Path, read_only: bool) -> dict:
         if rejected:
             print(f"{rejected} lignes refusées, par exemple : {report.rows[0].reason}", file=sys.stderr)
     seconds = time.perf_counter() - started
-    return {"format": fmt, "rows": rows, "bytes": path.stat().st_size if fmt != "baseline" else 0,
-            "seconds": round(seconds, 1), "baseline_mib": round(baseline), "peak_mib": round(_peak_mib())}
+    return {
+        "format": fmt,
+        "rows": rows,
+        "bytes": path.stat().st_size if fmt != "baseline" else 0,
+        "seconds": round(seconds, 1),
+        "baseline_mib": round(baseline),
+        "peak_mib": round(_peak_mib()),
+    }
 
 
 def main() -> None:
@@ -143,7 +149,10 @@ def main() -> None:
             # Made in a process of its own, with the current code (not measured).
             made = subprocess.run(
                 [sys.executable, __file__, "--make", fmt, "--url", url, "--rows", str(args.rows)],
-                capture_output=True, text=True, check=False, env={**os.environ, "PYTHONPATH": ""},
+                capture_output=True,
+                text=True,
+                check=False,
+                env={**os.environ, "PYTHONPATH": ""},
             )
             if made.returncode != 0:
                 print(f"| {fmt} | échec de l'export : {made.stderr.strip().splitlines()[-1]} |")
@@ -152,14 +161,19 @@ def main() -> None:
         done = subprocess.run(
             [sys.executable, __file__, "--one", fmt, "--url", url, "--file", str(path)]
             + (["--read"] if args.read else []),
-            capture_output=True, text=True, check=False,
+            capture_output=True,
+            text=True,
+            check=False,
         )
         if done.returncode != 0:
             print(f"| {fmt} | échec : {done.stderr.strip().splitlines()[-1]} |")
             continue
         m = json.loads(done.stdout.strip().splitlines()[-1])
-        print(f"| {fmt} | {m['rows']} | {m['bytes'] / 1e6:.1f} | {m['seconds']} | {m['baseline_mib']} | "
-              f"{m['peak_mib']} |", flush=True)
+        print(
+            f"| {fmt} | {m['rows']} | {m['bytes'] / 1e6:.1f} | {m['seconds']} | {m['baseline_mib']} | "
+            f"{m['peak_mib']} |",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":
