@@ -1,7 +1,7 @@
 """Peak memory (RSS) and time of the exports at 100,000 sites: each export in a process of its
 own, as a national administrator (every row, every field), on the bench's dataset.
 
-    .venv/bin/python bench/export_memory.py [--size 100k] [--formats xlsx,csv,gpkg,fgb]
+    .venv/bin/python bench/export_memory.py [--size 100k] [--formats csv,xlsx,gpkg,fgb,geojson]
 
 The dataset is `resorption_bench_<size>` of the embedded cluster (made once by bench/run,
 or by `servers.ensure_dataset`). One line per format: rows, file size, seconds, peak RSS
@@ -44,21 +44,25 @@ def one(url: str, fmt: str) -> dict:
             from resorption.spreadsheets.export import ExportRequest, export_sites
 
             made = export_sites(caller, ExportRequest(fmt=fmt))
-            size, rows = len(made.content), made.rows
+            size, rows = made.file.path.stat().st_size, made.rows
+            made.file.discard()
         elif fmt == "baseline":
             size, rows = 0, 0
         else:
             from resorption import geoexport
             from resorption.crs import parse_crs
+            from resorption.job_files import temporary
             from resorption.params import parse_items
 
             sites = caller.sites
             fq = parse_items(sites, caller.readable_fields(sites), {}, settings.limits)
             key = {"fgb": "flatgeobuf"}.get(fmt, fmt)
+            made = temporary(f".{fmt}")
+            crs = parse_crs("http://www.opengis.net/def/crs/EPSG/0/2154", "crs")
             with caller.exporting() as conn:
-                written = geoexport.export(conn, fq, geoexport.FORMATS[key], parse_crs(
-                    "http://www.opengis.net/def/crs/EPSG/0/2154", "crs"))
-            size, rows = len(written.content), written.features
+                rows = geoexport.export(conn, fq, geoexport.FORMATS[key], crs, made.path)
+            size = made.path.stat().st_size
+            made.discard()
         seconds = time.perf_counter() - started
     return {"format": fmt, "rows": rows, "bytes": size, "seconds": round(seconds, 1),
             "baseline_mib": round(baseline), "peak_mib": round(_peak_mib())}
@@ -67,7 +71,7 @@ def one(url: str, fmt: str) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", default="100k")
-    parser.add_argument("--formats", default="baseline,csv,xlsx,gpkg")
+    parser.add_argument("--formats", default="baseline,csv,xlsx,gpkg,fgb,geojson")
     parser.add_argument("--one", help=argparse.SUPPRESS)  # the child process
     parser.add_argument("--url", help=argparse.SUPPRESS)
     args = parser.parse_args()

@@ -10,7 +10,10 @@ from __future__ import annotations
 import base64
 import csv
 import io
+import secrets
 import time
+from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 import psycopg
@@ -18,6 +21,10 @@ import pytest
 import requests
 from openpyxl import load_workbook
 
+from resorption import job_files
+from resorption.app import create_app
+from resorption.settings import Settings, french_count
+from tests.api import body_text
 from tests.fix_users import TestUser
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -193,3 +200,194 @@ def test_document_response_carries_the_file_in_base64(base_url: str, users: dict
     (output,) = r.json()["outputs"]
     assert output["mediaType"].startswith("text/csv")
     assert base64.b64decode(output["value"]).startswith(b"\xef\xbb\xbf")
+
+
+# -- the file of a job: kept beside it in parts, sent part by part, to its owner only ----------
+
+
+def _finished(location: str, user: TestUser) -> dict[str, Any]:
+    deadline = time.monotonic() + 60
+    while True:
+        status = requests.get(location, headers=user.headers, params={"f": "json"}, timeout=30).json()
+        if status["status"] in ("successful", "failed") or time.monotonic() > deadline:
+            return status
+        time.sleep(0.3)
+
+
+def _parts(db: psycopg.Connection, job_id: str) -> tuple[int, int]:
+    count, size = db.execute(
+        "SELECT count(*), coalesce(sum(octet_length(data)), 0) FROM resorption_jobs.job_files WHERE job_id = %s",
+        (job_id,),
+    ).fetchone()
+    return count, size
+
+
+def test_a_jobs_file_is_kept_in_parts_and_sent_to_its_owner_only(
+    base_url: str, users: dict, db: psycopg.Connection
+) -> None:
+    owner = users["correspondent-departement-33"]
+    r = export(base_url, owner, headers={"Prefer": "respond-async"}, territoire="33", format="csv")
+    assert r.status_code == 201, r.text
+    location = r.headers["Location"]
+    job_id = location.rsplit("/", 1)[1]
+    assert _finished(location, owner)["status"] == "successful"
+    # The file is not in the job's row: beside it, in parts.
+    (output,) = db.execute(
+        "SELECT output FROM resorption_jobs.jobs WHERE identifier = %s", (job_id,)
+    ).fetchone()
+    assert output is None
+    count, size = _parts(db, job_id)
+    assert count >= 1 and size > 0
+    result = requests.get(f"{location}/results", headers=owner.headers, timeout=60)
+    assert result.status_code == 200
+    assert result.headers.get("Transfer-Encoding") == "chunked"  # streamed, not sized in memory
+    assert len(result.content) == size and result.content.startswith(b"\xef\xbb\xbf")
+    rows = list(csv.DictReader(io.StringIO(result.content.decode("utf-8-sig")), delimiter=";"))
+    assert rows and {row["Identification et localisation – Département"] for row in rows} == {"33"}
+
+    # Another user of the territory, and a user of elsewhere, get what a missing job gets.
+    missing = location.replace(job_id, "00000000-0000-11f0-8000-000000000000")
+    for someone in (users["local-admin-departement-33"], users["operator-departement-93"]):
+        theirs = requests.get(f"{location}/results", headers=someone.headers, timeout=30)
+        absent = requests.get(f"{missing}/results", headers=someone.headers, timeout=30)
+        assert theirs.status_code == absent.status_code == 404
+        assert body_text(theirs).replace(job_id, "ID") == body_text(absent).replace(
+            missing.rsplit("/", 1)[1], "ID"
+        )
+        assert "ETag" not in theirs.headers and "ETag" not in absent.headers
+        assert set(theirs.headers) - {"Date"} == set(absent.headers) - {"Date"}
+        assert theirs.headers["Content-Length"] == absent.headers["Content-Length"]
+    # Their answers take as long (same statement under row-level security): interleaved
+    # medians, within a factor generous enough for a shared machine.
+    other = users["local-admin-departement-33"]
+    durations: dict[str, list[float]] = {"theirs": [], "absent": []}
+    for _ in range(15):
+        for name, url in (("theirs", location), ("absent", missing)):
+            started = time.perf_counter()
+            requests.get(f"{url}/results", headers=other.headers, timeout=30)
+            durations[name].append(time.perf_counter() - started)
+    theirs_median, absent_median = (sorted(d)[len(d) // 2] for d in durations.values())
+    assert 0.5 < theirs_median / absent_median < 2, durations
+
+    # Deleting the job deletes its file.
+    assert requests.delete(location, headers=owner.headers, timeout=30).status_code == 200
+    assert _parts(db, job_id) == (0, 0)
+
+
+@pytest.fixture(scope="module")
+def settings(database_url: str) -> Settings:
+    return Settings.from_env(database_url)
+
+
+def test_a_file_of_many_parts_comes_back_whole(
+    settings: Settings, users: dict, db: psycopg.Connection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Parts of 4 KiB: the synchronous answer reads them back in order, the same bytes."""
+    monkeypatch.setattr(job_files, "PART_BYTES", 4096)
+    client = create_app(settings).test_client()
+    r = client.post(PATH, json={"inputs": {"format": "csv"}}, headers=users["national-admin-nation"].headers)
+    assert r.status_code == 200, r.get_data(as_text=True)
+    job_id = r.headers["Location"].rsplit("/", 1)[1]
+    count, size = _parts(db, job_id)
+    assert count > 3 and len(r.data) == size
+    stored = b"".join(
+        bytes(p)
+        for (p,) in db.execute(
+            "SELECT data FROM resorption_jobs.job_files WHERE job_id = %s ORDER BY part", (job_id,)
+        )
+    )
+    assert r.data == stored
+    (sites,) = db.execute("SELECT count(*) FROM resorption.sites").fetchone()
+    assert len(list(csv.reader(io.StringIO(r.data.decode("utf-8-sig")), delimiter=";"))) == sites + 1
+
+
+# -- a long export is a job ----------------------------------------------------------------------
+
+
+def test_a_long_export_is_refused_in_a_request_and_runs_as_a_job(
+    settings: Settings, users: dict, db: psycopg.Connection
+) -> None:
+    limited = replace(settings, limits=replace(settings.limits, sync_export_max_rows=3))
+    client = create_app(limited).test_client()
+    admin = users["national-admin-nation"]
+    (sites,) = db.execute("SELECT count(*) FROM resorption.sites").fetchone()
+    for path, inputs in (
+        (PATH, {"format": "csv"}),
+        ("/processes/export-collection/execution", {"collection": "sites", "format": "geojson"}),
+        ("/processes/export-actions/execution", {}),
+    ):
+        refused = client.post(path, json={"inputs": inputs}, headers=admin.headers)
+        assert refused.status_code == 400, refused.get_data(as_text=True)
+        description = refused.get_json()["description"]
+        assert "Prefer: respond-async" in description and "tâche de fond" in description
+        assert refused.get_json()["code"] == "RespondAsyncRequired"
+    said = client.post(PATH, json={"inputs": {"format": "csv"}}, headers=admin.headers).get_json()[
+        "description"
+    ]
+    assert f"Cet export compte {french_count(sites)} sites" in said
+    # Within the limit, a request still answers with the file.
+    small = client.post(PATH, json={"inputs": {"format": "csv", "filter": "id < 0"}}, headers=admin.headers)
+    assert small.status_code == 200
+    # As a job, the same export runs to its end.
+    r = client.post(
+        PATH, json={"inputs": {"format": "csv"}}, headers={**admin.headers, "Prefer": "respond-async"}
+    )
+    assert r.status_code == 201, r.get_data(as_text=True)
+    location = r.headers["Location"]
+    path = "/" + location.split("/", 3)[3]
+    deadline = time.monotonic() + 60
+    while (status := client.get(path, headers=admin.headers, query_string={"f": "json"}).get_json())[
+        "status"
+    ] not in ("successful", "failed") and time.monotonic() < deadline:
+        time.sleep(0.3)
+    assert status["status"] == "successful", status
+    result = client.get(f"{path}/results", headers=admin.headers)
+    assert len(list(csv.reader(io.StringIO(result.data.decode("utf-8-sig")), delimiter=";"))) == sites + 1
+
+
+# -- the revisions that bring an existing database there ----------------------------------------
+
+
+@pytest.fixture
+def scratch_url(server_url: str) -> Iterator[str]:
+    """An empty database on the suite's server, dropped afterwards."""
+    from psycopg import sql
+
+    from tests.fix_db import _with_db
+
+    name = f"resorption_test_job_files_{secrets.token_hex(4)}"
+    admin_url = _with_db(server_url, "postgres")
+    with psycopg.connect(admin_url, autocommit=True) as admin:
+        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    yield _with_db(server_url, name)
+    with psycopg.connect(admin_url, autocommit=True) as admin:
+        admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+def test_revisions_0029_and_0030_move_kept_files_beside_their_jobs_and_count_the_outbox_lag(
+    scratch_url: str,
+) -> None:
+    from resorption.migrate import upgrade
+
+    upgrade(scratch_url, "0028")
+    with psycopg.connect(scratch_url, autocommit=True) as conn:
+        # a database of before: files in their job's row, no parts, no lag function
+        conn.execute("DROP TABLE resorption_jobs.job_files")
+        conn.execute("DROP FUNCTION resorption.outbox_lag()")
+        for ident, mimetype, output in (
+            ("fichier", 'text/csv; name="sites.csv"', b"id;nom\r\n1;x\r\n"),
+            ("json", "application/json", b'{"series": []}'),
+        ):
+            conn.execute(
+                "INSERT INTO resorption_jobs.jobs (identifier, process_id, owner, status, progress, mimetype, "
+                "output) VALUES (%s, 'export-sites', 'x', 'successful', 100, %s, %s)",
+                (ident, mimetype, output),
+            )
+    upgrade(scratch_url)
+    upgrade(scratch_url)  # at head: nothing to do
+    with psycopg.connect(scratch_url) as conn:
+        outputs = dict(conn.execute("SELECT identifier, output FROM resorption_jobs.jobs").fetchall())
+        assert outputs["fichier"] is None and bytes(outputs["json"]) == b'{"series": []}'
+        parts = conn.execute("SELECT job_id, part, data FROM resorption_jobs.job_files").fetchall()
+        assert [(j, p, bytes(d)) for j, p, d in parts] == [("fichier", 0, b"id;nom\r\n1;x\r\n")]
+        assert conn.execute("SELECT count(*) FROM resorption.outbox_lag()").fetchone()[0] == 0

@@ -17,7 +17,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import psycopg
+import pyogrio
 import pytest
 import requests
 
@@ -260,3 +262,80 @@ def test_a_column_the_caller_may_not_read_is_told_like_an_unknown_one(
         assert done.returncode != 0
         answers.append(" ".join(done.stderr.split()).replace(column, "X"))  # lines wrap by width
     assert answers[0] == answers[1] and "colonnes inconnues" in answers[0]
+
+
+# -- GeoPackage, and files read as they go ------------------------------------------------------
+
+
+def _gpkg_export(base_url: str, user: TestUser, crs: str, filter: str) -> bytes:
+    r = run(base_url, user, "export-collection", collection="sites", format="gpkg", crs=crs, filter=filter)
+    assert r.status_code == 200, r.text
+    return r.content
+
+
+@pytest.mark.parametrize("crs", ["EPSG:4326", "EPSG:2154"])
+def test_a_geopackage_of_the_export_comes_back_unchanged_then_edits_update(
+    base_url: str, users: dict, db: psycopg.Connection, tmp_path: Path, crs: str
+) -> None:
+    """The GeoPackage of export-collection (its fields' names, its points, in 4326 or Lambert-93)
+    imports as it is; an edited value updates its site."""
+    user = users["correspondent-departement-33"]
+    where = "departement_code = '33' AND status = 'open'"
+    content = _gpkg_export(
+        base_url, user, f"http://www.opengis.net/def/crs/EPSG/0/{crs.split(':')[1]}", where
+    )
+    (count,) = db.execute(f"SELECT count(*) FROM resorption.sites WHERE {where}").fetchone()
+    r = run(
+        base_url, user, "import-sites", file=base64.b64encode(content).decode(), format="gpkg", dry_run=True
+    )
+    assert r.status_code == 200, r.text
+    report = r.json()
+    assert report["summary"]["unchanged"] == count > 0, [
+        x for x in report["rows"] if x["outcome"] != "unchanged"
+    ]
+
+    path = tmp_path / "sites.gpkg"
+    path.write_bytes(content)
+    meta, _, geometries, values = pyogrio.raw.read(path)
+    names = list(meta["fields"])
+    first = int(values[names.index("id")][0])
+    before = db.execute("SELECT population_total FROM resorption.sites WHERE id = %s", (first,)).fetchone()[0]
+    population = values[names.index("population_total")].copy()
+    population[0] = before + 3
+    values[names.index("population_total")] = population
+    # Written back with the file's own types (GDAL reads nullable booleans as floats).
+    masks: list[np.ndarray | None] = []
+    for i, dtype in enumerate(meta["dtypes"]):
+        if str(dtype) == "bool" and values[i].dtype.kind == "f":
+            masks.append(np.isnan(values[i]))
+            values[i] = np.nan_to_num(values[i]).astype(bool)
+        else:
+            masks.append(None)
+    edited = tmp_path / "edited.gpkg"
+    pyogrio.raw.write(
+        edited,
+        geometries,
+        values,
+        names,
+        field_mask=masks,
+        driver="GPKG",
+        geometry_type="Point",
+        crs=meta["crs"],
+        layer="sites",
+    )
+    r = run(
+        base_url, user, "import-sites", file=base64.b64encode(edited.read_bytes()).decode(), format="gpkg"
+    )
+    assert r.status_code == 200, r.text
+    report = r.json()
+    assert report["committed"] and report["summary"]["updated"] == 1, report["summary"]
+    assert db.execute("SELECT population_total FROM resorption.sites WHERE id = %s", (first,)).fetchone()[
+        0
+    ] == (before + 3)
+
+
+def test_a_file_that_is_not_a_geopackage_is_refused_in_french(base_url: str, users: dict) -> None:
+    user = users["correspondent-departement-33"]
+    r = run(base_url, user, "import-sites", file=base64.b64encode(b"pas un fichier").decode(), format="gpkg")
+    assert r.status_code == 400
+    assert "GeoPackage" in r.json()["description"]

@@ -345,6 +345,53 @@ def test_metrics_count_jobs_by_status_without_naming_them(settings: Settings, da
     assert "quelqu-un-de-precis" not in text and "metrique-1" not in text
 
 
+def test_metrics_tell_the_outbox_lag_of_each_publisher(settings: Settings, database_url: str) -> None:
+    """Events a publisher has not confirmed (past its cursor), and the age of the oldest one."""
+    name = f"metrique-{os.getpid()}"
+    client = create_app(settings).test_client()
+
+    def lag() -> dict[str, float]:
+        text = client.get("/metrics").get_data(as_text=True)
+        values = {}
+        for metric in ("events", "seconds"):
+            prefix = f'resorption_outbox_lag_{metric}{{publisher="{name}"}} '
+            values[metric] = float(next(line for line in text.splitlines() if line.startswith(prefix)).split()[-1])
+        assert "# TYPE resorption_outbox_lag_events gauge" in text
+        return values
+
+    # A position past every event committed so far: its window starts at a transaction of now
+    # (the horizon could be held back by a long transaction of another database of the cluster).
+    now = "SELECT pg_current_xact_id()"
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        position = conn.execute(now).fetchone()[0]
+        conn.execute(
+            "INSERT INTO resorption.outbox_cursors (name, since, until) VALUES (%s, %s, %s)",
+            (name, position, position),
+        )
+        event = None
+        try:
+            assert lag() == {"events": 0, "seconds": 0}
+            # An event of 30 seconds ago that this publisher has not confirmed (site -1: nobody's).
+            event = conn.execute(
+                "INSERT INTO resorption.outbox (collection, item_id, operation, at) "
+                "VALUES ('sites', -1, 'update', now() - interval '30 seconds') RETURNING id"
+            ).fetchone()[0]
+            behind = lag()
+            assert behind["events"] == 1 and 30 <= behind["seconds"] < 120
+            # Confirmed: the publisher's window moved past it.
+            position = conn.execute(now).fetchone()[0]
+            conn.execute(
+                "UPDATE resorption.outbox_cursors SET since = %s, until = %s WHERE name = %s",
+                (position, position, name),
+            )
+            assert lag() == {"events": 0, "seconds": 0}
+        finally:
+            conn.execute("DELETE FROM resorption.outbox_cursors WHERE name = %s", (name,))
+            if event is not None:
+                conn.execute("DELETE FROM resorption.outbox WHERE id = %s", (event,))
+    assert name not in client.get("/metrics").get_data(as_text=True)
+
+
 def test_the_metrics_add_up_the_workers_of_gunicorn(
     database_url: str, tmp_path: Path, anonymous: requests.Session
 ) -> None:
@@ -444,11 +491,17 @@ def test_the_purger_forgets_what_has_had_its_time(purged_database: str) -> None:
                                    ("purge-en-cours", "running", 40)):
             conn.execute(
                 "INSERT INTO resorption_jobs.jobs (identifier, process_id, owner, status, progress, created, "
-                "finished, output) VALUES (%s, 'export-sites', 'x', %s, 100, "
+                "finished, mimetype) VALUES (%s, 'export-sites', 'x', %s, 100, "
                 "timezone('UTC', now()) - make_interval(days => %s), "
-                "timezone('UTC', now()) - make_interval(days => %s), 'contenu'::bytea)",
+                "timezone('UTC', now()) - make_interval(days => %s), 'text/csv')",
                 (ident, status, age, age),
             )
+            # its file, in parts beside the job (sql/105_job_files.sql)
+            for part in range(3):
+                conn.execute(
+                    "INSERT INTO resorption_jobs.job_files (job_id, part, data) VALUES (%s, %s, 'contenu'::bytea)",
+                    (ident, part),
+                )
         conn.execute(
             "INSERT INTO resorption.audit_log (at, username, action) VALUES "
             "(now() - interval '400 days', 'purge-audit', 'read'), (now() - interval '10 days', 'purge-audit', 'read')"
@@ -501,6 +554,11 @@ def test_the_purger_forgets_what_has_had_its_time(purged_database: str) -> None:
         jobs = {r[0] for r in conn.execute(
             "SELECT identifier FROM resorption_jobs.jobs WHERE identifier LIKE 'purge-%'").fetchall()}
         assert jobs == {"purge-recent", "purge-en-cours"}
+        # the old job's file went with it; the others keep theirs
+        files = dict(conn.execute(
+            "SELECT job_id, count(*) FROM resorption_jobs.job_files WHERE job_id LIKE 'purge-%' GROUP BY job_id"
+        ).fetchall())
+        assert files == {"purge-recent": 3, "purge-en-cours": 3}
         assert count("SELECT count(*) FROM resorption.audit_log WHERE username = 'purge-audit'") == 1
         assert count("SELECT count(*) FROM resorption.sign_in_counters WHERE username = 'purge-compteur'") == 0
         # The old closed site's owner is gone, from the site and from every version.

@@ -177,14 +177,15 @@ class Caller:
             changes_data=True,
         )
 
-    def keeping_jobs(self) -> Any:
-        """A read-write transaction on the caller's jobs (all of them for an administrator)."""
+    def keeping_jobs(self, kind: str = "read") -> Any:
+        """A read-write transaction on the caller's jobs (all of them for an administrator);
+        `kind` "export" for the timeouts of storing a job's file."""
         every = not self.principal.is_anonymous and self.principal.role in JOB_ADMIN_ROLES
         context = {
             "resorption.jobs_owner": self.principal.username,
             "resorption.jobs_all": "on" if every else "off",
         }
-        return transaction(self.settings, context=context, read_only=False)
+        return transaction(self.settings, context=context, read_only=False, kind=kind)
 
     def looking_up(self) -> Any:
         """A transaction as the login role, for a directory lookup of privileges.APP_FUNCTIONS

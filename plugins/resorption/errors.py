@@ -60,6 +60,15 @@ class PayloadTooLarge(ResorptionError):
     default_message = "Le corps de la requête est trop volumineux."
 
 
+class TooLongForARequest(ResorptionError):
+    """A synchronous export of more rows than RESORPTION_SYNC_EXPORT_MAX_ROWS: a job's work
+    (`Prefer: respond-async`), refused before any row is read."""
+
+    status = HTTPStatus.BAD_REQUEST
+    ogc_code = "RespondAsyncRequired"
+    default_message = "Cet export est trop long pour une requête : lancez-le en tâche de fond."
+
+
 class NotFound(ResorptionError):
     """The collection or item does not exist (or is outside the caller's scope)."""
 

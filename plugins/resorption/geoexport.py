@@ -4,38 +4,38 @@ The rows come from ONE statement composed by the reader (`query.rows_statement`,
 items endpoint's conditions: bbox, datetime and its time travel, CQL2 filter, q; the
 caller's readable fields only), run in the caller's transaction, so that row-level security
 and column privileges apply as for `/items`. PostgreSQL projects the geometries
-(`ST_Transform`) and hands them over as WKB; pyogrio (GDAL) writes them with typed columns,
-each field's type taken from the catalog.
+(`ST_Transform`) and hands them over as WKB, batch by batch from a server-side cursor; each
+batch becomes an Arrow record batch (each field typed from the catalog) that GDAL writes as
+it comes (pyogrio's `write_arrow`: one layer, one pass), so the memory holds one batch
+whatever the number of rows, for every format.
 """
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import json
-import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import psycopg
+import pyarrow as pa
 from pyogrio import raw
 
+from resorption import statements
 from resorption.catalog import Field
-from resorption.crs import Crs
+from resorption.crs import Crs, lonlat_domain
 from resorption.query import FeatureQuery, count_statement, rows_statement
+
+SQL = statements.load("geoexport")
 
 # Rows fetched at a time from the server-side cursor, written at a time (and between two
 # progress reports).
 BATCH = 5000
-# Drivers GDAL appends to batch after batch: the file grows while the memory holds one batch.
-# FlatGeobuf builds its spatial index from every feature at once (and drops it when a feature
-# has no geometry), and GDAL's GeoJSON driver reloads the whole file to append: their rows are
-# gathered first.
-APPENDABLE = frozenset({"GPKG"})
-# GDAL's time zone flag for UTC (pyogrio's `gdal_tz_offsets`: 100 + quarter hours).
-GDAL_UTC = 100
+# The geometry column of the Arrow batches (GDAL reads it as WKB).
+GEOMETRY = pa.field("geometry", pa.binary(), metadata={"ARROW:extension:name": "geoarrow.wkb"})
 
 Progress = Callable[[int, int], None]
 
@@ -61,163 +61,119 @@ FORMATS: dict[str, Format] = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class GeoFile:
-    """A written file: its bytes and how many features it holds."""
-
-    content: bytes
-    features: int
-
-
-def read_rows(
-    conn: psycopg.Connection, fq: FeatureQuery, crs: Crs, progress: Progress | None = None
-) -> tuple[list[bytes | None], list[tuple[Any, ...]]]:
-    """The WKB geometries and the values of every matching row, reporting progress by batch."""
-    statement, params = count_statement(fq, None)
-    total = conn.execute(statement, params).fetchone()[0]
+def export(
+    conn: psycopg.Connection,
+    fq: FeatureQuery,
+    fmt: Format,
+    crs: Crs,
+    path: Path,
+    progress: Progress | None = None,
+    total: int | None = None,
+) -> int:
+    """Write every matching row into the file at `path`, batch by batch; how many it holds.
+    `total`, the number of matching rows when the caller counted them already (progress)."""
+    if total is None:
+        statement, params = count_statement(fq, None)
+        total = conn.execute(statement, params).fetchone()[0]
+    schema = pa.schema([GEOMETRY, *(pa.field(f.name, _arrow_type(f)) for f in fq.properties)])
+    layer_options: dict[str, str] = {}
+    if fmt.driver == "GeoJSON" and crs.srid == 4326:
+        layer_options["RFC7946"] = "YES"  # no "crs" member, longitude first
+    if fmt.driver == "FlatGeobuf" and _may_lack_geometry(conn, fq, crs):
+        # FlatGeobuf's spatial index cannot hold a feature without geometry (out of a UTM zone).
+        layer_options["SPATIAL_INDEX"] = "NO"
     statement, params = rows_statement(fq, geometry=crs)
-    geometries: list[bytes | None] = []
-    values: list[tuple[Any, ...]] = []
+    written = 0
+
+    def batches(cursor: psycopg.Cursor) -> Iterator[pa.RecordBatch]:
+        nonlocal written
+        while batch := cursor.fetchmany(BATCH):
+            yield _record_batch(schema, fq.properties, batch)
+            written += len(batch)
+            if progress is not None:
+                progress(written, total)
+
     # A server-side cursor: rows arrive by batch, not all at once.
     with conn.cursor(name="resorption_export") as cursor:
         cursor.execute(statement, params)
-        while batch := cursor.fetchmany(BATCH):
-            for row in batch:
-                geometries.append(bytes(row[0]) if row[0] is not None else None)
-                values.append(row[1:])
-            if progress is not None:
-                progress(len(values), total)
-    return geometries, values
+        collection = fq.collection
+        raw.write_arrow(
+            pa.RecordBatchReader.from_batches(schema, batches(cursor)),
+            str(path),
+            layer=collection.id,
+            driver=fmt.driver,
+            geometry_name=GEOMETRY.name,
+            geometry_type=collection.geometry_type,
+            crs=f"EPSG:{crs.srid}",
+            encoding="UTF-8" if fmt.driver != "GPKG" else None,
+            layer_options=layer_options or None,
+            layer_metadata={"DESCRIPTION": collection.title.fr} if fmt.driver == "GPKG" else None,
+        )
+    return written
 
 
-def export(
-    conn: psycopg.Connection, fq: FeatureQuery, fmt: Format, crs: Crs, progress: Progress | None = None
-) -> GeoFile:
-    """The file of every matching row, read from a server-side cursor and written batch by batch
-    (for the formats GDAL appends to: APPENDABLE), reporting progress by batch."""
-    if fmt.driver not in APPENDABLE:
-        geometries, values = read_rows(conn, fq, crs, progress)
-        return write_file(fq, fmt, crs, geometries, values)
-    statement, params = count_statement(fq, None)
-    total = conn.execute(statement, params).fetchone()[0]
+def _may_lack_geometry(conn: psycopg.Connection, fq: FeatureQuery, crs: Crs) -> bool:
+    """Whether a row may come without geometry: the CRS covers a zone only, or one has none."""
+    if lonlat_domain(crs.srid) is not None:
+        return True
     statement, params = rows_statement(fq, geometry=crs)
-    written = 0
-    with tempfile.TemporaryDirectory(prefix="resorption-export-") as directory:
-        path = Path(directory) / f"{fq.collection.id}.{fmt.extension}"
-        with conn.cursor(name="resorption_export") as cursor:
-            cursor.execute(statement, params)
-            while True:
-                batch = cursor.fetchmany(BATCH)
-                if not batch and written > 0:
-                    break
-                geometries = [bytes(row[0]) if row[0] is not None else None for row in batch]
-                _write(path, fq, fmt, crs, geometries, [row[1:] for row in batch], append=written > 0)
-                written += len(batch)
-                if progress is not None:
-                    progress(written, total)
-                if not batch:
-                    break
-        return GeoFile(path.read_bytes(), written)
+    exists = SQL.any_without_geometry.format(statement)
+    return bool(conn.execute(exists, params).fetchone()[0])
 
 
-def _text(value: Any) -> str | None:
+def _arrow_type(f: Field) -> pa.DataType:
+    """A field's type in the file: integers, booleans, numbers, dates, UTC timestamps; lists and
+    objects as JSON text (neither GeoPackage nor FlatGeobuf has list types); else text."""
+    if f.type == "integer":
+        return pa.int64()
+    if f.type == "boolean":
+        return pa.bool_()
+    if f.type == "number":
+        return pa.float64()
+    if f.format == "date":
+        return pa.date32()
+    if f.format == "date-time":
+        return pa.timestamp("ms", tz="UTC")
+    return pa.string()
+
+
+def _record_batch(
+    schema: pa.Schema, fields: Sequence[Field], rows: Sequence[tuple[Any, ...]]
+) -> pa.RecordBatch:
+    """One batch of rows (geometry as WKB first, then the fields) as an Arrow record batch."""
+    columns = [pa.array([bytes(r[0]) if r[0] is not None else None for r in rows], pa.binary())]
+    for i, f in enumerate(fields, start=1):
+        values = [_value(f, r[i]) for r in rows]
+        columns.append(pa.array(values, schema.field(i).type))
+    return pa.RecordBatch.from_arrays(columns, schema=schema)
+
+
+def _value(f: Field, value: Any) -> Any:
     if value is None:
         return None
+    if f.type == "integer":
+        return int(value)
+    if f.type == "boolean":
+        return bool(value)
+    if f.type == "number":
+        return float(value)
+    if f.format == "date":
+        return value if isinstance(value, dt.date) else dt.date.fromisoformat(str(value))
+    if f.format == "date-time":
+        moment = value if isinstance(value, dt.datetime) else dt.datetime.fromisoformat(str(value))
+        return moment if moment.tzinfo is not None else moment.replace(tzinfo=dt.UTC)
+    if f.type == "array" and isinstance(value, str):
+        value = _array_literal(value)  # an array of one of our enums: psycopg hands its text
     if isinstance(value, list | dict):
         return json.dumps(value, ensure_ascii=False, default=str)
     return str(value)
 
 
-def column(f: Field, values: Sequence[Any]) -> tuple[np.ndarray, np.ndarray | None]:
-    """One field as a typed array and its null mask (None when nulls need none).
-
-    Integers, booleans: int64 / bool with a mask; numbers: float64 (NaN is null); dates:
-    datetime64[D]; timestamps: datetime64[ms] in UTC; lists and objects: JSON text (neither
-    GeoPackage nor FlatGeobuf has list types); everything else: text.
-    """
-    missing = np.array([v is None for v in values], dtype=bool)
-    if f.type == "integer":
-        return np.array([0 if v is None else int(v) for v in values], dtype="int64"), missing
-    if f.type == "boolean":
-        return np.array([bool(v) for v in values], dtype=bool), missing
-    if f.type == "number":
-        floats = [np.nan if v is None else float(v) for v in values]
-        return np.array(floats, dtype="float64"), None
-    if f.format == "date":
-        days = [np.datetime64("NaT") if v is None else np.datetime64(_date(v), "D") for v in values]
-        return np.array(days, dtype="datetime64[D]"), None
-    if f.format == "date-time":
-        instants = [np.datetime64("NaT") if v is None else np.datetime64(_utc(v), "ms") for v in values]
-        return np.array(instants, dtype="datetime64[ms]"), None
-    return np.array([_text(v) for v in values], dtype=object), None
-
-
-def _date(value: Any) -> dt.date:
-    return value if isinstance(value, dt.date) else dt.date.fromisoformat(str(value))
-
-
-def _utc(value: Any) -> dt.datetime:
-    moment = value if isinstance(value, dt.datetime) else dt.datetime.fromisoformat(str(value))
-    if moment.tzinfo is not None:
-        moment = moment.astimezone(dt.UTC).replace(tzinfo=None)
-    return moment
-
-
-def write_file(
-    fq: FeatureQuery,
-    fmt: Format,
-    crs: Crs,
-    geometries: list[bytes | None],
-    values: list[tuple[Any, ...]],
-) -> GeoFile:
-    """Write the rows with GDAL into a temporary file and return its bytes."""
-    with tempfile.TemporaryDirectory(prefix="resorption-export-") as directory:
-        path = Path(directory) / f"{fq.collection.id}.{fmt.extension}"
-        _write(path, fq, fmt, crs, geometries, values, append=False)
-        content = path.read_bytes()
-    return GeoFile(content, len(values))
-
-
-def _write(
-    path: Path,
-    fq: FeatureQuery,
-    fmt: Format,
-    crs: Crs,
-    geometries: list[bytes | None],
-    values: list[tuple[Any, ...]],
-    append: bool,
-) -> None:
-    """Write (or append) rows with GDAL to the file at `path`."""
-    fields = list(fq.properties)
-    arrays: list[np.ndarray] = []
-    masks: list[np.ndarray | None] = []
-    for i, f in enumerate(fields):
-        array, mask = column(f, [row[i] for row in values])
-        arrays.append(array)
-        masks.append(mask)
-    offsets = {
-        f.name: np.full(len(values), GDAL_UTC, dtype="int32") for f in fields if f.format == "date-time"
-    }
-    layer_options: dict[str, str] = {}
-    if fmt.driver == "GeoJSON" and crs.srid == 4326:
-        layer_options["RFC7946"] = "YES"  # no "crs" member, longitude first
-    if fmt.driver == "FlatGeobuf" and any(g is None for g in geometries):
-        # FlatGeobuf's spatial index cannot hold a feature without geometry (out of a UTM zone).
-        layer_options["SPATIAL_INDEX"] = "NO"
-    collection = fq.collection
-    raw.write(
-        str(path),
-        np.array(geometries, dtype=object),
-        arrays,
-        [f.name for f in fields],
-        field_mask=masks,
-        layer=collection.id,
-        driver=fmt.driver,
-        geometry_type=collection.geometry_type,
-        crs=f"EPSG:{crs.srid}",
-        encoding="UTF-8" if fmt.driver != "GPKG" else None,
-        layer_options=(layer_options or None) if not append else None,
-        layer_metadata={"DESCRIPTION": collection.title.fr} if fmt.driver == "GPKG" and not append else None,
-        gdal_tz_offsets=offsets or None,
-        append=append,
-    )
+def _array_literal(text: str) -> list[str] | str:
+    """The items of a PostgreSQL array literal (`{french,european}`), else the text itself."""
+    if not (text.startswith("{") and text.endswith("}")):
+        return text
+    inner = text[1:-1]
+    if not inner:
+        return []
+    return next(csv.reader([inner], quotechar='"', escapechar="\\"))

@@ -137,6 +137,24 @@ def jobs_family(counts: Iterable[tuple[str, int]]) -> GaugeMetricFamily:
     return family
 
 
+def outbox_lag_families(lags: Iterable[tuple[str, int, float]]) -> Iterable[GaugeMetricFamily]:
+    """The outbox's lag per publisher: events it has not confirmed yet, and the oldest one's age."""
+    events = GaugeMetricFamily(
+        "resorption_outbox_lag_events",
+        "Événements de la boîte d'envoi pas encore confirmés par le publieur.",
+        labels=["publisher"],
+    )
+    seconds = GaugeMetricFamily(
+        "resorption_outbox_lag_seconds",
+        "Âge, en secondes, du plus ancien événement pas encore confirmé par le publieur (0 : aucun).",
+        labels=["publisher"],
+    )
+    for publisher, count, age in lags:
+        events.add_metric([publisher], count)
+        seconds.add_metric([publisher], age)
+    return (events, seconds)
+
+
 def exposition(sampled: Iterable[Callable[[], Iterable[GaugeMetricFamily]]] = ()) -> tuple[bytes, str]:
     """The text Prometheus reads: every worker's values (multiprocess mode) and the sampled ones."""
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):

@@ -58,6 +58,8 @@ APP_FUNCTIONS = (
     "site_actor_user(text, text)",
     # the metrics: jobs counted by status (sql/220_operations.sql), naming no job
     "jobs_by_status()",
+    # the metrics: the outbox's lag per publisher (sql/225_outbox_lag.sql), naming no event
+    "outbox_lag()",
     # accounts people get and manage themselves (sql/205_accounts_lifecycle.sql): each checks
     # inside who acts (resorption.user_id, active) and, for administrators, their reach
     # (resorption.manage_scope) and what they may grant; the public ones (a request, a link,

@@ -5,7 +5,8 @@ setting (settings.Retention). It runs as the owner of the schema (DATABASE_URL),
 in its own transaction, through the functions of sql/220_operations.sql:
 
 - expired web sessions, and sign-in counters whose failures are forgotten (the throttle);
-- finished jobs of the processes, with their results (kept in the job's row);
+- finished jobs of the processes, with their results (a JSON result in the row, a file in
+  parts beside it: sql/105_job_files.sql deletes them with their job);
 - the audit log's rows older than its retention;
 - the owner name of private sites closed for longer than its retention, erased from the site
   and from every past version of it (the history forgets it too).

@@ -85,6 +85,9 @@ class Limits:
     import_max_rows: int = 20_000
     import_max_columns: int = 250
     import_max_uncompressed_bytes: int = 256 * MIB
+    # Exports run in a request up to this many rows; beyond, as a job (`Prefer: respond-async`),
+    # so that no request holds a worker and a database connection for minutes.
+    sync_export_max_rows: int = 20_000
     # Attachments of sites and journal messages (resorption.attachments): a file's size, and
     # an image's pixels (a small PNG may announce 100,000 × 100,000 pixels: a decompression
     # bomb refused from its header, before Pillow decodes anything).
@@ -110,6 +113,7 @@ class Limits:
             import_max_uncompressed_bytes=_int(
                 "RESORPTION_IMPORT_MAX_UNCOMPRESSED_BYTES", d.import_max_uncompressed_bytes, 1024
             ),
+            sync_export_max_rows=_int("RESORPTION_SYNC_EXPORT_MAX_ROWS", d.sync_export_max_rows, 1),
             attachment_max_bytes=_int("RESORPTION_ATTACHMENT_MAX_BYTES", d.attachment_max_bytes, 1024),
             attachment_max_pixels=_int(
                 "RESORPTION_ATTACHMENT_MAX_PIXELS", d.attachment_max_pixels, 10_000, 500_000_000

@@ -17,6 +17,8 @@ that no reader needs the internet); the Turtle is that same graph, parsed and wr
 
 from __future__ import annotations
 
+import tempfile
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -31,7 +33,7 @@ from resorption.crs import parse_crs
 from resorption.errors import InvalidParameter, NotFound
 from resorption.params import parse_items
 from resorption.reader import FeatureReader
-from resorption.spreadsheets.writers import write_csv, write_plain_csv
+from resorption.spreadsheets.writers import csv_bytes, write_plain_csv
 
 # The open datasets: aggregates under statistical secrecy (sql/070_opendata.sql).
 OPEN_DATASETS = ("stats_departements", "stats_regions")
@@ -280,9 +282,11 @@ def _file(dataset: str, fmt: FileFormat) -> Response:
     names = [f.name for f in fq.properties]
     if fmt.suffix == ".gpkg":
         crs = parse_crs("http://www.opengis.net/def/crs/EPSG/0/4326", "crs")
-        with caller.reading() as conn:
-            geometries, values = geoexport.read_rows(conn, fq, crs)
-        content = geoexport.write_file(fq, geoexport.FORMATS["gpkg"], crs, geometries, values).content
+        with tempfile.TemporaryDirectory(prefix="resorption-opendata-") as directory:
+            path = Path(directory) / f"{dataset}.gpkg"
+            with caller.reading() as conn:
+                geoexport.export(conn, fq, geoexport.FORMATS["gpkg"], crs, path)
+            content = path.read_bytes()  # a few hundred départements or regions
     elif fmt.suffix == ".geojson":
         page = reader.page(fq)
         content = b'{"type":"FeatureCollection","features":' + page.features + b"}"
@@ -292,7 +296,7 @@ def _file(dataset: str, fmt: FileFormat) -> Response:
         if fmt.suffix == ".csv":
             content = write_plain_csv(names, rows)
         else:
-            content = write_csv(names, rows, header=lambda n: n)
+            content = csv_bytes(names, rows, header=lambda n: n)
     media_type = fmt.media_type + ("; charset=utf-8" if fmt.media_type == "text/csv" else "")
     return Response(
         content,

@@ -72,7 +72,7 @@ def metrics_endpoint() -> Response:
             ),
             HTTPStatus.FORBIDDEN,
         )
-    body, content_type = metrics.exposition([lambda: _jobs(settings)])
+    body, content_type = metrics.exposition([lambda: _jobs(settings), lambda: _outbox_lag(settings)])
     response = Response(body, status=HTTPStatus.OK, content_type=content_type)
     response.headers["Cache-Control"] = "no-store"
     return response
@@ -94,3 +94,10 @@ def _jobs(settings: Settings) -> Iterable[GaugeMetricFamily]:
         rows = conn.execute(SQL.jobs_by_status).fetchall()
         conn.rollback()
     yield metrics.jobs_family((status, count) for status, count in rows)
+
+
+def _outbox_lag(settings: Settings) -> Iterable[GaugeMetricFamily]:
+    with pooled(settings) as conn:
+        rows = conn.execute(SQL.outbox_lag).fetchall()
+        conn.rollback()
+    yield from metrics.outbox_lag_families(rows)

@@ -38,7 +38,8 @@ def run(function: Callable[..., tuple[dict, int, Any]], *args: Any, check_format
         headers, status, content = api.get_format_exception(api_request)
     else:
         headers, status, content = function(api, api_request, *args)
-        content = apply_gzip(headers, content)
+        if isinstance(content, str | bytes):  # not a file sent part by part (processes.job_files)
+            content = apply_gzip(headers, content)
     response = make_response(content, status)
     if headers:
         response.headers = headers

@@ -14,7 +14,7 @@ from resorption.errors import InvalidParameter, NotFound
 from resorption.identity import Principal
 from resorption.progress import progress_bars
 from resorption.spreadsheets.load import OUTCOMES, ImportReport, import_sites
-from resorption.spreadsheets.readers import check_file_size
+from resorption.spreadsheets.readers import FORMATS, check_file_size
 
 STYLES = {"created": "green", "updated": "cyan", "unchanged": "dim", "rejected": "red"}
 
@@ -40,10 +40,10 @@ def run_import(
 ) -> ImportReport:
     """Import `path` with the rights of `username`, showing progress on `console` and the report on `out`."""
     fmt = path.suffix.lower().removeprefix(".")
-    if fmt not in ("xlsx", "csv"):
-        raise InvalidParameter(f"{path.name} : seuls les fichiers .xlsx et .csv s'importent.")
+    if fmt not in FORMATS:
+        raise InvalidParameter(f"{path.name} : seuls les fichiers .xlsx, .csv et .gpkg s'importent.")
     settings = app_settings.Settings.from_env(database_url)
-    check_file_size(path.stat().st_size, settings.limits)  # before reading it into memory
+    check_file_size(path.stat().st_size, settings.limits)  # before reading it
     caller = Caller.of(user_principal(username, settings), settings)
     with progress_bars(console) as bars:
         task = bars.add_task(f"Import de {path.name}", total=None)
@@ -51,7 +51,7 @@ def run_import(
         def advance(done: int, total: int) -> None:
             bars.update(task, completed=done, total=total)
 
-        report = import_sites(caller, path.read_bytes(), fmt, dry_run, keep_valid, advance)
+        report = import_sites(caller, path, fmt, dry_run, keep_valid, advance)
     table = Table("ligne", "résultat", "site", "raison", title=f"Import de {path.name}")
     for r in report.rows:
         style = STYLES[r.outcome]

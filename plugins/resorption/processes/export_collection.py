@@ -13,7 +13,7 @@ from typing import Any
 
 import orjson
 
-from resorption import geoexport
+from resorption import geoexport, job_files
 from resorption.caller import Caller
 from resorption.crs import URIS, parse_crs
 from resorption.params import parse_items
@@ -21,8 +21,10 @@ from resorption.processes.base import Inputs
 from resorption.processes.export_jobs import (
     ExportFile,
     ExportProcessor,
+    check_size,
     filename,
 )
+from resorption.query import count_statement
 
 # What the items endpoint's parameters are called here (the process's inputs).
 QUERY_INPUTS = ("filter", "filter-lang", "filter-crs", "bbox", "bbox-crs", "datetime", "q")
@@ -169,9 +171,17 @@ class Processor(ExportProcessor):
         def progress(done: int, total: int) -> None:
             self.report(caller, 5 + int(80 * done / max(total, 1)), f"{done} éléments écrits sur {total}")
 
-        self.report(caller, 1, f"Lecture des éléments et écriture du fichier {fmt.label}")
-        with caller.exporting() as conn:
-            written = geoexport.export(conn, fq, fmt, crs, progress)
+        made = job_files.temporary(f".{fmt.extension}")
+        try:
+            with caller.exporting() as conn:
+                statement, params = count_statement(fq, None)
+                total = conn.execute(statement, params).fetchone()[0]
+                check_size(caller, total, "éléments")
+                self.report(caller, 1, f"Lecture des éléments et écriture du fichier {fmt.label}")
+                written = geoexport.export(conn, fq, fmt, crs, made.path, progress, total)
+        except BaseException:
+            made.discard()
+            raise
         groups = {f.group.sensitive for f in fq.properties if f.group.sensitive}
         self.audit(
             caller,
@@ -180,9 +190,9 @@ class Processor(ExportProcessor):
             {
                 "format": fmt.key,
                 "crs": crs.srid,
-                "features": written.features,
+                "features": written,
                 **{k: v[:500] for k, v in args.items()},
                 **({"filter": body[:500]} if body else {}),
             },
         )
-        return ExportFile(written.content, fmt.media_type, filename(collection.id, fmt.extension))
+        return ExportFile(made, fmt.media_type, filename(collection.id, fmt.extension))

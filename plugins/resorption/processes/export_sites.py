@@ -12,6 +12,7 @@ from typing import Any
 
 from resorption.processes import downloads
 from resorption.processes.base import Inputs, ResorptionProcessor, authenticated_caller
+from resorption.processes.export_jobs import check_size
 from resorption.processes.jobs import job_progress
 from resorption.spreadsheets.export import ExportRequest, export_sites
 from resorption.spreadsheets.writers import XLSX
@@ -112,7 +113,8 @@ class Processor(ResorptionProcessor):
         super().__init__(processor_def, PROCESS_METADATA)
 
     def execute(self, data: dict, outputs: dict | None = None) -> tuple[str, Any]:
-        """The file itself (not JSON), its name in its media type."""
+        """The file itself (not JSON, kept with the job: `resorption.job_files`), its name in its
+        media type; more sites than a request may export: refused, a job's work."""
         caller = authenticated_caller()
         inputs = Inputs.of(data, tuple(self.metadata["inputs"]))
         request = ExportRequest(
@@ -123,5 +125,7 @@ class Processor(ResorptionProcessor):
             datetime=inputs.text("datetime", max_length=60),
         )
         inputs.fail_if_invalid()
-        made = export_sites(caller, request, job_progress(self, caller))
-        return downloads.media_type(made.media_type, made.filename), made.content
+        made = export_sites(
+            caller, request, job_progress(self, caller), lambda rows: check_size(caller, rows, "sites")
+        )
+        return downloads.media_type(made.media_type, made.filename), made.file

@@ -1,10 +1,11 @@
-"""`import-sites`: sites from an XLSX or CSV file, created, updated or refused row by row.
+"""`import-sites`: sites from an XLSX, CSV or GeoPackage file, created, updated or refused row by row.
 
 The same code as `resorption import sites` (`spreadsheets.load`): the file's columns are
 those of `export-sites` (or the properties' names); each row is written through the
 editing routes' checks, as the caller, in its own savepoint. The JSON report gives each
 row's outcome, site and reason. A file with a refused row changes nothing unless
-`keep_valid` is true; `dry_run` only checks.
+`keep_valid` is true; `dry_run` only checks. The file is decoded into a temporary file, by
+chunks, and read from there as it goes (`spreadsheets.readers`).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import binascii
 from typing import Any
 
 from resorption.caller import Caller
+from resorption.job_files import temporary
 from resorption.processes.base import Inputs, ResorptionProcessor
 from resorption.processes.jobs import job_progress
 from resorption.settings import french_size
@@ -37,15 +39,16 @@ PROCESS_METADATA: dict[str, Any] = {
     "title": "Importer des sites (tableur)",
     "description": (
         "Crée ou met à jour des sites depuis un classeur XLSX ou un CSV aux colonnes de l'export "
-        "« export-sites » (ou aux noms des propriétés). Une ligne avec un identifiant (ou une "
-        "référence externe connue) met à jour son site, une ligne sans identifiant en crée un "
-        "(latitude et longitude obligatoires). Chaque ligne est vérifiée comme une modification de "
-        "la collection, avec vos droits. Par défaut, un fichier dont une ligne est refusée "
-        "n'enregistre rien ; « keep_valid » garde les lignes valides, « dry_run » vérifie sans "
-        "enregistrer. Le compte rendu donne, ligne par ligne, le résultat et la raison d'un refus."
+        "« export-sites » (ou aux noms des propriétés), ou depuis un GeoPackage. Une ligne avec "
+        "un identifiant (ou une référence externe connue) met à jour son site, une ligne sans "
+        "identifiant en crée un (latitude et longitude obligatoires). Chaque ligne est vérifiée "
+        "comme une modification de la collection, avec vos droits. Par défaut, un fichier dont "
+        "une ligne est refusée n'enregistre rien ; « keep_valid » garde les lignes valides, "
+        "« dry_run » vérifie sans enregistrer. Le compte rendu donne, ligne par ligne, le "
+        "résultat et la raison d'un refus."
     ),
     "jobControlOptions": ["sync-execute", "async-execute"],
-    "keywords": ["import", "tableur", "xlsx", "csv", "sites"],
+    "keywords": ["import", "tableur", "xlsx", "csv", "GeoPackage", "sites"],
     "links": [],
     "inputs": {
         "file": {
@@ -60,7 +63,11 @@ PROCESS_METADATA: dict[str, Any] = {
         },
         "format": {
             "title": "Format",
-            "description": "xlsx (classeur Excel, par défaut) ou csv (séparateur « ; » ou « , »).",
+            "description": (
+                "xlsx (classeur Excel, par défaut), csv (séparateur « ; » ou « , ») ou gpkg "
+                "(GeoPackage d'une couche de points : les noms des propriétés, le point pour "
+                "latitude et longitude)."
+            ),
             "schema": {"type": "string", "enum": list(FORMATS), "default": "xlsx"},
             "minOccurs": 0,
             "maxOccurs": 1,
@@ -104,17 +111,11 @@ class Processor(ResorptionProcessor):
         dry_run = _boolean(inputs, "dry_run")
         keep_valid = _boolean(inputs, "keep_valid")
         raw = inputs.data.get("file")
-        content = b""
         max_bytes = caller.settings.limits.import_max_bytes
         if not isinstance(raw, str) or not raw:
             inputs.error("file", "le contenu du fichier, encodé en base64, est obligatoire.")
         elif len(raw) > max_bytes * 4 // 3 + 4:  # checked before decoding
             inputs.error("file", f"{french_size(max_bytes)} au plus : découpez le fichier.")
-        else:
-            try:
-                content = base64.b64decode(raw, validate=True)
-            except (binascii.Error, ValueError):
-                inputs.error("file", "le contenu n'est pas du base64 valide.")
         inputs.fail_if_invalid()
         report_progress = job_progress(self, caller)
 
@@ -122,5 +123,27 @@ class Processor(ResorptionProcessor):
             if done % 50 == 0 or done == total:
                 report_progress(5 + 90 * done // total, f"{done} lignes traitées sur {total}")
 
-        report = import_sites(caller, content, fmt, dry_run, keep_valid, progress)
+        made = temporary(f".{fmt}")
+        try:
+            if not _decode(raw, made.path):
+                inputs.error("file", "le contenu n'est pas du base64 valide.")
+                inputs.fail_if_invalid()
+            report = import_sites(caller, made.path, fmt, dry_run, keep_valid, progress)
+        finally:
+            made.discard()
         return report.as_json()
+
+
+# Base64 characters decoded at a time (a multiple of 4: whole groups of 3 bytes).
+DECODED_CHARS = 4 * 256 * 1024
+
+
+def _decode(text: str, path: Any) -> bool:
+    """Write the bytes of a base64 text into the file at `path`, by chunks; False if not base64."""
+    try:
+        with open(path, "wb") as output:
+            for start in range(0, len(text), DECODED_CHARS):
+                output.write(base64.b64decode(text[start : start + DECODED_CHARS], validate=True))
+    except (binascii.Error, ValueError):
+        return False
+    return True

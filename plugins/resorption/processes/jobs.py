@@ -5,8 +5,10 @@ caller's psycopg 3 transactions, since pygeoapi's needs psycopg2 and GeoAlchemy)
 these differences:
 
 - the table (`resorption_jobs.jobs`, created by migration 0006) has an `owner` column,
-  the username of the principal that started the job, and keeps the results in its
-  `output` column (no files to share between workers);
+  the username of the principal that started the job, and keeps a JSON result in its
+  `output` column; a file (an export: `job_files.MadeFile`) is kept beside it, in parts
+  (`resorption.job_files`), and sent back part by part, for the synchronous answer as for
+  `/jobs/{id}/results` (no file to share between workers, none held whole in memory);
 - `get_jobs` and `get_job` show a job only to its owner and to national administrators;
   anyone else gets pygeoapi's 404 (the job does not exist for them), for the job, its
   results and its deletion alike: row-level security decides (sql/100_jobs.sql),
@@ -37,7 +39,7 @@ from pygeoapi.process.base import BaseProcessor, JobNotFoundError, ProcessorExec
 from pygeoapi.process.manager.base import BaseManager
 from pygeoapi.util import JobStatus, RequestedResponse
 
-from resorption import statements
+from resorption import job_files, statements
 from resorption.caller import Caller
 from resorption.errors import ResorptionError
 from resorption.processes import callbacks
@@ -127,8 +129,14 @@ class JobManager(BaseManager):
     def get_job_result(self, job_id: str) -> tuple[Any, ...]:
         """The output of a successful job the caller may see."""
         row = self._row(job_id)
-        if JobStatus[row["status"]] != JobStatus.successful or row["output"] is None:
+        if JobStatus[row["status"]] != JobStatus.successful:
             return (None,)
+        if row["output"] is None:
+            caller = Caller.of_request()
+            parts = job_files.count(caller, job_id)
+            if not parts:
+                return (None,)
+            return row["mimetype"], job_files.parts(caller, job_id, parts)
         output = bytes(row["output"])
         mimetype = row["mimetype"]
         if mimetype in (None, "application/json"):
@@ -197,11 +205,15 @@ class JobManager(BaseManager):
         """Run the process; store its output, or only a French message when it fails."""
         subscriber = callbacks.of(subscriber, job_id, p.metadata["id"])
         failure: list[BaseException] = []
+        stored: list[bool] = []
         execute = p.execute
 
         def guarded(data: dict, **kwargs: Any) -> tuple[str, Any]:
             try:
                 mimetype, outputs = execute(data, **kwargs)
+                if isinstance(outputs, job_files.MadeFile):
+                    outputs = self._keep_file(job_id, outputs, requested_response)
+                    stored.append(True)
                 if requested_response == RequestedResponse.document.value and isinstance(outputs, bytes):
                     # A file in a JSON document (pygeoapi would try to serialise the bytes).
                     encoded = base64.b64encode(outputs).decode("ascii")
@@ -236,8 +248,24 @@ class JobManager(BaseManager):
                 {"type": "NoApplicableCode", "code": "NoApplicableCode", "description": message},
                 status,
             )
-        self.update_job(job_id, {"location": None, "output": _encode(outputs)})
+        if not stored:
+            self.update_job(job_id, {"location": None, "output": _encode(outputs)})
         return mimetype, outputs, status
+
+    @staticmethod
+    def _keep_file(job_id: str, made: job_files.MadeFile, requested_response: str | None) -> Any:
+        """Keep a process's file with its job; what the synchronous answer then sends: the
+        file's parts as they are read back, or, in a JSON document, the whole (small) file."""
+        caller = Caller.of_request()
+        try:
+            job_files.store(caller, job_id, made)
+        finally:
+            made.discard()
+        if _background.get():  # nobody waits for an answer: the owner downloads the results
+            return None
+        if requested_response == RequestedResponse.document.value:
+            return job_files.read(caller, job_id)
+        return job_files.parts(caller, job_id, job_files.count(caller, job_id))
 
     # -- callbacks: ours, in place of pygeoapi's (which would POST the results anywhere) -------
 
@@ -260,6 +288,11 @@ class JobManager(BaseManager):
 
     def __repr__(self) -> str:
         return f"<JobManager> {self.name}"
+
+
+def running_as_job() -> bool:
+    """Whether the code runs in a job's thread (`Prefer: respond-async`), not in a request."""
+    return _background.get()
 
 
 def job_progress(processor: Any, caller: Caller) -> Callable[[int, str], None]:

@@ -25,6 +25,7 @@ from resorption import statements
 from resorption.caller import Caller
 from resorption.clock import PARIS
 from resorption.errors import Forbidden, InvalidParameter
+from resorption.job_files import MadeFile, temporary
 from resorption.params import parse_items
 from resorption.policy import NATION, Scope
 from resorption.query import FeatureQuery
@@ -52,17 +53,23 @@ class ExportRequest:
 
 @dataclass(frozen=True, slots=True)
 class ExportFile:
-    """The file made, and what it holds."""
+    """The file made (a temporary file, the caller's to keep or delete), and what it holds."""
 
-    content: bytes
+    file: MadeFile
     media_type: str
     filename: str
     rows: int
     groups: frozenset[str]
 
 
-def export_sites(caller: Caller, request: ExportRequest, progress: Progress | None = None) -> ExportFile:
-    """The caller's sites as a spreadsheet; Forbidden without the export right."""
+def export_sites(
+    caller: Caller,
+    request: ExportRequest,
+    progress: Progress | None = None,
+    check_size: Callable[[int], None] | None = None,
+) -> ExportFile:
+    """The caller's sites as a spreadsheet; Forbidden without the export right. `check_size`
+    is told how many sites match before any is read (it may refuse)."""
     sites = caller.sites
     export = caller.export_scope()
     if not caller.may_read(sites):
@@ -80,6 +87,8 @@ def export_sites(caller: Caller, request: ExportRequest, progress: Progress | No
     # Read page by page and written as it goes: only one page of features is in memory at a
     # time (and, for the journal sheet, each site's name). The count gives the progress.
     total = reader.page(dataclasses.replace(fq, hits_only=True)).matched or 0
+    if check_size is not None:
+        check_size(total)
     names: dict[int, Any] = {}
     written_rows = 0
 
@@ -96,17 +105,23 @@ def export_sites(caller: Caller, request: ExportRequest, progress: Progress | No
         if progress and (count % 1000 == 0 or count == total):
             progress(5 + 90 * count // max(total, 1), f"{count} lignes écrites sur {total}")
 
-    if request.fmt == "xlsx":
-        # The messages of the sites' journals the caller may read, on a sheet of their own,
-        # written after the sites (whose names it shows).
-        def messages() -> Iterator[list[Any]]:
-            sites_read = [{"id": i, "properties": {"name": n}} for i, n in names.items()]
-            yield from journal.rows(caller, within, sites_read)
+    made = temporary(f".{request.fmt}")
+    try:
+        with made.path.open("wb") as output:
+            if request.fmt == "xlsx":
+                # The messages of the sites' journals the caller may read, on a sheet of their
+                # own, written after the sites (whose names it shows).
+                def messages() -> Iterator[list[Any]]:
+                    sites_read = [{"id": i, "properties": {"name": n}} for i, n in names.items()]
+                    yield from journal.rows(caller, within, sites_read)
 
-        sheet = (journal.TITLE, journal.columns(caller), messages())
-        content = write_xlsx(columns, rows(), "Sites", written, more=[sheet])
-    else:
-        content = write_csv(columns, rows(), lambda c: c.header, written)
+                sheet = (journal.TITLE, journal.columns(caller), messages())
+                write_xlsx(output, columns, rows(), "Sites", written, more=[sheet])
+            else:
+                write_csv(output, columns, rows(), lambda c: c.header, written)
+    except BaseException:
+        made.discard()
+        raise
     groups = frozenset(f.group.sensitive for f in reader.readable if f.group.sensitive)
     detail = {
         "process": "export-sites",
@@ -115,7 +130,7 @@ def export_sites(caller: Caller, request: ExportRequest, progress: Progress | No
         **{k: v for k, v in dataclasses.asdict(request).items() if v and k != "fmt"},
     }
     caller.audit("export", "sites", None, groups, detail)
-    return ExportFile(content, MEDIA_TYPES[request.fmt], _filename(fq, request.fmt), written_rows, groups)
+    return ExportFile(made, MEDIA_TYPES[request.fmt], _filename(fq, request.fmt), written_rows, groups)
 
 
 def _territory(caller: Caller, export: Scope, territoire: str | None) -> Scope:

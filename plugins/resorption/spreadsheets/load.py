@@ -1,4 +1,4 @@
-"""Import sites from a spreadsheet (the export's columns, or the fields' names).
+"""Import sites from a spreadsheet or a GeoPackage (the export's columns, or the fields' names).
 
 Each row becomes a site created, updated (found by `id`, else by `external_ref`),
 unchanged, or rejected with its reason in French. Rows are written through the one write
@@ -7,12 +7,18 @@ caller's write role and scopes, so row-level security and column privileges), al
 transaction, each row in a savepoint: one bad row never stops the others. By default a
 file with a rejected row changes nothing; with `keep_valid` the good rows are kept;
 `dry_run` writes nothing at all.
+
+The file is read twice, as it goes (`readers.rows`), never held whole: a first pass finds
+the header and counts the rows (the limits refuse a file before anything is written, and the
+count gives the progress), the second writes them one by one.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import closing
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -25,7 +31,7 @@ from resorption.editing import Mode
 from resorption.errors import InvalidParameter, ResorptionError, ValidationFailed
 from resorption.settings import french_count
 from resorption.spreadsheets.columns import CellError, Column, header_lookup, normalise, parse, site_columns
-from resorption.spreadsheets.readers import FORMATS, read_rows
+from resorption.spreadsheets.readers import FORMATS, rows
 from resorption.writing import Writer
 
 OUTCOMES = {"created": "créé", "updated": "modifié", "unchanged": "inchangé", "rejected": "refusé"}
@@ -100,34 +106,41 @@ class _Rejected(Exception):
 
 def import_sites(
     caller: Caller,
-    content: bytes,
+    path: Path,
     fmt: str,
     dry_run: bool = False,
     keep_valid: bool = False,
     progress: Progress | None = None,
 ) -> ImportReport:
-    """Import the file as `caller`; the report says what became of each row."""
+    """Import the file at `path` as `caller`; the report says what became of each row."""
     if fmt not in FORMATS:
-        raise InvalidParameter(f"format « {fmt} » inconnu : choisissez xlsx ou csv.")
+        raise InvalidParameter(f"format « {fmt} » inconnu : choisissez xlsx, csv ou gpkg.")
     sites = caller.sites
     w = Writer(caller, sites)
     w.require("write")
     limits = caller.settings.limits
-    rows = read_rows(content, fmt, limits)
-    header_at, columns = _header(rows, w.readable)
-    data = [(i + 1, r) for i, r in enumerate(rows) if i > header_at and any(v not in (None, "") for v in r)]
-    if not data:
+    with closing(rows(path, fmt, limits)) as first_pass:
+        head: list[list[Any]] = []
+        for row in first_pass:
+            head.append(row)
+            if len(head) == HEADER_SEARCH:
+                break
+        # The whole file is read (and its limits checked) before its header is judged.
+        below = sum(1 for r in first_pass if _filled(r))
+    header_at, columns = _header(head, w.readable)
+    total = sum(1 for _ in _data(head, header_at)) + below
+    if not total:
         raise InvalidParameter("Le fichier ne contient aucune ligne de site sous ses en-têtes.")
-    if len(data) > limits.import_max_rows:
+    if total > limits.import_max_rows:
         raise InvalidParameter(
-            f"Le fichier compte {french_count(len(data))} lignes de sites ; "
+            f"Le fichier compte {french_count(total)} lignes de sites ; "
             f"{french_count(limits.import_max_rows)} au plus par import : découpez-le."
         )
     report = ImportReport(dry_run=dry_run, keep_valid=keep_valid)
     with caller.writing() as conn:
         row_writer = _RowWriter(conn, w, columns)
-        with conn.transaction() as batch:
-            for done, (number, cells) in enumerate(data, start=1):
+        with conn.transaction() as batch, closing(rows(path, fmt, limits)) as second_pass:
+            for done, (number, cells) in enumerate(_data(second_pass, header_at), start=1):
                 result = RowResult(number)
                 try:
                     with conn.transaction():  # a savepoint: a refused row leaves nothing behind
@@ -140,7 +153,7 @@ def import_sites(
                     result.outcome, result.reason = "rejected", exc.message
                 report.rows.append(result)
                 if progress:
-                    progress(done, len(data))
+                    progress(done, total)
             report.committed = not dry_run and (keep_valid or report.count("rejected") == 0)
             if not report.committed:
                 raise psycopg.Rollback(batch)
@@ -151,16 +164,35 @@ def import_sites(
     return report
 
 
+# The header is looked for in the first rows of a file.
+HEADER_SEARCH = 5
+
+
+def _filled(row: Sequence[Any]) -> bool:
+    return any(v not in (None, "") for v in row)
+
+
+def _data(source: Iterable[list[Any]], header_at: int) -> Iterator[tuple[int, list[Any]]]:
+    """The rows under the header that hold a value, numbered as the spreadsheet numbers them."""
+    for index, row in enumerate(source):
+        if index > header_at and _filled(row):
+            yield index + 1, row
+
+
 def _header(rows: Sequence[Sequence[Any]], readable: Sequence[Field]) -> tuple[int, list[Column | None]]:
     """The row of column headers (a row of sections above it is skipped) and each column's meaning.
 
-    Columns the caller reads but cannot write (computed ones: commune name, ratings…) are
-    ignored. Any other column refuses the file as unknown: one of a group the caller may not
-    read is told exactly like one that does not exist, so that the answer says nothing of the
-    fields hidden from the caller, nor of its rights.
+    Columns the caller reads but cannot write (computed ones: commune name, ratings…), and
+    fields it reads that no column holds, are ignored. Any other column refuses the file as
+    unknown: one of a group the caller may not read is told exactly like one that does not
+    exist, so that the answer says nothing of the fields hidden from the caller, nor of its
+    rights.
     """
     known = header_lookup(site_columns(readable))
-    for index, row in enumerate(rows[:5]):  # noqa: B007 (the header row's index is returned)
+    # A field the caller reads that no spreadsheet column holds (the closing solutions, in
+    # columns of their own; a GeoPackage names them all): ignored like computed columns.
+    readable_names = {normalise(f.name) for f in readable}
+    for index, row in enumerate(rows[:HEADER_SEARCH]):  # noqa: B007 (the header row's index is returned)
         names = [normalise(str(v)) for v in row if v not in (None, "")]
         matched = sum(1 for n in names if n in known)
         if matched and matched * 2 >= len(names):
@@ -176,7 +208,7 @@ def _header(rows: Sequence[Sequence[Any]], readable: Sequence[Field]) -> tuple[i
     for value in row:
         name = normalise(str(value)) if value not in (None, "") else ""
         column = known.get(name)
-        if name and column is None:
+        if name and column is None and name not in readable_names:
             unknown.append(str(value))
         meaning.append(column)
     if unknown:

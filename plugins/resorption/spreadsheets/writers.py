@@ -14,9 +14,8 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
-import tempfile
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any, Protocol
+from typing import IO, Any, Protocol
 
 import orjson
 from openpyxl import Workbook
@@ -59,25 +58,24 @@ Sheet = tuple[str, Sequence[SheetColumn], Iterable[Sequence[Any]]]
 
 
 def write_xlsx(
+    output: IO[bytes],
     columns: Sequence[SheetColumn],
     rows: Iterable[Sequence[Any]],
     title: str,
     progress: Progress | None = None,
     more: Sequence[Sheet] = (),
-) -> bytes:
-    """An XLSX workbook: a sheet of sections, labels, then the rows; and the `more` sheets.
+) -> None:
+    """Write into `output` an XLSX workbook: a sheet of sections, labels, then the rows; and the
+    `more` sheets.
 
-    Written as it goes (openpyxl's write-only mode, into a temporary file): `rows` is read
-    once, row by row, and no row is kept, so 100,000 sites take the memory of one.
+    Written as it goes (openpyxl's write-only mode): `rows` is read once, row by row, and no
+    row is kept, so 100,000 sites take the memory of one.
     """
     workbook = Workbook(write_only=True)
     _fill(workbook.create_sheet(), columns, rows, title, progress)
     for more_title, more_columns, more_rows in more:
         _fill(workbook.create_sheet(), more_columns, more_rows, more_title, None)
-    with tempfile.TemporaryFile() as output:
-        workbook.save(output)
-        output.seek(0)
-        return output.read()
+    workbook.save(output)
 
 
 def _fill(
@@ -136,26 +134,30 @@ def xlsx_cell(value: Any) -> Any:
 
 
 def write_csv[C](
+    output: IO[bytes],
     columns: Sequence[C],
     rows: Iterable[Sequence[Any]],
     header: Callable[[C], str],
     progress: Progress | None = None,
-) -> bytes:
-    """A CSV file for French spreadsheets: BOM, `;`, decimal commas, ISO dates."""
-    # Written as it goes, into a temporary file (encoded there): no row is kept.
-    with tempfile.TemporaryFile("w+b") as raw:
-        output = io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
-        writer = csv.writer(output, delimiter=";", lineterminator="\r\n")
-        writer.writerow([_csv_text(header(c)) for c in columns])
-        for count, row in enumerate(rows, start=1):
-            writer.writerow([_csv_text(v) for v in row])
-            if progress:
-                progress(count)
-        output.flush()
-        raw.seek(0)
-        content = raw.read()
-        output.detach()
-        return content
+) -> None:
+    """Write into `output` a CSV file for French spreadsheets: BOM, `;`, decimal commas, ISO dates."""
+    # Written as it goes (encoded on the way): no row is kept.
+    text = io.TextIOWrapper(output, encoding="utf-8-sig", newline="")
+    writer = csv.writer(text, delimiter=";", lineterminator="\r\n")
+    writer.writerow([_csv_text(header(c)) for c in columns])
+    for count, row in enumerate(rows, start=1):
+        writer.writerow([_csv_text(v) for v in row])
+        if progress:
+            progress(count)
+    text.flush()
+    text.detach()  # `output` stays open, its owner's
+
+
+def csv_bytes[C](columns: Sequence[C], rows: Iterable[Sequence[Any]], header: Callable[[C], str]) -> bytes:
+    """A small CSV file for French spreadsheets (a page's table), in memory."""
+    output = io.BytesIO()
+    write_csv(output, columns, rows, header)
+    return output.getvalue()
 
 
 def write_plain_csv(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> bytes:

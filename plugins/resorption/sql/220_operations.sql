@@ -13,7 +13,8 @@ REVOKE ALL ON FUNCTION resorption.jobs_by_status() FROM PUBLIC;
 -- The purger (resorption.purge), run as the owner by `resorption purger`. Each function
 -- returns how many rows it removed or changed, for its report and the README's promises.
 
--- Finished jobs (and their output, kept in the row) older than p_days.
+-- Finished jobs older than p_days, with their output (in the row) and their file (its parts go
+-- with their job: sql/105_job_files.sql).
 CREATE FUNCTION resorption.purge_jobs(p_days integer) RETURNS bigint
 LANGUAGE sql VOLATILE SET search_path = resorption_jobs, pg_temp AS $$
     WITH gone AS (

@@ -26,7 +26,7 @@ from resorption.action_results import FUNDING_TYPES, INDICATORS
 from resorption.caller import Caller
 from resorption.clock import today
 from resorption.errors import InvalidParameter, NotFound
-from resorption.spreadsheets.writers import write_csv
+from resorption.spreadsheets.writers import csv_bytes
 from resorption.web.dashboard import (
     PATH,
     Territory,
@@ -174,7 +174,7 @@ def _day(args: Mapping[str, str]) -> dt.date:
 
 def csv_file(data: Figures) -> bytes:
     """The figures as CSV for French Excel (the exports' writer: BOM, `;`, decimal comma)."""
-    return write_csv(CSV_HEADERS, data.rows(), lambda h: h)
+    return csv_bytes(CSV_HEADERS, data.rows(), lambda h: h)
 
 
 # -- the views ------------------------------------------------------------------------------------

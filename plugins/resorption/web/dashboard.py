@@ -26,7 +26,7 @@ from resorption.errors import InvalidParameter, NotFound, Unauthorized
 from resorption.identity import Principal
 from resorption.processes import territory_statistics as stats
 from resorption.processes.base import Inputs, today
-from resorption.spreadsheets.writers import write_csv
+from resorption.spreadsheets.writers import csv_bytes
 from resorption.web.sessions import sign_in_redirect
 
 SQL = statements.load("web_dashboard")
@@ -278,7 +278,7 @@ TABLE_COLUMNS = (
 def csv_file(series: list[Mapping[str, Any]], sites: Collection) -> bytes:
     """The series as CSV for French Excel (the exports' writer: BOM, `;`, decimal comma)."""
     cols = columns(sites)
-    return write_csv(cols, ([c.read(point) for c in cols] for point in series), lambda c: c.header)
+    return csv_bytes(cols, ([c.read(point) for c in cols] for point in series), lambda c: c.header)
 
 
 def chart_data(series: list[Mapping[str, Any]], sites: Collection) -> dict[str, Any]:
