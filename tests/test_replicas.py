@@ -113,8 +113,11 @@ def replicated(
 
 
 @pytest.fixture(scope="module")
-def site(base_url: str, users: dict[str, TestUser], database_url: str) -> Iterator[int]:
-    """A site of Gironde of these tests only."""
+def site(
+    base_url: str, users: dict[str, TestUser], database_url: str, replica: Replica, db: psycopg.Connection
+) -> Iterator[int]:
+    """A site of Gironde of these tests only, replayed on the replica before any test reads it
+    there (written through the suite's server, it leaves no write position to follow)."""
     admin = users["national-admin-nation"].headers
     feature = {
         "type": "Feature",
@@ -124,6 +127,7 @@ def site(base_url: str, users: dict[str, TestUser], database_url: str) -> Iterat
     r = requests.post(f"{base_url}/collections/sites/items", json=feature, headers=admin, timeout=60)
     assert r.status_code == 201, r.text
     site_id = int(r.headers["Location"].rsplit("/", 1)[1])
+    replica.wait_caught_up(db)
     yield site_id
     with psycopg.connect(database_url) as conn:
         conn.execute("DELETE FROM resorption.sites WHERE id = %s", (site_id,))
