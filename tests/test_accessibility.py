@@ -240,6 +240,38 @@ def test_axe_every_page_type(
     dark(page, role, "element", screenshot)
 
 
+def test_axe_map_with_commune_names(
+    pages: Pages,
+    demo: dict,  # noqa: F811  (the fixture imported above: the demo accounts exist)
+    screenshot: Any,
+) -> None:
+    """/carte zoomed in (from zoom 11): commune outlines and names from the communes' vector
+    tiles, each commune named once, the names hidden from screen readers (the list view says
+    each site's commune), and the map still without serious violation."""
+    page = sign_in(pages, "demo-gironde", DEMO_PASSWORD)
+    wait_map(page)
+    names = page.locator(".res-nom-commune")
+    for _ in range(6):
+        if names.count():
+            break
+        page.locator(".leaflet-control-zoom-in").click()
+        page.wait_for_load_state("networkidle")
+        page.wait_for_timeout(400)  # names are drawn once the tiles are in (carte.js)
+    page.wait_for_timeout(500)
+    labels = page.evaluate(
+        "() => [...document.querySelectorAll('.res-nom-commune')].map(l => {"
+        " const span = l.querySelector('span[aria-hidden=\"true\"]');"
+        " return span ? [span.dataset.code, span.textContent] : [null, l.textContent]; })"
+    )
+    assert labels, "aucun nom de commune sur la carte"
+    codes = [code for code, _ in labels]
+    texts = [text for _, text in labels]
+    assert None not in codes, "un nom lu par les lecteurs d'écran"
+    assert len(set(codes)) == len(codes), "une commune nommée deux fois"
+    assert {"Bordeaux", "Mérignac"} & set(texts), texts[:20]
+    check(page, "demo-gironde", "carte-noms-communes", screenshot)
+
+
 def _link(message: Received, path: str) -> str:
     text = message.message.get_body(preferencelist=("plain",)).get_content()
     found = re.search(rf"https?://\S+{path}/[A-Za-z0-9_-]+", text)
