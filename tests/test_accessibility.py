@@ -272,6 +272,27 @@ def test_axe_map_with_commune_names(
     check(page, "demo-gironde", "carte-noms-communes", screenshot)
 
 
+def test_axe_error_pages(
+    pages: Pages,
+    demo: dict,  # noqa: F811  (the fixture imported above: the demo accounts exist)
+    screenshot: Any,
+) -> None:
+    """The DSFR error pages a person meets (403, 404 of our pages and of pygeoapi's, 400)."""
+    page = sign_in(pages, "demo-observateur-93", DEMO_PASSWORD)
+    for name, path, status in [
+        ("erreur-403", "/actions/nouvelle", 403),
+        ("erreur-404", "/cette-page-nexiste-pas", 404),
+        ("erreur-404-element", "/collections/sites/items/999999999?f=html", 404),
+        ("erreur-404-tache", "/jobs/inconnue?f=html", 404),
+        ("erreur-400", "/collections/sites/items?f=html&limit=abc", 400),
+    ]:
+        answer = page.goto(path)
+        assert answer is not None and answer.status == status, (path, answer and answer.status)
+        expect(page.locator("#erreur h1")).to_be_visible()
+        check(page, "demo-observateur-93", name, screenshot)
+    dark(page, "demo-observateur-93", "erreur-400", screenshot)
+
+
 def _link(message: Received, path: str) -> str:
     text = message.message.get_body(preferencelist=("plain",)).get_content()
     found = re.search(rf"https?://\S+{path}/[A-Za-z0-9_-]+", text)
