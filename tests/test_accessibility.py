@@ -272,6 +272,23 @@ def test_axe_map_with_commune_names(
     check(page, "demo-gironde", "carte-noms-communes", screenshot)
 
 
+def test_axe_api_documentation(pages: Pages, screenshot: Any) -> None:
+    """Swagger UI (vendored swagger-ui-dist) on its DSFR page, an operation opened: no serious
+    violation (its badges, links and the servers' list are fixed by our CSS and swagger.js)."""
+    page = pages.open()
+    page.goto("/openapi?f=html")
+    expect(page.locator("header.fr-header")).to_be_visible()
+    expect(page.locator("#navigation-principale [aria-current='page']")).to_have_text("API")
+    expect(page.locator(".swagger-ui .opblock").first).to_be_visible(timeout=30_000)
+    page.locator(".swagger-ui .opblock-summary-control").first.click()
+    expect(page.locator(".swagger-ui .opblock-body").first).to_be_visible()
+    check(page, "anonyme", "api", screenshot)
+    dark(
+        page, "anonyme", "api", screenshot,
+        lambda p: expect(p.locator(".swagger-ui .opblock").first).to_be_visible(timeout=30_000),
+    )  # fmt: skip
+
+
 def test_axe_error_pages(
     pages: Pages,
     demo: dict,  # noqa: F811  (the fixture imported above: the demo accounts exist)
