@@ -245,7 +245,7 @@ def test_axe_map_with_commune_names(
     demo: dict,  # noqa: F811  (the fixture imported above: the demo accounts exist)
     screenshot: Any,
 ) -> None:
-    """/carte zoomed in (from zoom 11): commune outlines and names from the communes' vector
+    """/carte zoomed in (from zoom 12): commune outlines and names from the communes' vector
     tiles, each commune named once, the names hidden from screen readers (the list view says
     each site's commune), and the map still without serious violation."""
     page = sign_in(pages, "demo-gironde", DEMO_PASSWORD)

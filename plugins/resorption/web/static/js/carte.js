@@ -137,11 +137,13 @@
     return layer;
   }
 
-  /* Commune outlines and names from zoom 11, from the communes' vector tiles: their second layer
+  /* Commune outlines and names from zoom 12, from the communes' vector tiles: their second layer
    * (communes_noms) has one point inside each commune, where its name is written once (a commune
    * cut by tile edges is still named once). The names are text on the map, hidden from screen
-   * readers: the list view says in which commune each site is. */
-  const COMMUNES_FROM = 11;
+   * readers: the list view says in which commune each site is. From 12 only: the map opens on a
+   * département at 11 at most, and a whole département of commune tiles would hold up the sheet's
+   * requests behind them. */
+  const COMMUNES_FROM = 12;
   function communesLayer() {
     const outlines = { color: "#b5b5bd", weight: 0.6, fill: false };
     const byTile = new Map();
