@@ -240,6 +240,76 @@ def test_axe_every_page_type(
     dark(page, role, "element", screenshot)
 
 
+def test_axe_map_with_commune_names(
+    pages: Pages,
+    demo: dict,  # noqa: F811  (the fixture imported above: the demo accounts exist)
+    screenshot: Any,
+) -> None:
+    """/carte zoomed in (from zoom 12): commune outlines and names from the communes' vector
+    tiles, each commune named once, the names hidden from screen readers (the list view says
+    each site's commune), and the map still without serious violation."""
+    page = sign_in(pages, "demo-gironde", DEMO_PASSWORD)
+    wait_map(page)
+    names = page.locator(".res-nom-commune")
+    for _ in range(6):
+        if names.count():
+            break
+        page.locator(".leaflet-control-zoom-in").click()
+        page.wait_for_load_state("networkidle")
+        page.wait_for_timeout(400)  # names are drawn once the tiles are in (carte.js)
+    page.wait_for_timeout(500)
+    labels = page.evaluate(
+        "() => [...document.querySelectorAll('.res-nom-commune')].map(l => {"
+        " const span = l.querySelector('span[aria-hidden=\"true\"]');"
+        " return span ? [span.dataset.code, span.textContent] : [null, l.textContent]; })"
+    )
+    assert labels, "aucun nom de commune sur la carte"
+    codes = [code for code, _ in labels]
+    texts = [text for _, text in labels]
+    assert None not in codes, "un nom lu par les lecteurs d'écran"
+    assert len(set(codes)) == len(codes), "une commune nommée deux fois"
+    assert {"Bordeaux", "Mérignac"} & set(texts), texts[:20]
+    check(page, "demo-gironde", "carte-noms-communes", screenshot)
+
+
+def test_axe_api_documentation(pages: Pages, screenshot: Any) -> None:
+    """Swagger UI (vendored swagger-ui-dist) on its DSFR page, an operation opened: no serious
+    violation (its badges, links and the servers' list are fixed by our CSS and swagger.js)."""
+    page = pages.open()
+    page.goto("/openapi?f=html")
+    expect(page.locator("header.fr-header")).to_be_visible()
+    expect(page.locator("#navigation-principale [aria-current='page']")).to_have_text("API")
+    expect(page.locator(".swagger-ui .opblock").first).to_be_visible(timeout=30_000)
+    page.locator(".swagger-ui .opblock-summary-control").first.click()
+    expect(page.locator(".swagger-ui .opblock-body").first).to_be_visible()
+    check(page, "anonyme", "api", screenshot)
+    dark(
+        page, "anonyme", "api", screenshot,
+        lambda p: expect(p.locator(".swagger-ui .opblock").first).to_be_visible(timeout=30_000),
+    )  # fmt: skip
+
+
+def test_axe_error_pages(
+    pages: Pages,
+    demo: dict,  # noqa: F811  (the fixture imported above: the demo accounts exist)
+    screenshot: Any,
+) -> None:
+    """The DSFR error pages a person meets (403, 404 of our pages and of pygeoapi's, 400)."""
+    page = sign_in(pages, "demo-observateur-93", DEMO_PASSWORD)
+    for name, path, status in [
+        ("erreur-403", "/actions/nouvelle", 403),
+        ("erreur-404", "/cette-page-nexiste-pas", 404),
+        ("erreur-404-element", "/collections/sites/items/999999999?f=html", 404),
+        ("erreur-404-tache", "/jobs/inconnue?f=html", 404),
+        ("erreur-400", "/collections/sites/items?f=html&limit=abc", 400),
+    ]:
+        answer = page.goto(path)
+        assert answer is not None and answer.status == status, (path, answer and answer.status)
+        expect(page.locator("#erreur h1")).to_be_visible()
+        check(page, "demo-observateur-93", name, screenshot)
+    dark(page, "demo-observateur-93", "erreur-400", screenshot)
+
+
 def _link(message: Received, path: str) -> str:
     text = message.message.get_body(preferencelist=("plain",)).get_content()
     found = re.search(rf"https?://\S+{path}/[A-Za-z0-9_-]+", text)

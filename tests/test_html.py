@@ -431,3 +431,100 @@ def test_french_pages_in_a_browser(pages, screenshot, users: dict, job_id: str) 
         name = path.split("?")[0].replace(job_id, "tache").strip("/").replace("/", "-")
         screenshot(page, name or "accueil")
     assert not pages.console_errors
+
+
+# -- errors for people in a browser ----------------------------------------------------------
+
+BROWSER_ACCEPT = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
+# (path, status for an external observer of Gironde) over every kind of page: ours
+# (/carte, /tableau-de-bord, /actions, /administration, downloads) and pygeoapi's (collections,
+# items, processes, jobs, tiles), with the error coming from the app, a view or pygeoapi.
+ERROR_PAGES = [
+    ("/cette-page-nexiste-pas", 404),
+    ("/carte/sites/999999999", 404),
+    ("/collections/inconnue", 404),
+    ("/collections/inconnue/items", 404),
+    ("/collections/sites/items/999999999", 404),
+    ("/collections/sites/items/{outside}", 404),  # outside the scope: the same as missing
+    ("/collections/sites/items?ooga=booga", 400),
+    ("/collections/sites/items?f=html&limit=abc", 400),
+    ("/collections/sites/tiles/WebMercatorQuad/99/1/1", 400),
+    ("/processes/inconnu", 404),
+    ("/jobs/inconnue", 404),
+    ("/tableau-de-bord/departement-93", 404),
+    ("/tableau-de-bord/departement-93.csv", 404),
+    ("/actions/999999999", 404),
+    ("/actions/nouvelle", 403),
+    ("/administration/utilisateurs", 403),
+    ("/administration/demandes", 403),
+]
+
+
+def test_browsers_get_french_dsfr_error_pages(base_url: str, users: dict, db: psycopg.Connection) -> None:
+    """A person in a browser (Accept: text/html) gets an error as a DSFR page in French with the
+    status (403, 404, 400), on every kind of page; signed out, they are sent to /connexion (never a
+    401 JSON); a program (Accept JSON, or f=json) gets the OGC exception of the same status. The
+    page says no more than the JSON: a site outside the scope is « introuvable » like a missing one."""
+    outside = db.execute(
+        "SELECT id FROM resorption.sites WHERE departement_code = '93' ORDER BY id LIMIT 1"
+    ).fetchone()[0]
+    observer = users["external-observer-departement-33"]
+    for template, status in ERROR_PAGES:
+        path = template.format(outside=outside)
+        page = requests.get(
+            base_url + path, headers={**observer.headers, "Accept": BROWSER_ACCEPT}, timeout=60
+        )
+        assert page.status_code == status, (path, page.status_code, page.text[:300])
+        assert page.headers["Content-Type"].startswith("text/html"), (path, page.headers["Content-Type"])
+        assert '<html lang="fr"' in page.text and 'class="fr-header' in page.text, path
+        if not path.startswith(("/administration/", "/tableau-de-bord/")):  # (their own pages)
+            assert 'id="erreur"' in page.text and f'data-statut="{status}"' in page.text, path
+        assert "Exception" not in page.text and "Not Found" not in page.text, path
+        if "f=html" in path or path.startswith(("/administration/", "/tableau-de-bord/")):
+            continue  # the page was asked for by name; those pages have no JSON form
+        program = requests.get(
+            base_url + path, headers={**observer.headers, "Accept": "application/json"}, timeout=60
+        )
+        assert program.status_code == status, path
+        assert program.headers["Content-Type"].startswith("application/json"), path
+        assert program.json()["code"], path
+        separator = "&" if "?" in path else "?"
+        if "f=" not in path and "/administration/" not in path and not path.endswith(".csv"):
+            asked = requests.get(
+                f"{base_url}{path}{separator}f=json",
+                headers={**observer.headers, "Accept": BROWSER_ACCEPT},
+                timeout=60,
+            )
+            assert asked.headers["Content-Type"].startswith("application/json"), path
+    # Outside the scope and missing: the same page but for the id it names.
+    hidden = requests.get(
+        f"{base_url}/collections/sites/items/{outside}",
+        headers={**observer.headers, "Accept": BROWSER_ACCEPT},
+        timeout=60,
+    ).text
+    missing = requests.get(
+        f"{base_url}/collections/sites/items/999999999",
+        headers={**observer.headers, "Accept": BROWSER_ACCEPT},
+        timeout=60,
+    ).text
+
+    def main(text: str) -> str:
+        body = text[text.index('id="erreur"') : text.index("</main>")]
+        return re.sub(r"[0-9a-f]{32}", "", body)
+
+    assert main(hidden).replace(str(outside), "ID") == main(missing).replace("999999999", "ID")
+    # Signed out: the sign-in form, then back to the page asked for.
+    for path in (
+        "/tableau-de-bord/departement-33",
+        "/actions/nouvelle",
+        "/collections/sites/items/1",
+        "/jobs",
+    ):
+        r = requests.get(
+            base_url + path, headers={"Accept": BROWSER_ACCEPT}, allow_redirects=False, timeout=60
+        )
+        assert r.status_code == 303 and "/connexion?suivant=" in r.headers["Location"], path
+        if not path.startswith("/collections/") and path != "/jobs":
+            continue  # pages (no JSON form): a program is sent to the sign-in form too
+        api = requests.get(base_url + path, headers={"Accept": "application/json"}, timeout=60)
+        assert api.status_code == 401 and api.headers["Content-Type"].startswith("application/json"), path

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import mapbox_vector_tile
 import pytest
 import requests
 from PIL import Image
@@ -64,7 +65,8 @@ def test_tilejson_of_each_tileset(base_url: str, users: dict[str, TestUser]) -> 
         assert doc["tiles"] == [
             f"{base_url}/collections/{collection}/tiles/WebMercatorQuad/{{z}}/{{y}}/{{x}}"
         ]
-        assert [layer["id"] for layer in doc["vector_layers"]] == [collection]
+        labels = ["communes_noms"] if collection == "communes" else []
+        assert [layer["id"] for layer in doc["vector_layers"]] == [collection, *labels]
         assert 0 <= doc["minzoom"] <= doc["maxzoom"] <= 22
         assert len(doc["bounds"]) == 4 and len(doc["center"]) == 3
     fields = get(base_url, TILEJSON.format("sites"), admin).json()["vector_layers"][0]["fields"]
@@ -108,9 +110,10 @@ def test_style_names_only_fields_the_tiles_give(
     for layer in doc["layers"]:
         if "source-layer" not in layer:
             continue
-        tilejson = get(base_url, TILEJSON.format(layer["source-layer"]), user)
+        tilejson = get(base_url, TILEJSON.format(layer["source"]), user)
         assert tilejson.status_code == 200
-        fields = set(tilejson.json()["vector_layers"][0]["fields"])
+        vector_layers = {v["id"]: v for v in tilejson.json()["vector_layers"]}
+        fields = set(vector_layers[layer["source-layer"]]["fields"])
         named = named_properties(layer)
         assert named <= fields, (layer["id"], named - fields)
         assert not named & SENSITIVE
@@ -217,6 +220,104 @@ def test_maplibre_draws_our_sites_from_our_documents_alone(
     colours = {c for _, c in image.getcolors(maxcolors=1 << 20)}
     status_rgb = {tuple(int(v[i : i + 2], 16) for i in (1, 3, 5)) for v in styles.STATUS_COLOURS.values()}
     assert colours & status_rgb, "aucune couleur de statut à l'écran"
+
+
+def glyph_ids(pbf: bytes) -> list[int]:
+    """The code points of a glyphs PBF (glyphs.proto: stacks=1 › glyphs=3 › id=1), read by hand."""
+
+    def fields(data: bytes) -> Iterator[tuple[int, int, Any]]:
+        i = 0
+        while i < len(data):
+            key, i = varint(data, i)
+            number, wire = key >> 3, key & 7
+            if wire == 0:
+                value, i = varint(data, i)
+                yield number, wire, value
+            elif wire == 2:
+                length, i = varint(data, i)
+                yield number, wire, data[i : i + length]
+                i += length
+            else:
+                raise AssertionError(f"type de champ inattendu : {wire}")
+
+    def varint(data: bytes, i: int) -> tuple[int, int]:
+        value = shift = 0
+        while True:
+            byte = data[i]
+            value |= (byte & 0x7F) << shift
+            i, shift = i + 1, shift + 7
+            if byte < 0x80:
+                return value, i
+
+    ids = []
+    for number, _, stack in fields(pbf):
+        assert number == 1
+        for n, _, glyph in fields(stack):
+            if n == 3:
+                ids += [v for f, _, v in fields(glyph) if f == 1]
+    return ids
+
+
+def test_labels_of_communes_with_our_own_glyphs(base_url: str) -> None:
+    """The offline base layer writes commune names from zoom 10 with glyphs we serve (the DSFR's
+    Marianne as SDF ranges): the style's `glyphs` URL is ours, a range has the letters of French
+    place names, a range we did not make is empty (not an error), and the tiles carry one label
+    point per commune (`communes_noms`), so a commune cut by tile edges is named once."""
+    doc = requests.get(f"{base_url}/styles/fond", timeout=60).json()
+    assert doc["glyphs"] == f"{base_url}/styles/glyphs/{{fontstack}}/{{range}}.pbf"
+    labels = next(layer for layer in doc["layers"] if layer["type"] == "symbol")
+    assert labels["source-layer"] == "communes_noms" and labels["minzoom"] == 10
+    assert labels["layout"]["text-field"] == ["get", "name"]
+    font = labels["layout"]["text-font"][0]
+    r = requests.get(f"{base_url}/styles/glyphs/{font}/0-255.pbf", timeout=60)
+    assert r.status_code == 200 and r.headers["Content-Type"] == "application/x-protobuf"
+    ids = glyph_ids(r.content)
+    assert {ord(c) for c in "Saint-Médard-en-Jalles Villenave-d'Ornon Bègles Eysines"} <= set(ids)
+    extended = glyph_ids(requests.get(f"{base_url}/styles/glyphs/{font}/256-511.pbf", timeout=60).content)
+    assert ord("œ") in extended  # Sallebœuf
+    empty = requests.get(f"{base_url}/styles/glyphs/{font}/19968-20223.pbf", timeout=60)
+    assert empty.status_code == 200 and glyph_ids(empty.content) == []
+    assert requests.get(f"{base_url}/styles/glyphs/Arial/0-255.pbf", timeout=60).status_code == 404
+    assert requests.get(f"{base_url}/styles/glyphs/{font}/3-258.pbf", timeout=60).status_code == 404
+    # The tiles: from zoom 10, a second layer with one point per commune, inside it.
+    tilejson = requests.get(base_url + TILEJSON.format("communes"), timeout=60).json()
+    assert [v["id"] for v in tilejson["vector_layers"]] == ["communes", "communes_noms"]
+    assert set(tilejson["vector_layers"][1]["fields"]) == {"code", "name"}
+    tile = requests.get(f"{base_url}/collections/communes/tiles/WebMercatorQuad/10/369/510", timeout=60)
+    decoded = mapbox_vector_tile.decode(tile.content)
+    points = decoded["communes_noms"]["features"]
+    assert points and all(f["geometry"]["type"] == "Point" for f in points)
+    codes = [f["properties"]["code"] for f in points]
+    assert len(codes) == len(set(codes))
+    assert set(codes) <= {f["properties"]["code"] for f in decoded["communes"]["features"]}
+    nine = requests.get(f"{base_url}/collections/communes/tiles/WebMercatorQuad/9/184/255", timeout=60)
+    assert "communes_noms" not in mapbox_vector_tile.decode(nine.content)
+
+
+def test_maplibre_writes_commune_names(webgl_browser: Browser, base_url: str) -> None:
+    """MapLibre on our public base style, zoomed on Bordeaux: glyph requests answered 200 by us,
+    commune names drawn once each (the screenshot is kept for a person to look at)."""
+    pages = Pages(webgl_browser, base_url)
+    page = pages.open()
+    glyphs: list[tuple[int, str]] = []
+    page.on("response", lambda r: glyphs.append((r.status, r.url)) if "/styles/glyphs/" in r.url else None)
+    page.route(f"{base_url}/essai-maplibre**", lambda route: route.fulfill(
+        body=MAPLIBRE_PAGE.read_text(encoding="utf-8"), content_type="text/html; charset=utf-8"
+    ))  # fmt: skip
+    page.goto(f"/essai-maplibre?style={base_url}/styles/fond&lon=-0.58&lat=44.84&zoom=11")
+    page.wait_for_function("() => document.body.dataset.done === '1'", timeout=90_000)
+    body = page.evaluate("() => ({...document.body.dataset})")
+    assert "error" not in body, body["error"]
+    names = page.evaluate(
+        "() => window.maplibreMap.queryRenderedFeatures({layers: ['communes-noms']}).map(f => f.properties.name)"
+    )
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / "maplibre-noms-communes.png"))
+    pages.close()
+    assert not pages.blocked and not pages.console_errors, (pages.blocked, pages.console_errors)
+    assert glyphs and all(status == 200 for status, _ in glyphs), glyphs
+    assert {"Bordeaux", "Mérignac", "Talence", "Pessac"} <= set(names), names
+    assert len(names) == len(set(names)), "une commune nommée deux fois"
 
 
 def test_external_base_map_when_configured(

@@ -168,6 +168,9 @@ def test_a_browser_gets_a_page_while_the_database_is_down(settings: Settings) ->
     page = r.get_data(as_text=True)
     assert "Service momentanément indisponible" in page
     assert "Vos données sont en sécurité" in page
+    # In the DSFR like every page (its stylesheet, its header), French, without Bootstrap.
+    assert "/static/vendor/dsfr/dsfr.min.css" in page and 'class="fr-header"' in page
+    assert '<html lang="fr"' in page and "bootstrap" not in page
     assert r.headers["X-Request-ID"] in page
     assert "Traceback" not in page
 

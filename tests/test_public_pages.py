@@ -60,6 +60,44 @@ def test_open_data_page_prints_only_published_figures(
     assert page.count("<tr data-code=") == len(regions) + departements
 
 
+def test_national_figures_are_the_sums_of_the_published_regions(
+    anonymous: requests.Session, db: psycopg.Connection
+) -> None:
+    """The rule of the national line (web/public_pages._total): for every measure, the sum of
+    the published regional figures, so that the national figure minus the published regions is
+    always 0 and no suppressed region can be recovered from it; « s.s. » (not 0) when every region
+    hides the figure; the page states the rule and counts the regions left out."""
+    page = anonymous.get("/donnees-ouvertes").text
+    assert "somme des chiffres publiés des régions" in page and 'id="regle-total"' in page
+    closings = page[page.index('id="tableau-fermetures"') : page.index('id="tableau-regions"')]
+    closed_rows = re.findall(
+        r'<tr><th scope="row">[^<]*</th><td class="res-text-end">(.*?)</td>\s*<td class="res-text-end">(\d+)</td></tr>',
+        closings,
+    )
+    measures = ["open_sites", "population", "minors", "households"]
+    closed = [
+        "closed_resorbed", "closed_by_justice", "closed_by_pref_admin",
+        "closed_by_city_admin", "closed_other", "closed_unknown",
+    ]  # fmt: skip
+    assert len(closed_rows) == len(closed)
+    columns = ", ".join(measures + closed)
+    regions = db.execute(f"SELECT {columns} FROM resorption.opendata_regions").fetchall()
+    for i, measure in enumerate(measures + closed):
+        published = [row[i] for row in regions if row[i] is not None]
+        expected = french(sum(published) if published else None)
+        hidden = len(regions) - len(published)
+        if measure in measures:
+            shown = re.search(rf'data-mesure="{measure}">(.*?)</p>', page)
+            assert shown and shown.group(1) == expected, measure
+        else:
+            figure, count = closed_rows[closed.index(measure)]
+            assert figure == expected and int(count) == hidden, measure
+    # The demo data hides some regional figures, and at least one closing status is hidden in
+    # most regions: the national line then shows less than the truth, never the truth minus a
+    # published part.
+    assert any(None in row for row in regions)
+
+
 def test_open_data_page_names_no_site_and_dates_its_figures_by_the_day(
     anonymous: requests.Session, db: psycopg.Connection
 ) -> None:

@@ -57,7 +57,8 @@ def features(response: requests.Response, layer: str) -> list[dict[str, Any]]:
     assert response.status_code == 200, response.text
     assert response.headers["Content-Type"] == MVT
     decoded = mapbox_vector_tile.decode(response.content)
-    assert set(decoded) <= {layer}, decoded.keys()
+    # (communes also carry their label points from zoom 10: tile_layers.Layer.labels_from)
+    assert set(decoded) <= {layer, f"{layer}_noms", layer.removesuffix("_noms")}, decoded.keys()
     return decoded.get(layer, {}).get("features", [])
 
 
@@ -268,6 +269,11 @@ def test_communes_appear_from_zoom_8(base_url: str, gironde: tuple[float, float]
     assert r.status_code == 204
     communes = features(get_tile(base_url, None, "communes", *tile_of(*gironde, 10)), "communes")
     assert communes and all(set(f["properties"]) == {"code", "name", "departement_code"} for f in communes)
+    # From zoom 10, one label point per commune: a point with its code and name only.
+    labels = features(get_tile(base_url, None, "communes", *tile_of(*gironde, 10)), "communes_noms")
+    assert labels and all(set(f["properties"]) == {"code", "name"} for f in labels)
+    assert all(f["geometry"]["type"] == "Point" for f in labels)
+    assert not features(get_tile(base_url, None, "communes", *tile_of(*gironde, 9)), "communes_noms")
 
 
 # -- caching ---------------------------------------------------------------------------------

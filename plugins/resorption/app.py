@@ -64,6 +64,7 @@ from resorption.web.action_pages import blueprint as action_pages_blueprint
 from resorption.web.action_results import blueprint as action_results_blueprint
 from resorption.web.activity import blueprint as activity_blueprint
 from resorption.web.dashboard import blueprint as dashboard_blueprint
+from resorption.web.dashboard import render
 from resorption.web.mail_page import blueprint as mail_page_blueprint
 from resorption.web.navigation import install as install_navigation
 from resorption.web.public_pages import blueprint as public_pages_blueprint
@@ -71,6 +72,12 @@ from resorption.web.qgis_download import blueprint as qgis_blueprint
 
 LOGGER = logging.getLogger(__name__)
 INTERNAL_ERROR = "Erreur interne du serveur : l'équipe technique a été prévenue."
+# What a person reads on the HTML errors of pygeoapi's own pages, by status.
+PYGEOAPI_ERRORS = {
+    400: "La requête n'est pas valide : vérifiez les paramètres de l'adresse.",
+    404: "Cette ressource n'existe pas, ou vous n'y avez pas accès.",
+    405: "Cette action n'est pas permise ici.",
+}
 
 
 def create_app(settings: app_settings.Settings | None = None) -> Flask:
@@ -194,6 +201,22 @@ def create_app(settings: app_settings.Settings | None = None) -> Flask:
             )
         return response
 
+    @app.after_request
+    def pygeoapi_errors_as_our_page(response: Response) -> Response:
+        # pygeoapi renders its HTML errors itself (exception.html) without their HTTP status and,
+        # for some, in English or as a bare identifier: a person gets our page of that status.
+        endpoint = request.endpoint or ""
+        if (
+            endpoint.startswith("pygeoapi.")
+            and response.status_code >= 400
+            # (pygeoapi sets the Content-Type header by hand: `mimetype` does not see it)
+            and response.headers.get("Content-Type", "").startswith("text/html")
+        ):
+            return _html_error(
+                api, response.status_code, PYGEOAPI_ERRORS.get(response.status_code, INTERNAL_ERROR)
+            )
+        return response
+
     # A file made by a process (an export) is downloaded under its name.
     app.after_request(downloads.as_attachment)
 
@@ -214,6 +237,8 @@ def create_app(settings: app_settings.Settings | None = None) -> Flask:
             # A browser goes to the sign-in form: a Basic challenge would make it keep credentials
             # that it then sends with any other site's requests.
             return sessions.sign_in_redirect(request)
+        if _wants_html_error():
+            return _html_error(api, exc.status, exc.message, exc.headers)
         response = ogc_exception(exc.status, exc.ogc_code, exc.message, exc.body)
         # A 401 carries the Basic challenge (QGIS and GDAL then ask for credentials), a 429 Retry-After.
         response.headers.update(exc.headers)
@@ -224,6 +249,8 @@ def create_app(settings: app_settings.Settings | None = None) -> Flask:
         if isinstance(exc, RequestEntityTooLarge):  # a form or a body read past the limit
             return ogc_error(body_too_large(settings.limits))
         if exc.code == HTTPStatus.NOT_FOUND:
+            if _wants_html_error():
+                return _html_error(api, HTTPStatus.NOT_FOUND, "Cette adresse n'existe pas.")
             return ogc_exception(HTTPStatus.NOT_FOUND, "NotFound", "Cette adresse n'existe pas.")
         if isinstance(exc, MethodNotAllowed):
             response = ogc_exception(exc.code, "InvalidRequest", "Méthode HTTP non permise ici.")
@@ -231,12 +258,19 @@ def create_app(settings: app_settings.Settings | None = None) -> Flask:
             return response
         if (exc.code or 500) >= 500:
             LOGGER.error("HTTP %s on %s %s: %s", exc.code, request.method, request.path, exc.description)
+            if _wants_html_error():
+                return _html_error(api, exc.code or 500, INTERNAL_ERROR)
             return ogc_exception(exc.code or 500, "NoApplicableCode", INTERNAL_ERROR)
+        # werkzeug's descriptions are English: a browser gets the French page of the status.
+        if _wants_html_error():
+            return _html_error(api, exc.code or 400, "La requête n'a pas pu être traitée.")
         return ogc_exception(exc.code or 400, "InvalidRequest", exc.description or "Requête invalide.")
 
     @app.errorhandler(Exception)
     def unexpected(exc: Exception) -> Response:
         LOGGER.exception("unexpected error on %s %s", request.method, request.path)
+        if _wants_html_error():
+            return _html_error(api, HTTPStatus.INTERNAL_SERVER_ERROR, INTERNAL_ERROR)
         return ogc_exception(HTTPStatus.INTERNAL_SERVER_ERROR, "NoApplicableCode", INTERNAL_ERROR)
 
     return app
@@ -463,6 +497,36 @@ def ogc_exception(
     """An OGC API exception document (JSON) with the given status (and extra members)."""
     body = exception_document(code, description, extra)
     return Response(body, status=status, content_type="application/json")
+
+
+def _wants_html_error() -> bool:
+    """Whether an error goes to a person in a browser (a page) rather than to a program (JSON).
+
+    A browser's navigation prefers text/html; `f=json` (or any other format asked by name) keeps
+    the OGC exception, as do the pages' own scripts, which ask for JSON.
+    """
+    if request.args.get("f") not in (None, "html"):
+        return False
+    return sessions.wants_html(request)
+
+
+def _html_error(api: Any, status: int, message: str, headers: Mapping[str, str] | None = None) -> Response:
+    """The DSFR error page (templates/erreur.html) with the error's status and French message."""
+    data = {
+        "status": int(status),
+        "code": "",
+        "description": message,
+        "request_id": request_log.current_request_id(),
+        "links": [],
+    }
+    try:
+        page = render(api, "erreur.html", data)
+    except Exception:  # the page's chrome needs the database (who is signed in): JSON, then
+        LOGGER.exception("error page not rendered for %s %s", request.method, request.path)
+        return ogc_exception(status, "NoApplicableCode" if status >= 500 else "InvalidRequest", message)
+    response = Response(page, status=status, content_type="text/html; charset=utf-8")
+    response.headers.update({k: v for k, v in (headers or {}).items() if k != "WWW-Authenticate"})
+    return response
 
 
 def _unavailable(exc: DatabaseUnavailable, settings: app_settings.Settings) -> Response:

@@ -36,6 +36,15 @@ class Layer:
     cluster_below: int | None = None
     # The column given as each feature's MVT id (an integer), when there is one.
     feature_id: str | None = None
+    # A second MVT layer of the tile, from this zoom: one point inside each surface
+    # (ST_PointOnSurface) with LABEL_PROPERTIES, where a map writes the name once (a surface cut
+    # by the tiles' edges would otherwise be labelled once per tile it crosses).
+    labels_from: int | None = None
+
+    @property
+    def label_layer(self) -> str:
+        """The name of the label points' MVT layer: `communes_noms`."""
+        return f"{self.collection}_noms"
 
 
 LAYERS: dict[str, Layer] = {
@@ -45,8 +54,11 @@ LAYERS: dict[str, Layer] = {
     "actions": Layer("actions", ("id", "name", "place_type"), 2, feature_id="id"),
     "regions": Layer("regions", ("code", "name"), 2),
     "departements": Layer("departements", ("code", "name"), 2),
-    "communes": Layer("communes", ("code", "name", "departement_code"), 2, min_zoom=8),
+    "communes": Layer("communes", ("code", "name", "departement_code"), 2, min_zoom=8, labels_from=10),
 }
+
+# What a label point carries (when the caller may read them).
+LABEL_PROPERTIES = ("code", "name")
 
 # What a cluster carries: these names never clash with a site's own properties.
 CLUSTER_PROPERTIES = ("count", "population", "status")

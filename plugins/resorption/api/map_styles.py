@@ -22,8 +22,9 @@ The base layer is offline: territory boundaries from our own tiles (régions, d�
 communes from zoom 8), on a plain background, so that no map is ever blank. An external base
 map (the IGN Plan tiles, say) is added below them only when the deployment names one
 (`RESORPTION_MAP_TILES_URL`, off by default: our users' networks may reach no other server).
-Names are given as labels by no layer: a label needs glyphs (fonts as signed-distance fields)
-that no package we vendor provides; the features carry `name` for a client that has them.
+Commune names are labels from zoom 10 (`communes-noms`), drawn with glyphs we serve ourselves
+(`/styles/glyphs/{fontstack}/{range}.pbf`: the DSFR's Marianne as signed-distance fields, made
+by `resorption.glyphs` when the front-end files are vendored), so labels need no font server either.
 """
 
 from __future__ import annotations
@@ -31,14 +32,15 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
-from flask import Blueprint, Response, current_app, request
+from flask import Blueprint, Response, current_app, request, send_file
 
-from resorption import styles
+from resorption import glyphs, styles
 from resorption.api import pygeoapi_routes
 from resorption.api.tiles import FRANCE_BBOX, TMS_ID, layer_and_collection, tile_properties
 from resorption.caller import Caller, current_settings
 from resorption.errors import InvalidParameter, NotFound
-from resorption.tile_layers import CLUSTER_CELL, LAYERS, Layer
+from resorption.tile_layers import CLUSTER_CELL, LABEL_PROPERTIES, LAYERS, Layer
+from resorption.web import STATIC_DIR
 
 TILEJSON = "application/json"
 STYLE = "application/vnd.mapbox.style+json"
@@ -62,6 +64,11 @@ TERRITORY_LINES = {
     "communes": {"line-color": "#b5b5bd", "line-width": 0.5},
 }
 ACTION_COLOUR = "#000091"  # the State's blue (DSFR « bleu France »)
+LABEL_FONT = "Marianne Regular"
+# Grey 850 of the DSFR on a white halo: readable on the plain background and over outlines.
+LABEL_PAINT = {"text-color": "#3a3a3a", "text-halo-color": "#ffffff", "text-halo-width": 1.5}
+GLYPHS_DIR = STATIC_DIR / "vendor" / "glyphs"
+PBF = "application/x-protobuf"
 
 
 def create_blueprint() -> Blueprint:
@@ -70,6 +77,7 @@ def create_blueprint() -> Blueprint:
         "/collections/<path:collection_id>/tiles/<tms_id>/tilejson.json", view_func=tilejson_route
     )
     bp.add_url_rule("/styles", view_func=styles_list)
+    bp.add_url_rule("/styles/glyphs/<fontstack>/<int:start>-<int:end>.pbf", view_func=glyph_range)
     bp.add_url_rule("/styles/<style_id>", view_func=map_style)
     bp.add_url_rule("/collections/<path:collection_id>/styles", view_func=collection_styles)
     bp.add_url_rule("/collections/<path:collection_id>/styles/<style_id>", view_func=collection_style)
@@ -101,6 +109,26 @@ def tilejson(caller: Caller, collection_id: str) -> dict[str, Any]:
             f" — sous le niveau {layer.cluster_below}, regroupements sur une grille de "
             f"{4096 // CLUSTER_CELL} × {4096 // CLUSTER_CELL} cases par tuile"
         )
+    vector_layers = [
+        {
+            "id": layer.collection,
+            "description": collection.title.fr,
+            "minzoom": layer.min_zoom,
+            "maxzoom": TILEJSON_MAX_ZOOM,
+            "fields": fields,
+        }
+    ]
+    labels = {name: fields[name] for name in LABEL_PROPERTIES if name in fields}
+    if layer.labels_from is not None and "name" in labels:
+        vector_layers.append(
+            {
+                "id": layer.label_layer,
+                "description": f"{collection.title.fr} : un point dans chacune, pour écrire son nom",
+                "minzoom": layer.labels_from,
+                "maxzoom": TILEJSON_MAX_ZOOM,
+                "fields": labels,
+            }
+        )
     return {
         "tilejson": "3.0.0",
         "name": f"{collection.title.fr} — tuiles vectorielles",
@@ -114,15 +142,7 @@ def tilejson(caller: Caller, collection_id: str) -> dict[str, Any]:
         "maxzoom": TILEJSON_MAX_ZOOM,
         "bounds": list(FRANCE_BBOX),
         "center": CENTER,
-        "vector_layers": [
-            {
-                "id": layer.collection,
-                "description": collection.title.fr,
-                "minzoom": layer.min_zoom,
-                "maxzoom": TILEJSON_MAX_ZOOM,
-                "fields": fields,
-            }
-        ],
+        "vector_layers": vector_layers,
     }
 
 
@@ -211,9 +231,27 @@ def style(caller: Caller, style_id: str, title: str, collections: list[str]) -> 
         "metadata": {"resorption:id": style_id},
         "center": CENTER[:2],
         "zoom": CENTER[2],
+        "glyphs": f"{base}/styles/glyphs/{{fontstack}}/{{range}}.pbf",
         "sources": sources,
         "layers": layers,
     }
+
+
+def glyph_range(fontstack: str, start: int, end: int) -> Response:
+    """256 glyphs of a font as SDF (`glyphs` of our styles); a range we did not make is empty."""
+    _no_parameters()
+    # MapLibre asks for the fontstack of a layer's `text-font`, its fonts joined by commas.
+    font = next((name for name in fontstack.split(",") if name.strip() in glyphs.FONTS), None)
+    if font is None:
+        raise NotFound(f"Police inconnue : {fontstack[:80]} (polices : {', '.join(glyphs.FONTS)}).")
+    if start % 256 or end != start + 255 or start > 0xFFFF:
+        raise NotFound("Une plage de glyphes va de 256 × n à 256 × n + 255 (0-255, 256-511…).")
+    path = GLYPHS_DIR / font.strip() / f"{glyphs.range_name(start)}.pbf"
+    # Public and the same for everyone: the font changes only with a new release.
+    headers = {"Cache-Control": "public, max-age=86400"}
+    if path.is_file():
+        return send_file(path, mimetype=PBF, max_age=86400, etag=True)
+    return Response(glyphs.glyphs_file(font.strip(), start, []), mimetype=PBF, headers=headers)
 
 
 def _layers(layer: Layer, fields: set[str]) -> list[dict[str, Any]]:
@@ -221,7 +259,7 @@ def _layers(layer: Layer, fields: set[str]) -> list[dict[str, Any]]:
     name = layer.collection
     common = {"source": name, "source-layer": name}
     if name in TERRITORY_LINES:
-        return [
+        lines: list[dict[str, Any]] = [
             {
                 "id": f"{name}-contour",
                 "type": "line",
@@ -230,6 +268,25 @@ def _layers(layer: Layer, fields: set[str]) -> list[dict[str, Any]]:
                 "paint": TERRITORY_LINES[name],
             }
         ]
+        if layer.labels_from is not None and "name" in fields:
+            lines.append(
+                {
+                    "id": f"{name}-noms",
+                    "type": "symbol",
+                    "source": name,
+                    "source-layer": layer.label_layer,
+                    "minzoom": layer.labels_from,
+                    "layout": {
+                        "text-field": ["get", "name"],
+                        "text-font": [LABEL_FONT],
+                        "text-size": 13,
+                        "text-max-width": 8,
+                        "text-padding": 6,
+                    },
+                    "paint": LABEL_PAINT,
+                }
+            )
+        return lines
     if name == "actions":
         return [
             {

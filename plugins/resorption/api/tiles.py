@@ -17,7 +17,9 @@ Clustering. Below zoom 9 the sites are not drawn one by one: PostGIS groups them
 of 8 × 8 cells per tile and draws one point per cell, at the mean position of its sites,
 with `count`, the summed `population` and the dominant `status`. From zoom 9, each site is
 a point with its id, name, status and population. Territories are simplified to about half
-a pixel of their zoom; communes appear from zoom 8 (an empty tile, 204, below).
+a pixel of their zoom; communes appear from zoom 8 (an empty tile, 204, below), and from zoom
+10 their tiles have a second layer, `communes_noms`: one point inside each commune with its code
+and name, where a map writes its label once.
 
 Caching. Each tile has an ETag derived from the collection's version as the caller sees it
 (a count of writes kept by triggers, sql/120_tiles.sql, one row per département a
@@ -66,7 +68,7 @@ CONFORMANCE_CLASSES = [
 ]
 # Bumped when what a tile holds changes with the code (layers, attributes, clustering), so
 # that browsers drop the tiles they kept.
-TILE_FORMAT = "1"
+TILE_FORMAT = "2"
 CACHE_CONTROL = "private, max-age=60"
 # France, overseas included (CRS84): the extent our tilesets announce.
 FRANCE_BBOX = (-61.81, -21.39, 55.84, 51.09)

@@ -15,7 +15,7 @@ from typing import Any
 from psycopg import sql
 
 from resorption.catalog import Collection
-from resorption.tile_layers import BUFFER, CLUSTER_CELL, EXTENT, SIMPLIFY_UNTIL, Layer
+from resorption.tile_layers import BUFFER, CLUSTER_CELL, EXTENT, LABEL_PROPERTIES, SIMPLIFY_UNTIL, Layer
 
 
 def tile_statement(
@@ -32,7 +32,16 @@ def tile_statement(
     if layer.cluster_below is not None and z < layer.cluster_below:
         # No margin: each site is in exactly one cluster of a zoom level.
         return _cluster_statement(collection, properties), {**params, "margin": 0.0, "cell": CLUSTER_CELL}
-    return _features_statement(collection, layer, properties, z), {
+    features = _features_select(collection, layer, properties, z)
+    statement = sql.SQL("{} {}").format(_BOUNDS, features)
+    labels = [p for p in LABEL_PROPERTIES if p in properties]
+    if layer.labels_from is not None and z >= layer.labels_from and "name" in labels:
+        # Two MVT layers in one tile are their two messages one after the other.
+        statement = sql.SQL("{} SELECT coalesce(({}), '') || coalesce(({}), '')").format(
+            _BOUNDS, features, _labels_select(collection, labels)
+        )
+        params["label_layer"] = layer.label_layer
+    return statement, {
         **params,
         # ST_TileEnvelope's margin is a fraction of the tile's width.
         "margin": BUFFER / EXTENT,
@@ -54,9 +63,7 @@ def _attribute(collection: Collection, name: str, alias: str | None = None) -> s
     return sql.SQL("{} AS {}").format(collection.fields[name].expression, sql.Identifier(alias or name))
 
 
-def _features_statement(
-    collection: Collection, layer: Layer, properties: Sequence[str], z: int
-) -> sql.Composed:
+def _features_select(collection: Collection, layer: Layer, properties: Sequence[str], z: int) -> sql.Composed:
     """One feature per row: points as they are, surfaces simplified for the zoom."""
     column = collection.geometry_expression
     geometry = column
@@ -73,15 +80,29 @@ def _features_statement(
         columns.append(_attribute(collection, layer.feature_id, "feature_id"))
         feature_id = sql.SQL(", 'feature_id'")
     return sql.SQL(
-        "{bounds} SELECT ST_AsMVT(mvt, %(layer)s, %(extent)s, 'geom'{feature_id}) FROM ("
+        "SELECT ST_AsMVT(mvt, %(layer)s, %(extent)s, 'geom'{feature_id}) FROM ("
         "SELECT {columns} FROM {table} t, bounds b WHERE {column} && b.search"
         ") mvt WHERE mvt.geom IS NOT NULL"
     ).format(
-        bounds=_BOUNDS,
         feature_id=feature_id,
         columns=sql.SQL(", ").join(columns),
         table=collection.table_sql,
         column=column,
+    )
+
+
+def _labels_select(collection: Collection, labels: Sequence[str]) -> sql.Composed:
+    """A layer of label points, one inside each surface (ST_PointOnSurface), for the same tile."""
+    column = collection.geometry_expression
+    return sql.SQL(
+        "SELECT ST_AsMVT(lbl, %(label_layer)s, %(extent)s, 'geom') FROM ("
+        "SELECT ST_AsMVTGeom(ST_Transform(ST_PointOnSurface({column}), 3857), b.tile, %(extent)s, "
+        "%(buffer)s, true) AS geom, {columns} FROM {table} t, bounds b WHERE {column} && b.search"
+        ") lbl WHERE lbl.geom IS NOT NULL"
+    ).format(
+        column=column,
+        columns=sql.SQL(", ").join(_attribute(collection, p) for p in labels),
+        table=collection.table_sql,
     )
 
 

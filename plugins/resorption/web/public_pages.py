@@ -6,8 +6,8 @@ service must link from its footer.
   through the one reader as the caller (anonymous or not: the same suppressed figures for
   all). A suppressed figure shows as « secret statistique », never as a number; the national
   line is the sum of the published regional figures and says so (a figure suppressed in a
-  region is not in it). The page dates the figures with their `as_of` day only: no time of
-  the last change of any site.
+  region is not in it; when every region hides it, the national figure is suppressed too).
+  The page dates the figures with their `as_of` day only: no time of the last change of any site.
 - `/accessibilite`: the accessibility statement, with the conformance the tests measure
   (tests/test_accessibility.py: axe-core on every page type, signed in as each demo role).
 - `/mentions-legales`, `/donnees-personnelles`: what this service is, who publishes it, what
@@ -62,10 +62,16 @@ def _with_closed(row: Mapping[str, Any]) -> dict[str, Any]:
     return {**row, "closed_published": sum(published), "closed_partial": len(published) < len(CLOSED)}
 
 
-def _total(rows: list[Mapping[str, Any]], measure: str) -> tuple[int, int]:
-    """The sum of the published figures of `measure`, and how many territories hid theirs."""
+def _total(rows: list[Mapping[str, Any]], measure: str) -> tuple[int | None, int]:
+    """The sum of the published regional figures of `measure` (None when every region hides
+    its own: a 0 would read as « none »), and how many regions hid theirs.
+
+    The rule: the national figure is the sum of the published regions, never the true national
+    total. It then adds nothing to what the regional table gives (no suppressed region can be
+    recovered by subtracting the published ones from it), and the table and the total agree.
+    """
     published = [row[measure] for row in rows if row.get(measure) is not None]
-    return sum(published), len(rows) - len(published)
+    return (sum(published) if published else None), len(rows) - len(published)
 
 
 def open_data_figures(caller: Caller) -> dict[str, Any]:

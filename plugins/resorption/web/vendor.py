@@ -7,7 +7,8 @@ Run after `npm ci` in this folder (see README.md):
 It copies only the files the templates load (and each package's licence)
 from `node_modules/` into `static/vendor/<package>/`, dropping npm's `dist/`
 prefix so that a stylesheet keeps its relative `images/` beside it. It also
-copies the few static files of the installed pygeoapi that its templates and
+makes the glyphs of map labels from the DSFR's Marianne (`resorption.glyphs`), and copies the few
+static files of the installed pygeoapi that its templates and
 ours still reference. The copied files are committed; `node_modules/` is not.
 """
 
@@ -20,6 +21,7 @@ from pathlib import Path
 
 import pygeoapi
 
+from resorption import glyphs
 from resorption.web import STATIC_DIR, WEB_DIR
 
 NODE_MODULES = WEB_DIR / "node_modules"
@@ -72,6 +74,11 @@ VENDORED: Mapping[str, tuple[str, ...]] = {
         "NOTICE",
     ),
 }
+
+# The glyphs of map labels (SDF PBF ranges, `resorption.glyphs`) are made from the DSFR's Marianne, into
+# static/vendor/glyphs/{fontstack}/{range}.pbf, served at /styles/glyphs/… (api/map_styles.py).
+GLYPH_FONTS = "@gouvfr/dsfr/dist/fonts"
+GLYPHS_DIR = VENDOR_DIR / "glyphs"
 
 # Stylesheets whose `url(…)` files (fonts, icons) are copied with them, beside them.
 STYLESHEETS_WITH_ASSETS = ("@gouvfr/dsfr/dist/dsfr.min.css",)
@@ -134,6 +141,7 @@ def vendor(node_modules: Path = NODE_MODULES) -> list[Path]:
                 target = _destination(package, relative, root)
                 target.parent.mkdir(parents=True, exist_ok=True)
                 written.append(Path(shutil.copyfile(node_modules / package / relative, target)))
+    written += glyphs.build(node_modules / GLYPH_FONTS, GLYPHS_DIR)
     pygeoapi_static = Path(pygeoapi.__file__).resolve().parent / "static"
     for relative in PYGEOAPI_STATIC:
         target = STATIC_DIR / relative

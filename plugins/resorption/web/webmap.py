@@ -51,7 +51,7 @@ LIVING_CONDITIONS = (
 # Field types the sheet's edit form offers (arrays and aggregates are edited elsewhere).
 EDITABLE_TYPES = ("string", "integer", "number", "boolean")
 # Collections whose vector tiles the map uses when the server publishes them.
-TILED = ("departements", "regions", "actions")
+TILED = ("departements", "regions", "actions", "communes")
 # Without tiles, territories and footprints come as GeoJSON in the view, at most this many.
 GEOJSON_LIMIT = 500
 

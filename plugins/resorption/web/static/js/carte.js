@@ -88,6 +88,7 @@
   map.createPane("regions").style.zIndex = 240;
   map.createPane("territoires").style.zIndex = 250;
   map.createPane("emprises").style.zIndex = 300;
+  map.createPane("noms").style.zIndex = 350;
 
   const territoryStyle = { color: "#8797a7", weight: 0.8, fill: false };
   const regionStyle = { color: "#34414e", weight: 1.8, fill: true, fillColor: "#fbfbf7", fillOpacity: 1 };
@@ -136,6 +137,73 @@
     return layer;
   }
 
+  /* Commune outlines and names from zoom 12, from the communes' vector tiles: their second layer
+   * (communes_noms) has one point inside each commune, where its name is written once (a commune
+   * cut by tile edges is still named once). The names are text on the map, hidden from screen
+   * readers: the list view says in which commune each site is. From 12 only: the map opens on a
+   * département at 11 at most, and a whole département of commune tiles would hold up the sheet's
+   * requests behind them. */
+  const COMMUNES_FROM = 12;
+  function communesLayer() {
+    const outlines = { color: "#b5b5bd", weight: 0.6, fill: false };
+    const byTile = new Map();
+    const names = L.layerGroup();
+    const Grid = L.VectorGrid.Protobuf.extend({
+      _getVectorTilePromise(coords, tileBounds) {
+        return L.VectorGrid.Protobuf.prototype._getVectorTilePromise.call(this, coords, tileBounds).then((tile) => {
+          const layer = tile.layers && tile.layers.communes_noms;
+          if (layer) {
+            const size = this.getTileSize();
+            byTile.set(this._tileCoordsToKey(coords), layer.features.map((f) => {
+              const p = f.geometry[0][0];
+              const pixel = L.point(coords.x * size.x + (p.x * size.x) / layer.extent, coords.y * size.y + (p.y * size.y) / layer.extent);
+              return { code: f.properties.code, name: f.properties.name, latlng: map.unproject(pixel, coords.z) };
+            }));
+            drawNames();
+          }
+          return tile;
+        });
+      },
+    });
+    const url = `${root}/collections/communes/tiles/WebMercatorQuad/{z}/{y}/{x}?f=mvt`;
+    const grid = new Grid(url, {
+      pane: "territoires",
+      interactive: false,
+      minZoom: COMMUNES_FROM,
+      vectorTileLayerStyles: { communes: outlines, communes_noms: [] },
+      fetchOptions: { credentials: "same-origin" },
+    });
+    grid.on("tileunload", (e) => {
+      byTile.delete(grid._tileCoordsToKey(e.coords));
+      drawNames();
+    });
+    let timer = null;
+    function drawNames() {
+      clearTimeout(timer);
+      timer = setTimeout(() => {
+        names.clearLayers();
+        if (!map.hasLayer(names) || map.getZoom() < COMMUNES_FROM) return;
+        const seen = new Set();
+        for (const points of byTile.values()) {
+          for (const point of points) {
+            if (seen.has(point.code)) continue;
+            seen.add(point.code);
+            const icon = L.divIcon({
+              className: "res-nom-commune",
+              html: `<span aria-hidden="true" data-code="${escapeHtml(point.code)}">${escapeHtml(point.name)}</span>`,
+              iconSize: null,
+            });
+            names.addLayer(L.marker(point.latlng, { icon, pane: "noms", interactive: false, keyboard: false }));
+          }
+        }
+      }, 50);
+    }
+    map.on("zoomend", drawNames);
+    const group = L.layerGroup([grid, names]);
+    group.on("remove", () => names.clearLayers());
+    return group;
+  }
+
   const layers = {
     // Regions are few and do not depend on the view: read once, whole.
     regions: collectionLayer("regions", regionStyle, "regions", 0, { properties: "code,name" }, true),
@@ -144,6 +212,10 @@
   layers.departements.addTo(map);
   layers.regions.addTo(map);
   const overlays = { "Limites des régions": layers.regions, "Limites des départements (à partir du zoom 6)": layers.departements };
+  if (config.tiles.communes && L.vectorGrid) {
+    layers.communes = communesLayer().addTo(map);
+    overlays[`Limites et noms des communes (à partir du zoom ${COMMUNES_FROM})`] = layers.communes;
+  }
   if (config.me.may.readActions === "*" || config.me.may.readActions.length) {
     layers.actions = collectionLayer("actions", actionStyle, "emprises", 6, { properties: "name" });
     layers.actions.addTo(map);
