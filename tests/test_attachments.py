@@ -659,22 +659,6 @@ ORDER BY 1
 """
 
 
-@pytest.fixture
-def scratch_url(server_url: str) -> Iterator[str]:
-    """An empty database on the suite's server, dropped afterwards."""
-    from psycopg import sql
-
-    from tests.fix_db import _with_db
-
-    name = f"resorption_test_attachments_{secrets.token_hex(4)}"
-    admin_url = _with_db(server_url, "postgres")
-    with psycopg.connect(admin_url, autocommit=True) as admin:
-        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    yield _with_db(server_url, name)
-    with psycopg.connect(admin_url, autocommit=True) as admin:
-        admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
-
-
 def test_revision_0021_brings_a_database_without_attachments_to_them(scratch_url: str) -> None:
     from resorption.migrate import upgrade
 

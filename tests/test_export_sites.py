@@ -10,9 +10,7 @@ from __future__ import annotations
 import base64
 import csv
 import io
-import secrets
 import time
-from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
 
@@ -346,22 +344,6 @@ def test_a_long_export_is_refused_in_a_request_and_runs_as_a_job(
 
 
 # -- the revisions that bring an existing database there ----------------------------------------
-
-
-@pytest.fixture
-def scratch_url(server_url: str) -> Iterator[str]:
-    """An empty database on the suite's server, dropped afterwards."""
-    from psycopg import sql
-
-    from tests.fix_db import _with_db
-
-    name = f"resorption_test_job_files_{secrets.token_hex(4)}"
-    admin_url = _with_db(server_url, "postgres")
-    with psycopg.connect(admin_url, autocommit=True) as admin:
-        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    yield _with_db(server_url, name)
-    with psycopg.connect(admin_url, autocommit=True) as admin:
-        admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
 def test_revisions_0029_and_0030_move_kept_files_beside_their_jobs_and_count_the_outbox_lag(
