@@ -22,6 +22,7 @@ import base64
 import io
 import itertools
 import json
+import re
 import zipfile
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -95,6 +96,10 @@ PATH_VALUES = {
     # an open-data file (api/opendata.py); the local mail page (web/mail_page.py) takes `name`
     # too, and answers 404 for a name that is no message of its folder
     "name": "stats_regions.csv",
+    # the glyphs of the map styles (api/map_styles.py)
+    "fontstack": "Marianne%20Regular",
+    "start": "0",
+    "end": "255",
 }
 BODY_METHODS = ("POST", "PUT", "PATCH")
 
@@ -136,7 +141,7 @@ def targets(rules: Iterable[Rule]) -> list[Target]:
                     )
                 path = rule.rule
                 for arg, value in values.items():
-                    path = path.replace(f"<{arg}>", value).replace(f"<path:{arg}>", value)
+                    path = re.sub(rf"<(?:\w+:)?{arg}>", value, path)
                 found.setdefault((method, path), Target(method, path, rule.endpoint))
     return sorted(found.values(), key=lambda t: (t.path, t.method))
 

@@ -26,7 +26,7 @@ from resorption import replicas
 from resorption.embedded import start_replica, stop_replica
 from resorption.errors import ConfigurationError
 from resorption.settings import Settings
-from tests.fix_second_server import start_gunicorn
+from tests.fix_second_server import free_port, start_gunicorn
 from tests.fix_users import AREA, OTHER_AREA, TestUser
 
 BORDEAUX = (-0.5792, 44.8378)
@@ -81,10 +81,10 @@ def _on_port(url: str, port: int) -> str:
 
 @pytest.fixture(scope="module")
 def replica(server_url: str, database_url: str, users: dict[str, TestUser]) -> Iterator[Replica]:
-    """A hot standby of the suite's cluster on the next port, made now, deleted at the end."""
+    """A hot standby of the suite's cluster on a free port, made now, deleted at the end."""
     primary_port = urlsplit(server_url).port
     assert primary_port is not None
-    port = primary_port + 1
+    port = free_port()  # not the next one: another cluster of the machine may hold it
     start_replica(port, primary_port=primary_port)
     try:
         yield Replica(_on_port(database_url, port), port)
@@ -98,7 +98,7 @@ def replicated(
 ) -> Iterator[str]:
     """A server of the app whose reads go to the replica (two workers, each with its watcher)."""
     runtime = tmp_path_factory.mktemp("replicated")
-    port = replica.port + 1
+    port = free_port()
     env = {
         "DATABASE_URL": database_url,
         "DATABASE_REPLICA_URLS": replica.url,

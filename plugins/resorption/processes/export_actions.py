@@ -335,7 +335,7 @@ def _funding(columns: Sequence[Field], row: Sequence[Any]) -> list[list[Any]]:
 
 def _departements(conn: Any, statement: sql.Composable, params: Any, width: int) -> list[str]:
     """The départements of the actions the statement reads (its last column: their codes)."""
-    names = sql.SQL(", ").join(sql.Identifier(f"c{i}") for i in range(width))
+    names = sql.Composed([sql.Identifier(f"c{i}") for i in range(width)]).join(", ")
     distinct = SQL.departements_of.format(
         codes=sql.Identifier(f"c{width - 1}"), statement=statement, names=names
     )

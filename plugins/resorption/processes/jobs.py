@@ -73,6 +73,17 @@ def _names(names: Iterable[str]) -> sql.Composable:
     return sql.SQL(", ").join(map(sql.Identifier, names))
 
 
+class _Guarded:
+    """A processor whose `execute` is this run's guarded one; everything else is the processor's."""
+
+    def __init__(self, processor: BaseProcessor, execute: Callable[..., tuple[str, Any]]) -> None:
+        self._processor = processor
+        self.execute = execute
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._processor, name)
+
+
 class _Failed(Exception):
     """A process failed with this French message (what the job keeps)."""
 
@@ -229,13 +240,16 @@ class JobManager(BaseManager):
                 self._failures[job_id] = INTERNAL
                 raise _Failed(INTERNAL) from None
 
-        p.execute = guarded  # type: ignore[method-assign]
-        try:
-            mimetype, outputs, status = super()._execute_handler_sync(
-                p, job_id, data_dict, requested_outputs, subscriber, requested_response
-            )
-        finally:
-            p.execute = execute  # type: ignore[method-assign]
+        # The processor is shared by the worker's threads (and its background jobs): the guard
+        # goes on a view of it for this run only, never on the shared object itself.
+        mimetype, outputs, status = super()._execute_handler_sync(
+            _Guarded(p, guarded),  # type: ignore[arg-type]
+            job_id,
+            data_dict,
+            requested_outputs,
+            subscriber,
+            requested_response,
+        )
         if status == JobStatus.failed:
             error = failure[0] if failure else None
             message = error.message if isinstance(error, ResorptionError) else INTERNAL
