@@ -27,9 +27,13 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="session")
-def mqtt_address() -> broker.BrokerAddress:
-    """The embedded Mosquitto (its administrator's address), started by the project's own code."""
-    return broker.BrokerAddress.parse(broker.ensure_broker())
+def mqtt_address() -> Iterator[broker.BrokerAddress]:
+    """The embedded Mosquitto (its administrator's address), started by the project's own code;
+    stopped at the end when the suite started it (a demo's broker keeps running)."""
+    already = broker.is_running()
+    yield broker.BrokerAddress.parse(broker.ensure_broker())
+    if not already:
+        broker.stop_broker()
 
 
 class PublisherProcess:

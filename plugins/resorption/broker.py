@@ -204,6 +204,12 @@ def ensure_broker(root: Path | None = None, port: int | None = None) -> str:
     )
     if _pid(root) is not None and _listening(port):
         return url
+    if _listening(port):
+        # Someone else's broker (another checkout's, a stale one): its passwords are not ours.
+        raise BrokerError(
+            f"Le port {port} est déjà pris par un autre programme que le Mosquitto de {root} : "
+            "arrêtez-le, ou choisissez un autre port avec RESORPTION_MQTT_PORT."
+        )
     _say(f"démarrage de Mosquitto sur 127.0.0.1:{port} (journal : {root / 'mosquitto.log'})…")
     subprocess.run([_mosquitto(), "-c", str(conf), "-d"], check=False, capture_output=True)
     deadline = time.monotonic() + 10
@@ -228,6 +234,11 @@ def _allow_publisher(dynsec: Path) -> None:
                 {"acltype": "publishClientSend", "topic": f"{TOPIC_ROOT}/#", "priority": 0, "allow": True}
             )
     dynsec.write_text(json.dumps(config, indent=2))
+
+
+def is_running(root: Path | None = None) -> bool:
+    """Whether the embedded Mosquitto of `root` runs."""
+    return _pid((default_root() if root is None else root).absolute()) is not None
 
 
 def stop_broker(root: Path | None = None) -> None:
