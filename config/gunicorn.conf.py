@@ -26,9 +26,10 @@ limit_request_field_size = _limits.header_bytes
 # Threads in each worker: a stream of changes (/events, SSE) holds one for up to
 # RESORPTION_SSE_MAX_SECONDS, at most RESORPTION_SSE_MAX_STREAMS of them per worker; the
 # others serve ordinary requests. Each thread draws its own pooled connection
-# (RESORPTION_POOL_MAX, 8 by default).
+# (RESORPTION_POOL_MAX, 8 by default), and may hold a body of up to RESORPTION_MAX_BODY_BYTES
+# (32 MiB): a worker's memory grows by threads × that at worst (tests/test_hostile_input.py).
 worker_class = "gthread"
-threads = int(os.environ.get("RESORPTION_THREADS", "8"))
+threads = int(os.environ.get("RESORPTION_THREADS", "4"))
 
 # Requests refused by gunicorn itself (line, headers, malformed HTTP) answer in French.
 post_worker_init = french_refusals

@@ -30,6 +30,8 @@ def sse_url(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iter
         "DATABASE_URL": database_url,
         "RESORPTION_PUBLIC_URL": f"http://127.0.0.1:{port}",
         "RESORPTION_SSE_MAX_SECONDS": str(STREAM_SECONDS),
+        # these tests hold several streams at once, whichever worker takes them
+        "RESORPTION_SSE_MAX_STREAMS": "3",
     }
     log = tmp_path_factory.mktemp("sse") / "gunicorn.log"
     with start_gunicorn("resorption.app:wsgi()", env, log, port, workers=2) as url:

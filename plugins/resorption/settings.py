@@ -279,8 +279,8 @@ class Settings:
     # Last-Event-ID): well under gunicorn's timeout.
     sse_max_seconds: int = 25
     # How many streams one worker process holds at once: each takes one of its threads
-    # (config/gunicorn.conf.py, 8 by default), the others stay for ordinary requests.
-    sse_max_streams: int = 4
+    # (config/gunicorn.conf.py, 4 by default), the others stay for ordinary requests.
+    sse_max_streams: int = 2
     limits: Limits = Limits()
     # E-mail (resorption.mail): the SMTP server the outbox worker sends through; without a host
     # nothing is sent (messages wait in the outbox). `make demo` starts the embedded one
