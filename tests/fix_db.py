@@ -12,8 +12,10 @@ from __future__ import annotations
 import hashlib
 import os
 import secrets
+import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
@@ -136,3 +138,15 @@ def scratch_url(server_url: str) -> Iterator[str]:
     yield _with_db(server_url, name)
     with psycopg.connect(admin_url, autocommit=True) as admin:
         admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+def audited_reads(db: psycopg.Connection, query: str, params: Any, wanted: int, timeout: float = 5) -> list[Any]:
+    """The rows of an audit query once there are `wanted` of them (the server writes the audit
+    rows of reads in batches, read_audit.py: within RESORPTION_AUDIT_FLUSH_MS, 200 ms)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        rows = db.execute(query, params).fetchall()
+        if len(rows) >= wanted or time.monotonic() > deadline:
+            return rows
+        time.sleep(0.05)
+

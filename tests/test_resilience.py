@@ -295,3 +295,38 @@ def test_a_stop_lets_the_requests_under_way_finish(spare: Spare, users: dict[str
     with psycopg.connect(spare.url) as conn:
         assert conn.execute(
             "SELECT population_total FROM resorption.sites WHERE id = %s", (site_id,)).fetchone()[0] == 31
+
+
+def test_a_stop_writes_the_audit_of_the_reads_still_queued(
+    spare: Spare, users: dict[str, TestUser], tmp_path: Path
+) -> None:
+    """The audit rows of sensitive reads wait for their batch (here 10 s): a stop writes them,
+    each with the time of its read and its own reader, before the worker exits."""
+    served = _serve(spare, tmp_path, workers=1, RESORPTION_AUDIT_FLUSH_MS="10000")
+    admin, gironde = users["national-admin-nation"], users["local-admin-departement-33"]
+    count = "SELECT count(*) FROM resorption.audit_log WHERE action = 'read' AND at >= %s"
+    try:
+        with psycopg.connect(spare.url, autocommit=True) as conn:
+            started = conn.execute("SELECT now()").fetchone()[0]
+            site_id = conn.execute(
+                "SELECT id FROM resorption.sites WHERE departement_code = '33' ORDER BY id LIMIT 1"
+            ).fetchone()[0]
+            for reader in (admin, gironde):
+                r = requests.get(f"{served.url}/collections/sites/items/{site_id}", headers=reader.headers, timeout=30)
+                assert r.status_code == 200 and "justice_procedure" in r.json()["properties"], r.text
+            read_at = conn.execute("SELECT now()").fetchone()[0]
+            time.sleep(1.0)
+            assert conn.execute(count, (started,)).fetchone()[0] == 0  # queued, not written yet
+            served.process.send_signal(signal.SIGTERM)
+            served.process.wait(timeout=30)
+            rows = conn.execute(
+                "SELECT username, item_id, groups, path, at FROM resorption.audit_log "
+                "WHERE action = 'read' AND at >= %s ORDER BY at",
+                (started,),
+            ).fetchall()
+    finally:
+        _stop(served)
+    assert [(r[0], r[1]) for r in rows] == [(admin.username, str(site_id)), (gironde.username, str(site_id))]
+    assert "justice" in rows[0][2] and "justice" in rows[1][2]
+    assert rows[0][3] == f"/collections/sites/items/{site_id}"
+    assert all(started <= r[4] <= read_at for r in rows)  # the time of the read, not of the write

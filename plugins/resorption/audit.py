@@ -36,6 +36,11 @@ def set_request(info: RequestInfo) -> None:
     _request.set(info)
 
 
+def current_request() -> RequestInfo | None:
+    """The running request, if any."""
+    return _request.get()
+
+
 def write(
     conn: psycopg.Connection,
     action: str,

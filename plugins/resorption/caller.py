@@ -16,6 +16,7 @@ transaction as a principal (tests/test_architecture.py holds it to that):
 - `keeping_jobs()`: the login role on the jobs of OGC API Processes, which row-level
   security shows to their owner (and to national administrators) only;
 - `audit(...)`: one row of the audit log, written as the caller.
+- `audit_read(...)`: the audit row of a sensitive read, queued for the process's batch.
 
 `require` and `check_place` answer 403 in French before anything is written; the database
 refuses the same things on its own (row-level security, column privileges).
@@ -29,7 +30,7 @@ from typing import Any
 
 from flask import current_app
 
-from resorption import audit, bulk
+from resorption import audit, bulk, read_audit
 from resorption import settings as app_settings
 from resorption.catalog import Collection, Field, load_catalog
 from resorption.database import transaction
@@ -203,6 +204,12 @@ class Caller:
         """A read-only transaction as the login role, for a page of the outbox (outbox_page, a
         function of privileges.APP_FUNCTIONS): the events are then checked by `reading()`."""
         return transaction(self.settings, context=self.policy.db_settings(self.principal), read_only=True)
+
+    def audit_read(self, collection: str, item_id: Any, groups: set[str], count: int) -> None:
+        """The audit row of a read of sensitive fields: queued, written within moments by the
+        process's batch (read_audit.py), not in a transaction of the request's own."""
+        context = self.policy.db_settings(self.principal)
+        read_audit.of(self.settings).add(context, collection, item_id, groups, count)
 
     def audit(
         self,

@@ -49,6 +49,8 @@ APP_FUNCTIONS = (
     "record_token_failure(text, jsonb)",
     # one audit row, written as the user set in the transaction
     "audit(text, text, text, text[], text, text, text, jsonb)",
+    # audit rows of reads, queued by a worker with their time and user (read_audit.py)
+    "audit_reads(jsonb)",
     # browser sessions (sql/110_web_sessions.sql): open, find by the cookie's hash, close
     "open_web_session(bigint, bytea, text, integer, integer, text)",
     "user_by_session(bytea)",

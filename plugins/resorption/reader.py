@@ -144,7 +144,7 @@ class FeatureReader:
         """Log reads that returned sensitive fields (owner, justice, finances)."""
         groups = {f.group.sensitive for f in fq.properties if f.group.sensitive}
         if groups and count:
-            self.caller.audit("read", self.collection.id, identifier, groups, {"features": count})
+            self.caller.audit_read(self.collection.id, identifier, groups, count)
 
     def _not_found(self, identifier: str) -> str:
         return f"L'élément « {identifier} » n'existe pas dans la collection « {self.collection.id} »."

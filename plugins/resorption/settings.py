@@ -281,6 +281,9 @@ class Settings:
     # How many streams one worker process holds at once: each takes one of its threads
     # (config/gunicorn.conf.py, 4 by default), the others stay for ordinary requests.
     sse_max_streams: int = 2
+    # The audit rows of sensitive reads are written in batches, at most this long after the
+    # read (read_audit.py): a process killed outright loses at most these last milliseconds.
+    audit_flush_ms: int = 200
     limits: Limits = Limits()
     # E-mail (resorption.mail): the SMTP server the outbox worker sends through; without a host
     # nothing is sent (messages wait in the outbox). `make demo` starts the embedded one
@@ -351,6 +354,7 @@ class Settings:
             **_mail_from_env(),
             sse_max_seconds=_int("RESORPTION_SSE_MAX_SECONDS", defaults.sse_max_seconds, 1, 3600),
             sse_max_streams=_int("RESORPTION_SSE_MAX_STREAMS", defaults.sse_max_streams, 1, 1000),
+            audit_flush_ms=_int("RESORPTION_AUDIT_FLUSH_MS", defaults.audit_flush_ms, 1, 10_000),
         )
         if settings.pool_min_size > settings.pool_max_size:
             raise ConfigurationError("RESORPTION_POOL_MIN ne peut dépasser RESORPTION_POOL_MAX.")
