@@ -1,8 +1,9 @@
 """The upkeep of accounts, run from cron (`resorption comptes entretien`).
 
-- An account without a sign-in (browser session or token use) for `months` months gets a
-  warning by e-mail; still unused `notice_days` days after the warning, it is deactivated
-  (every session and token ends, it is told, the audit log says why).
+- An account without a sign-in (browser session, password over HTTP Basic, token use) for
+  `months` months gets a warning by e-mail (any use since clears it); still unused
+  `notice_days` days after the warning, it is deactivated (every session and token ends, it
+  is told, the audit log says why).
 - Access requests pending for `remind_days` days remind the administrators of their territory
   (again every `remind_days` days while nobody decides).
 
@@ -43,6 +44,8 @@ def run(
     warned = deactivated = reminded = 0
     login = f"{settings.public_url}/connexion"
     with psycopg.connect(settings.database_url, row_factory=dict_row) as conn:
+        with conn.transaction():
+            conn.execute(SQL.clear_warnings)
         for user in conn.execute(SQL.to_warn, {"months": months}).fetchall():
             with conn.transaction():
                 message = mail.compose(

@@ -1,5 +1,14 @@
 -- The statements of resorption.account_upkeep (run as the owner, from cron).
 
+-- name: clear_warnings
+-- A warned account used since (a token; a sign-in clears its warning itself): no longer
+-- warned, so that it is warned again, and only then deactivated, if it falls unused anew.
+UPDATE resorption.users u SET inactivity_warned_at = NULL
+WHERE u.inactivity_warned_at IS NOT NULL
+  AND (u.last_sign_in_at >= u.inactivity_warned_at
+       OR EXISTS (SELECT 1 FROM resorption.api_tokens t
+                  WHERE t.user_id = u.id AND t.last_used_at >= u.inactivity_warned_at))
+
 -- name: to_warn
 -- Active accounts with an address, unused for `months` months (no browser sign-in, no token
 -- used, not created nor reactivated since), not warned yet.
