@@ -310,3 +310,25 @@ def test_a_password_sign_in_over_basic_counts_and_a_token_use_clears_a_warning(
         )
     account_upkeep.run(mail_settings, POLICY, months=6, notice_days=30)
     assert state(scripted) == (True, True)  # warned anew, and only then deactivated
+
+
+def test_revision_0032_makes_a_basic_sign_in_count(scratch_url: str) -> None:
+    """A database of before 0032 (its record_password_success left last_sign_in_at alone) is
+    brought to the function that notes it."""
+    from resorption.migrate import upgrade
+
+    upgrade(scratch_url, "0031")
+    body = "SELECT prosrc FROM pg_proc WHERE oid = 'resorption.record_password_success'::regproc"
+    with psycopg.connect(scratch_url, autocommit=True) as conn:
+        source = conn.execute(body).fetchone()[0]
+        old = source[: source.index("    UPDATE users SET last_sign_in_at")].rstrip().rstrip(";")
+        conn.execute(
+            "CREATE OR REPLACE FUNCTION resorption.record_password_success("
+            "p_username text, p_address text, p_held text[], p_rules jsonb) RETURNS void "
+            f"LANGUAGE sql VOLATILE SECURITY DEFINER SET search_path = resorption, pg_temp AS $${old}$$"
+        )
+        assert "last_sign_in_at" not in conn.execute(body).fetchone()[0]
+    upgrade(scratch_url)
+    with psycopg.connect(scratch_url) as conn:
+        assert conn.execute(body).fetchone()[0] == source
+        assert conn.execute("SELECT version_num FROM public.alembic_version").fetchone()[0] == "0032"
