@@ -1,9 +1,11 @@
 """The rules of issue 13 the lifecycle tests leave aside, over HTTP against the suite's server.
 
-- A request sent without the form's start time is a robot's: the same answer, nothing kept.
+- A request sent without the form's start time is a robot's: the same answer, nothing kept;
+  requests from many addresses at once fill the queue, not the administrators' mailboxes.
 - An activation link is kept as its hash only, its e-mail's body is blanked once sent, and it
-  expires.
-- A new version of the charter is asked at the next sign-in; accepting it is recorded.
+  expires; a reset link asked for instead of it still asks for the charter.
+- A new version of the charter is told by e-mail once and asked at the next sign-in;
+  accepting it is recorded.
 - An administrator's deactivation ends every session and token at once; a reactivation gives
   back the password, never a revoked token; both are on the user's page; another territory's
   administrator can do neither, and no one grants a role the policy keeps from them.
@@ -131,6 +133,39 @@ def test_a_request_without_the_forms_start_time_is_a_robots(base_url: str, datab
     _fresh_hour(database_url)
 
 
+def test_many_requests_fill_the_queue_not_the_administrators_mailboxes(
+    base_url: str, database_url: str, org: int, tag: str, deliver: Callable[..., list[Received]]
+) -> None:
+    """Requests from many addresses at once (10 in the hour for Corse-du-Sud): the next one is
+    kept and acknowledged, its administrator is not written to again (the reminder will be)."""
+    admin = _user(database_url, org, f"regles-admin-2a-{tag}", "local_admin", "2A")
+    with psycopg.connect(database_url) as conn:
+        for i in range(10):
+            conn.execute(
+                "INSERT INTO resorption.access_requests (full_name, email, organisation, departement_code, "
+                "role_wished, reason, client) VALUES ('Robot', %s, 'Robots', '2A', 'intervener', "
+                "'Une demande parmi tant d''autres.', %s)",
+                (f"robot-{i}-{tag}@exemple.fr", f"198.51.100.{i}"),
+            )
+    _fresh_hour(database_url)
+    deliver()
+    email = f"onzieme-{tag}@exemple.fr"
+    sent = requests.post(f"{base_url}/demande-acces", data=_form(email, departement="2A"), timeout=60)
+    assert sent.status_code == 200 and _requests_of(database_url, email) == 1
+    received = deliver()
+    assert [m for m in received if email in m.rcpt_tos]  # acknowledged
+    assert not [m for m in received if f"{admin}@regles.test" in m.rcpt_tos]
+    with psycopg.connect(database_url) as conn:  # an hour later, a request is told again
+        conn.execute(
+            "UPDATE resorption.access_requests SET created_at = created_at - interval '2 hours' "
+            "WHERE departement_code = '2A'"
+        )
+    email = f"plus-tard-{tag}@exemple.fr"
+    assert requests.post(f"{base_url}/demande-acces", data=_form(email, departement="2A"), timeout=60).ok
+    assert len(deliver(f"{admin}@regles.test")) == 1
+    _fresh_hour(database_url)
+
+
 def _link(message: Received, path: str) -> str:
     text = message.message.get_body(preferencelist=("plain",)).get_content()
     return re.search(rf"https?://\S+{path}/([A-Za-z0-9_-]+)", text).group(0)
@@ -194,8 +229,55 @@ def test_an_activation_link_is_kept_hashed_blanked_once_sent_and_expires(
     assert requests.get(f"{base_url}{ITEMS}", auth=(f"expire-{tag}", PASSWORD), timeout=60).status_code == 401
 
 
-def test_a_new_charter_is_asked_at_the_next_sign_in(
-    base_url: str, database_url: str, org: int, tag: str
+def test_a_reset_link_instead_of_the_activation_link_still_asks_for_the_charter(
+    base_url: str,
+    database_url: str,
+    admins: dict[str, tuple[str, str]],
+    tag: str,
+    deliver: Callable[..., list[Received]],
+) -> None:
+    """Granted an access, a person asks « mot de passe oublié » instead of using the activation
+    link: the reset link asks for the charter too, and records it."""
+    _fresh_hour(database_url)
+    email = f"contourne-{tag}@horizon.test"
+    assert requests.post(f"{base_url}/demande-acces", data=_form(email), timeout=60).status_code == 200
+    deliver()
+    page = requests.get(f"{base_url}/administration/demandes", auth=admins["33"], timeout=60).text
+    request_id = int(re.search(rf'id="demande-(\d+)"[^€]*?{re.escape(email)}', page).group(1))
+    requests.post(
+        f"{base_url}/administration/demandes/{request_id}",
+        data={"decision": "accepter", "identifiant": f"contourne-{tag}", "role": "intervener"},
+        auth=admins["33"],
+        timeout=60,
+    )
+    deliver()
+    assert requests.post(f"{base_url}/mot-de-passe-oublie", data={"courriel": email}, timeout=60).ok
+    link = _link(deliver(email)[0], "/reinitialisation")
+    charter = load_charter(Settings.from_env(database_url).charter_path)
+    form = requests.get(link, timeout=60)
+    assert form.status_code == 200 and f'name="charte" value="{charter.version}"' in form.text
+    without = requests.post(link, data={"mot_de_passe": PASSWORD, "confirmation": PASSWORD}, timeout=60)
+    assert without.status_code == 400 and "charte" in without.text
+    assert requests.get(f"{base_url}{ITEMS}", auth=(f"contourne-{tag}", PASSWORD), timeout=60).status_code == 401
+    done = requests.post(
+        link, data={"mot_de_passe": PASSWORD, "confirmation": PASSWORD, "charte": charter.version}, timeout=60
+    )
+    assert done.status_code == 200
+    with psycopg.connect(database_url) as conn:
+        accepted = conn.execute(
+            "SELECT charter_version FROM resorption.users WHERE username = %s", (f"contourne-{tag}",)
+        ).fetchone()
+    assert accepted == (charter.version,)
+    _fresh_hour(database_url)
+
+
+def test_a_new_charter_is_told_by_mail_and_asked_at_the_next_sign_in(
+    base_url: str,
+    database_url: str,
+    org: int,
+    tag: str,
+    mail_settings: Settings,
+    deliver: Callable[..., list[Received]],
 ) -> None:
     name = _user(database_url, org, f"charte-{tag}")
     charter = load_charter(Settings.from_env(database_url).charter_path)
@@ -205,6 +287,14 @@ def test_a_new_charter_is_asked_at_the_next_sign_in(
             "interval '1 year' WHERE username = %s",
             (name,),
         )
+    # the daily upkeep tells them of the new version, once
+    deliver()
+    assert account_upkeep.run(mail_settings, POLICY).told >= 1
+    told = deliver(f"{name}@regles.test")
+    assert len(told) == 1 and charter.version in told[0].message["Subject"]
+    text = told[0].message.get_body(("plain",)).get_content()
+    assert "2020-01" in text and f"{base_url}/charte" in text
+    assert account_upkeep.run(mail_settings, POLICY).told == 0 and deliver(f"{name}@regles.test") == []
     s = _session(base_url, name, PASSWORD, "/mon-compte")
     assert s.last_location.endswith("/charte?suivant=%2Fmon-compte")  # type: ignore[attr-defined]
     page = s.get(f"{base_url}/charte?suivant=/mon-compte", timeout=60)
@@ -312,23 +402,73 @@ def test_a_password_sign_in_over_basic_counts_and_a_token_use_clears_a_warning(
     assert state(scripted) == (True, True)  # warned anew, and only then deactivated
 
 
-def test_revision_0032_makes_a_basic_sign_in_count(scratch_url: str) -> None:
-    """A database of before 0032 (its record_password_success left last_sign_in_at alone) is
-    brought to the function that notes it."""
+def test_revision_0032_brings_its_three_functions(scratch_url: str) -> None:
+    """A database of before 0032 (its record_password_success left last_sign_in_at alone, its
+    submit_access_request told the administrators of every request, its account_link said
+    nothing of the charter, no column said which new charter an account was told of) gets them."""
     from resorption.migrate import upgrade
 
     upgrade(scratch_url, "0031")
-    body = "SELECT prosrc FROM pg_proc WHERE oid = 'resorption.record_password_success'::regproc"
+    query = "SELECT prosrc FROM pg_proc WHERE oid = %s::regproc"
+    functions = (
+        "resorption.record_password_success",
+        "resorption.submit_access_request",
+        "resorption.account_link",
+    )
     with psycopg.connect(scratch_url, autocommit=True) as conn:
-        source = conn.execute(body).fetchone()[0]
-        old = source[: source.index("    UPDATE users SET last_sign_in_at")].rstrip().rstrip(";")
+        sources = [conn.execute(query, (f,)).fetchone()[0] for f in functions]
+        old = sources[0][: sources[0].index("    UPDATE users SET last_sign_in_at")].rstrip().rstrip(";")
         conn.execute(
             "CREATE OR REPLACE FUNCTION resorption.record_password_success("
             "p_username text, p_address text, p_held text[], p_rules jsonb) RETURNS void "
             f"LANGUAGE sql VOLATILE SECURITY DEFINER SET search_path = resorption, pg_temp AS $${old}$$"
         )
-        assert "last_sign_in_at" not in conn.execute(body).fetchone()[0]
+        conn.execute(
+            "CREATE OR REPLACE FUNCTION resorption.submit_access_request("
+            "p_request jsonb, p_client text, p_ack jsonb, p_notice jsonb, p_managers jsonb) RETURNS text "
+            "LANGUAGE plpgsql VOLATILE SECURITY DEFINER AS $$BEGIN RETURN 'ok'; END$$"
+        )
+        conn.execute(
+            "CREATE OR REPLACE FUNCTION resorption.account_link(p_hash bytea) RETURNS jsonb "
+            "LANGUAGE sql STABLE SECURITY DEFINER AS $$SELECT NULL::jsonb$$"
+        )
+        assert all(
+            conn.execute(query, (f,)).fetchone()[0] != source for f, source in zip(functions, sources, strict=True)
+        )
+        conn.execute("ALTER TABLE resorption.users DROP COLUMN charter_notified_version")
     upgrade(scratch_url)
     with psycopg.connect(scratch_url) as conn:
-        assert conn.execute(body).fetchone()[0] == source
+        assert [conn.execute(query, (f,)).fetchone()[0] for f in functions] == sources
+        column = "SELECT to_regclass('resorption.users') IS NOT NULL AND EXISTS (SELECT FROM pg_attribute "
+        column += "WHERE attrelid = 'resorption.users'::regclass AND attname = 'charter_notified_version')"
+        assert conn.execute(column).fetchone()[0]
         assert conn.execute("SELECT version_num FROM public.alembic_version").fetchone()[0] == "0032"
+
+
+def test_my_account_changes_the_password_and_the_profile(
+    base_url: str, database_url: str, org: int, tag: str
+) -> None:
+    """On « Mon compte »: a wrong current password changes nothing; the right one keeps this
+    session, closes the other one and revokes every token; the new name is shown."""
+    name = _user(database_url, org, f"moncompte-{tag}")
+    here, there = _session(base_url, name, PASSWORD), _session(base_url, name, PASSWORD)
+    token = accounts.issue_token(database_url, name, "QGIS").token
+    csrf = _csrf(here.get(f"{base_url}/mon-compte", timeout=60).text)
+    new = "Autre-Cabane-des-Pins-2027?"
+    change = {"csrf": csrf, "actuel": "pas le bon", "nouveau": new, "confirmation": new}
+    wrong = here.post(f"{base_url}/mon-compte/mot-de-passe", data=change, timeout=60)
+    assert wrong.status_code == 400 and "Mot de passe actuel incorrect" in wrong.text
+    assert requests.get(f"{base_url}{ITEMS}", auth=(name, token), timeout=60).status_code == 200
+    done = here.post(f"{base_url}/mon-compte/mot-de-passe", data={**change, "actuel": PASSWORD}, timeout=60)
+    assert done.status_code == 200 and "1 autre(s) session(s) fermée(s), 1 jeton(s) révoqué(s)" in done.text
+    assert here.get(f"{base_url}/mon-compte", timeout=60, allow_redirects=False).status_code == 200
+    assert there.get(f"{base_url}/mon-compte", timeout=60, allow_redirects=False).status_code == 303
+    assert requests.get(f"{base_url}{ITEMS}", auth=(name, token), timeout=60).status_code == 401
+    assert requests.get(f"{base_url}{ITEMS}", auth=(name, PASSWORD), timeout=60).status_code == 401
+    assert requests.get(f"{base_url}{ITEMS}", auth=(name, new), timeout=60).status_code == 200
+    profile = here.post(
+        f"{base_url}/mon-compte/profil", data={"csrf": csrf, "nom": f"Dominique Moncompte {tag}"}, timeout=60
+    )
+    assert profile.status_code == 200 and "Profil enregistré." in profile.text
+    assert f"Dominique Moncompte {tag}" in here.get(f"{base_url}/mon-compte", timeout=60).text
+    assert accounts.get_user(database_url, name).full_name == f"Dominique Moncompte {tag}"

@@ -6,6 +6,8 @@
   is told, the audit log says why).
 - Access requests pending for `remind_days` days remind the administrators of their territory
   (again every `remind_days` days while nobody decides).
+- A new version of the charter of use (config/charte.yml) is told by e-mail, once, to every
+  account that accepted an earlier one; it is asked again at their next sign-in.
 
 Run as the owner of the tables, like the account commands: each account is handled in a
 transaction of its own, with its e-mail written to the outbox in that same transaction.
@@ -22,6 +24,7 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
 from resorption import mail, statements
+from resorption.lifecycle import load_charter
 from resorption.policy import Policy
 from resorption.settings import Settings
 
@@ -35,6 +38,7 @@ class Upkeep:
     warned: int
     deactivated: int
     reminded: int
+    told: int = 0  # of a new charter
 
 
 def run(
@@ -96,4 +100,27 @@ def run(
                 mail.queue(conn, "access_request_reminder", manager_id, addresses[manager_id], message)
                 reminded += 1
             conn.execute(SQL.mark_reminded, ([r["id"] for r in waiting],))
-    return Upkeep(warned, deactivated, reminded)
+        told = _tell_charter(conn, settings)
+    return Upkeep(warned, deactivated, reminded, told)
+
+
+def _tell_charter(conn: psycopg.Connection[dict[str, Any]], settings: Settings) -> int:
+    """Tell each account that accepted an earlier charter of the new one, once."""
+    charter = load_charter(settings.charter_path)
+    told = 0
+    for user in conn.execute(SQL.charter_to_tell, {"version": charter.version}).fetchall():
+        with conn.transaction():
+            message = mail.compose(
+                "charter_changed",
+                {
+                    "name": user["name"],
+                    "version": charter.version,
+                    "previous": user["charter_version"],
+                    "title": charter.title,
+                    "link": f"{settings.public_url}/charte",
+                },
+            )
+            mail.queue(conn, "charter_changed", user["id"], user["email"], message)
+            conn.execute(SQL.mark_charter_told, (charter.version, user["id"]))
+            told += 1
+    return told

@@ -276,6 +276,7 @@ def blueprint(api: Any) -> Blueprint:
             link=link,
             token=token,
             charter=charter,
+            asks_charter=lifecycle.charter_asked(link, charter),
             action=request.path,
         )
 

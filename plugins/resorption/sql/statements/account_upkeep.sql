@@ -56,3 +56,14 @@ SELECT id, email FROM resorption.managers_of(%s, %s)
 
 -- name: mark_reminded
 UPDATE resorption.access_requests SET reminded_at = now() WHERE id = ANY(%s)
+
+-- name: charter_to_tell
+-- Active accounts with an address that accepted an earlier charter and were not told of this one.
+SELECT u.id, u.username, u.email, coalesce(u.full_name, u.username) AS name, u.charter_version
+FROM resorption.users u
+WHERE u.active AND u.email IS NOT NULL AND u.charter_version IS NOT NULL
+  AND u.charter_version <> %(version)s AND u.charter_notified_version IS DISTINCT FROM %(version)s
+ORDER BY u.id
+
+-- name: mark_charter_told
+UPDATE resorption.users SET charter_notified_version = %s WHERE id = %s
