@@ -472,3 +472,41 @@ def test_my_account_changes_the_password_and_the_profile(
     assert profile.status_code == 200 and "Profil enregistré." in profile.text
     assert f"Dominique Moncompte {tag}" in here.get(f"{base_url}/mon-compte", timeout=60).text
     assert accounts.get_user(database_url, name).full_name == f"Dominique Moncompte {tag}"
+
+
+def test_a_refusal_is_told_audited_and_listed_by_its_territory_only(
+    base_url: str,
+    database_url: str,
+    admins: dict[str, tuple[str, str]],
+    tag: str,
+    deliver: Callable[..., list[Received]],
+) -> None:
+    _fresh_hour(database_url)
+    email, person = f"refus-{tag}@horizon.test", f"Claude Refus {tag}"
+    assert requests.post(f"{base_url}/demande-acces", data=_form(email, nom=person), timeout=60).ok
+    deliver()
+    page = requests.get(f"{base_url}/administration/demandes", auth=admins["33"], timeout=60).text
+    request_id = int(re.search(rf'id="demande-(\d+)"[^€]*?{re.escape(email)}', page).group(1))
+    decide = f"{base_url}/administration/demandes/{request_id}"
+    refuse = {"decision": "refuser", "note": "Votre structure n'intervient pas en Gironde."}
+    assert requests.post(decide, data=refuse, auth=admins["93"], timeout=60).status_code == 404
+    done = requests.post(decide, data=refuse, auth=admins["33"], timeout=60)
+    assert done.status_code == 200 and "La demande est refusée" in done.text
+    told = deliver(email)
+    assert len(told) == 1 and told[0].message["Subject"] == "Votre demande d'accès à Résorption"
+    assert "n'intervient pas en Gironde" in told[0].message.get_body(("plain",)).get_content()
+    listed = requests.get(f"{base_url}/administration/demandes", auth=admins["33"], timeout=60).text
+    row = listed[listed.index(person) :]
+    row = row[: row.index("</tr>")]
+    assert "refusée" in row and admins["33"][0] in row  # what and who, beside the request
+    assert email not in requests.get(f"{base_url}/administration/demandes", auth=admins["93"], timeout=60).text
+    with psycopg.connect(database_url) as conn:
+        audited = conn.execute(
+            "SELECT username, detail->>'note' FROM resorption.audit_log "
+            "WHERE action = 'access_request_refused' AND item_id = %s",
+            (str(request_id),),
+        ).fetchall()
+    assert audited == [(admins["33"][0], refuse["note"])]
+    again = requests.post(decide, data=refuse, auth=admins["33"], timeout=60)
+    assert again.status_code == 404  # decided once
+    _fresh_hour(database_url)
