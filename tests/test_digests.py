@@ -238,3 +238,46 @@ def test_the_yearly_reminder_goes_to_who_writes_actions(
     assert not [m for m in received if f"{observer}@digest.test" in m.rcpt_tos]
     indicator_reminders(mail_settings)  # once a year: not again now
     assert deliver(f"{writer}@digest.test") == []
+
+
+def test_a_followed_sites_closure_is_alerted_and_an_unfollowed_ones_is_not(
+    written: Written,
+    base_url: str,
+    users: dict[str, TestUser],
+    mail_settings: Settings,
+    database_url: str,
+    deliver: Callable[..., list[Received]],
+) -> None:
+    """The Gironde site the observer follows is closed: one alert, naming it; the Seine-Saint-Denis
+    site closed at the same time is neither followed nor readable by them: nothing about it."""
+    import datetime as dt
+
+    with psycopg.connect(database_url) as conn:
+        conn.execute(
+            "INSERT INTO resorption.site_followers (user_id, site_id) "
+            "SELECT id, %s FROM resorption.users WHERE username = %s ON CONFLICT DO NOTHING",
+            (written.gironde, OBSERVER),
+        )
+        conn.execute(
+            "UPDATE resorption.mail_subscriptions SET watermark = now() - interval '1 minute', alerted = '{}' "
+            "WHERE kind = 'site_alerts'"
+        )
+    today = dt.date.today().isoformat()
+    for site, who in ((written.gironde, CORRESPONDENT_33), (written.seine, CORRESPONDENT_NATION)):
+        r = requests.patch(
+            f"{base_url}/collections/sites/items/{site}",
+            json={"properties": {"status": "resorbed", "closed_at": today}},
+            headers={**users[who].headers, "Content-Type": "application/merge-patch+json"},
+            timeout=60,
+        )
+        assert r.status_code == 204, r.text
+    deliver()
+    site_alerts(mail_settings)
+    alerts = deliver(f"{OBSERVER}@digest.test")
+    assert len(alerts) == 1
+    text, html = _parts(alerts[0])
+    assert f"Site girondin {written.tag}" in alerts[0].message["Subject"] + text
+    assert "Site fermé" in text and "dionysien" not in text + html
+    assert _departements(database_url, text) == {"33"}
+    site_alerts(mail_settings)
+    assert deliver(f"{OBSERVER}@digest.test") == []

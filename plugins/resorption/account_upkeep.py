@@ -1,10 +1,13 @@
 """The upkeep of accounts, run from cron (`resorption comptes entretien`).
 
-- An account without a sign-in (browser session or token use) for `months` months gets a
-  warning by e-mail; still unused `notice_days` days after the warning, it is deactivated
-  (every session and token ends, it is told, the audit log says why).
+- An account without a sign-in (browser session, password over HTTP Basic, token use) for
+  `months` months gets a warning by e-mail (any use since clears it); still unused
+  `notice_days` days after the warning, it is deactivated (every session and token ends, it
+  is told, the audit log says why).
 - Access requests pending for `remind_days` days remind the administrators of their territory
   (again every `remind_days` days while nobody decides).
+- A new version of the charter of use (config/charte.yml) is told by e-mail, once, to every
+  account that accepted an earlier one; it is asked again at their next sign-in.
 
 Run as the owner of the tables, like the account commands: each account is handled in a
 transaction of its own, with its e-mail written to the outbox in that same transaction.
@@ -21,6 +24,7 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
 from resorption import mail, statements
+from resorption.lifecycle import load_charter
 from resorption.policy import Policy
 from resorption.settings import Settings
 
@@ -34,6 +38,7 @@ class Upkeep:
     warned: int
     deactivated: int
     reminded: int
+    told: int = 0  # of a new charter
 
 
 def run(
@@ -43,6 +48,8 @@ def run(
     warned = deactivated = reminded = 0
     login = f"{settings.public_url}/connexion"
     with psycopg.connect(settings.database_url, row_factory=dict_row) as conn:
+        with conn.transaction():
+            conn.execute(SQL.clear_warnings)
         for user in conn.execute(SQL.to_warn, {"months": months}).fetchall():
             with conn.transaction():
                 message = mail.compose(
@@ -93,4 +100,27 @@ def run(
                 mail.queue(conn, "access_request_reminder", manager_id, addresses[manager_id], message)
                 reminded += 1
             conn.execute(SQL.mark_reminded, ([r["id"] for r in waiting],))
-    return Upkeep(warned, deactivated, reminded)
+        told = _tell_charter(conn, settings)
+    return Upkeep(warned, deactivated, reminded, told)
+
+
+def _tell_charter(conn: psycopg.Connection[dict[str, Any]], settings: Settings) -> int:
+    """Tell each account that accepted an earlier charter of the new one, once."""
+    charter = load_charter(settings.charter_path)
+    told = 0
+    for user in conn.execute(SQL.charter_to_tell, {"version": charter.version}).fetchall():
+        with conn.transaction():
+            message = mail.compose(
+                "charter_changed",
+                {
+                    "name": user["name"],
+                    "version": charter.version,
+                    "previous": user["charter_version"],
+                    "title": charter.title,
+                    "link": f"{settings.public_url}/charte",
+                },
+            )
+            mail.queue(conn, "charter_changed", user["id"], user["email"], message)
+            conn.execute(SQL.mark_charter_told, (charter.version, user["id"]))
+            told += 1
+    return told

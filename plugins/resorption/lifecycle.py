@@ -316,6 +316,13 @@ def link_of(caller: Caller, token: str) -> dict[str, Any]:
     return row[0]
 
 
+def charter_asked(link: dict[str, Any], charter: Charter) -> bool:
+    """Whether a link's form asks for the charter: always on activation, and on a reset of an
+    account that has not accepted this version (a reset link asked for right after an access
+    was granted must not be a way around the charter)."""
+    return link["purpose"] == "activation" or link.get("charter_version") != charter.version
+
+
 def use_link(
     caller: Caller, token: str, password: str, confirmation: str, charter: str | None
 ) -> dict[str, Any]:
@@ -324,7 +331,7 @@ def use_link(
     if password != confirmation:
         raise InvalidParameter("Les deux mots de passe saisis diffèrent : saisissez deux fois le même.")
     check_strength(password, link["username"], link.get("full_name"))
-    if link["purpose"] == "activation" and not charter:
+    if charter_asked(link, load_charter(caller.settings.charter_path)) and not charter:
         raise InvalidParameter("Acceptez la charte d'utilisation pour activer votre compte.")
     with caller.account() as conn:
         row = conn.execute(SQL.use_link, (token_hash(token), hash_password(password), charter)).fetchone()

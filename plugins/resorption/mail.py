@@ -45,6 +45,7 @@ SUBJECTS = {
     "password_reset": "Réinitialisation de votre mot de passe Résorption",
     "inactivity_warning": "Votre compte Résorption sera désactivé faute d'utilisation",
     "inactivity_deactivated": "Votre compte Résorption a été désactivé",
+    "charter_changed": "La charte d'utilisation de Résorption change (version {version})",
     "weekly_digest": "Résorption — la semaine sur votre territoire ({count} événements)",
     "site_alert": "Résorption — {summary}",
     "indicator_reminder": "Résorption — pensez à mettre à jour les indicateurs de vos actions",

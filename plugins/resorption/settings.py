@@ -476,6 +476,11 @@ def _mail_from_env() -> dict[str, object]:
         raise ConfigurationError(
             "RESORPTION_SMTP_USER et RESORPTION_SMTP_PASSWORD vont ensemble : indiquez les deux, ou aucun."
         )
+    if username and starttls not in ("on", "1", "true", "oui"):
+        raise ConfigurationError(
+            "RESORPTION_SMTP_USER demande RESORPTION_SMTP_STARTTLS=on : le mot de passe du serveur SMTP "
+            "ne passe jamais en clair."
+        )
     sender = os.environ.get("RESORPTION_MAIL_FROM") or DEFAULT_MAIL_SENDER
     if "@" not in sender:
         raise ConfigurationError(

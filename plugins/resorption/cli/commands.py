@@ -744,13 +744,14 @@ def account_upkeep() -> None:
     help="Jours d'attente d'une demande avant de relancer les administrateurs.",
 )
 def account_upkeep_run(months: int, notice: int, remind: int) -> None:
-    """Avertit puis désactive les comptes inutilisés ; relance les administrateurs des demandes en attente."""
+    """Avertit puis désactive les comptes inutilisés ; relance les administrateurs des demandes en attente ;
+    prévient d'une nouvelle version de la charte."""
     from resorption import account_upkeep as upkeep
 
     done = upkeep.run(_settings(), _policy(), months, notice, remind)
     console.print(
         f"{done.warned} compte(s) averti(s), {done.deactivated} désactivé(s), "
-        f"{done.reminded} administrateur(s) relancé(s)."
+        f"{done.reminded} administrateur(s) relancé(s), {done.told} prévenu(s) d'une nouvelle charte."
     )
 
 

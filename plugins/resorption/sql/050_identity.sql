@@ -30,6 +30,8 @@ CREATE TABLE resorption.users (
     -- the version of the charter of use accepted, and when (sql/205_accounts_lifecycle.sql)
     charter_version text,
     charter_accepted_at timestamptz,
+    -- the charter version this user was told of by e-mail (resorption comptes entretien)
+    charter_notified_version text,
     -- the last browser sign-in, and the warning before deactivation for inactivity
     last_sign_in_at timestamptz,
     inactivity_warned_at timestamptz,

@@ -143,7 +143,9 @@ $$;
 
 -- A right password: release the counters the attempt held (a hold, not a backoff: a backoff
 -- is never shorter than `base` > `hold`), and note that the account signs in from this
--- address. The failures stay counted.
+-- address. The failures stay counted. A sign-in with a password is a sign-in whatever the
+-- client (a browser, or QGIS and scripts with HTTP Basic): the inactivity of an account
+-- (resorption comptes entretien) counts from the last one, noted here at most once an hour.
 CREATE FUNCTION resorption.record_password_success(
     p_username text, p_address text, p_held text[], p_rules jsonb)
 RETURNS void
@@ -157,7 +159,10 @@ LANGUAGE sql VOLATILE SECURITY DEFINER SET search_path = resorption, pg_temp AS 
     VALUES ('pair', p_username, p_address, now(), now() + make_interval(secs => (p_rules->>'known')::integer))
     ON CONFLICT (kind, username, address) DO UPDATE SET
         last_success_at = now(),
-        forget_at = greatest(c.forget_at, now() + make_interval(secs => (p_rules->>'known')::integer))
+        forget_at = greatest(c.forget_at, now() + make_interval(secs => (p_rules->>'known')::integer));
+    UPDATE users SET last_sign_in_at = now(), inactivity_warned_at = NULL
+    WHERE username = p_username AND active
+      AND (last_sign_in_at IS NULL OR last_sign_in_at < now() - interval '1 hour')
 $$;
 
 -- A bad API token, JWT or malformed header from an address. While the address waits, the

@@ -140,7 +140,9 @@ END $$;
 -- 3 requests an hour and 10 a day; an e-mail address has one pending request at a time. Every
 -- refusal for abuse answers like a success ('ok'): a robot learns nothing. 'territoire' when
 -- the département does not exist. The requester gets `ack`; each administrator of the
--- territory gets `notice`.
+-- territory gets `notice`, for the first 10 requests of a département within an hour only:
+-- robots spread over many addresses fill the queue, never the administrators' mailboxes (the
+-- requests beyond are in the queue, and in the reminder of `resorption comptes entretien`).
 CREATE FUNCTION resorption.submit_access_request(
     p_request jsonb, p_client text, p_ack jsonb, p_notice jsonb, p_managers jsonb)
 RETURNS text
@@ -167,9 +169,12 @@ BEGIN
             (p_request->>'role')::app_role, trim(p_request->>'reason'), p_client)
     RETURNING id INTO new_id;
     PERFORM queue_mail('access_request_received', NULL, mail, p_ack);
-    FOR manager IN SELECT * FROM managers_of(departement, p_managers) LOOP
-        PERFORM queue_mail('access_request_notice', manager.id, manager.email, p_notice);
-    END LOOP;
+    IF (SELECT count(*) FROM access_requests
+        WHERE departement_code = departement AND created_at > now() - interval '1 hour') <= 10 THEN
+        FOR manager IN SELECT * FROM managers_of(departement, p_managers) LOOP
+            PERFORM queue_mail('access_request_notice', manager.id, manager.email, p_notice);
+        END LOOP;
+    END IF;
     RETURN 'ok';
 END $$;
 
@@ -321,11 +326,13 @@ END $$;
 
 -- -- one-time links ------------------------------------------------------------------------------
 
--- What a valid link (unused, unexpired, of an active user) is for; NULL otherwise.
+-- What a valid link (unused, unexpired, of an active user) is for, and the charter version its
+-- account accepted (a reset link of an account that never accepted the charter asks for it);
+-- NULL otherwise.
 CREATE FUNCTION resorption.account_link(p_hash bytea) RETURNS jsonb
 LANGUAGE sql STABLE SECURITY DEFINER SET search_path = resorption, pg_temp AS $$
     SELECT jsonb_build_object('purpose', l.purpose, 'username', u.username, 'full_name', u.full_name,
-                              'user_id', u.id)
+                              'user_id', u.id, 'charter_version', u.charter_version)
     FROM account_links l JOIN users u ON u.id = l.user_id
     WHERE l.token_hash = p_hash AND l.used_at IS NULL AND l.expires_at > now() AND u.active
 $$;

@@ -1,9 +1,10 @@
 """The account pages: asking for access, deciding, activating, resetting, « Mon compte ».
 
 Public (no account needed): `/demande-acces` (the access request: a honeypot field, a minimum
-fill time and, in the database, a per-address and per-e-mail throttle; a robot gets the same
-answer as a person), `/mot-de-passe-oublie`, `/activation/<lien>` and `/reinitialisation/<lien>`
-(one-time links mailed by the outbox). Administrators (`manage_users` of the policy):
+fill time counted from the start time the form carries (none: a robot) and, in the database,
+a per-address (IPv6: per /64) and per-e-mail throttle; a robot gets the same answer as a
+person), `/mot-de-passe-oublie`, `/activation/<lien>` and `/reinitialisation/<lien>` (one-time
+links mailed by the outbox). Administrators (`manage_users` of the policy):
 `/administration/demandes` and `/administration/utilisateurs[/<n°>]`, within their reach only,
 every decision audited and shown on the user's page. Every signed-in user: `/charte` (asked
 again at sign-in when the version changes) and `/mon-compte` (profile, password, sessions,
@@ -22,7 +23,7 @@ from typing import Any
 
 from flask import Blueprint, Response, redirect, request
 
-from resorption import lifecycle
+from resorption import lifecycle, throttle
 from resorption.authentication import password_hash_of
 from resorption.caller import Caller
 from resorption.errors import FieldErrors, Forbidden, InvalidParameter, NotFound
@@ -33,6 +34,19 @@ from resorption.web.sessions import current_session, safe_next, session_hash
 MIN_FILL_SECONDS = 3
 HONEYPOT = "site_web"
 TOKEN_DAYS = (30, 90, 180, 365)
+# What the audit log's actions about an account say, on the account's page.
+ACCOUNT_ACTIONS = {
+    "user_created": "Compte créé",
+    "user_rights_changed": "Rôle ou options changés",
+    "user_deactivated": "Compte désactivé",
+    "user_reactivated": "Compte réactivé",
+    "account_activated": "Compte activé (charte acceptée, mot de passe choisi)",
+    "password_reset": "Mot de passe réinitialisé par courriel",
+    "password_changed": "Mot de passe changé",
+    "charter_accepted": "Charte acceptée",
+    "token_created": "Jeton d'API créé",
+    "token_revoked": "Jeton d'API révoqué",
+}
 AREA_LEVELS = {
     "nation": "nation",
     "region": "région",
@@ -43,7 +57,8 @@ AREA_LEVELS = {
 
 
 def _client() -> str:
-    return request.remote_addr or "inconnu"
+    # the key of the sign-in throttle: an IPv6 client counts by its /64, as one address
+    return throttle.address_key(request.remote_addr or "inconnu")
 
 
 def _page(api: Any, template: str, status: int = HTTPStatus.OK, **data: Any) -> Response:
@@ -100,10 +115,10 @@ def blueprint(api: Any) -> Blueprint:
         caller = Caller.of_request()
         form = request.form
         try:
-            started = int(form.get("debut") or "0")
-        except ValueError:
-            started = 0
-        robot = bool(form.get(HONEYPOT)) or time.time() - started < MIN_FILL_SECONDS
+            elapsed = time.time() - int(form.get("debut", ""))
+        except ValueError:  # no start time: not sent from the form's page
+            elapsed = -1.0
+        robot = bool(form.get(HONEYPOT)) or elapsed < MIN_FILL_SECONDS
         wished = lifecycle.AccessRequest(
             full_name=form.get("nom", ""),
             email=form.get("courriel", ""),
@@ -215,6 +230,7 @@ def blueprint(api: Any) -> Blueprint:
             error=error,
             done=done,
             user=user,
+            actions=ACCOUNT_ACTIONS,
             roles={n: r.label.fr for n, r in policy.roles.items()},
             option_labels={o: label.fr for o, label in policy.options.items()},
             grantable=[(n, policy.roles[n].label.fr) for n in grantable],
@@ -260,6 +276,7 @@ def blueprint(api: Any) -> Blueprint:
             link=link,
             token=token,
             charter=charter,
+            asks_charter=lifecycle.charter_asked(link, charter),
             action=request.path,
         )
 
