@@ -38,9 +38,12 @@ CREATE INDEX sites_history_location_idx ON resorption.sites_history USING gist (
 -- `valid @> instant ORDER BY id LIMIT n` can read them in id order and stop at the page's end
 -- instead of sorting every version of the instant (when the planner takes it: the row-level
 -- predicate's estimate makes it prefer a sort). The history trigger's lookup of a row's
--- current version (`id = $1`) uses it too.
 CREATE INDEX sites_history_departement_id_idx ON resorption.sites_history (departement_code, id);
-CREATE INDEX sites_history_id_idx ON resorption.sites_history (id);
+-- A site's versions in time order: the history trigger's lookup of a row's current version
+-- (`id = $1`), and the previous version of each change (site_changes, below) read in order,
+-- with no sort. Without the time in the index, a plan that may not sort (a national page in id
+-- order, reader._planner) walked every version of every site backwards for each change.
+CREATE INDEX sites_history_id_valid_idx ON resorption.sites_history (id, lower(valid));
 
 COMMENT ON COLUMN resorption.sites_history.external_ref IS
     'Référence externe du site, telle qu''elle était dans cette version.';
@@ -55,7 +58,8 @@ CREATE TABLE resorption.actions_history (
     CONSTRAINT actions_history_no_overlap EXCLUDE USING gist (id WITH =, valid WITH &&)
 );
 CREATE INDEX actions_history_valid_idx ON resorption.actions_history USING gist (valid);
-CREATE INDEX actions_history_id_idx ON resorption.actions_history (id);
+-- An action's versions in time order (as sites_history_id_valid_idx).
+CREATE INDEX actions_history_id_valid_idx ON resorption.actions_history (id, lower(valid));
 
 -- The columns of `live` whose values differ between two images of a row, in table order.
 -- Bookkeeping columns (search vector, creation and update stamps) are not changes.

@@ -19,8 +19,9 @@ CREATE TABLE resorption.action_indicators_history (
     CONSTRAINT action_indicators_history_no_overlap
         EXCLUDE USING gist (action_id WITH =, measured_at WITH =, valid WITH &&)
 );
-CREATE INDEX action_indicators_history_action_idx
-    ON resorption.action_indicators_history (action_id, measured_at);
+-- A measure's versions in time order (as sites_history_id_valid_idx, 080_history.sql).
+CREATE INDEX action_indicators_history_action_valid_idx
+    ON resorption.action_indicators_history (action_id, measured_at, lower(valid));
 
 CREATE TABLE resorption.action_finances_history (
     LIKE resorption.action_finances,
@@ -30,8 +31,8 @@ CREATE TABLE resorption.action_finances_history (
     changed_by     text,
     changed_fields text[] NOT NULL DEFAULT '{}'
 );
-CREATE INDEX action_finances_history_action_idx
-    ON resorption.action_finances_history (action_id, year, funding_type);
+CREATE INDEX action_finances_history_action_valid_idx
+    ON resorption.action_finances_history (action_id, year, funding_type, lower(valid));
 
 CREATE TRIGGER action_indicators_history AFTER INSERT OR UPDATE OR DELETE
     ON resorption.action_indicators

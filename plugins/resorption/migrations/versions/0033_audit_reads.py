@@ -1,7 +1,7 @@
 """Audit rows of reads written in batches (sql/230_audit_reads.sql).
 
-Revision ID: 0032
-Revises: 0031
+Revision ID: 0033
+Revises: 0032
 Create Date: 2026-12-02
 
 A new database has the function from the baseline already (it applies every file of `sql/`),
@@ -12,8 +12,8 @@ from alembic import op
 
 from resorption.migrate import SQL_DIR, run_sql_files
 
-revision = "0032"
-down_revision = "0031"
+revision = "0033"
+down_revision = "0032"
 branch_labels = None
 depends_on = None
 
