@@ -136,6 +136,10 @@ class Collection:
     # What an item shows besides its row (`version_also:`, an expression over `t`): it enters
     # the item's version (ETag), so that a change of it is never answered 304 Not Modified.
     version_also: str | None = None
+    # A page chooses its ids before it builds its features (`page_ids_first: true`): for views
+    # whose columns cost a query each (the changelogs' old and new values), so that a sort or a
+    # union never computes them for rows outside the page.
+    page_ids_first: bool = False
 
     @property
     def table_sql(self) -> sql.Composable:
@@ -260,6 +264,7 @@ def load_collection(path: Path) -> Collection:
         list_columns=list_columns,
         history_table=raw.get("history"),
         version_also=raw.get("version_also"),
+        page_ids_first=bool(raw.get("page_ids_first", False)),
     )
 
 

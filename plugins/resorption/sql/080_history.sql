@@ -231,13 +231,15 @@ SELECT h.version_id AS id,
        CASE WHEN h.operation = 'delete' THEN NULL ELSE upper(h.valid) END AS valid_to,
        h.operation,
        h.changed_by,
-       resorption.site_version_changes(h.version_id, previous.version_id, h.changed_fields) AS changes
-FROM resorption.sites_history h
--- the previous version the caller may read (row-level security applies here too)
-LEFT JOIN LATERAL (
-    SELECT p.version_id
-    FROM resorption.sites_history p
-    WHERE p.id = h.id AND lower(p.valid) < lower(h.valid)
-    ORDER BY lower(p.valid) DESC
-    LIMIT 1
-) previous ON true;
+       -- against the previous version the caller may read (row-level security applies here
+       -- too), looked up inside the column: a query that does not select `changes` (the ids
+       -- of a page, a count) does not pay for it
+       resorption.site_version_changes(
+           h.version_id,
+           (SELECT p.version_id
+            FROM resorption.sites_history p
+            WHERE p.id = h.id AND lower(p.valid) < lower(h.valid)
+            ORDER BY lower(p.valid) DESC
+            LIMIT 1),
+           h.changed_fields) AS changes
+FROM resorption.sites_history h;

@@ -115,16 +115,17 @@ SELECT h.version_id AS id,
        CASE WHEN h.operation = 'delete' THEN NULL ELSE upper(h.valid) END AS valid_to,
        h.operation,
        h.changed_by,
-       resorption.action_version_changes('resorption.actions_history', h.version_id,
-                                         previous.version_id, h.changed_fields) AS changes
+       -- against the previous version the caller may read, looked up inside the column (as
+       -- site_changes, 080_history.sql: the ids of a page or a count do not pay for it)
+       resorption.action_version_changes(
+           'resorption.actions_history', h.version_id,
+           (SELECT p.version_id
+            FROM resorption.actions_history p
+            WHERE p.id = h.id AND lower(p.valid) < lower(h.valid)
+            ORDER BY lower(p.valid) DESC
+            LIMIT 1),
+           h.changed_fields) AS changes
 FROM resorption.actions_history h
-LEFT JOIN LATERAL (
-    SELECT p.version_id
-    FROM resorption.actions_history p
-    WHERE p.id = h.id AND lower(p.valid) < lower(h.valid)
-    ORDER BY lower(p.valid) DESC
-    LIMIT 1
-) previous ON true
 WHERE NOT (h.operation = 'update' AND h.changed_fields = '{}')
 UNION ALL
 SELECT i.version_id,
@@ -141,7 +142,13 @@ SELECT i.version_id,
        i.operation,
        i.changed_by,
        resorption.action_version_changes(
-           'resorption.action_indicators_history', i.version_id, previous.version_id,
+           'resorption.action_indicators_history', i.version_id,
+           (SELECT p.version_id
+            FROM resorption.action_indicators_history p
+            WHERE p.action_id = i.action_id AND p.measured_at = i.measured_at
+              AND lower(p.valid) < lower(i.valid)
+            ORDER BY lower(p.valid) DESC
+            LIMIT 1),
            CASE WHEN i.operation = 'insert' THEN ARRAY[
                'people', 'households', 'women', 'minors', 'people_health_care',
                'people_work_contract', 'people_shelter', 'households_shelter', 'people_housing',
@@ -150,13 +157,6 @@ SELECT i.version_id,
            ELSE i.changed_fields END)
 FROM resorption.action_indicators_history i
 JOIN resorption.actions a ON a.id = i.action_id
-LEFT JOIN LATERAL (
-    SELECT p.version_id
-    FROM resorption.action_indicators_history p
-    WHERE p.action_id = i.action_id AND p.measured_at = i.measured_at AND lower(p.valid) < lower(i.valid)
-    ORDER BY lower(p.valid) DESC
-    LIMIT 1
-) previous ON true
 UNION ALL
 SELECT f.version_id,
        f.action_id,
@@ -172,16 +172,14 @@ SELECT f.version_id,
        f.operation,
        f.changed_by,
        resorption.action_version_changes(
-           'resorption.action_finances_history', f.version_id, previous.version_id,
+           'resorption.action_finances_history', f.version_id,
+           (SELECT p.version_id
+            FROM resorption.action_finances_history p
+            WHERE p.action_id = f.action_id AND p.year = f.year AND p.funding_type = f.funding_type
+              AND lower(p.valid) < lower(f.valid)
+            ORDER BY lower(p.valid) DESC
+            LIMIT 1),
            CASE WHEN f.operation = 'insert' THEN ARRAY['budget', 'spent', 'details']
                 ELSE f.changed_fields END)
 FROM resorption.action_finances_history f
-JOIN resorption.actions a ON a.id = f.action_id
-LEFT JOIN LATERAL (
-    SELECT p.version_id
-    FROM resorption.action_finances_history p
-    WHERE p.action_id = f.action_id AND p.year = f.year AND p.funding_type = f.funding_type
-      AND lower(p.valid) < lower(f.valid)
-    ORDER BY lower(p.valid) DESC
-    LIMIT 1
-) previous ON true;
+JOIN resorption.actions a ON a.id = f.action_id;
