@@ -140,6 +140,9 @@ class Collection:
     # whose columns cost a query each (the changelogs' old and new values), so that a sort or a
     # union never computes them for rows outside the page.
     page_ids_first: bool = False
+    # Ids that sort by time, newest first (`ids_by_time: true`, resorption.activity_key): a
+    # time interval also bounds the ids, so that the index of the ids reads the interval only.
+    ids_by_time: bool = False
 
     @property
     def table_sql(self) -> sql.Composable:
@@ -265,6 +268,7 @@ def load_collection(path: Path) -> Collection:
         history_table=raw.get("history"),
         version_also=raw.get("version_also"),
         page_ids_first=bool(raw.get("page_ids_first", False)),
+        ids_by_time=bool(raw.get("ids_by_time", False)),
     )
 
 

@@ -223,7 +223,33 @@ def _interval_condition(q: FeatureQuery, params: Params) -> sql.Composable | Non
             if c.temporal_end
             else sql.SQL("{} >= {}").format(start, params.add(q.interval.start))
         )
+    if c.ids_by_time:
+        parts.extend(_id_bounds(q, params))
     return sql.SQL("({})").format(sql.SQL(" AND ").join(parts)) if parts else None
+
+
+def _id_bounds(q: FeatureQuery, params: Params) -> list[sql.Composable]:
+    """The interval as bounds of ids made by resorption.activity_key (sql/190_activity.sql): a
+    16-digit time prefix, newest first, then a source letter (a, c, f, i, m, r, s) and a number.
+    The later end gives the smallest id (its prefix alone, before any id that extends it), the
+    earlier end the largest (its prefix and 'z', after every source letter), in any collation.
+    They say what the conditions on the time say; the ids' index can read them."""
+    assert q.interval is not None
+    idx = q.collection.id_expression
+    bounds = []
+    if q.interval.end is not None:
+        bounds.append(
+            sql.SQL("{} >= left(resorption.activity_key({}, '', 0), 16)").format(
+                idx, params.add(q.interval.end)
+            )
+        )
+    if q.interval.start is not None:
+        bounds.append(
+            sql.SQL("{} < left(resorption.activity_key({}, '', 0), 16) || 'z'").format(
+                idx, params.add(q.interval.start)
+            )
+        )
+    return bounds
 
 
 def _equals_condition(f: Field, value: Any, params: Params) -> sql.Composable:

@@ -12,6 +12,7 @@
 --   changed_by      the application user (resorption.username), else the database user
 --   changed_fields  the columns this version changed from the previous one, in table
 --                   order (empty for insert and delete: the whole row is the change)
+--   activity_id     the version's event id in the activity feed (190_activity.sql), stored
 --
 -- Only the AFTER triggers below write them, as the owner (SECURITY DEFINER): the
 -- application's roles may read them (same column privileges as the live table, granted
@@ -21,6 +22,16 @@
 
 CREATE TYPE resorption.history_operation AS ENUM ('insert', 'update', 'confirm', 'delete');
 
+-- The id of a version in the activity feed (190_activity.sql), stored with it (activity_id):
+-- an event's id: microseconds before 2100-01-01 (16 digits), then the source's letter and
+-- the row's key. Immutable (the epoch of an instant does not depend on the time zone), and not
+-- inlined (its body is only stable), so that indexes on it match the view's expression.
+CREATE FUNCTION resorption.activity_key(at timestamptz, source text, key bigint) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT lpad((4102444800000000 - floor(extract(epoch FROM at) * 1000000))::bigint::text, 16, '0')
+           || source || key::text
+$$;
+
 CREATE TABLE resorption.sites_history (
     LIKE resorption.sites,
     version_id     bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
@@ -28,6 +39,8 @@ CREATE TABLE resorption.sites_history (
     operation      resorption.history_operation NOT NULL,
     changed_by     text,
     changed_fields text[] NOT NULL DEFAULT '{}',
+    -- its event in the activity feed (190_activity.sql); the trigger never names it
+    activity_id    text GENERATED ALWAYS AS (resorption.activity_key(lower(valid), 's', version_id)) STORED,
     -- one version of a site at a time
     CONSTRAINT sites_history_no_overlap EXCLUDE USING gist (id WITH =, valid WITH &&)
 );
@@ -55,6 +68,7 @@ CREATE TABLE resorption.actions_history (
     operation      resorption.history_operation NOT NULL,
     changed_by     text,
     changed_fields text[] NOT NULL DEFAULT '{}',
+    activity_id    text GENERATED ALWAYS AS (resorption.activity_key(lower(valid), 'a', version_id)) STORED,
     CONSTRAINT actions_history_no_overlap EXCLUDE USING gist (id WITH =, valid WITH &&)
 );
 CREATE INDEX actions_history_valid_idx ON resorption.actions_history USING gist (valid);

@@ -15,6 +15,8 @@ CREATE TABLE resorption.action_indicators_history (
     operation      resorption.history_operation NOT NULL,
     changed_by     text,
     changed_fields text[] NOT NULL DEFAULT '{}',
+    -- its event in the activity feed (190_activity.sql)
+    activity_id    text GENERATED ALWAYS AS (resorption.activity_key(lower(valid), 'i', version_id)) STORED,
     -- one version of a snapshot at a time
     CONSTRAINT action_indicators_history_no_overlap
         EXCLUDE USING gist (action_id WITH =, measured_at WITH =, valid WITH &&)
@@ -29,7 +31,8 @@ CREATE TABLE resorption.action_finances_history (
     valid          tstzrange NOT NULL,
     operation      resorption.history_operation NOT NULL,
     changed_by     text,
-    changed_fields text[] NOT NULL DEFAULT '{}'
+    changed_fields text[] NOT NULL DEFAULT '{}',
+    activity_id    text GENERATED ALWAYS AS (resorption.activity_key(lower(valid), 'f', version_id)) STORED
 );
 CREATE INDEX action_finances_history_action_valid_idx
     ON resorption.action_finances_history (action_id, year, funding_type, lower(valid));

@@ -20,7 +20,7 @@
 --
 -- Paging newest first without sorting every event: the id is `activity_key(when, source, key)`,
 -- a text that sorts ascending from the newest event to the oldest, and each source has an
--- index on that very expression, so that `ORDER BY id LIMIT n` (the reader's default order and
+-- index on it (a stored column of the histories, below), so that `ORDER BY id LIMIT n` (the reader's default order and
 -- keyset paging) merges the sources' indexes and stops after n rows (Merge Append) instead of
 -- reading every version of every site. The view is therefore not a security_barrier: a barrier
 -- would keep the order from reaching the sources (measured with 100,000 sites: a page of a
@@ -30,14 +30,7 @@
 -- The feed is also the shape of the events notifications will carry (issue 14): kind, when,
 -- subject ids, territory, author, field names.
 
--- The id of an event: microseconds before 2100-01-01 (16 digits), then the source's letter and
--- the row's key. Immutable (the epoch of an instant does not depend on the time zone), and not
--- inlined (its body is only stable), so that indexes on it match the view's expression.
-CREATE FUNCTION resorption.activity_key(at timestamptz, source text, key bigint) RETURNS text
-LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-    SELECT lpad((4102444800000000 - floor(extract(epoch FROM at) * 1000000))::bigint::text, 16, '0')
-           || source || key::text
-$$;
+-- The id of an event: resorption.activity_key (080_history.sql).
 
 -- The fields among `fields` that the caller may read on `history` (names only).
 CREATE FUNCTION resorption.readable_fields(history regclass, fields text[]) RETURNS text[]
@@ -47,14 +40,16 @@ LANGUAGE sql STABLE PARALLEL SAFE AS $$
     WHERE has_column_privilege(history, f, 'SELECT')
 $$;
 
-CREATE INDEX sites_history_activity_idx
-    ON resorption.sites_history (resorption.activity_key(lower(valid), 's', version_id));
-CREATE INDEX actions_history_activity_idx
-    ON resorption.actions_history (resorption.activity_key(lower(valid), 'a', version_id));
-CREATE INDEX action_indicators_history_activity_idx
-    ON resorption.action_indicators_history (resorption.activity_key(lower(valid), 'i', version_id));
-CREATE INDEX action_finances_history_activity_idx
-    ON resorption.action_finances_history (resorption.activity_key(lower(valid), 'f', version_id));
+-- The versions keep their event id in a stored column (activity_id, 080_history.sql and
+-- 170_action_results.sql). A condition on an expression of a row (activity_key(lower(valid),
+-- …)) is not leakproof: under row-level security, PostgreSQL runs it only after the policies,
+-- so never as an index condition, and a page of a period (`datetime`, the weekly digests) read
+-- every version of every site (7 s at 1,000,000 sites). `activity_id >= …` compares a column
+-- with leakproof operators: the index reads the period only.
+CREATE INDEX sites_history_activity_idx ON resorption.sites_history (activity_id);
+CREATE INDEX actions_history_activity_idx ON resorption.actions_history (activity_id);
+CREATE INDEX action_indicators_history_activity_idx ON resorption.action_indicators_history (activity_id);
+CREATE INDEX action_finances_history_activity_idx ON resorption.action_finances_history (activity_id);
 CREATE INDEX site_comments_activity_idx
     ON resorption.site_comments (resorption.activity_key(created_at, 'c', id));
 CREATE INDEX action_comments_activity_idx
@@ -101,8 +96,7 @@ CREATE INDEX site_actors_activity_idx
 -- A filter by kind reads the versions of sites of that kind only, still newest first; a filter
 -- by date (`datetime`) may read the versions of its period only (then sort them).
 CREATE INDEX sites_history_activity_kind_idx ON resorption.sites_history (
-    resorption.site_event_kind(operation, changed_fields, status),
-    resorption.activity_key(lower(valid), 's', version_id));
+    resorption.site_event_kind(operation, changed_fields, status), activity_id);
 CREATE INDEX sites_history_at_idx ON resorption.sites_history (lower(valid));
 CREATE INDEX actions_history_at_idx ON resorption.actions_history (lower(valid));
 CREATE INDEX site_comments_at_idx ON resorption.site_comments (created_at);
@@ -117,7 +111,7 @@ CREATE VIEW resorption.activity WITH (security_invoker = true) AS
 SELECT e.id, e.kind, e.at, e.subject, e.site_id, e.site_name, e.action_id, e.action_name,
        e.departement_code, e.region_code, e.author, e.organisation, e.fields, e.summary, e.location
 FROM (
-SELECT resorption.activity_key(lower(h.valid), 's', h.version_id) AS id,
+SELECT h.activity_id AS id,
        resorption.site_event_kind(h.operation, h.changed_fields, h.status) AS kind,
        lower(h.valid) AS at,
        'site'::text AS subject,
@@ -140,7 +134,7 @@ SELECT resorption.activity_key(lower(h.valid), 's', h.version_id) AS id,
            AS shown
 FROM resorption.sites_history h
 UNION ALL
-SELECT resorption.activity_key(lower(h.valid), 'a', h.version_id),
+SELECT h.activity_id,
        CASE h.operation WHEN 'insert' THEN 'action_created' WHEN 'delete' THEN 'action_deleted'
             ELSE 'action_updated' END,
        lower(h.valid),
@@ -163,7 +157,7 @@ SELECT resorption.activity_key(lower(h.valid), 'a', h.version_id),
             AND cardinality(resorption.readable_fields('resorption.actions_history', h.changed_fields)) = 0)
 FROM resorption.actions_history h
 UNION ALL
-SELECT resorption.activity_key(lower(i.valid), 'i', i.version_id),
+SELECT i.activity_id,
        'action_results'::text,
        lower(i.valid),
        'action'::text,
@@ -182,7 +176,7 @@ SELECT resorption.activity_key(lower(i.valid), 'i', i.version_id),
        true
 FROM resorption.action_indicators_history i
 UNION ALL
-SELECT resorption.activity_key(lower(f.valid), 'f', f.version_id),
+SELECT f.activity_id,
        'action_finances'::text,
        lower(f.valid),
        'action'::text,
