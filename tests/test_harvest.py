@@ -452,6 +452,20 @@ def test_a_follower_applies_the_remote_changes_within_seconds(
                 assert follower.poll() is None and time.monotonic() - changed < 15, "changement non suivi"
                 time.sleep(0.2)
             assert time.monotonic() - changed < 15
+            # Another run of the source (the schedule's) holds it while a change arrives: the
+            # follower's burst waits for it and is applied after, never dropped.
+            with psycopg.connect(database_url, autocommit=True) as other_run:
+                assert other_run.execute(
+                    "SELECT pg_try_advisory_lock(hashtext('resorption.harvest:gironde'))"
+                ).fetchone()[0]
+                held = f"Suivi pendant un autre moissonnage {int(time.time())}"
+                patch_remote(url, remote_token, tls, remote_id, {"name": held})
+                time.sleep(3)
+                assert db.execute(local, (str(remote_id),)).fetchone()[0] == name
+            changed = time.monotonic()  # the other run ended (its session closed)
+            while (db.execute(local, (str(remote_id),)).fetchone() or [None])[0] != held:
+                assert follower.poll() is None and time.monotonic() - changed < 15, "rafale perdue"
+                time.sleep(0.2)
         finally:
             follower.send_signal(signal.SIGTERM)
             _, stderr = follower.communicate(timeout=30)

@@ -7,6 +7,7 @@ import threading
 import time
 from collections import defaultdict
 from collections.abc import Iterator
+from typing import Any
 
 import psycopg
 import pytest
@@ -248,3 +249,102 @@ def test_a_burst_of_a_thousand_edits_arrives_in_order_per_item(
     assert sum(len(v) for v in by_item.values()) == 1000
     for ids in by_item.values():
         assert ids == sorted(ids)
+
+
+def _connects(address: broker.BrokerAddress, username: str, token: str) -> bool:
+    try:
+        client = broker.connect(broker.BrokerAddress(address.host, address.port, username, token))
+    except broker.BrokerError:
+        return False
+    client.disconnect()
+    client.loop_stop()
+    return True
+
+
+def _eventually(check: Any, timeout: float = 5) -> bool:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.1)
+    return True
+
+
+def test_revoking_the_token_that_is_the_password_shuts_the_broker_even_with_another_token(
+    database_url: str, publisher: PublisherProcess, mqtt_address: broker.BrokerAddress
+) -> None:
+    """The broker knows one password per user, their newest token: revoked, it must stop
+    opening the broker even though an older token of theirs is still live (that one never
+    was the password); a new token opens it again."""
+    older = make_mqtt_user(database_url, "mqtt-deux-jetons-33", "operator", "33", mqtt_address)
+    newest = accounts.issue_token(database_url, older.username, label="mqtt-2")
+    assert _eventually(lambda: _connects(mqtt_address, older.username, newest.token))
+    assert not _connects(mqtt_address, older.username, older.token)  # no longer the password
+    connected = subscriber(mqtt_address, MqttUser(older.username, newest.token, "33"))
+    try:
+        accounts.revoke_token(database_url, str(newest.info.id))
+        assert _eventually(lambda: not connected.client.is_connected())
+    finally:
+        connected.close()
+    assert not _connects(mqtt_address, older.username, newest.token)
+    assert not _connects(mqtt_address, older.username, older.token)
+    third = accounts.issue_token(database_url, older.username, label="mqtt-3")
+    assert _eventually(lambda: _connects(mqtt_address, older.username, third.token))
+
+
+def test_a_user_moved_to_another_departement_loses_the_old_one_at_once(
+    database_url: str,
+    publisher: PublisherProcess,
+    mqtt_address: broker.BrokerAddress,
+    subscribers: list[Subscriber],
+) -> None:
+    """A change of a user's territory (any path: the trigger on users) re-derives their access
+    list: the open connection is cut, and the new one may subscribe only to the new territory."""
+    user = make_mqtt_user(database_url, "mqtt-demenage-33", "operator", "33", mqtt_address)
+    before = subscriber(mqtt_address, user)
+    subscribers.append(before)
+    assert not before.subscribe(GIRONDE)[0].is_failure
+    with psycopg.connect(database_url) as conn:
+        conn.execute("UPDATE resorption.users SET area_code = '93' WHERE username = %s", (user.username,))
+    assert _eventually(lambda: not before.client.is_connected())
+    after = subscriber(mqtt_address, user)
+    subscribers.append(after)
+    assert after.subscribe(GIRONDE)[0].is_failure
+    assert not after.subscribe(SEINE_SAINT_DENIS)[0].is_failure
+
+
+def test_the_last_change_of_a_territory_is_retained_and_every_message_is_qos_1(
+    database_url: str,
+    base_url: str,
+    users: dict[str, TestUser],
+    publisher: PublisherProcess,
+    mqtt_address: broker.BrokerAddress,
+    gironde: MqttUser,
+    seine_saint_denis: MqttUser,
+    subscribers: list[Subscriber],
+) -> None:
+    """A subscriber arriving after a change gets the territory's last change at once (retained),
+    QoS 1; another territory's subscriber cannot ask for it."""
+    live = subscriber(mqtt_address, gironde)
+    subscribers.append(live)
+    live.subscribe(GIRONDE)
+    site_id = _site_in(database_url, "33", 7)
+    _patch(
+        base_url,
+        users["correspondent-departement-33"],
+        site_id,
+        {"population_total": int(time.time()) % 5000 + 7},
+    )
+    assert live.wait_for(lambda m: m["item"] == site_id, 5) is not None
+    assert all(qos == 1 for _, _, qos in live.flags)
+    latecomer = subscriber(mqtt_address, gironde)
+    subscribers.append(latecomer)
+    last = "resorption/v1/sites/departement/33/last"
+    assert not latecomer.subscribe(last)[0].is_failure
+    assert _eventually(lambda: any(t == last and retained for t, retained, _ in latecomer.flags))
+    body = next(m[2] for m in latecomer.received if m[1] == last)
+    assert body["item"] == site_id and body["departement"] == "33"
+    assert [qos for t, _, qos in latecomer.flags if t == last] == [1]
+    outsider = subscriber(mqtt_address, seine_saint_denis)
+    subscribers.append(outsider)
+    assert outsider.subscribe(last)[0].is_failure

@@ -13,7 +13,10 @@ of its own (``user:<name>``) that may subscribe to ``resorption/v1/<collection>/
 <code>/#`` for the collections and départements it reads (``resorption/v1/<collection>/#``
 for a national scope), nothing else; nobody but the publisher may publish. The password of a
 user's client is their newest API token, set when it is issued (accounts.issue_token): only
-then does the plaintext exist; the broker keeps its own salted hash.
+then does the plaintext exist; the broker keeps its own salted hash, and the client's
+description names the token (``jeton:<id>``). The client is enabled only while that very token
+is live: revoking or letting expire the token that is the password shuts the broker's door even
+when the user holds other tokens (the broker knows one password per client).
 
     python -m resorption.broker start|stop|url|status
 """
@@ -348,15 +351,27 @@ def subscribe_topics(scopes: Mapping[str, Iterable[str] | None]) -> list[str]:
 
 @dataclass(frozen=True, slots=True)
 class Account:
-    """What the broker knows of a user: may they connect, and where may they subscribe."""
+    """What the broker knows of a user: whether active, their live tokens, where they may subscribe."""
 
     username: str
-    enabled: bool
+    active: bool
+    live_tokens: frozenset[int]
     topics: tuple[str, ...]
 
 
+PASSWORD_TOKEN = "jeton:"
+
+
+def password_token(client: Mapping[str, Any]) -> int | None:
+    """The id of the token a dynamic-security client's password is (None: unknown)."""
+    text = str(client.get("textdescription") or "")
+    number = text.removeprefix(PASSWORD_TOKEN)
+    return int(number) if text.startswith(PASSWORD_TOKEN) and number.isdigit() else None
+
+
 def sync_account(dynsec: DynamicSecurity, account: Account) -> None:
-    """Make the user's client and role match `account` (created if missing; never a password).
+    """Make the user's client and role match `account` (created if missing; never a password):
+    enabled while the user is active and the token that is their password is live.
 
     Only what differs is changed: the broker disconnects the clients of a role or a client it
     modifies, and an unchanged account must keep its connections (and their subscriptions).
@@ -385,15 +400,16 @@ def sync_account(dynsec: DynamicSecurity, account: Account) -> None:
         commands.append(
             {"command": "createClient", "username": account.username, "roles": [{"rolename": role}]}
         )
-        disabled = False
+        disabled, enabled = False, False  # no password yet
     else:
         client = client_now["data"]["client"]
         if role not in {r["rolename"] for r in client.get("roles", [])}:
             commands.append({"command": "addClientRole", "username": account.username, "rolename": role})
         disabled = bool(client.get("disabled"))
-    if disabled == account.enabled or "error" in client_now:
+        enabled = account.active and password_token(client) in account.live_tokens
+    if disabled == enabled or "error" in client_now:
         commands.append(
-            {"command": "enableClient" if account.enabled else "disableClient", "username": account.username}
+            {"command": "enableClient" if enabled else "disableClient", "username": account.username}
         )
     if commands:
         dynsec.run(commands)
@@ -440,8 +456,8 @@ def remove_account(dynsec: DynamicSecurity, username: str) -> None:
     )
 
 
-def set_password(address: BrokerAddress, username: str, password: str) -> None:
-    """Make `password` (a newly issued API token) the user's broker password."""
+def set_password(address: BrokerAddress, username: str, password: str, token_id: int) -> None:
+    """Make `password` (the newly issued API token `token_id`) the user's broker password."""
     client = connect(address)
     try:
         dynsec = DynamicSecurity(client)
@@ -449,6 +465,11 @@ def set_password(address: BrokerAddress, username: str, password: str) -> None:
             [
                 {"command": "createClient", "username": username},
                 {"command": "setClientPassword", "username": username, "password": password},
+                {
+                    "command": "modifyClient",
+                    "username": username,
+                    "textdescription": f"{PASSWORD_TOKEN}{token_id}",
+                },
             ]
         )
     finally:
@@ -467,8 +488,13 @@ def reachable_url() -> str | None:
     return f"mqtt://{ADMIN_USER}:{quote(secret.read_text().strip(), safe='')}@127.0.0.1:{default_port()}"
 
 
-def token_issued(username: str, token: str) -> None:
-    """A token was just issued: it becomes the user's broker password, when there is a broker.
+def token_issued(username: str, token: str, token_id: int) -> None:
+    """A token is being issued: it becomes the user's broker password, when there is a broker.
+
+    Called before the token's transaction commits: the publisher, woken by the commit, then
+    finds the broker naming this token and lets the user in (after the commit it could come
+    first, see the old token and shut the door until its next check). A transaction that then
+    fails leaves a password naming no token: the client stays disabled.
 
     Best effort: without a broker (none configured, the embedded one stopped) the token works
     for the API as ever; the user issues another one to connect to MQTT.
@@ -477,7 +503,7 @@ def token_issued(username: str, token: str) -> None:
     if url is None:
         return
     try:
-        set_password(BrokerAddress.parse(url), username, token)
+        set_password(BrokerAddress.parse(url), username, token, token_id)
     except BrokerError as exc:
         _say(f"broker MQTT : mot de passe de « {username} » non transmis ({exc}).")
 

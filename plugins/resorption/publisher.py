@@ -13,10 +13,10 @@ the item), and a retained copy of the last change of each territory in
 ``resorption/v1/<collection>/departement/<code>/last``.
 
 Account events (users and API tokens changed by any path) re-derive the user's client and role
-in the broker's dynamic security (broker.py): enabled only while active with a live token,
-allowed to subscribe to the topics of the collections and départements the policy lets them read.
-Every account is checked again at start and every RESYNC_SECONDS (a token expires without any
-write, hence without any event).
+in the broker's dynamic security (broker.py): enabled only while active and while the token that
+is their broker password is live, allowed to subscribe to the topics of the collections and
+départements the policy lets them read. Every account is checked again at start, every
+RESYNC_SECONDS, and when a live token expires (an expiry writes nothing, hence no event).
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import paho.mqtt.client as mqtt
@@ -86,6 +87,8 @@ class Publisher:
         self.policy: Policy = load_policy(settings.policy_path, settings.collections_dir)
         self.catalog = load_catalog(settings.collections_dir)
         self.usernames: dict[int, str] = {}
+        # when the first live token expires: its user is checked again then
+        self.next_expiry: datetime | None = None
         self.published = 0
 
     # -- accounts ------------------------------------------------------------------------
@@ -103,7 +106,8 @@ class Publisher:
             scopes[collection_id] = None if scope.nation else scope.departements
         return broker.Account(
             principal.username,
-            bool(row["active"] and row["has_token"]),
+            bool(row["active"]),
+            frozenset(row["live_tokens"]),
             tuple(broker.subscribe_topics(scopes)),
         )
 
@@ -113,9 +117,13 @@ class Publisher:
         """Make the broker's clients match the accounts (all of them, or one user's)."""
         with conn.cursor(row_factory=dict_row) as cur:
             rows = cur.execute(SQL.accounts, {"user_id": user_id}).fetchall()
+        if user_id is None:
+            self.next_expiry = None
         for row in rows:
             self.usernames[row["user_id"]] = row["username"]
             broker.sync_account(dynsec, self._account(row))
+            if row["next_expiry"] is not None:
+                self.next_expiry = min(filter(None, (self.next_expiry, row["next_expiry"])))
         if user_id is not None and not rows and user_id in self.usernames:
             broker.remove_account(dynsec, self.usernames.pop(user_id))
 
@@ -139,7 +147,7 @@ class Publisher:
                 outbox.save_cursor(conn, self.name, position)
                 synced = time.monotonic()
                 while not stop.is_set():
-                    if time.monotonic() - synced > RESYNC_SECONDS:
+                    if time.monotonic() - synced > RESYNC_SECONDS or self._token_expired():
                         self.sync_accounts(conn, dynsec, None)
                         synced = time.monotonic()
                     events, after = outbox.read(conn, position, accounts=True)
@@ -158,6 +166,9 @@ class Publisher:
         finally:
             client.disconnect()
             client.loop_stop()
+
+    def _token_expired(self) -> bool:
+        return self.next_expiry is not None and datetime.now(UTC) >= self.next_expiry
 
     def _publish(
         self,

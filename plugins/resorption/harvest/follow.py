@@ -27,7 +27,7 @@ from typing import Any
 import requests
 
 from resorption.catalog import Collection
-from resorption.errors import ResorptionError
+from resorption.errors import Conflict, ResorptionError
 from resorption.harvest.remote import SourceUnavailable
 from resorption.harvest.runs import RunReport, harvest
 from resorption.harvest.sources import Source
@@ -135,7 +135,8 @@ def follow(
     listener = Listener(source, changes, stop)
     listener.start()
     listener.connected.wait(10)  # listening before catching up: no change falls in between
-    _harvest(database_url, source, sites, False, on_report)
+    while not _harvest(database_url, source, sites, False, on_report) and not stop.is_set():
+        stop.wait(RETRY_SECONDS)
     while not stop.is_set():
         try:
             first = changes.get(timeout=0.5)
@@ -149,7 +150,10 @@ def follow(
             except queue.Empty:
                 break
         full = any(c.operation == "delete" for c in burst)
-        _harvest(database_url, source, sites, full, on_report)
+        # Another run of the source (the schedule's) may have read its pages before these
+        # changes: the burst waits for it to end, then is harvested, never dropped.
+        while not _harvest(database_url, source, sites, full, on_report) and not stop.is_set():
+            stop.wait(RETRY_SECONDS)
     listener.join(timeout=5)
 
 
@@ -159,10 +163,14 @@ def _harvest(
     sites: Collection,
     full: bool,
     on_report: Callable[[RunReport], None] | None,
-) -> None:
+) -> bool:
+    """Harvest once; False when another run of the source holds it."""
     try:
         report = harvest(database_url, source, sites, full=full)
+    except Conflict:
+        return False
     except ResorptionError:
-        return  # another run of this source is going (it reads the same changes): next burst
+        return True  # refused for good (the report of a failing source is recorded): next burst
     if on_report:
         on_report(report)
+    return True
