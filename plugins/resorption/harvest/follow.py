@@ -11,7 +11,8 @@ longer has).
 The remote stream ends every few seconds (its bounded connections): the follower reconnects
 with the Last-Event-ID it got and misses nothing. When the stream cannot be resumed (the remote
 refused the position, the connection was lost), it falls back to the incremental harvest by
-`updated_at` (its margin covers the gap), then listens again.
+`updated_at` (its margin covers the gap), then listens again — and harvests once more as soon
+as the stream is back, since a harvest tried while the source was down read nothing.
 """
 
 from __future__ import annotations
@@ -85,6 +86,9 @@ class Listener(threading.Thread):
         self.stop = stop
         self.last_id: str | None = None
         self.connected = threading.Event()
+        # set after a gap: once the stream is back, one more catch-up harvest (the ones made
+        # while the source was down failed, and the new stream starts from now)
+        self.behind = False
 
     def run(self) -> None:
         headers, auth = (
@@ -102,6 +106,7 @@ class Listener(threading.Thread):
                     self._listen(session)
                 except (requests.RequestException, SourceUnavailable):
                     self.last_id = None
+                    self.behind = True
                     self.changes.put(Change("gap", None, gap=True))
                     self.stop.wait(RETRY_SECONDS)
 
@@ -113,6 +118,10 @@ class Listener(threading.Thread):
                     f"Source « {self.source.name} » : le flux des changements répond {response.status_code}."
                 )
             self.connected.set()
+            if self.behind:
+                # listening again before catching up: no change falls in between
+                self.behind = False
+                self.changes.put(Change("gap", None, gap=True))
             for event_id, body in read_stream(response.iter_lines(decode_unicode=True)):
                 if self.stop.is_set():
                     return
