@@ -348,3 +348,59 @@ def test_the_last_change_of_a_territory_is_retained_and_every_message_is_qos_1(
     outsider = subscriber(mqtt_address, seine_saint_denis)
     subscribers.append(outsider)
     assert outsider.subscribe(last)[0].is_failure
+
+
+def test_a_reader_of_justice_hears_of_justice_changes_in_its_own_tier_and_nobody_else_does(
+    database_url: str,
+    publisher: PublisherProcess,
+    mqtt_address: broker.BrokerAddress,
+    gironde: MqttUser,
+    subscribers: list[Subscriber],
+) -> None:
+    """One broker message goes to every subscriber of its topic, whatever their role: the
+    readers of sensitive groups have topics of their own (`resorption/v1/groupes/<groupes>/…`),
+    open to exactly those who read these groups, whose messages name those fields too."""
+    user = make_mqtt_user(database_url, "mqtt-justice-33", "operator", "33", mqtt_address)
+    with psycopg.connect(database_url) as conn:
+        conn.execute(
+            "UPDATE resorption.users SET options = '{access_justice}' WHERE username = %s", (user.username,)
+        )
+    tier = "resorption/v1/groupes/justice/sites/departement/33/#"
+    reader: Subscriber | None = None
+
+    def allowed() -> bool:
+        nonlocal reader
+        try:
+            candidate = subscriber(mqtt_address, user)
+        except broker.BrokerError:
+            return False  # cut while its access list changes
+        subscribers.append(candidate)
+        reader = candidate
+        return not candidate.subscribe(tier)[0].is_failure
+
+    assert _eventually(allowed)
+    assert reader is not None
+    plain = subscriber(mqtt_address, gironde)
+    subscribers.append(plain)
+    plain.subscribe(GIRONDE)
+    for forbidden in (tier, "resorption/v1/groupes/#", "resorption/v1/groupes/justice,owner/sites/#"):
+        assert plain.subscribe(forbidden)[0].is_failure, forbidden
+    assert reader.subscribe("resorption/v1/groupes/justice,owner/sites/departement/33/#")[0].is_failure
+    site_id = _site_in(database_url, "33", 8)
+    with psycopg.connect(database_url) as conn:
+        conn.execute(
+            "UPDATE resorption.sites SET justice_procedure = NOT coalesce(justice_procedure, false) "
+            "WHERE id = %s",
+            (site_id,),
+        )
+        conn.commit()
+        conn.execute(
+            "UPDATE resorption.sites SET population_total = coalesce(population_total, 0) %% 9000 + 1 "
+            "WHERE id = %s",
+            (site_id,),
+        )
+    heard = reader.wait_for(lambda m: m["item"] == site_id and m["fields"] == ["justice_procedure"], 5)
+    assert heard is not None and heard[1] == f"resorption/v1/groupes/justice/sites/departement/33/{site_id}"
+    assert reader.wait_for(lambda m: m["item"] == site_id and m["fields"] == ["population_total"], 5)
+    assert plain.wait_for(lambda m: m["item"] == site_id and "population_total" in m["fields"], 5)
+    assert not any("justice_procedure" in m[2]["fields"] for m in plain.items())

@@ -11,12 +11,14 @@ administrator: ``mqtt://admin:password@host:1883``.
 Access lists are derived from the policy: each user is a dynamic-security client with a role
 of its own (``user:<name>``) that may subscribe to ``resorption/v1/<collection>/departement/
 <code>/#`` for the collections and départements it reads (``resorption/v1/<collection>/#``
-for a national scope), nothing else; nobody but the publisher may publish. The password of a
-user's client is their newest API token, set when it is issued (accounts.issue_token): only
-then does the plaintext exist; the broker keeps its own salted hash, and the client's
-description names the token (``jeton:<id>``). The client is enabled only while that very token
-is live: revoking or letting expire the token that is the password shuts the broker's door even
-when the user holds other tokens (the broker knows one password per client).
+for a national scope), and to the same under ``resorption/v1/groupes/<tier>/`` for the exact
+set of sensitive groups of the collection it reads (notifications.tiers), nothing else; nobody
+but the publisher may publish. The password of a user's client is their newest API token, set
+when it is issued (accounts.issue_token): only then does the plaintext exist; the broker keeps
+its own salted hash, and the client's description names the token (``jeton:<id>``). The client
+is enabled only while that very token is live: revoking or letting expire the token that is the
+password shuts the broker's door even when the user holds other tokens (the broker knows one
+password per client).
 
     python -m resorption.broker start|stop|url|status
 """
@@ -337,15 +339,26 @@ def user_role(username: str) -> str:
     return f"user:{username}"
 
 
-def subscribe_topics(scopes: Mapping[str, Iterable[str] | None]) -> list[str]:
+def tier_root(tier: str) -> str:
+    """Where the topics of a tier of readers begin (notifications.tiers): the readers of no
+    sensitive group under ``resorption/v1``, the others under ``resorption/v1/groupes/<tier>``
+    (outside every collection's ``#``: a national reader's filter does not reach them)."""
+    return f"{TOPIC_ROOT}/groupes/{tier}" if tier else TOPIC_ROOT
+
+
+def subscribe_topics(
+    scopes: Mapping[str, Iterable[str] | None], tiers: Mapping[str, str] | None = None
+) -> list[str]:
     """The topic filters a user may subscribe to: per readable collection, its départements
-    (None: the nation)."""
+    (None: the nation), in the tier of no sensitive group and in their own tier (`tiers`)."""
     topics = []
     for collection, departements in sorted(scopes.items()):
-        if departements is None:
-            topics.append(f"{TOPIC_ROOT}/{collection}/#")
-        else:
-            topics += [f"{TOPIC_ROOT}/{collection}/departement/{code}/#" for code in sorted(departements)]
+        roots = [TOPIC_ROOT] + ([tier_root(t)] if (t := (tiers or {}).get(collection)) else [])
+        for root in roots:
+            if departements is None:
+                topics.append(f"{root}/{collection}/#")
+            else:
+                topics += [f"{root}/{collection}/departement/{code}/#" for code in sorted(departements)]
     return topics
 
 

@@ -10,7 +10,10 @@ LISTEN: the triggers' NOTIFY, delivered at commit, wakes it at once.
 
 Topics: ``resorption/v1/<collection>/departement/<code>/<id>`` (one message per département of
 the item), and a retained copy of the last change of each territory in
-``resorption/v1/<collection>/departement/<code>/last``.
+``resorption/v1/<collection>/departement/<code>/last``; the same under
+``resorption/v1/groupes/<groups>/`` for the readers of sensitive groups, whose messages name
+the changed fields of these groups too (notifications.py) — for the tiers some account reads
+(the retained last change of a tier appears with its first event once someone reads it).
 
 Account events (users and API tokens changed by any path) re-derive the user's client and role
 in the broker's dynamic security (broker.py): enabled only while active and while the token that
@@ -25,7 +28,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Set
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -47,9 +50,10 @@ RESYNC_SECONDS = 600
 log = logging.getLogger("resorption.publisher")
 
 
-def topic(collection: str, departement: str, item: int | str) -> str:
-    """The topic of an item's events in one of its départements."""
-    return f"{broker.TOPIC_ROOT}/{collection}/departement/{departement}/{item}"
+def topic(collection: str, departement: str, item: int | str, tier: str = "") -> str:
+    """The topic of an item's events in one of its départements, for the readers of `tier`
+    (notifications.tiers; '' for the readers of no sensitive group)."""
+    return f"{broker.tier_root(tier)}/{collection}/departement/{departement}/{item}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,19 +65,31 @@ class Message:
     retain: bool = False
 
 
-def messages(event: outbox.Event, catalog: Mapping[str, Collection], public_url: str) -> list[Message]:
-    """The messages of a data event: none when not everyone reading its territory may see it."""
+def messages(
+    event: outbox.Event,
+    catalog: Mapping[str, Collection],
+    policy: Policy,
+    public_url: str,
+    in_use: Mapping[str, Set[str]] | None = None,
+) -> list[Message]:
+    """The messages of a data event, per tier of readers (those `in_use` when given, and the
+    tier of no sensitive group): none when not everyone reading its territory may see it; none
+    in a tier that reads none of the changed fields."""
     collection = catalog.get(event.collection)
     if collection is None or not event.open:
         return []
-    fields = notifications.shown_fields(event, notifications.public_names(collection))
-    if fields is None:
-        return []
     found = []
-    for code in event.departements:
-        body = notifications.payload(event, fields, public_url, code)
-        found.append(Message(topic(event.collection, code, event.item_id), body))
-        found.append(Message(topic(event.collection, code, "last"), body, retain=True))
+    for tier in notifications.tiers(policy, collection):
+        if tier and in_use is not None and tier not in in_use.get(event.collection, ()):
+            continue
+        groups = frozenset(tier.split(",")) if tier else frozenset()
+        fields = notifications.shown_fields(event, notifications.names_for(policy, collection, groups))
+        if fields is None:
+            continue
+        for code in event.departements:
+            body = notifications.payload(event, fields, public_url, code)
+            found.append(Message(topic(event.collection, code, event.item_id, tier), body))
+            found.append(Message(topic(event.collection, code, "last", tier), body, retain=True))
     return found
 
 
@@ -87,6 +103,9 @@ class Publisher:
         self.policy: Policy = load_policy(settings.policy_path, settings.collections_dir)
         self.catalog = load_catalog(settings.collections_dir)
         self.usernames: dict[int, str] = {}
+        # the tiers (notifications.tiers) some account reads, per collection: only these are
+        # published (a tier nobody reads would only cost messages)
+        self.in_use: dict[str, set[str]] = {}
         # when the first live token expires: its user is checked again then
         self.next_expiry: datetime | None = None
         self.published = 0
@@ -96,6 +115,7 @@ class Publisher:
     def _account(self, row: dict[str, Any]) -> broker.Account:
         principal = principal_from_row(row, "mqtt")
         scopes: dict[str, frozenset[str] | None] = {}
+        tiers: dict[str, str] = {}
         for collection_id in outbox.COLLECTIONS:
             collection = self.catalog.get(collection_id)
             if collection is None or not self.policy.may_read(principal, collection):
@@ -104,11 +124,13 @@ class Publisher:
             if scope.is_empty:
                 continue
             scopes[collection_id] = None if scope.nation else scope.departements
+            tiers[collection_id] = notifications.tier(self.policy, principal, collection)
+            self.in_use.setdefault(collection_id, set()).add(tiers[collection_id])
         return broker.Account(
             principal.username,
             bool(row["active"]),
             frozenset(row["live_tokens"]),
-            tuple(broker.subscribe_topics(scopes)),
+            tuple(broker.subscribe_topics(scopes, tiers)),
         )
 
     def sync_accounts(
@@ -119,6 +141,7 @@ class Publisher:
             rows = cur.execute(SQL.accounts, {"user_id": user_id}).fetchall()
         if user_id is None:
             self.next_expiry = None
+            self.in_use = {}
         for row in rows:
             self.usernames[row["user_id"]] = row["username"]
             broker.sync_account(dynsec, self._account(row))
@@ -182,7 +205,7 @@ class Publisher:
             if event.collection == "accounts":
                 self.sync_accounts(conn, dynsec, event.item_id)
                 continue
-            for message in messages(event, self.catalog, self.settings.public_url):
+            for message in messages(event, self.catalog, self.policy, self.settings.public_url, self.in_use):
                 body = json.dumps(message.body, separators=(",", ":"))
                 pending.append(client.publish(message.topic, body, qos=1, retain=message.retain))
         for info in pending:  # QoS 1: the broker has them before the position moves on
