@@ -404,3 +404,20 @@ def test_a_reader_of_justice_hears_of_justice_changes_in_its_own_tier_and_nobody
     assert reader.wait_for(lambda m: m["item"] == site_id and m["fields"] == ["population_total"], 5)
     assert plain.wait_for(lambda m: m["item"] == site_id and "population_total" in m["fields"], 5)
     assert not any("justice_procedure" in m[2]["fields"] for m in plain.items())
+
+
+def test_a_token_that_expires_closes_the_broker_without_any_write(
+    database_url: str, publisher: PublisherProcess, mqtt_address: broker.BrokerAddress
+) -> None:
+    """An expiry writes nothing, hence no event: the publisher checks the account again when its
+    first live token expires, and the broker then refuses the token."""
+    user = make_mqtt_user(database_url, "mqtt-expire-33", "operator", "33", mqtt_address)
+    with psycopg.connect(database_url) as conn:
+        conn.execute(
+            "UPDATE resorption.api_tokens SET expires_at = now() + interval '3 seconds' "
+            "WHERE user_id = (SELECT id FROM resorption.users WHERE username = %s)",
+            (user.username,),
+        )
+    time.sleep(1)  # the publisher handled the token's event: still live, still open
+    assert _connects(mqtt_address, user.username, user.token)
+    assert _eventually(lambda: not _connects(mqtt_address, user.username, user.token), timeout=10)
