@@ -3,6 +3,7 @@ publisher as its own process, edits through the API or straight in the database.
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections import defaultdict
@@ -421,3 +422,23 @@ def test_a_token_that_expires_closes_the_broker_without_any_write(
     time.sleep(1)  # the publisher handled the token's event: still live, still open
     assert _connects(mqtt_address, user.username, user.token)
     assert _eventually(lambda: not _connects(mqtt_address, user.username, user.token), timeout=10)
+
+
+def test_a_token_made_on_my_account_page_opens_the_broker(
+    database_url: str, base_url: str, publisher: PublisherProcess, mqtt_address: broker.BrokerAddress
+) -> None:
+    """The other path that issues tokens (« Mon compte », lifecycle.create_token) gives the
+    broker the new token too, and the broker lets its owner in."""
+    user = make_mqtt_user(database_url, "mqtt-page-compte-33", "operator", "33", mqtt_address)
+    password = "Cabane-Mqtt-2027?"
+    accounts.set_password(database_url, user.username, password)
+    made = requests.post(
+        f"{base_url}/mon-compte/jetons",
+        data={"libelle": "SIG départemental", "duree": "30"},
+        auth=(user.username, password),
+        timeout=60,
+    )
+    assert made.status_code == 200, made.text[:500]
+    token = re.search(r'id="nouveau-jeton" readonly value="(rsp_[^"]+)"', made.text).group(1)
+    assert _eventually(lambda: _connects(mqtt_address, user.username, token))
+    assert not _connects(mqtt_address, user.username, user.token)  # revoked with the new password
