@@ -141,6 +141,8 @@ class Subscriber:
     client: mqtt.Client
     received: list[tuple[float, str, dict[str, Any]]] = field(default_factory=list)
     granted: dict[int, list[Any]] = field(default_factory=dict)
+    # (topic, retain flag, QoS) of each message, in the order they arrived
+    flags: list[tuple[str, bool, int]] = field(default_factory=list)
     lock: threading.Condition = field(default_factory=threading.Condition)
 
     def subscribe(self, topic: str) -> list[Any]:
@@ -181,6 +183,7 @@ def subscriber(address: broker.BrokerAddress, user: MqttUser) -> Subscriber:
     def on_message(_c: mqtt.Client, _u: Any, message: mqtt.MQTTMessage) -> None:
         with sub.lock:
             sub.received.append((time.monotonic(), message.topic, json.loads(message.payload)))
+            sub.flags.append((message.topic, bool(message.retain), message.qos))
             sub.lock.notify_all()
 
     def on_subscribe(_c: mqtt.Client, _u: Any, mid: int, codes: list[Any], _p: Any) -> None:

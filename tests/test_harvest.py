@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -396,9 +397,10 @@ def test_a_follower_applies_the_remote_changes_within_seconds(
         # a stream holds a sync worker: short streams, and workers for the harvest's reads
         "RESORPTION_SSE_MAX_SECONDS": "5",
     }
-    with start_gunicorn(
-        "resorption.app:wsgi()", env, tmp_path / "remote.log", port, tls=tls, workers=3
-    ) as url:
+    with ExitStack() as remote_server:
+        url = remote_server.enter_context(
+            start_gunicorn("resorption.app:wsgi()", env, tmp_path / "remote.log", port, tls=tls, workers=3)
+        )
         config = write_sources(
             tmp_path / "sources.yml",
             {
@@ -452,6 +454,34 @@ def test_a_follower_applies_the_remote_changes_within_seconds(
                 assert follower.poll() is None and time.monotonic() - changed < 15, "changement non suivi"
                 time.sleep(0.2)
             assert time.monotonic() - changed < 15
+            # Another run of the source (the schedule's) holds it while a change arrives: the
+            # follower's burst waits for it and is applied after, never dropped.
+            with psycopg.connect(database_url, autocommit=True) as other_run:
+                assert other_run.execute(
+                    "SELECT pg_try_advisory_lock(hashtext('resorption.harvest:gironde'))"
+                ).fetchone()[0]
+                held = f"Suivi différé {int(time.time())}"
+                patch_remote(url, remote_token, tls, remote_id, {"name": held})
+                time.sleep(3)
+                assert db.execute(local, (str(remote_id),)).fetchone()[0] == name
+            changed = time.monotonic()  # the other run ended (its session closed)
+            while (db.execute(local, (str(remote_id),)).fetchone() or [None])[0] != held:
+                assert follower.poll() is None and time.monotonic() - changed < 15, "rafale perdue"
+                time.sleep(0.2)
+            # A gap: the source goes down, changes meanwhile (no stream tells), comes back. The
+            # follower harvests again once its stream is back: the change is here in seconds.
+            remote_server.close()
+            away = f"Pendant la coupure {int(time.time())}"
+            with psycopg.connect(remote_db) as remote:
+                remote.execute("UPDATE resorption.sites SET name = %s WHERE id = %s", (away, remote_id))
+            time.sleep(3)  # the follower's harvests fail while the source is down
+            with start_gunicorn(
+                "resorption.app:wsgi()", env, tmp_path / "remote-again.log", port, tls=tls, workers=3
+            ):
+                back = time.monotonic()
+                while (db.execute(local, (str(remote_id),)).fetchone() or [None])[0] != away:
+                    assert follower.poll() is None and time.monotonic() - back < 20, "trou non rattrapé"
+                    time.sleep(0.2)
         finally:
             follower.send_signal(signal.SIGTERM)
             _, stderr = follower.communicate(timeout=30)

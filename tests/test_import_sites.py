@@ -172,6 +172,15 @@ def test_each_written_row_is_one_version_and_one_audit_row(
     unchanged = import_(base_url, user, to_csv(header, [_new_row(header, "ONEVERSION", **{POP: "13"})]))
     assert unchanged["rows"][0]["outcome"] == "unchanged"
     assert db.execute(versions, (site,)).fetchone()[0] == 2
+    # and one event of the outbox each (MQTT, Server-Sent Events), linking that version
+    events = db.execute(
+        "SELECT o.operation, o.fields, o.version_id = h.version_id FROM resorption.outbox o "
+        "LEFT JOIN resorption.sites_history h ON h.version_id = o.version_id "
+        "WHERE o.collection = 'sites' AND o.item_id = %s ORDER BY o.id",
+        (site,),
+    ).fetchall()
+    assert [(op, ok) for op, _, ok in events] == [("create", True), ("update", True)], events
+    assert "population_total" in events[1][1]
 
 
 def test_without_write_right_the_import_is_refused(base_url: str, users: dict) -> None:

@@ -158,6 +158,14 @@ def test_close_site_writes_the_closing_and_its_solutions(
             (correspondent.username, str(site)),
         ).fetchone()[0]
     assert audited == 1
+    # The closing is one event of the outbox (MQTT, Server-Sent Events), written with it.
+    with psycopg.connect(database_url) as conn:
+        events = conn.execute(
+            "SELECT fields FROM resorption.outbox WHERE collection = 'sites' AND item_id = %s "
+            "AND operation = 'update' ORDER BY id",
+            (site,),
+        ).fetchall()
+    assert len(events) == 1 and {"status", "closed_at"} <= set(events[0][0]), events
 
     # An already closed site is refused, in French.
     again = _french_error(c.execute(correspondent, "close-site", _closing(site)), 409)

@@ -26,6 +26,11 @@ def test_the_asyncapi_document_is_valid_and_lists_channels_and_security(base_url
     assert validate_asyncapi_document(doc)
     assert doc["channels"]["sites-mqtt"]["address"] == "resorption/v1/sites/departement/{departement}/{item}"
     assert doc["channels"]["sites-sse"]["address"] == "/collections/sites/events"
+    tiered = doc["channels"]["sites-mqtt-groupes"]
+    assert tiered["address"] == "resorption/v1/groupes/{groupes}/sites/departement/{departement}/{item}"
+    assert set(tiered["parameters"]["groupes"]["enum"]) == {"justice", "owner", "justice,owner"}
+    assert doc["channels"]["actions-mqtt-groupes"]["parameters"]["groupes"]["enum"] == ["finances"]
+    assert "site_comments-mqtt-groupes" not in doc["channels"]
     assert set(doc["components"]["securitySchemes"]) == {"token", "bearer", "basic"}
     assert "@" not in doc["servers"]["mqtt"]["host"]
 

@@ -325,3 +325,32 @@ def test_streams_leave_threads_for_ordinary_requests(
         assert again.status_code == 200, again.text
         again.close()
         second.response.close()
+
+
+def test_a_stream_ends_when_its_caller_loses_the_right_and_tells_them_nothing_more(
+    sse_url: str, database_url: str
+) -> None:
+    """Filtered at delivery: a user moved to another département (or deactivated) while their
+    stream is open hears nothing more of the old one; the stream ends and the reconnection is
+    judged under the new rights."""
+    from resorption import accounts
+    from tests.fix_mqtt import make_mqtt_user
+
+    made = make_mqtt_user(database_url, "sse-demenage-33", "operator", "33")
+    user = TestUser(made.username, "operator", frozenset(), "departement", "33", made.token)
+    stream = open_stream(sse_url, user, "/collections/sites/events")
+    site_ids = [_site_in(database_url, "33", n) for n in (7, 8)]
+    _edit(database_url, site_ids[0])
+    assert stream.wait_for("sites", site_ids[0])
+    with psycopg.connect(database_url) as conn:
+        conn.execute("UPDATE resorption.users SET area_code = '93' WHERE username = %s", (user.username,))
+    _edit(database_url, site_ids[1])
+    assert stream.ended.wait(5)  # well before the stream's own end (STREAM_SECONDS)
+    assert stream.about("sites", site_ids[1]) == []
+    again = open_stream(sse_url, user, "/collections/sites/events", last_event_id=stream.events[-1]["id"])
+    time.sleep(1.5)
+    assert again.about("sites", site_ids[1]) == []  # a Gironde site: no longer theirs
+    again.response.close()
+    accounts.deactivate_user(database_url, user.username)
+    r = requests.get(sse_url + "/collections/sites/events", headers=user.headers, timeout=10)
+    assert r.status_code == 401

@@ -494,10 +494,11 @@ def issue_token(
         ).fetchone()
         assert row is not None
         info = conn.execute(SQL.token_by_id, (row["id"],)).fetchone()
+        # The plaintext exists only now: the broker learns it here as the user's MQTT password,
+        # before the commit (broker.token_issued says why); everything else about the account
+        # reaches the broker through the outbox.
+        broker.token_issued(user.username, token, row["id"])
     assert info is not None
-    # The plaintext exists only now: the broker learns it here as the user's MQTT password
-    # (broker.py); everything else about the account reaches the broker through the outbox.
-    broker.token_issued(user.username, token)
     return IssuedToken(token=token, info=Token(**info))
 
 

@@ -95,7 +95,7 @@ def create_app(settings: app_settings.Settings | None = None) -> Flask:
         api = API(config, build_openapi_document(config, catalog))
     # OGC API – Publish-Subscribe discovery: the AsyncAPI document (/asyncapi, also rendered by
     # our template from the configuration) and the broker's link on the landing page.
-    api.asyncapi = asyncapi.document(settings, catalog)
+    api.asyncapi = asyncapi.document(settings, catalog, policy)
     api.tpl_config["asyncapi"] = api.asyncapi
     api.pubsub_client = asyncapi.BrokerLink(asyncapi.mqtt_public_url())
     app.extensions[pygeoapi_routes.NAME] = api

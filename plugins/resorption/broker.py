@@ -11,9 +11,14 @@ administrator: ``mqtt://admin:password@host:1883``.
 Access lists are derived from the policy: each user is a dynamic-security client with a role
 of its own (``user:<name>``) that may subscribe to ``resorption/v1/<collection>/departement/
 <code>/#`` for the collections and départements it reads (``resorption/v1/<collection>/#``
-for a national scope), nothing else; nobody but the publisher may publish. The password of a
-user's client is their newest API token, set when it is issued (accounts.issue_token): only
-then does the plaintext exist; the broker keeps its own salted hash.
+for a national scope), and to the same under ``resorption/v1/groupes/<tier>/`` for the exact
+set of sensitive groups of the collection it reads (notifications.tiers), nothing else; nobody
+but the publisher may publish. The password of a user's client is their newest API token, set
+when it is issued (accounts.issue_token): only then does the plaintext exist; the broker keeps
+its own salted hash, and the client's description names the token (``jeton:<id>``). The client
+is enabled only while that very token is live: revoking or letting expire the token that is the
+password shuts the broker's door even when the user holds other tokens (the broker knows one
+password per client).
 
     python -m resorption.broker start|stop|url|status
 """
@@ -334,29 +339,52 @@ def user_role(username: str) -> str:
     return f"user:{username}"
 
 
-def subscribe_topics(scopes: Mapping[str, Iterable[str] | None]) -> list[str]:
+def tier_root(tier: str) -> str:
+    """Where the topics of a tier of readers begin (notifications.tiers): the readers of no
+    sensitive group under ``resorption/v1``, the others under ``resorption/v1/groupes/<tier>``
+    (outside every collection's ``#``: a national reader's filter does not reach them)."""
+    return f"{TOPIC_ROOT}/groupes/{tier}" if tier else TOPIC_ROOT
+
+
+def subscribe_topics(
+    scopes: Mapping[str, Iterable[str] | None], tiers: Mapping[str, str] | None = None
+) -> list[str]:
     """The topic filters a user may subscribe to: per readable collection, its départements
-    (None: the nation)."""
+    (None: the nation), in the tier of no sensitive group and in their own tier (`tiers`)."""
     topics = []
     for collection, departements in sorted(scopes.items()):
-        if departements is None:
-            topics.append(f"{TOPIC_ROOT}/{collection}/#")
-        else:
-            topics += [f"{TOPIC_ROOT}/{collection}/departement/{code}/#" for code in sorted(departements)]
+        roots = [TOPIC_ROOT] + ([tier_root(t)] if (t := (tiers or {}).get(collection)) else [])
+        for root in roots:
+            if departements is None:
+                topics.append(f"{root}/{collection}/#")
+            else:
+                topics += [f"{root}/{collection}/departement/{code}/#" for code in sorted(departements)]
     return topics
 
 
 @dataclass(frozen=True, slots=True)
 class Account:
-    """What the broker knows of a user: may they connect, and where may they subscribe."""
+    """What the broker knows of a user: whether active, their live tokens, where they may subscribe."""
 
     username: str
-    enabled: bool
+    active: bool
+    live_tokens: frozenset[int]
     topics: tuple[str, ...]
 
 
+PASSWORD_TOKEN = "jeton:"
+
+
+def password_token(client: Mapping[str, Any]) -> int | None:
+    """The id of the token a dynamic-security client's password is (None: unknown)."""
+    text = str(client.get("textdescription") or "")
+    number = text.removeprefix(PASSWORD_TOKEN)
+    return int(number) if text.startswith(PASSWORD_TOKEN) and number.isdigit() else None
+
+
 def sync_account(dynsec: DynamicSecurity, account: Account) -> None:
-    """Make the user's client and role match `account` (created if missing; never a password).
+    """Make the user's client and role match `account` (created if missing; never a password):
+    enabled while the user is active and the token that is their password is live.
 
     Only what differs is changed: the broker disconnects the clients of a role or a client it
     modifies, and an unchanged account must keep its connections (and their subscriptions).
@@ -385,15 +413,16 @@ def sync_account(dynsec: DynamicSecurity, account: Account) -> None:
         commands.append(
             {"command": "createClient", "username": account.username, "roles": [{"rolename": role}]}
         )
-        disabled = False
+        disabled, enabled = False, False  # no password yet
     else:
         client = client_now["data"]["client"]
         if role not in {r["rolename"] for r in client.get("roles", [])}:
             commands.append({"command": "addClientRole", "username": account.username, "rolename": role})
         disabled = bool(client.get("disabled"))
-    if disabled == account.enabled or "error" in client_now:
+        enabled = account.active and password_token(client) in account.live_tokens
+    if disabled == enabled or "error" in client_now:
         commands.append(
-            {"command": "enableClient" if account.enabled else "disableClient", "username": account.username}
+            {"command": "enableClient" if enabled else "disableClient", "username": account.username}
         )
     if commands:
         dynsec.run(commands)
@@ -440,8 +469,8 @@ def remove_account(dynsec: DynamicSecurity, username: str) -> None:
     )
 
 
-def set_password(address: BrokerAddress, username: str, password: str) -> None:
-    """Make `password` (a newly issued API token) the user's broker password."""
+def set_password(address: BrokerAddress, username: str, password: str, token_id: int) -> None:
+    """Make `password` (the newly issued API token `token_id`) the user's broker password."""
     client = connect(address)
     try:
         dynsec = DynamicSecurity(client)
@@ -449,6 +478,11 @@ def set_password(address: BrokerAddress, username: str, password: str) -> None:
             [
                 {"command": "createClient", "username": username},
                 {"command": "setClientPassword", "username": username, "password": password},
+                {
+                    "command": "modifyClient",
+                    "username": username,
+                    "textdescription": f"{PASSWORD_TOKEN}{token_id}",
+                },
             ]
         )
     finally:
@@ -467,8 +501,13 @@ def reachable_url() -> str | None:
     return f"mqtt://{ADMIN_USER}:{quote(secret.read_text().strip(), safe='')}@127.0.0.1:{default_port()}"
 
 
-def token_issued(username: str, token: str) -> None:
-    """A token was just issued: it becomes the user's broker password, when there is a broker.
+def token_issued(username: str, token: str, token_id: int) -> None:
+    """A token is being issued: it becomes the user's broker password, when there is a broker.
+
+    Called before the token's transaction commits: the publisher, woken by the commit, then
+    finds the broker naming this token and lets the user in (after the commit it could come
+    first, see the old token and shut the door until its next check). A transaction that then
+    fails leaves a password naming no token: the client stays disabled.
 
     Best effort: without a broker (none configured, the embedded one stopped) the token works
     for the API as ever; the user issues another one to connect to MQTT.
@@ -477,7 +516,7 @@ def token_issued(username: str, token: str) -> None:
     if url is None:
         return
     try:
-        set_password(BrokerAddress.parse(url), username, token)
+        set_password(BrokerAddress.parse(url), username, token, token_id)
     except BrokerError as exc:
         _say(f"broker MQTT : mot de passe de « {username} » non transmis ({exc}).")
 

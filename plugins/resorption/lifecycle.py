@@ -412,9 +412,10 @@ def create_token(caller: Caller, label: str, days: int) -> str:
         row = conn.execute(
             SQL.create_token, (token_hash(token), token[:TOKEN_DISPLAY_LENGTH], label, timedelta(days=days))
         ).fetchone()
-    if row is None or row[0] is None:
-        raise Forbidden("Votre compte ne peut pas recevoir de jeton.")
-    broker.token_issued(caller.principal.username, token)  # also the user's MQTT password
+        if row is None or row[0] is None:
+            raise Forbidden("Votre compte ne peut pas recevoir de jeton.")
+        # also the user's MQTT password, before the commit (broker.token_issued says why)
+        broker.token_issued(caller.principal.username, token, int(row[0]))
     return token
 
 

@@ -10,13 +10,16 @@ LISTEN: the triggers' NOTIFY, delivered at commit, wakes it at once.
 
 Topics: ``resorption/v1/<collection>/departement/<code>/<id>`` (one message per département of
 the item), and a retained copy of the last change of each territory in
-``resorption/v1/<collection>/departement/<code>/last``.
+``resorption/v1/<collection>/departement/<code>/last``; the same under
+``resorption/v1/groupes/<groups>/`` for the readers of sensitive groups, whose messages name
+the changed fields of these groups too (notifications.py) — for the tiers some account reads
+(the retained last change of a tier appears with its first event once someone reads it).
 
 Account events (users and API tokens changed by any path) re-derive the user's client and role
-in the broker's dynamic security (broker.py): enabled only while active with a live token,
-allowed to subscribe to the topics of the collections and départements the policy lets them read.
-Every account is checked again at start and every RESYNC_SECONDS (a token expires without any
-write, hence without any event).
+in the broker's dynamic security (broker.py): enabled only while active and while the token that
+is their broker password is live, allowed to subscribe to the topics of the collections and
+départements the policy lets them read. Every account is checked again at start, every
+RESYNC_SECONDS, and when a live token expires (an expiry writes nothing, hence no event).
 """
 
 from __future__ import annotations
@@ -25,8 +28,9 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Set
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import paho.mqtt.client as mqtt
@@ -46,9 +50,10 @@ RESYNC_SECONDS = 600
 log = logging.getLogger("resorption.publisher")
 
 
-def topic(collection: str, departement: str, item: int | str) -> str:
-    """The topic of an item's events in one of its départements."""
-    return f"{broker.TOPIC_ROOT}/{collection}/departement/{departement}/{item}"
+def topic(collection: str, departement: str, item: int | str, tier: str = "") -> str:
+    """The topic of an item's events in one of its départements, for the readers of `tier`
+    (notifications.tiers; '' for the readers of no sensitive group)."""
+    return f"{broker.tier_root(tier)}/{collection}/departement/{departement}/{item}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,19 +65,31 @@ class Message:
     retain: bool = False
 
 
-def messages(event: outbox.Event, catalog: Mapping[str, Collection], public_url: str) -> list[Message]:
-    """The messages of a data event: none when not everyone reading its territory may see it."""
+def messages(
+    event: outbox.Event,
+    catalog: Mapping[str, Collection],
+    policy: Policy,
+    public_url: str,
+    in_use: Mapping[str, Set[str]] | None = None,
+) -> list[Message]:
+    """The messages of a data event, per tier of readers (those `in_use` when given, and the
+    tier of no sensitive group): none when not everyone reading its territory may see it; none
+    in a tier that reads none of the changed fields."""
     collection = catalog.get(event.collection)
     if collection is None or not event.open:
         return []
-    fields = notifications.shown_fields(event, notifications.public_names(collection))
-    if fields is None:
-        return []
     found = []
-    for code in event.departements:
-        body = notifications.payload(event, fields, public_url, code)
-        found.append(Message(topic(event.collection, code, event.item_id), body))
-        found.append(Message(topic(event.collection, code, "last"), body, retain=True))
+    for tier in notifications.tiers(policy, collection):
+        if tier and in_use is not None and tier not in in_use.get(event.collection, ()):
+            continue
+        groups = frozenset(tier.split(",")) if tier else frozenset()
+        fields = notifications.shown_fields(event, notifications.names_for(policy, collection, groups))
+        if fields is None:
+            continue
+        for code in event.departements:
+            body = notifications.payload(event, fields, public_url, code)
+            found.append(Message(topic(event.collection, code, event.item_id, tier), body))
+            found.append(Message(topic(event.collection, code, "last", tier), body, retain=True))
     return found
 
 
@@ -86,6 +103,11 @@ class Publisher:
         self.policy: Policy = load_policy(settings.policy_path, settings.collections_dir)
         self.catalog = load_catalog(settings.collections_dir)
         self.usernames: dict[int, str] = {}
+        # the tiers (notifications.tiers) some account reads, per collection: only these are
+        # published (a tier nobody reads would only cost messages)
+        self.in_use: dict[str, set[str]] = {}
+        # when the first live token expires: its user is checked again then
+        self.next_expiry: datetime | None = None
         self.published = 0
 
     # -- accounts ------------------------------------------------------------------------
@@ -93,6 +115,7 @@ class Publisher:
     def _account(self, row: dict[str, Any]) -> broker.Account:
         principal = principal_from_row(row, "mqtt")
         scopes: dict[str, frozenset[str] | None] = {}
+        tiers: dict[str, str] = {}
         for collection_id in outbox.COLLECTIONS:
             collection = self.catalog.get(collection_id)
             if collection is None or not self.policy.may_read(principal, collection):
@@ -101,10 +124,13 @@ class Publisher:
             if scope.is_empty:
                 continue
             scopes[collection_id] = None if scope.nation else scope.departements
+            tiers[collection_id] = notifications.tier(self.policy, principal, collection)
+            self.in_use.setdefault(collection_id, set()).add(tiers[collection_id])
         return broker.Account(
             principal.username,
-            bool(row["active"] and row["has_token"]),
-            tuple(broker.subscribe_topics(scopes)),
+            bool(row["active"]),
+            frozenset(row["live_tokens"]),
+            tuple(broker.subscribe_topics(scopes, tiers)),
         )
 
     def sync_accounts(
@@ -113,9 +139,14 @@ class Publisher:
         """Make the broker's clients match the accounts (all of them, or one user's)."""
         with conn.cursor(row_factory=dict_row) as cur:
             rows = cur.execute(SQL.accounts, {"user_id": user_id}).fetchall()
+        if user_id is None:
+            self.next_expiry = None
+            self.in_use = {}
         for row in rows:
             self.usernames[row["user_id"]] = row["username"]
             broker.sync_account(dynsec, self._account(row))
+            if row["next_expiry"] is not None:
+                self.next_expiry = min(filter(None, (self.next_expiry, row["next_expiry"])))
         if user_id is not None and not rows and user_id in self.usernames:
             broker.remove_account(dynsec, self.usernames.pop(user_id))
 
@@ -139,7 +170,7 @@ class Publisher:
                 outbox.save_cursor(conn, self.name, position)
                 synced = time.monotonic()
                 while not stop.is_set():
-                    if time.monotonic() - synced > RESYNC_SECONDS:
+                    if time.monotonic() - synced > RESYNC_SECONDS or self._token_expired():
                         self.sync_accounts(conn, dynsec, None)
                         synced = time.monotonic()
                     events, after = outbox.read(conn, position, accounts=True)
@@ -159,6 +190,9 @@ class Publisher:
             client.disconnect()
             client.loop_stop()
 
+    def _token_expired(self) -> bool:
+        return self.next_expiry is not None and datetime.now(UTC) >= self.next_expiry
+
     def _publish(
         self,
         client: mqtt.Client,
@@ -171,7 +205,7 @@ class Publisher:
             if event.collection == "accounts":
                 self.sync_accounts(conn, dynsec, event.item_id)
                 continue
-            for message in messages(event, self.catalog, self.settings.public_url):
+            for message in messages(event, self.catalog, self.policy, self.settings.public_url, self.in_use):
                 body = json.dumps(message.body, separators=(",", ":"))
                 pending.append(client.publish(message.topic, body, qos=1, retain=message.retain))
         for info in pending:  # QoS 1: the broker has them before the position moves on

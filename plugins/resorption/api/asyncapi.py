@@ -18,8 +18,9 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from resorption import broker, outbox
+from resorption import broker, notifications, outbox
 from resorption.catalog import Collection
+from resorption.policy import Policy
 from resorption.settings import Settings
 
 TOPIC_ROOT = broker.TOPIC_ROOT
@@ -84,7 +85,8 @@ MESSAGE_SCHEMA: dict[str, Any] = {
             "items": {"type": "string"},
             "description": (
                 "Champs changés, parmi ceux que le destinataire peut lire (sur MQTT : ceux "
-                "qu'aucun groupe sensible ne protège) ; `actors`, `indicators`, `finances` "
+                "qu'aucun groupe sensible ne protège, et ceux des groupes du sujet sous "
+                "`groupes/`) ; `actors`, `indicators`, `finances` "
                 "pour les intervenants d'un site, les indicateurs et les financements d'une action."
             ),
         },
@@ -105,7 +107,7 @@ MESSAGE_SCHEMA: dict[str, Any] = {
 }
 
 
-def document(settings: Settings, catalog: Mapping[str, Collection]) -> dict[str, Any]:
+def document(settings: Settings, catalog: Mapping[str, Collection], policy: Policy) -> dict[str, Any]:
     """The AsyncAPI 3.0 document of our channels (MQTT and Server-Sent Events)."""
     mqtt = urlsplit(mqtt_public_url())
     public = urlsplit(settings.public_url)
@@ -131,6 +133,29 @@ def document(settings: Settings, catalog: Mapping[str, Collection]) -> dict[str,
             },
             "messages": {"change": {"$ref": "#/components/messages/change"}},
         }
+        kinds = ["mqtt", "sse"]
+        tiers = notifications.tiers(policy, collection)[1:]
+        if tiers:
+            kinds.append("mqtt-groupes")
+            channels[f"{collection_id}-mqtt-groupes"] = {
+                "address": f"{TOPIC_ROOT}/groupes/{{groupes}}/{collection_id}/departement/"
+                "{departement}/{item}",
+                "title": f"{title} (MQTT, lecteurs de groupes sensibles)",
+                "description": (
+                    "Les mêmes changements pour ceux qui lisent des groupes sensibles de la "
+                    "collection : leurs messages nomment aussi les champs de ces groupes. "
+                    "`groupes` est exactement l'ensemble des groupes sensibles de la collection que "
+                    "le lecteur lit, séparés par des virgules (seul sujet de ce type qui lui soit "
+                    "ouvert)."
+                ),
+                "servers": [{"$ref": "#/servers/mqtt"}],
+                "parameters": {
+                    "groupes": {"enum": tiers, "description": "Groupes sensibles lus."},
+                    "departement": {"description": "Code du département (33, 2A, 971…)."},
+                    "item": {"description": "Identifiant de l'objet, ou `last`."},
+                },
+                "messages": {"change": {"$ref": "#/components/messages/change"}},
+            }
         channels[f"{collection_id}-sse"] = {
             "address": f"/collections/{collection_id}/events",
             "title": f"{title} (Server-Sent Events)",
@@ -142,7 +167,7 @@ def document(settings: Settings, catalog: Mapping[str, Collection]) -> dict[str,
             "servers": [{"$ref": "#/servers/sse"}],
             "messages": {"change": {"$ref": "#/components/messages/change"}},
         }
-        for kind in ("mqtt", "sse"):
+        for kind in kinds:
             operations[f"receive-{collection_id}-{kind}"] = {
                 "action": "receive",
                 "channel": {"$ref": f"#/channels/{collection_id}-{kind}"},

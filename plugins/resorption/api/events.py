@@ -1,8 +1,10 @@
 """Server-Sent Events: `GET /events` and `GET /collections/{id}/events`.
 
 The same events as MQTT (the outbox, sql/210_outbox.sql), for browsers and simple clients,
-filtered by the caller's scope AT DELIVERY: each batch of events is checked against what the
-caller's own reader returns now (one query of the ids per collection, as the caller: its role,
+filtered by the caller's scope AT DELIVERY: before each batch, the caller's account is read again
+(deactivated, or with another role, area or options, the stream ends: the reconnection is
+authenticated anew); each batch of events is checked against what the caller's own reader
+returns now (one query of the ids per collection, as the caller: its role,
 row-level security), and an event whose item the caller cannot read is not sent, nor its id. A
 deleted item is announced to those whose scope covers its département, when everyone there
 could read it (`open`). Field names are filtered by the caller's role (notifications.py).
@@ -33,10 +35,12 @@ from flask import Blueprint, Response, request
 from psycopg import sql
 
 from resorption import notifications, outbox, sealing, statements
+from resorption.authentication import principal_of_user
 from resorption.caller import Caller
 from resorption.catalog import Collection
 from resorption.commit_signal import commit_signal
 from resorption.errors import InvalidParameter, NotFound, TooManyStreams, Unauthorized
+from resorption.identity import Principal
 
 SQL = statements.load("api_events")
 blueprint = Blueprint("events", __name__)
@@ -162,6 +166,11 @@ def _events(
         with caller.following_changes() as conn:
             events, after = outbox.read(conn, position, limit=200)
         wanted = [e for e in events if e.collection in collections]
+        if wanted and not _same_rights(caller):
+            # deactivated, or another role, area or options since the stream began: it ends,
+            # and the client's reconnection is authenticated (and filtered) anew
+            yield ": droits changés, reconnexion\n\n"
+            return
         readable = _readable(caller, collections, wanted)
         for event in wanted:
             fields = notifications.shown_fields(event, names[event.collection])
@@ -182,6 +191,23 @@ def _events(
             yield ": …\n\n"
             last_sent = time.monotonic()
         signal.wait(woken, min(POLL_SECONDS, max(0.0, deadline - time.monotonic())))
+
+
+def _rights(principal: Principal) -> tuple[Any, ...]:
+    return (
+        principal.role,
+        principal.options,
+        principal.area_level,
+        principal.area_code,
+        principal.area_departements,
+        principal.organisation_id,
+    )
+
+
+def _same_rights(caller: Caller) -> bool:
+    """Whether the caller's account is still active with the rights the stream began with."""
+    now = principal_of_user(caller.principal.username, caller.settings, caller.principal.method or "sse")
+    return now is not None and _rights(now) == _rights(caller.principal)
 
 
 def _readable(

@@ -11,7 +11,8 @@ longer has).
 The remote stream ends every few seconds (its bounded connections): the follower reconnects
 with the Last-Event-ID it got and misses nothing. When the stream cannot be resumed (the remote
 refused the position, the connection was lost), it falls back to the incremental harvest by
-`updated_at` (its margin covers the gap), then listens again.
+`updated_at` (its margin covers the gap), then listens again — and harvests once more as soon
+as the stream is back, since a harvest tried while the source was down read nothing.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from typing import Any
 import requests
 
 from resorption.catalog import Collection
-from resorption.errors import ResorptionError
+from resorption.errors import Conflict, ResorptionError
 from resorption.harvest.remote import SourceUnavailable
 from resorption.harvest.runs import RunReport, harvest
 from resorption.harvest.sources import Source
@@ -85,6 +86,9 @@ class Listener(threading.Thread):
         self.stop = stop
         self.last_id: str | None = None
         self.connected = threading.Event()
+        # set after a gap: once the stream is back, one more catch-up harvest (the ones made
+        # while the source was down failed, and the new stream starts from now)
+        self.behind = False
 
     def run(self) -> None:
         headers, auth = (
@@ -102,6 +106,7 @@ class Listener(threading.Thread):
                     self._listen(session)
                 except (requests.RequestException, SourceUnavailable):
                     self.last_id = None
+                    self.behind = True
                     self.changes.put(Change("gap", None, gap=True))
                     self.stop.wait(RETRY_SECONDS)
 
@@ -113,6 +118,10 @@ class Listener(threading.Thread):
                     f"Source « {self.source.name} » : le flux des changements répond {response.status_code}."
                 )
             self.connected.set()
+            if self.behind:
+                # listening again before catching up: no change falls in between
+                self.behind = False
+                self.changes.put(Change("gap", None, gap=True))
             for event_id, body in read_stream(response.iter_lines(decode_unicode=True)):
                 if self.stop.is_set():
                     return
@@ -135,7 +144,8 @@ def follow(
     listener = Listener(source, changes, stop)
     listener.start()
     listener.connected.wait(10)  # listening before catching up: no change falls in between
-    _harvest(database_url, source, sites, False, on_report)
+    while not _harvest(database_url, source, sites, False, on_report) and not stop.is_set():
+        stop.wait(RETRY_SECONDS)
     while not stop.is_set():
         try:
             first = changes.get(timeout=0.5)
@@ -149,7 +159,10 @@ def follow(
             except queue.Empty:
                 break
         full = any(c.operation == "delete" for c in burst)
-        _harvest(database_url, source, sites, full, on_report)
+        # Another run of the source (the schedule's) may have read its pages before these
+        # changes: the burst waits for it to end, then is harvested, never dropped.
+        while not _harvest(database_url, source, sites, full, on_report) and not stop.is_set():
+            stop.wait(RETRY_SECONDS)
     listener.join(timeout=5)
 
 
@@ -159,10 +172,14 @@ def _harvest(
     sites: Collection,
     full: bool,
     on_report: Callable[[RunReport], None] | None,
-) -> None:
+) -> bool:
+    """Harvest once; False when another run of the source holds it."""
     try:
         report = harvest(database_url, source, sites, full=full)
+    except Conflict:
+        return False
     except ResorptionError:
-        return  # another run of this source is going (it reads the same changes): next burst
+        return True  # refused for good (the report of a failing source is recorded): next burst
     if on_report:
         on_report(report)
+    return True
