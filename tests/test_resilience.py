@@ -145,7 +145,10 @@ def _serve(spare: Spare, tmp_path: Path, workers: int = 2, **extra: str) -> Serv
                 return Served(url, process, log)
         except requests.RequestException:
             pass
-        assert process.poll() is None and time.monotonic() < deadline, log.read_text()
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()  # a server that never answered must not outlive the test
+            process.wait(timeout=30)
+            raise AssertionError(log.read_text())
         time.sleep(0.2)
 
 
