@@ -9,6 +9,7 @@ bind, workers and timeout on its command line. The limits come from the environm
 import os
 
 from resorption.serving import (
+    bounded_malloc,
     forget_worker_metrics,
     french_refusals,
     limits_or_exit,
@@ -16,6 +17,9 @@ from resorption.serving import (
 )
 
 _limits = limits_or_exit()
+
+# Request bodies given back to the system once freed (a worker's memory stays bounded).
+bounded_malloc()
 
 # The web map sends its filters as CQL2 text in GET requests: gunicorn's default line
 # (4,094 bytes) is raised to its maximum, 8,190 bytes.

@@ -144,6 +144,8 @@ class Subscriber:
     # (topic, retain flag, QoS) of each message, in the order they arrived
     flags: list[tuple[str, bool, int]] = field(default_factory=list)
     lock: threading.Condition = field(default_factory=threading.Condition)
+    # how many times the broker closed its connection (paho then reconnects by itself)
+    disconnects: int = 0
 
     def subscribe(self, topic: str) -> list[Any]:
         """Subscribe with QoS 1; the broker's reason codes (SUBACK)."""
@@ -191,6 +193,12 @@ def subscriber(address: broker.BrokerAddress, user: MqttUser) -> Subscriber:
             sub.granted[mid] = codes
             sub.lock.notify_all()
 
+    def on_disconnect(_c: mqtt.Client, _u: Any, _f: Any, _reason: Any, _p: Any) -> None:
+        with sub.lock:
+            sub.disconnects += 1
+            sub.lock.notify_all()
+
     client.on_message = on_message
     client.on_subscribe = on_subscribe
+    client.on_disconnect = on_disconnect
     return sub

@@ -305,9 +305,11 @@ def test_a_user_moved_to_another_departement_loses_the_old_one_at_once(
     before = subscriber(mqtt_address, user)
     subscribers.append(before)
     assert not before.subscribe(GIRONDE)[0].is_failure
+    cuts = before.disconnects
     with psycopg.connect(database_url) as conn:
         conn.execute("UPDATE resorption.users SET area_code = '93' WHERE username = %s", (user.username,))
-    assert _eventually(lambda: not before.client.is_connected())
+    # the broker cuts it (paho reconnects by itself a second later: the cut is counted)
+    assert _eventually(lambda: before.disconnects > cuts, timeout=15)
     after = subscriber(mqtt_address, user)
     subscribers.append(after)
     assert after.subscribe(GIRONDE)[0].is_failure

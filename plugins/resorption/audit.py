@@ -41,6 +41,11 @@ def current_request() -> RequestInfo | None:
     return _request.get()
 
 
+def write_reads(conn: psycopg.Connection, rows: list[dict[str, Any]]) -> None:
+    """Write audit rows of reads queued by a worker (read_audit.py), each naming its time and user."""
+    conn.execute(SQL.write_reads, (Jsonb(rows),))
+
+
 def write(
     conn: psycopg.Connection,
     action: str,

@@ -209,7 +209,7 @@ class Caller:
         """The audit row of a read of sensitive fields: queued, written within moments by the
         process's batch (read_audit.py), not in a transaction of the request's own."""
         context = self.policy.db_settings(self.principal)
-        read_audit.of(self.settings).add(context, collection, item_id, groups, count)
+        read_audit.of(self.settings, write_read_audits).add(context, collection, item_id, groups, count)
 
     def audit(
         self,
@@ -227,3 +227,10 @@ class Caller:
         context = self.policy.db_settings(self.principal)
         with transaction(self.settings, context=context, read_only=False, pipeline=True) as conn:
             audit.write(conn, action, collection, None if item_id is None else str(item_id), groups, detail)
+
+
+def write_read_audits(settings: app_settings.Settings, rows: list[dict[str, Any]]) -> None:
+    """A batch of audit rows of reads (read_audit.py), in one transaction as the login role:
+    each row names its own user and time (resorption.audit_reads)."""
+    with transaction(settings, read_only=False, pipeline=True) as conn:
+        audit.write_reads(conn, rows)

@@ -116,15 +116,6 @@ def run_sql(script: str) -> None:
     op.get_bind().connection.dbapi_connection.cursor().execute(script)
 
 
-def replace_view(path: Traversable, view: str) -> None:
-    """Inside a revision: define `view` again as the file at `path` defines it now (its columns
-    unchanged), so that the revision and the file cannot differ."""
-    text = path.read_text(encoding="utf-8")
-    start = text.index(f"CREATE VIEW {view} ")
-    end = text.index(";\n", start)
-    run_sql("CREATE OR REPLACE VIEW" + text[start + len("CREATE VIEW") : end + 1])
-
-
 def run_sql_files(paths: Iterable[Traversable]) -> None:
     """Inside a revision: execute each file as one script."""
     for path in paths:

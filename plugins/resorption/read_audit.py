@@ -4,7 +4,8 @@ A read of owners, justice procedures or finances leaves an audit row (`reader._a
 Written in a transaction of its own, that row cost every such read a second transaction: as
 much server time as the read of one item itself. The row is instead queued here, with the
 time of the read and who made it, and a thread of the process writes what is queued in one
-transaction (`resorption.audit_reads`) at most `RESORPTION_AUDIT_FLUSH_MS` later.
+transaction (`caller.write_read_audits`, `resorption.audit_reads`) at most
+`RESORPTION_AUDIT_FLUSH_MS` later.
 
 What a batch may lose: the rows queued when the process is killed outright (SIGKILL, a crash),
 at most the last `flush_ms` of reads. A normal stop (gunicorn's graceful shutdown, the end of a
@@ -21,17 +22,16 @@ import os
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from psycopg.types.json import Jsonb
-
-from resorption import audit, statements
-from resorption.database import transaction
+from resorption import audit
 from resorption.settings import Settings
 
-SQL = statements.load("audit")
 log = logging.getLogger(__name__)
+# Writes rows in one transaction (Caller's `write_read_audits`: only the caller opens them).
+Writer = Callable[[Settings, list[dict[str, Any]]], None]
 
 # Rows kept while PostgreSQL is unreachable (a few MB at most).
 MAX_QUEUED = 20_000
@@ -42,8 +42,9 @@ BATCH = 500
 class ReadAudit:
     """The queue of one process's audit rows of reads, and the thread that writes them."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, write: Writer) -> None:
         self.settings = settings
+        self.write = write
         self.delay = settings.audit_flush_ms / 1000
         self._queue: deque[dict[str, Any]] = deque()
         self._wake = threading.Condition()
@@ -110,8 +111,7 @@ class ReadAudit:
         if not rows:
             return False
         try:
-            with transaction(self.settings, read_only=False, pipeline=True) as conn:
-                conn.execute(SQL.write_reads, (Jsonb(rows),))
+            self.write(self.settings, rows)
         except Exception:
             with self._wake:
                 self._queue.extendleft(reversed(rows))
@@ -126,12 +126,12 @@ _audits: dict[str, ReadAudit] = {}
 _lock = threading.Lock()
 
 
-def of(settings: Settings) -> ReadAudit:
-    """The process's queue for the database of `settings`."""
+def of(settings: Settings, write: Writer) -> ReadAudit:
+    """The process's queue for the database of `settings`, whose batches `write` writes."""
     with _lock:
         found = _audits.get(settings.database_url)
         if found is None:
-            found = _audits[settings.database_url] = ReadAudit(settings)
+            found = _audits[settings.database_url] = ReadAudit(settings, write)
         return found
 
 

@@ -18,7 +18,8 @@ The views site_changes and action_changes look the previous version up inside th
 
 from alembic import op
 
-from resorption.migrate import SQL_DIR, replace_view
+from resorption.migrate import SQL_DIR
+from resorption.migrations.views import replace_view
 
 revision = "0034"
 down_revision = "0033"

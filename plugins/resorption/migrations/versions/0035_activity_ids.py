@@ -12,7 +12,8 @@ the weekly digests timed out). The id is now a column with its own index; the vi
 
 from alembic import op
 
-from resorption.migrate import SQL_DIR, replace_view
+from resorption.migrate import SQL_DIR
+from resorption.migrations.views import replace_view
 
 revision = "0035"
 down_revision = "0034"
