@@ -424,6 +424,13 @@ def sync_account(dynsec: DynamicSecurity, account: Account) -> None:
         commands.append(
             {"command": "enableClient" if enabled else "disableClient", "username": account.username}
         )
+    elif enabled and have != wanted:
+        # Its topics changed (another area, role or options): its open connections end now,
+        # whatever the broker does on a role's change, and it comes back under the new list.
+        commands += [
+            {"command": "disableClient", "username": account.username},
+            {"command": "enableClient", "username": account.username},
+        ]
     if commands:
         dynsec.run(commands)
 
