@@ -19,10 +19,11 @@ import psycopg
 import pytest
 import requests
 
+from resorption import clock
 from tests.fix_users import TestUser
 
 TODAY = dt.date.today().isoformat()
-TOMORROW = (dt.date.today() + dt.timedelta(days=1)).isoformat()
+TOMORROW = (clock.today() + dt.timedelta(days=1)).isoformat()  # tomorrow in Paris, as the product says
 GIRONDE_SQUARE = [[[-0.58, 44.83], [-0.57, 44.83], [-0.57, 44.84], [-0.58, 44.84], [-0.58, 44.83]]]
 SAINT_DENIS_SQUARE = [[[2.35, 48.93], [2.36, 48.93], [2.36, 48.94], [2.35, 48.94], [2.35, 48.93]]]
 CORRESPONDENT = "correspondent-departement-33"  # writes actions in 33, reads the finances

@@ -1,7 +1,7 @@
 -- Open data: public aggregates of the sites per département and per region, under
 -- statistical secrecy ("secret statistique"), so that no single site can be found.
 --
--- Published as of today (current_date), one row per territory:
+-- Published as of today (the date in Paris, whatever the server's time zone), one row per territory:
 --   open sites: open_sites, population, minors, households;
 --   sites closed since 1 January 2019, one count per closing status: closed_resorbed,
 --   closed_by_justice, closed_by_pref_admin, closed_by_city_admin, closed_other, closed_unknown.
@@ -204,7 +204,7 @@ GROUP BY level, code;
 -- territory's `geom_simplified`, 010_territories.sql).
 CREATE VIEW resorption.opendata_departements WITH (security_barrier) AS
 SELECT d.code, d.name, d.region_code, r.name AS region_name,
-       current_date AS as_of,
+       (now() AT TIME ZONE 'Europe/Paris')::date AS as_of,
        f.open_sites, f.population, f.minors, f.households,
        f.closed_resorbed, f.closed_by_justice, f.closed_by_pref_admin, f.closed_by_city_admin,
        f.closed_other, f.closed_unknown, f.secret_statistique,
@@ -215,7 +215,7 @@ JOIN resorption.opendata_figures f ON f.level = 'departement' AND f.code = d.cod
 
 CREATE VIEW resorption.opendata_regions WITH (security_barrier) AS
 SELECT r.code, r.name,
-       current_date AS as_of,
+       (now() AT TIME ZONE 'Europe/Paris')::date AS as_of,
        f.open_sites, f.population, f.minors, f.households,
        f.closed_resorbed, f.closed_by_justice, f.closed_by_pref_admin, f.closed_by_city_admin,
        f.closed_other, f.closed_unknown, f.secret_statistique,
