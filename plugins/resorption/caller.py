@@ -208,8 +208,8 @@ class Caller:
     def audit_read(self, collection: str, item_id: Any, groups: set[str], count: int) -> None:
         """The audit row of a read of sensitive fields: queued, written within moments by the
         process's batch (read_audit.py), not in a transaction of the request's own."""
-        context = self.policy.db_settings(self.principal)
-        read_audit.of(self.settings, write_read_audits).add(context, collection, item_id, groups, count)
+        queue = read_audit.of(self.settings, write_read_audits)
+        queue.add(self.principal, collection, item_id, groups, count)
 
     def audit(
         self,

@@ -27,6 +27,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from resorption import audit
+from resorption.identity import Principal
 from resorption.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -51,16 +52,14 @@ class ReadAudit:
         self._thread: threading.Thread | None = None
         self._pid = os.getpid()
 
-    def add(
-        self, context: dict[str, str], collection: str, item_id: Any, groups: set[str], count: int
-    ) -> None:
-        """Queue the audit row of a read made now by the user `context` names (db_settings)."""
+    def add(self, who: Principal, collection: str, item_id: Any, groups: set[str], count: int) -> None:
+        """Queue the audit row of a read made now by `who` (the names resorption.audit records)."""
         info = audit.current_request()
         entry = {
             "at": datetime.now(UTC).isoformat(),
-            "user_id": context.get("resorption.user_id") or None,
-            "username": context.get("resorption.username") or "anonyme",
-            "role": context.get("resorption.role") or None,
+            "user_id": who.user_id,
+            "username": who.username or "anonyme",
+            "role": who.role or None,
             "collection": collection,
             "item_id": None if item_id is None else str(item_id),
             "groups": sorted(groups),
