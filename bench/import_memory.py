@@ -1,7 +1,8 @@
 """Peak memory (RSS) and time of the imports at 100,000 sites: each import in a process of its
 own, as a national administrator, on the bench's dataset.
 
-    .venv/bin/python bench/import_memory.py [--size 100k] [--formats csv,xlsx,gpkg] [--rows N] [--read]
+    .venv/bin/python bench/import_memory.py [--size 100k] [--formats baseline,csv,csv-new,xlsx,gpkg]
+        [--rows N] [--read]
 
 The files are the exports of the same sites (export-sites in CSV and XLSX, export-collection
 in GeoPackage), made once into bench/.import-files/; each is imported as a dry run (every row
@@ -10,15 +11,17 @@ it is). One line per format: rows, file size, seconds, peak RSS (the process's o
 `ru_maxrss`; the baseline line gives what an idle process of the app already holds). The
 limits of an import are raised for the run (RESORPTION_IMPORT_MAX_*).
 
+Format `csv-new` is the CSV export with its ids and external references emptied: every row
+creates a site (the costlier path: placement, insert, history, outbox), rolled back too.
+
 `--read` measures the reading of the file alone (every row read and counted, what the import
-does before it writes: the part whose memory grew with the file), without the write path,
-whose cost per row (a savepoint, a lock, the checks: tens of milliseconds on a busy machine)
-makes a full import of 100,000 rows last more than an hour.
+does before it writes: the part whose memory grew with the file), without the write path.
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
 import inspect
 import json
 import os
@@ -62,6 +65,8 @@ def make_file(url: str, fmt: str, rows: int) -> Path:
     if path.exists():
         return path
     FILES.mkdir(exist_ok=True)
+    if fmt == "csv-new":
+        return _without_ids(make_file(url, "csv", rows), path)
     caller = _caller(url)
     with caller.reading() as conn:
         first = "SELECT id FROM resorption.sites ORDER BY id LIMIT %s"
@@ -85,6 +90,23 @@ def make_file(url: str, fmt: str, rows: int) -> Path:
     return path
 
 
+def _without_ids(source: Path, path: Path) -> Path:
+    """The CSV at `source` with its ids and external references emptied, row by row."""
+    with (
+        source.open(encoding="utf-8-sig", newline="") as inp,
+        path.open("w", encoding="utf-8", newline="") as out,
+    ):
+        reader, writer = csv.reader(inp, delimiter=";"), csv.writer(out, delimiter=";")
+        header = next(reader)
+        emptied = [i for i, h in enumerate(header) if h.endswith(("– Identifiant", "– Référence externe"))]
+        writer.writerow(header)
+        for row in reader:
+            for i in emptied:
+                row[i] = ""
+            writer.writerow(row)
+    return path
+
+
 def one(url: str, fmt: str, path: Path, read_only: bool) -> dict:
     """Import one file (dry run), or only read it, in this process; what it measured."""
     caller = _caller(url)
@@ -104,7 +126,7 @@ def one(url: str, fmt: str, path: Path, read_only: bool) -> dict:
 
         # The code before streaming took the file's bytes; the code after, its path.
         source = path if "path" in inspect.signature(import_sites).parameters else path.read_bytes()
-        report = import_sites(caller, source, fmt, dry_run=True)
+        report = import_sites(caller, source, fmt.removesuffix("-new"), dry_run=True)
         rows = len(report.rows)
         rejected = report.count("rejected")
         if rejected:
@@ -123,7 +145,7 @@ def one(url: str, fmt: str, path: Path, read_only: bool) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", default="100k")
-    parser.add_argument("--formats", default="baseline,csv,xlsx,gpkg")
+    parser.add_argument("--formats", default="baseline,csv,csv-new,xlsx,gpkg")
     parser.add_argument("--rows", type=int, default=100_000, help="sites importés (les premiers du jeu)")
     parser.add_argument("--one", help=argparse.SUPPRESS)  # the child process
     parser.add_argument("--url", help=argparse.SUPPRESS)

@@ -144,6 +144,41 @@ def test_new_and_bad_rows(base_url: str, users: dict, db: psycopg.Connection, cl
     assert again["rows"][0]["outcome"] == "unchanged"
 
 
+def test_refused_rows_among_hundreds_leave_the_others_written_once(
+    base_url: str, users: dict, db: psycopg.Connection, cleanup: None
+) -> None:
+    """Rows are written by chunks of a hundred under one savepoint; a refused row sends its
+    chunk back, row by row: every other row of the file is written once, with one version
+    and one audit row, whichever chunk the refused rows fall in."""
+    user = users["correspondent-departement-33"]
+    header, _ = export_csv(base_url, user, "id = 0")
+    rows = [_new_row(header, f"MANY-{n:03}") for n in range(250)]
+    rows[0] = _new_row(header, "MANY-000", **{"Habitants – Nombre de ménages": "40"})
+    rows[99] = _new_row(header, "MANY-099", **{LAT: "48,9362", LON: "2,3574"})  # Seine-Saint-Denis
+    rows[100] = _new_row(header, "MANY-100", **{"Cycle de vie – Statut": "Ouvert"})
+    rows[249] = _new_row(
+        header, "MANY-249", **{"Identification et localisation – Code INSEE de la commune": "99999"}
+    )
+    report = import_(base_url, user, to_csv(header, rows), keep_valid=True)
+    assert report["committed"] and report["summary"] == {
+        "created": 246,
+        "updated": 0,
+        "unchanged": 0,
+        "rejected": 4,
+    }
+    assert [r["row"] for r in report["rows"] if r["outcome"] == "rejected"] == [2, 101, 102, 251]
+    assert [r["row"] for r in report["rows"]] == list(range(2, 252))
+    written = db.execute(
+        "SELECT count(*), count(DISTINCT external_ref), "
+        "(SELECT count(*) FROM resorption.sites_history h WHERE h.id = ANY(array_agg(s.id))), "
+        "(SELECT count(*) FROM resorption.audit_log a WHERE a.collection = 'sites' "
+        " AND a.detail->>'source' = 'import' AND a.item_id = ANY(array_agg(s.id::text))) "
+        "FROM resorption.sites s WHERE external_ref LIKE %s",
+        (REF + "MANY-%",),
+    ).fetchone()
+    assert written == (246, 246, 246, 246)
+
+
 def test_each_written_row_is_one_version_and_one_audit_row(
     base_url: str, users: dict, db: psycopg.Connection, cleanup: None
 ) -> None:

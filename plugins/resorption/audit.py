@@ -7,6 +7,7 @@ records who acted; the app notes where each request came from (`set_request`).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
@@ -28,6 +29,9 @@ class RequestInfo:
     client: str
 
 
+# One row to write: action, collection, item id, sensitive groups, detail.
+AuditRow = tuple[str, str, str | None, frozenset[str] | set[str], dict[str, Any] | None]
+
 _request: ContextVar[RequestInfo | None] = ContextVar("resorption_request", default=None)
 
 
@@ -46,6 +50,36 @@ def write_reads(conn: psycopg.Connection, rows: list[dict[str, Any]]) -> None:
     conn.execute(SQL.write_reads, (Jsonb(rows),))
 
 
+def _params(
+    action: str,
+    collection: str,
+    item_id: str | None,
+    groups: frozenset[str] | set[str],
+    detail: dict[str, Any] | None,
+) -> tuple[Any, ...]:
+    info = _request.get()
+    return (
+        action,
+        collection,
+        item_id,
+        sorted(groups),
+        info.method if info else None,
+        info.path if info else None,
+        info.client if info else None,
+        Jsonb(detail) if detail else None,
+    )
+
+
+def write_many(
+    conn: psycopg.Connection,
+    rows: Iterable[AuditRow],
+) -> None:
+    """Write audit rows (action, collection, item id, groups, detail) in the open transaction,
+    pipelined."""
+    with conn.cursor() as cursor:
+        cursor.executemany(SQL.write, (_params(*row) for row in rows))
+
+
 def write(
     conn: psycopg.Connection,
     action: str,
@@ -55,17 +89,4 @@ def write(
     detail: dict[str, Any] | None,
 ) -> None:
     """Write one audit row in the open transaction (whose settings name the user)."""
-    info = _request.get()
-    conn.execute(
-        SQL.write,
-        (
-            action,
-            collection,
-            item_id,
-            sorted(groups),
-            info.method if info else None,
-            info.path if info else None,
-            info.client if info else None,
-            Jsonb(detail) if detail else None,
-        ),
-    )
+    conn.execute(SQL.write, _params(action, collection, item_id, groups, detail))

@@ -534,6 +534,7 @@ class Writer:
                 (results.version,) = conn.execute(editing.touch_statement(self.collection), (key,)).fetchone()
         groups = frozenset({FINANCES}) if finances else frozenset()
         self.caller.audit("update", self.collection.id, key, groups, results.detail)
+
     def confirm(self, key: int, if_match: str | None = None) -> str:
         """« Toujours d'actualité »: stamp the site's `confirmed_at` with the present instant and
         nothing else, so that its history records a `confirm` version (sql/080_history.sql);

@@ -11,6 +11,7 @@ pair of columns per solution) and the actions linked to the site.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
@@ -144,6 +145,7 @@ class CellError(ValueError):
     """A cell that does not hold a value of its column; the message is French."""
 
 
+@functools.lru_cache(maxsize=4096)  # the same labels and headers, row after row
 def normalise(text: str) -> str:
     """A header or label compared loosely: no accents, no case, one kind of dash and space."""
     text = unicodedata.normalize("NFKD", text)

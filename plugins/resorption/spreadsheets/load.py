@@ -4,9 +4,12 @@ Each row becomes a site created, updated (found by `id`, else by `external_ref`)
 unchanged, or rejected with its reason in French. Rows are written through the one write
 path (`writing.Writer`: the editing routes' validation, placement, locks and checks, the
 caller's write role and scopes, so row-level security and column privileges), all in one
-transaction, each row in a savepoint: one bad row never stops the others. By default a
-file with a rejected row changes nothing; with `keep_valid` the good rows are kept;
-`dry_run` writes nothing at all.
+transaction. Rows are written by chunks, each in a savepoint; a chunk where a row is refused
+is rolled back and written again row by row, each in a savepoint of its own: one bad row never
+stops the others, and a clean file pays no savepoint per row (two round trips each). By
+default a file with a rejected row changes nothing; with `keep_valid` the good rows are kept;
+`dry_run` writes nothing at all. The audit rows of the rows written go in one transaction
+after the commit.
 
 The file is read twice, as it goes (`readers.rows`), never held whole: a first pass finds
 the header and counts the rows (the limits refuse a file before anything is written, and the
@@ -18,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import closing
 from dataclasses import dataclass, field
+from itertools import batched
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +32,7 @@ from resorption.caller import Caller
 from resorption.catalog import Field
 from resorption.crs import DEFAULT
 from resorption.editing import Mode
-from resorption.errors import InvalidParameter, ResorptionError, ValidationFailed
+from resorption.errors import InvalidParameter, NotFound, ResorptionError, ValidationFailed
 from resorption.settings import french_count
 from resorption.spreadsheets.columns import CellError, Column, header_lookup, normalise, parse, site_columns
 from resorption.spreadsheets.readers import FORMATS, rows
@@ -104,6 +108,10 @@ class _Rejected(Exception):
     """A row that cannot be written; the message is French."""
 
 
+class _Refused(Exception):
+    """A row of a chunk was refused: the chunk is written again row by row."""
+
+
 def import_sites(
     caller: Caller,
     path: Path,
@@ -140,30 +148,30 @@ def import_sites(
     with caller.writing() as conn:
         row_writer = _RowWriter(conn, w, columns)
         with conn.transaction() as batch, closing(rows(path, fmt, limits)) as second_pass:
-            for done, (number, cells) in enumerate(_data(second_pass, header_at), start=1):
-                result = RowResult(number)
-                try:
-                    with conn.transaction():  # a savepoint: a refused row leaves nothing behind
-                        row_writer.write(cells, result)
-                except _Rejected as exc:
-                    result.outcome, result.reason = "rejected", str(exc)
-                except ValidationFailed as exc:
-                    result.outcome, result.reason = "rejected", _reasons(exc.errors, sites.fields)
-                except ResorptionError as exc:
-                    result.outcome, result.reason = "rejected", exc.message
-                report.rows.append(result)
+            for chunk in batched(_data(second_pass, header_at), CHUNK_ROWS):
+                report.rows.extend(row_writer.write_chunk(chunk))
                 if progress:
-                    progress(done, total)
+                    progress(len(report.rows), total)
             report.committed = not dry_run and (keep_valid or report.count("rejected") == 0)
             if not report.committed:
                 raise psycopg.Rollback(batch)
-    for r in report.rows:
-        if r.outcome in ("created", "updated"):
-            action = "create" if r.outcome == "created" else "update"
-            caller.audit(action, sites.id, r.site, r.groups, {"source": "import", "row": r.row})
+    if report.committed:
+        caller.audit_many(
+            (
+                "create" if r.outcome == "created" else "update",
+                sites.id,
+                r.site,
+                r.groups,
+                {"source": "import", "row": r.row},
+            )
+            for r in report.rows
+            if r.outcome in ("created", "updated")
+        )
     return report
 
 
+# Rows written under one savepoint (a refused row sends its chunk back, row by row).
+CHUNK_ROWS = 100
 # The header is looked for in the first rows of a file.
 HEADER_SEARCH = 5
 
@@ -231,6 +239,37 @@ class _RowWriter:
         self.writable = editing.writable_fields(self.sites, w.readable, self.db_columns)
         self.seen: dict[tuple[str, Any], int] = {}
 
+    def write_chunk(self, chunk: Sequence[tuple[int, list[Any]]]) -> list[RowResult]:
+        """The outcome of each row of `chunk`, written in one savepoint; when one is refused,
+        the chunk is rolled back and written again row by row, each in its own savepoint."""
+        seen = dict(self.seen)
+        try:
+            with self.conn.transaction():
+                results = [self._attempt(number, cells, careful=False) for number, cells in chunk]
+        except _Refused:
+            self.seen = seen
+            results = [self._attempt(number, cells, careful=True) for number, cells in chunk]
+        return results
+
+    def _attempt(self, number: int, cells: Sequence[Any], careful: bool) -> RowResult:
+        """One row's outcome; a refusal raises `_Refused` unless `careful` (a savepoint of its own)."""
+        result = RowResult(number)
+        try:
+            if careful:
+                with self.conn.transaction():  # a savepoint: a refused row leaves nothing behind
+                    self.write(cells, result)
+            else:
+                self.write(cells, result)
+        except _Rejected as exc:
+            result.outcome, result.reason = "rejected", str(exc)
+        except ValidationFailed as exc:
+            result.outcome, result.reason = "rejected", _reasons(exc.errors, self.sites.fields)
+        except ResorptionError as exc:
+            result.outcome, result.reason = "rejected", exc.message
+        if result.outcome == "rejected" and not careful:
+            raise _Refused
+        return result
+
     def write(self, cells: Sequence[Any], result: RowResult) -> None:
         """Create, update or leave the row's site; raise to refuse it."""
         values, geometry, ident = self._values(cells)
@@ -241,10 +280,7 @@ class _RowWriter:
                     raise _Rejected(f"le même site figure déjà à la ligne {self.seen[key]} du fichier.")
                 self.seen[key] = result.row
         target = ident
-        if ident is not None:
-            if writing.peek(self.conn, self.sites, ident) is None:
-                raise _Rejected(f"le site n° {ident} n'existe pas ou est hors de votre territoire.")
-        elif ref is not None:
+        if ref is not None and ident is None:
             # References are unique per département: the caller may see several (row-level
             # security shows only those it may read).
             found = writing.sites_with_reference(self.conn, ref)
@@ -302,7 +338,10 @@ class _RowWriter:
         self, target: int, values: dict[str, Any], geometry: dict[str, Any] | None, result: RowResult
     ) -> None:
         result.site = target
-        head = self.w.lock(self.conn, target)
+        try:
+            head = self.w.lock(self.conn, target)
+        except NotFound:
+            raise _Rejected(f"le site n° {target} n'existe pas ou est hors de votre territoire.") from None
         current = self.w.current(self.conn, target)
         props = current.get("properties") or {}
         body: dict[str, Any] = {
