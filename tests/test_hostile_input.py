@@ -486,7 +486,7 @@ def bombs() -> dict[str, tuple[str, bytes, str]]:
         # 300 MB of spaces in 1.3 MB (the fastest compression: it is built at each run).
         "zip bomb (300 Mo)": ("xlsx", _xlsx(padding=300 * MIB, level=1), "décompressé"),
         "taux de compression 1000:1": ("xlsx", _xlsx(padding=10 * MIB, level=9), "anormalement compressé"),
-        "CSV de 30 000 lignes": ("csv", b"nom;commune\n" + b"x;y\n" * 30_000, "au-delà de la ligne"),
+        "CSV de 100 010 lignes": ("csv", b"nom;commune\n" + b"x;y\n" * 100_010, "au-delà de la ligne"),
         "CSV de 300 colonnes": ("csv", b";".join([b"x"] * 300) + b"\n", "colonne 300"),
         "CSV, cellule de 200 000 caractères": ("csv", b'"' + b"a" * 200_000 + b'"\n', "caractères"),
     }

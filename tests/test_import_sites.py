@@ -13,7 +13,9 @@ import io
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +25,8 @@ import pyogrio
 import pytest
 import requests
 
+from resorption.app import create_app
+from resorption.settings import Settings
 from tests.fix_users import TestUser
 
 REF = "IMPORT-TEST-"
@@ -36,6 +40,11 @@ def cleanup(database_url: str) -> Iterator[None]:
     yield
     with psycopg.connect(database_url) as conn:
         conn.execute("DELETE FROM resorption.sites WHERE external_ref LIKE %s", (REF + "%",))
+
+
+@pytest.fixture(scope="module")
+def settings(database_url: str) -> Settings:
+    return Settings.from_env(database_url)
 
 
 def run(base_url: str, user: TestUser, process: str, **inputs: Any) -> requests.Response:
@@ -177,6 +186,42 @@ def test_refused_rows_among_hundreds_leave_the_others_written_once(
         (REF + "MANY-%",),
     ).fetchone()
     assert written == (246, 246, 246, 246)
+
+
+def test_a_long_import_is_refused_in_a_request_and_runs_as_a_job(
+    base_url: str, settings: Settings, users: dict, db: psycopg.Connection, cleanup: None
+) -> None:
+    """Past RESORPTION_SYNC_IMPORT_MAX_ROWS rows, an import is a job's work: refused in a
+    request before anything is written, it runs as a job that reports its progress."""
+    limited = replace(settings, limits=replace(settings.limits, sync_import_max_rows=3))
+    client = create_app(limited).test_client()
+    user = users["correspondent-departement-33"]
+    header, _ = export_csv(base_url, user, "id = 0")
+    content = to_csv(header, [_new_row(header, f"JOB-{n}") for n in range(5)])
+    body = {"inputs": {"file": base64.b64encode(content).decode(), "format": "csv"}}
+    path = "/processes/import-sites/execution"
+    refused = client.post(path, json=body, headers=user.headers)
+    assert refused.status_code == 400, refused.get_data(as_text=True)
+    said = refused.get_json()
+    assert said["code"] == "RespondAsyncRequired"
+    assert "Ce fichier compte 5 lignes de sites" in said["description"]
+    assert "Prefer: respond-async" in said["description"]
+    count = "SELECT count(*) FROM resorption.sites WHERE external_ref LIKE %s"
+    assert db.execute(count, (REF + "JOB-%",)).fetchone()[0] == 0
+
+    started = client.post(path, json=body, headers={**user.headers, "Prefer": "respond-async"})
+    assert started.status_code == 201, started.get_data(as_text=True)
+    job = "/" + started.headers["Location"].split("/", 3)[3]
+    deadline = time.monotonic() + 60
+    while (status := client.get(job, headers=user.headers, query_string={"f": "json"}).get_json())[
+        "status"
+    ] not in ("successful", "failed") and time.monotonic() < deadline:
+        time.sleep(0.3)
+    assert status["status"] == "successful", status
+    assert status["progress"] == 100
+    report = client.get(f"{job}/results", headers=user.headers, query_string={"f": "json"}).get_json()
+    assert report["summary"]["created"] == 5 and report["committed"], report
+    assert db.execute(count, (REF + "JOB-%",)).fetchone()[0] == 5
 
 
 def test_each_written_row_is_one_version_and_one_audit_row(

@@ -61,8 +61,9 @@ class PayloadTooLarge(ResorptionError):
 
 
 class TooLongForARequest(ResorptionError):
-    """A synchronous export of more rows than RESORPTION_SYNC_EXPORT_MAX_ROWS: a job's work
-    (`Prefer: respond-async`), refused before any row is read."""
+    """A synchronous export or import of more rows than RESORPTION_SYNC_EXPORT_MAX_ROWS or
+    RESORPTION_SYNC_IMPORT_MAX_ROWS: a job's work (`Prefer: respond-async`), refused before
+    any row is written."""
 
     status = HTTPStatus.BAD_REQUEST
     ogc_code = "RespondAsyncRequired"

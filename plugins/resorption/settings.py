@@ -82,12 +82,14 @@ class Limits:
     cql2_max_terms: int = 1_000
     # Spreadsheet imports (process import-sites and `resorption import sites`).
     import_max_bytes: int = 20 * MIB
-    import_max_rows: int = 20_000
+    import_max_rows: int = 100_000
     import_max_columns: int = 250
     import_max_uncompressed_bytes: int = 256 * MIB
     # Exports run in a request up to this many rows; beyond, as a job (`Prefer: respond-async`),
     # so that no request holds a worker and a database connection for minutes.
     sync_export_max_rows: int = 20_000
+    # Imports write a row in milliseconds: in a request up to this many rows; beyond, as a job.
+    sync_import_max_rows: int = 2_000
     # Attachments of sites and journal messages (resorption.attachments): a file's size, and
     # an image's pixels (a small PNG may announce 100,000 × 100,000 pixels: a decompression
     # bomb refused from its header, before Pillow decodes anything).
@@ -114,6 +116,7 @@ class Limits:
                 "RESORPTION_IMPORT_MAX_UNCOMPRESSED_BYTES", d.import_max_uncompressed_bytes, 1024
             ),
             sync_export_max_rows=_int("RESORPTION_SYNC_EXPORT_MAX_ROWS", d.sync_export_max_rows, 1),
+            sync_import_max_rows=_int("RESORPTION_SYNC_IMPORT_MAX_ROWS", d.sync_import_max_rows, 1),
             attachment_max_bytes=_int("RESORPTION_ATTACHMENT_MAX_BYTES", d.attachment_max_bytes, 1024),
             attachment_max_pixels=_int(
                 "RESORPTION_ATTACHMENT_MAX_PIXELS", d.attachment_max_pixels, 10_000, 500_000_000

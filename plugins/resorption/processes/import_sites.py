@@ -2,10 +2,11 @@
 
 The same code as `resorption import sites` (`spreadsheets.load`): the file's columns are
 those of `export-sites` (or the properties' names); each row is written through the
-editing routes' checks, as the caller, in its own savepoint. The JSON report gives each
+editing routes' checks, as the caller. The JSON report gives each
 row's outcome, site and reason. A file with a refused row changes nothing unless
 `keep_valid` is true; `dry_run` only checks. The file is decoded into a temporary file, by
-chunks, and read from there as it goes (`spreadsheets.readers`).
+chunks, and read from there as it goes (`spreadsheets.readers`). A file of more rows than
+RESORPTION_SYNC_IMPORT_MAX_ROWS is a job's work (`Prefer: respond-async`).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any
 from resorption.caller import Caller
 from resorption.job_files import temporary
 from resorption.processes.base import Inputs, ResorptionProcessor
-from resorption.processes.jobs import job_progress
+from resorption.processes.jobs import job_progress, running_as_job
 from resorption.settings import french_size
 from resorption.spreadsheets.load import import_sites
 from resorption.spreadsheets.readers import FORMATS
@@ -45,7 +46,8 @@ PROCESS_METADATA: dict[str, Any] = {
         "comme une modification de la collection, avec vos droits. Par défaut, un fichier dont "
         "une ligne est refusée n'enregistre rien ; « keep_valid » garde les lignes valides, "
         "« dry_run » vérifie sans enregistrer. Le compte rendu donne, ligne par ligne, le "
-        "résultat et la raison d'un refus."
+        "résultat et la raison d'un refus. Un gros fichier s'importe en tâche de fond (en-tête "
+        "« Prefer: respond-async ») qui donne son avancement."
     ),
     "jobControlOptions": ["sync-execute", "async-execute"],
     "keywords": ["import", "tableur", "xlsx", "csv", "GeoPackage", "sites"],
@@ -54,8 +56,9 @@ PROCESS_METADATA: dict[str, Any] = {
         "file": {
             "title": "Fichier",
             "description": (
-                "Le contenu du fichier, encodé en base64 (par défaut 20 Mo, 20 000 lignes "
-                "et 250 colonnes au plus)."
+                "Le contenu du fichier, encodé en base64 (par défaut 20 Mo, 100 000 lignes "
+                "et 250 colonnes au plus ; au-delà de 2 000 lignes, l'import s'exécute en tâche de "
+                "fond : en-tête « Prefer: respond-async »)."
             ),
             "schema": {"type": "string", "format": "byte"},
             "minOccurs": 1,
@@ -128,7 +131,8 @@ class Processor(ResorptionProcessor):
             if not _decode(raw, made.path):
                 inputs.error("file", "le contenu n'est pas du base64 valide.")
                 inputs.fail_if_invalid()
-            report = import_sites(caller, made.path, fmt, dry_run, keep_valid, progress)
+            here = None if running_as_job() else caller.settings.limits.sync_import_max_rows
+            report = import_sites(caller, made.path, fmt, dry_run, keep_valid, progress, here)
         finally:
             made.discard()
         return report.as_json()

@@ -32,7 +32,13 @@ from resorption.caller import Caller
 from resorption.catalog import Field
 from resorption.crs import DEFAULT
 from resorption.editing import Mode
-from resorption.errors import InvalidParameter, NotFound, ResorptionError, ValidationFailed
+from resorption.errors import (
+    InvalidParameter,
+    NotFound,
+    ResorptionError,
+    TooLongForARequest,
+    ValidationFailed,
+)
 from resorption.settings import french_count
 from resorption.spreadsheets.columns import CellError, Column, header_lookup, normalise, parse, site_columns
 from resorption.spreadsheets.readers import FORMATS, rows
@@ -119,8 +125,12 @@ def import_sites(
     dry_run: bool = False,
     keep_valid: bool = False,
     progress: Progress | None = None,
+    max_rows_here: int | None = None,
 ) -> ImportReport:
-    """Import the file at `path` as `caller`; the report says what became of each row."""
+    """Import the file at `path` as `caller`; the report says what became of each row.
+
+    `max_rows_here`: the rows a synchronous request may import; a longer file is refused
+    (TooLongForARequest) before anything is written: it is a job's work."""
     if fmt not in FORMATS:
         raise InvalidParameter(f"format « {fmt} » inconnu : choisissez xlsx, csv ou gpkg.")
     sites = caller.sites
@@ -143,6 +153,13 @@ def import_sites(
         raise InvalidParameter(
             f"Le fichier compte {french_count(total)} lignes de sites ; "
             f"{french_count(limits.import_max_rows)} au plus par import : découpez-le."
+        )
+    if max_rows_here is not None and total > max_rows_here:
+        raise TooLongForARequest(
+            f"Ce fichier compte {french_count(total)} lignes de sites : au-delà de "
+            f"{french_count(max_rows_here)}, un import s'exécute en tâche de fond. Relancez-le avec "
+            "l'en-tête « Prefer: respond-async », puis suivez la tâche à l'adresse donnée par "
+            "l'en-tête Location (/jobs/{id}) ; son compte rendu est à /jobs/{id}/results."
         )
     report = ImportReport(dry_run=dry_run, keep_valid=keep_valid)
     with caller.writing() as conn:
