@@ -532,3 +532,32 @@ def test_a_first_page_of_a_changelog_reads_only_its_versions(
             )
     removed = sum(int(n) for n in re.findall(r"Rows Removed by Filter: (\d+)", plan))
     assert removed < 100, plan  # a few versions of the same item at most, not the whole history
+
+
+@pytest.mark.parametrize("user", ["national-admin-nation", "correspondent-departement-33"])
+def test_the_first_ids_of_the_actions_changelog_are_merged_from_the_primary_keys(
+    user: str, database_url: str, users: dict[str, TestUser]
+) -> None:
+    """The three histories of action_changes are merged in the order of their version ids
+    (each branch reads one table, with no condition of its own): a first page reads its
+    versions, where a join in a branch made it read and sort every version of every action."""
+    from resorption.app import create_app
+    from resorption.authentication import principal_of_user
+    from resorption.caller import Caller
+    from resorption.reader import PAGE_PLANNER
+    from resorption.settings import Settings
+
+    settings = Settings.from_env(database_url)
+    with create_app(settings).app_context():
+        caller = Caller.of(principal_of_user(users[user].username, settings), settings)
+        with caller.reading(PAGE_PLANNER) as conn:
+            plan = "\n".join(
+                r[0]
+                for r in conn.execute(
+                    "EXPLAIN (COSTS OFF) SELECT t.id FROM resorption.action_changes t ORDER BY t.id LIMIT 10"
+                )
+            )
+    assert "Merge Append" in plan, plan
+    assert not re.search(r"^\s*(->\s+)?Sort\s*$", plan, re.MULTILINE), plan  # a Sort node
+    for history in ("actions_history", "action_indicators_history", "action_finances_history"):
+        assert re.search(rf"Index (Only )?Scan using {history}_pkey on {history}\b", plan), plan

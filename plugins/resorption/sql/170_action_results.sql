@@ -104,85 +104,97 @@ END $$;
 -- from the others: the catalog marks them sensitive), and the changed values come from
 -- `action_version_changes`. The versions of an action that only moved its update stamp (a
 -- result recorded: its own version says what changed) are left out.
+--
+-- Each branch reads one table (the action's name, département and footprint are looked up by
+-- id, not joined) and has no condition of its own (the versions left out are said by `shown`,
+-- filtered outside the union): PostgreSQL then merges the three branches in the order of
+-- their version ids (their primary keys), and a page reads its versions only; a join or a
+-- condition in a branch made it read and sort every version of every action. The policies of the results' histories read
+-- the action under its own rules: a result of an action the caller may not read stays hidden.
 CREATE VIEW resorption.action_changes WITH (security_invoker = true) AS
-SELECT h.version_id AS id,
-       h.id AS action_id,
-       h.name AS action_name,
-       h.departement_code,
-       h.footprint,
-       'action'::text AS subject,
-       NULL::date AS measured_at,
-       NULL::smallint AS finance_year,
-       NULL::text AS funder,
-       lower(h.valid) AS valid_from,
-       CASE WHEN h.operation = 'delete' THEN NULL ELSE upper(h.valid) END AS valid_to,
-       h.operation,
-       h.changed_by,
-       -- against the previous version the caller may read, looked up inside the column (as
-       -- site_changes, 080_history.sql: the ids of a page or a count do not pay for it)
-       resorption.action_version_changes(
-           'resorption.actions_history', h.version_id,
-           (SELECT p.version_id
-            FROM resorption.actions_history p
-            WHERE p.id = h.id AND lower(p.valid) < lower(h.valid)
-            ORDER BY lower(p.valid) DESC
-            LIMIT 1),
-           h.changed_fields) AS changes
-FROM resorption.actions_history h
-WHERE NOT (h.operation = 'update' AND h.changed_fields = '{}')
-UNION ALL
-SELECT i.version_id,
-       i.action_id,
-       a.name,
-       a.departement_code,
-       a.footprint,
-       'indicators',
-       i.measured_at,
-       NULL,
-       NULL,
-       lower(i.valid),
-       CASE WHEN i.operation = 'delete' THEN NULL ELSE upper(i.valid) END,
-       i.operation,
-       i.changed_by,
-       resorption.action_version_changes(
-           'resorption.action_indicators_history', i.version_id,
-           (SELECT p.version_id
-            FROM resorption.action_indicators_history p
-            WHERE p.action_id = i.action_id AND p.measured_at = i.measured_at
-              AND lower(p.valid) < lower(i.valid)
-            ORDER BY lower(p.valid) DESC
-            LIMIT 1),
-           CASE WHEN i.operation = 'insert' THEN ARRAY[
-               'people', 'households', 'women', 'minors', 'people_health_care',
-               'people_work_contract', 'people_shelter', 'households_shelter', 'people_housing',
-               'households_housing', 'minors_identified', 'minors_mediation', 'minors_school_start',
-               'minors_nursery', 'minors_primary', 'minors_middle', 'minors_high']
-           ELSE i.changed_fields END)
-FROM resorption.action_indicators_history i
-JOIN resorption.actions a ON a.id = i.action_id
-UNION ALL
-SELECT f.version_id,
-       f.action_id,
-       a.name,
-       a.departement_code,
-       a.footprint,
-       'funding',
-       NULL,
-       f.year,
-       f.funding_type::text,
-       lower(f.valid),
-       CASE WHEN f.operation = 'delete' THEN NULL ELSE upper(f.valid) END,
-       f.operation,
-       f.changed_by,
-       resorption.action_version_changes(
-           'resorption.action_finances_history', f.version_id,
-           (SELECT p.version_id
-            FROM resorption.action_finances_history p
-            WHERE p.action_id = f.action_id AND p.year = f.year AND p.funding_type = f.funding_type
-              AND lower(p.valid) < lower(f.valid)
-            ORDER BY lower(p.valid) DESC
-            LIMIT 1),
-           CASE WHEN f.operation = 'insert' THEN ARRAY['budget', 'spent', 'details']
-                ELSE f.changed_fields END)
-FROM resorption.action_finances_history f
-JOIN resorption.actions a ON a.id = f.action_id;
+SELECT id, action_id, action_name, departement_code, footprint, subject, measured_at, finance_year,
+       funder, valid_from, valid_to, operation, changed_by, changes
+FROM (
+    SELECT h.version_id AS id,
+           h.id AS action_id,
+           h.name AS action_name,
+           h.departement_code,
+           h.footprint,
+           'action'::text AS subject,
+           NULL::date AS measured_at,
+           NULL::smallint AS finance_year,
+           NULL::text AS funder,
+           lower(h.valid) AS valid_from,
+           CASE WHEN h.operation = 'delete' THEN NULL ELSE upper(h.valid) END AS valid_to,
+           h.operation,
+           h.changed_by,
+           -- against the previous version the caller may read, looked up inside the column (as
+           -- site_changes, 080_history.sql: the ids of a page or a count do not pay for it)
+           resorption.action_version_changes(
+               'resorption.actions_history', h.version_id,
+               (SELECT p.version_id
+                FROM resorption.actions_history p
+                WHERE p.id = h.id AND lower(p.valid) < lower(h.valid)
+                ORDER BY lower(p.valid) DESC
+                LIMIT 1),
+               h.changed_fields) AS changes,
+           NOT (h.operation = 'update' AND h.changed_fields = '{}') AS shown
+    FROM resorption.actions_history h
+    UNION ALL
+    SELECT i.version_id,
+           i.action_id,
+           (SELECT a.name FROM resorption.actions a WHERE a.id = i.action_id),
+           (SELECT a.departement_code FROM resorption.actions a WHERE a.id = i.action_id),
+           (SELECT a.footprint FROM resorption.actions a WHERE a.id = i.action_id),
+           'indicators',
+           i.measured_at,
+           NULL,
+           NULL,
+           lower(i.valid),
+           CASE WHEN i.operation = 'delete' THEN NULL ELSE upper(i.valid) END,
+           i.operation,
+           i.changed_by,
+           resorption.action_version_changes(
+               'resorption.action_indicators_history', i.version_id,
+               (SELECT p.version_id
+                FROM resorption.action_indicators_history p
+                WHERE p.action_id = i.action_id AND p.measured_at = i.measured_at
+                  AND lower(p.valid) < lower(i.valid)
+                ORDER BY lower(p.valid) DESC
+                LIMIT 1),
+               CASE WHEN i.operation = 'insert' THEN ARRAY[
+                   'people', 'households', 'women', 'minors', 'people_health_care',
+                   'people_work_contract', 'people_shelter', 'households_shelter', 'people_housing',
+                   'households_housing', 'minors_identified', 'minors_mediation', 'minors_school_start',
+                   'minors_nursery', 'minors_primary', 'minors_middle', 'minors_high']
+               ELSE i.changed_fields END),
+           true
+    FROM resorption.action_indicators_history i
+    UNION ALL
+    SELECT f.version_id,
+           f.action_id,
+           (SELECT a.name FROM resorption.actions a WHERE a.id = f.action_id),
+           (SELECT a.departement_code FROM resorption.actions a WHERE a.id = f.action_id),
+           (SELECT a.footprint FROM resorption.actions a WHERE a.id = f.action_id),
+           'funding',
+           NULL,
+           f.year,
+           f.funding_type::text,
+           lower(f.valid),
+           CASE WHEN f.operation = 'delete' THEN NULL ELSE upper(f.valid) END,
+           f.operation,
+           f.changed_by,
+           resorption.action_version_changes(
+               'resorption.action_finances_history', f.version_id,
+               (SELECT p.version_id
+                FROM resorption.action_finances_history p
+                WHERE p.action_id = f.action_id AND p.year = f.year AND p.funding_type = f.funding_type
+                  AND lower(p.valid) < lower(f.valid)
+                ORDER BY lower(p.valid) DESC
+                LIMIT 1),
+               CASE WHEN f.operation = 'insert' THEN ARRAY['budget', 'spent', 'details']
+                    ELSE f.changed_fields END),
+           true
+    FROM resorption.action_finances_history f
+) v
+WHERE v.shown;
