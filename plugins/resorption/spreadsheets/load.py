@@ -259,12 +259,12 @@ class _RowWriter:
     def write_chunk(self, chunk: Sequence[tuple[int, list[Any]]]) -> list[RowResult]:
         """The outcome of each row of `chunk`, written in one savepoint; when one is refused,
         the chunk is rolled back and written again row by row, each in its own savepoint."""
-        seen = dict(self.seen)
         try:
             with self.conn.transaction():
                 results = [self._attempt(number, cells, careful=False) for number, cells in chunk]
         except _Refused:
-            self.seen = seen
+            first = chunk[0][0]  # the rows of the chunk are seen again
+            self.seen = {key: row for key, row in self.seen.items() if row < first}
             results = [self._attempt(number, cells, careful=True) for number, cells in chunk]
         return results
 
