@@ -19,7 +19,7 @@ from resorption.caller import Caller
 from resorption.job_files import temporary
 from resorption.processes.base import Inputs, ResorptionProcessor
 from resorption.processes.jobs import job_progress, running_as_job
-from resorption.settings import french_size
+from resorption.settings import french_count, french_size
 from resorption.spreadsheets.load import import_sites
 from resorption.spreadsheets.readers import FORMATS
 
@@ -123,8 +123,9 @@ class Processor(ResorptionProcessor):
         report_progress = job_progress(self, caller)
 
         def progress(done: int, total: int) -> None:
-            if done % 50 == 0 or done == total:
-                report_progress(5 + 90 * done // total, f"{done} lignes traitées sur {total}")
+            report_progress(
+                5 + 90 * done // total, f"{french_count(done)} lignes traitées sur {french_count(total)}"
+            )
 
         made = temporary(f".{fmt}")
         try:
