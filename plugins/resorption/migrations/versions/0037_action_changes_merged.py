@@ -1,6 +1,6 @@
 """The actions' changelog merged from the primary keys of its three histories (sql/170_action_results.sql).
 
-Revision ID: 0040
+Revision ID: 0037
 Revises: 0036
 Create Date: 2026-12-03
 
@@ -13,7 +13,7 @@ table; the versions left out are filtered outside the union.
 from resorption.migrate import SQL_DIR
 from resorption.migrations.views import replace_view
 
-revision = "0040"
+revision = "0037"
 down_revision = "0036"
 branch_labels = None
 depends_on = None
