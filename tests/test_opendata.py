@@ -499,6 +499,65 @@ def test_the_last_snapshot_is_served_until_the_publisher_refreshes_it(
     assert days() == {clock.today().isoformat()}, publisher.log.read_text()
 
 
+# The published views as revision 0036 left them: computed from the sites at each request.
+VIEWS_OF_0036 = """
+CREATE VIEW resorption.opendata_departements WITH (security_barrier) AS
+SELECT d.code, d.name, d.region_code, r.name AS region_name,
+       (now() AT TIME ZONE 'Europe/Paris')::date AS as_of,
+       f.open_sites, f.population, f.minors, f.households,
+       f.closed_resorbed, f.closed_by_justice, f.closed_by_pref_admin, f.closed_by_city_admin,
+       f.closed_other, f.closed_unknown, f.secret_statistique,
+       d.geom_simplified AS geom
+FROM resorption.departements d
+JOIN resorption.regions r ON r.code = d.region_code
+JOIN resorption.opendata_figures f ON f.level = 'departement' AND f.code = d.code;
+CREATE VIEW resorption.opendata_regions WITH (security_barrier) AS
+SELECT r.code, r.name,
+       (now() AT TIME ZONE 'Europe/Paris')::date AS as_of,
+       f.open_sites, f.population, f.minors, f.households,
+       f.closed_resorbed, f.closed_by_justice, f.closed_by_pref_admin, f.closed_by_city_admin,
+       f.closed_other, f.closed_unknown, f.secret_statistique,
+       r.geom_simplified AS geom
+FROM resorption.regions r
+JOIN resorption.opendata_figures f ON f.level = 'region' AND f.code = r.code;
+"""
+
+
+def test_revision_0038_moves_a_database_of_0036_to_the_snapshot(scratch_url: str) -> None:
+    """A database as 0036 left it (views computed at each request, no snapshot) gets the table,
+    the refresh that only its owner runs, the views reading the table, and a first snapshot."""
+    from resorption.migrate import upgrade
+
+    upgrade(scratch_url, "0036")
+    with psycopg.connect(scratch_url, autocommit=True) as conn:
+        conn.execute(
+            "DROP VIEW resorption.opendata_departements, resorption.opendata_regions; "
+            "DROP FUNCTION resorption.refresh_opendata(); DROP TABLE resorption.opendata_snapshot"
+        )
+        conn.execute(VIEWS_OF_0036)
+        conn.execute(
+            "INSERT INTO resorption.regions (code, name) VALUES ('11', 'Île-de-France'); "
+            "INSERT INTO resorption.departements (code, name, region_code) VALUES ('93', 'Seine-Saint-Denis', '11')"
+        )
+    upgrade(scratch_url)
+    with psycopg.connect(scratch_url, autocommit=True) as conn:
+        for view in ("opendata_departements", "opendata_regions"):
+            definition = conn.execute(
+                "SELECT pg_get_viewdef(%s::regclass)", (f"resorption.{view}",)
+            ).fetchone()[0]
+            assert "opendata_snapshot" in definition and "opendata_figures" not in definition, view
+        assert conn.execute(
+            "SELECT NOT has_function_privilege('public', 'resorption.refresh_opendata()', 'EXECUTE')"
+        ).fetchone()[0]
+        rows = conn.execute(
+            "SELECT level, code, as_of, open_sites FROM resorption.opendata_snapshot ORDER BY 1"
+        ).fetchall()
+        assert rows == [("departement", "93", clock.today(), None), ("region", "11", clock.today(), None)]
+        assert conn.execute("SELECT code, as_of FROM resorption.opendata_departements").fetchall() == [
+            ("93", clock.today())
+        ]
+
+
 # --- the suppression rules on made-up sites ------------------------------------------------
 
 
