@@ -115,7 +115,14 @@ def database_url(server_url: str) -> Iterator[str]:
             )
         )
         admin.execute("SELECT pg_advisory_unlock(hashtext('resorption_test_template'))")
-    yield _with_db(server_url, test_db)
+    url = _with_db(server_url, test_db)
+    # The open data is a snapshot of the day it was computed (sql/070_opendata.sql): the
+    # template's may be empty (its migration ran before the demo data) or from an earlier day,
+    # so the copy computes today's, as `resorption db setup` does after the demo data.
+    from resorption.open_figures import refresh_database
+
+    refresh_database(url)
+    yield url
     with psycopg.connect(admin_url, autocommit=True) as admin:
         admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(test_db)))
 

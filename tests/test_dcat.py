@@ -100,6 +100,23 @@ def test_catalogue_describes_each_open_dataset(jsonld: dict[str, Any], base_url:
             assert str(graph.value(d, DCT.license)) == LICENCE
 
 
+def test_catalogue_dates_the_figures_by_their_daily_refresh(
+    jsonld: dict[str, Any], anonymous: requests.Session
+) -> None:
+    """The figures are computed again once a day (sql/070_opendata.sql): the catalogue says
+    so, and dates each dataset with the day of its figures (`as_of`), not the day it is read."""
+    graph = graph_of(json.dumps(jsonld), "json-ld")
+    days = {
+        f["properties"]["as_of"]
+        for f in anonymous.get("/collections/stats_regions/items", params={"limit": 100}).json()["features"]
+    }
+    assert len(days) == 1
+    for dataset in graph.subjects(rdflib.RDF.type, DCAT.Dataset):
+        frequency = str(graph.value(dataset, DCT.accrualPeriodicity))
+        assert frequency == "http://publications.europa.eu/resource/authority/frequency/DAILY"
+        assert {str(graph.value(dataset, DCT.modified))} == days
+
+
 @pytest.mark.parametrize("dataset", OPEN_DATASETS)
 def test_every_file_holds_what_the_api_gives_anyone(anonymous: requests.Session, dataset: str) -> None:
     """Each download URL of the catalogue answers, anonymously, with the features (and only the

@@ -5,22 +5,36 @@ the SQL of `070_opendata.sql`: the published figures must equal it where they ar
 published, stand for at least 5 sites and 10 people, and no hidden figure may be
 recovered from the published ones (region minus its départements, national total minus
 the regions, or any other linear combination).
+
+The collections serve a snapshot of the figures, computed once a day by the owner (not at
+each request, which anyone could send): a change to the sites shows only after a refresh
+(`resorption donnees-ouvertes rafraichir`, the publisher's daily check, `db setup`), so the
+tests refresh before comparing, and one test shows the change waiting for it.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import time
 from collections import defaultdict
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import psycopg
 import pytest
 import requests
+from click.testing import CliRunner
 
-from resorption import clock
+from resorption import broker, clock
+from resorption.cli.commands import main
+from resorption.policy import ANONYMOUS_DB_ROLE, writer_role
+from resorption.privileges import reader_roles
+from resorption.settings import APP_DB_USER
+from tests.fix_mqtt import PublisherProcess
+from tests.fix_users import POLICY
 
 MIN_SITES, MIN_PEOPLE = 5, 10
 COLLECTIONS = {"departement": "stats_departements", "region": "stats_regions"}
@@ -112,7 +126,9 @@ def published_from_api(client: requests.Session) -> Published:
 
 
 def published_from_views(conn: psycopg.Connection) -> Published:
-    """Both views read straight in the database (to see the effect of made-up sites)."""
+    """Both views read straight in the database, after a refresh in the same transaction (to see
+    the effect of made-up sites)."""
+    conn.execute("SELECT resorption.refresh_opendata()")
     published: Published = {}
     for level, view in (("departement", "opendata_departements"), ("region", "opendata_regions")):
         cursor = conn.execute(f"SELECT * FROM resorption.{view}")
@@ -215,8 +231,19 @@ def _determined_cells(t: Truth, published: Published, measure: str) -> list[str]
 # --- the published collections, read without credentials -----------------------------------
 
 
+def refresh_by_command(database_url: str) -> str:
+    """`resorption donnees-ouvertes rafraichir`, as the owner (DATABASE_URL); its message."""
+    result = CliRunner().invoke(
+        main, ["donnees-ouvertes", "rafraichir"], env={"DATABASE_URL": database_url, "COLUMNS": "250"}
+    )
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
 @pytest.fixture(scope="module")
-def published(anonymous: requests.Session) -> Published:
+def published(anonymous: requests.Session, database_url: str) -> Published:
+    # Tests of other modules change sites: the snapshot is computed again from them first.
+    refresh_by_command(database_url)
     return published_from_api(anonymous)
 
 
@@ -314,6 +341,221 @@ def test_filters_see_only_published_figures(anonymous: requests.Session, publish
     )
     hidden = sum(1 for k, p in published.items() if k[0] == "departement" and p["open_sites"] is None)
     assert r.json()["numberMatched"] == hidden
+
+
+# --- the daily snapshot -------------------------------------------------------------------
+
+SNAPSHOT_COLUMNS = ("as_of", *MEASURES, "secret_statistique")
+
+
+def live_figures(db: psycopg.Connection) -> Published:
+    """The figures computed now from every site (the owner's private view), rows as published."""
+    cursor = db.execute("SELECT * FROM resorption.opendata_figures")
+    names = [c.name for c in cursor.description]
+    return {(row[0], row[1]): dict(zip(names, row, strict=True)) for row in cursor.fetchall()}
+
+
+def test_served_figures_equal_the_live_computation_after_a_refresh(
+    anonymous: requests.Session, db: psycopg.Connection, database_url: str
+) -> None:
+    """After `resorption donnees-ouvertes rafraichir`, every figure the API serves is the one
+    computed from the sites at that moment, dated today in Paris."""
+    message = refresh_by_command(database_url)
+    assert "101 départements" in message and "18 régions" in message, message
+    served, live = published_from_api(anonymous), live_figures(db)
+    assert set(served) == set(live)
+    for key, properties in served.items():
+        assert properties["as_of"] == clock.today().isoformat()
+        assert {m: properties[m] for m in (*MEASURES, "secret_statistique")} == {
+            m: live[key][m] for m in (*MEASURES, "secret_statistique")
+        }, key
+
+
+def test_a_change_to_the_sites_waits_for_the_refresh(
+    anonymous: requests.Session, db: psycopg.Connection, database_url: str
+) -> None:
+    """The collections serve the stored snapshot: a site's new population is not in the figures
+    until the next refresh (documented in the README), then it is."""
+    site, population = db.execute(
+        "SELECT id, population_total FROM resorption.sites WHERE departement_code = '93' "
+        "AND status = 'open' AND population_total IS NOT NULL ORDER BY id LIMIT 1"
+    ).fetchone()
+
+    def seine_saint_denis() -> dict:
+        r = anonymous.get("/collections/stats_departements/items/93", params={"f": "json"})
+        assert r.status_code == 200, r.text
+        return r.json()["properties"]
+
+    before = seine_saint_denis()
+    assert before["population"] is not None  # published, so that the change can show
+    try:
+        db.execute(
+            "UPDATE resorption.sites SET population_total = %s WHERE id = %s", (population + 100, site)
+        )
+        assert seine_saint_denis() == before  # not yet: the snapshot is the one of the last refresh
+        assert live_figures(db)["departement", "93"]["population"] == before["population"] + 100
+        refresh_by_command(database_url)
+        after = seine_saint_denis()
+        assert after["population"] == before["population"] + 100
+        assert after["population"] == live_figures(db)["departement", "93"]["population"]
+    finally:
+        db.execute("UPDATE resorption.sites SET population_total = %s WHERE id = %s", (population, site))
+        refresh_by_command(database_url)
+    assert seine_saint_denis() == before
+
+
+def test_nobody_but_the_owner_can_refresh_or_read_the_snapshot(
+    anonymous: requests.Session, db: psycopg.Connection
+) -> None:
+    """No route or process starts the computation, and no role a request or the application runs
+    as may execute the refresh or read the live computation or the snapshot: only the two
+    published views."""
+    for method in ("GET", "POST"):
+        for path in ("/donnees-ouvertes/rafraichir", "/donnees-ouvertes/stats_departements/rafraichir"):
+            r = anonymous.request(method, path)
+            assert r.status_code in (404, 405), (method, path, r.status_code)
+    processes = anonymous.get("/processes", params={"f": "json"}).json()["processes"]
+    assert not [
+        p["id"] for p in processes if "ouvert" in p["id"] or "opendata" in p["id"] or "rafra" in p["id"]
+    ]
+
+    roles = [APP_DB_USER, ANONYMOUS_DB_ROLE, *reader_roles(POLICY)]
+    roles += [writer_role(groups) for groups in reader_roles(POLICY).values()]
+    for role in roles:
+        assert not db.execute(
+            "SELECT has_function_privilege(%s, 'resorption.refresh_opendata()', 'EXECUTE')", (role,)
+        ).fetchone()[0], role
+        for relation in ("resorption.opendata_figures", "resorption.opendata_snapshot"):
+            rights = db.execute(
+                "SELECT has_table_privilege(%(r)s, %(t)s, 'SELECT, INSERT, UPDATE, DELETE, TRUNCATE') "
+                "OR has_any_column_privilege(%(r)s, %(t)s, 'SELECT')",
+                {"r": role, "t": relation},
+            ).fetchone()[0]
+            assert not rights, (role, relation)
+    for role in (ANONYMOUS_DB_ROLE, *reader_roles(POLICY)):  # what requests run as
+        for view in ("resorption.opendata_departements", "resorption.opendata_regions"):
+            assert db.execute("SELECT has_table_privilege(%s, %s, 'SELECT')", (role, view)).fetchone()[0]
+    # Tried for real: refused by PostgreSQL itself.
+    with psycopg.connect(db.info.dsn) as conn:
+        for role in (ANONYMOUS_DB_ROLE, *reader_roles(POLICY)):
+            with conn.transaction(force_rollback=True):
+                conn.execute(f'SET LOCAL ROLE "{role}"')
+                with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                    conn.execute("SELECT resorption.refresh_opendata()")
+
+
+def test_the_snapshot_holds_only_what_is_published(
+    anonymous: requests.Session, db: psycopg.Connection
+) -> None:
+    """The stored rows carry no column beyond the published ones (no hidden value, no count of
+    sites or people behind a cell, no date of a change) and every value is the one served."""
+    columns = [
+        r[0]
+        for r in db.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_schema = 'resorption' "
+            "AND table_name = 'opendata_snapshot' ORDER BY ordinal_position"
+        )
+    ]
+    assert columns == ["level", "code", *SNAPSHOT_COLUMNS]
+    served = published_from_api(anonymous)
+    cursor = db.execute(
+        f"SELECT level, code, {', '.join(SNAPSHOT_COLUMNS)} FROM resorption.opendata_snapshot"
+    )
+    stored = {(row[0], row[1]): dict(zip(SNAPSHOT_COLUMNS, row[2:], strict=True)) for row in cursor}
+    assert set(stored) == set(served)
+    for key, row in stored.items():
+        row["as_of"] = row["as_of"].isoformat()
+        assert row == {c: served[key][c] for c in SNAPSHOT_COLUMNS}, key
+
+
+def test_the_last_snapshot_is_served_until_the_publisher_refreshes_it(
+    anonymous: requests.Session,
+    db: psycopg.Connection,
+    database_url: str,
+    base_url: str,
+    mqtt_address: broker.BrokerAddress,
+    tmp_path: Path,
+) -> None:
+    """Before the day's refresh the collections still answer, with the last snapshot and its own
+    day; the publisher (`resorption publish`, always running) sees it is older than today in
+    Paris and computes today's."""
+    yesterday = clock.today() - dt.timedelta(days=1)
+    db.execute("UPDATE resorption.opendata_snapshot SET as_of = %s", (yesterday,))
+
+    def days() -> set[str]:
+        r = anonymous.get("/collections/stats_regions/items", params={"limit": 100})
+        assert r.status_code == 200 and len(r.json()["features"]) == 18, r.text
+        return {f["properties"]["as_of"] for f in r.json()["features"]}
+
+    assert days() == {yesterday.isoformat()}
+    publisher = PublisherProcess(database_url, base_url, tmp_path / "publisher.log")
+    publisher.start()
+    try:
+        deadline = time.monotonic() + 30
+        while days() != {clock.today().isoformat()} and time.monotonic() < deadline:
+            time.sleep(0.2)
+    finally:
+        publisher.kill()
+    assert days() == {clock.today().isoformat()}, publisher.log.read_text()
+
+
+# The published views as revision 0036 left them: computed from the sites at each request.
+VIEWS_OF_0036 = """
+CREATE VIEW resorption.opendata_departements WITH (security_barrier) AS
+SELECT d.code, d.name, d.region_code, r.name AS region_name,
+       (now() AT TIME ZONE 'Europe/Paris')::date AS as_of,
+       f.open_sites, f.population, f.minors, f.households,
+       f.closed_resorbed, f.closed_by_justice, f.closed_by_pref_admin, f.closed_by_city_admin,
+       f.closed_other, f.closed_unknown, f.secret_statistique,
+       d.geom_simplified AS geom
+FROM resorption.departements d
+JOIN resorption.regions r ON r.code = d.region_code
+JOIN resorption.opendata_figures f ON f.level = 'departement' AND f.code = d.code;
+CREATE VIEW resorption.opendata_regions WITH (security_barrier) AS
+SELECT r.code, r.name,
+       (now() AT TIME ZONE 'Europe/Paris')::date AS as_of,
+       f.open_sites, f.population, f.minors, f.households,
+       f.closed_resorbed, f.closed_by_justice, f.closed_by_pref_admin, f.closed_by_city_admin,
+       f.closed_other, f.closed_unknown, f.secret_statistique,
+       r.geom_simplified AS geom
+FROM resorption.regions r
+JOIN resorption.opendata_figures f ON f.level = 'region' AND f.code = r.code;
+"""
+
+
+def test_revision_0038_moves_a_database_of_0036_to_the_snapshot(scratch_url: str) -> None:
+    """A database as 0036 left it (views computed at each request, no snapshot) gets the table,
+    the refresh that only its owner runs, the views reading the table, and a first snapshot."""
+    from resorption.migrate import upgrade
+
+    upgrade(scratch_url, "0036")
+    with psycopg.connect(scratch_url, autocommit=True) as conn:
+        conn.execute(
+            "DROP VIEW resorption.opendata_departements, resorption.opendata_regions; "
+            "DROP FUNCTION resorption.refresh_opendata(); DROP TABLE resorption.opendata_snapshot"
+        )
+        conn.execute(VIEWS_OF_0036)
+        conn.execute(
+            "INSERT INTO resorption.regions (code, name) VALUES ('11', 'Île-de-France'); "
+            "INSERT INTO resorption.departements (code, name, region_code) VALUES ('93', 'Seine-Saint-Denis', '11')"
+        )
+    upgrade(scratch_url)
+    with psycopg.connect(scratch_url, autocommit=True) as conn:
+        for view in ("opendata_departements", "opendata_regions"):
+            definition = conn.execute(
+                "SELECT pg_get_viewdef(%s::regclass)", (f"resorption.{view}",)
+            ).fetchone()[0]
+            assert "opendata_snapshot" in definition and "opendata_figures" not in definition, view
+        assert conn.execute(
+            "SELECT NOT has_function_privilege('public', 'resorption.refresh_opendata()', 'EXECUTE')"
+        ).fetchone()[0]
+        rows = conn.execute(
+            "SELECT level, code, as_of, open_sites FROM resorption.opendata_snapshot ORDER BY 1"
+        ).fetchall()
+        assert rows == [("departement", "93", clock.today(), None), ("region", "11", clock.today(), None)]
+        assert conn.execute("SELECT code, as_of FROM resorption.opendata_departements").fetchall() == [
+            ("93", clock.today())
+        ]
 
 
 # --- the suppression rules on made-up sites ------------------------------------------------

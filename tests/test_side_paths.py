@@ -37,9 +37,11 @@ PUBLIC_TABLES = {
 # Views that read with their owner's rights, each with why it is safe. Every other view reads
 # as the caller (security_invoker).
 OWNER_RIGHTS_VIEWS = {
-    "resorption.opendata_figures": "agrégats sous secret statistique, barrière (sql/070_opendata.sql)",
-    "resorption.opendata_departements": "agrégats sous secret statistique, barrière",
-    "resorption.opendata_regions": "agrégats sous secret statistique, barrière",
+    "resorption.opendata_departements": (
+        "agrégats sous secret statistique, lus dans leur dernier calcul (opendata_snapshot, que seul "
+        "le propriétaire lit et écrit), barrière (sql/070_opendata.sql)"
+    ),
+    "resorption.opendata_regions": "agrégats sous secret statistique, dernier calcul, barrière",
     "resorption.actions_in_scope": (
         "lu par les politiques RLS des actions seulement : identifiants des actions du périmètre "
         "de l'appelant, barrière (sql/040_actions.sql)"

@@ -100,6 +100,10 @@ PRIVATE_TABLES += ("mail_outbox", "access_requests", "account_links", "mail_subs
 # The outbox of events names items of every département (sql/210_outbox.sql): the publisher
 # reads it as the owner, the web app through outbox_page only.
 PRIVATE_TABLES += ("outbox", "outbox_cursors", "stream_key")
+# Open data (sql/070_opendata.sql): the live computation over every site, and the snapshot it
+# fills once a day. Requests read the published views opendata_departements and
+# opendata_regions only: no caller can make the database compute the figures.
+PRIVATE_TABLES += ("opendata_figures", "opendata_snapshot")
 
 
 def reader_roles(policy: Policy) -> dict[str, frozenset[str]]:

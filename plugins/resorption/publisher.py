@@ -20,6 +20,11 @@ in the broker's dynamic security (broker.py): enabled only while active and whil
 is their broker password is live, allowed to subscribe to the topics of the collections and
 départements the policy lets them read. Every account is checked again at start, every
 RESYNC_SECONDS, and when a live token expires (an expiry writes nothing, hence no event).
+
+The daily work of the open data rides on the same loop, since this process runs all the time
+as the owner: every OPEN_DATA_CHECK_SECONDS it looks whether the snapshot of the open-data
+figures is older than today in Paris, and refreshes it then (open_figures.py; events wait
+meanwhile: about 8 s at 1,000,000 sites, once a day, just after midnight).
 """
 
 from __future__ import annotations
@@ -37,7 +42,7 @@ import paho.mqtt.client as mqtt
 import psycopg
 from psycopg.rows import dict_row
 
-from resorption import broker, notifications, outbox, statements
+from resorption import broker, notifications, open_figures, outbox, statements
 from resorption.authentication import principal_from_row
 from resorption.catalog import Collection, load_catalog
 from resorption.policy import Policy, load_policy
@@ -47,6 +52,8 @@ SQL = statements.load("publisher")
 CURSOR = "mqtt"
 # Tokens expire without any write: every account is checked again this often.
 RESYNC_SECONDS = 600
+# How often the open-data snapshot's day is compared with today in Paris (one cheap query).
+OPEN_DATA_CHECK_SECONDS = 60
 log = logging.getLogger("resorption.publisher")
 
 
@@ -169,7 +176,11 @@ class Publisher:
                 position = outbox.load_cursor(conn, self.name)
                 outbox.save_cursor(conn, self.name, position)
                 synced = time.monotonic()
+                checked: float | None = None
                 while not stop.is_set():
+                    if checked is None or time.monotonic() - checked > OPEN_DATA_CHECK_SECONDS:
+                        open_figures.refresh_if_stale(conn)
+                        checked = time.monotonic()
                     if time.monotonic() - synced > RESYNC_SECONDS or self._token_expired():
                         self.sync_accounts(conn, dynsec, None)
                         synced = time.monotonic()

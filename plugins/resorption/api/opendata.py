@@ -17,6 +17,7 @@ that no reader needs the internet); the Turtle is that same graph, parsed and wr
 
 from __future__ import annotations
 
+import datetime as dt
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,7 @@ import orjson
 import rdflib
 from flask import Blueprint, Response, current_app, request
 
-from resorption import clock, geoexport
+from resorption import clock, geoexport, statements
 from resorption.api import pygeoapi_routes
 from resorption.caller import Caller, current_settings
 from resorption.catalog import Collection
@@ -37,6 +38,7 @@ from resorption.spreadsheets.writers import csv_bytes, write_plain_csv
 
 # The open datasets: aggregates under statistical secrecy (sql/070_opendata.sql).
 OPEN_DATASETS = ("stats_departements", "stats_regions")
+SQL = statements.load("api_opendata")
 # Every feature of a dataset in one file (about a hundred départements, eighteen regions).
 ALL = "10000"
 LICENCE = "https://www.etalab.gouv.fr/licence-ouverte-open-licence/"
@@ -115,10 +117,10 @@ def catalogue(caller: Caller) -> dict[str, Any]:
     """The DCAT-AP catalogue of the open datasets, as JSON-LD."""
     base = _base_url()
     metadata = _metadata()
-    today = clock.today().isoformat()
+    figures_day = _figures_day(caller).isoformat()
     publisher = _publisher(base, metadata)
     datasets = [
-        _dataset(base, caller.catalog[d], publisher["@id"], metadata, today)
+        _dataset(base, caller.catalog[d], publisher["@id"], metadata, figures_day)
         for d in OPEN_DATASETS
         if d in caller.catalog and caller.may_read(caller.catalog[d])
     ]
@@ -142,7 +144,7 @@ def catalogue(caller: Caller) -> dict[str, Any]:
                 "foaf:homepage": {"@id": f"{base}/"},
                 "dct:language": {"@id": f"{EU}/language/FRA"},
                 "dct:license": {"@id": LICENCE},
-                "dct:modified": {"@value": today, "@type": "xsd:date"},
+                "dct:modified": {"@value": figures_day, "@type": "xsd:date"},
                 "dct:spatial": {"@id": f"{EU}/country/FRA"},
                 "dcat:themeTaxonomy": {"@id": f"{EU}/data-theme"},
                 "dcat:dataset": [{"@id": d["@id"]} for d in datasets],
@@ -159,6 +161,17 @@ def catalogue(caller: Caller) -> dict[str, Any]:
     }
 
 
+def _figures_day(caller: Caller) -> dt.date:
+    """The day of the published figures (their last daily refresh), today before any."""
+    regions = caller.catalog.get("stats_regions")
+    if regions is not None and caller.may_read(regions):
+        with caller.reading() as conn:
+            row = conn.execute(SQL.figures_day).fetchone()
+        if row and row[0]:
+            return row[0]
+    return clock.today()
+
+
 def _publisher(base: str, metadata: dict[str, Any]) -> dict[str, Any]:
     return {
         "@id": f"{base}/donnees-ouvertes/catalogue#editeur",
@@ -171,7 +184,7 @@ def _publisher(base: str, metadata: dict[str, Any]) -> dict[str, Any]:
 
 
 def _dataset(
-    base: str, collection: Collection, publisher: str, metadata: dict[str, Any], today: str
+    base: str, collection: Collection, publisher: str, metadata: dict[str, Any], figures_day: str
 ) -> dict[str, Any]:
     uri = f"{base}/donnees-ouvertes/{collection.id}"
     contact = metadata["contact"]
@@ -181,7 +194,8 @@ def _dataset(
             "@type": "dcat:Distribution",
             "dct:title": _text(f"{collection.title.fr} — {fmt.title}"),
             "dct:description": _text(
-                f"Tous les éléments de la collection « {collection.id} », au jour du téléchargement."
+                f"Tous les éléments de la collection « {collection.id} », au jour de leur dernier calcul "
+                "(chaque jour)."
             ),
             "dcat:accessURL": {"@id": f"{uri}{fmt.suffix}"},
             "dcat:downloadURL": {"@id": f"{uri}{fmt.suffix}"},
@@ -230,14 +244,14 @@ def _dataset(
             "vcard:hasEmail": {"@id": f"mailto:{contact['email']}"},
         },
         "dct:accessRights": {"@id": f"{EU}/access-right/PUBLIC"},
-        # Figures as of the day of the request: continuously updated.
-        "dct:accrualPeriodicity": {"@id": f"{EU}/frequency/CONT"},
-        "dct:modified": {"@value": today, "@type": "xsd:date"},
+        # Figures computed again once a day (sql/070_opendata.sql), dated by `modified`.
+        "dct:accrualPeriodicity": {"@id": f"{EU}/frequency/DAILY"},
+        "dct:modified": {"@value": figures_day, "@type": "xsd:date"},
         "dct:temporal": {
             "@id": f"{uri}#periode",
             "@type": "dct:PeriodOfTime",
             "dcat:startDate": {"@value": TEMPORAL_START, "@type": "xsd:date"},
-            "dcat:endDate": {"@value": today, "@type": "xsd:date"},
+            "dcat:endDate": {"@value": figures_day, "@type": "xsd:date"},
         },
         "dct:spatial": [
             {"@id": f"{EU}/country/FRA"},

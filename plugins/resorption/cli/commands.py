@@ -85,6 +85,7 @@ def db_demo(sites: int, seed: int) -> None:
     url = _database_url()
     generate_demo(url, sites=sites, seed=seed, console=console)
     _demo_accounts(url, seed)
+    _refresh_open_data(url)
 
 
 @db.command("setup")
@@ -102,6 +103,8 @@ def db_setup(sites: int, seed: int, no_demo: bool) -> None:
     if not no_demo:
         generate_demo(url, sites=sites, seed=seed, console=console)
         _demo_accounts(url, seed)
+    # After the data: a fresh demonstration shows its figures at once, not the next day.
+    _refresh_open_data(url)
 
 
 @db.command("sauvegarder")
@@ -538,6 +541,35 @@ def purge_command() -> None:
         f"{done.jobs} ; "
         f"lignes d'audit de plus de {retention.audit_days} jours : {done.audit} ; propriétaires anonymisés "
         f"(sites privés fermés depuis plus de {retention.owner_months} mois) : {done.owners}."
+    )
+
+
+@main.group("donnees-ouvertes")
+def open_data() -> None:
+    """Données ouvertes (stats_departements, stats_regions) : chiffres recalculés chaque jour."""
+
+
+@open_data.command("rafraichir")
+def open_data_refresh() -> None:
+    """Recalcule maintenant les chiffres publics à partir de tous les sites (sinon : chaque jour)."""
+    _refresh_open_data(_database_url())
+
+
+def _refresh_open_data(url: str) -> None:
+    import time
+
+    from resorption.open_figures import refresh_database
+
+    started = time.monotonic()
+    with _french_errors():
+        snapshot = refresh_database(url)
+    parts = ", ".join(
+        f"{snapshot.rows.get(level, 0)} {name} (dont {snapshot.hidden.get(level, 0)} à chiffres masqués)"
+        for level, name in (("departement", "départements"), ("region", "régions"))
+    )
+    console.print(
+        f"Données ouvertes : chiffres au {snapshot.as_of.strftime('%d/%m/%Y')} recalculés en "
+        f"{time.monotonic() - started:.1f} s : {parts}."
     )
 
 

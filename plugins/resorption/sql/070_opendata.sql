@@ -1,17 +1,26 @@
 -- Open data: public aggregates of the sites per département and per region, under
 -- statistical secrecy ("secret statistique"), so that no single site can be found.
 --
--- Published as of today (the date in Paris, whatever the server's time zone), one row per territory:
+-- Published as of the day of the last refresh (the date in Paris, whatever the server's time
+-- zone), one row per territory:
 --   open sites: open_sites, population, minors, households;
 --   sites closed since 1 January 2019, one count per closing status: closed_resorbed,
 --   closed_by_justice, closed_by_pref_admin, closed_by_city_admin, closed_other, closed_unknown.
 --
--- The views belong to the owner of the tables: they read every site whatever the
--- row-level security (only aggregates leave them), and the application's roles read the
--- views without any privilege on the sites. They are security barriers: no condition of a
--- caller is evaluated before their own rows are built. They carry no date of the last change
--- of any site (it told anyone, to the second, when a site changed anywhere): `as_of` dates
--- the figures.
+-- The figures are computed from every site (opendata_figures, about 8 s of database time at
+-- 1,000,000 sites) once a day, not at each request: the published layers, which anyone may
+-- read without signing in, must not let anyone make the database do that work at will. The
+-- owner stores them in opendata_snapshot (refresh_opendata), and the layers read that table
+-- only: a change to a site shows in the open data at the next refresh (the publisher's loop
+-- once a Paris day, `resorption donnees-ouvertes rafraichir`, `resorption db setup`).
+--
+-- Views and table belong to the owner of the tables: opendata_figures reads every site
+-- whatever the row-level security (only aggregates leave it), and no application role may
+-- read it, nor the snapshot, nor run the refresh; the anonymous and reader roles read the two
+-- published views only. Those are security barriers: no condition of a caller is evaluated
+-- before their own rows are built. They carry no date of the last change of any site (it
+-- told anyone, to the second, when a site changed anywhere): `as_of` dates the figures, with
+-- the day of the refresh that computed them.
 --
 -- CELLS. Each published number is a cell, and behind each cell stand some sites and some
 -- people:
@@ -57,7 +66,8 @@
 --
 -- Not covered: comparing the figures of two different days (one site closing or one
 -- population update shows as a change). Publishing dated snapshots (e.g. monthly) instead of
--- "today" will need the history of the sites (a later issue).
+-- the last day will need the history of the sites (a later issue). The snapshot keeps one day
+-- only, the last one computed: no table of past days to difference.
 
 -- The primary rule, in one place: may a cell (or a group of cells) be published?
 CREATE FUNCTION resorption.opendata_publishable(sites numeric, people numeric) RETURNS boolean
@@ -200,25 +210,70 @@ SELECT level, code,
 FROM cells
 GROUP BY level, code;
 
--- The two published layers: the territory, the date, its figures and a light outline (the
--- territory's `geom_simplified`, 010_territories.sql).
+-- The figures of the last refresh: exactly the rows and columns of opendata_figures (after
+-- suppression: no hidden value is stored), dated by the Paris day of the refresh. Private:
+-- only the owner reads it (privileges.PRIVATE_TABLES); the published views below do.
+CREATE TABLE resorption.opendata_snapshot (
+    level text NOT NULL CHECK (level IN ('departement', 'region')),
+    code text NOT NULL,
+    as_of date NOT NULL,
+    open_sites bigint,
+    population bigint,
+    minors bigint,
+    households bigint,
+    closed_resorbed bigint,
+    closed_by_justice bigint,
+    closed_by_pref_admin bigint,
+    closed_by_city_admin bigint,
+    closed_other bigint,
+    closed_unknown bigint,
+    secret_statistique boolean NOT NULL,
+    PRIMARY KEY (level, code)
+);
+
+-- Compute the figures again and replace the snapshot, as of today in Paris; returns that day.
+-- Run by the owner (the command line, the publisher's daily check, `db setup`): not SECURITY
+-- DEFINER, and nobody else may execute it, so no request can start the costly computation.
+-- The lock serialises two refreshes (each would delete rows the other inserts) without
+-- blocking the readers, who read the previous snapshot until this one commits.
+CREATE FUNCTION resorption.refresh_opendata() RETURNS date
+LANGUAGE plpgsql VOLATILE SET search_path = resorption, pg_temp AS $$
+DECLARE
+    day date := (now() AT TIME ZONE 'Europe/Paris')::date;
+BEGIN
+    LOCK TABLE opendata_snapshot IN EXCLUSIVE MODE;
+    DELETE FROM opendata_snapshot;
+    INSERT INTO opendata_snapshot (level, code, as_of, open_sites, population, minors, households,
+                                   closed_resorbed, closed_by_justice, closed_by_pref_admin,
+                                   closed_by_city_admin, closed_other, closed_unknown, secret_statistique)
+    SELECT level, code, day, open_sites, population, minors, households,
+           closed_resorbed, closed_by_justice, closed_by_pref_admin,
+           closed_by_city_admin, closed_other, closed_unknown, secret_statistique
+    FROM opendata_figures;
+    RETURN day;
+END $$;
+REVOKE ALL ON FUNCTION resorption.refresh_opendata() FROM PUBLIC;
+
+-- The two published layers: the territory, the day of its figures, the figures of the last
+-- refresh and a light outline (the territory's `geom_simplified`, 010_territories.sql). Before
+-- any refresh they have no row; after a day without one, they say the day they date from.
 CREATE VIEW resorption.opendata_departements WITH (security_barrier) AS
 SELECT d.code, d.name, d.region_code, r.name AS region_name,
-       (now() AT TIME ZONE 'Europe/Paris')::date AS as_of,
+       f.as_of,
        f.open_sites, f.population, f.minors, f.households,
        f.closed_resorbed, f.closed_by_justice, f.closed_by_pref_admin, f.closed_by_city_admin,
        f.closed_other, f.closed_unknown, f.secret_statistique,
        d.geom_simplified AS geom
 FROM resorption.departements d
 JOIN resorption.regions r ON r.code = d.region_code
-JOIN resorption.opendata_figures f ON f.level = 'departement' AND f.code = d.code;
+JOIN resorption.opendata_snapshot f ON f.level = 'departement' AND f.code = d.code;
 
 CREATE VIEW resorption.opendata_regions WITH (security_barrier) AS
 SELECT r.code, r.name,
-       (now() AT TIME ZONE 'Europe/Paris')::date AS as_of,
+       f.as_of,
        f.open_sites, f.population, f.minors, f.households,
        f.closed_resorbed, f.closed_by_justice, f.closed_by_pref_admin, f.closed_by_city_admin,
        f.closed_other, f.closed_unknown, f.secret_statistique,
        r.geom_simplified AS geom
 FROM resorption.regions r
-JOIN resorption.opendata_figures f ON f.level = 'region' AND f.code = r.code;
+JOIN resorption.opendata_snapshot f ON f.level = 'region' AND f.code = r.code;
