@@ -1,7 +1,7 @@
 """Open data served from a daily snapshot of its figures (sql/070_opendata.sql).
 
 Revision ID: 0038
-Revises: 0036
+Revises: 0037
 Create Date: 2026-12-03
 
 The published layers computed their figures from every site at each request: about 8 s of
@@ -16,7 +16,7 @@ from resorption.migrate import SQL_DIR, run_sql
 from resorption.migrations.views import definition, replace_view
 
 revision = "0038"
-down_revision = "0036"
+down_revision = "0037"
 branch_labels = None
 depends_on = None
 
