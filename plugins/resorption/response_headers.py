@@ -29,6 +29,7 @@ from __future__ import annotations
 import urllib.parse
 
 from flask import Response
+from werkzeug.datastructures import Headers
 
 from resorption.identity import Principal
 
@@ -100,6 +101,8 @@ class ResponseHeaders:
         response).
         """
         headers = response.headers
+        if not isinstance(headers, Headers):  # a plain dict (pygeoapi's own views set one)
+            return self._apply_to_mapping(response, principal, static)
         present = {name.lower() for name, _ in headers.items()}
         for name in BANNERS:
             if name.lower() in present:
@@ -127,4 +130,21 @@ class ResponseHeaders:
                 headers.add("Cache-Control", PRIVATE)
             if "expires" in present:
                 headers.pop("Expires", None)
+        return response
+
+    def _apply_to_mapping(self, response: Response, principal: Principal, static: bool) -> Response:
+        """`apply` when the response's headers are a plain mapping."""
+        for name in BANNERS:
+            response.headers.pop(name, None)
+        sandboxed = response.headers.get("Content-Security-Policy") == SANDBOXED_CSP
+        response.headers.update(self.security)
+        if sandboxed:
+            response.headers["Content-Security-Policy"] = SANDBOXED_CSP
+        if static:
+            return response
+        for name in VARY:
+            response.vary.add(name)
+        if not principal.is_anonymous:
+            response.headers["Cache-Control"] = PRIVATE
+            response.headers.pop("Expires", None)
         return response
