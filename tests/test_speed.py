@@ -307,3 +307,70 @@ def test_counts_follow_the_scope(base_url: str, users: dict[str, TestUser], db: 
                 assert AREA not in (
                     f["properties"].get("departement_codes") or [f["properties"].get("departement_code")]
                 )
+
+
+# -- one item: what does not depend on the request is worked out once per process ----------------
+
+NEGOTIATIONS = [
+    ({}, {}, "fr", "application/geo+json"),
+    ({"lang": "en"}, {}, "en", "application/geo+json"),
+    ({"LANG": "en"}, {}, "en", "application/geo+json"),
+    ({}, {"Accept-Language": "en-GB,en;q=0.8"}, "en", "application/geo+json"),
+    ({}, {"Accept-Language": "de"}, "fr", "application/geo+json"),
+    ({"lang": "fr"}, {"Accept-Language": "en"}, "fr", "application/geo+json"),
+    ({"f": "json"}, {"Accept": "text/html"}, "fr", "application/geo+json"),
+    ({}, {"Accept": "application/ld+json"}, "fr", "application/ld+json"),
+    ({"f": "jsonld", "lang": "en"}, {}, "en", "application/ld+json"),
+]
+
+
+@pytest.mark.parametrize("collection", ["sites", "actions"])
+def test_one_item_negotiated_and_linked_alike_request_after_request(
+    base_url: str, users: dict[str, TestUser], db: psycopg.Connection, collection: str
+) -> None:
+    """The format, the language and the links of one item, remembered per process after the
+    first request that asks the same, are what each request asks, in any order and repeated."""
+    table, key = {"sites": ("sites", "site_id"), "actions": ("actions", "action_id")}[collection]
+    ids = [r[0] for r in db.execute(f"SELECT id FROM resorption.{table} ORDER BY id LIMIT 2")]
+    with _session(base_url, users["national-admin-nation"]) as session:
+        for item_id in ids:
+            for params, headers, language, media in NEGOTIATIONS * 2:
+                r = session.get(f"/collections/{collection}/items/{item_id}", params=params, headers=headers)
+                assert r.status_code == 200, (params, headers, r.text)
+                assert r.headers["Content-Language"].startswith(language), (params, headers)
+                assert r.headers["Content-Type"].startswith(media), (params, headers)
+                assert r.headers["ETag"]
+                if media != "application/geo+json":
+                    continue
+                links = {link["rel"]: link for link in r.json()["links"]}
+                assert r.json()["id"] == item_id
+                assert links["self"]["href"].endswith(f"/collections/{collection}/items/{item_id}?f=json")
+                assert links["alternate"]["href"].endswith(
+                    f"/collections/{collection}/items/{item_id}?f=html"
+                )
+                assert f"?{key}={item_id}&sortby=valid_from" in links["version-history"]["href"]
+                assert f"?{key}={item_id}&sortby=-created_at" in links["related"]["href"]
+                assert f'/collections/{collection}/items/{item_id}?f=json>; rel="self"' in r.headers["Link"]
+        refused = session.get(f"/collections/{collection}/items/{ids[0]}", params={"f": "xml"})
+        assert refused.status_code == 400 and "non pris en charge" in refused.json()["description"]
+
+
+def test_one_item_of_another_departement_is_nothing_however_asked(
+    base_url: str, users: dict[str, TestUser], db: psycopg.Connection
+) -> None:
+    """An outsider asking a site of the Gironde, in any format or language, with or without
+    `If-None-Match`, gets the 404 of an id that does not exist: no ETag, no link, no 304."""
+    site = db.execute(
+        "SELECT id FROM resorption.sites WHERE departement_code = %s ORDER BY id LIMIT 1", (AREA,)
+    ).fetchone()[0]
+    with _session(base_url, users[f"operator-departement-{OTHER_AREA}"]) as session:
+        missing = session.get("/collections/sites/items/999999999")
+        for params, headers, _, _ in NEGOTIATIONS:
+            for extra in ({}, {"If-None-Match": "*"}):
+                r = session.get(
+                    f"/collections/sites/items/{site}", params=params, headers={**headers, **extra}
+                )
+                assert r.status_code == 404, (params, headers, extra)
+                assert "ETag" not in r.headers and "Link" not in r.headers
+                assert r.json()["code"] == missing.json()["code"] == "NotFound"
+                assert str(site) not in r.headers.get("Content-Location", "")

@@ -80,13 +80,35 @@ PYGEOAPI_ERRORS = {
 }
 
 
+class _Flask(Flask):
+    """Flask, remembering whether each hook and view is a coroutine function: Flask asks
+    `inspect.iscoroutinefunction` of each of them on every request (eight hooks each time)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._synced: dict[Any, Any] = {}
+
+    def ensure_sync(self, func: Any) -> Any:
+        try:
+            return self._synced[func]
+        except KeyError:
+            pass
+        except TypeError:  # not hashable: asked each time, as Flask does
+            return super().ensure_sync(func)
+        synced = super().ensure_sync(func)
+        if len(self._synced) >= 1024:  # (bound methods of ever new objects would pile up)
+            self._synced.clear()
+        self._synced[func] = synced
+        return synced
+
+
 def create_app(settings: app_settings.Settings | None = None) -> Flask:
     """Build the WSGI application; raises ConfigurationError with a clear message."""
     settings = settings or app_settings.Settings.from_env()
     catalog = load_catalog(settings.collections_dir)
     policy = load_policy(settings.policy_path, settings.collections_dir)
 
-    app = Flask(__name__, static_folder=None)
+    app = _Flask(__name__, static_folder=None)
     app.url_map.strict_slashes = False
     app.config["RESORPTION_SETTINGS"] = settings
     request_log.install(app)  # request id, metrics and the request's log line, around everything

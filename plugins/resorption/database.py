@@ -369,11 +369,12 @@ def prelude(
     role: str | None = None,
     read_only: bool = True,
     kind: str = "read",
-) -> tuple[sql.SQL, tuple[list[str], list[str]]]:
+) -> tuple[sql.SQL, tuple[str, str]]:
     """The one statement that opens a request's transaction: timeouts, read-only, role, context.
 
     Its parameters are the names and the values of the settings (`prelude` in
-    sql/statements/database.sql). A transaction is read-write by default.
+    sql/statements/database.sql), each array written as PostgreSQL's text of a `text[]`. A
+    transaction is read-write by default.
     """
     limits = settings.timeouts.of(kind)
     pairs: list[tuple[str, str]] = [
@@ -385,7 +386,28 @@ def prelude(
     if role:
         pairs.append(("role", role))
     pairs.extend((context or {}).items())
-    return SQL.prelude, ([name for name, _ in pairs], [value for _, value in pairs])
+    key = tuple(pairs)
+    params = _preludes.get(key)
+    if params is None:
+        params = (_text_array([name for name, _ in pairs]), _text_array([value for _, value in pairs]))
+        if len(_preludes) >= _PRELUDES_MAX:
+            _preludes.clear()
+        _preludes[key] = params
+    return SQL.prelude, params
+
+
+# The parameters of each prelude seen: a caller's settings are the same from one request to the
+# next, and psycopg took ~0.06 ms to adapt two Python lists of ~17 strings on every request.
+_preludes: dict[tuple[tuple[str, str], ...], tuple[str, str]] = {}
+_PRELUDES_MAX = 4096
+
+
+def _text_array(values: list[str]) -> str:
+    """PostgreSQL's input text of a `text[]` of `values`: each element double-quoted, with its
+    double quotes and backslashes escaped (the only characters that are special there), so that
+    commas, braces, spaces or NULL-like words stay plain text."""
+    quoted = ('"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"' for v in values)
+    return "{" + ",".join(quoted) + "}"
 
 
 @contextmanager

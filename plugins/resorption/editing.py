@@ -51,10 +51,22 @@ ALSO = " || '/' || coalesce(({})::text, '')"
 
 def version_sql(collection: Collection) -> sql.Composable:
     """The version (ETag) of an item of `collection`, over the alias `t`: the same expression
-    for the ETag a read sends and for the `If-Match` a write compares."""
+    for the ETag a read sends and for the `If-Match` a write compares. Composed once per
+    collection and process: the same object each time, so that statements built with it are
+    recognised as already composed (`query.item_statement`)."""
+    hit = _VERSIONS.get(id(collection))
+    if hit is not None and hit[0] is collection:
+        return hit[1]
     # `version_also` is the catalog's own text, like its fields' `sql`: never a client's.
     also = sql.SQL(ALSO).format(sql.SQL(collection.version_also)) if collection.version_also else sql.SQL("")  # type: ignore[arg-type]
-    return sql.SQL(VERSION).format(also=also)
+    version = sql.SQL(VERSION).format(also=also)
+    if len(_VERSIONS) < _VERSIONS_MAX:
+        _VERSIONS[id(collection)] = (collection, version)  # the collection kept: its id() stays its own
+    return version
+
+
+_VERSIONS: dict[int, tuple[Collection, sql.Composable]] = {}
+_VERSIONS_MAX = 1024
 
 
 class Mode(StrEnum):

@@ -86,21 +86,41 @@ def watch_pool(pool: Any) -> None:
 
 def transaction_done(kind: str, seconds: float, unavailable: bool = False) -> None:
     """One transaction of `kind` ended after `seconds`; the pools' gauges follow."""
-    TRANSACTIONS.labels(kind).observe(seconds)
+    _child(TRANSACTIONS, kind).observe(seconds)
     if unavailable:
-        UNAVAILABLE.labels(kind).inc()
+        _child(UNAVAILABLE, kind).inc()
     totals = dict.fromkeys(POOL_STATES.values(), 0)
     for pool in _pools:
         stats = pool.get_stats()
         for key, state in POOL_STATES.items():
             totals[state] += stats.get(key, 0)
+    if _pool_values.get("pid") != os.getpid():  # a forked worker writes its own gauges
+        _pool_values.clear()
+        _pool_values["pid"] = os.getpid()
     for state, value in totals.items():
-        POOL.labels(state).set(value)
+        if _pool_values.get(state) != value:  # (a gauge's file is written only when it changes)
+            _pool_values[state] = value
+            _child(POOL, state).set(value)
+
+
+# The last values this process gave the pool gauges (and its pid).
+_pool_values: dict[str, int] = {}
+# Each metric's child per label values: prometheus-client looks them up under a lock, with
+# checks, on each `labels()`; the label values are few (see above), so they are kept here.
+_children: dict[tuple[Any, ...], Any] = {}
+
+
+def _child(metric: Any, *labels: str) -> Any:
+    key = (id(metric), *labels)
+    child = _children.get(key)
+    if child is None:
+        child = _children[key] = metric.labels(*labels)
+    return child
 
 
 def read_served(server: str) -> None:
     """One read transaction opened on `server` (primary or replica)."""
-    READS.labels(server).inc()
+    _child(READS, server).inc()
 
 
 def replica_lag(replica: str, lag_bytes: int, lag_s: float) -> None:
@@ -111,8 +131,8 @@ def replica_lag(replica: str, lag_bytes: int, lag_s: float) -> None:
 
 def request_done(route: str, method: str, status: int, seconds: float) -> None:
     """One HTTP request answered."""
-    REQUESTS.labels(route, method, str(status)).inc()
-    LATENCY.labels(route, method).observe(seconds)
+    _child(REQUESTS, route, method, str(status)).inc()
+    _child(LATENCY, route, method).observe(seconds)
 
 
 class _Sampled(Collector):

@@ -210,10 +210,16 @@ class Policy:
 
     def readable_fields(self, principal: Principal, collection: Collection) -> tuple[Field, ...]:
         """The fields of `collection` this principal may see, in catalog order."""
+        key = ("fields", principal, id(collection))
+        hit = _answers.get((id(self), key))
+        if hit is not None and hit[0] is self and hit[2] is collection:
+            return hit[1]
         groups = self.readable_groups(principal)
-        return tuple(
+        fields = tuple(
             f for f in collection.fields.values() if f.group.sensitive is None or f.group.sensitive in groups
         )
+        _remember(self, key, fields, collection)
+        return fields
 
     # -- what the database is told ---------------------------------------------
 
@@ -229,6 +235,15 @@ class Policy:
 
     def db_settings(self, principal: Principal) -> dict[str, str]:
         """Transaction settings for row-level security and the audit log."""
+        key = ("settings", principal)
+        hit = _answers.get((id(self), key))
+        if hit is not None and hit[0] is self:
+            return dict(hit[1])
+        settings = self._db_settings(principal)
+        _remember(self, key, settings)
+        return dict(settings)
+
+    def _db_settings(self, principal: Principal) -> dict[str, str]:
         return {
             "resorption.sites_scope": self.scope(principal, "sites").as_setting(),
             "resorption.actions_scope": self.scope(principal, "actions").as_setting(),
@@ -379,6 +394,20 @@ def _edit_delay(raw: Any) -> int:
             "access-policy.yml, journal.edit_delay_hours : un nombre entier d'heures (0 à 8760) est attendu."
         )
     return hours
+
+
+# What a policy answered for a principal (its readable fields, its transaction settings): the
+# answer depends on the principal's every attribute (the key) and on the policy, which never
+# changes once loaded, so each request of the same user need not work it out again (~0.1 ms).
+# The policy (and the collection) are kept in the value, so that their id()s are never reused.
+_answers: dict[tuple[int, tuple[Any, ...]], tuple[Policy, Any, Any]] = {}
+_ANSWERS_MAX = 4096
+
+
+def _remember(policy: Policy, key: tuple[Any, ...], value: Any, also: Any = None) -> None:
+    if len(_answers) >= _ANSWERS_MAX:
+        _answers.clear()
+    _answers[(id(policy), key)] = (policy, value, also)
 
 
 @functools.cache

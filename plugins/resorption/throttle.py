@@ -43,6 +43,7 @@ DEFINER functions only; the rules below travel with each call.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import json
 from dataclasses import asdict, dataclass
@@ -103,6 +104,8 @@ def username_key(username: str) -> str:
     return username.strip().lower()[:USERNAME_KEY_LENGTH] or "?"
 
 
+# (pure: remembered for the addresses seen, each authenticated request asks it of its client's)
+@functools.lru_cache(maxsize=4096)
 def address_key(client: str) -> str:
     """The key of an address's counters: an IPv4 address, or an IPv6 address's /64 network."""
     try:

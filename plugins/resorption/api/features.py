@@ -13,8 +13,9 @@ threshold, is a bulk read governed by the export right (`resorption.bulk`).
 from __future__ import annotations
 
 import urllib.parse
+import weakref
 from collections.abc import Callable, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from http import HTTPStatus
 from typing import Any
@@ -28,6 +29,7 @@ from pygeoapi.linked_data import geojson2jsonld
 from pygeoapi.util import render_j2_template
 
 from resorption import bulk
+from resorption.api import negotiation
 from resorption.api.features_write import WRITABLE
 from resorption.caller import Caller
 from resorption.catalog import Collection, Field
@@ -49,16 +51,18 @@ JOURNAL_LINKS = {"sites": ("site_comments", "site_id"), "actions": ("action_comm
 AFTER = "after"
 # Formats that make a file of the items (`f=`): their media types. Each is a bulk read.
 FILE_FORMATS = {"csv": CSV}
+SUPPORTED_FORMATS = (F_JSON, F_HTML, F_JSONLD, *FILE_FORMATS)
 
 
-def _api_request(api: API, request: Request, collection: Collection) -> APIRequest:
-    api_request = APIRequest.from_flask(request, api.locales)
-    formats = [F_JSON, F_HTML, F_JSONLD, *FILE_FORMATS]
-    if api_request.format not in (None, *formats):
+def _asked(api: API, request: Request) -> negotiation.Asked:
+    """The negotiated format and language (400 for a format we do not write)."""
+    asked = negotiation.negotiate(api, request)
+    if asked.request.format not in (None, *SUPPORTED_FORMATS):
         raise InvalidParameter(
-            f"Format « {api_request.format} » non pris en charge : utilisez f={', f='.join(formats)}."
+            f"Format « {asked.request.format} » non pris en charge : "
+            f"utilisez f={', f='.join(SUPPORTED_FORMATS)}."
         )
-    return api_request
+    return asked
 
 
 def _bulk(api_request: APIRequest, reader: FeatureReader, fq: FeatureQuery) -> FeatureQuery:
@@ -98,7 +102,8 @@ def items(
     api: API, request: Request, collection: Collection, caller: Caller, body: str | None = None
 ) -> Response:
     """GET /collections/{id}/items (or POST with a CQL2 JSON filter as `body`)."""
-    api_request = _api_request(api, request, collection)
+    asked = _asked(api, request)
+    api_request = asked.request
     reader = FeatureReader(caller, collection)
     check_known_parameters(collection, reader.readable, request.args.keys(), (AFTER,))
     fq = parse_items(collection, reader.readable, request.args, caller.settings.limits, body=body)
@@ -109,7 +114,7 @@ def items(
 
     uri = f"{api.get_collections_url()}/{collection.id}/items"
     query = [(k, v) for k, v in request.args.items(multi=True) if k not in ("f", "offset", AFTER)]
-    headers = api_request.get_response_headers(**api.api_headers)
+    headers = dict(asked.headers)
     _content_crs(headers, fq.crs)
     if _is_geojson(api_request):
         # The fast path: PostgreSQL's JSON array goes out as it came, never parsed in Python.
@@ -152,55 +157,43 @@ def items(
 
 def item(api: API, request: Request, collection: Collection, caller: Caller, identifier: str) -> Response:
     """GET /collections/{id}/items/{itemId}, with the item's version as ETag when it has one."""
-    api_request = _api_request(api, request, collection)
+    asked = _asked(api, request)
+    api_request = asked.request
     reader = FeatureReader(caller, collection)
     fq = parse_item(collection, reader.readable, request.args)
     fq = _bulk(api_request, reader, fq)
     version_expression = version_sql(collection) if collection.id in WRITABLE else None
     raw, version = reader.feature_json(fq, identifier, version_expression)
 
-    base = f"{api.get_collections_url()}/{collection.id}"
-    uri = f"{base}/items/{urllib.parse.quote(identifier, safe='')}"
-    title = l10n.translate(api.config["resources"][collection.id]["title"], api_request.locale)
-    links = [
-        _link(
-            "self" if api_request.format != F_HTML else "alternate",
-            GEOJSON,
-            "Cet élément en GeoJSON",
-            f"{uri}?f=json",
-        ),
-        _link(
-            "alternate" if api_request.format != F_HTML else "self",
-            "text/html",
-            "Cet élément en HTML",
-            f"{uri}?f=html",
-        ),
-        _link("collection", "application/json", title, base),
-    ]
-    if collection.id in CHANGELOGS:
-        changelog, key = CHANGELOGS[collection.id]
-        changes = f"{api.get_collections_url()}/{changelog}/items"
-        query = urllib.parse.urlencode({key: identifier, "sortby": "valid_from"})
-        links.append(_link("version-history", GEOJSON, "Historique des versions", f"{changes}?{query}"))
-    if collection.id in JOURNAL_LINKS:
-        journal, parent = JOURNAL_LINKS[collection.id]
-        messages = f"{api.get_collections_url()}/{journal}/items"
-        query = urllib.parse.urlencode({parent: identifier, "sortby": "-created_at"})
-        links.append(_link("related", GEOJSON, "Journal (messages)", f"{messages}?{query}"))
-    headers = api_request.get_response_headers(**api.api_headers)
+    headers = dict(asked.headers)
     _content_crs(headers, fq.crs)
-    headers["Link"] = link_header(links)
-    if version:
-        headers["ETag"] = version
     if _is_geojson(api_request):
-        if version and _not_modified(request, version):
-            return _response(b"", HTTPStatus.NOT_MODIFIED, {"ETag": version})
+        links, headers["Link"] = _geojson_links(api, collection, api_request.locale, identifier)
+        if version:
+            headers["ETag"] = version
+            if _not_modified(request, version):
+                return _response(b"", HTTPStatus.NOT_MODIFIED, {"ETag": version})
         # PostgreSQL's Feature object ends with "}": the links go in before it, nothing is parsed.
-        content = b"".join((raw[:-1], b',"links":', orjson.dumps(links), b"}"))
+        content = b"".join((raw[:-1], b',"links":', links, b"}"))
         headers["Content-Type"] = GEOJSON
         return _response(content, HTTPStatus.OK, headers)
+
+    title = _title(api, collection, api_request.locale)
+    base = f"{api.get_collections_url()}/{collection.id}"
+    uri = f"{base}/items/{urllib.parse.quote(identifier, safe='')}"
+    item_links = _item_links(
+        api,
+        collection,
+        title,
+        api_request.format == F_HTML,
+        urllib.parse.quote(identifier, safe=""),
+        urllib.parse.quote_plus(identifier),
+    )
+    headers["Link"] = link_header(item_links)
+    if version:
+        headers["ETag"] = version
     feature = orjson.loads(raw)
-    feature["links"] = links
+    feature["links"] = item_links
 
     def html() -> dict[str, Any]:
         return {
@@ -212,6 +205,85 @@ def item(api: API, request: Request, collection: Collection, caller: Caller, ide
         }
 
     return _render(api, api_request, reader, fq, feature, headers, "collections/items/item.html", html, uri)
+
+
+def _title(api: API, collection: Collection, locale: Any) -> str:
+    return l10n.translate(api.config["resources"][collection.id]["title"], locale)
+
+
+def _item_links(
+    api: API, collection: Collection, title: str, is_html: bool, path_id: str, query_id: str
+) -> list[dict[str, str]]:
+    """An item's links; `path_id` and `query_id`: its id quoted for a path and for a query."""
+    collections = api.get_collections_url()
+    base = f"{collections}/{collection.id}"
+    uri = f"{base}/items/{path_id}"
+    links = [
+        _link("alternate" if is_html else "self", GEOJSON, "Cet élément en GeoJSON", f"{uri}?f=json"),
+        _link("self" if is_html else "alternate", "text/html", "Cet élément en HTML", f"{uri}?f=html"),
+        _link("collection", "application/json", title, base),
+    ]
+    # (the queries as urlencode writes them: the names and orders are plain, the id is quoted)
+    if collection.id in CHANGELOGS:
+        changelog, key = CHANGELOGS[collection.id]
+        href = f"{collections}/{changelog}/items?{key}={query_id}&sortby=valid_from"
+        links.append(_link("version-history", GEOJSON, "Historique des versions", href))
+    if collection.id in JOURNAL_LINKS:
+        journal, parent = JOURNAL_LINKS[collection.id]
+        href = f"{collections}/{journal}/items?{parent}={query_id}&sortby=-created_at"
+        links.append(_link("related", GEOJSON, "Journal (messages)", href))
+    return links
+
+
+# Where an item's id goes in the links' template: as a path segment, as a query value.
+PATH_SLOT = "{{chemin-de-l-element}}"
+QUERY_SLOT = "{{valeur-de-l-element}}"
+
+
+@dataclass(frozen=True, slots=True)
+class _LinksTemplate:
+    """An item's GeoJSON links (JSON text) and `Link` header, with slots for its quoted id."""
+
+    json: str
+    header: str
+
+
+_links_templates: weakref.WeakKeyDictionary[API, dict[tuple[str, str], _LinksTemplate | None]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _geojson_links(api: API, collection: Collection, locale: Any, identifier: str) -> tuple[bytes, str]:
+    """An item's links in its GeoJSON (JSON bytes) and its `Link` header, from the template of
+    the collection's links: only the id changes from one item to the next."""
+    path_id = urllib.parse.quote(identifier, safe="")
+    query_id = urllib.parse.quote_plus(identifier)
+    template = _item_links_template(api, collection, locale)
+    if template is None:
+        links = _item_links(api, collection, _title(api, collection, locale), False, path_id, query_id)
+        return orjson.dumps(links), link_header(links)
+    # (quoted, an id holds no character that JSON or a header would escape, nor a slot's braces)
+    return (
+        template.json.replace(PATH_SLOT, path_id).replace(QUERY_SLOT, query_id).encode(),
+        template.header.replace(PATH_SLOT, path_id).replace(QUERY_SLOT, query_id),
+    )
+
+
+def _item_links_template(api: API, collection: Collection, locale: Any) -> _LinksTemplate | None:
+    """The GeoJSON links of `collection`'s items in `locale`, with slots for the id, made once per
+    process and application (None in the absurd case of a title holding a slot)."""
+    key = (collection.id, str(locale))
+    known = _links_templates.get(api)
+    if known is None:
+        known = _links_templates.setdefault(api, {})
+    if key in known:
+        return known[key]
+    title = _title(api, collection, locale)
+    links = _item_links(api, collection, title, False, PATH_SLOT, QUERY_SLOT)
+    template = _LinksTemplate(orjson.dumps(links).decode(), link_header(links))
+    fixed = title + api.get_collections_url()
+    known[key] = None if PATH_SLOT in fixed or QUERY_SLOT in fixed else template
+    return known[key]
 
 
 def _timestamp() -> str:
