@@ -17,6 +17,8 @@ Create Date: 2026-12-03
   each detail: that reader sees every action, hence every detail. Elsewhere unchanged.
 
 On a new database the baseline made all this already: every statement here leaves it as it is.
+(Revision 0025 now defines the view from its file too: its former inline definition, without
+the new column, failed on a new database, where it would have dropped that column.)
 """
 
 import re
