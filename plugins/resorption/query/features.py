@@ -301,14 +301,20 @@ def _scope_condition(q: FeatureQuery, params: Params) -> sql.Composable | None:
     name = SCOPE_COLUMNS.get(q.collection.id)
     if q.departements is None or name is None:
         return None
-    return _departements_condition(sql.SQL("t.{}").format(sql.Identifier(name)), q, params)
+    # `= ANY`, even for one département: with `=` the département is a constant to the planner,
+    # so the order (département, id) of order_clause is plain id order to it, which the primary
+    # key gives too; a generic plan then walked the primary key and discarded every other
+    # département's sites met before the page (791,873 for the 93's first page at 1,000,000
+    # sites: 250 ms). `= ANY` on the index's first column keeps its order, which only the index
+    # (departement_code, id) gives without sorting.
+    column = sql.SQL("t.{}").format(sql.Identifier(name))
+    return sql.SQL("{} = ANY({}::text[])").format(column, params.add(list(q.departements)))
 
 
 def _departements_condition(column: sql.Composable, q: FeatureQuery, params: Params) -> sql.Composable:
     """`column` among the query's départements."""
     assert q.departements is not None
     if len(q.departements) == 1:
-        # `=` lets PostgreSQL read a (departement_code, id) index in id order; `= ANY` cannot.
         return sql.SQL("{} = {}").format(column, params.add(q.departements[0]))
     return sql.SQL("{} = ANY({}::text[])").format(column, params.add(list(q.departements)))
 
