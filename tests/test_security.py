@@ -125,6 +125,66 @@ def test_row_security_without_a_scope_shows_nothing(app_connection: psycopg.Conn
     assert app_connection.execute("SELECT count(*) FROM resorption.site_closing_solutions").fetchone()[0] == 0
 
 
+# The tables of an action's details: each row names its action (action_id).
+ACTION_DETAILS = (
+    "action_departements",
+    "action_organisations",
+    "action_finances",
+    "action_indicators",
+    "action_sites",
+)
+
+
+@pytest.mark.parametrize("actions_scope", [None, "", AREA, "*"])
+@pytest.mark.parametrize("sites_scope", [None, AREA, "*"])
+def test_action_details_follow_the_scope_of_their_action(
+    app_connection: psycopg.Connection,
+    db: psycopg.Connection,
+    actions_scope: str | None,
+    sites_scope: str | None,
+) -> None:
+    """Each detail of an action (départements, partners, finances, indicators, linked sites) is
+    visible exactly when its action is (and, for a linked site, the site too): a national
+    reader sees them all, a département reader those of the actions with one of their
+    départements in it, a reader without a scope none (sql/040_actions.sql)."""
+
+    def visible(column: str, scope: str | None, table: str) -> str:
+        if scope is None or scope == "":
+            return "false"
+        if scope == "*":
+            return "true"
+        if table == "actions":
+            return (
+                f"EXISTS (SELECT 1 FROM resorption.action_departements v WHERE v.action_id = d.{column} "
+                f"AND v.departement_code = '{scope}')"
+            )
+        return f"EXISTS (SELECT 1 FROM resorption.sites v WHERE v.id = d.{column} AND v.departement_code = '{scope}')"
+
+    app_connection.execute("SET ROLE resorption_read_finances_justice_owner")
+    for name, value in (("resorption.actions_scope", actions_scope), ("resorption.sites_scope", sites_scope)):
+        if value is not None:
+            app_connection.execute("SELECT set_config(%s, %s, false)", (name, value))
+    for table in ACTION_DETAILS:
+        rule = visible("action_id", actions_scope, "actions")
+        if table == "action_sites":
+            rule += " AND " + visible("site_id", sites_scope, "sites")
+        expected = db.execute(f"SELECT count(*) FROM resorption.{table} d WHERE {rule}").fetchone()[0]
+        seen = app_connection.execute(f"SELECT count(*) FROM resorption.{table}").fetchone()[0]
+        assert seen == expected, (table, actions_scope, sites_scope)
+    # the view a page of a département's actions names shows only the caller's départements
+    outside = app_connection.execute(
+        "SELECT count(*) FROM resorption.actions_in_scope WHERE departement_code <> %s", (AREA,)
+    ).fetchone()[0]
+    assert outside == (
+        0
+        if actions_scope != "*"
+        else db.execute(
+            "SELECT count(*) FROM resorption.action_departements WHERE departement_code <> %s", (AREA,)
+        ).fetchone()[0]
+    )
+    assert db.execute("SELECT count(*) FROM resorption.action_sites").fetchone()[0] > 0
+
+
 def test_a_forbidden_column_is_refused_by_postgresql(app_connection: psycopg.Connection) -> None:
     app_connection.execute("SET ROLE resorption_read")
     app_connection.execute("SELECT set_config('resorption.sites_scope', '*', false)")

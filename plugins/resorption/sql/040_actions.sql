@@ -45,7 +45,10 @@ CREATE TABLE resorption.action_departements (
     departement_code text NOT NULL REFERENCES resorption.departements (code),
     PRIMARY KEY (action_id, departement_code)
 );
-CREATE INDEX ON resorption.action_departements (departement_code);
+-- The actions of a département in id order: a département's page of actions walks this index
+-- and stops after its page, instead of hashing every action of the scope and sorting them.
+CREATE INDEX action_departements_departement_action_idx
+    ON resorption.action_departements (departement_code, action_id);
 
 CREATE TABLE resorption.action_organisations (
     action_id       bigint NOT NULL REFERENCES resorption.actions (id) ON DELETE CASCADE,
@@ -145,8 +148,13 @@ CREATE TRIGGER actions_write_guard BEFORE INSERT OR UPDATE ON resorption.actions
 -- index lookup, or one hash of the scope's actions for a whole page: bench/ANALYSIS.md). It
 -- shows only the actions of the caller's scope, so the reader roles may read it (privileges.py
 -- grants them SELECT, as on any table). The history of actions reads it too (080_history.sql).
+--
+-- It also shows the département of each row (one of the action's départements inside the
+-- caller's scope, nothing the caller may not read), so that a page of a département's actions
+-- names it as a plain condition: `departement_code = $1` is leakproof, so PostgreSQL uses it in
+-- the index above through the barrier (query/features.py, SCOPE_VIEWS).
 CREATE VIEW resorption.actions_in_scope WITH (security_barrier) AS
-SELECT ad.action_id
+SELECT ad.action_id, ad.departement_code
 FROM resorption.action_departements ad
 WHERE (SELECT resorption.scope_is_nation('resorption.actions_scope'))
    OR ad.departement_code = ANY ((SELECT resorption.scope_codes('resorption.actions_scope'))::text[]);
@@ -166,10 +174,14 @@ CREATE POLICY actions_delete ON resorption.actions FOR DELETE
     USING (resorption.in_scope('resorption.actions_delete_scope', departement_code));
 
 -- The details follow their action: the inner SELECT is itself limited by the actions' policy
--- (which it inlines).
+-- (which it inlines). A reader of the nation's actions sees every action, so every detail
+-- (a foreign key with ON DELETE CASCADE: no detail outlives its action): the scope, read once
+-- per statement (an InitPlan), spares the lookup of the action for each detail read (a page of
+-- actions reads ten kinds of details per action).
 ALTER TABLE resorption.action_departements ENABLE ROW LEVEL SECURITY;
 CREATE POLICY read ON resorption.action_departements FOR SELECT
-    USING (EXISTS (SELECT 1 FROM resorption.actions a WHERE a.id = action_id));
+    USING ((SELECT resorption.scope_is_nation('resorption.actions_scope'))
+           OR EXISTS (SELECT 1 FROM resorption.actions a WHERE a.id = action_id));
 -- The main département of an action is copied into action_departements by a trigger that
 -- runs as the writer.
 CREATE POLICY write ON resorption.action_departements FOR INSERT
@@ -177,14 +189,16 @@ CREATE POLICY write ON resorption.action_departements FOR INSERT
 
 ALTER TABLE resorption.action_organisations ENABLE ROW LEVEL SECURITY;
 CREATE POLICY read ON resorption.action_organisations FOR SELECT
-    USING (EXISTS (SELECT 1 FROM resorption.actions a WHERE a.id = action_id));
+    USING ((SELECT resorption.scope_is_nation('resorption.actions_scope'))
+           OR EXISTS (SELECT 1 FROM resorption.actions a WHERE a.id = action_id));
 
 -- The results of an action (indicator snapshots, finances) are recorded where the action may
 -- be written: its main département in the write scope (as actions_update). The finances are
 -- written only by the writer roles that read them (privileges.py grants them that table).
 ALTER TABLE resorption.action_finances ENABLE ROW LEVEL SECURITY;
 CREATE POLICY read ON resorption.action_finances FOR SELECT
-    USING (EXISTS (SELECT 1 FROM resorption.actions a WHERE a.id = action_id));
+    USING ((SELECT resorption.scope_is_nation('resorption.actions_scope'))
+           OR EXISTS (SELECT 1 FROM resorption.actions a WHERE a.id = action_id));
 CREATE POLICY insert ON resorption.action_finances FOR INSERT
     WITH CHECK (EXISTS (SELECT 1 FROM resorption.actions a WHERE a.id = action_id
                         AND resorption.in_scope('resorption.actions_write_scope', a.departement_code)));
@@ -199,7 +213,8 @@ CREATE POLICY delete ON resorption.action_finances FOR DELETE
 
 ALTER TABLE resorption.action_indicators ENABLE ROW LEVEL SECURITY;
 CREATE POLICY read ON resorption.action_indicators FOR SELECT
-    USING (EXISTS (SELECT 1 FROM resorption.actions a WHERE a.id = action_id));
+    USING ((SELECT resorption.scope_is_nation('resorption.actions_scope'))
+           OR EXISTS (SELECT 1 FROM resorption.actions a WHERE a.id = action_id));
 CREATE POLICY insert ON resorption.action_indicators FOR INSERT
     WITH CHECK (EXISTS (SELECT 1 FROM resorption.actions a WHERE a.id = action_id
                         AND resorption.in_scope('resorption.actions_write_scope', a.departement_code)));
@@ -212,5 +227,7 @@ CREATE POLICY update ON resorption.action_indicators FOR UPDATE
 -- A link shows only when both the action and the site are visible.
 ALTER TABLE resorption.action_sites ENABLE ROW LEVEL SECURITY;
 CREATE POLICY read ON resorption.action_sites FOR SELECT
-    USING (EXISTS (SELECT 1 FROM resorption.actions a WHERE a.id = action_id)
-           AND EXISTS (SELECT 1 FROM resorption.sites s WHERE s.id = site_id));
+    USING (((SELECT resorption.scope_is_nation('resorption.actions_scope'))
+            OR EXISTS (SELECT 1 FROM resorption.actions a WHERE a.id = action_id))
+           AND ((SELECT resorption.scope_is_nation('resorption.sites_scope'))
+                OR EXISTS (SELECT 1 FROM resorption.sites s WHERE s.id = site_id)));

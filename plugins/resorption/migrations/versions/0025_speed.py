@@ -17,7 +17,8 @@ Create Date: 2026-12-02
 On a new database the baseline made all this already: every statement here leaves it as it is.
 """
 
-from resorption.migrate import run_sql
+from resorption.migrate import SQL_DIR, run_sql
+from resorption.migrations.views import replace_view
 
 revision = "0025"
 down_revision = "0024"
@@ -44,12 +45,6 @@ DROP POLICY IF EXISTS sites_history_read ON resorption.sites_history;
 CREATE POLICY sites_history_read ON resorption.sites_history FOR SELECT
     USING ((SELECT resorption.scope_is_nation('resorption.sites_scope'))
            OR departement_code = ANY ((SELECT resorption.scope_codes('resorption.sites_scope'))::text[]));
-
-CREATE OR REPLACE VIEW resorption.actions_in_scope WITH (security_barrier) AS
-SELECT ad.action_id
-FROM resorption.action_departements ad
-WHERE (SELECT resorption.scope_is_nation('resorption.actions_scope'))
-   OR ad.departement_code = ANY ((SELECT resorption.scope_codes('resorption.actions_scope'))::text[]);
 
 DROP POLICY IF EXISTS actions_read ON resorption.actions;
 CREATE POLICY actions_read ON resorption.actions FOR SELECT
@@ -84,6 +79,9 @@ CREATE INDEX IF NOT EXISTS sites_id_scope_idx ON resorption.sites (id) INCLUDE (
 
 
 def upgrade() -> None:
+    # The view as its file defines it now (revision 0037 added a column that a new database,
+    # built from the files, already has: a definition here would try to drop it).
+    replace_view(SQL_DIR / "040_actions.sql", "resorption.actions_in_scope")
     run_sql(UPGRADE)
 
 
