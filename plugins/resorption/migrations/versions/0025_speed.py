@@ -79,7 +79,7 @@ CREATE INDEX IF NOT EXISTS sites_id_scope_idx ON resorption.sites (id) INCLUDE (
 
 
 def upgrade() -> None:
-    # The view as its file defines it now (revision 0037 added a column that a new database,
+    # The view as its file defines it now (revision 0039 added a column that a new database,
     # built from the files, already has: a definition here would try to drop it).
     replace_view(SQL_DIR / "040_actions.sql", "resorption.actions_in_scope")
     run_sql(UPGRADE)

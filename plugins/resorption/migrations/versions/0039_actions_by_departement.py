@@ -1,8 +1,8 @@
 """A département's actions read in id order from an index; a national reader's details read
 without looking their action up again (sql/040_actions.sql).
 
-Revision ID: 0037
-Revises: 0036
+Revision ID: 0039
+Revises: 0038
 Create Date: 2026-12-03
 
 - The index `action_departements (departement_code, action_id)` replaces the one on
@@ -28,8 +28,8 @@ from alembic import op
 from resorption.migrate import SQL_DIR, run_sql
 from resorption.migrations.views import replace_view
 
-revision = "0037"
-down_revision = "0036"
+revision = "0039"
+down_revision = "0038"
 branch_labels = None
 depends_on = None
 
