@@ -488,6 +488,8 @@ def test_the_last_snapshot_is_served_until_the_publisher_refreshes_it(
         return {f["properties"]["as_of"] for f in r.json()["features"]}
 
     assert days() == {yesterday.isoformat()}
+    cursor = "SELECT name FROM resorption.outbox_cursors WHERE name = 'mqtt'"
+    had_cursor = db.execute(cursor).fetchone() is not None
     publisher = PublisherProcess(database_url, base_url, tmp_path / "publisher.log")
     publisher.start()
     try:
@@ -496,6 +498,8 @@ def test_the_last_snapshot_is_served_until_the_publisher_refreshes_it(
             time.sleep(0.2)
     finally:
         publisher.kill()
+        if not had_cursor:  # a publisher's position holds back the outbox's purge (test_outbox)
+            db.execute("DELETE FROM resorption.outbox_cursors WHERE name = 'mqtt'")
     assert days() == {clock.today().isoformat()}, publisher.log.read_text()
 
 
