@@ -229,14 +229,15 @@ def paths(kind: str, ctx: Context, scope: str | None) -> dict[str, str | Mix | N
     }
 
 
-# Every collection of ours, for the `first` mix (the anchors publish only sites and actions),
-# except the changelogs: their first page overruns the read timeout at 100,000 sites (to fix).
+# Every collection of ours, for the `first` mix (the anchors publish only sites and actions).
 FIRST_PAGES = (
     "sites",
     "actions",
     "site_comments",
     "action_comments",
     "activity",
+    "site_changes",
+    "action_changes",
     "regions",
     "departements",
     "communes",

@@ -73,6 +73,27 @@ def test_every_object_has_one_definition_in_sql_files(db: psycopg.Connection, ki
     assert set(in_files) == in_database
 
 
+def test_every_view_of_a_migrated_database_is_the_one_its_file_defines(db: psycopg.Connection) -> None:
+    """A revision that writes a view inline (0022 wrote the activity feed's) leaves its old text
+    on every new database unless a later revision defines it again from its file: the feed of a
+    new database sorted every version of every site for its first page. Each view of the
+    migrated test database is compared with its file's definition, made as a temporary view."""
+    differ = []
+    for name, code in SQL.items():
+        for match in re.finditer(r"CREATE VIEW (\w+)\.(\w+) (.*?);\n", code, re.DOTALL):
+            schema, view, rest = match.groups()
+            with db.transaction():
+                db.execute(f"CREATE VIEW pg_temp.file_{view} {rest}")
+                theirs, ours = db.execute(
+                    "SELECT pg_get_viewdef(%s::regclass), pg_get_viewdef(%s::regclass)",
+                    (f"{schema}.{view}", f"pg_temp.file_{view}"),
+                ).fetchone()
+                db.execute(f"DROP VIEW pg_temp.file_{view}")
+            if theirs != ours:
+                differ.append(f"{schema}.{view} ({name})")
+    assert not differ, differ
+
+
 def test_sql_files_never_redefine_an_object() -> None:
     """No DROP, no CREATE OR REPLACE, no ALTER of a table's columns or constraints in `sql/`.
 
