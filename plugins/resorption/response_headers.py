@@ -29,7 +29,6 @@ from __future__ import annotations
 import urllib.parse
 
 from flask import Response
-from werkzeug.datastructures import Headers
 
 from resorption.identity import Principal
 
@@ -55,7 +54,6 @@ SANDBOXED_CSP = (
 )
 PRIVATE = "private, no-store"
 VARY = ("Authorization", "Cookie")
-VARY_VALUE = ", ".join(VARY)  # as werkzeug writes the set VARY into a response without Vary
 BANNERS = ("X-Powered-By",)
 HSTS = "max-age=31536000"
 
@@ -94,51 +92,12 @@ class ResponseHeaders:
             self.security["Strict-Transport-Security"] = HSTS
 
     def apply(self, response: Response, principal: Principal, static: bool) -> Response:
-        """Set the security headers; mark a signed-in caller's answer private and unstored.
-
-        The response's header names are read once: a header it does not have yet is appended,
-        one it has is replaced (werkzeug's `set` scans every header, and this runs on every
-        response).
-        """
-        headers = response.headers
-        if not isinstance(headers, Headers):  # a plain dict (pygeoapi's own views set one)
-            return self._apply_to_mapping(response, principal, static)
-        present = {name.lower() for name, _ in headers.items()}
-        for name in BANNERS:
-            if name.lower() in present:
-                headers.pop(name, None)
-        csp = headers.get("Content-Security-Policy") if "content-security-policy" in present else None
-        sandboxed = csp == SANDBOXED_CSP
-        for name, value in self.security.items():
-            if name.lower() in present:
-                headers.set(name, value)
-            else:
-                headers.add(name, value)
-        if sandboxed:  # the one other policy a view may choose, stricter than the site's
-            headers.set("Content-Security-Policy", SANDBOXED_CSP)
-        if static:
-            return response
-        if "vary" in present:
-            for name in VARY:
-                response.vary.add(name)
-        else:
-            headers.add("Vary", VARY_VALUE)
-        if not principal.is_anonymous:
-            if "cache-control" in present:
-                headers.set("Cache-Control", PRIVATE)
-            else:
-                headers.add("Cache-Control", PRIVATE)
-            if "expires" in present:
-                headers.pop("Expires", None)
-        return response
-
-    def _apply_to_mapping(self, response: Response, principal: Principal, static: bool) -> Response:
-        """`apply` when the response's headers are a plain mapping."""
+        """Set the security headers; mark a signed-in caller's answer private and unstored."""
         for name in BANNERS:
             response.headers.pop(name, None)
         sandboxed = response.headers.get("Content-Security-Policy") == SANDBOXED_CSP
         response.headers.update(self.security)
-        if sandboxed:
+        if sandboxed:  # the one other policy a view may choose, stricter than the site's
             response.headers["Content-Security-Policy"] = SANDBOXED_CSP
         if static:
             return response
