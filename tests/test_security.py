@@ -18,7 +18,7 @@ from resorption.providers.features import FeatureProvider
 from resorption.query import FeatureQuery
 from resorption.settings import app_url
 from tests.fix_db import audited_reads
-from tests.fix_users import AREA, CATALOG, TestUser
+from tests.fix_users import AREA, CATALOG, OTHER_AREA, TestUser
 
 OPERATOR = "operator-departement-33"
 
@@ -183,6 +183,74 @@ def test_action_details_follow_the_scope_of_their_action(
         ).fetchone()[0]
     )
     assert db.execute("SELECT count(*) FROM resorption.action_sites").fetchone()[0] > 0
+
+
+# The tables of a site's details, and the columns naming the sites each row needs to read.
+SITE_DETAILS = {
+    "site_closing_solutions": ("site_id",),
+    "site_reinstallation_origins": ("site_id", "origin_site_id"),
+    "site_actors": ("site_id",),
+    "site_followers": ("site_id",),
+}
+
+
+@pytest.mark.parametrize("sites_scope", [None, "", AREA, "*"])
+def test_site_details_follow_the_scope_of_their_site(
+    app_connection: psycopg.Connection, db: psycopg.Connection, users: dict, sites_scope: str | None
+) -> None:
+    """Each detail of a site (closing solutions, origins of a reinstallation, actors, the
+    caller's follows) is visible exactly when its site is (and the origin site too): a national
+    reader sees them all, a département reader those of its sites, a reader without a scope
+    none (sql/035_site_details.sql, 160_actors.sql: resorption.site_readable)."""
+    username = next(iter(users))
+    follower = db.execute("SELECT id FROM resorption.users WHERE username = %s", (username,)).fetchone()[0]
+    sites = [
+        db.execute("SELECT min(id) FROM resorption.sites WHERE departement_code = %s", (d,)).fetchone()[0]
+        for d in (AREA, OTHER_AREA)
+    ]
+    organisation = db.execute("SELECT min(id) FROM resorption.organisations").fetchone()[0]
+    added = [
+        db.execute(
+            "INSERT INTO resorption.site_actors (site_id, organisation_id, themes, declared_by) "
+            "VALUES (%s, %s, '{health}', 'test') RETURNING id",
+            (site, organisation),
+        ).fetchone()[0]
+        for site in sites
+    ]
+    for site in sites:
+        db.execute(
+            "INSERT INTO resorption.site_followers (user_id, site_id) VALUES (%s, %s)", (follower, site)
+        )
+    try:
+        app_connection.execute("SET ROLE resorption_read_finances_justice_owner")
+        app_connection.execute("SELECT set_config('resorption.user_id', %s, false)", (str(follower),))
+        if sites_scope is not None:
+            app_connection.execute("SELECT set_config('resorption.sites_scope', %s, false)", (sites_scope,))
+        for table, columns in SITE_DETAILS.items():
+            if sites_scope in (None, ""):
+                rule = "false"
+            elif sites_scope == "*":
+                rule = "true"
+            else:
+                rule = " AND ".join(
+                    f"EXISTS (SELECT 1 FROM resorption.sites v WHERE v.id = d.{c} AND v.departement_code = '{AREA}')"
+                    for c in columns
+                )
+            if table == "site_followers":
+                rule += f" AND d.user_id = {follower}"
+            every = db.execute(f"SELECT count(*) FROM resorption.{table}").fetchone()[0]
+            expected = db.execute(f"SELECT count(*) FROM resorption.{table} d WHERE {rule}").fetchone()[0]
+            seen = app_connection.execute(f"SELECT count(*) FROM resorption.{table}").fetchone()[0]
+            assert seen == expected, (table, sites_scope)
+            assert every > 0, table
+            if sites_scope == AREA:
+                assert 0 < expected < every, (table, expected, every)
+    finally:
+        db.execute(
+            "DELETE FROM resorption.site_followers WHERE user_id = %s AND site_id = ANY(%s)",
+            (follower, sites),
+        )
+        db.execute("DELETE FROM resorption.site_actors WHERE id = ANY(%s)", (added,))
 
 
 def test_a_forbidden_column_is_refused_by_postgresql(app_connection: psycopg.Connection) -> None:

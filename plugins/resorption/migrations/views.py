@@ -1,6 +1,7 @@
 """What revisions share: an object defined again from its file of `sql/`, so that the revision
 and the file cannot differ."""
 
+import re
 from importlib.resources.abc import Traversable
 
 from resorption.migrate import run_sql
@@ -22,3 +23,33 @@ def replace_view(path: Traversable, view: str) -> None:
     """Inside a revision: define `view` again as the file at `path` defines it now (its columns
     unchanged)."""
     run_sql("CREATE OR REPLACE VIEW" + definition(path, f"CREATE VIEW {view} ").removeprefix("CREATE VIEW"))
+
+
+def replace_function(path: Traversable, function: str) -> None:
+    """Inside a revision: define `function` (its qualified name) again as the file at `path`
+    defines it now (its arguments and result unchanged)."""
+    text = definition(path, f"CREATE FUNCTION {function}(")
+    run_sql(text.replace("CREATE FUNCTION", "CREATE OR REPLACE FUNCTION", 1))
+
+
+def readable_functions() -> None:
+    """Inside a revision: the functions the read policies of details call (site_readable,
+    action_readable: revision 0042), so that an earlier revision creating such a policy from
+    its file runs on a database made before them."""
+    from resorption.migrate import SQL_DIR
+
+    replace_function(SQL_DIR / "030_sites.sql", "resorption.site_readable")
+    replace_function(SQL_DIR / "040_actions.sql", "resorption.action_readable")
+
+
+def read_policy(path: Traversable, table: str) -> str:
+    """The statement of the read policy of `table` (named `read`) as the file at `path`
+    defines it now, to drop and create again."""
+    found = re.search(
+        rf"^CREATE POLICY read ON resorption\.{table} FOR SELECT\n.*?;\n",
+        path.read_text(encoding="utf-8"),
+        re.MULTILINE | re.DOTALL,
+    )
+    if found is None:
+        raise LookupError(f"politique de lecture de {table} introuvable dans {path.name}")
+    return f"DROP POLICY IF EXISTS read ON resorption.{table};\n" + found.group(0)

@@ -1,6 +1,7 @@
 -- The details of a site: the solutions it closed with, the sites a reinstallation came from.
--- They follow their site: each policy's inner SELECT of sites is itself limited by the
--- sites' policy (030_sites.sql).
+-- They follow their site: a reader of the nation's sites reads every detail (a foreign key with
+-- ON DELETE CASCADE: no detail outlives its site); elsewhere each detail asks whether its site
+-- is read (resorption.site_readable, under the sites' policy: 030_sites.sql).
 
 CREATE TYPE resorption.closing_solution AS ENUM (
     'emergency_shelter', 'integration_shelter', 'transitional_housing', 'social_housing',
@@ -18,7 +19,8 @@ CREATE TABLE resorption.site_closing_solutions (
 
 ALTER TABLE resorption.site_closing_solutions ENABLE ROW LEVEL SECURITY;
 CREATE POLICY read ON resorption.site_closing_solutions FOR SELECT
-    USING (EXISTS (SELECT 1 FROM resorption.sites s WHERE s.id = site_id));
+    USING ((SELECT resorption.scope_is_nation('resorption.sites_scope'))
+           OR resorption.site_readable(site_id));
 -- Closing solutions are written with the closing of their site (process close-site): where
 -- the caller may close sites (resorption.sites_close_scope), as for the site itself.
 CREATE POLICY write ON resorption.site_closing_solutions FOR INSERT
@@ -40,5 +42,5 @@ CREATE INDEX ON resorption.site_reinstallation_origins (origin_site_id);
 -- A link shows only when both sites are visible.
 ALTER TABLE resorption.site_reinstallation_origins ENABLE ROW LEVEL SECURITY;
 CREATE POLICY read ON resorption.site_reinstallation_origins FOR SELECT
-    USING (EXISTS (SELECT 1 FROM resorption.sites s WHERE s.id = site_id)
-           AND EXISTS (SELECT 1 FROM resorption.sites s WHERE s.id = origin_site_id));
+    USING ((SELECT resorption.scope_is_nation('resorption.sites_scope'))
+           OR (resorption.site_readable(site_id) AND resorption.site_readable(origin_site_id)));

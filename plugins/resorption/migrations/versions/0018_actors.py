@@ -12,6 +12,7 @@ revision then leaves it as it is.
 from alembic import op
 
 from resorption.migrate import SQL_DIR, run_sql_files
+from resorption.migrations.views import readable_functions
 
 revision = "0018"
 down_revision = "0017"
@@ -22,6 +23,7 @@ depends_on = None
 def upgrade() -> None:
     done = op.get_bind().exec_driver_sql("SELECT to_regclass('resorption.site_actors')").scalar()
     if done is None:
+        readable_functions()  # the file's read policies call them (revision 0042)
         run_sql_files([SQL_DIR / "160_actors.sql"])
 
 

@@ -21,12 +21,10 @@ On a new database the baseline made all this already: every statement here leave
 the new column, failed on a new database, where it would have dropped that column.)
 """
 
-import re
-
 from alembic import op
 
 from resorption.migrate import SQL_DIR, run_sql
-from resorption.migrations.views import replace_view
+from resorption.migrations.views import read_policy, readable_functions, replace_view
 
 revision = "0039"
 down_revision = "0038"
@@ -42,16 +40,6 @@ DETAILS = (
 )
 
 
-def _read_policy(text: str, table: str) -> str:
-    """The statement of `table`'s read policy, as the file defines it now."""
-    found = re.search(
-        rf"^CREATE POLICY read ON resorption\.{table} FOR SELECT\n.*?;\n", text, re.MULTILINE | re.DOTALL
-    )
-    if found is None:
-        raise LookupError(f"politique de lecture de {table} introuvable dans 040_actions.sql")
-    return found.group(0)
-
-
 def upgrade() -> None:
     op.execute(
         "CREATE INDEX IF NOT EXISTS action_departements_departement_action_idx "
@@ -59,9 +47,9 @@ def upgrade() -> None:
     )
     op.execute("DROP INDEX IF EXISTS resorption.action_departements_departement_code_idx")
     replace_view(SQL_DIR / "040_actions.sql", "resorption.actions_in_scope")
-    text = (SQL_DIR / "040_actions.sql").read_text(encoding="utf-8")
+    readable_functions()  # the file's read policies call them now (revision 0042)
     for table in DETAILS:
-        run_sql(f"DROP POLICY IF EXISTS read ON resorption.{table};\n" + _read_policy(text, table))
+        run_sql(read_policy(SQL_DIR / "040_actions.sql", table))
 
 
 def downgrade() -> None:
