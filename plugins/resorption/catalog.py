@@ -49,7 +49,9 @@ class Group:
     sensitive: str | None
 
 
-@dataclass(frozen=True, slots=True)
+# Compared and hashed by identity (each process loads the catalog once): a tuple of a hundred
+# fields is a cheap key for the caches of composed statements (query/features.py).
+@dataclass(frozen=True, slots=True, eq=False)
 class Field:
     """One property of a collection."""
 

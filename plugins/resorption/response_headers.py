@@ -29,6 +29,7 @@ from __future__ import annotations
 import urllib.parse
 
 from flask import Response
+from werkzeug.datastructures import Headers
 
 from resorption.identity import Principal
 
@@ -90,20 +91,41 @@ class ResponseHeaders:
         }
         if public_url.startswith("https://"):
             self.security["Strict-Transport-Security"] = HSTS
+        # The headers a response loses (lower case), as it is static, anonymous or private.
+        replaced = {name.lower() for name in (*BANNERS, *self.security)}
+        self._dropped = {
+            "static": frozenset(replaced),
+            "anonymous": frozenset(replaced | {"vary"}),
+            "private": frozenset(replaced | {"vary", "cache-control", "expires"}),
+        }
 
     def apply(self, response: Response, principal: Principal, static: bool) -> Response:
-        """Set the security headers; mark a signed-in caller's answer private and unstored."""
-        for name in BANNERS:
-            response.headers.pop(name, None)
-        sandboxed = response.headers.get("Content-Security-Policy") == SANDBOXED_CSP
-        response.headers.update(self.security)
+        """Set the security headers; mark a signed-in caller's answer private and unstored.
+
+        In one pass over the response's headers, into a new list: werkzeug's `Headers.set`
+        scans the whole list for each header it sets (a tenth of a small answer's time)."""
+        kind = "static" if static else "anonymous" if principal.is_anonymous else "private"
+        dropped = self._dropped[kind]
+        kept: list[tuple[str, str]] = []
+        vary: list[str] = []
+        sandboxed = False
+        for name, value in response.headers.items():
+            key = name.lower()
+            if key not in dropped:
+                kept.append((name, value))
+            elif key == "vary":
+                vary.extend(v.strip() for v in value.split(",") if v.strip())
+            elif key == "content-security-policy":
+                sandboxed = value == SANDBOXED_CSP
+        security = self.security
         if sandboxed:  # the one other policy a view may choose, stricter than the site's
-            response.headers["Content-Security-Policy"] = SANDBOXED_CSP
-        if static:
-            return response
-        for name in VARY:
-            response.vary.add(name)
-        if not principal.is_anonymous:
-            response.headers["Cache-Control"] = PRIVATE
-            response.headers.pop("Expires", None)
+            security = {**security, "Content-Security-Policy": SANDBOXED_CSP}
+        kept.extend(security.items())
+        if kind != "static":
+            present = {v.lower() for v in vary}
+            vary.extend(name for name in VARY if name.lower() not in present)
+            kept.append(("Vary", ", ".join(vary)))
+        if kind == "private":
+            kept.append(("Cache-Control", PRIVATE))
+        response.headers = Headers(kept)
         return response

@@ -155,13 +155,13 @@ def _geometry_json(q: FeatureQuery) -> sql.Composable:
 # The Feature expression of each (collection, properties, geometry, CRS) seen, composed once and
 # kept as flat SQL text: composing ~100 columns cost more Python time than running the page.
 # The collection object itself is kept in the value, so that its id() is never reused.
-_FEATURE_SQL: dict[tuple[int, tuple[str, ...], bool, Crs], tuple[Collection, sql.SQL]] = {}
+_FEATURE_SQL: dict[tuple[int, tuple[Field, ...], bool, Crs], tuple[Collection, sql.SQL]] = {}
 _FEATURE_SQL_MAX = 4096
 
 
 def _feature_json(q: FeatureQuery) -> sql.Composable:
     """The Feature expression of the request, from the cache when it was composed before."""
-    key = (id(q.collection), tuple(f.name for f in q.properties), q.skip_geometry, q.crs)
+    key = (id(q.collection), q.properties, q.skip_geometry, q.crs)
     hit = _FEATURE_SQL.get(key)
     if hit is not None and hit[0] is q.collection:
         return hit[1]
@@ -471,7 +471,7 @@ def item_statement(
     """
     params = Params()
     placeholder = params.add(identifier)
-    key = (id(q.collection), tuple(f.name for f in q.properties), q.skip_geometry, q.crs, id(version))
+    key = (id(q.collection), q.properties, q.skip_geometry, q.crs, id(version))
     hit = _ITEM_SQL.get(key)
     if hit is not None and hit[0] is q.collection and hit[1] is version:
         return hit[2], params
