@@ -145,6 +145,9 @@ class Collection:
     # Ids that sort by time, newest first (`ids_by_time: true`, resorption.activity_key): a
     # time interval also bounds the ids, so that the index of the ids reads the interval only.
     ids_by_time: bool = False
+    # A table of the rows' count per département (`counts:`, columns departement_code and
+    # sites, under the collection's read rule): a count with no condition sums it.
+    counts_table: str | None = None
 
     @property
     def table_sql(self) -> sql.Composable:
@@ -271,6 +274,7 @@ def load_collection(path: Path) -> Collection:
         version_also=raw.get("version_also"),
         page_ids_first=bool(raw.get("page_ids_first", False)),
         ids_by_time=bool(raw.get("ids_by_time", False)),
+        counts_table=raw.get("counts"),
     )
 
 
