@@ -547,7 +547,7 @@ def test_the_purger_forgets_what_has_had_its_time(purged_database: str) -> None:
     )
     assert done.returncode == 0, done.stderr
     report = " ".join(done.stderr.split())  # (the console wraps its lines)
-    assert f"(sites privés fermés depuis plus de 12 mois) : {due}." in report, report
+    assert f"(sites privés fermés depuis plus de 12 mois) : {due} ;" in report, report
     with psycopg.connect(database_url) as conn:
         def count(statement: str, *params: object) -> int:
             return conn.execute(statement, params).fetchone()[0]
@@ -579,6 +579,10 @@ def test_the_purger_forgets_what_has_had_its_time(purged_database: str) -> None:
             "SELECT count(*) FROM resorption.sites_history a JOIN resorption.sites_history b "
             "ON a.id = b.id AND a.version_id < b.version_id AND a.valid && b.valid WHERE a.id = %s",
             ids["ancien"]) == 0
+        # The sites' counts (appended by each statement above) folded into one row per département.
+        assert conn.execute(
+            "SELECT departement_code, sites FROM resorption.site_counts ORDER BY 1").fetchall() == conn.execute(
+            "SELECT departement_code, count(*) FROM resorption.sites GROUP BY 1 ORDER BY 1").fetchall()
         for kept in ("recent", "ouvert"):
             assert count("SELECT count(*) FROM resorption.sites WHERE id = %s AND owner_name IS NOT NULL",
                          ids[kept]) == 1
@@ -591,4 +595,4 @@ def test_the_purger_forgets_what_has_had_its_time(purged_database: str) -> None:
         env=env, capture_output=True, text=True, timeout=120, check=False,
     )
     assert again.returncode == 0
-    assert "(sites privés fermés depuis plus de 12 mois) : 0." in " ".join(again.stderr.split())
+    assert "(sites privés fermés depuis plus de 12 mois) : 0 ;" in " ".join(again.stderr.split())

@@ -20,7 +20,7 @@ from tests.fix_users import AREA, OTHER_AREA, TestUser
 
 BORDEAUX = (-0.5792, 44.8378)
 SAINT_DENIS = "93066"
-COUNTS = "SELECT departement_code, sites FROM resorption.site_counts WHERE sites > 0 ORDER BY 1"
+COUNTS = "SELECT departement_code, sum(sites) FROM resorption.site_counts GROUP BY 1 HAVING sum(sites) <> 0 ORDER BY 1"
 TRUTH = "SELECT departement_code, count(*) FROM resorption.sites GROUP BY 1 ORDER BY 1"
 
 
@@ -132,6 +132,25 @@ def test_the_application_roles_cannot_write_the_counts(app_connection: psycopg.C
         app_connection.execute("UPDATE resorption.site_counts SET sites = 0")
 
 
+def test_two_writers_in_one_departement_never_wait_on_the_counts(database_url: str) -> None:
+    """A creation in a département while another transaction (an import) has created sites
+    there and not committed: the counts are appended, so nobody waits on them."""
+    insert = (
+        "INSERT INTO resorption.sites (name, commune_code, location, declared_at) "
+        "SELECT 'Attente ' || %s, commune_code, location, declared_at FROM resorption.sites "
+        "WHERE departement_code = %s ORDER BY id LIMIT 1"
+    )
+    with psycopg.connect(database_url) as importing, psycopg.connect(database_url) as creating:
+        importing.execute(insert, ("import", AREA))  # left open
+        creating.execute("SET lock_timeout = '1s'")
+        creating.execute(insert, ("création", AREA))
+        creating.commit()
+        importing.rollback()
+        creating.execute("DELETE FROM resorption.sites WHERE name LIKE 'Attente %'")
+        creating.commit()
+        _exact(creating)
+
+
 def test_revision_0043_counts_the_sites_of_a_database_without_counts(scratch_url: str) -> None:
     """A database of 0042 (no site_counts, no triggers) gets them, filled from its sites."""
     from resorption.migrate import upgrade
@@ -140,7 +159,7 @@ def test_revision_0043_counts_the_sites_of_a_database_without_counts(scratch_url
     with psycopg.connect(scratch_url, autocommit=True) as conn:
         for trigger in ("insert", "update", "delete"):
             conn.execute(f"DROP TRIGGER sites_count_{trigger} ON resorption.sites")
-        conn.execute("DROP FUNCTION resorption.count_sites()")
+        conn.execute("DROP FUNCTION resorption.count_sites(), resorption.fold_site_counts()")
         conn.execute("DROP TABLE resorption.site_counts")
         # territories of its own: a scratch database has none loaded
         conn.execute("INSERT INTO resorption.regions (code, name) VALUES ('75', 'Nouvelle-Aquitaine')")

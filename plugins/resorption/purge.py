@@ -9,7 +9,9 @@ in its own transaction, through the functions of sql/220_operations.sql:
   parts beside it: sql/105_job_files.sql deletes them with their job);
 - the audit log's rows older than its retention;
 - the owner name of private sites closed for longer than its retention, erased from the site
-  and from every past version of it (the history forgets it too).
+  and from every past version of it (the history forgets it too);
+- the changes of the sites' counts per département, folded into one row each (no retention:
+  what the triggers appended since the last run).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ class Purged:
     jobs: int
     audit: int
     owners: int
+    site_counts: int
 
 
 def purge(database_url: str, retention: Retention) -> Purged:
@@ -49,4 +52,6 @@ def purge(database_url: str, retention: Retention) -> Purged:
         for name, statement, value in parts:
             with conn.transaction():
                 counts[name] = conn.execute(statement, (value,)).fetchone()[0]
+        with conn.transaction():
+            counts["site_counts"] = conn.execute(SQL.site_counts).fetchone()[0]
     return Purged(**counts)

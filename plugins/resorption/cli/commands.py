@@ -540,7 +540,8 @@ def purge_command() -> None:
         f"{done.sign_in_counters} ; tâches terminées depuis plus de {retention.jobs_days} jours : "
         f"{done.jobs} ; "
         f"lignes d'audit de plus de {retention.audit_days} jours : {done.audit} ; propriétaires anonymisés "
-        f"(sites privés fermés depuis plus de {retention.owner_months} mois) : {done.owners}."
+        f"(sites privés fermés depuis plus de {retention.owner_months} mois) : {done.owners} ; "
+        f"décomptes de sites par département regroupés : {done.site_counts} lignes."
     )
 
 

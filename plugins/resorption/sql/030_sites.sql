@@ -299,14 +299,17 @@ CREATE POLICY sites_update ON resorption.sites FOR UPDATE
 CREATE POLICY sites_delete ON resorption.sites FOR DELETE
     USING (resorption.in_scope('resorption.sites_delete_scope', departement_code));
 
--- How many sites each département has, kept by the triggers below: the count of the sites a
--- caller reads, with no other condition (`resulttype=hits`, QGIS's feature count), adds up at
--- most 101 rows under the sites' own read rule instead of testing each of a million sites
--- (reader.py). Written only by the triggers' function, as the owner; a département's row is
--- touched by the statements that add, remove or move its sites, never by other changes.
+-- How many sites each département has, as the changes the triggers below append (+n for the
+-- sites a statement brought into a département, -n for those it took out): the count of the
+-- sites a caller reads, with no other condition (`resulttype=hits`, QGIS's feature count), adds
+-- them up under the sites' own read rule instead of testing each of a million sites
+-- (query/features.py). Appended, never updated: writers never wait on each other (an import
+-- of 100,000 sites holds no row that a creation in its département needs). The purger folds
+-- them into one row per département (resorption.fold_site_counts). Written only by these
+-- functions, as the owner.
 CREATE TABLE resorption.site_counts (
-    departement_code text PRIMARY KEY,
-    sites            bigint NOT NULL CHECK (sites >= 0)
+    departement_code text NOT NULL,
+    sites            bigint NOT NULL
 );
 ALTER TABLE resorption.site_counts ENABLE ROW LEVEL SECURITY;
 CREATE POLICY read ON resorption.site_counts FOR SELECT
@@ -318,27 +321,24 @@ LANGUAGE plpgsql SECURITY DEFINER SET search_path = resorption, pg_temp AS $$
 BEGIN
     -- (each statement names only the transition tables its trigger has)
     IF TG_OP = 'INSERT' THEN
-        INSERT INTO resorption.site_counts AS c (departement_code, sites)
-        SELECT departement_code, count(*) FROM new_rows GROUP BY departement_code
-        ON CONFLICT (departement_code) DO UPDATE SET sites = c.sites + excluded.sites;
+        INSERT INTO resorption.site_counts (departement_code, sites)
+        SELECT departement_code, count(*) FROM new_rows GROUP BY departement_code;
     ELSIF TG_OP = 'DELETE' THEN
-        UPDATE resorption.site_counts c SET sites = c.sites - gone.n
-        FROM (SELECT departement_code, count(*) AS n FROM old_rows GROUP BY departement_code) gone
-        WHERE c.departement_code = gone.departement_code;
+        INSERT INTO resorption.site_counts (departement_code, sites)
+        SELECT departement_code, -count(*) FROM old_rows GROUP BY departement_code;
     ELSE  -- the sites moved to another département (by their commune): out of one, into the other
-        UPDATE resorption.site_counts c SET sites = c.sites - gone.n
-        FROM (SELECT o.departement_code, count(*) AS n FROM old_rows o JOIN new_rows n USING (id)
-              WHERE n.departement_code <> o.departement_code GROUP BY o.departement_code) gone
-        WHERE c.departement_code = gone.departement_code;
-        INSERT INTO resorption.site_counts AS c (departement_code, sites)
-        SELECT n.departement_code, count(*) FROM old_rows o JOIN new_rows n USING (id)
-        WHERE n.departement_code <> o.departement_code GROUP BY n.departement_code
-        ON CONFLICT (departement_code) DO UPDATE SET sites = c.sites + excluded.sites;
+        INSERT INTO resorption.site_counts (departement_code, sites)
+        SELECT moved.departement_code, sum(moved.sites) FROM (
+            SELECT n.departement_code, 1 AS sites FROM old_rows o JOIN new_rows n USING (id)
+            WHERE n.departement_code <> o.departement_code
+            UNION ALL
+            SELECT o.departement_code, -1 FROM old_rows o JOIN new_rows n USING (id)
+            WHERE n.departement_code <> o.departement_code) moved
+        GROUP BY moved.departement_code;
     END IF;
     RETURN NULL;
 END
 $$;
-REVOKE ALL ON FUNCTION resorption.count_sites FROM PUBLIC;
 CREATE TRIGGER sites_count_insert AFTER INSERT ON resorption.sites
     REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION resorption.count_sites();
 CREATE TRIGGER sites_count_update AFTER UPDATE ON resorption.sites
@@ -346,3 +346,15 @@ CREATE TRIGGER sites_count_update AFTER UPDATE ON resorption.sites
     FOR EACH STATEMENT EXECUTE FUNCTION resorption.count_sites();
 CREATE TRIGGER sites_count_delete AFTER DELETE ON resorption.sites
     REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION resorption.count_sites();
+
+-- The purger's: the changes of each département folded into one row (the rows it removed).
+-- What is appended meanwhile stays as it is: the DELETE sees only the rows of its snapshot.
+CREATE FUNCTION resorption.fold_site_counts() RETURNS bigint
+LANGUAGE sql SECURITY DEFINER SET search_path = resorption, pg_temp AS $$
+    WITH folded AS (DELETE FROM resorption.site_counts RETURNING departement_code, sites),
+         kept AS (INSERT INTO resorption.site_counts (departement_code, sites)
+                  SELECT departement_code, sum(sites) FROM folded
+                  GROUP BY departement_code HAVING sum(sites) <> 0)
+    SELECT count(*) FROM folded
+$$;
+REVOKE ALL ON FUNCTION resorption.count_sites, resorption.fold_site_counts FROM PUBLIC;

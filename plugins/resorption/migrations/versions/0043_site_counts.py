@@ -7,7 +7,8 @@ Create Date: 2026-12-03
 
 A national `resulttype=hits` tested each of the sites against the read policy (an index-only
 scan of 1,000,000 rows, at tipg's speed); now it sums `site_counts` under the same rule. The
-table is filled from the sites as they are, in the revision's transaction.
+table is filled from the sites as they are, in the revision's transaction; the triggers append
+changes to it, the purger folds them (`resorption purger`).
 
 On a new database the baseline made all this already: every statement here leaves it as it is.
 """
@@ -28,10 +29,11 @@ STATEMENTS = (
     "ALTER TABLE resorption.site_counts ",
     "CREATE POLICY read ON resorption.site_counts ",
     "CREATE FUNCTION resorption.count_sites(",
-    "REVOKE ALL ON FUNCTION resorption.count_sites ",
     "CREATE TRIGGER sites_count_insert ",
     "CREATE TRIGGER sites_count_update ",
     "CREATE TRIGGER sites_count_delete ",
+    "CREATE FUNCTION resorption.fold_site_counts(",
+    "REVOKE ALL ON FUNCTION resorption.count_sites, ",
 )
 
 

@@ -14,3 +14,6 @@ SELECT resorption.purge_audit(%s)
 
 -- name: owners
 SELECT resorption.anonymise_owners(%s)
+
+-- name: site_counts
+SELECT resorption.fold_site_counts()
