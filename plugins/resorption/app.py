@@ -158,8 +158,10 @@ def create_app(settings: app_settings.Settings | None = None) -> Flask:
         # A worker's thread keeps its context between requests: nobody is signed in until proven.
         set_principal(ANONYMOUS)
         # Where its reads may go: a replica for a request that only reads (resorption.replicas).
-        sent = request.headers.get(replicas.HEADER) or request.cookies.get(replicas.COOKIE)
-        if sent and settings.replica_urls:
+        sent = None
+        if settings.replica_urls:  # (without replicas, no cookie to parse)
+            sent = request.headers.get(replicas.HEADER) or request.cookies.get(replicas.COOKIE)
+        if sent:
             # sealed: in clear, WAL positions would tell how much everyone wrote in between
             sent = sealing.unseal(sealing.secret(settings), sent)
         replicas.begin_request(_reads_may_lag(), sent)
