@@ -113,34 +113,23 @@ def test_every_policy_of_a_migrated_database_is_the_one_its_file_defines(db: psy
 
 
 def test_revision_0042_reads_details_without_sub_plans(scratch_url: str, db: psycopg.Connection) -> None:
-    """A database of 0041 (the read policies of the details of sites and actions looked their
-    site or action up in a sub-select; no site_readable, no action_readable) gets the policies
-    and functions of its files."""
+    """A database of 0041 (the read policies of a site's details looked their site up in a
+    sub-select; no site_readable) gets the policies and the function of its files."""
     upgrade(scratch_url, "0041")
     policies = "SELECT tablename, qual FROM pg_policies WHERE policyname = 'read' AND tablename = ANY(%s)"
-    tables = [
-        "site_closing_solutions",
-        "site_reinstallation_origins",
-        "site_actors",
-        "site_followers",
-        "action_departements",
-        "action_organisations",
-        "action_finances",
-        "action_indicators",
-        "action_sites",
-    ]
     site = "EXISTS (SELECT 1 FROM resorption.sites s WHERE s.id = {})"
-    action = "EXISTS (SELECT 1 FROM resorption.actions a WHERE a.id = action_id)"
-    old = {table: site.format("site_id") for table in tables[:4]}
-    old["site_reinstallation_origins"] += " AND " + site.format("origin_site_id")
-    old["site_followers"] = "user_id = resorption.current_user_id() AND " + site.format("site_id")
-    old |= {table: action for table in tables[4:]}
-    old["action_sites"] = f"{action} AND {site.format('site_id')}"
+    old = {
+        "site_closing_solutions": site.format("site_id"),
+        "site_reinstallation_origins": site.format("site_id") + " AND " + site.format("origin_site_id"),
+        "site_actors": site.format("site_id"),
+        "site_followers": "user_id = resorption.current_user_id() AND " + site.format("site_id"),
+    }
+    tables = list(old)
     with psycopg.connect(scratch_url, autocommit=True) as conn:
         for table, qual in old.items():
             conn.execute(f"ALTER POLICY read ON resorption.{table} USING ({qual})")
-        conn.execute("DROP FUNCTION resorption.site_readable(bigint), resorption.action_readable(bigint)")
-        assert {t: q for t, q in conn.execute(policies, (tables,))} != dict(db.execute(policies, (tables,)))
+        conn.execute("DROP FUNCTION resorption.site_readable(bigint)")
+        assert dict(conn.execute(policies, (tables,))) != dict(db.execute(policies, (tables,)))
     upgrade(scratch_url)
     with psycopg.connect(scratch_url) as conn:
         assert dict(conn.execute(policies, (tables,))) == dict(db.execute(policies, (tables,)))

@@ -32,16 +32,6 @@ def replace_function(path: Traversable, function: str) -> None:
     run_sql(text.replace("CREATE FUNCTION", "CREATE OR REPLACE FUNCTION", 1))
 
 
-def readable_functions() -> None:
-    """Inside a revision: the functions the read policies of details call (site_readable,
-    action_readable: revision 0042), so that an earlier revision creating such a policy from
-    its file runs on a database made before them."""
-    from resorption.migrate import SQL_DIR
-
-    replace_function(SQL_DIR / "030_sites.sql", "resorption.site_readable")
-    replace_function(SQL_DIR / "040_actions.sql", "resorption.action_readable")
-
-
 def read_policy(path: Traversable, table: str) -> str:
     """The statement of the read policy of `table` (named `read`) as the file at `path`
     defines it now, to drop and create again."""

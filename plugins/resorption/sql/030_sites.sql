@@ -283,8 +283,9 @@ CREATE POLICY sites_read ON resorption.sites FOR SELECT
 -- site's details ask of each detail outside a national reader's scope. In PL/pgSQL, so that it is
 -- never inlined: a policy's `EXISTS (SELECT … FROM sites …)` is a sub-plan that PostgreSQL sets
 -- up (opening the sites and their index) in every statement reading the detail, even when the
--- national `true OR …` never runs it; one site read with its ten kinds of details paid it ten
--- times (0.15 ms of its 0.45 ms). A call costs a few µs for each detail row it does test.
+-- national `true OR …` never runs it, and one site read with its details paid it several times.
+-- A call costs a few µs for each detail row it does test: a site has few (an action has many,
+-- and its details keep their sub-plans: 040_actions.sql).
 CREATE FUNCTION resorption.site_readable(site bigint) RETURNS boolean
 LANGUAGE plpgsql STABLE PARALLEL SAFE AS $$
 BEGIN

@@ -12,7 +12,7 @@ revision then leaves it as it is.
 from alembic import op
 
 from resorption.migrate import SQL_DIR, run_sql_files
-from resorption.migrations.views import readable_functions
+from resorption.migrations.views import replace_function
 
 revision = "0018"
 down_revision = "0017"
@@ -23,7 +23,8 @@ depends_on = None
 def upgrade() -> None:
     done = op.get_bind().exec_driver_sql("SELECT to_regclass('resorption.site_actors')").scalar()
     if done is None:
-        readable_functions()  # the file's read policies call them (revision 0042)
+        # the file's read policies call it (revision 0042)
+        replace_function(SQL_DIR / "030_sites.sql", "resorption.site_readable")
         run_sql_files([SQL_DIR / "160_actors.sql"])
 
 

@@ -24,7 +24,7 @@ the new column, failed on a new database, where it would have dropped that colum
 from alembic import op
 
 from resorption.migrate import SQL_DIR, run_sql
-from resorption.migrations.views import read_policy, readable_functions, replace_view
+from resorption.migrations.views import read_policy, replace_view
 
 revision = "0039"
 down_revision = "0038"
@@ -47,7 +47,6 @@ def upgrade() -> None:
     )
     op.execute("DROP INDEX IF EXISTS resorption.action_departements_departement_code_idx")
     replace_view(SQL_DIR / "040_actions.sql", "resorption.actions_in_scope")
-    readable_functions()  # the file's read policies call them now (revision 0042)
     for table in DETAILS:
         run_sql(read_policy(SQL_DIR / "040_actions.sql", table))
 

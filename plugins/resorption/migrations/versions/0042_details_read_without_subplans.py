@@ -1,5 +1,5 @@
-"""The read policies of a site's and an action's details call a PL/pgSQL function instead of
-holding a sub-select of the sites or actions (sql/030_sites.sql, 035, 040, 160).
+"""The read policies of a site's details call a PL/pgSQL function instead of holding a
+sub-select of the sites (sql/030_sites.sql, 035_site_details.sql, 160_actors.sql).
 
 Revision ID: 0042
 Revises: 0041
@@ -8,16 +8,16 @@ Create Date: 2026-12-03
 `EXISTS (SELECT 1 FROM resorption.sites s WHERE s.id = site_id)` in a policy is a sub-plan
 that PostgreSQL sets up (opening the table and its index) in every statement that reads the
 detail, even for a national reader whose `true OR …` never runs it. One site read with its
-details paid it ten times: 0.58 → 0.43 ms of PostgreSQL CPU for one site by id, national, at
-100,000 sites. `resorption.site_readable(id)` and `resorption.action_readable(id)` ask the
-same question under the same policies (as invoker), as a plain call. Who reads what is
-unchanged.
+details paid it several times. `resorption.site_readable(id)` asks the same question under the
+same policy (as invoker), as a plain call: one call per detail row it tests, and a site has
+few. Who reads what is unchanged. (An action's details keep their sub-plans: every page of
+actions reads many, and a call per row made a département's page three times slower.)
 
 On a new database the baseline made all this already: every statement here leaves it as it is.
 """
 
 from resorption.migrate import SQL_DIR, run_sql
-from resorption.migrations.views import read_policy, readable_functions
+from resorption.migrations.views import read_policy, replace_function
 
 revision = "0042"
 down_revision = "0041"
@@ -30,16 +30,11 @@ POLICIES = (
     ("035_site_details.sql", "site_reinstallation_origins"),
     ("160_actors.sql", "site_actors"),
     ("160_actors.sql", "site_followers"),
-    ("040_actions.sql", "action_departements"),
-    ("040_actions.sql", "action_organisations"),
-    ("040_actions.sql", "action_finances"),
-    ("040_actions.sql", "action_indicators"),
-    ("040_actions.sql", "action_sites"),
 )
 
 
 def upgrade() -> None:
-    readable_functions()
+    replace_function(SQL_DIR / "030_sites.sql", "resorption.site_readable")
     for file, table in POLICIES:
         run_sql(read_policy(SQL_DIR / file, table))
 
