@@ -148,11 +148,14 @@ class Subscriber:
     disconnects: int = 0
 
     def subscribe(self, topic: str) -> list[Any]:
-        """Subscribe with QoS 1; the broker's reason codes (SUBACK)."""
+        """Subscribe with QoS 1; the broker's reason codes (SUBACK). No SUBACK (the broker cut
+        the connection meanwhile, as it does when a client's access list changes) is a
+        BrokerError, which the tests that wait for an access to open retry."""
         _, mid = self.client.subscribe(topic, qos=1)
         with self.lock:
-            self.lock.wait_for(lambda: mid in self.granted, timeout=5)
-        return self.granted[mid]
+            if not self.lock.wait_for(lambda: mid in self.granted, timeout=5):
+                raise broker.BrokerError(f"pas de réponse du broker à l'abonnement à {topic}")
+            return self.granted[mid]
 
     def items(self) -> list[tuple[float, str, dict[str, Any]]]:
         """The item messages received so far (not the retained « last » of a territory)."""
