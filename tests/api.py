@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
+import psycopg
 import requests
+
+# A point of Bordeaux (commune 33063), in Gironde.
+BORDEAUX = (-0.5792, 44.8378)
 
 
 def all_features(
@@ -32,6 +38,21 @@ def number_matched(http: requests.Session, collection: str, params: dict[str, An
     body = r.json()
     assert isinstance(body.get("numberMatched"), int), body
     return body["numberMatched"]
+
+
+@contextmanager
+def created_site(base_url: str, headers: dict[str, str], database_url: str, properties: dict[str, Any]) -> Iterator[int]:
+    """A site in Bordeaux created through the API with `headers`' credentials; deleted as the
+    owner afterwards."""
+    feature = {"type": "Feature", "geometry": {"type": "Point", "coordinates": list(BORDEAUX)}, "properties": properties}
+    r = requests.post(f"{base_url}/collections/sites/items", json=feature, headers=headers, timeout=60)
+    assert r.status_code == 201, r.text
+    site_id = int(r.headers["Location"].rsplit("/", 1)[1])
+    try:
+        yield site_id
+    finally:
+        with psycopg.connect(database_url) as conn:
+            conn.execute("DELETE FROM resorption.sites WHERE id = %s", (site_id,))
 
 
 _REQUEST_ID = re.compile(r',?\s*"requestId"\s*:\s*"[^"]*"')

@@ -157,3 +157,13 @@ def audited_reads(db: psycopg.Connection, query: str, params: Any, wanted: int, 
             return rows
         time.sleep(0.05)
 
+
+
+@pytest.fixture
+def app_connection(database_url: str) -> Iterator[psycopg.Connection]:
+    """A connection as the application's login role, as the server has."""
+    from resorption.settings import app_url
+
+    with psycopg.connect(app_url(database_url, None)) as conn:
+        yield conn
+        conn.rollback()

@@ -681,7 +681,8 @@ def test_revision_0021_brings_a_database_without_attachments_to_them(scratch_url
 @pytest.fixture
 def sheet_site(base_url: str, users: dict, database_url: str) -> Iterator[str]:
     """An open site in Bordeaux, without files or messages, removed as the owner afterwards."""
-    from tests.test_webmap import BORDEAUX, As
+    from tests.api import BORDEAUX
+    from tests.test_webmap import As
 
     feature = {
         "type": "Feature",

@@ -10,9 +10,10 @@ import psycopg
 import pytest
 from playwright.sync_api import expect
 
+from tests.api import BORDEAUX
 from tests.fix_browser import Pages
 from tests.fix_users import TestUser
-from tests.test_webmap import BORDEAUX, As, Screenshot, open_sheet, sign_in
+from tests.test_webmap import As, Screenshot, open_sheet, sign_in
 
 
 @pytest.fixture

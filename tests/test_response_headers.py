@@ -27,12 +27,12 @@ from playwright.sync_api import Page, expect
 
 from resorption.response_headers import content_security_policy, tile_source
 from resorption.web import TEMPLATES_DIR
+from tests.api import created_site
 from tests.fix_browser import Pages
 from tests.fix_second_server import free_port, start_gunicorn
 from tests.fix_users import TestUser
 
 ADMIN = "national-admin-nation"
-BORDEAUX = (-0.5792, 44.8378)
 # A site name that would close a script block, open another one and hide the rest of the page.
 HOSTILE_NAME = "</script><script>pwned=1</script>"  # names have 35 characters at most
 HTML_PAGES = [
@@ -64,22 +64,9 @@ def site(db: psycopg.Connection) -> int:
 @pytest.fixture(scope="module")
 def hostile_site(base_url: str, users: dict[str, TestUser], database_url: str) -> Iterator[int]:
     """A site of Gironde whose name is markup meant to break out of a script block."""
-    feature = {
-        "type": "Feature",
-        "geometry": {"type": "Point", "coordinates": list(BORDEAUX)},
-        "properties": {"name": HOSTILE_NAME, "population_total": 3, "declared_at": "2024-03-01"},
-    }
-    r = requests.post(
-        f"{base_url}/collections/sites/items",
-        json=feature,
-        headers=users["correspondent-departement-33"].headers,
-        timeout=60,
-    )
-    assert r.status_code == 201, r.text
-    site_id = int(r.headers["Location"].rsplit("/", 1)[1])
-    yield site_id
-    with psycopg.connect(database_url) as conn:
-        conn.execute("DELETE FROM resorption.sites WHERE id = %s", (site_id,))
+    properties = {"name": HOSTILE_NAME, "population_total": 3, "declared_at": "2024-03-01"}
+    with created_site(base_url, users["correspondent-departement-33"].headers, database_url, properties) as site:
+        yield site
 
 
 def csp(response: requests.Response) -> dict[str, str]:

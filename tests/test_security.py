@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import psycopg
 import pytest
 import requests
@@ -16,7 +14,6 @@ from resorption.errors import ResorptionError
 from resorption.identity import Principal
 from resorption.providers.features import FeatureProvider
 from resorption.query import FeatureQuery
-from resorption.settings import app_url
 from tests.fix_db import audited_reads
 from tests.fix_users import AREA, CATALOG, OTHER_AREA, TestUser
 
@@ -96,14 +93,6 @@ def test_sql_injection_in_every_parameter(
 def test_an_injection_in_the_item_id_is_a_404(http: requests.Session, operator: TestUser) -> None:
     for value in ["1 OR 1=1", "1'; --", "1)--"]:
         assert http.get(f"/collections/sites/items/{value}", headers=operator.headers).status_code == 404
-
-
-@pytest.fixture
-def app_connection(database_url: str) -> Iterator[psycopg.Connection]:
-    """A connection as the application's login role, as the server has."""
-    with psycopg.connect(app_url(database_url, None)) as conn:
-        yield conn
-        conn.rollback()
 
 
 def test_the_application_role_reads_nothing_by_itself(app_connection: psycopg.Connection) -> None:

@@ -18,11 +18,10 @@ import requests
 from resorption.authentication import hash_password
 from resorption.throttle import PAIR
 from resorption.web.sessions import SESSION_COOKIE, cookie_options, safe_next
-from tests.api import number_matched
+from tests.api import created_site, number_matched
 from tests.fix_users import TestUser
 
 PASSWORD = "Un mot de passe assez long 2024 !"
-BORDEAUX = (-0.5792, 44.8378)
 
 
 def _form_token(html: str) -> str:
@@ -182,22 +181,9 @@ def test_session_reads_the_users_scope_only(
 @pytest.fixture
 def new_site(base_url: str, users: dict[str, TestUser], database_url: str) -> Iterator[str]:
     """A site in Gironde created for the test (removed as the owner afterwards)."""
-    feature = {
-        "type": "Feature",
-        "geometry": {"type": "Point", "coordinates": list(BORDEAUX)},
-        "properties": {"name": "Site des tests de session", "declared_at": "2024-03-01"},
-    }
-    r = requests.post(
-        f"{base_url}/collections/sites/items",
-        json=feature,
-        headers=users["correspondent-departement-33"].headers,
-        timeout=60,
-    )
-    assert r.status_code == 201, r.text
-    site_id = r.headers["Location"].rsplit("/", 1)[1]
-    yield site_id
-    with psycopg.connect(database_url) as conn:
-        conn.execute("DELETE FROM resorption.sites WHERE id = %s", (int(site_id),))
+    properties = {"name": "Site des tests de session", "declared_at": "2024-03-01"}
+    with created_site(base_url, users["correspondent-departement-33"].headers, database_url, properties) as site:
+        yield str(site)
 
 
 def test_writes_need_the_csrf_token(base_url: str, users: dict[str, TestUser], new_site: str) -> None:

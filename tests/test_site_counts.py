@@ -14,22 +14,12 @@ import psycopg
 import pytest
 import requests
 
-from resorption.settings import app_url
-from tests.api import number_matched
+from tests.api import created_site, number_matched
 from tests.fix_users import AREA, OTHER_AREA, TestUser
 
-BORDEAUX = (-0.5792, 44.8378)
 SAINT_DENIS = "93066"
 COUNTS = "SELECT departement_code, sum(sites) FROM resorption.site_counts GROUP BY 1 HAVING sum(sites) <> 0 ORDER BY 1"
 TRUTH = "SELECT departement_code, count(*) FROM resorption.sites GROUP BY 1 ORDER BY 1"
-
-
-@pytest.fixture
-def app_connection(database_url: str) -> Iterator[psycopg.Connection]:
-    """A connection as the application's login role, as the server has."""
-    with psycopg.connect(app_url(database_url, None)) as conn:
-        yield conn
-        conn.rollback()
 
 
 def _exact(db: psycopg.Connection) -> None:
@@ -39,22 +29,9 @@ def _exact(db: psycopg.Connection) -> None:
 @pytest.fixture
 def created(base_url: str, users: dict[str, TestUser], database_url: str) -> Iterator[int]:
     """A site created in Gironde through the API (removed as the owner afterwards)."""
-    feature = {
-        "type": "Feature",
-        "geometry": {"type": "Point", "coordinates": list(BORDEAUX)},
-        "properties": {"name": "Site des tests de décompte", "declared_at": "2024-03-01"},
-    }
-    r = requests.post(
-        f"{base_url}/collections/sites/items",
-        json=feature,
-        headers=users["correspondent-departement-33"].headers,
-        timeout=60,
-    )
-    assert r.status_code == 201, r.text
-    site_id = int(r.headers["Location"].rsplit("/", 1)[1])
-    yield site_id
-    with psycopg.connect(database_url) as conn:
-        conn.execute("DELETE FROM resorption.sites WHERE id = %s", (site_id,))
+    properties = {"name": "Site des tests de décompte", "declared_at": "2024-03-01"}
+    with created_site(base_url, users["correspondent-departement-33"].headers, database_url, properties) as site:
+        yield site
 
 
 def test_a_national_count_sums_the_counts_and_follows_every_change(

@@ -13,17 +13,15 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import psycopg
 import pytest
 import requests
 from playwright.sync_api import Page, expect
 
 from resorption.settings import Limits
-from tests.api import all_features
+from tests.api import all_features, created_site
 from tests.fix_browser import Pages
 from tests.fix_users import TestUser
 
-BORDEAUX = (-0.5792, 44.8378)
 Screenshot = Callable[[Page, str], Path]
 
 
@@ -210,17 +208,9 @@ def test_site_sheet_shows_readable_groups_only(
 @pytest.fixture
 def new_site(base_url: str, users: dict[str, TestUser], database_url: str) -> Iterator[str]:
     """An open site in Bordeaux created for the test, removed as the owner afterwards."""
-    feature = {
-        "type": "Feature",
-        "geometry": {"type": "Point", "coordinates": list(BORDEAUX)},
-        "properties": {"name": "Site de la carte", "declared_at": "2024-03-01", "population_total": 20},
-    }
-    r = As(base_url, users["correspondent-departement-33"]).post("/collections/sites/items", json=feature)
-    assert r.status_code == 201, r.text
-    site_id = r.headers["Location"].rsplit("/", 1)[1]
-    yield site_id
-    with psycopg.connect(database_url) as conn:
-        conn.execute("DELETE FROM resorption.sites WHERE id = %s", (int(site_id),))
+    properties = {"name": "Site de la carte", "declared_at": "2024-03-01", "population_total": 20}
+    with created_site(base_url, users["correspondent-departement-33"].headers, database_url, properties) as site:
+        yield str(site)
 
 
 def test_edit_and_close_from_the_sheet(
