@@ -420,7 +420,7 @@ def test_nobody_but_the_owner_can_refresh_or_read_the_snapshot(
     ]
 
     roles = [APP_DB_USER, ANONYMOUS_DB_ROLE, *reader_roles(POLICY)]
-    roles += [writer_role(groups) for groups in reader_roles(POLICY).values()]
+    roles += [writer_role(*reader) for reader in reader_roles(POLICY).values()]
     for role in roles:
         assert not db.execute(
             "SELECT has_function_privilege(%s, 'resorption.refresh_opendata()', 'EXECUTE')", (role,)

@@ -66,8 +66,27 @@ def test_scopes_follow_the_matrix() -> None:
 
 def test_database_roles_and_settings() -> None:
     admin = Principal(username="a", user_id=7, role="national_admin", area_level="nation")
-    assert POLICY.db_role(admin) == "resorption_read_finances_justice_owner"
-    assert POLICY.db_role(ANONYMOUS) == "resorption_anonymous"
     settings = POLICY.db_settings(admin)
     assert settings["resorption.sites_scope"] == settings["resorption.actions_scope"] == "*"
     assert settings["resorption.user_id"] == "7"
+    assert POLICY.db_role(admin, settings) == "resorption_nationwide_read_finances_justice_owner"
+    assert POLICY.db_write_role(admin, settings) == "resorption_nationwide_write_finances_justice_owner"
+    assert POLICY.db_role(ANONYMOUS, POLICY.db_settings(ANONYMOUS)) == "resorption_anonymous"
+
+
+def test_only_settings_reading_the_whole_nation_take_a_nationwide_role() -> None:
+    """The role follows the settings the transaction sets, not the principal alone: a national
+    reader whose export is narrowed to a département reads under the scoped policies."""
+    admin = Principal(username="a", user_id=7, role="national_admin", area_level="nation")
+    settings = POLICY.db_settings(admin)
+    for narrowed in ("resorption.sites_scope", "resorption.actions_scope"):
+        assert POLICY.db_role(admin, {**settings, narrowed: "33"}) == "resorption_read_finances_justice_owner"
+        assert POLICY.db_role(admin, {**settings, narrowed: ""}) == "resorption_read_finances_justice_owner"
+    gironde = Principal(
+        username="g",
+        role="operator",
+        area_level="departement",
+        area_code="33",
+        area_departements=frozenset({"33"}),
+    )
+    assert not POLICY.db_role(gironde, POLICY.db_settings(gironde)).startswith("resorption_nationwide")

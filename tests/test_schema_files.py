@@ -189,3 +189,30 @@ def test_a_database_these_revisions_cannot_migrate_is_refused_in_french(
         assert words in refused.value.message
     with psycopg.connect(scratch_url) as conn:
         assert conn.execute("SELECT to_regclass('resorption.sites')").fetchone() == (None,)
+
+
+def test_revision_0044_splits_the_read_policies_by_kind_of_role(
+    scratch_url: str, db: psycopg.Connection
+) -> None:
+    """A database of 0043 (each read policy of sites, actions and their details applied to every
+    role; no nationwide policy) gets the two policies of its files on each table."""
+    upgrade(scratch_url, "0043")
+    policies = (
+        "SELECT tablename, policyname, roles::text[], qual FROM pg_policies "
+        "WHERE schemaname = 'resorption' AND cmd = 'SELECT' ORDER BY 1, 2"
+    )
+    with psycopg.connect(scratch_url, autocommit=True) as conn:
+        split = conn.execute(
+            "SELECT tablename, policyname, roles::text[] FROM pg_policies WHERE schemaname = 'resorption' "
+            "AND roles && '{resorption_scoped,resorption_nationwide}'::name[]"
+        ).fetchall()
+        assert split  # (revision 0025 wrote four of them inline, for every role)
+        for table, name, roles in split:
+            if roles == ["resorption_nationwide"]:
+                conn.execute(f"DROP POLICY {name} ON resorption.{table}")
+            else:
+                conn.execute(f"ALTER POLICY {name} ON resorption.{table} TO PUBLIC")
+        assert conn.execute(policies).fetchall() != db.execute(policies).fetchall()
+    upgrade(scratch_url)
+    with psycopg.connect(scratch_url) as conn:
+        assert conn.execute(policies).fetchall() == db.execute(policies).fetchall()

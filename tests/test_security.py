@@ -107,8 +107,14 @@ def test_the_application_role_reads_nothing_by_itself(app_connection: psycopg.Co
     assert (owner, bypass, superuser) == (0, False, False)
 
 
-def test_row_security_without_a_scope_shows_nothing(app_connection: psycopg.Connection) -> None:
-    app_connection.execute("SET ROLE resorption_read_finances_justice_owner")
+# The two kinds of reader role (sql/005_row_security.sql): the same columns, the scoped read
+# policies or the nationwide ones.
+READERS = ("resorption_read_finances_justice_owner", "resorption_nationwide_read_finances_justice_owner")
+
+
+@pytest.mark.parametrize("role", READERS)
+def test_row_security_without_a_scope_shows_nothing(app_connection: psycopg.Connection, role: str) -> None:
+    app_connection.execute(f"SET ROLE {role}")
     assert app_connection.execute("SELECT count(*) FROM resorption.sites").fetchone()[0] == 0
     assert app_connection.execute("SELECT count(*) FROM resorption.actions").fetchone()[0] == 0
     assert app_connection.execute("SELECT count(*) FROM resorption.site_closing_solutions").fetchone()[0] == 0
@@ -124,6 +130,7 @@ ACTION_DETAILS = (
 )
 
 
+@pytest.mark.parametrize("role", READERS)
 @pytest.mark.parametrize("actions_scope", [None, "", AREA, "*"])
 @pytest.mark.parametrize("sites_scope", [None, AREA, "*"])
 def test_action_details_follow_the_scope_of_their_action(
@@ -131,17 +138,21 @@ def test_action_details_follow_the_scope_of_their_action(
     db: psycopg.Connection,
     actions_scope: str | None,
     sites_scope: str | None,
+    role: str,
 ) -> None:
     """Each detail of an action (départements, partners, finances, indicators, linked sites) is
     visible exactly when its action is (and, for a linked site, the site too): a national
     reader sees them all, a département reader those of the actions with one of their
-    départements in it, a reader without a scope none (sql/040_actions.sql)."""
+    départements in it, a reader without a scope none (sql/040_actions.sql). A nationwide role
+    whose scopes are not the nation's sees nothing (fail closed)."""
 
     def visible(column: str, scope: str | None, table: str) -> str:
         if scope is None or scope == "":
             return "false"
         if scope == "*":
             return "true"
+        if role.startswith("resorption_nationwide"):
+            return "false"
         if table == "actions":
             return (
                 f"EXISTS (SELECT 1 FROM resorption.action_departements v WHERE v.action_id = d.{column} "
@@ -149,7 +160,7 @@ def test_action_details_follow_the_scope_of_their_action(
             )
         return f"EXISTS (SELECT 1 FROM resorption.sites v WHERE v.id = d.{column} AND v.departement_code = '{scope}')"
 
-    app_connection.execute("SET ROLE resorption_read_finances_justice_owner")
+    app_connection.execute(f"SET ROLE {role}")
     for name, value in (("resorption.actions_scope", actions_scope), ("resorption.sites_scope", sites_scope)):
         if value is not None:
             app_connection.execute("SELECT set_config(%s, %s, false)", (name, value))
@@ -183,14 +194,21 @@ SITE_DETAILS = {
 }
 
 
+@pytest.mark.parametrize("role", READERS)
 @pytest.mark.parametrize("sites_scope", [None, "", AREA, "*"])
 def test_site_details_follow_the_scope_of_their_site(
-    app_connection: psycopg.Connection, db: psycopg.Connection, users: dict, sites_scope: str | None
+    app_connection: psycopg.Connection,
+    db: psycopg.Connection,
+    users: dict,
+    sites_scope: str | None,
+    role: str,
 ) -> None:
     """Each detail of a site (closing solutions, origins of a reinstallation, actors, the
     caller's follows) is visible exactly when its site is (and the origin site too): a national
     reader sees them all, a département reader those of its sites, a reader without a scope
-    none (sql/035_site_details.sql, 160_actors.sql: resorption.site_readable)."""
+    none (sql/035_site_details.sql, 160_actors.sql: resorption.site_readable). A nationwide role
+    whose scope is a département's sees nothing (fail closed)."""
+    nationwide = role.startswith("resorption_nationwide")
     username = next(iter(users))
     follower = db.execute("SELECT id FROM resorption.users WHERE username = %s", (username,)).fetchone()[0]
     sites = [
@@ -211,12 +229,12 @@ def test_site_details_follow_the_scope_of_their_site(
             "INSERT INTO resorption.site_followers (user_id, site_id) VALUES (%s, %s)", (follower, site)
         )
     try:
-        app_connection.execute("SET ROLE resorption_read_finances_justice_owner")
+        app_connection.execute(f"SET ROLE {role}")
         app_connection.execute("SELECT set_config('resorption.user_id', %s, false)", (str(follower),))
         if sites_scope is not None:
             app_connection.execute("SELECT set_config('resorption.sites_scope', %s, false)", (sites_scope,))
         for table, columns in SITE_DETAILS.items():
-            if sites_scope in (None, ""):
+            if sites_scope in (None, "") or (nationwide and sites_scope != "*"):
                 rule = "false"
             elif sites_scope == "*":
                 rule = "true"
@@ -232,7 +250,7 @@ def test_site_details_follow_the_scope_of_their_site(
             seen = app_connection.execute(f"SELECT count(*) FROM resorption.{table}").fetchone()[0]
             assert seen == expected, (table, sites_scope)
             assert every > 0, table
-            if sites_scope == AREA:
+            if sites_scope == AREA and not nationwide:
                 assert 0 < expected < every, (table, expected, every)
     finally:
         db.execute(
@@ -240,6 +258,96 @@ def test_site_details_follow_the_scope_of_their_site(
             (follower, sites),
         )
         db.execute("DELETE FROM resorption.site_actors WHERE id = ANY(%s)", (added,))
+
+
+def _read_policies(db: psycopg.Connection) -> dict[str, set[str]]:
+    """For each table whose read policies name a kind of role, the roles they name."""
+    rows = db.execute(
+        "SELECT tablename, unnest(roles) FROM pg_policies WHERE schemaname = 'resorption' AND cmd = 'SELECT' "
+        "AND tablename IN (SELECT tablename FROM pg_policies WHERE roles && "
+        "'{resorption_scoped,resorption_nationwide}'::name[])"
+    ).fetchall()
+    found: dict[str, set[str]] = {}
+    for table, role in rows:
+        found.setdefault(table, set()).add(role)
+    return found
+
+
+def test_each_table_read_by_scope_has_one_policy_of_each_kind(db: psycopg.Connection) -> None:
+    """A table whose scoped read policy has no nationwide twin would show national readers
+    nothing; one read by PUBLIC too would give the nationwide roles its sub-plans back."""
+    policies = _read_policies(db)
+    assert {"sites", "actions", "site_actors", "action_sites", "actions_history"} <= set(policies)
+    assert {t: r for t, r in policies.items() if r != {"resorption_scoped", "resorption_nationwide"}} == {}
+
+
+def test_each_reader_and_writer_role_is_of_one_kind(db: psycopg.Connection) -> None:
+    """Each transaction role reads under one kind of policy: the one its name says."""
+    rows = db.execute(
+        "SELECT r.rolname, array_agg(k.rolname ORDER BY k.rolname) FILTER (WHERE k.rolname IS NOT NULL) "
+        "FROM pg_roles r LEFT JOIN pg_roles k ON k.rolname IN ('resorption_scoped', 'resorption_nationwide') "
+        "AND pg_has_role(r.rolname, k.rolname, 'USAGE') "
+        "WHERE r.rolname ~ '^resorption_(nationwide_)?(read|write)' GROUP BY r.rolname"
+    ).fetchall()
+    assert len(rows) == 32
+    for name, kinds in rows:
+        assert kinds == (
+            ["resorption_nationwide"] if name.startswith("resorption_nationwide_") else ["resorption_scoped"]
+        )
+
+
+@pytest.mark.parametrize("scope", ["*", AREA, ""])
+def test_a_nationwide_reader_reads_every_row_under_the_nation_only(
+    app_connection: psycopg.Connection, db: psycopg.Connection, scope: str
+) -> None:
+    """Under the nationwide policies, every row of every table read by scope when the scopes are
+    the nation's, and none otherwise: a wrong choice of role fails closed."""
+    app_connection.execute("SET ROLE resorption_nationwide_read_finances_justice_owner")
+    for name in ("resorption.sites_scope", "resorption.actions_scope"):
+        app_connection.execute("SELECT set_config(%s, %s, false)", (name, scope))
+    for table in _read_policies(db):
+        # the caller's follows only: as user 0, whose are none, in every case
+        every = (
+            db.execute(f"SELECT count(*) FROM resorption.{table}").fetchone()[0]
+            if table != "site_followers"
+            else 0
+        )
+        seen = app_connection.execute(f"SELECT count(*) FROM resorption.{table}").fetchone()[0]
+        assert seen == (every if scope == "*" else 0), (table, scope)
+        if table in (
+            "sites",
+            "actions",
+            "action_departements",
+            "action_sites",
+            "site_counts",
+            "sites_history",
+        ):
+            assert every > 0, table
+
+
+def test_a_national_reader_s_statements_carry_no_sub_plan_of_the_scoped_rule(
+    app_connection: psycopg.Connection,
+) -> None:
+    """One action with its details and one site with its actions, as the server reads them: under
+    the nationwide policies, no sub-plan (the scoped rule's per-row lookups); under the scoped
+    ones with the same national scopes, several (sql/005_row_security.sql)."""
+    statement = (
+        "EXPLAIN (COSTS OFF) SELECT a.id, "
+        "(SELECT count(*) FROM resorption.action_departements d WHERE d.action_id = a.id), "
+        "(SELECT count(*) FROM resorption.action_indicators i WHERE i.action_id = a.id), "
+        "EXISTS (SELECT 1 FROM resorption.action_sites l JOIN resorption.sites s ON s.id = l.site_id "
+        "WHERE l.action_id = a.id) FROM resorption.actions a WHERE a.id = 1"
+    )
+    sub_plans = {}
+    for role in READERS:
+        app_connection.execute(f"SET ROLE {role}")
+        for name in ("resorption.sites_scope", "resorption.actions_scope"):
+            app_connection.execute("SELECT set_config(%s, '*', false)", (name,))
+        plan = "\n".join(r[0] for r in app_connection.execute(statement))
+        sub_plans[role] = plan.count("SubPlan")
+    # the statement's own three sub-selects, and nothing else
+    assert sub_plans == {READERS[0]: sub_plans[READERS[0]], READERS[1]: 3}
+    assert sub_plans[READERS[0]] > 3
 
 
 def test_a_forbidden_column_is_refused_by_postgresql(app_connection: psycopg.Connection) -> None:

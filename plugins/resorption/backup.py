@@ -23,6 +23,7 @@ import psycopg
 
 from resorption import statements
 from resorption.errors import ResorptionError
+from resorption.migrate import create_role_kinds
 
 SQL = statements.load("backup")
 PG_MAJOR = 15
@@ -129,6 +130,7 @@ def restore(dump: Path, database_url: str, known_revisions: set[str]) -> str:
                 "La base de destination n'est pas vide (elle a déjà un schéma « resorption ») : "
                 "restaurez dans une base neuve (createdb), jamais par-dessus des données."
             )
+    create_role_kinds(database_url)  # the read policies name them
     done = subprocess.run(
         [
             program("pg_restore"),

@@ -144,7 +144,7 @@ class Caller:
         return transaction(
             self.settings,
             context=context,
-            role=self.policy.db_role(self.principal),
+            role=self.policy.db_role(self.principal, context),
             kind=kind,
             replica=True,
             pipeline=pipeline,
@@ -161,7 +161,7 @@ class Caller:
         return transaction(
             self.settings,
             context=context,
-            role=self.policy.db_role(self.principal),
+            role=self.policy.db_role(self.principal, context),
             kind="export",
             replica=True,
             pipeline=pipeline,
@@ -169,10 +169,11 @@ class Caller:
 
     def writing(self) -> Any:
         """A read-write transaction as the caller's writer role (row-level security applies)."""
+        context = self.policy.db_settings(self.principal)
         return transaction(
             self.settings,
-            context=self.policy.db_settings(self.principal),
-            role=self.policy.db_write_role(self.principal),
+            context=context,
+            role=self.policy.db_write_role(self.principal, context),
             read_only=False,
             kind="write",
             changes_data=True,

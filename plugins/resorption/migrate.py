@@ -28,6 +28,7 @@ from importlib.resources import files
 from importlib.resources.abc import Traversable
 from pathlib import Path
 
+import psycopg
 from alembic import command, op
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
@@ -63,7 +64,15 @@ def upgrade(database_url: str, revision: str = "head") -> None:
     """Bring the database to `revision`, or refuse one these revisions cannot bring there."""
     cfg = alembic_config(database_url)
     _refuse_unknown_revision(cfg)
+    create_role_kinds(database_url)
     command.upgrade(cfg, revision)
+
+
+def create_role_kinds(database_url: str) -> None:
+    """Create the cluster's two kinds of transaction role, which the read policies name: before
+    any revision, and before a backup is restored (on a new cluster, they do not exist)."""
+    with psycopg.connect(database_url) as conn:
+        conn.execute(SQL.transaction_role_kinds)
 
 
 def _refuse_unknown_revision(cfg: Config) -> None:

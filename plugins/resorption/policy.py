@@ -46,6 +46,14 @@ DEFAULT_EDIT_DELAY_HOURS = 24
 ANONYMOUS_DB_ROLE = "resorption_anonymous"
 READER_DB_ROLE = "resorption_read"
 WRITER_DB_ROLE = "resorption_write"
+# The two kinds of transaction role, which the read policies name (sql/005_row_security.sql):
+# each reader and writer role is a member of one.
+NATIONWIDE_ROLE = "resorption_nationwide"
+SCOPED_ROLE = "resorption_scoped"
+# resorption_read_owner reads under the scoped policies, resorption_nationwide_read_owner
+# under the nationwide ones (and so for the writers).
+NATIONWIDE_READER_DB_ROLE = "resorption_nationwide_read"
+NATIONWIDE_WRITER_DB_ROLE = "resorption_nationwide_write"
 
 
 @dataclass(frozen=True, slots=True)
@@ -223,15 +231,18 @@ class Policy:
 
     # -- what the database is told ---------------------------------------------
 
-    def db_role(self, principal: Principal) -> str:
-        """The database role of the transaction: its column privileges are the readable groups."""
+    def db_role(self, principal: Principal, settings: Mapping[str, str]) -> str:
+        """The database role of a transaction setting `settings`: its column privileges are the
+        readable groups; its read policies the nationwide ones when those settings read the
+        whole nation (`nationwide`)."""
         if principal.is_anonymous:
             return ANONYMOUS_DB_ROLE
-        return reader_role(self.readable_groups(principal))
+        return reader_role(self.readable_groups(principal), nationwide(settings))
 
-    def db_write_role(self, principal: Principal) -> str:
-        """The database role of a write: it writes the non-sensitive columns plus the readable groups'."""
-        return writer_role(self.readable_groups(principal))
+    def db_write_role(self, principal: Principal, settings: Mapping[str, str]) -> str:
+        """The database role of a write: it writes the non-sensitive columns plus the readable
+        groups', and reads as `db_role`."""
+        return writer_role(self.readable_groups(principal), nationwide(settings))
 
     def db_settings(self, principal: Principal) -> dict[str, str]:
         """Transaction settings for row-level security and the audit log."""
@@ -268,14 +279,22 @@ class Policy:
         return False
 
 
-def reader_role(groups: frozenset[str] | set[str]) -> str:
-    """The database role reading the non-sensitive columns plus those of `groups`."""
-    return "_".join([READER_DB_ROLE, *sorted(groups)])
+def nationwide(settings: Mapping[str, str]) -> bool:
+    """Whether a transaction's settings read the whole nation's sites and actions: then its role
+    is a nationwide one, whose read policies test no row (sql/005_row_security.sql)."""
+    return all(settings.get(f"resorption.{c}_scope") == "*" for c in ("sites", "actions"))
 
 
-def writer_role(groups: frozenset[str] | set[str]) -> str:
-    """The database role writing the non-sensitive columns plus those of `groups` (and reading them)."""
-    return "_".join([WRITER_DB_ROLE, *sorted(groups)])
+def reader_role(groups: frozenset[str] | set[str], nationwide: bool = False) -> str:
+    """The database role reading the non-sensitive columns plus those of `groups`, under the
+    nationwide read policies or the scoped ones."""
+    return "_".join([NATIONWIDE_READER_DB_ROLE if nationwide else READER_DB_ROLE, *sorted(groups)])
+
+
+def writer_role(groups: frozenset[str] | set[str], nationwide: bool = False) -> str:
+    """The database role writing the non-sensitive columns plus those of `groups` (and reading
+    them as `reader_role`)."""
+    return "_".join([NATIONWIDE_WRITER_DB_ROLE if nationwide else WRITER_DB_ROLE, *sorted(groups)])
 
 
 # -- loading and validation ------------------------------------------------------

@@ -6,7 +6,10 @@
 - `resorption_read[_<group>…]` reads every non-sensitive column of sites and
   actions, plus the columns (and tables) of its sensitive groups: one role per
   combination of groups, so that a query naming a forbidden column is refused
-  by PostgreSQL itself.
+  by PostgreSQL itself. Each combination comes twice: `resorption_read_…`, a member of
+  `resorption_scoped`, and `resorption_nationwide_read_…`, a member of
+  `resorption_nationwide`, for the transactions that read the whole nation: the read
+  policies of each kind (sql/005_row_security.sql).
 
 Run by the owner after every migration (`resorption db migrate` / `db setup`):
 it revokes everything, then grants exactly what the policy says.
@@ -16,12 +19,22 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterable, Mapping
+from typing import NamedTuple
 
 import psycopg
 from psycopg import sql
 
 from resorption.catalog import Collection
-from resorption.policy import ANONYMOUS_DB_ROLE, JOURNALS, PROTECTED, Policy, reader_role, writer_role
+from resorption.policy import (
+    ANONYMOUS_DB_ROLE,
+    JOURNALS,
+    NATIONWIDE_ROLE,
+    PROTECTED,
+    SCOPED_ROLE,
+    Policy,
+    reader_role,
+    writer_role,
+)
 from resorption.settings import APP_DB_USER
 
 SCHEMA = "resorption"
@@ -106,11 +119,18 @@ PRIVATE_TABLES += ("outbox", "outbox_cursors", "stream_key")
 PRIVATE_TABLES += ("opendata_figures", "opendata_snapshot")
 
 
-def reader_roles(policy: Policy) -> dict[str, frozenset[str]]:
-    """Every reader role, by name, with the sensitive groups it reads."""
+class Reader(NamedTuple):
+    """What a reader role reads: the sensitive groups, under which kind of read policies."""
+
+    groups: frozenset[str]
+    nationwide: bool
+
+
+def reader_roles(policy: Policy) -> dict[str, Reader]:
+    """Every reader role, by name: each combination of sensitive groups, scoped and nationwide."""
     groups = sorted(policy.sensitive_groups)
-    combos = (frozenset(c) for n in range(len(groups) + 1) for c in itertools.combinations(groups, n))
-    return {reader_role(c): c for c in combos}
+    combos = [frozenset(c) for n in range(len(groups) + 1) for c in itertools.combinations(groups, n)]
+    return {reader_role(c, n): Reader(c, n) for n in (False, True) for c in combos}
 
 
 def sensitive_columns(catalog: Mapping[str, Collection]) -> dict[str, dict[str, str]]:
@@ -184,6 +204,11 @@ def privilege_statements(
     ids = {name: sql.Identifier(name) for name in [APP_DB_USER, *everyone]}
     for name in everyone:
         statements.append(sql.SQL("GRANT {} TO {}").format(ids[name], ids[APP_DB_USER]))
+    # Each reader is of one kind: the read policies it gets (the roles of the kinds exist:
+    # resorption.migrate.upgrade).
+    for name, reader in readers.items():
+        kind = NATIONWIDE_ROLE if reader.nationwide else SCOPED_ROLE
+        statements.append(sql.SQL("GRANT {} TO {}").format(sql.Identifier(kind), ids[name]))
     tables = _tables(conn, ["r", "v", "m", "p"])
     for name in [APP_DB_USER, *everyone, "public"]:
         grantee = sql.SQL("PUBLIC") if name == "public" else ids[name]
@@ -227,7 +252,7 @@ def privilege_statements(
             grantees = sql.SQL(", ").join(ids[n] for n in everyone)
             statements.append(sql.SQL("GRANT SELECT ON {} TO {}").format(qualified, grantees))
             continue
-        for role, groups in readers.items():
+        for role, (groups, _) in readers.items():
             if table in group_tables and group_tables[table] not in groups:
                 continue
             hidden = {col for col, g in by_table.get(table, {}).items() if g not in groups}
@@ -257,21 +282,21 @@ def writable_columns(collection: Collection, groups: frozenset[str]) -> list[str
 
 
 def write_privilege_statements(catalog: Mapping[str, Collection], policy: Policy) -> list[sql.Composable]:
-    """The write roles: one per set of readable sensitive groups, as the reader roles.
+    """The write roles: one per reader role.
 
-    `resorption_write[_<group>…]` reads what `resorption_read[_<group>…]` reads (it is a
-    member), inserts and updates the catalog's writable columns of sites and actions that
+    `resorption_[nationwide_]write[_<group>…]` reads what `resorption_[nationwide_]read[_<group>…]`
+    reads (it is a member), inserts and updates the catalog's writable columns of sites and actions that
     are not sensitive or belong to its groups, and deletes rows; row-level security
     (sql/030_sites.sql, sql/040_actions.sql) decides where.
     """
     statements: list[sql.Composable] = []
     schema = sql.Identifier(SCHEMA)
     app = sql.Identifier(APP_DB_USER)
-    for groups in reader_roles(policy).values():
-        role = sql.Identifier(writer_role(groups))
+    for groups, nationwide in reader_roles(policy).values():
+        role = sql.Identifier(writer_role(groups, nationwide))
         statements += [
-            _create_role(writer_role(groups), False, None),
-            sql.SQL("GRANT {} TO {}").format(sql.Identifier(reader_role(groups)), role),
+            _create_role(writer_role(groups, nationwide), False, None),
+            sql.SQL("GRANT {} TO {}").format(sql.Identifier(reader_role(groups, nationwide)), role),
             sql.SQL("GRANT {} TO {}").format(role, app),
             sql.SQL("REVOKE ALL ON ALL TABLES IN SCHEMA {} FROM {}").format(schema, role),
             sql.SQL("GRANT USAGE ON SCHEMA {} TO {}").format(schema, role),

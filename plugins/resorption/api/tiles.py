@@ -151,7 +151,7 @@ def _etag(caller: Caller, collection: str, version: int, z: int, y: int, x: int)
             TILE_FORMAT,
             collection,
             str(version),
-            caller.policy.db_role(caller.principal),
+            caller.policy.db_role(caller.principal, caller.policy.db_settings(caller.principal)),
             caller.scope("sites").as_setting(),
             caller.scope("actions").as_setting(),
             f"{z}/{y}/{x}",

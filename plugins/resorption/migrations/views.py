@@ -32,14 +32,14 @@ def replace_function(path: Traversable, function: str) -> None:
     run_sql(text.replace("CREATE FUNCTION", "CREATE OR REPLACE FUNCTION", 1))
 
 
-def read_policy(path: Traversable, table: str) -> str:
-    """The statement of the read policy of `table` (named `read`) as the file at `path`
-    defines it now, to drop and create again."""
+def read_policy(path: Traversable, table: str, name: str = "read") -> str:
+    """The statement of the read policy `name` of `table` as the file at `path` defines it now,
+    to drop and create again."""
     found = re.search(
-        rf"^CREATE POLICY read ON resorption\.{table} FOR SELECT\n.*?;\n",
+        rf"^CREATE POLICY {name} ON resorption\.{table} FOR SELECT( TO \w+)?\n.*?;\n",
         path.read_text(encoding="utf-8"),
         re.MULTILINE | re.DOTALL,
     )
     if found is None:
-        raise LookupError(f"politique de lecture de {table} introuvable dans {path.name}")
-    return f"DROP POLICY IF EXISTS read ON resorption.{table};\n" + found.group(0)
+        raise LookupError(f"politique de lecture {name} de {table} introuvable dans {path.name}")
+    return f"DROP POLICY IF EXISTS {name} ON resorption.{table};\n" + found.group(0)

@@ -15,6 +15,18 @@
 -- columns may be read and written. The jobs of OGC API Processes have settings of their own
 -- (100_jobs.sql).
 
+-- Two kinds of transaction role (created with the cluster's roles before any revision runs:
+-- `transaction_role_kinds`, sql/statements/migrate.sql), each the member of one of them
+-- (resorption.privileges): resorption_nationwide for the readers and writers of the nation
+-- (their sites and actions scopes both '*'), resorption_scoped for the others. The read policies
+-- of sites, actions and their details come in two (e.g. sites_read and nationwide on
+-- resorption.sites): the scoped one tests each row (a département's codes, an action's
+-- départements, a detail's site or action); the nationwide one asks once per statement whether
+-- the scope is the nation. PostgreSQL applies only the policies of the current role, so a
+-- national reader's statement no longer carries the sub-plans of the scoped rule (one action by
+-- id: 0.9 → 0.4 ms of PostgreSQL, bench/ANALYSIS.md). A nationwide role whose settings are not
+-- the nation's reads nothing: a wrong choice of role fails closed.
+
 CREATE FUNCTION resorption.in_scope(setting text, departement text) RETURNS boolean
 LANGUAGE sql STABLE PARALLEL SAFE AS $$
     SELECT coalesce(current_setting(setting, true), '') = '*'

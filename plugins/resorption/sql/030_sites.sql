@@ -276,9 +276,12 @@ CREATE TRIGGER sites_write_guard BEFORE INSERT OR UPDATE ON resorption.sites
 -- written, and ends, inside the write scope; closed inside the close scope (write_guard);
 -- deleted inside the delete scope.
 ALTER TABLE resorption.sites ENABLE ROW LEVEL SECURITY;
-CREATE POLICY sites_read ON resorption.sites FOR SELECT
+-- Two read policies (005_row_security.sql): the scoped roles', and the nationwide roles'.
+CREATE POLICY sites_read ON resorption.sites FOR SELECT TO resorption_scoped
     USING ((SELECT resorption.scope_is_nation('resorption.sites_scope'))
            OR departement_code = ANY ((SELECT resorption.scope_codes('resorption.sites_scope'))::text[]));
+CREATE POLICY nationwide ON resorption.sites FOR SELECT TO resorption_nationwide
+    USING ((SELECT resorption.scope_is_nation('resorption.sites_scope')));
 -- Whether the caller reads a site (the policy above, as invoker): what the read policies of a
 -- site's details ask of each detail outside a national reader's scope. In PL/pgSQL, so that it is
 -- never inlined: a policy's `EXISTS (SELECT … FROM sites …)` is a sub-plan that PostgreSQL sets
@@ -313,9 +316,11 @@ CREATE TABLE resorption.site_counts (
     sites            bigint NOT NULL
 );
 ALTER TABLE resorption.site_counts ENABLE ROW LEVEL SECURITY;
-CREATE POLICY read ON resorption.site_counts FOR SELECT
+CREATE POLICY read ON resorption.site_counts FOR SELECT TO resorption_scoped
     USING ((SELECT resorption.scope_is_nation('resorption.sites_scope'))
            OR departement_code = ANY ((SELECT resorption.scope_codes('resorption.sites_scope'))::text[]));
+CREATE POLICY nationwide ON resorption.site_counts FOR SELECT TO resorption_nationwide
+    USING ((SELECT resorption.scope_is_nation('resorption.sites_scope')));
 
 CREATE FUNCTION resorption.count_sites() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = resorption, pg_temp AS $$

@@ -18,9 +18,11 @@ CREATE TABLE resorption.site_closing_solutions (
 );
 
 ALTER TABLE resorption.site_closing_solutions ENABLE ROW LEVEL SECURITY;
-CREATE POLICY read ON resorption.site_closing_solutions FOR SELECT
+CREATE POLICY read ON resorption.site_closing_solutions FOR SELECT TO resorption_scoped
     USING ((SELECT resorption.scope_is_nation('resorption.sites_scope'))
            OR resorption.site_readable(site_id));
+CREATE POLICY nationwide ON resorption.site_closing_solutions FOR SELECT TO resorption_nationwide
+    USING ((SELECT resorption.scope_is_nation('resorption.sites_scope')));
 -- Closing solutions are written with the closing of their site (process close-site): where
 -- the caller may close sites (resorption.sites_close_scope), as for the site itself.
 CREATE POLICY write ON resorption.site_closing_solutions FOR INSERT
@@ -41,6 +43,8 @@ CREATE INDEX ON resorption.site_reinstallation_origins (origin_site_id);
 
 -- A link shows only when both sites are visible.
 ALTER TABLE resorption.site_reinstallation_origins ENABLE ROW LEVEL SECURITY;
-CREATE POLICY read ON resorption.site_reinstallation_origins FOR SELECT
+CREATE POLICY read ON resorption.site_reinstallation_origins FOR SELECT TO resorption_scoped
     USING ((SELECT resorption.scope_is_nation('resorption.sites_scope'))
            OR (resorption.site_readable(site_id) AND resorption.site_readable(origin_site_id)));
+CREATE POLICY nationwide ON resorption.site_reinstallation_origins FOR SELECT TO resorption_nationwide
+    USING ((SELECT resorption.scope_is_nation('resorption.sites_scope')));

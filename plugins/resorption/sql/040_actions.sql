@@ -161,10 +161,13 @@ WHERE (SELECT resorption.scope_is_nation('resorption.actions_scope'))
 
 -- An action is written, and ends, inside the write scope; deleted inside the delete scope.
 ALTER TABLE resorption.actions ENABLE ROW LEVEL SECURITY;
-CREATE POLICY actions_read ON resorption.actions FOR SELECT
+-- Two read policies (005_row_security.sql): the scoped roles', and the nationwide roles'.
+CREATE POLICY actions_read ON resorption.actions FOR SELECT TO resorption_scoped
     USING ((SELECT resorption.scope_is_nation('resorption.actions_scope'))
            OR departement_code = ANY ((SELECT resorption.scope_codes('resorption.actions_scope'))::text[])
            OR EXISTS (SELECT 1 FROM resorption.actions_in_scope s WHERE s.action_id = actions.id));
+CREATE POLICY nationwide ON resorption.actions FOR SELECT TO resorption_nationwide
+    USING ((SELECT resorption.scope_is_nation('resorption.actions_scope')));
 CREATE POLICY actions_insert ON resorption.actions FOR INSERT
     WITH CHECK (resorption.in_scope('resorption.actions_write_scope', departement_code));
 CREATE POLICY actions_update ON resorption.actions FOR UPDATE
@@ -181,27 +184,34 @@ CREATE POLICY actions_delete ON resorption.actions FOR DELETE
 -- resorption.site_readable), an action's are many on every page of actions: a sub-plan looks
 -- each one's action up for a few µs, where a function call per detail row made a page of a
 -- département's actions three times slower (0.47× tipg at 100,000 sites, bench/ANALYSIS.md).
+-- The nationwide roles read them under their `nationwide` policy: no sub-plan at all.
 ALTER TABLE resorption.action_departements ENABLE ROW LEVEL SECURITY;
-CREATE POLICY read ON resorption.action_departements FOR SELECT
+CREATE POLICY read ON resorption.action_departements FOR SELECT TO resorption_scoped
     USING ((SELECT resorption.scope_is_nation('resorption.actions_scope'))
            OR EXISTS (SELECT 1 FROM resorption.actions a WHERE a.id = action_id));
+CREATE POLICY nationwide ON resorption.action_departements FOR SELECT TO resorption_nationwide
+    USING ((SELECT resorption.scope_is_nation('resorption.actions_scope')));
 -- The main département of an action is copied into action_departements by a trigger that
 -- runs as the writer.
 CREATE POLICY write ON resorption.action_departements FOR INSERT
     WITH CHECK (resorption.in_scope('resorption.actions_write_scope', departement_code));
 
 ALTER TABLE resorption.action_organisations ENABLE ROW LEVEL SECURITY;
-CREATE POLICY read ON resorption.action_organisations FOR SELECT
+CREATE POLICY read ON resorption.action_organisations FOR SELECT TO resorption_scoped
     USING ((SELECT resorption.scope_is_nation('resorption.actions_scope'))
            OR EXISTS (SELECT 1 FROM resorption.actions a WHERE a.id = action_id));
+CREATE POLICY nationwide ON resorption.action_organisations FOR SELECT TO resorption_nationwide
+    USING ((SELECT resorption.scope_is_nation('resorption.actions_scope')));
 
 -- The results of an action (indicator snapshots, finances) are recorded where the action may
 -- be written: its main département in the write scope (as actions_update). The finances are
 -- written only by the writer roles that read them (privileges.py grants them that table).
 ALTER TABLE resorption.action_finances ENABLE ROW LEVEL SECURITY;
-CREATE POLICY read ON resorption.action_finances FOR SELECT
+CREATE POLICY read ON resorption.action_finances FOR SELECT TO resorption_scoped
     USING ((SELECT resorption.scope_is_nation('resorption.actions_scope'))
            OR EXISTS (SELECT 1 FROM resorption.actions a WHERE a.id = action_id));
+CREATE POLICY nationwide ON resorption.action_finances FOR SELECT TO resorption_nationwide
+    USING ((SELECT resorption.scope_is_nation('resorption.actions_scope')));
 CREATE POLICY insert ON resorption.action_finances FOR INSERT
     WITH CHECK (EXISTS (SELECT 1 FROM resorption.actions a WHERE a.id = action_id
                         AND resorption.in_scope('resorption.actions_write_scope', a.departement_code)));
@@ -215,9 +225,11 @@ CREATE POLICY delete ON resorption.action_finances FOR DELETE
                    AND resorption.in_scope('resorption.actions_write_scope', a.departement_code)));
 
 ALTER TABLE resorption.action_indicators ENABLE ROW LEVEL SECURITY;
-CREATE POLICY read ON resorption.action_indicators FOR SELECT
+CREATE POLICY read ON resorption.action_indicators FOR SELECT TO resorption_scoped
     USING ((SELECT resorption.scope_is_nation('resorption.actions_scope'))
            OR EXISTS (SELECT 1 FROM resorption.actions a WHERE a.id = action_id));
+CREATE POLICY nationwide ON resorption.action_indicators FOR SELECT TO resorption_nationwide
+    USING ((SELECT resorption.scope_is_nation('resorption.actions_scope')));
 CREATE POLICY insert ON resorption.action_indicators FOR INSERT
     WITH CHECK (EXISTS (SELECT 1 FROM resorption.actions a WHERE a.id = action_id
                         AND resorption.in_scope('resorption.actions_write_scope', a.departement_code)));
@@ -229,8 +241,11 @@ CREATE POLICY update ON resorption.action_indicators FOR UPDATE
 
 -- A link shows only when both the action and the site are visible.
 ALTER TABLE resorption.action_sites ENABLE ROW LEVEL SECURITY;
-CREATE POLICY read ON resorption.action_sites FOR SELECT
+CREATE POLICY read ON resorption.action_sites FOR SELECT TO resorption_scoped
     USING (((SELECT resorption.scope_is_nation('resorption.actions_scope'))
             OR EXISTS (SELECT 1 FROM resorption.actions a WHERE a.id = action_id))
            AND ((SELECT resorption.scope_is_nation('resorption.sites_scope'))
                 OR EXISTS (SELECT 1 FROM resorption.sites s WHERE s.id = site_id)));
+CREATE POLICY nationwide ON resorption.action_sites FOR SELECT TO resorption_nationwide
+    USING ((SELECT resorption.scope_is_nation('resorption.actions_scope'))
+           AND (SELECT resorption.scope_is_nation('resorption.sites_scope')));

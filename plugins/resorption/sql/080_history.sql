@@ -182,15 +182,19 @@ CREATE TRIGGER actions_history AFTER INSERT OR UPDATE OR DELETE ON resorption.ac
 -- Row-level security: a version is visible under the same rule as its live row, by the
 -- version's own département.
 ALTER TABLE resorption.sites_history ENABLE ROW LEVEL SECURITY;
-CREATE POLICY sites_history_read ON resorption.sites_history FOR SELECT
+CREATE POLICY sites_history_read ON resorption.sites_history FOR SELECT TO resorption_scoped
     USING ((SELECT resorption.scope_is_nation('resorption.sites_scope'))
            OR departement_code = ANY ((SELECT resorption.scope_codes('resorption.sites_scope'))::text[]));
+CREATE POLICY nationwide ON resorption.sites_history FOR SELECT TO resorption_nationwide
+    USING ((SELECT resorption.scope_is_nation('resorption.sites_scope')));
 
 ALTER TABLE resorption.actions_history ENABLE ROW LEVEL SECURITY;
-CREATE POLICY actions_history_read ON resorption.actions_history FOR SELECT
+CREATE POLICY actions_history_read ON resorption.actions_history FOR SELECT TO resorption_scoped
     USING ((SELECT resorption.scope_is_nation('resorption.actions_scope'))
            OR departement_code = ANY ((SELECT resorption.scope_codes('resorption.actions_scope'))::text[])
            OR EXISTS (SELECT 1 FROM resorption.actions_in_scope s WHERE s.action_id = actions_history.id));
+CREATE POLICY nationwide ON resorption.actions_history FOR SELECT TO resorption_nationwide
+    USING ((SELECT resorption.scope_is_nation('resorption.actions_scope')));
 
 -- The readable changelog of sites: one row per version, with what it changed as
 -- [{field, old, new}] against the previous version the caller may read.

@@ -41,9 +41,11 @@ CREATE UNIQUE INDEX site_actors_organisation_key ON resorption.site_actors (site
 CREATE INDEX site_actors_site_idx ON resorption.site_actors (site_id);
 
 ALTER TABLE resorption.site_actors ENABLE ROW LEVEL SECURITY;
-CREATE POLICY read ON resorption.site_actors FOR SELECT
+CREATE POLICY read ON resorption.site_actors FOR SELECT TO resorption_scoped
     USING ((SELECT resorption.scope_is_nation('resorption.sites_scope'))
            OR resorption.site_readable(site_id));
+CREATE POLICY nationwide ON resorption.site_actors FOR SELECT TO resorption_nationwide
+    USING ((SELECT resorption.scope_is_nation('resorption.sites_scope')));
 CREATE POLICY declare ON resorption.site_actors FOR INSERT
     WITH CHECK (declared_by = current_setting('resorption.username', true)
                 AND EXISTS (SELECT 1 FROM resorption.sites s WHERE s.id = site_id
@@ -70,10 +72,12 @@ CREATE TABLE resorption.site_followers (
 CREATE INDEX site_followers_site_idx ON resorption.site_followers (site_id);
 
 ALTER TABLE resorption.site_followers ENABLE ROW LEVEL SECURITY;
-CREATE POLICY read ON resorption.site_followers FOR SELECT
+CREATE POLICY read ON resorption.site_followers FOR SELECT TO resorption_scoped
     USING (user_id = resorption.current_user_id()
            AND ((SELECT resorption.scope_is_nation('resorption.sites_scope'))
                 OR resorption.site_readable(site_id)));
+CREATE POLICY nationwide ON resorption.site_followers FOR SELECT TO resorption_nationwide
+    USING (user_id = resorption.current_user_id() AND (SELECT resorption.scope_is_nation('resorption.sites_scope')));
 -- One follows a site one reads; one makes follow a person one has just declared actor there.
 CREATE POLICY follow ON resorption.site_followers FOR INSERT
     WITH CHECK (EXISTS (SELECT 1 FROM resorption.sites s WHERE s.id = site_id)
