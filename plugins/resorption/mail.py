@@ -119,10 +119,14 @@ def _smtp(settings: Settings) -> smtplib.SMTP:
     """A connection to the configured SMTP server (STARTTLS and login when set)."""
     assert settings.smtp_host is not None
     client = smtplib.SMTP(settings.smtp_host, settings.smtp_port, timeout=30)
-    if settings.smtp_starttls:
-        client.starttls(context=ssl.create_default_context())
-    if settings.smtp_username and settings.smtp_password:
-        client.login(settings.smtp_username, settings.smtp_password)
+    try:
+        if settings.smtp_starttls:
+            client.starttls(context=ssl.create_default_context())
+        if settings.smtp_username and settings.smtp_password:
+            client.login(settings.smtp_username, settings.smtp_password)
+    except (OSError, smtplib.SMTPException):
+        _close(client)  # a refused login or STARTTLS must not leave the session open on the server
+        raise
     return client
 
 
