@@ -23,7 +23,7 @@ import psycopg
 
 from resorption import statements
 from resorption.errors import ResorptionError
-from resorption.migrate import create_role_kinds
+from resorption.privileges import create_role_kinds
 
 SQL = statements.load("backup")
 PG_MAJOR = 15

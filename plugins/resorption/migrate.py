@@ -28,7 +28,6 @@ from importlib.resources import files
 from importlib.resources.abc import Traversable
 from pathlib import Path
 
-import psycopg
 from alembic import command, op
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
@@ -38,6 +37,7 @@ from sqlalchemy import create_engine, pool
 from resorption import statements
 from resorption.database import sqlalchemy_url
 from resorption.errors import ResorptionError
+from resorption.privileges import create_role_kinds
 
 SQL_DIR = files("resorption") / "sql"
 VERSION_TABLE_SCHEMA = "public"
@@ -66,13 +66,6 @@ def upgrade(database_url: str, revision: str = "head") -> None:
     _refuse_unknown_revision(cfg)
     create_role_kinds(database_url)
     command.upgrade(cfg, revision)
-
-
-def create_role_kinds(database_url: str) -> None:
-    """Create the cluster's two kinds of transaction role, which the read policies name: before
-    any revision, and before a backup is restored (on a new cluster, they do not exist)."""
-    with psycopg.connect(database_url) as conn:
-        conn.execute(SQL.transaction_role_kinds)
 
 
 def _refuse_unknown_revision(cfg: Config) -> None:

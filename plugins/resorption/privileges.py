@@ -174,6 +174,15 @@ def _create_role(name: str, login: bool, password: str | None) -> sql.Composable
     return sql.SQL("; ").join(statements)
 
 
+def create_role_kinds(database_url: str) -> None:
+    """Create the cluster's two kinds of transaction role, which the read policies name: before
+    any revision runs (`resorption.migrate.upgrade`), and before a backup is restored (on a new
+    cluster, they do not exist)."""
+    with psycopg.connect(database_url) as conn:
+        for kind in (NATIONWIDE_ROLE, SCOPED_ROLE):
+            conn.execute(_create_role(kind, False, None))
+
+
 def _columns(conn: psycopg.Connection, table: str) -> list[str]:
     rows = conn.execute(
         "SELECT column_name FROM information_schema.columns WHERE table_schema = %s AND table_name = %s "
@@ -285,8 +294,8 @@ def write_privilege_statements(catalog: Mapping[str, Collection], policy: Policy
     """The write roles: one per reader role.
 
     `resorption_[nationwide_]write[_<group>…]` reads what `resorption_[nationwide_]read[_<group>…]`
-    reads (it is a member), inserts and updates the catalog's writable columns of sites and actions that
-    are not sensitive or belong to its groups, and deletes rows; row-level security
+    reads (it is a member), inserts and updates the catalog's writable columns of sites and
+    actions that are not sensitive or belong to its groups, and deletes rows; row-level security
     (sql/030_sites.sql, sql/040_actions.sql) decides where.
     """
     statements: list[sql.Composable] = []

@@ -15,10 +15,10 @@
 -- columns may be read and written. The jobs of OGC API Processes have settings of their own
 -- (100_jobs.sql).
 
--- Two kinds of transaction role (created with the cluster's roles before any revision runs:
--- `transaction_role_kinds`, sql/statements/migrate.sql), each the member of one of them
--- (resorption.privileges): resorption_nationwide for the readers and writers of the nation
--- (their sites and actions scopes both '*'), resorption_scoped for the others. The read policies
+-- Two kinds of transaction role (cluster roles, created before any revision runs:
+-- resorption.privileges.create_role_kinds); each reader and writer role is a member of one:
+-- resorption_nationwide for the readers and writers of the nation (their sites and actions
+-- scopes both '*'), resorption_scoped for the others. The read policies
 -- of sites, actions and their details come in two (e.g. sites_read and nationwide on
 -- resorption.sites): the scoped one tests each row (a département's codes, an action's
 -- départements, a detail's site or action); the nationwide one asks once per statement whether
