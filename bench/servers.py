@@ -243,9 +243,12 @@ def _start(kind: str, command: list[str], env: dict[str, str], port: int, workdi
         time.sleep(0.3)
 
 
-def _gunicorn(bin_dir: Path, app: str, port: int, config: Path | None = None) -> list[str]:
+def _gunicorn(
+    bin_dir: Path, app: str, port: int, config: Path | None = None, worker: str = "gthread", threads: int = 4
+) -> list[str]:
     # Same shape for ours and stock pygeoapi: one worker per core, threads for keep-alive.
     # Ours runs with its production configuration (request limits, French refusals).
+    # `worker` and `threads`: another way of serving, compared by bench/workers.py.
     return [
         str(bin_dir / "gunicorn"),
         *(["--config", str(config)] if config else []),
@@ -254,9 +257,9 @@ def _gunicorn(bin_dir: Path, app: str, port: int, config: Path | None = None) ->
         "--workers",
         str(WORKERS),
         "--worker-class",
-        "gthread",
+        worker,
         "--threads",
-        "4",
+        str(threads),
         "--timeout",
         "120",
         app,
@@ -264,9 +267,15 @@ def _gunicorn(bin_dir: Path, app: str, port: int, config: Path | None = None) ->
 
 
 def start_ours(
-    url: str, workdir: Path, port: int | None = None, extra_env: dict[str, str] | None = None
+    url: str,
+    workdir: Path,
+    port: int | None = None,
+    extra_env: dict[str, str] | None = None,
+    worker: str = "gthread",
+    threads: int = 4,
 ) -> Server:
-    """Our server, with access control on (as in production), with `extra_env` (replicas…)."""
+    """Our server, with access control on (as in production), with `extra_env` (replicas…);
+    `worker` and `threads`: gunicorn's worker class and threads per worker."""
     port = port or free_port()
     runtime = workdir / "runtime"
     runtime.mkdir(exist_ok=True)
@@ -277,7 +286,7 @@ def start_ours(
         "RESORPTION_RUNTIME_DIR": str(runtime),
         **(extra_env or {}),
     }
-    command = _gunicorn(VENV, "resorption.app:wsgi()", port, GUNICORN_CONFIG)
+    command = _gunicorn(VENV, "resorption.app:wsgi()", port, GUNICORN_CONFIG, worker, threads)
     return _start("ours", command, env, port, workdir)
 
 

@@ -251,7 +251,7 @@ def test_every_other_gunicorn_uses_the_project_configuration() -> None:
     assert "gunicorn" not in compose  # the app service runs the image's command
     bench = (ROOT / "bench" / "servers.py").read_text()
     assert 'GUNICORN_CONFIG = ROOT / "config" / "gunicorn.conf.py"' in bench
-    assert '_gunicorn(VENV, "resorption.app:wsgi()", port, GUNICORN_CONFIG)' in bench
+    assert '_gunicorn(VENV, "resorption.app:wsgi()", port, GUNICORN_CONFIG, worker, threads)' in bench
 
 
 # -- settings --------------------------------------------------------------------------------
