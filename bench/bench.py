@@ -667,7 +667,8 @@ def main(argv: list[str] | None = None) -> int:
         f"{args.duration} s par mesure, wrk, serveurs à {servers.WORKERS} processus.",
         "",
         "Comment chaque serveur tourne : résorption (gunicorn, sa configuration de production,"
-        f" {servers.WORKERS} processus × 4 fils, contrôle d'accès actif : rôle et RLS de"
+        f" {servers.WORKERS} processus servant chacun une requête à la fois, ses flux à part :"
+        " `resorption.serving_worker`, contrôle d'accès actif : rôle et RLS de"
         " l'utilisateur, jeton Bearer) ; tipg 1.6.1 (uvicorn, "
         f"{servers.WORKERS} processus, catalogue gardé 24 h : `TIPG_CATALOG_TTL`) et pygeoapi 0.24"
         f" d'origine (gunicorn, {servers.WORKERS} processus × 4 fils, fournisseur PostgreSQL) lisent"

@@ -188,8 +188,9 @@ def main() -> None:
         stop_replica(replica_port)
     print(
         f"\n{args.sites} sites ({label}), {args.connections} connexions, {args.duration} s × {args.rounds}, "
-        f"{servers.WORKERS} workers gunicorn × 4 fils, demo-national ; mélange : 40 % élément, "
-        "25 % page de 10, 15 % bbox 100, 10 % tuile z10, 5 % hits national, 5 % PATCH\n"
+        f"{servers.WORKERS} workers gunicorn (une requête à la fois chacun), demo-national ; "
+        "mélange : 40 % élément, 25 % page de 10, 15 % bbox 100, 10 % tuile z10, 5 % hits national, "
+        "5 % PATCH\n"
     )
     print(
         "| configuration | req/s (tours) | p50 ms | p99 ms | erreurs | lectures sur la réplique "

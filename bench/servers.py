@@ -244,11 +244,18 @@ def _start(kind: str, command: list[str], env: dict[str, str], port: int, workdi
 
 
 def _gunicorn(
-    bin_dir: Path, app: str, port: int, config: Path | None = None, worker: str = "gthread", threads: int = 4
+    bin_dir: Path,
+    app: str,
+    port: int,
+    config: Path | None = None,
+    worker: str | None = None,
+    threads: int | None = None,
 ) -> list[str]:
-    # Same shape for ours and stock pygeoapi: one worker per core, threads for keep-alive.
-    # Ours runs with its production configuration (request limits, French refusals).
-    # `worker` and `threads`: another way of serving, compared by bench/workers.py.
+    # One worker per core. Ours runs with its production configuration (its worker, threads,
+    # request limits, French refusals); stock pygeoapi with gunicorn's threads (4, gthread).
+    # `worker` and `threads`: another way of serving ours, compared by bench/workers.py.
+    if config is None:
+        worker, threads = worker or "gthread", threads or 4
     return [
         str(bin_dir / "gunicorn"),
         *(["--config", str(config)] if config else []),
@@ -256,10 +263,8 @@ def _gunicorn(
         f"127.0.0.1:{port}",
         "--workers",
         str(WORKERS),
-        "--worker-class",
-        worker,
-        "--threads",
-        str(threads),
+        *(["--worker-class", worker] if worker else []),
+        *(["--threads", str(threads)] if threads else []),
         "--timeout",
         "120",
         app,
@@ -271,11 +276,12 @@ def start_ours(
     workdir: Path,
     port: int | None = None,
     extra_env: dict[str, str] | None = None,
-    worker: str = "gthread",
-    threads: int = 4,
+    worker: str | None = None,
+    threads: int | None = None,
 ) -> Server:
     """Our server, with access control on (as in production), with `extra_env` (replicas…);
-    `worker` and `threads`: gunicorn's worker class and threads per worker."""
+    `worker` and `threads`: gunicorn's worker class and threads per worker, when not those of
+    the production configuration."""
     port = port or free_port()
     runtime = workdir / "runtime"
     runtime.mkdir(exist_ok=True)

@@ -27,12 +27,13 @@ limit_request_line = _limits.request_line
 limit_request_fields = _limits.request_headers
 limit_request_field_size = _limits.header_bytes
 
-# Threads in each worker: a stream of changes (/events, SSE) holds one for up to
-# RESORPTION_SSE_MAX_SECONDS, at most RESORPTION_SSE_MAX_STREAMS of them per worker; the
-# others serve ordinary requests. Each thread draws its own pooled connection
-# (RESORPTION_POOL_MAX, 8 by default), and may hold a body of up to RESORPTION_MAX_BODY_BYTES
-# (32 MiB): a worker's memory grows by threads × that at worst (tests/test_hostile_input.py).
-worker_class = "gthread"
+# One request at a time in each worker, served by one of its threads; a response that streams
+# (/events over SSE for up to RESORPTION_SSE_MAX_SECONDS, at most RESORPTION_SSE_MAX_STREAMS of
+# them per worker; exports) leaves the turn to another thread (resorption.serving_worker).
+# Each thread draws its own pooled connection (RESORPTION_POOL_MAX, 8 by default), and may hold
+# a body of up to RESORPTION_MAX_BODY_BYTES (32 MiB): a worker's memory grows by threads × that
+# at worst (tests/test_hostile_input.py). More requests at once: more workers (--workers).
+worker_class = "resorption.serving_worker.Worker"
 threads = int(os.environ.get("RESORPTION_THREADS", "4"))
 
 # Requests refused by gunicorn itself (line, headers, malformed HTTP) answer in French.

@@ -21,7 +21,7 @@ from pygeoapi.api import API, APIRequest, apply_gzip
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, RequestEntityTooLarge
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from resorption import audit, forgery, replicas, request_log, response_headers, sealing
+from resorption import audit, forgery, replicas, request_log, response_headers, sealing, serving_worker
 from resorption import settings as app_settings
 from resorption.api import (
     asyncapi,
@@ -200,6 +200,14 @@ def create_app(settings: app_settings.Settings | None = None) -> Flask:
             settle(settings)
             raise
         settle(settings)  # before pygeoapi's views too (a None response lets them answer)
+        return response
+
+    @app.after_request
+    def stream_without_the_turn(response: Response) -> Response:
+        # A response that streams (SSE, exports, files) is written after its worker's turn is
+        # given back: the worker serves its next request meanwhile (resorption.serving_worker).
+        if response.is_streamed:
+            serving_worker.leave_slot()
         return response
 
     @app.after_request
