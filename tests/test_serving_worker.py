@@ -38,8 +38,8 @@ def _answers_at_once(url: str, times: int = 6) -> list[float]:
 
 
 def test_a_busy_worker_leaves_new_connections_to_a_free_one(database_url: str, tmp_path: Path) -> None:
-    """A read waits for a table the test holds: its worker serves nothing else meanwhile, and
-    every other request goes to the other worker at once, none waits behind the held read."""
+    """A read waits for a table the test holds (less than the read's lock timeout, 5 s): every
+    other request goes to the other worker at once, none waits behind the held read."""
     with _server(database_url, tmp_path / "gunicorn.log", workers=2) as url:
         answers: list[int] = []
         with psycopg.connect(database_url) as holder:
@@ -50,8 +50,8 @@ def test_a_busy_worker_leaves_new_connections_to_a_free_one(database_url: str, t
                 )
             )
             held.start()
-            time.sleep(1.5)  # the read now waits for the table
-            took = _answers_at_once(url)
+            time.sleep(1.0)  # the read now waits for the table
+            took = _answers_at_once(url, times=4)
             assert held.is_alive()  # still waiting: the requests above were served by the other worker
             holder.rollback()
         held.join(timeout=30)
