@@ -44,7 +44,7 @@ demo: db ## prepare everything, then serve http://localhost:5000 (and publish th
 	$(BIN)/resorption publish & exec $(BIN)/resorption serve
 
 test: venv system-deps ## run the test suite (it prepares its own database)
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest --durations=30 $(PYTEST_ARGS)
 
 # Installs only what dpkg says is missing; apt-get update only then.
 system-deps: ## install the Debian packages the tests need, when missing
