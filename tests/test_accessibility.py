@@ -192,7 +192,11 @@ def test_axe_every_page_type(
     page = sign_in(pages, role, DEMO_PASSWORD)
     wait_map(page)
     check(page, role, "carte", screenshot)
-    dark(page, role, "carte", screenshot, wait_map)
+    # The dark theme is the same style sheet for every role: checked with the national user's
+    # pages (the richest), the other roles' pages in the light theme.
+    in_dark = role == "demo-national"
+    if in_dark:
+        dark(page, role, "carte", screenshot, wait_map)
     page.get_by_role("button", name="Liste").click()
     expect(page.locator("#carte-liste table tbody tr").first).to_be_visible()
     check(page, role, "carte-liste", screenshot)
@@ -200,7 +204,8 @@ def test_axe_every_page_type(
     page.goto(f"/carte?site={ids['site']}")
     sheet_open(page, ids["site"])
     check(page, role, "fiche-site", screenshot)
-    dark(page, role, "fiche-site", screenshot, lambda p: sheet_open(p, ids["site"]))
+    if in_dark:
+        dark(page, role, "fiche-site", screenshot, lambda p: sheet_open(p, ids["site"]))
 
     paths = [
         ("accueil", "/"),
@@ -234,10 +239,11 @@ def test_axe_every_page_type(
         answer = page.goto(path)
         assert answer is not None and answer.status in (200, 403), f"{path}: {answer and answer.status}"
         check(page, role, name, screenshot)
-    page.goto("/tableau-de-bord")
-    dark(page, role, "tableau-de-bord", screenshot)
-    page.goto(f"/collections/sites/items/{ids['site']}?f=html")
-    dark(page, role, "element", screenshot)
+    if in_dark:
+        page.goto("/tableau-de-bord")
+        dark(page, role, "tableau-de-bord", screenshot)
+        page.goto(f"/collections/sites/items/{ids['site']}?f=html")
+        dark(page, role, "element", screenshot)
 
 
 def test_axe_map_with_commune_names(
