@@ -252,10 +252,8 @@ def _gunicorn(
     threads: int | None = None,
 ) -> list[str]:
     # One worker per core. Ours runs with its production configuration (its worker, threads,
-    # request limits, French refusals); stock pygeoapi with gunicorn's threads (4, gthread).
-    # `worker` and `threads`: another way of serving ours, compared by bench/workers.py.
-    if config is None:
-        worker, threads = worker or "gthread", threads or 4
+    # request limits, French refusals) unless `worker` and `threads` name another way of
+    # serving (bench/workers.py); stock pygeoapi with gunicorn's threads (gthread × 4).
     return [
         str(bin_dir / "gunicorn"),
         *(["--config", str(config)] if config else []),
@@ -314,7 +312,8 @@ def start_pygeoapi(url: str, workdir: Path) -> Server:
         check=True,
         capture_output=True,
     )
-    return _start("pygeoapi", _gunicorn(TOOLS, "pygeoapi.flask_app:APP", port), env, port, workdir)
+    command = _gunicorn(TOOLS, "pygeoapi.flask_app:APP", port, worker="gthread", threads=4)
+    return _start("pygeoapi", command, env, port, workdir)
 
 
 def start_tipg(url: str, workdir: Path) -> Server:

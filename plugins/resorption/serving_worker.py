@@ -94,7 +94,9 @@ class Worker(SyncWorker):
             try:
                 connection = self._next_connection()
                 if connection is not None:
-                    self.handle(*connection)  # gunicorn's: answers its errors, closes the connection
+                    listener, client, address = connection
+                    client.settimeout(CLIENT_SILENCE_S)
+                    self.handle(listener, client, address)  # gunicorn's: answers errors, closes
             except Exception:  # a thread that died would leave the worker deaf
                 self.log.exception("Erreur en attendant une connexion")
                 time.sleep(0.1)  # out of descriptors (EMFILE): give the others time to close
@@ -113,7 +115,6 @@ class Worker(SyncWorker):
         if listener is None:  # a silent connection spoke
             self._poller.unregister(fd)
             client, listener, address, _ = self._silent.pop(fd)
-            client.settimeout(CLIENT_SILENCE_S)
             return listener, client, address
         try:
             client, address = listener.accept()  # a blocking socket (Python's default timeout)
@@ -127,7 +128,6 @@ class Worker(SyncWorker):
             self._silent[client.fileno()] = (client, listener, address, time.monotonic())
             self._poller.register(client.fileno(), select.EPOLLIN | select.EPOLLONESHOT)
             return None
-        client.settimeout(CLIENT_SILENCE_S)
         return listener, client, address
 
     def _close_silent(self) -> None:
