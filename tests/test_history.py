@@ -561,3 +561,83 @@ def test_the_first_ids_of_the_actions_changelog_are_merged_from_the_primary_keys
     assert not re.search(r"^\s*(->\s+)?Sort\s*$", plan, re.MULTILINE), plan  # a Sort node
     for history in ("actions_history", "action_indicators_history", "action_finances_history"):
         assert re.search(rf"Index (Only )?Scan using {history}_pkey on {history}\b", plan), plan
+
+
+@pytest.fixture
+def moved_actions(database_url: str) -> Iterator[dict[str, int]]:
+    """Two actions of Seine-Saint-Denis: one moved there from Gironde (its first version lies in
+    Gironde), one that also covers Gironde."""
+    with psycopg.connect(database_url, autocommit=True) as db:
+        ids = {}
+        for name in ("moved", "covering"):
+            ids[name] = db.execute(
+                "INSERT INTO resorption.actions (name, started_at, topics, departement_code) "
+                "VALUES (%s, '2024-01-01', '{health}', %s) RETURNING id",
+                (f"Action {name}", "33" if name == "moved" else "93"),
+            ).fetchone()[0]
+        db.execute("UPDATE resorption.actions SET departement_code = '93' WHERE id = %s", (ids["moved"],))
+        db.execute(
+            "DELETE FROM resorption.action_departements WHERE action_id = %s AND departement_code = '33'",
+            (ids["moved"],),
+        )
+        db.execute("INSERT INTO resorption.action_departements VALUES (%s, '33')", (ids["covering"],))
+        try:
+            yield ids
+        finally:
+            db.execute("DELETE FROM resorption.actions WHERE id = ANY(%s)", (list(ids.values()),))
+
+
+@pytest.mark.parametrize("changelog", ["site_changes", "action_changes", "activity"])
+def test_a_departements_journal_is_what_its_policy_shows(
+    changelog: str,
+    base_url: str,
+    database_url: str,
+    users: dict[str, TestUser],
+    moved_actions: dict[str, int],
+) -> None:
+    """A département's reader gets, page after page and in its count, exactly the rows the
+    row-level security shows it: the plain condition by département that spares reading the
+    other départements' rows (query/features.py, SCOPE_COLUMNS and SCOPE_VIEWS) neither adds nor
+    drops one. An action's versions of Gironde stay in Gironde's changelog after the action
+    moved away; an action of another département that covers Gironde is in it too."""
+    from resorption.app import create_app
+    from resorption.authentication import principal_of_user
+    from resorption.caller import Caller
+    from resorption.reader import PAGE_PLANNER
+    from resorption.settings import Settings
+    from tests.api import all_features, number_matched
+
+    user = users["operator-departement-33"]
+    settings = Settings.from_env(database_url)
+    with create_app(settings).app_context():
+        caller = Caller.of(principal_of_user(user.username, settings), settings)
+        with caller.reading(PAGE_PLANNER) as conn:
+            shown = {r[0] for r in conn.execute(f"SELECT t.id FROM resorption.{changelog} t")}
+            departements = {
+                r[0] for r in conn.execute(f"SELECT DISTINCT departement_code FROM resorption.{changelog}")
+            }
+    assert shown and departements >= {"33"}
+    session = _as(base_url, user)
+    served = [
+        f["id"] for f in all_features(session, f"/collections/{changelog}/items", {"skipGeometry": "true"})
+    ]
+    assert len(served) == len(set(served))
+    assert set(served) == shown
+    assert number_matched(session, changelog) == len(shown)
+    if changelog == "action_changes":
+        with psycopg.connect(database_url) as db:
+            versions = dict(
+                db.execute(
+                    "SELECT departement_code, version_id FROM resorption.actions_history WHERE id = %s",
+                    (moved_actions["moved"],),
+                ).fetchall()
+            )
+            covering = {
+                r[0]
+                for r in db.execute(
+                    "SELECT version_id FROM resorption.actions_history WHERE id = %s",
+                    (moved_actions["covering"],),
+                )
+            }
+        assert versions["33"] in shown and versions["93"] not in shown
+        assert covering and covering <= shown

@@ -19,7 +19,8 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from resorption.migrate import OutdatedSchema, sql_files, upgrade
+from resorption.migrate import SQL_DIR, OutdatedSchema, sql_files, upgrade
+from resorption.migrations.views import definition
 from tests.fix_db import _with_db
 
 SCHEMAS = ("resorption", "resorption_jobs")
@@ -216,3 +217,42 @@ def test_revision_0044_splits_the_read_policies_by_kind_of_role(
     upgrade(scratch_url)
     with psycopg.connect(scratch_url) as conn:
         assert conn.execute(policies).fetchall() == db.execute(policies).fetchall()
+
+
+def test_revision_0045_reads_a_departements_journals_by_their_own_rows(
+    scratch_url: str, db: psycopg.Connection
+) -> None:
+    """A database of 0044 (no département index on the histories of sites and actions, the results'
+    histories read under the actions' policy, the finance branch of the journals always shown)
+    gets the index, the policies and the views of its files."""
+    upgrade(scratch_url, "0044")
+    state = {
+        "indexes": "SELECT indexdef FROM pg_indexes WHERE indexname IN "
+        "('sites_history_departement_version_idx', 'actions_history_departement_id_idx') ORDER BY 1",
+        "policies": "SELECT tablename, qual FROM pg_policies WHERE tablename LIKE 'action_%_history' ORDER BY 1",
+        "views": "SELECT viewname, definition FROM pg_views WHERE viewname IN ('activity', 'action_changes') ORDER BY 1",
+    }
+    with psycopg.connect(scratch_url, autocommit=True) as conn:
+        conn.execute("DROP INDEX resorption.sites_history_departement_version_idx")
+        conn.execute("DROP INDEX resorption.actions_history_departement_id_idx")
+        for table in ("action_indicators_history", "action_finances_history"):
+            conn.execute(
+                f"ALTER POLICY {table}_read ON resorption.{table} USING ("
+                + (
+                    "has_table_privilege('resorption.action_finances', 'SELECT') AND "
+                    if "finances" in table
+                    else ""
+                )
+                + "EXISTS (SELECT 1 FROM resorption.actions a WHERE a.id = action_id))"
+            )
+        for file, view in (("170_action_results.sql", "action_changes"), ("190_activity.sql", "activity")):
+            text = definition(SQL_DIR / file, f"CREATE VIEW resorption.{view} ")
+            shown = "has_table_privilege('resorption.action_finances', 'SELECT')\n"
+            assert shown in text
+            conn.execute("CREATE OR REPLACE VIEW" + text.replace(shown, "true\n").removeprefix("CREATE VIEW"))
+        before = {name: conn.execute(query).fetchall() for name, query in state.items()}
+        assert all(before[name] != db.execute(query).fetchall() for name, query in state.items())
+    upgrade(scratch_url)
+    with psycopg.connect(scratch_url) as conn:
+        for query in state.values():
+            assert conn.execute(query).fetchall() == db.execute(query).fetchall()

@@ -279,7 +279,9 @@ def _after_condition(q: FeatureQuery, params: Params) -> sql.Composable | None:
 # Row-level security by département, written plainly for the collections whose policy is
 # `in_scope(<collection>_scope, departement_code)` (sql/005_row_security.sql). The policy still
 # applies; this only lets the planner start from the départements' index.
-SCOPE_COLUMNS = {"sites": "departement_code"}
+# The changelog of sites (site_changes) has its versions' département under the same rule as the
+# sites' (sql/080_history.sql).
+SCOPE_COLUMNS = {"sites": "departement_code", "site_changes": "departement_code"}
 # The same for the collections whose policy is "one of its départements is in the scope"
 # through a view of the ids in scope and their départements (sql/040_actions.sql,
 # `actions_in_scope`), named with the caller's départements. The ids come from the index
@@ -288,15 +290,31 @@ SCOPE_COLUMNS = {"sites": "departement_code"}
 # every action of the scope before sorting them (1,566 for the 93 at 100,000 sites); with the
 # policy alone it walked every action in id order and discarded those of other départements
 # (11,000 for that page). The policy still applies to every row read.
-SCOPE_VIEWS = {
-    "actions": sql.SQL("t.id = ANY(ARRAY(SELECT s.action_id FROM resorption.actions_in_scope s WHERE {}))")
+# The changelog of actions (sql/170_action_results.sql) also shows the versions whose own
+# département is in the scope (an action since moved elsewhere): its ids are those in scope and
+# those of such versions. Each history then reads the versions of these actions by its index on
+# the action (a département's count, 1,001 rows at most, in 3 ms instead of 33).
+# Each template names, for each of its placeholders, the column compared with the départements.
+SCOPE_VIEWS: dict[str, tuple[sql.SQL, dict[str, str]]] = {
+    "actions": (
+        sql.SQL("t.id = ANY(ARRAY(SELECT s.action_id FROM resorption.actions_in_scope s WHERE {s}))"),
+        {"s": "s.departement_code"},
+    ),
+    "action_changes": (
+        sql.SQL(
+            "t.action_id = ANY(ARRAY(SELECT s.action_id FROM resorption.actions_in_scope s WHERE {s}"
+            " UNION SELECT h.id FROM resorption.actions_history h WHERE {h}))"
+        ),
+        {"s": "s.departement_code", "h": "h.departement_code"},
+    ),
 }
 
 
 def _scope_condition(q: FeatureQuery, params: Params) -> sql.Composable | None:
     if q.departements is not None and q.collection.id in SCOPE_VIEWS:
-        return SCOPE_VIEWS[q.collection.id].format(
-            _departements_condition(sql.SQL("s.departement_code"), q, params)
+        template, columns = SCOPE_VIEWS[q.collection.id]
+        return template.format(
+            **{name: _departements_condition(sql.SQL(column), q, params) for name, column in columns.items()}
         )
     name = SCOPE_COLUMNS.get(q.collection.id)
     if q.departements is None or name is None:

@@ -52,6 +52,10 @@ CREATE INDEX sites_history_location_idx ON resorption.sites_history USING gist (
 -- instead of sorting every version of the instant (when the planner takes it: the row-level
 -- predicate's estimate makes it prefer a sort). The history trigger's lookup of a row's
 CREATE INDEX sites_history_departement_id_idx ON resorption.sites_history (departement_code, id);
+-- A département's page of the changelog (site_changes, ordered by version) reads its
+-- département's versions only, in order (query/features.py, SCOPE_COLUMNS). By the primary key,
+-- the Gironde's first page discarded the 63,270 versions of the départements before it.
+CREATE INDEX sites_history_departement_version_idx ON resorption.sites_history (departement_code, version_id);
 -- A site's versions in time order: the history trigger's lookup of a row's current version
 -- (`id = $1`), and the previous version of each change (site_changes, below) read in order,
 -- with no sort. Without the time in the index, a plan that may not sort (a national page in id
@@ -72,6 +76,9 @@ CREATE TABLE resorption.actions_history (
     CONSTRAINT actions_history_no_overlap EXCLUDE USING gist (id WITH =, valid WITH &&)
 );
 CREATE INDEX actions_history_valid_idx ON resorption.actions_history USING gist (valid);
+-- The actions whose versions lie in a département: a département's page of the changelog of
+-- actions reads their versions (query/features.py, SCOPE_VIEWS).
+CREATE INDEX actions_history_departement_id_idx ON resorption.actions_history (departement_code, id);
 -- An action's versions in time order (as sites_history_id_valid_idx).
 CREATE INDEX actions_history_id_valid_idx ON resorption.actions_history (id, lower(valid));
 
