@@ -219,17 +219,18 @@ def test_revision_0044_splits_the_read_policies_by_kind_of_role(
         assert conn.execute(policies).fetchall() == db.execute(policies).fetchall()
 
 
-def test_revision_0045_reads_a_departements_journals_by_their_own_rows(
+def test_revision_0045_reads_a_departements_journals_and_action_details_by_their_own_rows(
     scratch_url: str, db: psycopg.Connection
 ) -> None:
-    """A database of 0044 (no département index on the histories of sites and actions, the results'
-    histories read under the actions' policy, the finance branch of the journals always shown)
-    gets the index, the policies and the views of its files."""
+    """A database of 0044 (no département index on the histories of sites and actions, the details
+    of actions and the results' histories read under the actions' policy, the finance branch of
+    the journals always shown) gets the indexes, the policies and the views of its files."""
     upgrade(scratch_url, "0044")
     state = {
         "indexes": "SELECT indexdef FROM pg_indexes WHERE indexname IN "
         "('sites_history_departement_version_idx', 'actions_history_departement_id_idx') ORDER BY 1",
-        "policies": "SELECT tablename, qual FROM pg_policies WHERE tablename LIKE 'action_%_history' ORDER BY 1",
+        "policies": "SELECT tablename, policyname, qual FROM pg_policies WHERE cmd = 'SELECT' "
+        "AND tablename LIKE 'action_%' ORDER BY 1, 2",
         "views": "SELECT viewname, definition FROM pg_views WHERE viewname IN ('activity', 'action_changes') ORDER BY 1",
     }
     with psycopg.connect(scratch_url, autocommit=True) as conn:
@@ -245,6 +246,15 @@ def test_revision_0045_reads_a_departements_journals_by_their_own_rows(
                 )
                 + "EXISTS (SELECT 1 FROM resorption.actions a WHERE a.id = action_id))"
             )
+        action = "EXISTS (SELECT 1 FROM resorption.actions a WHERE a.id = action_id)"
+        nation = "(SELECT resorption.scope_is_nation('resorption.actions_scope'))"
+        for table in ("action_departements", "action_organisations", "action_finances", "action_indicators"):
+            conn.execute(f"ALTER POLICY read ON resorption.{table} USING ({nation} OR {action})")
+        conn.execute(
+            f"ALTER POLICY read ON resorption.action_sites USING (({nation} OR {action}) AND "
+            "((SELECT resorption.scope_is_nation('resorption.sites_scope')) "
+            "OR EXISTS (SELECT 1 FROM resorption.sites s WHERE s.id = site_id)))"
+        )
         for file, view in (("170_action_results.sql", "action_changes"), ("190_activity.sql", "activity")):
             text = definition(SQL_DIR / file, f"CREATE VIEW resorption.{view} ")
             shown = "has_table_privilege('resorption.action_finances', 'SELECT')\n"

@@ -147,7 +147,8 @@ CREATE TRIGGER actions_write_guard BEFORE INSERT OR UPDATE ON resorption.actions
 -- (which would come back to the actions: infinite recursion), and the planner inlines it (an
 -- index lookup, or one hash of the scope's actions for a whole page: bench/ANALYSIS.md). It
 -- shows only the actions of the caller's scope, so the reader roles may read it (privileges.py
--- grants them SELECT, as on any table). The history of actions reads it too (080_history.sql).
+-- grants them SELECT, as on any table). The details of actions (below), their history
+-- (080_history.sql) and the history of their results (170_action_results.sql) read it too.
 --
 -- It also shows the département of each row (one of the action's départements inside the
 -- caller's scope, nothing the caller may not read), so that a page of a département's actions
@@ -176,19 +177,23 @@ CREATE POLICY actions_update ON resorption.actions FOR UPDATE
 CREATE POLICY actions_delete ON resorption.actions FOR DELETE
     USING (resorption.in_scope('resorption.actions_delete_scope', departement_code));
 
--- The details follow their action: the inner SELECT is itself limited by the actions' policy
--- (which it inlines). A reader of the nation's actions sees every action, so every detail
--- (a foreign key with ON DELETE CASCADE: no detail outlives its action): the scope, read once
--- per statement (an InitPlan), spares the lookup of the action for each detail read (a page of
--- actions reads ten kinds of details per action). Unlike a site's details (030_sites.sql,
--- resorption.site_readable), an action's are many on every page of actions: a sub-plan looks
--- each one's action up for a few µs, where a function call per detail row made a page of a
--- département's actions three times slower (0.47× tipg at 100,000 sites, bench/ANALYSIS.md).
--- The nationwide roles read them under their `nationwide` policy: no sub-plan at all.
+-- The details follow their action: a detail is read where its action is, which
+-- `actions_in_scope` says (one of the action's départements, its main one included, in the
+-- scope) in one lookup of the index of action_departements; the actions' own policy made it a
+-- lookup of the action, then of its départements, for each detail row (one action of a
+-- département read by id: 1.25 → 0.65 ms of PostgreSQL, bench/ANALYSIS.md). A reader of the
+-- nation's actions sees every action, so every detail (a foreign key with ON DELETE CASCADE:
+-- no detail outlives its action): the scope, read once per statement (an InitPlan), spares the
+-- lookup for each detail read (a page of actions reads ten kinds of details per action).
+-- Unlike a site's details (030_sites.sql, resorption.site_readable), an action's are many on
+-- every page of actions: a sub-plan looks each one's action up for a few µs, where a function
+-- call per detail row made a page of a département's actions three times slower (0.47× tipg at
+-- 100,000 sites, bench/ANALYSIS.md). The nationwide roles read them under their `nationwide`
+-- policy: no sub-plan at all.
 ALTER TABLE resorption.action_departements ENABLE ROW LEVEL SECURITY;
 CREATE POLICY read ON resorption.action_departements FOR SELECT TO resorption_scoped
     USING ((SELECT resorption.scope_is_nation('resorption.actions_scope'))
-           OR EXISTS (SELECT 1 FROM resorption.actions a WHERE a.id = action_id));
+           OR EXISTS (SELECT 1 FROM resorption.actions_in_scope s WHERE s.action_id = action_departements.action_id));
 CREATE POLICY nationwide ON resorption.action_departements FOR SELECT TO resorption_nationwide
     USING ((SELECT resorption.scope_is_nation('resorption.actions_scope')));
 -- The main département of an action is copied into action_departements by a trigger that
@@ -199,7 +204,7 @@ CREATE POLICY write ON resorption.action_departements FOR INSERT
 ALTER TABLE resorption.action_organisations ENABLE ROW LEVEL SECURITY;
 CREATE POLICY read ON resorption.action_organisations FOR SELECT TO resorption_scoped
     USING ((SELECT resorption.scope_is_nation('resorption.actions_scope'))
-           OR EXISTS (SELECT 1 FROM resorption.actions a WHERE a.id = action_id));
+           OR EXISTS (SELECT 1 FROM resorption.actions_in_scope s WHERE s.action_id = action_organisations.action_id));
 CREATE POLICY nationwide ON resorption.action_organisations FOR SELECT TO resorption_nationwide
     USING ((SELECT resorption.scope_is_nation('resorption.actions_scope')));
 
@@ -209,7 +214,7 @@ CREATE POLICY nationwide ON resorption.action_organisations FOR SELECT TO resorp
 ALTER TABLE resorption.action_finances ENABLE ROW LEVEL SECURITY;
 CREATE POLICY read ON resorption.action_finances FOR SELECT TO resorption_scoped
     USING ((SELECT resorption.scope_is_nation('resorption.actions_scope'))
-           OR EXISTS (SELECT 1 FROM resorption.actions a WHERE a.id = action_id));
+           OR EXISTS (SELECT 1 FROM resorption.actions_in_scope s WHERE s.action_id = action_finances.action_id));
 CREATE POLICY nationwide ON resorption.action_finances FOR SELECT TO resorption_nationwide
     USING ((SELECT resorption.scope_is_nation('resorption.actions_scope')));
 CREATE POLICY insert ON resorption.action_finances FOR INSERT
@@ -227,7 +232,7 @@ CREATE POLICY delete ON resorption.action_finances FOR DELETE
 ALTER TABLE resorption.action_indicators ENABLE ROW LEVEL SECURITY;
 CREATE POLICY read ON resorption.action_indicators FOR SELECT TO resorption_scoped
     USING ((SELECT resorption.scope_is_nation('resorption.actions_scope'))
-           OR EXISTS (SELECT 1 FROM resorption.actions a WHERE a.id = action_id));
+           OR EXISTS (SELECT 1 FROM resorption.actions_in_scope s WHERE s.action_id = action_indicators.action_id));
 CREATE POLICY nationwide ON resorption.action_indicators FOR SELECT TO resorption_nationwide
     USING ((SELECT resorption.scope_is_nation('resorption.actions_scope')));
 CREATE POLICY insert ON resorption.action_indicators FOR INSERT
@@ -243,7 +248,7 @@ CREATE POLICY update ON resorption.action_indicators FOR UPDATE
 ALTER TABLE resorption.action_sites ENABLE ROW LEVEL SECURITY;
 CREATE POLICY read ON resorption.action_sites FOR SELECT TO resorption_scoped
     USING (((SELECT resorption.scope_is_nation('resorption.actions_scope'))
-            OR EXISTS (SELECT 1 FROM resorption.actions a WHERE a.id = action_id))
+            OR EXISTS (SELECT 1 FROM resorption.actions_in_scope s WHERE s.action_id = action_sites.action_id))
            AND ((SELECT resorption.scope_is_nation('resorption.sites_scope'))
                 OR EXISTS (SELECT 1 FROM resorption.sites s WHERE s.id = site_id)));
 CREATE POLICY nationwide ON resorption.action_sites FOR SELECT TO resorption_nationwide

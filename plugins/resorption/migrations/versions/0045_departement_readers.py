@@ -1,6 +1,6 @@
 """A département's journals read its own rows: the changelog of sites by its département's index,
-the results of actions under the scope's départements of actions, the finances skipped at once
-by who may not read them.
+the results of actions and the details of actions under the scope's départements of actions, the
+finances skipped at once by who may not read them.
 
 Revision ID: 0045
 Revises: 0044
@@ -20,6 +20,10 @@ bench/ANALYSIS.md):
   hashed every readable action by reading the whole actions table under its policy. They ask
   `actions_in_scope` (the scope's départements of actions, one narrow table), which says the
   same: an action is read where one of its départements, its main one included, is in the scope.
+- the details of an action (its départements, organisations, finances, indicators, sites)
+  asked the same of the actions' policy, one lookup of the action and of its départements for
+  each detail row; `actions_in_scope` asks it in one (one action of a département by id:
+  1.25 → 0.65 ms of PostgreSQL).
 - a role that does not read the finances walked every version of every finance line to find
   none. The finance branch of `activity` and `action_changes` is `shown` only where the caller
   reads the finances: a condition on no row, tested once before the branch is read.
@@ -35,6 +39,15 @@ down_revision = "0044"
 branch_labels = None
 depends_on = None
 
+# The details of an action, read where `actions_in_scope` shows their action
+DETAILS = (
+    "action_departements",
+    "action_organisations",
+    "action_finances",
+    "action_indicators",
+    "action_sites",
+)
+
 
 def upgrade() -> None:
     run_sql(
@@ -47,6 +60,8 @@ def upgrade() -> None:
     )
     for table in ("action_indicators_history", "action_finances_history"):
         run_sql(read_policy(SQL_DIR / "170_action_results.sql", table, f"{table}_read"))
+    for table in DETAILS:
+        run_sql(read_policy(SQL_DIR / "040_actions.sql", table))
     replace_view(SQL_DIR / "170_action_results.sql", "resorption.action_changes")
     replace_view(SQL_DIR / "190_activity.sql", "resorption.activity")
 
