@@ -181,7 +181,7 @@ CREATE POLICY actions_delete ON resorption.actions FOR DELETE
 -- `actions_in_scope` says (one of the action's départements, its main one included, in the
 -- scope) in one lookup of the index of action_departements; the actions' own policy made it a
 -- lookup of the action, then of its départements, for each detail row (one action of a
--- département read by id: 1.25 → 0.65 ms of PostgreSQL, bench/ANALYSIS.md). A reader of the
+-- département read by id: 0.92 → 0.75 ms of PostgreSQL, bench/ANALYSIS.md). A reader of the
 -- nation's actions sees every action, so every detail (a foreign key with ON DELETE CASCADE:
 -- no detail outlives its action): the scope, read once per statement (an InitPlan), spares the
 -- lookup for each detail read (a page of actions reads ten kinds of details per action).

@@ -50,7 +50,7 @@ CREATE INDEX sites_history_location_idx ON resorption.sites_history USING gist (
 -- (as sites_departement_id_idx, 030_sites.sql); and the versions of the nation in id order:
 -- `valid @> instant ORDER BY id LIMIT n` can read them in id order and stop at the page's end
 -- instead of sorting every version of the instant (when the planner takes it: the row-level
--- predicate's estimate makes it prefer a sort). The history trigger's lookup of a row's
+-- predicate's estimate makes it prefer a sort).
 CREATE INDEX sites_history_departement_id_idx ON resorption.sites_history (departement_code, id);
 -- A département's page of the changelog (site_changes, ordered by version) reads its
 -- département's versions only, in order (query/features.py, SCOPE_COLUMNS). By the primary key,

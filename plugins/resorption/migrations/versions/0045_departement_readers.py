@@ -23,7 +23,7 @@ bench/ANALYSIS.md):
 - the details of an action (its départements, organisations, finances, indicators, sites)
   asked the same of the actions' policy, one lookup of the action and of its départements for
   each detail row; `actions_in_scope` asks it in one (one action of a département by id:
-  1.25 → 0.65 ms of PostgreSQL).
+  0.92 → 0.75 ms of PostgreSQL).
 - a role that does not read the finances walked every version of every finance line to find
   none. The finance branch of `activity` and `action_changes` is `shown` only where the caller
   reads the finances: a condition on no row, tested once before the branch is read.
