@@ -559,6 +559,11 @@ def test_the_first_ids_of_the_actions_changelog_are_merged_from_the_primary_keys
             )
     assert "Merge Append" in plan, plan
     assert not re.search(r"^\s*(->\s+)?Sort\s*$", plan, re.MULTILINE), plan  # a Sort node
+    # the results' versions (the last two branches) each look their action up by its id, never
+    # a hash of every action of the scope (147,422 at 1,000,000 sites: 260 ms before a national
+    # first page's first row)
+    results = plan[plan.index("on action_indicators_history") :]
+    assert "hashed SubPlan" not in results, plan
     for history in ("actions_history", "action_indicators_history", "action_finances_history"):
         assert re.search(rf"Index (Only )?Scan using {history}_pkey on {history}\b", plan), plan
 

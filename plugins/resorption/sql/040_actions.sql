@@ -181,7 +181,9 @@ CREATE POLICY actions_delete ON resorption.actions FOR DELETE
 -- `actions_in_scope` says (one of the action's départements, its main one included, in the
 -- scope) in one lookup of the index of action_departements; the actions' own policy made it a
 -- lookup of the action, then of its départements, for each detail row (one action of a
--- département read by id: 0.92 → 0.75 ms of PostgreSQL, bench/ANALYSIS.md). A reader of the
+-- département read by id: 0.92 → 0.75 ms of PostgreSQL, bench/ANALYSIS.md). `OFFSET 0` keeps
+-- it a lookup per detail row: without it PostgreSQL may hash every action of the scope first
+-- (a seq scan of action_departements, 147,422 rows at 1,000,000 sites). A reader of the
 -- nation's actions sees every action, so every detail (a foreign key with ON DELETE CASCADE:
 -- no detail outlives its action): the scope, read once per statement (an InitPlan), spares the
 -- lookup for each detail read (a page of actions reads ten kinds of details per action).
@@ -193,7 +195,8 @@ CREATE POLICY actions_delete ON resorption.actions FOR DELETE
 ALTER TABLE resorption.action_departements ENABLE ROW LEVEL SECURITY;
 CREATE POLICY read ON resorption.action_departements FOR SELECT TO resorption_scoped
     USING ((SELECT resorption.scope_is_nation('resorption.actions_scope'))
-           OR EXISTS (SELECT 1 FROM resorption.actions_in_scope s WHERE s.action_id = action_departements.action_id));
+           OR EXISTS (SELECT 1 FROM resorption.actions_in_scope s
+                       WHERE s.action_id = action_departements.action_id OFFSET 0));
 CREATE POLICY nationwide ON resorption.action_departements FOR SELECT TO resorption_nationwide
     USING ((SELECT resorption.scope_is_nation('resorption.actions_scope')));
 -- The main département of an action is copied into action_departements by a trigger that
@@ -204,7 +207,8 @@ CREATE POLICY write ON resorption.action_departements FOR INSERT
 ALTER TABLE resorption.action_organisations ENABLE ROW LEVEL SECURITY;
 CREATE POLICY read ON resorption.action_organisations FOR SELECT TO resorption_scoped
     USING ((SELECT resorption.scope_is_nation('resorption.actions_scope'))
-           OR EXISTS (SELECT 1 FROM resorption.actions_in_scope s WHERE s.action_id = action_organisations.action_id));
+           OR EXISTS (SELECT 1 FROM resorption.actions_in_scope s
+                       WHERE s.action_id = action_organisations.action_id OFFSET 0));
 CREATE POLICY nationwide ON resorption.action_organisations FOR SELECT TO resorption_nationwide
     USING ((SELECT resorption.scope_is_nation('resorption.actions_scope')));
 
@@ -214,7 +218,8 @@ CREATE POLICY nationwide ON resorption.action_organisations FOR SELECT TO resorp
 ALTER TABLE resorption.action_finances ENABLE ROW LEVEL SECURITY;
 CREATE POLICY read ON resorption.action_finances FOR SELECT TO resorption_scoped
     USING ((SELECT resorption.scope_is_nation('resorption.actions_scope'))
-           OR EXISTS (SELECT 1 FROM resorption.actions_in_scope s WHERE s.action_id = action_finances.action_id));
+           OR EXISTS (SELECT 1 FROM resorption.actions_in_scope s
+                       WHERE s.action_id = action_finances.action_id OFFSET 0));
 CREATE POLICY nationwide ON resorption.action_finances FOR SELECT TO resorption_nationwide
     USING ((SELECT resorption.scope_is_nation('resorption.actions_scope')));
 CREATE POLICY insert ON resorption.action_finances FOR INSERT
@@ -232,7 +237,8 @@ CREATE POLICY delete ON resorption.action_finances FOR DELETE
 ALTER TABLE resorption.action_indicators ENABLE ROW LEVEL SECURITY;
 CREATE POLICY read ON resorption.action_indicators FOR SELECT TO resorption_scoped
     USING ((SELECT resorption.scope_is_nation('resorption.actions_scope'))
-           OR EXISTS (SELECT 1 FROM resorption.actions_in_scope s WHERE s.action_id = action_indicators.action_id));
+           OR EXISTS (SELECT 1 FROM resorption.actions_in_scope s
+                       WHERE s.action_id = action_indicators.action_id OFFSET 0));
 CREATE POLICY nationwide ON resorption.action_indicators FOR SELECT TO resorption_nationwide
     USING ((SELECT resorption.scope_is_nation('resorption.actions_scope')));
 CREATE POLICY insert ON resorption.action_indicators FOR INSERT
@@ -248,7 +254,8 @@ CREATE POLICY update ON resorption.action_indicators FOR UPDATE
 ALTER TABLE resorption.action_sites ENABLE ROW LEVEL SECURITY;
 CREATE POLICY read ON resorption.action_sites FOR SELECT TO resorption_scoped
     USING (((SELECT resorption.scope_is_nation('resorption.actions_scope'))
-            OR EXISTS (SELECT 1 FROM resorption.actions_in_scope s WHERE s.action_id = action_sites.action_id))
+            OR EXISTS (SELECT 1 FROM resorption.actions_in_scope s
+                       WHERE s.action_id = action_sites.action_id OFFSET 0))
            AND ((SELECT resorption.scope_is_nation('resorption.sites_scope'))
                 OR EXISTS (SELECT 1 FROM resorption.sites s WHERE s.id = site_id)));
 CREATE POLICY nationwide ON resorption.action_sites FOR SELECT TO resorption_nationwide

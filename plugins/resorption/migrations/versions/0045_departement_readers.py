@@ -20,6 +20,8 @@ bench/ANALYSIS.md):
   hashed every readable action by reading the whole actions table under its policy. They ask
   `actions_in_scope` (the scope's départements of actions, one narrow table), which says the
   same: an action is read where one of its départements, its main one included, is in the scope.
+  `OFFSET 0` keeps it one lookup by action id for each row: a national first page of the
+  journal at 1,000,000 sites hashed 147,422 actions before its first row (260 ms).
 - the details of an action (its départements, organisations, finances, indicators, sites)
   asked the same of the actions' policy, one lookup of the action and of its départements for
   each detail row; `actions_in_scope` asks it in one (one action of a département by id:
