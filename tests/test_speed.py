@@ -183,6 +183,33 @@ def test_revoked_token_refused_whatever_the_request(
     assert db.execute("SELECT name FROM resorption.sites WHERE id = %s", (site,)).fetchone()[0] == name
 
 
+def test_remembered_tokens_use_noted_by_the_read_it_rides_with(
+    base_url: str, database_url: str, organisation: int, db: psycopg.Connection
+) -> None:
+    """The check of a remembered token shares its statement with the read's settings
+    (`checked_prelude`); it runs before them, so it may still note the token's use, which the
+    read-only settings would forbid."""
+    token = _user(database_url, organisation, "vite-usage")
+    digest = hashlib.sha256(token.encode()).digest()
+    path = "/collections/sites/items?limit=1"
+    for _ in range(6):  # remembered by both workers
+        assert _fresh_get(base_url, path, token).status_code == 200
+    for _ in range(4):  # whichever worker answers, its check notes the use
+        db.execute(
+            "UPDATE resorption.api_tokens SET last_used_at = now() - interval '2 minutes' "
+            "WHERE token_hash = %s",
+            (digest,),
+        )
+        r = _fresh_get(base_url, path, token)
+        assert r.status_code == 200, r.text[:300]
+        noted = db.execute(
+            "SELECT now() - last_used_at < interval '1 minute' FROM resorption.api_tokens "
+            "WHERE token_hash = %s",
+            (digest,),
+        ).fetchone()[0]
+        assert noted
+
+
 def test_changed_area_and_options_read_at_once(
     base_url: str, database_url: str, organisation: int, db: psycopg.Connection
 ) -> None:

@@ -7,10 +7,13 @@ pipelined write keeps BEGIN and COMMIT: a Python error in its block commits noth
 
 from __future__ import annotations
 
+from typing import Any
+
 import psycopg
 import pytest
+from psycopg import sql
 
-from resorption.database import get_pool, transaction
+from resorption.database import Precheck, defer, get_pool, transaction
 from resorption.settings import Settings
 
 ROLE = "resorption_read"
@@ -68,3 +71,39 @@ def test_a_pipelined_write_stopped_by_python_commits_nothing(
         db.execute("SELECT count(*) FROM resorption.audit_log WHERE username = %s", (marker,)).fetchone()[0]
         == 0
     )
+
+
+@pytest.mark.parametrize(
+    ("check", "answer"),
+    [
+        ("SELECT current_user || ' ' || current_setting('transaction_read_only')", "resorption_app off"),
+        ("SELECT 'jamais' WHERE false", None),
+    ],
+)
+def test_a_pending_check_answers_first_then_the_prelude_applies(
+    settings: Settings, check: str, answer: str | None
+) -> None:
+    """A pending check shares the prelude's statement: it answers as the login role, before the
+    settings; with or without a row, the block then runs under the settings."""
+    answers: list[Any] = []
+    defer(Precheck(sql.SQL(check), (), answers.append))
+    context = {"resorption.sites_scope": "33"}
+    with transaction(settings, context=context, role=ROLE, pipeline=True) as conn:
+        read = conn.execute(
+            "SELECT current_user, current_setting('transaction_read_only'), "
+            "current_setting('resorption.sites_scope')"
+        )
+    assert answers == [answer]
+    assert read.fetchone() == (ROLE, "on", "33")
+
+
+def test_a_refused_check_withholds_what_the_block_read(settings: Settings) -> None:
+    class Refused(Exception):
+        pass
+
+    def refuse(answer: Any) -> None:
+        raise Refused(answer)
+
+    defer(Precheck(sql.SQL("SELECT 'révoqué'"), (), refuse))
+    with pytest.raises(Refused), transaction(settings, context={}, role=ROLE, pipeline=True) as conn:
+        conn.execute("SELECT 1")

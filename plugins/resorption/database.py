@@ -136,8 +136,9 @@ def close_pool() -> None:
 @dataclass(frozen=True, slots=True)
 class Precheck:
     """A statement whose answer must be accepted before anything the request read leaves the
-    process (the check of a remembered API token): sent in the round trip of the request's
-    first pipelined read, or alone before any other use of the database (`settle`)."""
+    process (the check of a remembered API token): sent with the prelude of the request's
+    first pipelined read, or alone before any other use of the database (`settle`). Its
+    statement yields one column and at most one row (its answer; None: no row)."""
 
     statement: sql.SQL
     params: tuple[Any, ...]
@@ -238,10 +239,10 @@ def _begin(
     (and BEGIN and COMMIT, unless `read_only`: `_pipelined`)."""
     stack.enter_context(translate_errors())
     if pipeline:
-        stack.enter_context(_pipelined(conn, _precheck.get(), explicit=not read_only))
+        stack.enter_context(_pipelined(conn, statement, params, _precheck.get(), explicit=not read_only))
     else:
         stack.enter_context(conn.transaction())
-    conn.execute(statement, params)
+        conn.execute(statement, params)
 
 
 def _on_replica(
@@ -305,7 +306,11 @@ def _note_position(conn: psycopg.Connection) -> Any:
 
 @contextmanager
 def _pipelined(
-    conn: psycopg.Connection, check: Precheck | None = None, explicit: bool = True
+    conn: psycopg.Connection,
+    statement: sql.SQL,
+    params: Any,
+    check: Precheck | None = None,
+    explicit: bool = True,
 ) -> Iterator[None]:
     """A transaction whose statements go to PostgreSQL in one round trip.
 
@@ -317,10 +322,11 @@ def _pipelined(
     implicit transaction, which PostgreSQL commits at the Sync, and the prelude's local settings
     (role, scopes, read-only) last until then; two statements fewer for each read (~0.1 ms of
     Python and of PostgreSQL for one item: bench/ANALYSIS.md). After an error (a statement's, or
-    one raised in the block), whatever is left open is rolled back. The pending `check` goes
-    first (as the login role, before the prelude), and its answer is accepted on the way out,
-    before the caller may read what the block's statements return; a check that got no answer
-    stays pending.
+    one raised in the block), whatever is left open is rolled back. The prelude (`statement`,
+    `params`) opens the block; a pending `check` shares its statement (`_checked_prelude`: the
+    check first, as the login role, then the settings), and its answer is accepted on the way
+    out, before the caller may read what the block's statements return; a check that got no
+    answer stays pending.
     """
     conn.autocommit = True
     checked = None
@@ -328,10 +334,12 @@ def _pipelined(
         _precheck.set(None)
     try:
         with conn.pipeline():
-            if check is not None:
-                checked = conn.execute(check.statement, check.params)
             if explicit:
                 conn.execute(SQL.begin)
+            if check is None:
+                conn.execute(statement, params)
+            else:
+                checked = conn.execute(_checked_prelude(check.statement), (*check.params, *params))
             yield
             if explicit:
                 conn.execute(SQL.commit)
@@ -343,6 +351,20 @@ def _pipelined(
             conn.close()  # unusable: the pool discards a closed connection
         if check is not None:
             _accept(check, checked)
+
+
+def _checked_prelude(check: sql.SQL) -> bytes:
+    """The prelude with `check` inside it (`checked_prelude`), as the bytes psycopg prepares:
+    composed once per check statement and process."""
+    hit = _CHECKED_PRELUDES.get(id(check))
+    if hit is None or hit[0] is not check:
+        hit = _CHECKED_PRELUDES[id(check)] = (check, SQL.checked_prelude.format(check=check).as_bytes())
+    return hit[1]
+
+
+# The check statements are the few of the statement files: kept with their composed prelude
+# (and so never freed, their id()s never reused).
+_CHECKED_PRELUDES: dict[int, tuple[sql.SQL, bytes]] = {}
 
 
 def _accept(check: Precheck, checked: psycopg.Cursor | None) -> None:
