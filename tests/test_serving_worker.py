@@ -101,3 +101,24 @@ def test_a_stream_gives_its_turn_back(database_url: str, users: dict[str, TestUs
             assert stream.status_code == 200, stream.text
             time.sleep(0.5)
             assert max(_answers_at_once(url)) < 2
+
+
+def test_a_client_slow_to_close_holds_no_turn(database_url: str, tmp_path: Path) -> None:
+    """Once its answer is written, a request's connection waits for the client to close its side
+    (gunicorn's graceful close, up to 2 s): clients that read their answer and keep the
+    connection open do not hold the only worker meanwhile."""
+    with _server(database_url, tmp_path / "gunicorn.log", workers=1) as url:
+        port = int(url.rsplit(":", 1)[1])
+        lingering = []
+        try:
+            for _ in range(2):  # two of the worker's four threads wait for them
+                connection = socket.create_connection(("127.0.0.1", port))
+                connection.sendall(b"GET /conformance HTTP/1.1\r\nHost: x\r\n\r\n")
+                connection.settimeout(10)
+                assert connection.recv(64).startswith(b"HTTP/1.1 200")
+                lingering.append(connection)
+            took = _answers_at_once(url, times=4)
+        finally:
+            for connection in lingering:
+                connection.close()
+    assert max(took) < 0.5, took

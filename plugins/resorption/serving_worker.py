@@ -20,6 +20,9 @@ What `gthread` did that this worker keeps:
 - a client that stops sending or reading mid-request is dropped after `CLIENT_SILENCE_S`;
 - a stop (SIGTERM) lets the requests under way finish, `graceful_timeout` at most;
 - requests refused by gunicorn itself answer in French (`serving.french_refusals`).
+Once a response is written, the slot is given back before gunicorn's graceful close, which
+waits for the client's FIN: that wait, a scheduling delay of the client's (~0.1 ms, up to 2 s
+for one that never closes), held the whole process (bench/ANALYSIS.md).
 Like `sync`, every response closes its connection (no keep-alive): a reverse proxy keeps the
 clients' connections alive, and a new connection to the app costs a few microseconds.
 """
@@ -102,6 +105,15 @@ class Worker(SyncWorker):
                 time.sleep(0.1)  # out of descriptors (EMFILE): give the others time to close
             finally:
                 leave_slot()
+
+    def handle_request(self, listener: Any, req: Any, client: socket.socket, addr: Any) -> None:
+        """gunicorn's, then the slot is given back: the answer is written, and what follows is
+        gunicorn's graceful close, which waits for the client to close its side (up to 2 s).
+        Waiting holds this thread only; another one serves the next request meanwhile."""
+        try:
+            super().handle_request(listener, req, client, addr)
+        finally:
+            leave_slot()
 
     def _next_connection(self) -> tuple[socket.socket, socket.socket, Any] | None:
         """The next connection with a request to read (listener, client, address), or None
