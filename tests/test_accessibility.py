@@ -3,8 +3,9 @@
 What the issue asks (« Accessibility measured »): the State's services follow the RGAA (WCAG 2.1
 AA). Each test here signs in through the sign-in form as one of the demo accounts
 (`demo-national`, `demo-gironde`, `demo-observateur-93`), opens every type of page it may open
-(the pages whose markup no role changes: with the national user only), runs axe-core (npm `axe-core`, vendored for the tests only under tests/vendor/axe-core/, never
-served) on the WCAG 2 A/AA rules, and fails on any violation of impact « serious » or
+(the pages whose markup no role changes: with the national user only), runs axe-core (npm
+`axe-core`, vendored for the tests only under tests/vendor/axe-core/, never served) on the
+WCAG 2 A/AA rules, and fails on any violation of impact « serious » or
 « critical ». A summary per page (violations by impact, with the rules and how many nodes; the
 checks axe leaves to a human) is printed at the end of the test report
 (`pytest_terminal_summary` in conftest.py) and written to tests/output/accessibilite.md. Every page
