@@ -193,10 +193,10 @@ def test_axe_every_page_type(
     page = sign_in(pages, role, DEMO_PASSWORD)
     wait_map(page)
     check(page, role, "carte", screenshot)
-    # The dark theme is the same style sheet for every role: checked with the national user's
-    # pages (the richest), the other roles' pages in the light theme.
-    in_dark = role == "demo-national"
-    if in_dark:
+    # The national user's pages are the richest: the dark theme (the same style sheet for every
+    # role) and the pages whose markup no role changes are checked with them only.
+    richest = role == "demo-national"
+    if richest:
         dark(page, role, "carte", screenshot, wait_map)
     page.get_by_role("button", name="Liste").click()
     expect(page.locator("#carte-liste table tbody tr").first).to_be_visible()
@@ -205,7 +205,7 @@ def test_axe_every_page_type(
     page.goto(f"/carte?site={ids['site']}")
     sheet_open(page, ids["site"])
     check(page, role, "fiche-site", screenshot)
-    if in_dark:
+    if richest:
         dark(page, role, "fiche-site", screenshot, lambda p: sheet_open(p, ids["site"]))
 
     paths = [
@@ -219,9 +219,8 @@ def test_axe_every_page_type(
         ("element", f"/collections/sites/items/{ids['site']}?f=html"),
         ("taches", "/jobs?f=html"),
     ]
-    if in_dark:
-        # Pages whose markup is the same for every role (a role changes at most how many
-        # entries they list): checked once, with the national user (~45 s of CI).
+    if richest:
+        # A role changes at most how many entries these list (~45 s of CI for the two other roles).
         paths += [
             ("collections", "/collections?f=html"),
             ("collection", "/collections/sites?f=html"),
@@ -245,7 +244,7 @@ def test_axe_every_page_type(
         answer = page.goto(path)
         assert answer is not None and answer.status in (200, 403), f"{path}: {answer and answer.status}"
         check(page, role, name, screenshot)
-    if in_dark:
+    if richest:
         page.goto("/tableau-de-bord")
         dark(page, role, "tableau-de-bord", screenshot)
         page.goto(f"/collections/sites/items/{ids['site']}?f=html")

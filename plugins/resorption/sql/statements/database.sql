@@ -14,8 +14,8 @@ FROM unnest(%s::text[], %s::text[]) AS setting (name, value)
 -- token (~0.07 ms of Python for one item; PostgreSQL's work is the same: bench/ANALYSIS.md).
 -- The check runs first, as the login role, in a read-write transaction (it may note a token's
 -- use): the settings are set by the aggregate, which reads its rows from the join, so after
--- the check has answered. Its first column is the check's answer (NULL when it has no row); there is
--- always one row, as there is always a setting (the timeouts).
+-- the check has answered. Its first column is the check's answer (NULL when it has no row);
+-- there is always one row, as there is always a setting (the timeouts).
 SELECT checked.answer, count(set_config(setting.name, setting.value, true))
 FROM (SELECT ({check}) AS answer OFFSET 0) AS checked
 CROSS JOIN unnest(%s::text[], %s::text[]) AS setting (name, value)
