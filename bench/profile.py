@@ -80,7 +80,7 @@ def main() -> None:
     app = create_app()
     client = app.test_client()
     headers = {"Authorization": f"Bearer {token}"}
-    get = _wsgi_get(app, args.path, headers) if args.wsgi else lambda: client.get(args.path, headers=headers)
+    get = wsgi_get(app, args.path, headers) if args.wsgi else lambda: client.get(args.path, headers=headers)
     for _ in range(20):  # warm-up: pool, prepared statements, caches
         response = client.get(args.path, headers=headers)
         assert response.status_code == 200, response.data[:500]
@@ -118,7 +118,7 @@ def main() -> None:
     print(f"  client messages per request: {messages}")
 
 
-def _wsgi_get(app: Any, path: str, headers: dict[str, str]) -> Any:
+def wsgi_get(app: Any, path: str, headers: dict[str, str]) -> Any:
     """A function sending the request to the WSGI app itself (environ built once) and reading
     its whole answer."""
     from werkzeug.test import EnvironBuilder
