@@ -579,10 +579,16 @@ def test_the_purger_forgets_what_has_had_its_time(purged_database: str) -> None:
             "SELECT count(*) FROM resorption.sites_history a JOIN resorption.sites_history b "
             "ON a.id = b.id AND a.version_id < b.version_id AND a.valid && b.valid WHERE a.id = %s",
             ids["ancien"]) == 0
-        # The sites' counts (appended by each statement above) folded into one row per département.
+        # The sites' counts (appended by each statement above) folded into one row per département,
+        # and per block of ids.
         assert conn.execute(
             "SELECT departement_code, sites FROM resorption.site_counts ORDER BY 1").fetchall() == conn.execute(
             "SELECT departement_code, count(*) FROM resorption.sites GROUP BY 1 ORDER BY 1").fetchall()
+        assert conn.execute(
+            "SELECT departement_code, first_id, sites FROM resorption.site_blocks ORDER BY 1, 2"
+        ).fetchall() == conn.execute(
+            "SELECT departement_code, id & ~4095::bigint, count(*) FROM resorption.sites GROUP BY 1, 2 ORDER BY 1, 2"
+        ).fetchall()
         for kept in ("recent", "ouvert"):
             assert count("SELECT count(*) FROM resorption.sites WHERE id = %s AND owner_name IS NOT NULL",
                          ids[kept]) == 1

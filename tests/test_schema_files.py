@@ -205,7 +205,9 @@ def test_revision_0044_splits_the_read_policies_by_kind_of_role(
     with psycopg.connect(scratch_url, autocommit=True) as conn:
         split = conn.execute(
             "SELECT tablename, policyname, roles::text[] FROM pg_policies WHERE schemaname = 'resorption' "
-            "AND roles && '{resorption_scoped,resorption_nationwide}'::name[]"
+            "AND roles && '{resorption_scoped,resorption_nationwide}'::name[] "
+            # the tables of later revisions (0046), which a database of 0043 does not have
+            "AND tablename NOT LIKE 'site_blocks%'"
         ).fetchall()
         assert split  # (revision 0025 wrote four of them inline, for every role)
         for table, name, roles in split:

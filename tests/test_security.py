@@ -320,6 +320,8 @@ def test_a_nationwide_reader_reads_every_row_under_the_nation_only(
             "action_departements",
             "action_sites",
             "site_counts",
+            "site_blocks",
+            "site_blocks_nation",
             "sites_history",
         ):
             assert every > 0, table

@@ -111,6 +111,14 @@ class Field:
 
 
 @dataclass(frozen=True, slots=True)
+class Blocks:
+    """The tables counting a collection's rows per block of ids (`blocks:` in its catalog file)."""
+
+    departements: str  # by département (departement_code, first_id, sites)
+    nation: str  # every département together (first_id, sites)
+
+
+@dataclass(frozen=True, slots=True)
 class Collection:
     """One published collection and its fields, in catalog order."""
 
@@ -148,6 +156,11 @@ class Collection:
     # A table of the rows' count per département (`counts:`, columns departement_code and
     # sites, under the collection's read rule): a count with no condition sums it.
     counts_table: str | None = None
+    # Tables of the rows' count per block of ids (`blocks:`, columns first_id, the block's first
+    # id, and sites, under the collection's read rule): `departements:` with departement_code,
+    # `nation:` for the readers of every département. A page after `offset=` rows, with no
+    # other condition, starts in the block its first row is in.
+    blocks_tables: Blocks | None = None
 
     @property
     def table_sql(self) -> sql.Composable:
@@ -275,6 +288,7 @@ def load_collection(path: Path) -> Collection:
         page_ids_first=bool(raw.get("page_ids_first", False)),
         ids_by_time=bool(raw.get("ids_by_time", False)),
         counts_table=raw.get("counts"),
+        blocks_tables=Blocks(**raw["blocks"]) if raw.get("blocks") else None,
     )
 
 

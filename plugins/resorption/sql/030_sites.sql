@@ -322,26 +322,75 @@ CREATE POLICY read ON resorption.site_counts FOR SELECT TO resorption_scoped
 CREATE POLICY nationwide ON resorption.site_counts FOR SELECT TO resorption_nationwide
     USING ((SELECT resorption.scope_is_nation('resorption.sites_scope')));
 
+-- The same, for each block of 4,096 ids (`first_id`, the block's first id): where a page that
+-- skips `offset=` sites starts. The sites before a block are the sum of the blocks before it,
+-- so a page after 50,000 sites reads a few hundred of these rows and skips the rest of its
+-- offset inside one block (at most 4,096 entries of an index) instead of 50,000
+-- (query/features.py). By département, for a reader of some départements; for the nation in
+-- one row per block, for a reader of every département (a few hundred rows at 1,000,000
+-- sites, whether a département's sites have close ids or are spread over every block).
+-- Appended and folded like site_counts.
+CREATE TABLE resorption.site_blocks (
+    departement_code text NOT NULL,
+    first_id         bigint NOT NULL,
+    sites            bigint NOT NULL
+);
+CREATE INDEX site_blocks_departement_idx ON resorption.site_blocks (departement_code, first_id);
+ALTER TABLE resorption.site_blocks ENABLE ROW LEVEL SECURITY;
+CREATE POLICY read ON resorption.site_blocks FOR SELECT TO resorption_scoped
+    USING ((SELECT resorption.scope_is_nation('resorption.sites_scope'))
+           OR departement_code = ANY ((SELECT resorption.scope_codes('resorption.sites_scope'))::text[]));
+CREATE POLICY nationwide ON resorption.site_blocks FOR SELECT TO resorption_nationwide
+    USING ((SELECT resorption.scope_is_nation('resorption.sites_scope')));
+CREATE TABLE resorption.site_blocks_nation (
+    first_id bigint NOT NULL,
+    sites    bigint NOT NULL
+);
+ALTER TABLE resorption.site_blocks_nation ENABLE ROW LEVEL SECURITY;
+-- Read only under a national scope: the counts of every département.
+CREATE POLICY read ON resorption.site_blocks_nation FOR SELECT TO resorption_scoped
+    USING ((SELECT resorption.scope_is_nation('resorption.sites_scope')));
+CREATE POLICY nationwide ON resorption.site_blocks_nation FOR SELECT TO resorption_nationwide
+    USING ((SELECT resorption.scope_is_nation('resorption.sites_scope')));
+
 CREATE FUNCTION resorption.count_sites() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = resorption, pg_temp AS $$
+DECLARE
+    -- what the statement changed, by (département, block): +n sites brought in, -n taken out
+    codes  text[];
+    firsts bigint[];
+    counts bigint[];
 BEGIN
     -- (each statement names only the transition tables its trigger has)
     IF TG_OP = 'INSERT' THEN
-        INSERT INTO resorption.site_counts (departement_code, sites)
-        SELECT departement_code, count(*) FROM new_rows GROUP BY departement_code;
+        SELECT array_agg(departement_code), array_agg(first_id), array_agg(sites) INTO codes, firsts, counts
+        FROM (SELECT departement_code, id & ~4095::bigint AS first_id, count(*) AS sites
+              FROM new_rows GROUP BY 1, 2) changed;
     ELSIF TG_OP = 'DELETE' THEN
-        INSERT INTO resorption.site_counts (departement_code, sites)
-        SELECT departement_code, -count(*) FROM old_rows GROUP BY departement_code;
-    ELSE  -- the sites moved to another département (by their commune): out of one, into the other
-        INSERT INTO resorption.site_counts (departement_code, sites)
-        SELECT moved.departement_code, sum(moved.sites) FROM (
-            SELECT n.departement_code, 1 AS sites FROM old_rows o JOIN new_rows n USING (id)
-            WHERE n.departement_code <> o.departement_code
-            UNION ALL
-            SELECT o.departement_code, -1 FROM old_rows o JOIN new_rows n USING (id)
-            WHERE n.departement_code <> o.departement_code) moved
-        GROUP BY moved.departement_code;
+        SELECT array_agg(departement_code), array_agg(first_id), array_agg(sites) INTO codes, firsts, counts
+        FROM (SELECT departement_code, id & ~4095::bigint AS first_id, -count(*) AS sites
+              FROM old_rows GROUP BY 1, 2) changed;
+    ELSE  -- each site out of its old place, into its new one: a change only for the sites that
+          -- moved to another département (by their commune)
+        SELECT array_agg(departement_code), array_agg(first_id), array_agg(sites) INTO codes, firsts, counts
+        FROM (SELECT departement_code, first_id, sum(sites) AS sites FROM (
+                  SELECT departement_code, id & ~4095::bigint AS first_id, 1 AS sites FROM new_rows
+                  UNION ALL
+                  SELECT departement_code, id & ~4095::bigint, -1 FROM old_rows) moved
+              GROUP BY 1, 2 HAVING sum(sites) <> 0) changed;
     END IF;
+    IF codes IS NULL THEN
+        RETURN NULL;
+    END IF;
+    WITH changed AS (SELECT * FROM unnest(codes, firsts, counts) AS c (departement_code, first_id, sites)),
+         by_departement AS (
+             INSERT INTO resorption.site_counts (departement_code, sites)
+             SELECT departement_code, sum(sites) FROM changed GROUP BY 1 HAVING sum(sites) <> 0),
+         by_block AS (
+             INSERT INTO resorption.site_blocks (departement_code, first_id, sites)
+             SELECT departement_code, first_id, sites FROM changed)
+    INSERT INTO resorption.site_blocks_nation (first_id, sites)
+    SELECT first_id, sum(sites) FROM changed GROUP BY 1 HAVING sum(sites) <> 0;
     RETURN NULL;
 END
 $$;
@@ -353,14 +402,22 @@ CREATE TRIGGER sites_count_update AFTER UPDATE ON resorption.sites
 CREATE TRIGGER sites_count_delete AFTER DELETE ON resorption.sites
     REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION resorption.count_sites();
 
--- The purger's: the changes of each département folded into one row (the rows it removed).
--- What is appended meanwhile stays as it is: the DELETE sees only the rows of its snapshot.
+-- The purger's: the changes of each département, and of each block, folded into one row (the
+-- rows it removed). What is appended meanwhile stays as it is: each DELETE sees only the rows
+-- of its snapshot.
 CREATE FUNCTION resorption.fold_site_counts() RETURNS bigint
 LANGUAGE sql SECURITY DEFINER SET search_path = resorption, pg_temp AS $$
     WITH folded AS (DELETE FROM resorption.site_counts RETURNING departement_code, sites),
          kept AS (INSERT INTO resorption.site_counts (departement_code, sites)
                   SELECT departement_code, sum(sites) FROM folded
-                  GROUP BY departement_code HAVING sum(sites) <> 0)
-    SELECT count(*) FROM folded
+                  GROUP BY departement_code HAVING sum(sites) <> 0),
+         blocks AS (DELETE FROM resorption.site_blocks RETURNING departement_code, first_id, sites),
+         blocks_kept AS (INSERT INTO resorption.site_blocks (departement_code, first_id, sites)
+                         SELECT departement_code, first_id, sum(sites) FROM blocks
+                         GROUP BY departement_code, first_id HAVING sum(sites) <> 0),
+         nation AS (DELETE FROM resorption.site_blocks_nation RETURNING first_id, sites),
+         nation_kept AS (INSERT INTO resorption.site_blocks_nation (first_id, sites)
+                         SELECT first_id, sum(sites) FROM nation GROUP BY first_id HAVING sum(sites) <> 0)
+    SELECT (SELECT count(*) FROM folded) + (SELECT count(*) FROM blocks) + (SELECT count(*) FROM nation)
 $$;
 REVOKE ALL ON FUNCTION resorption.count_sites, resorption.fold_site_counts FROM PUBLIC;
