@@ -268,3 +268,25 @@ def test_revision_0045_reads_a_departements_journals_and_action_details_by_their
     with psycopg.connect(scratch_url) as conn:
         for query in state.values():
             assert conn.execute(query).fetchall() == db.execute(query).fetchall()
+
+
+def test_revision_0047_indexes_the_current_version_of_each_site_and_action(
+    scratch_url: str, db: psycopg.Connection
+) -> None:
+    """A database of 0046 (the history trigger finds a row's current version among all its
+    versions) gets the partial indexes of its files, and the trigger's lookup reads them."""
+    indexes = (
+        "SELECT indexdef FROM pg_indexes WHERE indexname IN "
+        "('sites_history_current_idx', 'actions_history_current_idx') ORDER BY 1"
+    )
+    upgrade(scratch_url, "0046")
+    with psycopg.connect(scratch_url, autocommit=True) as conn:
+        conn.execute("DROP INDEX resorption.sites_history_current_idx, resorption.actions_history_current_idx")
+    upgrade(scratch_url)
+    with psycopg.connect(scratch_url) as conn:
+        assert conn.execute(indexes).fetchall() == db.execute(indexes).fetchall() != []
+        conn.execute("SET enable_seqscan = off")
+        plan = conn.execute(
+            "EXPLAIN SELECT version_id FROM resorption.sites_history WHERE id = 1 AND upper_inf(valid)"
+        ).fetchall()
+        assert "sites_history_current_idx" in str(plan)

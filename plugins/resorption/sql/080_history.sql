@@ -61,6 +61,10 @@ CREATE INDEX sites_history_departement_version_idx ON resorption.sites_history (
 -- with no sort. Without the time in the index, a plan that may not sort (a national page in id
 -- order, reader._planner) walked every version of every site backwards for each change.
 CREATE INDEX sites_history_id_valid_idx ON resorption.sites_history (id, lower(valid));
+-- A site's current version, which the history trigger closes at each change
+-- (`id = $1 AND upper_inf(valid)`): one entry per site. By (id, lower(valid)), the lookup read
+-- every version of the site, and a site changed 4,800 times took 6 ms to change.
+CREATE INDEX sites_history_current_idx ON resorption.sites_history (id) WHERE upper_inf(valid);
 
 COMMENT ON COLUMN resorption.sites_history.external_ref IS
     'Référence externe du site, telle qu''elle était dans cette version.';
@@ -81,6 +85,8 @@ CREATE INDEX actions_history_valid_idx ON resorption.actions_history USING gist 
 CREATE INDEX actions_history_departement_id_idx ON resorption.actions_history (departement_code, id);
 -- An action's versions in time order (as sites_history_id_valid_idx).
 CREATE INDEX actions_history_id_valid_idx ON resorption.actions_history (id, lower(valid));
+-- An action's current version (as sites_history_current_idx).
+CREATE INDEX actions_history_current_idx ON resorption.actions_history (id) WHERE upper_inf(valid);
 
 -- The columns of `live` whose values differ between two images of a row, in table order.
 -- Bookkeeping columns (search vector, creation and update stamps) are not changes.
