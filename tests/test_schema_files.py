@@ -290,3 +290,34 @@ def test_revision_0047_indexes_the_current_version_of_each_site_and_action(
             "EXPLAIN SELECT version_id FROM resorption.sites_history WHERE id = 1 AND upper_inf(valid)"
         ).fetchall()
         assert "sites_history_current_idx" in str(plan)
+
+
+def test_revision_0048_folds_the_versions_of_the_tiles_without_changing_them(
+    scratch_url: str, db: psycopg.Connection
+) -> None:
+    """A database of 0047 (a version counts one row per write, under a policy that reads the
+    scopes per row) gets the column, the policy and the purger's function of its files; the
+    rows it has stand for one write each."""
+    state = {
+        "policy": "SELECT qual FROM pg_policies WHERE tablename = 'collection_changes'",
+        "function": "SELECT count(*) FROM pg_proc WHERE proname = 'fold_collection_changes'",
+    }
+    upgrade(scratch_url, "0047")
+    with psycopg.connect(scratch_url, autocommit=True) as conn:
+        conn.execute("DROP FUNCTION resorption.fold_collection_changes()")
+        conn.execute("ALTER TABLE resorption.collection_changes DROP COLUMN changes")
+        conn.execute(
+            "ALTER POLICY read ON resorption.collection_changes USING (CASE collection "
+            "WHEN 'sites' THEN resorption.in_scope('resorption.sites_scope', departement_code) "
+            "WHEN 'actions' THEN resorption.in_scope('resorption.actions_scope', departement_code) ELSE true END)"
+        )
+        conn.execute("INSERT INTO resorption.collection_changes (collection) VALUES ('regions'), ('regions')")
+    upgrade(scratch_url)
+    with psycopg.connect(scratch_url, autocommit=True) as conn:
+        for query in state.values():
+            assert conn.execute(query).fetchall() == db.execute(query).fetchall()
+        version = "SELECT sum(changes) FROM resorption.collection_changes WHERE collection = 'regions'"
+        kept = conn.execute(version).fetchone()[0]
+        assert kept >= 2
+        conn.execute("SELECT resorption.fold_collection_changes()")
+        assert conn.execute(version).fetchone()[0] == kept

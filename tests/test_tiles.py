@@ -204,6 +204,48 @@ def test_anonymous_callers_cannot_read_the_versions_of_sites_and_actions(db: psy
     assert reader_sees > 0
 
 
+def test_folding_the_versions_keeps_every_etag(
+    base_url: str, users: dict[str, TestUser], gironde: tuple[float, float], db: psycopg.Connection
+) -> None:
+    """The purger folds the versions into one row per collection and département: each caller's
+    ETag of each tile stays the same (a client's cached tile stays valid), the rows shrink, and
+    the next write changes the versions of those who read it, as before."""
+    z, row, col = tile_of(*gironde, 14)
+    readers = [
+        users["national-admin-nation"],
+        users["operator-departement-33"],
+        users["operator-departement-93"],
+    ]
+
+    def etags() -> list[str]:
+        return [
+            get_tile(base_url, u, c, z, row, col).headers["ETag"]
+            for u in readers
+            for c in ("sites", "actions")
+        ]
+
+    db.execute(
+        "INSERT INTO resorption.collection_changes (collection, departement_code) VALUES ('sites', '33')"
+    )
+    before, rows = etags(), db.execute("SELECT count(*) FROM resorption.collection_changes").fetchone()[0]
+    assert db.execute("SELECT resorption.fold_collection_changes()").fetchone()[0] == rows
+    folded = db.execute("SELECT count(*) FROM resorption.collection_changes").fetchone()[0]
+    assert folded < rows
+    assert (
+        folded
+        == db.execute(
+            "SELECT count(*) FROM (SELECT DISTINCT collection, departement_code FROM resorption.collection_changes) d"
+        ).fetchone()[0]
+    )
+    assert etags() == before
+    db.execute(
+        "INSERT INTO resorption.collection_changes (collection, departement_code) VALUES ('sites', '33')"
+    )
+    after = etags()
+    # the national reader's and the Gironde's sites tiles change; the 93's do not, nor the actions'
+    assert [a != b for a, b in zip(after, before, strict=True)] == [True, False, True, False, False, False]
+
+
 # -- clustering ------------------------------------------------------------------------------
 
 

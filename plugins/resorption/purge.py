@@ -36,6 +36,7 @@ class Purged:
     audit: int
     owners: int
     site_counts: int
+    collection_changes: int
 
 
 def purge(database_url: str, retention: Retention) -> Purged:
@@ -52,6 +53,10 @@ def purge(database_url: str, retention: Retention) -> Purged:
         for name, statement, value in parts:
             with conn.transaction():
                 counts[name] = conn.execute(statement, (value,)).fetchone()[0]
-        with conn.transaction():
-            counts["site_counts"] = conn.execute(SQL.site_counts).fetchone()[0]
+        for name, statement in (
+            ("site_counts", SQL.site_counts),
+            ("collection_changes", SQL.collection_changes),
+        ):
+            with conn.transaction():
+                counts[name] = conn.execute(statement).fetchone()[0]
     return Purged(**counts)

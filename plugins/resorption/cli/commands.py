@@ -541,7 +541,8 @@ def purge_command() -> None:
         f"{done.jobs} ; "
         f"lignes d'audit de plus de {retention.audit_days} jours : {done.audit} ; propriétaires anonymisés "
         f"(sites privés fermés depuis plus de {retention.owner_months} mois) : {done.owners} ; "
-        f"décomptes de sites par département et par bloc regroupés : {done.site_counts} lignes."
+        f"décomptes de sites par département et par bloc regroupés : {done.site_counts} lignes ; "
+        f"versions des tuiles regroupées : {done.collection_changes} lignes."
     )
 
 

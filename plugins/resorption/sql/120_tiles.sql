@@ -13,11 +13,17 @@
 -- (old and new values, an action's every département), and row-level security counts for each
 -- caller only the rows of its scope: a caller's version changes only when something it may
 -- read changes. Territories are public: their rows have no département.
+--
+-- The purger folds the rows of each (collection, département) into one that stands for them
+-- all (`changes`, resorption.fold_collection_changes): the sum, hence every ETag, stays the
+-- same, and a version sums a few hundred rows instead of counting every write ever made (a
+-- tile of the Gironde after 14,000 writes spent 3 ms of its 4 on its version).
 CREATE TABLE resorption.collection_changes (
     id         bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     collection text NOT NULL,
     changed_at timestamptz NOT NULL DEFAULT now(),
-    departement_code text
+    departement_code text,
+    changes    bigint NOT NULL DEFAULT 1
 );
 CREATE INDEX collection_changes_collection_idx ON resorption.collection_changes (collection);
 CREATE INDEX collection_changes_scope_idx
@@ -27,12 +33,29 @@ CREATE INDEX collection_changes_scope_idx
 -- what they may read: the read scopes of sites and actions (005_row_security.sql; unset or
 -- empty: nowhere), so an anonymous caller never learns when sites or actions change.
 ALTER TABLE resorption.collection_changes ENABLE ROW LEVEL SECURITY;
+-- The scopes are read once per statement (sub-selects, 005_row_security.sql), not per row.
 CREATE POLICY read ON resorption.collection_changes FOR SELECT
     USING (CASE collection
-               WHEN 'sites' THEN resorption.in_scope('resorption.sites_scope', departement_code)
-               WHEN 'actions' THEN resorption.in_scope('resorption.actions_scope', departement_code)
+               WHEN 'sites' THEN (SELECT resorption.scope_is_nation('resorption.sites_scope'))
+                   OR departement_code = ANY ((SELECT resorption.scope_codes('resorption.sites_scope'))::text[])
+               WHEN 'actions' THEN (SELECT resorption.scope_is_nation('resorption.actions_scope'))
+                   OR departement_code = ANY ((SELECT resorption.scope_codes('resorption.actions_scope'))::text[])
                ELSE true
            END);
+
+-- The purger's: the rows of each (collection, département) folded into one (the rows it
+-- removed). What is appended meanwhile stays as it is: the DELETE sees only the rows of its
+-- snapshot, and each sum is the same before and after.
+CREATE FUNCTION resorption.fold_collection_changes() RETURNS bigint
+LANGUAGE sql SECURITY DEFINER SET search_path = resorption, pg_temp AS $$
+    WITH folded AS (DELETE FROM resorption.collection_changes
+                    RETURNING collection, departement_code, changed_at, changes),
+         kept AS (INSERT INTO resorption.collection_changes (collection, departement_code, changed_at, changes)
+                  SELECT collection, departement_code, max(changed_at), sum(changes) FROM folded
+                  GROUP BY collection, departement_code)
+    SELECT count(*) FROM folded
+$$;
+REVOKE ALL ON FUNCTION resorption.fold_collection_changes FROM PUBLIC;
 
 -- The départements a statement touched, from its transition tables (`old_rows`, `new_rows`:
 -- each trigger below declares those its event has). An action is seen in each of its

@@ -17,3 +17,6 @@ SELECT resorption.anonymise_owners(%s)
 
 -- name: site_counts
 SELECT resorption.fold_site_counts()
+
+-- name: collection_changes
+SELECT resorption.fold_collection_changes()
