@@ -57,8 +57,9 @@ CREATE INDEX sites_history_departement_id_idx ON resorption.sites_history (depar
 -- the Gironde's first page discarded the 63,270 versions of the départements before it.
 CREATE INDEX sites_history_departement_version_idx ON resorption.sites_history (departement_code, version_id);
 -- A site's versions in time order: the previous version of each change (site_changes, below)
--- read in order, with no sort. Without the time in the index, a plan that may not sort (a national page in id
--- order, reader._planner) walked every version of every site backwards for each change.
+-- read in order, with no sort. Without the time in the index, a plan that may not sort (a
+-- national page in id order, reader._planner) walked every version of every site backwards
+-- for each change.
 CREATE INDEX sites_history_id_valid_idx ON resorption.sites_history (id, lower(valid));
 -- A site's current version, which the history trigger closes at each change
 -- (`id = $1 AND upper_inf(valid)`): one entry per site. By (id, lower(valid)), the lookup read
