@@ -669,7 +669,7 @@ def main(argv: list[str] | None = None) -> int:
         "Comment chaque serveur tourne : résorption (gunicorn, sa configuration de production,"
         f" {servers.WORKERS} processus servant chacun une requête à la fois, ses flux à part :"
         " `resorption.serving_worker`, contrôle d'accès actif : rôle et RLS de"
-        " l'utilisateur, jeton Bearer) ; tipg 1.6.1 (uvicorn, "
+        " l'utilisateur, jeton Bearer) ; tipg 1.6.1 (uvicorn avec httptools et uvloop, "
         f"{servers.WORKERS} processus, catalogue gardé 24 h : `TIPG_CATALOG_TTL`) et pygeoapi 0.24"
         f" d'origine (gunicorn, {servers.WORKERS} processus × 4 fils, fournisseur PostgreSQL) lisent"
         " en superutilisateur des tables simples `bench.sites` et `bench.actions` (copies, clé"

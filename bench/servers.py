@@ -317,7 +317,9 @@ def start_pygeoapi(url: str, workdir: Path) -> Server:
 
 
 def start_tipg(url: str, workdir: Path) -> Server:
-    """tipg (FastAPI + asyncpg) with its own defaults, one uvicorn worker per core."""
+    """tipg (FastAPI + asyncpg) with its own defaults, one uvicorn worker per core, on uvicorn's
+    fast parser and loop (httptools, uvloop): named, so that a venv without them fails instead of
+    falling back to the pure-Python ones (h11, asyncio) without a word."""
     port = free_port()
     env = {
         **os.environ,
@@ -341,6 +343,10 @@ def start_tipg(url: str, workdir: Path) -> Server:
         "--log-level",
         "warning",
         "--no-access-log",
+        "--http",
+        "httptools",
+        "--loop",
+        "uvloop",
     ]
     return _start("tipg", command, env, port, workdir)
 
