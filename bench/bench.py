@@ -671,7 +671,7 @@ def main(argv: list[str] | None = None) -> int:
         " `resorption.serving_worker`, contrôle d'accès actif : rôle et RLS de"
         " l'utilisateur, jeton Bearer) ; tipg 1.6.1 (uvicorn avec httptools et uvloop, "
         f"{servers.WORKERS} processus, catalogue gardé 24 h : `TIPG_CATALOG_TTL`) et pygeoapi 0.24"
-        f" d'origine (gunicorn, {servers.WORKERS} processus × 4 fils, fournisseur PostgreSQL) lisent"
+        f" d'origine (gunicorn, {servers.WORKERS} processus `sync`, fournisseur PostgreSQL) lisent"
         " en superutilisateur des tables simples `bench.sites` et `bench.actions` (copies, clé"
         " primaire, index GiST et `(departement_code, id)`, VACUUM ANALYZE). wrk envoie"
         " `Connection: close` à tous (chaque requête va au processus libre), 1 s d'échauffement"

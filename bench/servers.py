@@ -253,7 +253,7 @@ def _gunicorn(
 ) -> list[str]:
     # One worker per core. Ours runs with its production configuration (its worker, threads,
     # request limits, French refusals) unless `worker` and `threads` name another way of
-    # serving (bench/workers.py); stock pygeoapi with gunicorn's threads (gthread × 4).
+    # serving (bench/workers.py); stock pygeoapi with gunicorn's `sync` worker.
     return [
         str(bin_dir / "gunicorn"),
         *(["--config", str(config)] if config else []),
@@ -312,7 +312,9 @@ def start_pygeoapi(url: str, workdir: Path) -> Server:
         check=True,
         capture_output=True,
     )
-    command = _gunicorn(TOOLS, "pygeoapi.flask_app:APP", port, worker="gthread", threads=4)
+    # gunicorn's default `sync` worker: one item ~15 % faster than `gthread` × 4 (bench/ANALYSIS.md,
+    # « L'ancre tipg à son meilleur »).
+    command = _gunicorn(TOOLS, "pygeoapi.flask_app:APP", port, worker="sync")
     return _start("pygeoapi", command, env, port, workdir)
 
 
