@@ -10,13 +10,14 @@ that read the scope settings for each row: a tile of the Gironde after 14,000 wr
 of its 4 on its version, and that grew with every write. Existing rows stand for one write each:
 every version, hence every ETag, stays the same. The policy reads the scopes once per statement.
 
-On a new database the baseline made all this already: every statement here leaves it as it is.
+On a new database the baseline made all this already: every statement here leaves it as it was
+(the function is defined again from the same file).
 """
 
 from alembic import op
 
 from resorption.migrate import SQL_DIR, run_sql
-from resorption.migrations.views import definition, read_policy
+from resorption.migrations.views import definition, read_policy, replace_function
 
 revision = "0048"
 down_revision = "0047"
@@ -31,14 +32,8 @@ def upgrade() -> None:
         "ALTER TABLE resorption.collection_changes ADD COLUMN IF NOT EXISTS changes bigint NOT NULL DEFAULT 1"
     )
     run_sql(read_policy(FILE, "collection_changes"))
-    done = (
-        op.get_bind()
-        .exec_driver_sql("SELECT to_regprocedure('resorption.fold_collection_changes()')")
-        .scalar()
-    )
-    if done is None:
-        run_sql(definition(FILE, "CREATE FUNCTION resorption.fold_collection_changes("))
-        run_sql(definition(FILE, "REVOKE ALL ON FUNCTION resorption.fold_collection_changes "))
+    replace_function(FILE, "resorption.fold_collection_changes")
+    run_sql(definition(FILE, "REVOKE ALL ON FUNCTION resorption.fold_collection_changes "))
 
 
 def downgrade() -> None:
